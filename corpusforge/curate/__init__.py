@@ -1,0 +1,1 @@
+"""Curation steps: normalization and quality filters."""

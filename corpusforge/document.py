@@ -1,0 +1,82 @@
+"""Document: the one thing that flows through every step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import xxhash
+
+
+def make_doc_id(source_key: str, offset: int, text: str) -> str:
+    """Stable id from where a document came from and what it says (16 hex chars, xxh3-64).
+
+    Ids must not depend on the machine or the run, so ``source_key`` is the source name plus the
+    path relative to that source's root, never an absolute path.
+    """
+    h = xxhash.xxh3_64()
+    h.update(source_key.encode("utf-8", "surrogatepass"))
+    h.update(offset.to_bytes(8, "little", signed=True))
+    h.update(text.encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+@dataclass(slots=True)
+class Document:
+    """A unit of training data with its provenance.
+
+    ``source`` is the uri of the input file (or record source) and ``offset`` the line, row or byte
+    offset of the record inside it, so every sample can be traced back. ``text`` may be replaced by
+    mappers; the word and line views are derived lazily and dropped when the text changes.
+    """
+
+    _text: str
+    id: str
+    source: str
+    offset: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+    media: list[Any] | None = None
+    _words: list[str] | None = field(default=None, repr=False, compare=False)
+    _lines: list[str] | None = field(default=None, repr=False, compare=False)
+
+    def __init__(
+        self,
+        text: str,
+        id: str,
+        source: str,
+        offset: int = 0,
+        metadata: dict[str, Any] | None = None,
+        media: list[Any] | None = None,
+    ):
+        self._text = text
+        self.id = id
+        self.source = source
+        self.offset = offset
+        self.metadata = {} if metadata is None else metadata
+        self.media = media
+        self._words = None
+        self._lines = None
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    @text.setter
+    def text(self, value: str) -> None:
+        self._text = value
+        self._words = None
+        self._lines = None
+
+    @property
+    def words(self) -> list[str]:
+        """Whitespace-separated words, computed once per text and shared by every step."""
+        if self._words is None:
+            self._words = self._text.split()
+        return self._words
+
+    @property
+    def lines(self) -> list[str]:
+        """Lines of the text without their line endings, computed once per text."""
+        if self._lines is None:
+            self._lines = self._text.splitlines()
+        return self._lines

@@ -1,0 +1,30 @@
+"""Exceptions that say what went wrong and where."""
+
+from __future__ import annotations
+
+
+class CorpusforgeError(Exception):
+    """Base class for every error corpusforge raises on purpose."""
+
+
+class RecipeError(CorpusforgeError):
+    """The recipe is invalid: the message names the field, the value and what is allowed."""
+
+
+class CorruptInput(CorpusforgeError):
+    """One record or file cannot be read; the task quarantines it and goes on.
+
+    ``location`` is "path line N" / "path byte N" / "path row N" so a user can find the record.
+    """
+
+    def __init__(self, location: str, reason: str, raw: bytes | str | None = None):
+        super().__init__(f"{location}: {reason}")
+        self.location, self.reason, self.raw = location, reason, raw
+
+
+class InputChanged(CorpusforgeError):
+    """An input differs from what an earlier, unfinished run of the same output recorded."""
+
+
+class ValidationFailed(CorpusforgeError):
+    """An output directory does not satisfy its own index."""

@@ -1,0 +1,70 @@
+"""The default executor: a process pool on this machine (``--workers N``, default all cores)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any
+
+
+def default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _init_worker(threads: int) -> None:
+    # One process per core: the Rust thread pools inside tokenizers/pyarrow get the rest, so
+    # N processes x N threads never oversubscribes the machine.
+    os.environ["RAYON_NUM_THREADS"] = str(threads)
+    os.environ["TOKENIZERS_PARALLELISM"] = "true"
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+
+
+class LocalExecutor:
+    """Runs ``fn(payload)`` for each payload; in this process when one worker (or one task) suffices."""
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers or default_workers()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            method = "forkserver" if sys.platform.startswith("linux") else "spawn"
+            ctx = mp.get_context(method)
+            threads = max(1, default_workers() // self.workers)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+                                             initargs=(threads,))
+        return self._pool
+
+    def map_unordered(self, fn: Callable[[Any], Any], payloads: list[Any]) -> Iterator[tuple[int, Any]]:
+        """Yield ``(index, result)`` as tasks finish; an exception in a task is raised here."""
+        if self.workers == 1 or len(payloads) <= 1:
+            for i, p in enumerate(payloads):
+                yield i, fn(p)
+            return
+        pool = self._get_pool()
+        pending: dict[Future[Any], int] = {}
+        it = iter(enumerate(payloads))
+        # Keep a bounded number of tasks in flight so a huge plan does not queue every payload.
+        for i, p in it:
+            pending[pool.submit(fn, p)] = i
+            if len(pending) >= 2 * self.workers:
+                break
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                i = pending.pop(fut)
+                yield i, fut.result()
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending[pool.submit(fn, nxt[1])] = nxt[0]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None

@@ -1,0 +1,1 @@
+"""Statistics, progress, audit log and quarantine: what a run tells about itself."""

@@ -1,0 +1,83 @@
+"""``stats.json`` from the task records, and the table printed at the end of a run."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from corpusforge.observe.stats import merge_step_stats
+
+if TYPE_CHECKING:
+    from corpusforge.pipeline import Pipeline
+
+
+def build_stats(
+    pipe: Pipeline, results: dict[str, list[dict[str, Any]]], stage_seconds: dict[str, float], elapsed: float
+) -> dict[str, Any]:
+    """Everything a user asks after a run: what came in, what was dropped and why, what came out."""
+    input_bytes = sum(t.nbytes for t in pipe.plan)
+    quarantine: Counter[str] = Counter()
+    stages = []
+    for stage in pipe.stages():
+        recs = results.get(stage.name, [])
+        entry: dict[str, Any] = {"name": stage.name, "kind": stage.kind, "tasks": stage.n_tasks,
+                                 "seconds": round(stage_seconds.get(stage.name, 0.0), 3)}
+        if stage.kind in ("curate", "shards"):
+            entry["steps"] = merge_step_stats([r["steps"] for r in recs])
+        if stage.kind == "curate":
+            for r in recs:
+                quarantine.update(r.get("quarantine_reasons", {}))
+        if stage.kind == "decide":
+            numeric = [k for k, v in (recs[0] if recs else {}).items() if isinstance(v, (int, float))]
+            entry["result"] = {k: sum(r[k] for r in recs) for k in numeric}
+        if stage.kind == "tokenizer" and recs:
+            entry["result"] = recs[0]
+        stages.append(entry)
+    splits: dict[str, dict[str, int]] = {}
+    by_source: Counter[str] = Counter()
+    for r in results.get("shards", []):
+        for split, c in r["counts"].items():
+            agg = splits.setdefault(split, {"documents": 0, "tokens": 0})
+            agg["documents"] += c["documents"]
+            agg["tokens"] += c["tokens"]
+        by_source.update(r["tokens_by_source"])
+    read = stages[0]["steps"][0] if stages and stages[0].get("steps") else {"docs_out": 0}
+    kept = sum(s["documents"] for s in splits.values())
+    total_tokens = sum(s["tokens"] for s in splits.values())
+    return {
+        "recipe": pipe.recipe.name,
+        "recipe_sha256": pipe.fingerprint,
+        "input": {"tasks": len(pipe.plan), "bytes": input_bytes},
+        "documents": {"read": read["docs_out"], "quarantined": sum(quarantine.values()), "kept": kept},
+        "quarantine": dict(sorted(quarantine.items())),
+        "stages": stages,
+        "splits": splits,
+        "tokens": total_tokens,
+        "tokens_by_source": {k: {"tokens": v, "share": round(v / total_tokens, 6) if total_tokens else 0.0}
+                             for k, v in sorted(by_source.items())},
+        "seconds": round(elapsed, 3),
+        "mb_per_s": round(input_bytes / 1e6 / elapsed, 3) if elapsed > 0 else None,
+    }
+
+
+def print_report(stats: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"corpusforge: {stats['recipe']}", show_lines=False)
+    for col in ("stage", "step", "docs in", "docs out", "dropped (reasons)", "MB in", "s", "MB/s"):
+        table.add_column(col, justify="right" if col not in ("stage", "step", "dropped (reasons)") else "left")
+    for stage in stats["stages"]:
+        for s in stage.get("steps", []):
+            mb = s["chars_in"] / 1e6
+            drops = ", ".join(f"{k}={v}" for k, v in s["drops"].items())
+            rate = f"{mb / s['seconds']:.1f}" if s["seconds"] > 0 and mb else ""
+            table.add_row(stage["name"], s["name"], f"{s['docs_in']:,}", f"{s['docs_out']:,}", drops,
+                          f"{mb:.2f}", f"{s['seconds']:.2f}", rate)
+    console.print(table)
+    d = stats["documents"]
+    console.print(
+        f"documents read {d['read']:,}, quarantined {d['quarantined']:,}, kept {d['kept']:,}; "
+        f"tokens {stats['tokens']:,}; shards {stats.get('shards', {}).get('shards', 0)}; "
+        f"{stats['seconds']:.1f} s ({stats['mb_per_s']} MB/s end to end)"
+    )

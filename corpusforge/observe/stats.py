@@ -1,0 +1,138 @@
+"""Per-step counters and the context a task hands to its steps.
+
+Counters are plain dicts of numbers so a task can return them across process boundaries, and the
+stage sums them in task order (which keeps ``stats.json`` identical whatever the worker count).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import zstandard
+
+from corpusforge.document import Document
+from corpusforge.state import atomic_path
+
+
+@dataclass
+class StepStats:
+    """What one step did inside one task."""
+
+    name: str
+    docs_in: int = 0
+    docs_out: int = 0
+    chars_in: int = 0
+    chars_out: int = 0
+    modified: int = 0
+    seconds_cum: float = 0.0
+    seconds: float = 0.0
+    drops: Counter[str] = field(default_factory=Counter)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "docs_in": self.docs_in,
+            "docs_out": self.docs_out,
+            "chars_in": self.chars_in,
+            "chars_out": self.chars_out,
+            "modified": self.modified,
+            "seconds": round(self.seconds, 6),
+            "drops": dict(sorted(self.drops.items())),
+        }
+
+
+def merge_step_stats(per_task: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Sum the step lists of several tasks, step by step, in task order."""
+    merged: list[dict[str, Any]] = []
+    for steps in per_task:
+        for i, s in enumerate(steps):
+            if i == len(merged):
+                merged.append({**s, "drops": dict(s["drops"])})
+                continue
+            m = merged[i]
+            for k in ("docs_in", "docs_out", "chars_in", "chars_out", "modified", "seconds"):
+                m[k] += s[k]
+            for reason, n in s["drops"].items():
+                m["drops"][reason] = m["drops"].get(reason, 0) + n
+    for m in merged:
+        m["seconds"] = round(m["seconds"], 6)
+        m["drops"] = dict(sorted(m["drops"].items()))
+    return merged
+
+
+class TaskContext:
+    """What a step may know and do inside one task: count drops, audit, quarantine, draw seeds."""
+
+    def __init__(
+        self,
+        stage: str,
+        task: int,
+        output: Path,
+        seed: int = 0,
+        audit: bool = False,
+    ):
+        self.stage, self.task, self.output, self.seed = stage, task, output, seed
+        self.workdir = output / "_work"
+        self.audit_enabled = audit
+        self.step_stats: dict[int, StepStats] = {}
+        self.quarantined: list[dict[str, Any]] = []
+        self._audit: list[bytes] = []
+
+    def stats_for(self, step: object) -> StepStats:
+        key = id(step)
+        if key not in self.step_stats:
+            self.step_stats[key] = StepStats(getattr(step, "name", type(step).__name__))
+        return self.step_stats[key]
+
+    def drop(self, step: object, doc: Document, reason: str, score: float | None = None) -> None:
+        """Record that ``step`` removed ``doc`` and why."""
+        self.stats_for(step).drops[reason] += 1
+        if self.audit_enabled:
+            self._record(step, doc, "dropped", reason, score)
+
+    def modified(self, step: object, doc: Document, reason: str = "modified") -> None:
+        self.stats_for(step).modified += 1
+        if self.audit_enabled:
+            self._record(step, doc, "modified", reason, None)
+
+    def _record(self, step: object, doc: Document, action: str, reason: str, score: float | None) -> None:
+        rec = {
+            "doc_id": doc.id,
+            "source": doc.source,
+            "offset": doc.offset,
+            "step": getattr(step, "name", type(step).__name__),
+            "action": action,
+            "reason": reason,
+        }
+        if score is not None:
+            rec["score"] = score
+        self._audit.append(orjson.dumps(rec))
+
+    def quarantine(self, location: str, reason: str, raw: bytes | str | None = None) -> None:
+        """Set aside an unreadable record or file, with where it was and why."""
+        rec: dict[str, Any] = {"location": location, "reason": reason}
+        if raw is not None:
+            if isinstance(raw, bytes):
+                raw = raw[:2000].decode("utf-8", "backslashreplace")
+            rec["raw"] = raw[:2000]
+        self.quarantined.append(rec)
+
+    def rng(self, salt: str) -> random.Random:
+        """A random generator seeded by the recipe seed, the task and ``salt`` (never global state)."""
+        return random.Random(f"{self.seed}:{self.stage}:{self.task}:{salt}")
+
+    def flush(self) -> None:
+        """Write this task's quarantine and audit records (atomically, one file each)."""
+        if self.quarantined:
+            path = self.output / "quarantine" / self.stage / f"task_{self.task:06d}.jsonl"
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in self.quarantined))
+        if self._audit:
+            path = self.output / "audit" / self.stage / f"task_{self.task:06d}.jsonl.zst"
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(zstandard.ZstdCompressor(level=3).compress(b"\n".join(self._audit) + b"\n"))

@@ -1,0 +1,297 @@
+"""From a recipe to stages and tasks, and the work of one task.
+
+Steps are cut into segments at every corpus-wide step (``CorpusStep``). Stages, in order:
+
+- ``curate``: per input task, read the source and run the first segment; stage the documents.
+- for each corpus-wide step: its decide stage (per partition), then, if steps follow, a per-task
+  stage ``curate_<k>`` that drops the decided rows and runs the next segment.
+- ``tokenizer``: train on the curated text (or load ``tokenizer.path``).
+- ``shards``: per task, drop the last decided rows, encode, pack, write shard parts.
+- ``index``: name the shards, write ``shard_index.json`` and ``stats.json``.
+
+``run_task`` is the one function every executor calls; it is a pure function of the recipe, the
+output folder and the task, which is what makes outputs identical for any worker count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import orjson
+import xxhash
+
+from corpusforge.document import Document
+from corpusforge.observe.stats import StepStats, TaskContext
+from corpusforge.recipe import Recipe
+from corpusforge.shards.packer import Packer, frame_documents
+from corpusforge.shards.writer import ShardWriter
+from corpusforge.sources.base import TaskInput
+from corpusforge.staging import DocumentWriter, read_documents
+from corpusforge.step import CorpusStep, Step, timed
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    kind: str  # "curate" | "decide" | "tokenizer" | "shards" | "index"
+    n_tasks: int
+    segment: int = 0  # curate: which segment of steps; decide: which corpus-wide step
+
+
+def _h(*parts: Any) -> str:
+    return hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+
+
+class Pipeline:
+    """A recipe bound to an output folder: its steps, segments, stages and task keys."""
+
+    def __init__(self, recipe: Recipe, output: Path, plan: list[TaskInput] | None = None):
+        self.recipe, self.output = recipe, Path(output)
+        self.work = self.output / "_work"
+        self.fingerprint = recipe.fingerprint()
+        self.sources = {s.source_name: s for s in recipe.build_sources()}
+        self.segments: list[list[Step]] = [[]]
+        self.boundaries: list[CorpusStep] = []
+        for step in recipe.build_steps():
+            self.segments[-1].append(step)
+            if isinstance(step, CorpusStep):
+                step.bind(self.work / f"{step.name}_{len(self.boundaries)}")
+                self.boundaries.append(step)
+                self.segments.append([])
+        self._plan = plan
+
+    # -- plan ------------------------------------------------------------------------------------
+
+    @property
+    def plan(self) -> list[TaskInput]:
+        if self._plan is None:
+            tasks: list[TaskInput] = []
+            for src in self.sources.values():
+                tasks.extend(src.plan(self.recipe.executor.task_bytes))
+            self._plan = tasks
+        return self._plan
+
+    def stages(self) -> list[Stage]:
+        n = len(self.plan)
+        out = [Stage("curate", "curate", n, 0)]
+        for k, b in enumerate(self.boundaries):
+            out.append(Stage(f"{b.name}_{k}" if len(self.boundaries) > 1 else b.name, "decide", b.partitions(), k))
+            if self.segments[k + 1]:
+                out.append(Stage(f"curate_{k + 1}", "curate", n, k + 1))
+        out += [Stage("tokenizer", "tokenizer", 1), Stage("shards", "shards", n), Stage("index", "index", 1)]
+        return out
+
+    def task_key(self, stage: Stage, task: int) -> str:
+        """Completion key: the first stage depends on its own input only, later ones on all input."""
+        if stage.name == "curate":
+            return _h(self.fingerprint, stage.name, self.plan[task].to_dict())
+        return _h(self.fingerprint, stage.name, [t.to_dict() for t in self.plan])
+
+    def staged_path(self, segment: int, task: int) -> Path:
+        name = "curate" if segment == 0 else f"curate_{segment}"
+        return self.work / name / f"task_{task:06d}.parquet"
+
+    # -- documents flowing into a task ------------------------------------------------------------
+
+    def _staged_after(self, k: int, task: int, ctx: TaskContext) -> Iterator[Document]:
+        """Documents of the staged output that precedes corpus-wide step ``k``, minus its removals."""
+        boundary = self.boundaries[k]  # the last step of segment k, whose stage staged the rows
+        removed = boundary.removed(task)
+        stats = ctx.stats_for(boundary)
+        for row, doc in enumerate(read_documents(self.staged_path(k, task))):
+            stats.docs_in += 1
+            stats.chars_in += len(doc.text)
+            reason = removed.get(row)
+            if reason is None:
+                yield doc
+            else:
+                ctx.drop(boundary, doc, reason)
+
+    def final_documents(self, task: int, ctx: TaskContext) -> tuple[Iterator[Document], list[StepStats]]:
+        """The curated documents of ``task`` as the tokenizer and shard stages see them."""
+        if not self.boundaries:
+            return self._through([], read_documents(self.staged_path(0, task)), ctx, "staged")
+        k = len(self.boundaries) - 1
+        if self.segments[k + 1]:
+            return self._through([], read_documents(self.staged_path(k + 1, task)), ctx, "staged")
+        docs = self._staged_after(k, task, ctx)
+        stats = ctx.stats_for(self.boundaries[k])
+        return timed(docs, stats), [stats]
+
+    def _through(
+        self, steps: list[Step], docs: Iterator[Document], ctx: TaskContext, first: str, first_stats: StepStats | None = None
+    ) -> tuple[Iterator[Document], list[StepStats]]:
+        head = first_stats or StepStats(first)
+        chain: Iterator[Document] = timed(docs, head)
+        all_stats = [head]
+        for step in steps:
+            step.setup(ctx)
+            s = ctx.stats_for(step)
+            chain = timed(step(chain, ctx), s)
+            all_stats.append(s)
+        return chain, all_stats
+
+    # -- tasks -----------------------------------------------------------------------------------
+
+    def run_curate(self, stage: Stage, task: int, ctx: TaskContext) -> dict[str, Any]:
+        seg = stage.segment
+        if seg == 0:
+            ti = self.plan[task]
+            docs, stats = self._through(self.segments[0], self.sources[ti.source].read(ti, ctx), ctx, "read")
+        else:
+            boundary = self.boundaries[seg - 1]
+            docs, stats = self._through(self.segments[seg], self._staged_after(seg - 1, task, ctx), ctx, "",
+                                        ctx.stats_for(boundary))
+        writer = DocumentWriter(self.staged_path(seg, task))
+        try:
+            for doc in docs:
+                writer.write(doc)
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close()
+        if seg == 0:
+            stats[0].docs_in = stats[0].docs_out + len(ctx.quarantined)
+        return {"steps": finish_stats(stats), **quarantine_summary(ctx)}
+
+    def run_shards(self, task: int, ctx: TaskContext) -> dict[str, Any]:
+        cfg = self.recipe.sharding
+        tok = cached_tokenizer(str(self.output / "tokenizer.json"))
+        splits = list(cfg.splits)
+        cuts = split_thresholds(cfg.splits)
+        meta = {"format": "corpusforge", "sequence_length": str(cfg.sequence_length), "recipe_sha256": self.fingerprint}
+        packers = {s: Packer(cfg.sequence_length) for s in splits}
+        writers = {
+            s: ShardWriter(self.work / "shards" / s / f"t{task:06d}", cfg.sequence_length, cfg.max_shard_bytes,
+                           {**meta, "split": s})
+            for s in splits
+        }
+        docs_out = None
+        if self.recipe.output.documents != "none":
+            docs_out = DocumentWriter(self.output / "documents" / f"part_{task:06d}.{self.recipe.output.documents}")
+        counts = {s: {"documents": 0, "tokens": 0} for s in splits}
+        by_source: Counter[str] = Counter()
+        seed = self.recipe.seed
+
+        def flush(batch: list[Document]) -> None:
+            encodings = tok.encode_batch_fast([d.text for d in batch], add_special_tokens=False)
+            per_split: dict[str, list[list[int]]] = {s: [] for s in splits}
+            for doc, enc in zip(batch, encodings, strict=True):
+                split = split_of(doc.id, seed, splits, cuts)
+                ids = enc.ids
+                per_split[split].append(ids)
+                counts[split]["documents"] += 1
+                counts[split]["tokens"] += len(ids) + 2
+                by_source[doc.metadata.get("source_name", "")] += len(ids) + 2
+                if docs_out is not None:
+                    doc.metadata["split"] = split
+                    docs_out.write(doc)
+            for s, ids in per_split.items():
+                if ids:
+                    packers[s].add(frame_documents(ids))
+                    writers[s].add(packers[s].take_full())
+
+        docs, stats = self.final_documents(task, ctx)
+        batch: list[Document] = []
+        size = 0
+        for doc in docs:
+            batch.append(doc)
+            size += len(doc.text)
+            if size >= cfg.encode_batch_bytes:
+                flush(batch)
+                batch, size = [], 0
+        if batch:
+            flush(batch)
+        shards = {}
+        for s in splits:
+            writers[s].add(packers[s].finish())
+            shards[s] = writers[s].close()
+        if docs_out is not None:
+            docs_out.close()
+        return {"steps": finish_stats(stats), "shards": shards, "counts": counts,
+                "tokens_by_source": dict(sorted(by_source.items()))}
+
+
+def finish_stats(stats: list[StepStats]) -> list[dict[str, Any]]:
+    """Per-step dicts with own seconds (cumulative minus upstream) and docs_in from upstream."""
+    out = []
+    prev_cum, prev = 0.0, None
+    for s in stats:
+        s.seconds = max(0.0, s.seconds_cum - prev_cum)
+        prev_cum = s.seconds_cum
+        if prev is not None:
+            s.docs_in, s.chars_in = prev.docs_out, prev.chars_out
+        prev = s
+        out.append(s.to_dict())
+    return out
+
+
+def quarantine_summary(ctx: TaskContext) -> dict[str, Any]:
+    reasons = Counter(_reason_kind(q["reason"]) for q in ctx.quarantined)
+    return {"quarantined": len(ctx.quarantined), "quarantine_reasons": dict(sorted(reasons.items()))}
+
+
+def _reason_kind(reason: str) -> str:
+    return reason.split(":")[0].split(" (")[0].split(" at byte")[0]
+
+
+def split_thresholds(splits: dict[str, float]) -> list[float]:
+    acc, cuts = 0.0, []
+    for ratio in splits.values():
+        acc += ratio
+        cuts.append(acc)
+    cuts[-1] = 1.0
+    return cuts
+
+
+def split_of(doc_id: str, seed: int, names: list[str], cuts: list[float]) -> str:
+    """The split of a document: a pure function of its id and the seed."""
+    u = xxhash.xxh3_64_intdigest(doc_id.encode(), seed=seed & 0xFFFFFFFFFFFFFFFF) / 2.0**64
+    for name, cut in zip(names, cuts, strict=True):
+        if u < cut:
+            return name
+    return names[-1]
+
+
+@lru_cache(maxsize=4)
+def cached_tokenizer(path: str) -> Any:
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(path)
+
+
+_PIPELINES: dict[tuple[str, str], Pipeline] = {}
+
+
+def run_task(payload: dict[str, Any]) -> dict[str, Any]:
+    """Run one task of one stage and leave its completion record. Called by every executor."""
+    from corpusforge.recipe import Recipe
+    from corpusforge.state import CompletionRecords
+
+    output = Path(payload["output"])
+    key = (payload["fingerprint"], str(output))
+    pipe = _PIPELINES.get(key)
+    if pipe is None:
+        recipe = Recipe.model_validate(payload["recipe"])
+        plan = [TaskInput.from_dict(t) for t in payload["plan"]]
+        pipe = _PIPELINES[key] = Pipeline(recipe, output, plan)
+    stage = Stage(**payload["stage"])
+    task = payload["task"]
+    ctx = TaskContext(stage.name, task, output, pipe.recipe.seed, pipe.recipe.output.audit)
+    if stage.kind == "curate":
+        result = pipe.run_curate(stage, task, ctx)
+    elif stage.kind == "decide":
+        result = pipe.boundaries[stage.segment].decide(task, len(pipe.plan))
+    elif stage.kind == "shards":
+        result = pipe.run_shards(task, ctx)
+    else:
+        raise ValueError(f"stage kind {stage.kind!r} does not run as tasks")
+    ctx.flush()
+    CompletionRecords(output, stage.name).write(task, payload["key"], result)
+    return result

@@ -1,0 +1,187 @@
+"""The recipe: sources, ordered steps, tokenizer, sharding and output, validated up front.
+
+A recipe is YAML or the same objects in Python. Presets (``small``, ``production``,
+``multimodal``) supply defaults that the recipe's own values override.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from corpusforge.config import build, format_validation_error
+from corpusforge.errors import RecipeError
+from corpusforge.registry import SOURCES, STEPS
+
+MB = 1_000_000
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Shard sizes are the seeds' (100 MB / 1 GB / 500 MB).
+    "small": {
+        "sharding": {"max_shard_bytes": 100 * MB, "sequence_length": 2048},
+        "tokenizer": {"vocab_size": 32_000},
+    },
+    "production": {
+        "sharding": {"max_shard_bytes": 1000 * MB, "sequence_length": 4096},
+        "tokenizer": {"vocab_size": 64_000},
+        "output": {"audit": True},
+    },
+    "multimodal": {
+        "sharding": {"max_shard_bytes": 500 * MB, "sequence_length": 4096},
+        "tokenizer": {"vocab_size": 32_000},
+    },
+}
+DEFAULT_STEPS: list[dict[str, Any]] = [
+    {"type": "normalize"},
+    {"type": "quality_thresholds"},
+    {"type": "exact_dedup"},
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokenizerConfig(_Strict):
+    """Train a tokenizer on the curated text, or load one from ``path`` (a local tokenizer.json)."""
+
+    path: str | None = None
+    type: Literal["bpe"] = "bpe"
+    vocab_size: int = Field(32_000, ge=300, le=1_000_000)
+    min_frequency: int = Field(2, ge=1)
+    sample_bytes: int = Field(200 * MB, gt=0, description="at most this much text is used for training")
+    extra_special_tokens: list[str] = Field(default_factory=list)
+
+
+class ShardingConfig(_Strict):
+    """How token sequences are packed and written."""
+
+    format: Literal["safetensors"] = "safetensors"
+    sequence_length: int = Field(2048, ge=8, le=1_048_576)
+    max_shard_bytes: int = Field(100 * MB, ge=10_000)
+    splits: dict[str, float] = Field(default_factory=lambda: {"train": 0.98, "val": 0.01, "test": 0.01})
+    encode_batch_bytes: int = Field(4 * MB, ge=1000, description="text handed to one encode_batch call")
+
+    @field_validator("splits")
+    @classmethod
+    def _splits_sum_to_one(cls, v: dict[str, float]) -> dict[str, float]:
+        if not v:
+            raise ValueError("at least one split is required, e.g. {train: 1.0}")
+        for name, ratio in v.items():
+            if not name.isidentifier():
+                raise ValueError(f"split name {name!r} must be a plain identifier")
+            if ratio < 0:
+                raise ValueError(f"split {name!r} has a negative ratio {ratio}")
+        if abs(sum(v.values()) - 1.0) > 1e-6:
+            raise ValueError(f"split ratios must sum to 1, got {sum(v.values())}")
+        return v
+
+
+class OutputConfig(_Strict):
+    path: str = "corpusforge-output"
+    documents: Literal["none", "jsonl", "parquet"] = "none"
+    audit: bool = False
+
+
+class ExecutorConfig(_Strict):
+    workers: int | None = Field(None, ge=1, description="processes; default: all cores")
+    task_bytes: int = Field(64 * MB, ge=1000, description="input bytes per task (files are grouped or split)")
+
+
+class Recipe(_Strict):
+    """A validated recipe. ``steps`` and ``sources`` keep their plain-dict form (hashable, printable)."""
+
+    name: str = "corpusforge"
+    preset: Literal["small", "production", "multimodal"] | None = None
+    seed: int = 0
+    sources: list[dict[str, Any]] = Field(min_length=1)
+    steps: list[dict[str, Any]] = Field(default_factory=lambda: copy.deepcopy(DEFAULT_STEPS))
+    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
+    sharding: ShardingConfig = Field(default_factory=ShardingConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+
+    @model_validator(mode="after")
+    def _components_exist(self) -> Recipe:
+        # Build every step and source once now, so a bad name or value fails before any work.
+        self.build_steps()
+        self.build_sources()
+        return self
+
+    def build_steps(self) -> list[Any]:
+        return [build(STEPS, dict(s), f"steps[{i}]") for i, s in enumerate(self.steps)]
+
+    def build_sources(self) -> list[Any]:
+        names: set[str] = set()
+        out = []
+        for i, s in enumerate(self.sources):
+            spec = {"type": "files", **s}
+            spec.setdefault("name", f"source{i}")
+            if spec["name"] in names:
+                raise RecipeError(f"sources[{i}].name: {spec['name']!r} is used twice; names must be unique")
+            names.add(spec["name"])
+            out.append(build(SOURCES, spec, f"sources[{i}]"))
+        return out
+
+    def fingerprint(self) -> str:
+        """Hash of everything that determines the output (not where it goes, not how many workers)."""
+        data = self.model_dump(mode="json", exclude={"output": {"path"}, "executor": {"workers"}})
+        return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def load_recipe(data: dict[str, Any] | str | os.PathLike[str], **overrides: Any) -> Recipe:
+    """Validate a recipe given as a dict or a YAML file path; RecipeError names every bad field.
+
+    Relative source paths in a YAML file are resolved against the file's directory.
+    """
+    base_dir: Path | None = None
+    if not isinstance(data, dict):
+        path = Path(data)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RecipeError(f"{path}: recipe file not found") from None
+        except yaml.YAMLError as exc:
+            raise RecipeError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise RecipeError(f"{path}: a recipe is a mapping with 'sources', 'steps', ...; got {type(data).__name__}")
+        base_dir = path.resolve().parent
+    data = copy.deepcopy(data)
+    preset = data.get("preset")
+    if preset is not None:
+        if preset not in PRESETS:
+            raise RecipeError(f"preset: value {preset!r} is invalid; allowed: {', '.join(PRESETS)}")
+        data = _deep_merge(PRESETS[preset], data)
+    for key, value in overrides.items():
+        if value is not None:
+            section, _, field = key.partition("__")
+            data.setdefault(section, {})[field] = value
+    if base_dir is not None:
+        for src in data.get("sources") or []:
+            if isinstance(src, dict) and isinstance(src.get("path"), str) and "://" not in src["path"]:
+                if not os.path.isabs(os.path.expanduser(src["path"])):
+                    src["path"] = str(base_dir / src["path"])
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as err:
+        raise RecipeError(format_validation_error(err, "")) from None

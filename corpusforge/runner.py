@@ -1,0 +1,191 @@
+"""Run a recipe: stage after stage, skipping finished tasks, then index and report.
+
+This is the driver side; the work of each task is ``pipeline.run_task``. A run killed at any
+point and started again finds the completion records and continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from corpusforge.executors.local import LocalExecutor
+from corpusforge.observe.report import build_stats, print_report
+from corpusforge.pipeline import Pipeline, Stage, run_task
+from corpusforge.recipe import Recipe
+from corpusforge.shards.index import INDEX_NAME, finalize_shards
+from corpusforge.state import CompletionRecords, atomic_path, atomic_write_bytes, atomic_write_json, read_json
+from corpusforge.tokenize.special import SPECIAL_TOKENS
+from corpusforge.tokenize.text import file_sha256, load_tokenizer, train_bpe
+
+
+def _remove_stale_temporaries(output: Path) -> None:
+    """Temporaries of a killed run are never valid output: clear them before starting."""
+    if not output.exists():
+        return
+    for dirpath, _, files in os.walk(output):
+        for f in files:
+            if f.startswith(".") and ".tmp-" in f:
+                os.unlink(os.path.join(dirpath, f))
+
+
+def run(
+    recipe: Recipe,
+    output: str | os.PathLike[str] | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Run ``recipe`` into ``output`` (default: the recipe's ``output.path``); returns the stats."""
+    console = console or Console(stderr=True)
+    out = Path(output or recipe.output.path).expanduser().resolve()
+    started = time.perf_counter()
+    _remove_stale_temporaries(out)
+    pipe = Pipeline(recipe, out)
+    plan = pipe.plan
+    atomic_write_json(out / "_state" / "plan.json", [t.to_dict() for t in plan])
+    atomic_write_bytes(out / "recipe.yaml", recipe.to_yaml().encode())
+    executor = LocalExecutor(workers or recipe.executor.workers)
+    recipe_dict = recipe.model_dump(mode="json")
+    plan_dicts = [t.to_dict() for t in plan]
+    results: dict[str, list[dict[str, Any]]] = {}
+    stage_seconds: dict[str, float] = {}
+    bar = Progress(
+        TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, disable=not progress, transient=False,
+    )
+    try:
+        with bar:
+            for stage in pipe.stages():
+                t0 = time.perf_counter()
+                records = CompletionRecords(out, stage.name)
+                if stage.kind == "tokenizer":
+                    results[stage.name] = [_tokenizer_stage(pipe, records, stage, results)]
+                elif stage.kind == "index":
+                    stats = build_stats(pipe, results, stage_seconds, time.perf_counter() - started)
+                    results[stage.name] = [_index_stage(pipe, records, stage, results, stats)]
+                else:
+                    results[stage.name] = _task_stage(pipe, records, stage, executor, bar, recipe_dict, plan_dicts)
+                stage_seconds[stage.name] = time.perf_counter() - t0
+    finally:
+        executor.close()
+    stats = read_json(out / "stats.json")
+    if progress:
+        print_report(stats, console)
+    return stats
+
+
+def _task_stage(
+    pipe: Pipeline,
+    records: CompletionRecords,
+    stage: Stage,
+    executor: LocalExecutor,
+    bar: Progress,
+    recipe_dict: dict[str, Any],
+    plan_dicts: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    res: list[dict[str, Any] | None] = [None] * stage.n_tasks
+    pending = []
+    for t in range(stage.n_tasks):
+        key = pipe.task_key(stage, t)
+        rec = records.done(t, key)
+        if rec is None:
+            pending.append((t, key))
+        else:
+            res[t] = rec
+    bar_task = bar.add_task(stage.name, total=stage.n_tasks, completed=stage.n_tasks - len(pending))
+    payloads = [
+        {"recipe": recipe_dict, "plan": plan_dicts, "output": str(pipe.output), "fingerprint": pipe.fingerprint,
+         "stage": stage.__dict__, "task": t, "key": key}
+        for t, key in pending
+    ]
+    for i, result in executor.map_unordered(run_task, payloads):
+        res[pending[i][0]] = result
+        bar.advance(bar_task)
+    return [r for r in res if r is not None]
+
+
+def _training_texts(pipe: Pipeline, results: dict[str, list[dict[str, Any]]], budget: int):
+    """Curated text for tokenizer training: the same share of every task, up to ``budget`` chars."""
+    from corpusforge.observe.stats import TaskContext
+
+    last_curate = [name for name in results if name.startswith("curate")][-1]
+    task_chars = [r["steps"][-1]["chars_out"] for r in results[last_curate]]
+    total = sum(task_chars) or 1
+    share = min(1.0, budget / total)
+    for t, chars in enumerate(task_chars):
+        ctx = TaskContext("tokenizer", t, pipe.output)
+        docs, _ = pipe.final_documents(t, ctx)
+        taken, limit = 0, share * chars
+        for doc in docs:
+            if taken >= limit:
+                break
+            taken += len(doc.text)
+            yield doc.text
+
+
+def _tokenizer_stage(
+    pipe: Pipeline, records: CompletionRecords, stage: Stage, results: dict[str, list[dict[str, Any]]]
+) -> dict[str, Any]:
+    cfg = pipe.recipe.tokenizer
+    path = pipe.output / "tokenizer.json"
+    key = pipe.task_key(stage, 0)
+    rec = records.done(0, key)
+    if rec is not None and path.exists() and file_sha256(path) == rec["sha256"]:
+        return rec
+    if cfg.path:
+        tok = load_tokenizer(cfg.path)
+        source = str(Path(cfg.path).expanduser())
+    else:
+        tok = train_bpe(_training_texts(pipe, results, cfg.sample_bytes), cfg.vocab_size, cfg.min_frequency,
+                        cfg.extra_special_tokens)
+        source = "trained"
+    with atomic_path(path) as tmp:
+        tok.save(str(tmp))
+    result = {"sha256": file_sha256(path), "vocab_size": tok.get_vocab_size(), "source": source}
+    records.write(0, key, result)
+    return result
+
+
+def _index_stage(
+    pipe: Pipeline,
+    records: CompletionRecords,
+    stage: Stage,
+    results: dict[str, list[dict[str, Any]]],
+    stats: dict[str, Any],
+) -> dict[str, Any]:
+    key = pipe.task_key(stage, 0)
+    rec = records.done(0, key)
+    if rec is not None and (pipe.output / INDEX_NAME).exists() and (pipe.output / "stats.json").exists():
+        return rec
+    cfg = pipe.recipe.sharding
+    tok = results["tokenizer"][0]
+    header = {
+        "format": cfg.format,
+        "version": 1,
+        "sequence_length": cfg.sequence_length,
+        "dtypes": {"input_ids": "int32", "attention_mask": "int32", "modality_mask": "uint8", "labels": "int32"},
+        "tokenizer": {"path": "tokenizer.json", "sha256": tok["sha256"], "vocab_size": tok["vocab_size"],
+                      "special_tokens": list(SPECIAL_TOKENS)},
+        "recipe_sha256": pipe.fingerprint,
+        "seed": pipe.recipe.seed,
+        "split_ratios": cfg.splits,
+    }
+    index = finalize_shards(pipe.output, [r["shards"] for r in results["shards"]], list(cfg.splits), header)
+    stats["shards"] = index["totals"]
+    atomic_write_json(pipe.output / "stats.json", stats)
+    result = {"totals": index["totals"]}
+    records.write(0, key, result)
+    return result
+
+
+def clean(output: Path) -> None:
+    """Remove an output folder entirely (``--fresh``)."""
+    if output.exists():
+        shutil.rmtree(output)

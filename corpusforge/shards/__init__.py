@@ -1,0 +1,1 @@
+"""Packing token streams into fixed-length samples and writing, indexing and validating shards."""

@@ -1,0 +1,252 @@
+"""Format readers: bytes of one input part in, documents out, bad records quarantined.
+
+Each reader takes an open binary stream and yields ``(offset, text, fields)``; the source turns
+these into Documents. A bad record raises nothing: it is handed to ``quarantine(location, reason,
+raw)`` and reading goes on. A fault that ends the file (a truncated gzip stream) raises
+CorruptInput after every complete record before it has been yielded.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sys
+import zlib
+from collections.abc import Callable, Iterator
+from typing import IO, Any
+
+import orjson
+import pyarrow.parquet as pq
+import zstandard
+
+from corpusforge.errors import CorruptInput
+
+Record = tuple[int, str, dict[str, Any]]
+Quarantine = Callable[[str, str, "bytes | str | None"], None]
+
+CHUNK = 1 << 22
+_SURROGATE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of undecodable bytes
+_STREAM_ERRORS = (EOFError, OSError, zlib.error, zstandard.ZstdError, ValueError)
+
+
+def _utf8_error(raw: bytes) -> str:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"invalid UTF-8 at byte {exc.start}"
+    return ""
+
+
+def iter_lines(stream: IO[bytes], path: str, start: int = 0, end: int = -1) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(byte_offset, line)`` for every line that starts in [start, end).
+
+    A line that starts before ``end`` belongs to this range even if it ends past it; a range
+    starting mid-line skips to the next line (the previous range owns it). Reads in 4 MB chunks.
+    """
+    pos = start
+    if start > 0:
+        stream.seek(start - 1)
+        if stream.read(1) != b"\n":
+            skipped = stream.readline()
+            pos += len(skipped)
+    buf = b""
+    while True:
+        try:
+            chunk = stream.read(CHUNK)
+        except _STREAM_ERRORS as exc:
+            raise CorruptInput(
+                f"{path} byte {pos}", f"compressed stream is truncated or corrupt ({exc})", buf or None
+            ) from None
+        if not chunk:
+            break
+        buf += chunk
+        lines = buf.split(b"\n")
+        buf = lines.pop()
+        for line in lines:
+            if 0 <= end <= pos:
+                return
+            yield pos, line
+            pos += len(line) + 1
+    if buf and (end < 0 or pos < end):
+        yield pos, buf
+
+
+def read_jsonl(
+    stream: IO[bytes],
+    path: str,
+    quarantine: Quarantine,
+    text_field: str,
+    start: int = 0,
+    end: int = -1,
+) -> Iterator[Record]:
+    """JSON Lines: one object per line, text in ``text_field``; other fields become metadata."""
+    loads = orjson.loads
+    line_no = 1 if start == 0 else None
+    for pos, line in iter_lines(stream, path, start, end):
+        where = f"{path} line {line_no}" if line_no is not None else f"{path} byte {pos}"
+        if line_no is not None:
+            line_no += 1
+        if not line.strip():
+            continue
+        try:
+            obj = loads(line)
+        except orjson.JSONDecodeError as exc:
+            quarantine(where, _utf8_error(line) or f"malformed JSON: {exc}", line)
+            continue
+        if not isinstance(obj, dict):
+            quarantine(where, f"expected a JSON object, got {type(obj).__name__}", line)
+            continue
+        text = obj.pop(text_field, None)
+        if not isinstance(text, str):
+            quarantine(where, f"field {text_field!r} is missing or not a string", line)
+            continue
+        yield pos, text, obj
+
+
+def read_json_array(stream: IO[bytes], path: str, quarantine: Quarantine, text_field: str) -> Iterator[Record]:
+    """A ``.json`` file holding one object or an array of objects."""
+    raw = stream.read()
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # Many ".json" corpora are really JSON Lines.
+        yield from read_jsonl(io.BytesIO(raw), path, quarantine, text_field)
+        return
+    items = data if isinstance(data, list) else [data]
+    for i, obj in enumerate(items):
+        where = f"{path} item {i}"
+        if not isinstance(obj, dict) or not isinstance(obj.get(text_field), str):
+            quarantine(where, f"expected an object with a string field {text_field!r}", orjson.dumps(obj)[:2000])
+            continue
+        text = obj.pop(text_field)
+        yield i, text, obj
+
+
+def read_text(
+    stream: IO[bytes],
+    path: str,
+    quarantine: Quarantine,
+    unit: str,
+    encoding_errors: str,
+    start: int = 0,
+    end: int = -1,
+) -> Iterator[Record]:
+    """Plain text: the whole file, each line, or each blank-line-separated paragraph is a document."""
+    errors = "replace" if encoding_errors == "replace" else "strict"
+    if unit == "file":
+        try:
+            raw = stream.read()
+        except _STREAM_ERRORS as exc:
+            raise CorruptInput(path, f"compressed stream is truncated or corrupt ({exc})") from None
+        if b"\x00" in raw[:8192]:
+            quarantine(path, "binary file (NUL bytes), not text", None)
+            return
+        try:
+            text = raw.decode("utf-8-sig", errors)
+        except UnicodeDecodeError as exc:
+            quarantine(path, f"invalid UTF-8 at byte {exc.start}", raw[max(0, exc.start - 40) : exc.start + 40])
+            return
+        if not text.strip():
+            quarantine(path, "empty file", None)
+            return
+        yield 0, text, {}
+        return
+
+    def decode(pos: int, raw: bytes) -> str | None:
+        try:
+            return raw.decode("utf-8", errors)
+        except UnicodeDecodeError as exc:
+            quarantine(f"{path} byte {pos + exc.start}", f"invalid UTF-8 at byte {exc.start} of the record", raw)
+            return None
+
+    lines = iter_lines(stream, path, start, end)
+    if unit == "line":
+        for pos, line in lines:
+            if pos == 0 and line.startswith(b"\xef\xbb\xbf"):
+                line, pos = line[3:], 3
+            if line.strip():
+                text = decode(pos, line.rstrip(b"\r"))
+                if text is not None:
+                    yield pos, text, {}
+        return
+    para: list[bytes] = []
+    para_pos = 0
+    for pos, line in lines:
+        if line.strip():
+            if not para:
+                para_pos = pos
+            para.append(line.rstrip(b"\r"))
+        elif para:
+            text = decode(para_pos, b"\n".join(para))
+            para = []
+            if text is not None:
+                yield para_pos, text, {}
+    if para:
+        text = decode(para_pos, b"\n".join(para))
+        if text is not None:
+            yield para_pos, text, {}
+
+
+def read_csv(stream: IO[bytes], path: str, quarantine: Quarantine, text_field: str, delimiter: str) -> Iterator[Record]:
+    """CSV/TSV with a header row; the ``text_field`` column is the text, the others metadata."""
+    csv.field_size_limit(sys.maxsize)
+    fh = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    reader = csv.reader(fh, delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        quarantine(path, "empty file", None)
+        return
+    except csv.Error as exc:
+        raise CorruptInput(path, f"unreadable CSV header: {exc}") from None
+    if text_field not in header:
+        raise CorruptInput(path, f"no column {text_field!r}; columns are {', '.join(header)}")
+    col = header.index(text_field)
+    row_no = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            quarantine(f"{path} line {reader.line_num}", f"malformed CSV: {exc}", None)
+            continue
+        except _STREAM_ERRORS as exc:
+            raise CorruptInput(f"{path} line {reader.line_num}", f"stream is truncated or corrupt ({exc})") from None
+        row_no += 1
+        where = f"{path} row {row_no}"
+        if len(row) != len(header):
+            quarantine(where, f"expected {len(header)} fields, got {len(row)}", delimiter.join(row))
+            continue
+        text = row[col]
+        if any(_SURROGATE.search(c) for c in row):
+            quarantine(where, "invalid UTF-8", delimiter.join(row).encode("utf-8", "surrogateescape"))
+            continue
+        meta = {h: v for h, v in zip(header, row, strict=True) if h != text_field}
+        yield row_no, text, meta
+
+
+def read_parquet(
+    stream: IO[bytes], path: str, quarantine: Quarantine, text_field: str, start: int = 0, end: int = -1
+) -> Iterator[Record]:
+    """Row groups [start, end) of a Parquet file; rows whose text is null are quarantined."""
+    try:
+        pf = pq.ParquetFile(stream)
+    except Exception as exc:  # pyarrow raises several unrelated types for a damaged footer
+        raise CorruptInput(path, f"not a readable Parquet file ({exc})") from None
+    if text_field not in pf.schema_arrow.names:
+        raise CorruptInput(path, f"no column {text_field!r}; columns are {', '.join(pf.schema_arrow.names)}")
+    n_groups = pf.metadata.num_row_groups
+    stop = n_groups if end < 0 else min(end, n_groups)
+    row = sum(pf.metadata.row_group(i).num_rows for i in range(start))
+    for rg in range(start, stop):
+        table = pf.read_row_group(rg)
+        texts = table.column(text_field).to_pylist()
+        others = {name: table.column(name).to_pylist() for name in table.column_names if name != text_field}
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                quarantine(f"{path} row {row + i}", f"column {text_field!r} is null or not text", None)
+                continue
+            yield row + i, text, {k: v[i] for k, v in others.items()}
+        row += len(texts)

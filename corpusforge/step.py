@@ -1,0 +1,125 @@
+"""Steps: small classes that decide (Filter) or transform (Mapper) documents.
+
+The pipeline wraps every step's output to count documents, bytes and seconds, so a step author
+writes only the decision. ``CorpusStep`` marks steps that need the whole corpus (deduplication):
+they sign documents inside a task and decide in a stage of their own.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from corpusforge.document import Document
+
+if TYPE_CHECKING:
+    from corpusforge.observe.stats import StepStats, TaskContext
+
+
+class Step(ABC):
+    """A named stage of per-document processing; config is the constructor's arguments."""
+
+    name: ClassVar[str] = "step"
+
+    def setup(self, ctx: TaskContext) -> None:
+        """Load models or tables once per task process (called before the first document)."""
+
+    @abstractmethod
+    def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
+        """Consume documents and yield the ones that go on."""
+
+
+class Filter(Step):
+    """A step that only decides: ``keep`` returns None to keep, or the reason to drop."""
+
+    @abstractmethod
+    def keep(self, doc: Document) -> str | None:
+        """None to keep the document, or a short reason (``too_few_words``) to drop it."""
+
+    def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
+        keep = self.keep
+        for doc in docs:
+            reason = keep(doc)
+            if reason is None:
+                yield doc
+            else:
+                ctx.drop(self, doc, reason)
+
+
+class Mapper(Step):
+    """A step that only transforms: ``map`` returns the (possibly changed) document, or None to drop."""
+
+    drop_reason: ClassVar[str] = "mapped_to_nothing"
+
+    @abstractmethod
+    def map(self, doc: Document) -> Document | None:
+        """The transformed document, or None to drop it."""
+
+    def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
+        fn = self.map
+        for doc in docs:
+            before = doc.text
+            out = fn(doc)
+            if out is None:
+                ctx.drop(self, doc, self.drop_reason)
+                continue
+            if out.text is not before and out.text != before:
+                ctx.modified(self, out)
+            yield out
+
+
+class CorpusStep(Step):
+    """A step that needs the whole corpus, such as deduplication.
+
+    Inside the task that runs the steps before it, ``__call__`` passes documents through and
+    records a signature for each (row ``r`` is the r-th document it yields). Then a stage of its
+    own runs ``decide`` once per partition in ``partitions()``, reading every task's signatures
+    from ``stage_dir``. Finally the next per-task stage asks ``removed(task)`` which rows of that
+    task's staged output to drop, and why. The pipeline calls ``bind`` with the step's own folder.
+    """
+
+    stage_dir: Path = Path(".")
+
+    def bind(self, stage_dir: Path) -> None:
+        self.stage_dir = stage_dir
+
+    def partitions(self) -> int:
+        """How many independent decide tasks this step's stage has (e.g. hash buckets)."""
+        return 1
+
+    @abstractmethod
+    def decide(self, partition: int, n_tasks: int) -> dict[str, Any]:
+        """Decide which rows to drop in one partition; write the result under ``stage_dir``."""
+
+    @abstractmethod
+    def removed(self, task: int) -> dict[int, str]:
+        """Rows of ``task``'s staged output to drop, mapped to the reason."""
+
+
+def timed(it: Iterator[Document], stats: StepStats) -> Iterator[Document]:
+    """Count documents, bytes and cumulative seconds spent producing ``it``'s items.
+
+    The pipeline subtracts the upstream step's cumulative time to get each step's own time.
+    """
+    clock = time.perf_counter
+    t0 = clock()
+    for doc in it:
+        stats.seconds_cum += clock() - t0
+        stats.docs_out += 1
+        stats.chars_out += len(doc.text)
+        yield doc
+        t0 = clock()
+    stats.seconds_cum += clock() - t0
+
+
+def rows_to_mask(n: int, removed: dict[int, str]) -> np.ndarray:
+    """Boolean keep-mask of length ``n`` with ``removed`` rows set to False."""
+    mask = np.ones(n, dtype=bool)
+    if removed:
+        mask[np.fromiter(removed.keys(), dtype=np.int64)] = False
+    return mask

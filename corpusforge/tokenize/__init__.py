@@ -1,0 +1,1 @@
+"""Tokenizers: the fixed special tokens, training, loading and parallel encoding."""

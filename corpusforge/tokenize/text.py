@@ -1,0 +1,71 @@
+"""Train a byte-level BPE tokenizer or load a tokenizer.json, with the fixed special tokens."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from corpusforge.errors import RecipeError
+from corpusforge.tokenize.special import SPECIAL_TOKENS
+
+
+def check_special_tokens(tok: Tokenizer, where: str) -> None:
+    """Raise RecipeError unless the 16 fixed special tokens sit at ids 0-15."""
+    wrong = [
+        f"{name} is id {tok.token_to_id(name)}, must be {i}"
+        for i, name in enumerate(SPECIAL_TOKENS)
+        if tok.token_to_id(name) != i
+    ]
+    if wrong:
+        raise RecipeError(f"{where}: the tokenizer lacks the fixed special tokens at ids 0-15: " + "; ".join(wrong))
+
+
+def train_bpe(
+    texts: Iterable[str],
+    vocab_size: int,
+    min_frequency: int = 2,
+    extra_special_tokens: Iterable[str] = (),
+) -> Tokenizer:
+    """Byte-level BPE (GPT-2 style pre-tokenization) with the special tokens at ids 0-15.
+
+    Special tokens are handed to the trainer first, which gives them the lowest ids in order.
+    """
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=[*SPECIAL_TOKENS, *extra_special_tokens],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    check_special_tokens(tok, "trained tokenizer")
+    return tok
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    """Load a local tokenizer.json (or a directory holding one) and check its special tokens."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        p = p / "tokenizer.json"
+    if not p.exists():
+        raise RecipeError(f"tokenizer.path: {str(path)!r} does not exist (expected a tokenizer.json)")
+    try:
+        tok = Tokenizer.from_file(str(p))
+    except Exception as exc:  # the Rust side raises a bare Exception for a malformed file
+        raise RecipeError(f"tokenizer.path: {str(p)!r} is not a valid tokenizer.json ({exc})") from None
+    check_special_tokens(tok, f"tokenizer.path {str(p)!r}")
+    return tok
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
