@@ -1,0 +1,136 @@
+"""The demo recipe: the interpreter's own documentation and standard library, every stage.
+
+It needs no download and no data in the repository: every Python installation carries real prose
+(``help()`` topics) and real code (the standard library sources).
+"""
+
+from __future__ import annotations
+
+import sysconfig
+from typing import Any
+
+# Standard-library packages whose sources the demo reads besides the top-level modules:
+# a few MB of varied, real, permissively licensed (PSF) code.
+DEMO_PACKAGES = ("email", "json", "http", "asyncio", "concurrent", "logging", "importlib", "xml", "urllib")
+
+
+def demo_recipe(output: str = "corpusforge-demo", preset: str | None = None) -> dict[str, Any]:
+    stdlib = sysconfig.get_paths()["stdlib"]
+    recipe: dict[str, Any] = {
+        "name": "demo",
+        "seed": 1234,
+        "sources": [
+            {"type": "python_docs", "name": "python_docs"},
+            {
+                "type": "files",
+                "name": "python_stdlib",
+                "path": stdlib,
+                "include": ["*.py"],
+                "exclude": ["*/*"],
+                "metadata": {"language": "python", "license": "PSF-2.0"},
+            },
+            {
+                "type": "files",
+                "name": "python_stdlib_packages",
+                "path": [f"{stdlib}/{pkg}" for pkg in DEMO_PACKAGES],
+                "include": ["*.py"],
+                "exclude": ["test/*", "tests/*", "*/test/*", "*/tests/*"],
+                "metadata": {"language": "python", "license": "PSF-2.0"},
+            },
+        ],
+        "steps": [
+            {"type": "normalize", "form": "NFC"},
+            {"type": "quality_thresholds", "min_chars": 50, "max_chars": 100_000, "min_words": 10,
+             "max_words": 50_000, "min_unique_word_ratio": 0.1, "max_special_char_ratio": 0.3},
+            {"type": "exact_dedup"},
+        ],
+        "tokenizer": {"type": "bpe", "vocab_size": 8000, "min_frequency": 2},
+        "sharding": {"sequence_length": 1024, "max_shard_bytes": 20_000_000,
+                     "splits": {"train": 0.98, "val": 0.01, "test": 0.01}},
+        "output": {"path": output, "documents": "parquet"},
+        "executor": {"task_bytes": 2_000_000},
+    }
+    if preset:
+        recipe["preset"] = preset
+    return recipe
+
+
+INIT_TEMPLATE = """\
+# corpusforge recipe, written by `corpusforge init`. Run it with: corpusforge run {path}
+# It is the demo's recipe: the interpreter's documentation topics and standard library sources.
+# Replace the sources with your own data; every option is described in docs/recipe.md.
+{preset_line}name: demo
+seed: 1234                     # every random choice (splits, sampling) derives from this
+
+sources:                       # read in this order; each file, row group or byte range is a task
+  - type: python_docs          # help() topics of this Python: real prose, offline
+    name: python_docs
+  - type: files                # local paths, folders, globs, or any fsspec URL (s3://, gs://, ...)
+    name: python_stdlib
+    path: {stdlib}
+    include: ["*.py"]          # globs on the path relative to the root
+    exclude: ["*/*"]           # top-level modules only
+    metadata: {{language: python, license: PSF-2.0}}
+  - type: files
+    name: python_stdlib_packages
+    path:
+{package_paths}
+    include: ["*.py"]
+    exclude: ["test/*", "tests/*", "*/test/*", "*/tests/*"]
+    metadata: {{language: python, license: PSF-2.0}}
+    # format: auto             # auto | jsonl | json | parquet | csv | tsv | text
+    # text_field: text         # the text column of jsonl/json/parquet/csv
+    # text_unit: file          # text files: file | line | paragraph
+
+steps:                         # run in order; `corpusforge steps` lists every registered step
+  - type: normalize            # Unicode NFC, line endings, control characters, trailing spaces
+    form: NFC
+  - type: quality_thresholds   # the seed thresholds
+    min_chars: 50
+    max_chars: 100000
+    min_words: 10
+    max_words: 50000
+    min_unique_word_ratio: 0.1
+    max_special_char_ratio: 0.3
+  - type: exact_dedup          # whole-run exact dedup on normalized text (128-bit hashes)
+
+tokenizer:                     # train byte-level BPE on the curated text, or set path: tokenizer.json
+  type: bpe
+  vocab_size: 8000
+  min_frequency: 2
+
+sharding:
+  sequence_length: 1024        # [BOS] doc [EOS] concatenated and cut into windows of this length
+  max_shard_bytes: 20000000
+  splits: {{train: 0.98, val: 0.01, test: 0.01}}   # by hash of document id and seed
+
+output:
+  path: {output}
+  documents: parquet           # also write the kept documents (none | jsonl | parquet)
+  audit: false                 # audit log of every drop/modification (compressed JSONL)
+
+executor:
+  task_bytes: 2000000          # input bytes per task (small files grouped, large ones split)
+  # workers: 4                 # default: all cores (or --workers N)
+"""
+
+
+_PRESET_SUPPLIED = ("  sequence_length:", "  max_shard_bytes:", "  vocab_size:", "  audit:")
+
+
+def init_text(path: str, output: str = "corpusforge-demo", preset: str | None = None) -> str:
+    """The commented demo recipe; with a preset, the values the preset supplies are left to it."""
+    stdlib = sysconfig.get_paths()["stdlib"]
+    text = INIT_TEMPLATE.format(
+        path=path,
+        stdlib=stdlib,
+        output=output,
+        package_paths="\n".join(f"      - {stdlib}/{pkg}" for pkg in DEMO_PACKAGES),
+        preset_line=f"preset: {preset}              # small | production | multimodal\n" if preset else "",
+    )
+    if preset:
+        text = "\n".join(
+            f"  # {line.strip()}  (the preset sets this)" if line.startswith(_PRESET_SUPPLIED) else line
+            for line in text.splitlines()
+        ) + "\n"
+    return text

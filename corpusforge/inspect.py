@@ -1,0 +1,37 @@
+"""Decode shard samples back to text, so a person can see what training will see."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+from safetensors import safe_open
+from tokenizers import Tokenizer
+
+from corpusforge.errors import CorpusforgeError
+from corpusforge.shards.index import INDEX_NAME
+from corpusforge.tokenize.special import PAD
+
+
+def decoded_samples(output: Path, split: str = "train", n: int = 2) -> Iterator[tuple[str, int, str]]:
+    """``(shard path, row, text)`` for the first ``n`` samples of ``split``, padding removed."""
+    index_path = output / INDEX_NAME
+    if not index_path.exists():
+        raise CorpusforgeError(f"{index_path}: missing (is this a corpusforge output folder?)")
+    index = orjson.loads(index_path.read_bytes())
+    tok = Tokenizer.from_file(str(output / index["tokenizer"]["path"]))
+    shards = [s for s in index["shards"] if s["split"] == split]
+    if not shards:
+        splits = sorted({s["split"] for s in index["shards"]})
+        raise CorpusforgeError(f"no shards in split {split!r}; splits present: {', '.join(splits)}")
+    left = n
+    for s in shards:
+        with safe_open(str(output / s["path"]), framework="numpy") as f:
+            ids = f.get_tensor("input_ids")
+        for row in range(min(left, len(ids))):
+            seq = [int(i) for i in ids[row] if i != PAD]
+            yield s["path"], row, tok.decode(seq, skip_special_tokens=False)
+        left -= min(left, len(ids))
+        if left <= 0:
+            return

@@ -1,0 +1,36 @@
+"""Shared fixtures: the real data in ../shared/data and small recipe builders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        raise RuntimeError(f"{SHARED_DATA} is missing: the tests read the real data in ../shared/data")
+    return SHARED_DATA
+
+
+def small_recipe(sources: list[dict[str, Any]], **over: Any) -> dict[str, Any]:
+    """A recipe that runs in seconds: small vocabulary, short sequences, small tasks."""
+    recipe: dict[str, Any] = {
+        "name": "test",
+        "seed": 7,
+        "sources": sources,
+        "tokenizer": {"vocab_size": 600},
+        "sharding": {"sequence_length": 128, "max_shard_bytes": 200_000},
+        "executor": {"task_bytes": 300_000},
+    }
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(recipe.get(key), dict):
+            recipe[key] = {**recipe[key], **value}
+        else:
+            recipe[key] = value
+    return recipe
