@@ -1,0 +1,358 @@
+"""PII detectors: find candidate spans with cheap regexes, keep those a validator accepts.
+
+Every detector yields ``Span(start, end, category, label, value)`` where ``value`` is the
+normalised identifier (what a keyed hash is computed over). Numbers are found in one pass: a
+single regex finds runs of digit groups, and every window of consecutive groups is offered to the
+credit-card, national-ID and phone validators, longest window first.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from corpusforge.privacy.checksums import luhn, mod97_alnum
+from corpusforge.privacy.national_ids import CONTEXT_CHARS, NUMERIC, SCHEMES
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    start: int
+    end: int
+    category: str  # email | phone | ip_address | credit_card | iban | address | national_id
+    label: str  # placeholder label: EMAIL, PHONE, ..., or the scheme's (US_SSN) for national IDs
+    value: str
+
+
+CATEGORIES = ("email", "phone", "ip_address", "credit_card", "iban", "address", "national_id")
+
+_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b")
+
+
+def find_emails(text: str) -> Iterator[Span]:
+    if "@" not in text:
+        return
+    for m in _EMAIL.finditer(text):
+        yield Span(m.start(), m.end(), "email", "EMAIL", m.group().lower())
+
+
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
+_IPV6 = re.compile(r"(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]{2,39}(?:\d{1,3}(?:\.\d{1,3}){3})?(?![\w:])")
+_VERSIONISH = re.compile(r"(?:\bv|version|release|ver\.?)\s*$", re.IGNORECASE)
+
+
+def find_ips(text: str, skip_private: bool) -> Iterator[Span]:
+    if "." in text:
+        for m in _IPV4.finditer(text):
+            if _VERSIONISH.search(text, max(0, m.start() - 12), m.start()):
+                continue  # "version 1.2.3.4"
+            try:
+                ip = ipaddress.IPv4Address(m.group())
+            except ValueError:
+                continue
+            if skip_private and not ip.is_global:
+                continue
+            yield Span(m.start(), m.end(), "ip_address", "IP_ADDRESS", str(ip))
+    if "::" in text or text.count(":") >= 7:
+        for m in _IPV6.finditer(text):
+            s = m.group()
+            if s.count(":") < 2 or not any(c.isdigit() for c in s):
+                continue
+            try:
+                ip6 = ipaddress.IPv6Address(s)
+            except ValueError:
+                continue
+            if skip_private and not ip6.is_global:
+                continue
+            yield Span(m.start(), m.end(), "ip_address", "IP_ADDRESS", ip6.compressed)
+
+
+# IBAN lengths per country (SWIFT IBAN registry).
+IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29,
+    "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "EG": 29,
+    "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28,
+    "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
+    "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19,
+    "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29,
+    "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28,
+    "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
+
+
+def find_ibans(text: str) -> Iterator[Span]:
+    for m in _IBAN.finditer(text):
+        raw = m.group()
+        s = raw.replace(" ", "")
+        want = IBAN_LENGTHS.get(s[:2])
+        if want is None or len(s) < want:
+            continue
+        if len(s) > want:  # the regex ran into a following word: cut back to the country's length
+            end, n = m.start(), 0
+            while n < want:
+                if text[end] != " ":
+                    n += 1
+                end += 1
+            s, span_end = s[:want], end
+        else:
+            span_end = m.end()
+        if mod97_alnum(s[4:] + s[:4]) == 1:
+            yield Span(m.start(), span_end, "iban", "IBAN", s)
+
+
+# National IDs that contain letters, each with its own shape.
+_ALNUM_IDS = (
+    ("uk_nino", re.compile(r"\b[A-CEGHJ-PR-TW-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")),
+    ("es_dni", re.compile(r"\b(?:\d{8}|[XYZ]-?\d{7})-?[A-Z]\b")),
+    ("it_codice_fiscale", re.compile(r"\b[A-Z]{6}[\dLMNP-V]{2}[A-EHLMPR-T][\dLMNP-V]{2}[A-Z][\dLMNP-V]{3}[A-Z]\b")),
+    ("mx_curp", re.compile(r"\b[A-Z][AEIOUX][A-Z]{2}\d{6}[HMX][A-Z]{2}[A-Z]{3}[A-Z\d]\d\b")),
+    ("fr_nir", re.compile(r"\b[12] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}\b")),
+    ("fi_hetu", re.compile(r"\b\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]\b")),
+    ("cn_resident_id", re.compile(r"\b\d{17}[\dX]\b")),
+    ("sg_nric", re.compile(r"\b[STFGM]\d{7}[A-Z]\b")),
+)
+_HAS_UPPER_DIGIT = re.compile(r"[A-Z] ?\d|\d-?[A-Z]|\d{6}[-+]\d{3}")
+
+
+def find_alnum_ids(text: str, schemes: frozenset[str]) -> Iterator[Span]:
+    if not _HAS_UPPER_DIGIT.search(text):
+        return
+    for key, rx in _ALNUM_IDS:
+        if key not in schemes:
+            continue
+        scheme = SCHEMES[key]
+        for m in rx.finditer(text):
+            s = m.group().replace(" ", "").replace("-", "")
+            if key == "fi_hetu":
+                s = m.group()
+            if scheme.validate(s):
+                yield Span(m.start(), m.end(), "national_id", scheme.label, s)
+
+
+# -- numbers: credit cards, numeric national IDs and phones in one pass ---------------------------
+
+# A run of digit groups joined by single separators, optionally led by + or ( and ended by an extension.
+_NUMBER_RUN = re.compile(
+    r"(?<![\w.,/+-])(?P<core>(?:\+|\(\+?)?\d+(?:(?:[ .\-/]|\) ?| ?\()\d+)*)"
+    r"(?P<ext>(?: ?(?:x|ext\.?|#) ?)\d{1,5})?(?!\w)"
+)
+_CHUNK = re.compile(r"\S+")
+_DATE_LIKE = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{1,4}|\d{4}-\d{4}|\d{1,2}[:.]\d{2}")
+_SSN_DASHED = re.compile(r"\d{3}-\d{2}-\d{4}")
+_DECIMAL = re.compile(r"\d+\.\d+")
+_SHAPE_DIGITS = re.compile(r"\d+")
+# Printed forms that belong to one scheme (digit-group lengths and separators).
+_SHAPES = {"3.3.3-2": ("br_cpf",), "3-2-4": ("us_ssn",), "6-7": ("kr_rrn",), "2.2.2-3.2": ("be_national_number",),
+           "8-4": ("se_personnummer",), "6+4": ("se_personnummer",)}
+_AADHAAR_SPACED = re.compile(r"\d{4} \d{4} \d{4}")
+_CARD_SHAPE = re.compile(r"\d{4} \d{4} \d{4} \d{4}")
+_PHONE_TRIPLETS = re.compile(r"\d{3}(?: \d{3}){2,3}(?<!000 000)")  # "665 675 714", not "250 000 000"
+_THOUSANDS = re.compile(r"\d{1,3}(?:([ ,.\u202f])\d{3})(?:\1\d{3})*")
+_PHONE_CONTEXT = ("tel", "phone", "call", "mobile", "cell", "fax", "ring", "contact", "whatsapp", "sms", "reach",
+                  "téléphone", "portable", "telefon", "handy", "teléfono", "telefone", "telefono", "móvil",
+                  "celular", "cellulare", "电话", "手机")
+_NOT_PII_BEFORE = re.compile(r"(?:isbn(?:-1[03])?|issn|doi|arxiv|patent|order|invoice|ticket)[:# ]*(?:no\.? ?)?$")
+
+
+def card_brand_ok(d: str) -> bool:
+    """Issuer (IIN) range and length of the major card networks."""
+    n, p2, p4 = len(d), int(d[:2]), int(d[:4])
+    if d[0] == "4":
+        return n in (13, 16, 19)  # Visa
+    if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:
+        return n == 16  # Mastercard
+    if p2 in (34, 37):
+        return n == 15  # American Express
+    if p4 == 6011 or p2 == 65 or 644 <= int(d[:3]) <= 649:
+        return 16 <= n <= 19  # Discover
+    if 3528 <= p4 <= 3589:
+        return 16 <= n <= 19  # JCB
+    if p2 in (36, 38, 39) or 300 <= int(d[:3]) <= 305:
+        return 14 <= n <= 19  # Diners Club
+    if p2 == 62:
+        return 16 <= n <= 19  # UnionPay
+    if p2 in (50, 56, 57, 58, 60, 63, 67):
+        return 13 <= n <= 19  # Maestro (12-digit cards exist but collide with too many other numbers)
+    return False
+
+
+class NumberMatcher:
+    """Credit cards, numeric national IDs and phone numbers found in one scan over digit runs.
+
+    A run is cut at spaces into chunks ("06 27 63 17 06" has five); every window of consecutive
+    chunks is tried, longest first, so "SSN 123-45-6789 2024" still finds the SSN. Chunks joined by
+    dashes or dots stay whole, so "978-3-16-148410-0" is never read as a shorter phone number.
+    """
+
+    def __init__(self, categories: frozenset[str], schemes: frozenset[str], regions: tuple[str, ...]):
+        self.cards = "credit_card" in categories
+        self.phones = "phone" in categories
+        self.ids = [SCHEMES[k] for k in NUMERIC if k in schemes] if "national_id" in categories else []
+        self.id_keys = {s.key for s in self.ids}
+        self.regions = regions
+        self._pn = None
+        if self.phones:
+            try:
+                import phonenumbers
+            except ImportError as exc:
+                raise ImportError("the pii step needs phonenumbers: pip install 'corpusforge[privacy]'") from exc
+            self._pn = phonenumbers
+
+    def find(self, text: str) -> Iterator[Span]:
+        lower: str | None = None
+        for m in _NUMBER_RUN.finditer(text):
+            core = m.group("core")
+            if sum(c.isdigit() for c in core) < 7:
+                continue
+            if lower is None:
+                lower = text.lower()
+            if _NOT_PII_BEFORE.search(lower, max(0, m.start() - 16), m.start()):
+                continue
+            base = m.start()
+            chunks = [(c.start() + base, c.end() + base) for c in _CHUNK.finditer(core)]
+            ext_end = m.end() if m.group("ext") else None
+            i = 0
+            while i < len(chunks):
+                found = None
+                for j in range(len(chunks), i, -1):  # longest window first
+                    if (i, j) != (0, len(chunks)) and j - i > 1:
+                        continue  # a part of a spaced run is one chunk, never "8932 8792 1742" of an IBAN
+                    last = j == len(chunks)
+                    found = self._classify(text, lower, chunks[i][0], chunks[j - 1][1], ext_end if last else None)
+                    if found is not None:
+                        yield found
+                        i = j
+                        break
+                if found is None:
+                    i += 1
+
+    def _context(self, lower: str, start: int, words: tuple[str, ...]) -> bool:
+        before = lower[max(0, start - CONTEXT_CHARS):start]
+        return any(w in before for w in words)
+
+    def _classify(self, text: str, lower: str, start: int, end: int, ext_end: int | None) -> Span | None:
+        if text[start] == "(" and ")" not in text[start:end]:
+            start += 1  # "(+55 82 6486-1316)": the bracket belongs to the sentence
+        raw = text[start:end]
+        digits = "".join(c for c in raw if c.isdigit())
+        n = len(digits)
+        if n < 7 or n > 19:
+            return None
+        if _DECIMAL.fullmatch(raw):  # "3.14159265": at most a phone, after a phone word
+            return self._phone_span(text, lower, start, end, ext_end, raw, digits)
+        shape = _SHAPE_DIGITS.sub(lambda g: str(len(g.group())), raw)
+        only = _SHAPES.get(shape)
+        if only is not None:  # a scheme's own printed form: that scheme or nothing
+            for key in only:
+                scheme = SCHEMES[key]
+                if key in self.id_keys and scheme.validate(digits):
+                    return Span(start, end, "national_id", scheme.label, digits)
+            return None
+        if self.cards and n >= 12 and raw[0] not in "+(" and card_brand_ok(digits) and luhn(digits):
+            return Span(start, end, "credit_card", "CREDIT_CARD", digits)
+        for scheme in self.ids:
+            if n not in scheme.lengths or not scheme.validate(digits):
+                continue
+            if scheme.needs_context and not (
+                (scheme.key == "us_ssn" and _SSN_DASHED.fullmatch(raw))
+                or (scheme.key == "in_aadhaar" and _AADHAAR_SPACED.fullmatch(raw))
+                or self._context(lower, start, scheme.context)
+            ):
+                continue
+            return Span(start, end, "national_id", scheme.label, digits)
+        return self._phone_span(text, lower, start, end, ext_end, raw, digits)
+
+    def _phone_span(self, text: str, lower: str, start: int, end: int, ext_end: int | None, raw: str,
+                    digits: str) -> Span | None:
+        if not self.phones or not self._phone_shape(raw, lower, start):
+            return None
+        value = "+" + digits if raw[0] == "+" else digits
+        # A valid number anywhere; a merely possible one (right length) only after a phone word.
+        loose = self._context(lower, start, _PHONE_CONTEXT)
+        if ext_end is not None and self._is_phone(text[start:ext_end], loose):
+            return Span(start, ext_end, "phone", "PHONE", value)
+        if self._is_phone(raw, loose):
+            return Span(start, end, "phone", "PHONE", value)
+        return None
+
+    def _phone_shape(self, raw: str, lower: str, start: int) -> bool:
+        """Cheap rules before phonenumbers: a bare digit string, a number with one dot (a decimal),
+        dots mixed with dashes (a CPF) or thousands grouping count only after a phone word."""
+        if raw[0] == "+" or raw.startswith("(+"):
+            return True
+        dots = raw.count(".")
+        if (dots and "-" in raw) or _CARD_SHAPE.fullmatch(raw):
+            return False
+        if raw.isdigit() or dots == 1 or (_THOUSANDS.fullmatch(raw) and not _PHONE_TRIPLETS.fullmatch(raw)):
+            return self._context(lower, start, _PHONE_CONTEXT)
+        return True
+
+    def _is_phone(self, raw: str, loose: bool = False) -> bool:
+        if _DATE_LIKE.fullmatch(raw) or raw.count("/") > 1 or raw.count(".") > 3:
+            return False
+        pn = self._pn
+        regions: tuple[str | None, ...] = (None,) if raw[0] == "+" or raw.startswith("(+") else self.regions
+        for region in regions:
+            try:
+                num = pn.parse(raw, region)
+            except pn.NumberParseException:
+                continue
+            if pn.is_valid_number(num) or (loose and pn.is_possible_number(num)):
+                return True
+        return False
+
+
+# -- street addresses (best effort) -------------------------------------------------------------
+
+# USPS Publication 28 suffixes (the common ones) for US/CA/AU/UK-style "123 Main Street".
+_EN_SUFFIX = (
+    "Ramble|Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Circle|"
+    "Cir|Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Trl|Crescent|Close|Grove|Gardens|Row|Walk|Hill|Hills|"
+    "Park|Green|Mews|Rise|Vale|View|Alley|Annex|Arcade|Bay|Bend|Bluff|Bluffs|Branch|Bridge|Brook|Brooks|"
+    "Burg|Burgs|Bypass|Camp|Canyon|Cape|Causeway|Center|Centers|Cliff|Cliffs|Club|Common|Commons|Corner|"
+    "Corners|Course|Courts|Cove|Coves|Creek|Crest|Crossing|Crossroad|Curve|Dale|Dam|Divide|Drives|Estate|"
+    "Estates|Expressway|Extension|Extensions|Falls|Ferry|Field|Fields|Flat|Flats|Ford|Fords|Forest|Forge|"
+    "Forges|Fork|Forks|Fort|Freeway|Garden|Gateway|Glen|Glens|Greens|Groves|Harbor|Harbors|Haven|Heights|"
+    "Hollow|Inlet|Island|Islands|Isle|Junction|Junctions|Key|Keys|Knoll|Knolls|Lake|Lakes|Land|Landing|"
+    "Light|Lights|Loaf|Lock|Locks|Lodge|Loop|Mall|Manor|Manors|Meadow|Meadows|Mill|Mills|Mission|Motorway|"
+    "Mount|Mountain|Mountains|Neck|Orchard|Oval|Overpass|Parks|Parkways|Pass|Passage|Path|Pike|Pine|Pines|"
+    "Plain|Plains|Plaza|Point|Points|Port|Ports|Prairie|Radial|Ramp|Ranch|Rapid|Rapids|Rest|Ridge|Ridges|"
+    "River|Roads|Route|Shoal|Shoals|Shore|Shores|Skyway|Spring|Springs|Spur|Spurs|Squares|Station|Stravenue|"
+    "Stream|Streets|Summit|Throughway|Trace|Track|Trafficway|Tunnel|Turnpike|Underpass|Union|Unions|Valley|"
+    "Valleys|Viaduct|Views|Village|Villages|Ville|Vista|Walks|Wall|Ways|Well|Wells|Triangle|Chase|Parade|Esplanade"
+)
+_ADDRESSES = (
+    # en: 123 Main Street [Apt./Suite 4]  (US, CA, AU, UK, IN)
+    re.compile(r"(?:\b(?:Studio|Flat|Apartment|Unit|Suite) )?\b\d{1,5}[A-Za-z]?,? (?:[A-Z][a-z'’.-]+ ){1,3}"
+               r"(?:" + _EN_SUFFIX + r")s?\b\.?"
+               r"(?:,? (?:Apt\.|Suite|Unit|Ste\.?|Flat) \d{1,5})?"),
+    # fr: 12, rue de la Paix / 12 bis avenue Foch
+    re.compile(r"\b\d{1,4}(?: ?(?:bis|ter))?,? (?:rue|avenue|av\.|boulevard|bd|place|chemin|allée|impasse|quai|"
+               r"route|cours|square|passage|faubourg) (?:[\w'’-]+ ){0,4}[A-Z][\w'’-]+", re.IGNORECASE),
+    # de/nl/sv/da/no: Goethestraße 12a / Keizersgracht 123 / Nygränd 4
+    re.compile(r"\b(?:[A-ZÄÖÜ][\wäöüß]*-[\wäöüß-]+ )?[A-ZÄÖÜÅØÆ][\wäöüßåøæé-]*(?i:straße|strasse|str\.|weg|platz|allee|gasse|ring|damm|ufer|"
+               r"straat|laan|plein|gracht|kade|singel|steeg|dreef|gatan|gata|vägen|gränd|gade|vej|veien|stien|"
+               r"torget|plass|stigen|backen|allén|platsen|leden|slingan|hof|pad|baan|dijk|markt|boulevard) \d{1,4}(?:[a-zA-Z]|-\d{1,4}|/\d{1,4})?\b"),
+    # es/it/pt: Calle Mayor 5 / Via Roma, 12 / Rua Augusta, 100
+    re.compile(r"\b(?:Calle|C/|Avenida|Avda\.|Av\.|Paseo|Plaza|Camino|Carrer|Ronda|Travesía|Alameda|Callejón|"
+               r"Cerrada|Andador|Calzada|Circuito|Prolongación|Privada|Retorno|Via|Viale|Piazza|Piazzale|Corso|"
+               r"Largo|Vicolo|Contrada|Borgo|Strada|Rotonda|Rua|Travessa|Praça|Rodovia|Estrada|Ladeira|Vereda|"
+               r"Recanto|Quadra|Lago|Setor|Conjunto|Esplanada|Pátio|Aeroporto|Área|Chácara|Colônia|Condomínio|"
+               r"Favela|Feira|Jardim|Loteamento|Morro|Núcleo|Parque|Passarela|Residencial|Sítio|Trecho|Trevo|"
+               r"Vale|Viela|Vila|Distrito|Campo|Fazenda|Viaduto|Estação|Avenue|Canale|Incrocio|Diagonal|Eje vial|"
+               r"Periférico|Boulevard|Continuación|Pasaje|Peatonal|Corredor|Cuesta|Glorieta|Urbanización|"
+               r"Vía|Rambla|Acceso|Ulica|Camí|Passeig|Plaça|Travessera) "
+               r"(?:[\w'’.-]+ ){0,4}?[\w'’.-]+,? (?:n\.? ?)?\d{1,5}\b"
+               r"(?: (?:Apt\.|Piso|Depto\.|Edif\.|Puerta|Casa|Bloco|Sala|Lote|Interior|Int\.) ?\d{1,5}\b)*"),
+    # pl: ul. Długa 5 / al. Jerozolimskie 12 / pl. Bolesława Krzywoustego 86/83
+    re.compile(r"\b(?:ul\.|al\.|pl\.|os\.|ulica|aleja|plac|osiedle) (?:[\w'’.-]+ ){0,3}?[\w'’.-]+ \d{1,4}(?:/\d{1,4})?\b"),
+)
+
+
+def find_addresses(text: str) -> Iterator[Span]:
+    for rx in _ADDRESSES:
+        for m in rx.finditer(text):
+            yield Span(m.start(), m.end(), "address", "ADDRESS", m.group())
