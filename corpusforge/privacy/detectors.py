@@ -146,7 +146,8 @@ _DECIMAL = re.compile(r"\d+\.\d+")
 _SHAPE_DIGITS = re.compile(r"\d+")
 # Printed forms that belong to one scheme (digit-group lengths and separators).
 _SHAPES = {"3.3.3-2": ("br_cpf",), "3-2-4": ("us_ssn",), "6-7": ("kr_rrn",), "2.2.2-3.2": ("be_national_number",),
-           "8-4": ("se_personnummer",), "6+4": ("se_personnummer",)}
+           "8-4": ("se_personnummer",), "6+4": ("se_personnummer",),
+           "2-7": ()}  # NN-NNNNNNN is a US employer number (EIN): an organisation's, not a person's
 _AADHAAR_SPACED = re.compile(r"\d{4} \d{4} \d{4}")
 _CARD_SHAPE = re.compile(r"\d{4} \d{4} \d{4} \d{4}")
 _PHONE_TRIPLETS = re.compile(r"\d{3}(?: \d{3}){2,3}(?<!000 000)")  # "665 675 714", not "250 000 000"
@@ -330,8 +331,8 @@ _ADDRESSES = (
                r"(?:" + _EN_SUFFIX + r")s?\b\.?"
                r"(?:,? (?:Apt\.|Suite|Unit|Ste\.?|Flat) \d{1,5})?"),
     # fr: 12, rue de la Paix / 12 bis avenue Foch
-    re.compile(r"\b\d{1,4}(?: ?(?:bis|ter))?,? (?:rue|avenue|av\.|boulevard|bd|place|chemin|allée|impasse|quai|"
-               r"route|cours|square|passage|faubourg) (?:[\w'’-]+ ){0,4}[A-Z][\w'’-]+", re.IGNORECASE),
+    re.compile(r"\b\d{1,4}(?: ?(?:bis|ter))?,? (?i:rue|avenue|av\.|boulevard|bd|place|chemin|allée|impasse|quai|"
+               r"route|cours|square|passage|faubourg) (?:[\w'’-]+ ){0,4}[A-ZÉÈ][\w'’-]+"),
     # de/nl/sv/da/no: Goethestraße 12a / Keizersgracht 123 / Nygränd 4
     re.compile(r"\b(?:[A-ZÄÖÜ][\wäöüß]*-[\wäöüß-]+ )?[A-ZÄÖÜÅØÆ][\wäöüßåøæé-]*(?i:straße|strasse|str\.|weg|platz|allee|gasse|ring|damm|ufer|"
                r"straat|laan|plein|gracht|kade|singel|steeg|dreef|gatan|gata|vägen|gränd|gade|vej|veien|stien|"

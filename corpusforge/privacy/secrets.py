@@ -34,14 +34,14 @@ _RULES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = (
     ("aws_access_key", ("AKIA", "ASIA", "ABIA", "ACCA", "A3T"), re.compile(r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b")),
     ("aws_secret_key", ("aws", "AWS"), re.compile(
         r"(?i:aws)[\w.-]{0,20}?(?i:secret)[\w.-]{0,20}[\"']?\s*[:=]\s*[\"']?(?P<s>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])")),
-    ("github_token", ("gh",), re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,255}\b")),
+    ("github_token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), re.compile(r"gh[pousr]_[A-Za-z0-9]{36,255}\b")),
     ("github_token", ("github_pat_",), re.compile(r"\bgithub_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}\b")),
     ("slack_token", ("xox",), re.compile(r"\bxox[abposr]-(?:[0-9]{10,13}-){1,3}[A-Za-z0-9-]{10,48}\b")),
     ("slack_webhook", ("hooks.slack.com",), re.compile(
         r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/]{20,120}")),
     ("stripe_key", ("_live_", "_test_"), re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{20,247}\b")),
     ("google_api_key", ("AIza",), re.compile(r"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])")),
-    ("openai_key", ("sk-",), re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,200}(?![A-Za-z0-9_-])")),
+    ("openai_key", ("sk-",), re.compile(r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,200}(?![A-Za-z0-9_-])")),
     ("jwt", ("eyJ",), re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
     ("connection_password", ("://",), re.compile(
         r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}://[^\s:/@'\"]{1,64}:(?P<s>[^\s@/'\"]{1,128})@[\w.-]+")),
@@ -49,10 +49,10 @@ _RULES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = (
 
 _NAME = (r"(?:password|passwd|pwd|pass|secret|api[_-]?key|apikey|access[_-]?key|secret[_-]?key|"
          r"auth[_-]?token|access[_-]?token|token|client[_-]?secret|private[_-]?key|credentials?)")
-_ASSIGNED = re.compile(
-    r"(?i)" + _NAME + r"[\w-]*[\"']?\s*(?::=|=>|[:=])\s*"
-    r"(?:(?P<q>[\"'`])(?P<qs>[^\"'`\s]{6,200})(?P=q)|(?P<us>[^\s\"'`,;()\[\]{}<>]{8,200}))"
-)
+# Found in the lower-cased text (a case-insensitive regex is 6x slower); the value is read from the original.
+_ASSIGN_KEY = re.compile(_NAME + r"[\w-]*[\"']?\s*(?::=|=>|[:=])\s*")
+_ASSIGN_KEY_ANYCASE = re.compile("(?i)" + _ASSIGN_KEY.pattern)
+_VALUE = re.compile(r"(?P<q>[\"'`])(?P<qs>[^\"'`\s]{6,200})(?P=q)|(?P<us>[^\s\"'`,;()\[\]{}<>]{8,200})")
 _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{7,8}|[0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{56}|[0-9a-fA-F]{64}|[0-9a-fA-F]{96}|[0-9a-fA-F]{128}")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _SRI = re.compile(r"sha(?:256|384|512)-[A-Za-z0-9+/]+=*")
@@ -87,6 +87,8 @@ class SecretDetector:
             if not any(n in text for n in needles):
                 continue
             for m in rx.finditer(text):
+                if m.start() and (text[m.start() - 1].isalnum() or text[m.start() - 1] in "_-"):
+                    continue  # "task-..." is not "sk-..."
                 if "s" in rx.groupindex:
                     if m.group("s") is None or not_a_secret(m.group("s")):
                         continue
@@ -94,7 +96,12 @@ class SecretDetector:
                 else:
                     spans.append(SecretSpan(m.start(), m.end(), kind))
         if self.assignments and ("=" in text or ":" in text):
-            for m in _ASSIGNED.finditer(text):
+            lower = text.lower()
+            keys = _ASSIGN_KEY.finditer(lower) if len(lower) == len(text) else _ASSIGN_KEY_ANYCASE.finditer(text)
+            for k in keys:
+                m = _VALUE.match(text, k.end())
+                if m is None:
+                    continue
                 g = "qs" if m.group("qs") is not None else "us"
                 value = m.group(g)
                 if not_a_secret(value) or shannon_entropy(value) < self.min_entropy:
