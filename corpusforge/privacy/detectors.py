@@ -58,8 +58,8 @@ def find_ips(text: str, skip_private: bool) -> Iterator[Span]:
     if "::" in text or text.count(":") >= 7:
         for m in _IPV6.finditer(text):
             s = m.group()
-            if s.count(":") < 2 or not any(c.isdigit() for c in s):
-                continue
+            if sum(1 for g in s.split(":") if g) < 3 or not any(c.isdigit() for c in s):
+                continue  # "2::" in a Python slice is a valid address; real ones have 3+ groups
             try:
                 ip6 = ipaddress.IPv6Address(s)
             except ValueError:
@@ -143,6 +143,7 @@ _CHUNK = re.compile(r"\S+")
 _DATE_LIKE = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{1,4}|\d{4}-\d{4}|\d{1,2}[:.]\d{2}")
 _SSN_DASHED = re.compile(r"\d{3}-\d{2}-\d{4}")
 _DECIMAL = re.compile(r"\d+\.\d+")
+_DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _SHAPE_DIGITS = re.compile(r"\d+")
 # Printed forms that belong to one scheme (digit-group lengths and separators).
 _SHAPES = {"3.3.3-2": ("br_cpf",), "3-2-4": ("us_ssn",), "6-7": ("kr_rrn",), "2.2.2-3.2": ("be_national_number",),
@@ -178,6 +179,9 @@ def card_brand_ok(d: str) -> bool:
     if p2 in (50, 56, 57, 58, 60, 63, 67):
         return 13 <= n <= 19  # Maestro (12-digit cards exist but collide with too many other numbers)
     return False
+
+
+_CONTEXT_RX: dict[tuple[str, ...], re.Pattern[str]] = {}
 
 
 class NumberMatcher:
@@ -231,8 +235,11 @@ class NumberMatcher:
                     i += 1
 
     def _context(self, lower: str, start: int, words: tuple[str, ...]) -> bool:
-        before = lower[max(0, start - CONTEXT_CHARS):start]
-        return any(w in before for w in words)
+        """Whether one of ``words`` (whole words, lower case) occurs in the ``CONTEXT_CHARS`` before."""
+        rx = _CONTEXT_RX.get(words)
+        if rx is None:
+            rx = _CONTEXT_RX[words] = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, words)) + r")(?![a-z])")
+        return rx.search(lower, max(0, start - CONTEXT_CHARS), start) is not None
 
     def _classify(self, text: str, lower: str, start: int, end: int, ext_end: int | None) -> Span | None:
         if text[start] == "(" and ")" not in text[start:end]:
@@ -242,6 +249,8 @@ class NumberMatcher:
         n = len(digits)
         if n < 7 or n > 19:
             return None
+        if _DOTTED_QUAD.fullmatch(raw):
+            return None  # an IPv4 address (left to the IP detector, which may skip private ones)
         if _DECIMAL.fullmatch(raw):  # "3.14159265": at most a phone, after a phone word
             return self._phone_span(text, lower, start, end, ext_end, raw, digits)
         shape = _SHAPE_DIGITS.sub(lambda g: str(len(g.group())), raw)
@@ -254,16 +263,19 @@ class NumberMatcher:
             return None
         if self.cards and n >= 12 and raw[0] not in "+(" and card_brand_ok(digits) and luhn(digits):
             return Span(start, end, "credit_card", "CREDIT_CARD", digits)
+        fallback = None
         for scheme in self.ids:
             if n not in scheme.lengths or not scheme.validate(digits):
                 continue
-            if scheme.needs_context and not (
+            if scheme.context and self._context(lower, start, scheme.context):
+                return Span(start, end, "national_id", scheme.label, digits)  # named nearby: this scheme
+            if fallback is None and not (scheme.needs_context and not (
                 (scheme.key == "us_ssn" and _SSN_DASHED.fullmatch(raw))
                 or (scheme.key == "in_aadhaar" and _AADHAAR_SPACED.fullmatch(raw))
-                or self._context(lower, start, scheme.context)
-            ):
-                continue
-            return Span(start, end, "national_id", scheme.label, digits)
+            )):
+                fallback = scheme
+        if fallback is not None:
+            return Span(start, end, "national_id", fallback.label, digits)
         return self._phone_span(text, lower, start, end, ext_end, raw, digits)
 
     def _phone_span(self, text: str, lower: str, start: int, end: int, ext_end: int | None, raw: str,
