@@ -150,6 +150,26 @@ def gen_ids(rng: random.Random, fakers: dict) -> dict[str, callable]:
     }
 
 
+GENERIC_ID_TEMPLATES = ["Reference: {v}", "The form listed {v} as the identifier.", "ID {v} on file."]
+
+
+def id_positives(n: int, seed: int, named: bool) -> dict[str, list[Case]]:
+    """Per scheme, ``n`` identifiers in sentences that name the scheme (``named``) or do not."""
+    from faker import Faker
+
+    rng = random.Random(seed + 5)
+    fakers = {}
+    for i, loc in enumerate(["en_US", "en_CA", "pt_BR", "fr_FR", "es_ES", "it_IT", "nl_NL", "sv_SE", "pl_PL", "zh_CN",
+                             "es_MX", "nl_BE", "fi_FI", "no_NO"]):
+        fakers[loc] = Faker(loc)
+        fakers[loc].seed_instance(seed * 1000 + 500 + i)
+    out = {}
+    for key, gen in gen_ids(rng, fakers).items():
+        templates = ID_TEMPLATES[key] if named else GENERIC_ID_TEMPLATES
+        out[key] = [(rng.choice(templates).format(v=v), "national_id", v) for v in (gen() for _ in range(n))]
+    return out
+
+
 def positives(n: int, seed: int) -> list[Case]:
     from faker import Faker
 
@@ -422,6 +442,12 @@ def main(argv: list[str] | None = None) -> int:
     for c, ms in res["misses"].items():
         for m in ms[: args.show_misses]:
             print(f"  [{c}] {m}")
+    print("national IDs per scheme: recall when the sentence names the scheme / when it does not")
+    named, unnamed = id_positives(args.n, args.seed + 100, True), id_positives(args.n, args.seed + 100, False)
+    for key in named:
+        r1 = evaluate(named[key], det)["recall_overall"]
+        r2 = evaluate(unnamed[key], det)["recall_overall"]
+        print(f"  {key:<20}{r1:>7.3f}{r2:>7.3f}")
     sres = evaluate_secrets(secret_cases(args.n, args.seed) + secret_negatives(args.seed), SecretDetector())
     print(f"secrets recall {sres['recall_overall']:.3f}  negatives unchanged {sres['negatives_unchanged']:.3f} "
           f"of {sres['negatives']}")

@@ -136,24 +136,30 @@ def find_alnum_ids(text: str, schemes: frozenset[str]) -> Iterator[Span]:
 
 # A run of digit groups joined by single separators, optionally led by + or ( and ended by an extension.
 _NUMBER_RUN = re.compile(
-    r"(?<![\w.,/+-])(?P<core>(?:\+|\(\+?)?\d+(?:(?:[ .\-/]|\) ?| ?\()\d+)*)"
+    r"(?<![\w.,/+-])(?P<core>(?:\+|\(\+?)?\d+(?:(?:[ .\-/]|\)[ .-]?| ?\()\d+)*)"
     r"(?P<ext>(?: ?(?:x|ext\.?|#) ?)\d{1,5})?(?!\w)"
 )
 _CHUNK = re.compile(r"\S+")
 _DATE_LIKE = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{1,4}|\d{4}-\d{4}|\d{1,2}[:.]\d{2}")
 _SSN_DASHED = re.compile(r"\d{3}-\d{2}-\d{4}")
 _DECIMAL = re.compile(r"\d+\.\d+")
+_NANP = re.compile(r"(?:1[-.])?\d{3}([-.])\d{3}\1\d{4}")  # 415-555-2671, 1.415.555.2671
 _DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _SHAPE_DIGITS = re.compile(r"\d+")
-# Printed forms that belong to one scheme (digit-group lengths and separators).
-_SHAPES = {"3.3.3-2": ("br_cpf",), "3-2-4": ("us_ssn",), "6-7": ("kr_rrn",), "2.2.2-3.2": ("be_national_number",),
-           "8-4": ("se_personnummer",), "6+4": ("se_personnummer",),
-           "2-7": ()}  # NN-NNNNNNN is a US employer number (EIN): an organisation's, not a person's
+# Printed forms that belong to given schemes (digit-group lengths and separators). A scheme marked
+# True counts in this form without a context word; False still needs one (DK CPR has no checksum).
+_SHAPES: dict[str, tuple[tuple[str, bool], ...]] = {
+    "3.3.3-2": (("br_cpf", True),), "3-2-4": (("us_ssn", True),), "6-7": (("kr_rrn", True),),
+    "2.2.2-3.2": (("be_national_number", True),), "8-4": (("se_personnummer", True),),
+    "6+4": (("se_personnummer", True),), "6-4": (("se_personnummer", True), ("dk_cpr", False)),
+    "2-7": (),  # NN-NNNNNNN is a US employer number (EIN): an organisation's, not a person's
+}
 _AADHAAR_SPACED = re.compile(r"\d{4} \d{4} \d{4}")
 _CARD_SHAPE = re.compile(r"\d{4} \d{4} \d{4} \d{4}")
 _PHONE_TRIPLETS = re.compile(r"\d{3}(?: \d{3}){2,3}(?<!000 000)")  # "665 675 714", not "250 000 000"
 _THOUSANDS = re.compile(r"\d{1,3}(?:([ ,.\u202f])\d{3})(?:\1\d{3})*")
 _PHONE_CONTEXT = ("tel", "phone", "call", "mobile", "cell", "fax", "ring", "contact", "whatsapp", "sms", "reach",
+                  "my number", "his number", "her number", "your number", "our number", "their number",
                   "téléphone", "portable", "telefon", "handy", "teléfono", "telefone", "telefono", "móvil",
                   "celular", "cellulare", "电话", "手机")
 _NOT_PII_BEFORE = re.compile(r"(?:isbn(?:-1[03])?|issn|doi|arxiv|patent|order|invoice|ticket)[:# ]*(?:no\.? ?)?$")
@@ -253,27 +259,40 @@ class NumberMatcher:
             return None  # an IPv4 address (left to the IP detector, which may skip private ones)
         if _DECIMAL.fullmatch(raw):  # "3.14159265": at most a phone, after a phone word
             return self._phone_span(text, lower, start, end, ext_end, raw, digits)
+        if ext_end is not None or raw[0] in "+(" or "(" in raw or _NANP.fullmatch(raw):
+            return self._phone_span(text, lower, start, end, ext_end, raw, digits)  # written as a phone
         shape = _SHAPE_DIGITS.sub(lambda g: str(len(g.group())), raw)
         only = _SHAPES.get(shape)
         if only is not None:  # a scheme's own printed form: that scheme or nothing
-            for key in only:
+            named = own = None
+            for key, alone in only:
                 scheme = SCHEMES[key]
-                if key in self.id_keys and scheme.validate(digits):
-                    return Span(start, end, "national_id", scheme.label, digits)
-            return None
-        if self.cards and n >= 12 and raw[0] not in "+(" and card_brand_ok(digits) and luhn(digits):
-            return Span(start, end, "credit_card", "CREDIT_CARD", digits)
+                if key not in self.id_keys or not scheme.validate(digits):
+                    continue
+                if named is None and scheme.context and self._context(lower, start, scheme.context):
+                    named = scheme
+                if own is None and alone:
+                    own = scheme
+            pick = named or own
+            return None if pick is None else Span(start, end, "national_id", pick.label, digits)
+        # Order: an ID named nearby, a card, a phone after a phone word, an ID in its own right, a phone.
         fallback = None
         for scheme in self.ids:
             if n not in scheme.lengths or not scheme.validate(digits):
                 continue
             if scheme.context and self._context(lower, start, scheme.context):
-                return Span(start, end, "national_id", scheme.label, digits)  # named nearby: this scheme
+                return Span(start, end, "national_id", scheme.label, digits)
             if fallback is None and not (scheme.needs_context and not (
                 (scheme.key == "us_ssn" and _SSN_DASHED.fullmatch(raw))
                 or (scheme.key == "in_aadhaar" and _AADHAAR_SPACED.fullmatch(raw))
             )):
                 fallback = scheme
+        if self.cards and n >= 12 and card_brand_ok(digits) and luhn(digits):
+            return Span(start, end, "credit_card", "CREDIT_CARD", digits)
+        if fallback is not None and self.phones and self._context(lower, start, _PHONE_CONTEXT):
+            phone = self._phone_span(text, lower, start, end, ext_end, raw, digits)
+            if phone is not None:
+                return phone
         if fallback is not None:
             return Span(start, end, "national_id", fallback.label, digits)
         return self._phone_span(text, lower, start, end, ext_end, raw, digits)
@@ -335,11 +354,19 @@ _EN_SUFFIX = (
     "Plain|Plains|Plaza|Point|Points|Port|Ports|Prairie|Radial|Ramp|Ranch|Rapid|Rapids|Rest|Ridge|Ridges|"
     "River|Roads|Route|Shoal|Shoals|Shore|Shores|Skyway|Spring|Springs|Spur|Spurs|Squares|Station|Stravenue|"
     "Stream|Streets|Summit|Throughway|Trace|Track|Trafficway|Tunnel|Turnpike|Underpass|Union|Unions|Valley|"
-    "Valleys|Viaduct|Views|Village|Villages|Ville|Vista|Walks|Wall|Ways|Well|Wells|Triangle|Chase|Parade|Esplanade"
+    "Valleys|Viaduct|Views|Village|Villages|Ville|Vista|Walks|Wall|Ways|Well|Wells|Triangle|Chase|Parade|Esplanade|"
+    # Australia Post / Royal Mail street types (the generic English words among them are left out)
+    "Access|Alleyway|Amble|Anchorage|Approach|Artery|Basin|Brace|Brae|Broadway|Brow|Byway|Centre|Centreway|"
+    "Circlet|Circuit|Circus|Colonnade|Concourse|Copse|Corso|Courtyard|Crossway|Cruiseway|Cul-de-sac|Cutting|"
+    "Dell|Deviation|Distributor|Driveway|Entrance|Fairway|Firetrail|Footway|Foreshore|Frontage|Gate|Gates|"
+    "Glade|Grange|Gully|Highroad|Interchange|Intersection|Laneway|Lees|Lookout|Meander|Mew|Nook|Outlook|"
+    "Parklands|Pathway|Piazza|Plateau|Pocket|Promenade|Quad|Quadrangle|Quadrant|Quay|Quays|Ridgeway|Riverway|"
+    "Riviera|Roadside|Roadway|Ronde|Rosebowl|Rotary|Siding|Slope|Strand|Tarn|Thoroughfare|Tollway|Tor|"
+    "Trunkway|Villas|Wade|Walkway|Wynd"
 )
 _ADDRESSES = (
     # en: 123 Main Street [Apt./Suite 4]  (US, CA, AU, UK, IN)
-    re.compile(r"(?:\b(?:Studio|Flat|Apartment|Unit|Suite) )?\b\d{1,5}[A-Za-z]?,? (?:[A-Z][a-z'’.-]+ ){1,3}"
+    re.compile(r"(?:\b(?:Suite|Apt\.|Unit|Level|Flat) \d{1,5}[A-Za-z]?,? )?(?:\b(?:Studio|Flat|Apartment|Unit|Suite) )?\b\d{1,5}[A-Za-z]?,? (?:[A-Z][a-z'’.-]+ ){1,3}"
                r"(?:" + _EN_SUFFIX + r")s?\b\.?"
                r"(?:,? (?:Apt\.|Suite|Unit|Ste\.?|Flat) \d{1,5})?"),
     # fr: 12, rue de la Paix / 12 bis avenue Foch
@@ -357,9 +384,10 @@ _ADDRESSES = (
                r"Favela|Feira|Jardim|Loteamento|Morro|Núcleo|Parque|Passarela|Residencial|Sítio|Trecho|Trevo|"
                r"Vale|Viela|Vila|Distrito|Campo|Fazenda|Viaduto|Estação|Avenue|Canale|Incrocio|Diagonal|Eje vial|"
                r"Periférico|Boulevard|Continuación|Pasaje|Peatonal|Corredor|Cuesta|Glorieta|Urbanización|"
-               r"Vía|Rambla|Acceso|Ulica|Camí|Passeig|Plaça|Travessera) "
+               r"Vía|Rambla|Acceso|Ulica|Ampliación|Circunvalación|Pasadizo|Vial|Cañada|C\.|Stretto|Lagoa|Praia|Camí|Passeig|Plaça|Travessera) "
                r"(?:[\w'’.-]+ ){0,4}?[\w'’.-]+,? (?:n\.? ?)?\d{1,5}\b"
-               r"(?: (?:Apt\.|Piso|Depto\.|Edif\.|Puerta|Casa|Bloco|Sala|Lote|Interior|Int\.) ?\d{1,5}\b)*"),
+               r"(?: ?,? (?:Apt\.|Piso|Depto\.|Edif\.|Puerta|Casa|Bloco|Sala|Lote|Interior|Int\.|Piano|Appartamento|"
+               r"Interno|Scala) ?\d{1,5}\b)*"),
     # pl: ul. Długa 5 / al. Jerozolimskie 12 / pl. Bolesława Krzywoustego 86/83
     re.compile(r"\b(?:ul\.|al\.|pl\.|os\.|ulica|aleja|plac|osiedle) (?:[\w'’.-]+ ){0,3}?[\w'’.-]+ \d{1,4}(?:/\d{1,4})?\b"),
 )

@@ -4,7 +4,7 @@ Validators take the identifier normalised to its digits and letters (separators 
 case). Schemes whose checksum is weak (one check digit over nine digits or fewer, or none) are
 marked ``needs_context``: they count only when a word naming them ("SSN", "BSN", "TFN"...) occurs
 within ``CONTEXT_CHARS`` before the number, or when written in the scheme's own printed form
-(US SSN as AAA-GG-SSSS, Aadhaar as NNNN NNNN NNNN).
+(US SSN as AAA-GG-SSSS, Aadhaar as NNNN NNNN NNNN, Swedish personnummer as YYMMDD-NNNN).
 """
 
 from __future__ import annotations
@@ -271,7 +271,7 @@ SCHEMES: dict[str, Scheme] = {
         Scheme("es_dni", "ES_DNI", (9,), es_dni),
         Scheme("it_codice_fiscale", "IT_CODICE_FISCALE", (16,), it_codice_fiscale),
         Scheme("nl_bsn", "NL_BSN", (9,), nl_bsn, True, ("bsn", "burgerservicenummer", "sofi")),
-        Scheme("se_personnummer", "SE_PERSONNUMMER", (10, 12), se_personnummer, False, ("personnummer", "personnr")),
+        Scheme("se_personnummer", "SE_PERSONNUMMER", (10, 12), se_personnummer, True, ("personnummer", "personnr")),
         Scheme("pl_pesel", "PL_PESEL", (11,), pl_pesel, False, ("pesel",)),
         Scheme("cn_resident_id", "CN_RESIDENT_ID", (18,), cn_resident_id, False, ("身份证",)),
         Scheme("mx_curp", "MX_CURP", (18,), mx_curp),
