@@ -75,3 +75,19 @@ def test_pii_drop_mode_and_license_policy_in_one_recipe(tmp_path):
     assert got["pii"]["drops"] == {"pii:email": 1}
     out = [json.loads(line) for line in (tmp_path / "out" / "documents" / "part_000000.jsonl").open()]
     assert [d["metadata"]["license_detected"]["spdx"] for d in out] == ["MIT"]
+
+
+def test_yaml_example_in_the_docs_runs(tmp_path, monkeypatch):
+    import re
+
+    import yaml
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "privacy.md").read_text(encoding="utf-8")
+    recipe = yaml.safe_load(re.search(r"```yaml\n(.*?)```", doc, re.S).group(1))
+    _write_input(tmp_path / "in")
+    recipe["sources"][0]["path"] = str(tmp_path / "in")
+    stats = run(recipe, output=str(tmp_path / "out"), workers=1)
+    steps = _curate_steps(stats)
+    assert [s for s in steps if s in ("code_license", "secrets", "pii")] == ["code_license", "secrets", "pii"]
+    out = [json.loads(line) for line in (tmp_path / "out" / "documents" / "part_000000.jsonl").open()]
+    assert "<IT_CODICE_FISCALE>" in out[0]["text"] and "<SECRET>" in out[2]["text"]
