@@ -423,6 +423,29 @@ def throughput(prose: Path) -> dict:
     return out
 
 
+def pipeline_throughput(prose: Path) -> dict:
+    """The pii and secrets steps inside a real one-worker run: MB/s from each step's own seconds."""
+    import tempfile
+
+    from corpusforge import run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        stats = run({"sources": [{"path": str(prose), "encoding_errors": "replace"}],
+                     "steps": [{"type": "secrets"}, {"type": "pii"}],
+                     "tokenizer": {"vocab_size": 500}, "sharding": {"sequence_length": 64}},
+                    output=tmp, workers=1)
+    steps = {s["name"]: s for s in next(st for st in stats["stages"] if st["name"] == "curate")["steps"]}
+    out = {}
+    for name in ("secrets", "pii"):
+        s = steps[name]
+        out[name] = {"docs": s["docs_in"], "MB": round(s["chars_in"] / 1e6, 2),
+                     "MB_per_s": round(s["chars_in"] / 1e6 / max(s["seconds"], 1e-9), 2),
+                     "modified": s["modified"], "counts": s.get("counts", {})}
+    total = steps["secrets"]["seconds"] + steps["pii"]["seconds"]
+    out["pii+secrets_MB_per_s"] = round(steps["secrets"]["chars_in"] / 1e6 / total, 2)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("prose", nargs="?", default=str(Path(__file__).resolve().parents[2] / "shared/data/prose/gutenberg"))
@@ -458,6 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     prose = Path(args.prose)
     if prose.is_dir():
         print("throughput (CPU seconds, best of 3, one core):", throughput(prose))
+        print("in the pipeline (one worker, chars counted as MB):", pipeline_throughput(prose))
     return 0
 
 

@@ -32,10 +32,16 @@ _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-
 
 
 def find_emails(text: str) -> Iterator[Span]:
-    if "@" not in text:
-        return
-    for m in _EMAIL.finditer(text):
-        yield Span(m.start(), m.end(), "email", "EMAIL", m.group().lower())
+    """Only around an '@' with a word character on both sides (wikitext's "@-@" costs nothing)."""
+    at = text.find("@")
+    last_end = 0
+    while at != -1:
+        if 0 < at < len(text) - 1 and text[at - 1].isalnum() and text[at + 1].isalnum():
+            m = _EMAIL.search(text, max(last_end, at - 64), min(len(text), at + 256))
+            if m is not None and m.start() < at < m.end():
+                last_end = m.end()
+                yield Span(m.start(), m.end(), "email", "EMAIL", m.group().lower())
+        at = text.find("@", max(at + 1, last_end))
 
 
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
@@ -118,18 +124,35 @@ _HAS_UPPER_DIGIT = re.compile(r"[A-Z] ?\d|\d-?[A-Z]|\d{6}[-+]\d{3}")
 
 
 def find_alnum_ids(text: str, schemes: frozenset[str]) -> Iterator[Span]:
-    if not _HAS_UPPER_DIGIT.search(text):
-        return
-    for key, rx in _ALNUM_IDS:
-        if key not in schemes:
-            continue
-        scheme = SCHEMES[key]
-        for m in rx.finditer(text):
-            s = m.group().replace(" ", "").replace("-", "")
-            if key == "fi_hetu":
-                s = m.group()
-            if scheme.validate(s):
-                yield Span(m.start(), m.end(), "national_id", scheme.label, s)
+    """IDs with letters; the scheme regexes run only on short windows around letter-digit contacts."""
+    for lo, hi in windows_around(text, _HAS_UPPER_DIGIT, 24):
+        part = text[lo:hi]
+        for key, rx in _ALNUM_IDS:
+            if key not in schemes:
+                continue
+            scheme = SCHEMES[key]
+            for m in rx.finditer(part):
+                s = m.group() if key == "fi_hetu" else m.group().replace(" ", "").replace("-", "")
+                if scheme.validate(s):
+                    yield Span(m.start() + lo, m.end() + lo, "national_id", scheme.label, s)
+
+
+def windows_around(text: str, rx: re.Pattern[str], margin: int) -> list[tuple[int, int]]:
+    """Merged ``[lo, hi)`` ranges reaching ``margin`` characters either side of every match of
+    ``rx``, widened to whitespace so that no window starts or ends inside a word."""
+    out: list[tuple[int, int]] = []
+    n = len(text)
+    for m in rx.finditer(text):
+        lo, hi = max(0, m.start() - margin), min(n, m.end() + margin)
+        while lo > 0 and not text[lo - 1].isspace():
+            lo -= 1
+        while hi < n and not text[hi].isspace():
+            hi += 1
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(hi, out[-1][1]))
+        else:
+            out.append((lo, hi))
+    return out
 
 
 # -- numbers: credit cards, numeric national IDs and phones in one pass ---------------------------
@@ -364,36 +387,60 @@ _EN_SUFFIX = (
     "Riviera|Roadside|Roadway|Ronde|Rosebowl|Rotary|Siding|Slope|Strand|Tarn|Thoroughfare|Tollway|Tor|"
     "Trunkway|Villas|Wade|Walkway|Wynd"
 )
+# Each pattern starts with a character class or literal words and no \b, so that the regex engine
+# can skip ahead to possible first characters (a leading \b or optional group disables that and
+# made addresses the slowest detector); the word boundary before a match is checked afterwards.
 _ADDRESSES = (
     # en: 123 Main Street [Apt./Suite 4]  (US, CA, AU, UK, IN)
-    re.compile(r"(?:\b(?:Suite|Apt\.|Unit|Level|Flat) \d{1,5}[A-Za-z]?,? )?(?:\b(?:Studio|Flat|Apartment|Unit|Suite) )?\b\d{1,5}[A-Za-z]?,? (?:[A-Z][a-z'’.-]+ ){1,3}"
-               r"(?:" + _EN_SUFFIX + r")s?\b\.?"
+    re.compile(r"\d{1,5}[A-Za-z]?,? (?:[A-Z][a-z'’.-]+ ){1,3}(?:" + _EN_SUFFIX + r")s?\b\.?"
                r"(?:,? (?:Apt\.|Suite|Unit|Ste\.?|Flat) \d{1,5})?"),
     # fr: 12, rue de la Paix / 12 bis avenue Foch
-    re.compile(r"\b\d{1,4}(?: ?(?:bis|ter))?,? (?i:rue|avenue|av\.|boulevard|bd|place|chemin|allée|impasse|quai|"
+    re.compile(r"\d{1,4}(?: ?(?:bis|ter))?,? (?i:rue|avenue|av\.|boulevard|bd|place|chemin|allée|impasse|quai|"
                r"route|cours|square|passage|faubourg) (?:[\w'’-]+ ){0,4}[A-ZÉÈ][\w'’-]+"),
-    # de/nl/sv/da/no: Goethestraße 12a / Keizersgracht 123 / Nygränd 4
-    re.compile(r"\b(?:[A-ZÄÖÜ][\wäöüß]*-[\wäöüß-]+ )?[A-ZÄÖÜÅØÆ][\wäöüßåøæé-]*(?i:straße|strasse|str\.|weg|platz|allee|gasse|ring|damm|ufer|"
-               r"straat|laan|plein|gracht|kade|singel|steeg|dreef|gatan|gata|vägen|gränd|gade|vej|veien|stien|"
-               r"torget|plass|stigen|backen|allén|platsen|leden|slingan|hof|pad|baan|dijk|markt|boulevard) \d{1,4}(?:[a-zA-Z]|-\d{1,4}|/\d{1,4})?\b"),
     # es/it/pt: Calle Mayor 5 / Via Roma, 12 / Rua Augusta, 100
-    re.compile(r"\b(?:Calle|C/|Avenida|Avda\.|Av\.|Paseo|Plaza|Camino|Carrer|Ronda|Travesía|Alameda|Callejón|"
+    re.compile(r"(?:Calle|C/|Avenida|Avda\.|Av\.|Paseo|Plaza|Camino|Carrer|Ronda|Travesía|Alameda|Callejón|"
                r"Cerrada|Andador|Calzada|Circuito|Prolongación|Privada|Retorno|Via|Viale|Piazza|Piazzale|Corso|"
                r"Largo|Vicolo|Contrada|Borgo|Strada|Rotonda|Rua|Travessa|Praça|Rodovia|Estrada|Ladeira|Vereda|"
                r"Recanto|Quadra|Lago|Setor|Conjunto|Esplanada|Pátio|Aeroporto|Área|Chácara|Colônia|Condomínio|"
                r"Favela|Feira|Jardim|Loteamento|Morro|Núcleo|Parque|Passarela|Residencial|Sítio|Trecho|Trevo|"
                r"Vale|Viela|Vila|Distrito|Campo|Fazenda|Viaduto|Estação|Avenue|Canale|Incrocio|Diagonal|Eje vial|"
-               r"Periférico|Boulevard|Continuación|Pasaje|Peatonal|Corredor|Cuesta|Glorieta|Urbanización|"
-               r"Vía|Rambla|Acceso|Ulica|Ampliación|Circunvalación|Pasadizo|Vial|Cañada|C\.|Stretto|Lagoa|Praia|Camí|Passeig|Plaça|Travessera) "
+               r"Periférico|Boulevard|Continuación|Pasaje|Peatonal|Corredor|Cuesta|Glorieta|Urbanización|Vía|"
+               r"Rambla|Acceso|Ulica|Ampliación|Circunvalación|Pasadizo|Vial|Cañada|Stretto|Lagoa|Praia|Camí|"
+               r"Passeig|Plaça|Travessera) "
                r"(?:[\w'’.-]+ ){0,4}?[\w'’.-]+,? (?:n\.? ?)?\d{1,5}\b"
                r"(?: ?,? (?:Apt\.|Piso|Depto\.|Edif\.|Puerta|Casa|Bloco|Sala|Lote|Interior|Int\.|Piano|Appartamento|"
                r"Interno|Scala) ?\d{1,5}\b)*"),
     # pl: ul. Długa 5 / al. Jerozolimskie 12 / pl. Bolesława Krzywoustego 86/83
-    re.compile(r"\b(?:ul\.|al\.|pl\.|os\.|ulica|aleja|plac|osiedle) (?:[\w'’.-]+ ){0,3}?[\w'’.-]+ \d{1,4}(?:/\d{1,4})?\b"),
+    re.compile(r"(?:ul\.|al\.|pl\.|os\.|ulica|aleja|plac|osiedle) (?:[\w'’.-]+ ){0,3}?[\w'’.-]+ \d{1,4}(?:/\d{1,4})?\b"),
 )
+# de/nl/sv/da/no: Goethestraße 12a / Keizersgracht 123 / Nygränd 4 — a capitalised word and a
+# number, kept when the word ends in a street word (checked with str.endswith, not in the regex).
+_COMPOUND_STREET = re.compile(r"[A-ZÄÖÜÅØÆ][\wäöüßåøæé-]* \d{1,4}(?:[a-zA-Z]|-\d{1,4}|/\d{1,4})?\b")
+_STREET_ENDINGS = (
+    "straße", "strasse", "str.", "weg", "platz", "allee", "gasse", "damm", "ufer", "straat", "laan", "plein",
+    "gracht", "kade", "singel", "steeg", "dreef", "gatan", "gata", "vägen", "gränd", "gade", "vej", "veien",
+    "stien", "torget", "plass", "stigen", "backen", "allén", "platsen", "leden", "slingan", "hof", "pad", "baan",
+    "dijk", "markt", "boulevard",
+)
+# What may precede a match and belongs to the address: "Suite 905 1 Brown Corner", "Studio 68p, ...",
+# "Wally-auch Schlauchin-Straße 3".
+_ADDRESS_LEAD = re.compile(r"(?:(?:Suite|Apt\.|Unit|Level|Flat) \d{1,5}[A-Za-z]?,? |(?:Studio|Flat|Apartment|Unit|Suite) |"
+                           r"[A-ZÄÖÜ][\wäöüß]*-[\wäöüß-]+ )$")
+
+
+def _compound_streets(text: str) -> Iterator[re.Match[str]]:
+    for m in _COMPOUND_STREET.finditer(text):
+        if m.group().split(" ", 1)[0].lower().endswith(_STREET_ENDINGS):
+            yield m
 
 
 def find_addresses(text: str) -> Iterator[Span]:
-    for rx in _ADDRESSES:
-        for m in rx.finditer(text):
-            yield Span(m.start(), m.end(), "address", "ADDRESS", m.group())
+    for matches in [rx.finditer(text) for rx in _ADDRESSES] + [_compound_streets(text)]:
+        for m in matches:
+            start = m.start()
+            if start and (text[start - 1].isalnum() or text[start - 1] == "_"):
+                continue  # not at a word boundary
+            lead = _ADDRESS_LEAD.search(text, max(0, start - 24), start)
+            if lead is not None and (lead.start() == 0 or not text[lead.start() - 1].isalnum()):
+                start = lead.start()
+            yield Span(start, m.end(), "address", "ADDRESS", text[start:m.end()])

@@ -21,6 +21,7 @@ from corpusforge.privacy.detectors import (
     find_emails,
     find_ibans,
     find_ips,
+    windows_around,
 )
 from corpusforge.privacy.national_ids import SCHEMES
 from corpusforge.registry import register
@@ -95,27 +96,8 @@ _DIGIT_RUN = re.compile(r"\d+")
 
 
 def digit_windows(text: str) -> list[tuple[int, int]]:
-    """Merged ``[lo, hi)`` ranges reaching ``WINDOW`` characters either side of every digit run,
-    widened to whitespace so no window starts or ends inside a word."""
-    out: list[tuple[int, int]] = []
-    n = len(text)
-    for m in _DIGIT_RUN.finditer(text):
-        lo, hi = max(0, m.start() - WINDOW), min(n, m.end() + WINDOW)
-        if out and lo <= out[-1][1]:
-            out[-1] = (out[-1][0], hi)
-        else:
-            out.append((lo, hi))
-    snapped = []
-    for lo, hi in out:
-        while lo > 0 and not text[lo - 1].isspace():
-            lo -= 1
-        while hi < n and not text[hi].isspace():
-            hi += 1
-        if snapped and lo <= snapped[-1][1]:
-            snapped[-1] = (snapped[-1][0], hi)
-        else:
-            snapped.append((lo, hi))
-    return snapped
+    """Merged ranges reaching ``WINDOW`` characters either side of every digit run."""
+    return windows_around(text, _DIGIT_RUN, WINDOW)
 
 
 @register("pii")
