@@ -334,8 +334,9 @@ class NumberMatcher:
         return None
 
     def _phone_shape(self, raw: str, lower: str, start: int) -> bool:
-        """Cheap rules before phonenumbers: a bare digit string, a number with one dot (a decimal),
-        dots mixed with dashes (a CPF) or thousands grouping count only after a phone word."""
+        """Cheap rules before phonenumbers: dots mixed with dashes (a CPF) or four groups of four (a
+        card that failed Luhn) are never phones; a bare digit string, a decimal, thousands grouping
+        or a single-digit group after the first count only after a phone word."""
         if raw[0] == "+" or raw.startswith("(+"):
             return True
         dots = raw.count(".")
@@ -343,6 +344,8 @@ class NumberMatcher:
             return False
         if raw.isdigit() or dots == 1 or (_THOUSANDS.fullmatch(raw) and not _PHONE_TRIPLETS.fullmatch(raw)):
             return self._context(lower, start, _PHONE_CONTEXT)
+        if any(len(g) == 1 for g in _SHAPE_DIGITS.findall(raw)[1:]):
+            return self._context(lower, start, _PHONE_CONTEXT)  # "5040 5 1 17 27" is a table row
         return True
 
     def _is_phone(self, raw: str, loose: bool = False) -> bool:

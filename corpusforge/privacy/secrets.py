@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 from corpusforge.document import Document
 from corpusforge.observe.stats import TaskContext
@@ -132,14 +133,12 @@ class Secrets(Mapper):
 
     def __init__(
         self,
-        mode: str = "placeholder",
+        mode: Literal["placeholder", "drop"] = "placeholder",
         typed: bool = False,
         kinds: list[str] | None = None,
         assignments: bool = True,
         min_entropy: float = 3.0,
     ):
-        if mode not in ("placeholder", "drop"):
-            raise ValueError("secrets mode must be 'placeholder' or 'drop'")
         known = {r[0] for r in _RULES}
         if kinds is not None and set(kinds) - known:
             raise ValueError(f"unknown secret kinds {sorted(set(kinds) - known)}; allowed: {', '.join(sorted(known))}")

@@ -142,3 +142,29 @@ def test_unknown_category_is_rejected():
 
 def test_detector_skips_digitless_text_quickly():
     assert PIIDetector().find("No numbers at all in this sentence, only words." * 1000) == []
+
+
+DATA = __import__("pathlib").Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def test_books_yield_only_the_foundations_phone_number():
+    det = PIIDetector()
+    found = set()
+    for path in sorted((DATA / "prose" / "gutenberg").glob("*.txt")):
+        text = path.read_text(encoding="utf-8-sig")
+        found |= {(sp.category, text[sp.start:sp.end]) for sp in det.find(text)}
+    assert found == {("phone", "(801) 596-1887")}  # the Project Gutenberg foundation's office
+
+
+def test_web_articles_yield_only_the_columnists_email():
+    det = PIIDetector()
+    found = []
+    for path in sorted((DATA / "html").rglob("*.gold.txt")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        found += [(sp.category, text[sp.start:sp.end]) for sp in det.find(text)]
+    assert found == [("email", "thekian1@entermedia.co.kr")]
+
+
+def test_table_rows_of_small_numbers_are_not_phones():
+    text = "1 Kyle Busch 5040 5 1 17 27\n2 Martin Truex Jr. 5035 7 0 15 24"
+    assert redact(text) == text
