@@ -216,9 +216,10 @@ _CONTEXT_RX: dict[tuple[str, ...], re.Pattern[str]] = {}
 class NumberMatcher:
     """Credit cards, numeric national IDs and phone numbers found in one scan over digit runs.
 
-    A run is cut at spaces into chunks ("06 27 63 17 06" has five); every window of consecutive
-    chunks is tried, longest first, so "SSN 123-45-6789 2024" still finds the SSN. Chunks joined by
-    dashes or dots stay whole, so "978-3-16-148410-0" is never read as a shorter phone number.
+    A run is cut at spaces into chunks ("06 27 63 17 06" has five); the whole run is tried first,
+    then each chunk alone, so "SSN 123-45-6789 2024" still finds the SSN while "8932 8792 1742" is
+    never taken out of an IBAN. Chunks joined by dashes or dots stay whole, so "978-3-16-148410-0"
+    is never read as a shorter phone number.
     """
 
     def __init__(self, categories: frozenset[str], schemes: frozenset[str], regions: tuple[str, ...]):
@@ -248,20 +249,14 @@ class NumberMatcher:
             base = m.start()
             chunks = [(c.start() + base, c.end() + base) for c in _CHUNK.finditer(core)]
             ext_end = m.end() if m.group("ext") else None
-            i = 0
-            while i < len(chunks):
-                found = None
-                for j in range(len(chunks), i, -1):  # longest window first
-                    if (i, j) != (0, len(chunks)) and j - i > 1:
-                        continue  # a part of a spaced run is one chunk, never "8932 8792 1742" of an IBAN
-                    last = j == len(chunks)
-                    found = self._classify(text, lower, chunks[i][0], chunks[j - 1][1], ext_end if last else None)
+            whole = self._classify(text, lower, chunks[0][0], chunks[-1][1], ext_end)
+            if whole is not None:
+                yield whole
+            elif len(chunks) > 1:
+                for k, (lo, hi) in enumerate(chunks):  # "SSN 123-45-6789 2024": each chunk alone
+                    found = self._classify(text, lower, lo, hi, ext_end if k == len(chunks) - 1 else None)
                     if found is not None:
                         yield found
-                        i = j
-                        break
-                if found is None:
-                    i += 1
 
     def _context(self, lower: str, start: int, words: tuple[str, ...]) -> bool:
         """Whether one of ``words`` (whole words, lower case) occurs in the ``CONTEXT_CHARS`` before."""
