@@ -12,11 +12,11 @@ from typing import Literal
 
 from corpusforge.document import Document
 from corpusforge.observe.stats import TaskContext
+from corpusforge.privacy.addresses import find_addresses
 from corpusforge.privacy.detectors import (
     CATEGORIES,
     NumberMatcher,
     Span,
-    find_addresses,
     find_alnum_ids,
     find_emails,
     find_ibans,
