@@ -248,6 +248,14 @@ def negatives(seed: int) -> list[Case]:
         out.append(f"BSN: {_bad_any(nid.nl_bsn, 9, rng)}")
         out.append(f"NI number ZZ{_digits(rng, 6)}T on file.")
         out.append(f"Version {rng.randint(1, 9)}.{rng.randint(0, 9)}.{rng.randint(0, 9)}.{rng.randint(0, 9)} released.")
+        ean = "".join(rng.choice(string.digits) for _ in range(12))
+        ean += str((10 - sum(int(c) * (3 if k % 2 else 1) for k, c in enumerate(ean)) % 10) % 10)
+        out.append(f"Barcode EAN {ean} on the box.")
+        out.append("MAC " + ":".join(f"{rng.getrandbits(8):02X}" for _ in range(6)) + " joined the network.")
+        out.append(f"The train leaves at {rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}.")
+        out.append(f"Use colour #{rng.getrandbits(24):06X} for the header.")
+        out.append(f"Flight LH{rng.randint(100, 9999)} departs from gate B{rng.randint(1, 60)}.")
+        out.append(f"Part no. {rng.randint(10, 99)}-{rng.randint(1000, 9999)}-{rng.randint(10, 99)} is in stock.")
     return [(t, None, None) for t in out if t]
 
 

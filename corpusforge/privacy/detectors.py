@@ -295,10 +295,15 @@ class NumberMatcher:
             return None if pick is None else Span(start, end, "national_id", pick.label, digits)
         # Order: an ID named nearby, a card, a phone after a phone word, an ID in its own right, a phone.
         fallback = None
-        for scheme in self.ids:
-            if n not in scheme.lengths or not scheme.validate(digits):
+        named_other = False  # "PESEL: <digits failing PESEL>" is not some other country's ID
+        for scheme in self.ids if "." not in raw else ():  # dotted IDs are in _SHAPES; others are versions
+            if n not in scheme.lengths:
                 continue
-            if scheme.context and self._context(lower, start, scheme.context):
+            named = bool(scheme.context) and self._context(lower, start, scheme.context)
+            if not scheme.validate(digits):
+                named_other = named_other or named
+                continue
+            if named:
                 return Span(start, end, "national_id", scheme.label, digits)
             if fallback is None and not (scheme.needs_context and not (
                 (scheme.key == "us_ssn" and _SSN_DASHED.fullmatch(raw))
@@ -307,6 +312,8 @@ class NumberMatcher:
                 fallback = scheme
         if self.cards and n >= 12 and card_brand_ok(digits) and luhn(digits):
             return Span(start, end, "credit_card", "CREDIT_CARD", digits)
+        if named_other:
+            fallback = None
         if fallback is not None and self.phones and self._context(lower, start, _PHONE_CONTEXT):
             phone = self._phone_span(text, lower, start, end, ext_end, raw, digits)
             if phone is not None:
@@ -330,8 +337,9 @@ class NumberMatcher:
 
     def _phone_shape(self, raw: str, lower: str, start: int) -> bool:
         """Cheap rules before phonenumbers: dots mixed with dashes (a CPF) or four groups of four (a
-        card that failed Luhn) are never phones; a bare digit string, a decimal, thousands grouping
-        or a single-digit group after the first count only after a phone word."""
+        card that failed Luhn) are never phones; a bare digit string, a decimal, thousands grouping,
+        a single-digit group after the first, or fewer than 9 digits without a leading trunk 0
+        count only after a phone word."""
         if raw[0] == "+" or raw.startswith("(+"):
             return True
         dots = raw.count(".")
@@ -341,6 +349,8 @@ class NumberMatcher:
             return self._context(lower, start, _PHONE_CONTEXT)
         if any(len(g) == 1 for g in _SHAPE_DIGITS.findall(raw)[1:]):
             return self._context(lower, start, _PHONE_CONTEXT)  # "5040 5 1 17 27" is a table row
+        if sum(c.isdigit() for c in raw) < 9 and raw.lstrip("(")[0] != "0":
+            return self._context(lower, start, _PHONE_CONTEXT)  # short, no trunk 0: a part or order number
         return True
 
     def _is_phone(self, raw: str, loose: bool = False) -> bool:
