@@ -32,8 +32,10 @@ class StepStats:
     seconds_cum: float = 0.0
     seconds: float = 0.0
     drops: Counter[str] = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)  # step-defined counters (e.g. PII per category)
 
     def to_dict(self) -> dict[str, Any]:
+        extra = {"counts": dict(sorted(self.counts.items()))} if self.counts else {}
         return {
             "name": self.name,
             "docs_in": self.docs_in,
@@ -43,6 +45,7 @@ class StepStats:
             "modified": self.modified,
             "seconds": round(self.seconds, 6),
             "drops": dict(sorted(self.drops.items())),
+            **extra,
         }
 
 
@@ -52,14 +55,18 @@ def merge_step_stats(per_task: list[list[dict[str, Any]]]) -> list[dict[str, Any
     for steps in per_task:
         for i, s in enumerate(steps):
             if i == len(merged):
-                merged.append({**s, "drops": dict(s["drops"])})
+                merged.append({**s, "drops": dict(s["drops"]), "counts": dict(s.get("counts", {}))})
                 continue
             m = merged[i]
             for k in ("docs_in", "docs_out", "chars_in", "chars_out", "modified", "seconds"):
                 m[k] += s[k]
             for reason, n in s["drops"].items():
                 m["drops"][reason] = m["drops"].get(reason, 0) + n
+            for name, n in s.get("counts", {}).items():
+                m["counts"][name] = m["counts"].get(name, 0) + n
     for m in merged:
+        if not m["counts"]:
+            del m["counts"]
         m["seconds"] = round(m["seconds"], 6)
         m["drops"] = dict(sorted(m["drops"].items()))
     return merged
@@ -95,10 +102,14 @@ class TaskContext:
         if self.audit_enabled:
             self._record(step, doc, "dropped", reason, score)
 
-    def modified(self, step: object, doc: Document, reason: str = "modified") -> None:
+    def modified(self, step: object, doc: Document, reason: str = "modified", score: float | None = None) -> None:
         self.stats_for(step).modified += 1
         if self.audit_enabled:
-            self._record(step, doc, "modified", reason, None)
+            self._record(step, doc, "modified", reason, score)
+
+    def count(self, step: object, name: str, n: int = 1) -> None:
+        """Add ``n`` to a step-defined counter (reported under the step's ``counts`` in stats.json)."""
+        self.stats_for(step).counts[name] += n
 
     def _record(self, step: object, doc: Document, action: str, reason: str, score: float | None) -> None:
         rec = {

@@ -1,0 +1,497 @@
+"""Precision and recall of the ``pii`` and ``secrets`` steps on labelled cases, and their throughput.
+
+Positives are generated with faker (seeded) across locales and embedded in sentences; where faker
+has no provider for a national ID, or its values fail the scheme's own checksum (Aadhaar, Korean
+RRN), a valid value is built here from the published algorithm. Negatives are look-alikes:
+invalid checksums, ISBNs, dates, versions, git hashes, UUIDs, order numbers, prices.
+
+    python benchmarks/pii_eval.py [--n 40] [--seed 0] [--prose /work/shared/data/prose/gutenberg]
+
+Needs ``pip install 'corpusforge[privacy]' faker``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import string
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from corpusforge.privacy import national_ids as nid
+from corpusforge.privacy.checksums import iso7064_mod11_2, iso7064_mod11_10, luhn, verhoeff
+from corpusforge.privacy.pii import PIIDetector
+from corpusforge.privacy.secrets import SecretDetector
+
+Case = tuple[str, str | None, str | None]  # (text, category or None for a look-alike, the PII value)
+
+TEMPLATES = {
+    "email": ["Please write to {v} if you have any questions.", "Contact: {v}", "Her address was {v}, she said.",
+              "Send the draft to <{v}> before Friday."],
+    "phone": ["You can reach me on {v} after six.", "Tel. {v}", "For bookings call {v} or visit our office.",
+              "His number ({v}) was in the letter."],
+    "ip_address": ["The request came from {v} at midnight.", "Blocked host {v} after five failures.",
+                   "Connect to {v} and run the script."],
+    "credit_card": ["I paid with card {v} yesterday.", "Card number: {v}, exp 04/27.",
+                    "Charge {v} for the remaining balance."],
+    "iban": ["Please transfer the rent to {v} by the 5th.", "IBAN: {v}", "Bank account {v} (savings)."],
+    "address": ["She moved to {v} last spring.", "Deliver the parcel to {v}, please.", "Our office: {v}."],
+}
+ID_TEMPLATES = {
+    "us_ssn": ["My SSN is {v}.", "Social Security number {v} was on the form.", "Applicant: John, {v}, born 1970."],
+    "uk_nino": ["National Insurance number {v}.", "NI no: {v}", "Quote {v} on the form."],
+    "ca_sin": ["My SIN is {v}.", "Social Insurance Number: {v}"],
+    "br_cpf": ["CPF: {v}", "O CPF do cliente é {v}.", "Cadastro {v} confirmado."],
+    "in_aadhaar": ["Aadhaar number {v} linked.", "My Aadhaar is {v}."],
+    "fr_nir": ["Numéro de sécurité sociale : {v}", "NIR {v} enregistré.", "Assuré n° {v}."],
+    "es_dni": ["DNI: {v}", "Mi NIE es {v}.", "Documento {v} verificado."],
+    "it_codice_fiscale": ["Codice fiscale: {v}", "Il suo CF è {v}.", "Intestatario {v}."],
+    "nl_bsn": ["BSN: {v}", "Mijn burgerservicenummer is {v}."],
+    "se_personnummer": ["Personnummer: {v}", "Född {v} enligt registret."],
+    "pl_pesel": ["PESEL: {v}", "Numer {v} w rejestrze."],
+    "cn_resident_id": ["身份证号码：{v}", "ID {v} registered."],
+    "mx_curp": ["CURP: {v}", "Su clave {v} fue validada."],
+    "de_steuer_id": ["Steuer-ID: {v}", "Steuerliche Identifikationsnummer {v}"],
+    "au_tfn": ["TFN: {v}", "My tax file number is {v}."],
+    "be_national_number": ["Rijksregisternummer {v}", "Numéro national {v}."],
+    "dk_cpr": ["CPR-nummer {v}", "CPR: {v}"],
+    "fi_hetu": ["Henkilötunnus {v}", "HETU: {v}"],
+    "no_fodselsnummer": ["Fødselsnummer {v}", "Fnr. {v}"],
+    "kr_rrn": ["주민등록번호 {v}", "RRN {v}"],
+    "jp_my_number": ["マイナンバー {v}", "My Number: {v}"],
+    "sg_nric": ["NRIC {v}", "IC no. {v}"],
+}
+PHONE_LOCALES = ["en_US", "en_GB", "fr_FR", "de_DE", "es_ES", "it_IT", "nl_NL", "sv_SE", "pl_PL", "pt_BR",
+                 "zh_CN", "en_IN", "es_MX", "en_AU", "en_CA"]
+IBAN_LOCALES = ["fr_FR", "de_DE", "es_ES", "it_IT", "nl_NL", "pl_PL", "pt_BR", "fi_FI", "no_NO", "nl_BE", "da_DK",
+                "en_GB"]
+ADDRESS_LOCALES = ["en_US", "en_GB", "en_CA", "en_AU", "fr_FR", "de_DE", "es_ES", "it_IT", "nl_NL", "pt_BR",
+                   "pl_PL", "es_MX", "sv_SE"]
+
+
+def _digits(rng: random.Random, n: int) -> str:
+    return "".join(rng.choice(string.digits) for _ in range(n))
+
+
+def gen_ids(rng: random.Random, fakers: dict) -> dict[str, callable]:
+    """One generator of valid identifiers per scheme (faker where its values pass the checksum)."""
+
+    def aadhaar() -> str:
+        while True:
+            body = str(rng.randint(2, 9)) + _digits(rng, 10)
+            for c in "0123456789":
+                if verhoeff(body + c):
+                    s = body + c
+                    return f"{s[:4]} {s[4:8]} {s[8:]}" if rng.random() < 0.5 else s
+
+    def kr() -> str:
+        while True:
+            s = f"{rng.randint(50, 99):02d}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(1, 2)}" + _digits(rng, 5)
+            s += str((11 - sum(int(a) * w for a, w in zip(s, (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5), strict=False)) % 11) % 10)
+            return f"{s[:6]}-{s[6:]}"
+
+    def steuer() -> str:
+        while True:
+            ds = rng.sample(string.digits, 9)
+            body = ds + [rng.choice(ds)]
+            rng.shuffle(body)
+            if body[0] == "0":
+                continue
+            b = "".join(body)
+            s = b + str(iso7064_mod11_10(b))
+            if nid.de_steuer_id(s):
+                return s if rng.random() < 0.5 else f"{s[:2]} {s[2:5]} {s[5:8]} {s[8:]}"
+
+    def tfn() -> str:
+        while True:
+            s = _digits(rng, 9)
+            if nid.au_tfn(s):
+                return f"{s[:3]} {s[3:6]} {s[6:]}"
+
+    def nino() -> str:
+        while True:
+            s = rng.choice("ABCEGHJKLMNPRSTWXYZ") + rng.choice("ABCEGHJKLMNPRSTWXYZ") + _digits(rng, 6) + rng.choice("ABCD")
+            if nid.uk_nino(s):
+                return f"{s[:2]} {s[2:4]} {s[4:6]} {s[6:8]} {s[8]}" if rng.random() < 0.5 else s
+
+    def cpr() -> str:
+        return f"{rng.randint(1, 28):02d}{rng.randint(1, 12):02d}{rng.randint(0, 99):02d}-{_digits(rng, 4)}"
+
+    def my_number() -> str:
+        while True:
+            s = _digits(rng, 11)
+            for c in "0123456789":
+                if nid.jp_my_number(s + c):
+                    return s + c
+
+    def nric() -> str:
+        while True:
+            s = rng.choice("ST") + _digits(rng, 7)
+            for c in string.ascii_uppercase:
+                if nid.sg_nric(s + c):
+                    return s + c
+
+    def cn() -> str:
+        s = fakers["zh_CN"].ssn()
+        assert iso7064_mod11_2(s[:17]) == s[17]
+        return s
+
+    f = fakers
+    return {
+        "us_ssn": f["en_US"].ssn, "uk_nino": nino, "ca_sin": f["en_CA"].ssn, "br_cpf": f["pt_BR"].cpf,
+        "in_aadhaar": aadhaar, "fr_nir": f["fr_FR"].ssn,
+        "es_dni": lambda: f["es_ES"].nif() if rng.random() < 0.5 else f["es_ES"].nie(),
+        "it_codice_fiscale": f["it_IT"].ssn, "nl_bsn": f["nl_NL"].ssn, "se_personnummer": f["sv_SE"].ssn,
+        "pl_pesel": f["pl_PL"].pesel, "cn_resident_id": cn, "mx_curp": f["es_MX"].curp, "de_steuer_id": steuer,
+        "au_tfn": tfn, "be_national_number": f["nl_BE"].ssn, "dk_cpr": cpr, "fi_hetu": f["fi_FI"].ssn,
+        "no_fodselsnummer": f["no_NO"].ssn, "kr_rrn": kr, "jp_my_number": my_number, "sg_nric": nric,
+    }
+
+
+GENERIC_ID_TEMPLATES = ["Reference: {v}", "The form listed {v} as the identifier.", "ID {v} on file."]
+
+
+def id_positives(n: int, seed: int, named: bool) -> dict[str, list[Case]]:
+    """Per scheme, ``n`` identifiers in sentences that name the scheme (``named``) or do not."""
+    from faker import Faker
+
+    rng = random.Random(seed + 5)
+    fakers = {}
+    for i, loc in enumerate(["en_US", "en_CA", "pt_BR", "fr_FR", "es_ES", "it_IT", "nl_NL", "sv_SE", "pl_PL", "zh_CN",
+                             "es_MX", "nl_BE", "fi_FI", "no_NO"]):
+        fakers[loc] = Faker(loc)
+        fakers[loc].seed_instance(seed * 1000 + 500 + i)
+    out = {}
+    for key, gen in gen_ids(rng, fakers).items():
+        templates = ID_TEMPLATES[key] if named else GENERIC_ID_TEMPLATES
+        out[key] = [(rng.choice(templates).format(v=v), "national_id", v) for v in (gen() for _ in range(n))]
+    return out
+
+
+def positives(n: int, seed: int) -> list[Case]:
+    from faker import Faker
+
+    rng = random.Random(seed)
+    locales = sorted(set(PHONE_LOCALES + IBAN_LOCALES + ADDRESS_LOCALES + ["fi_FI", "no_NO", "nl_BE"]))
+    fakers = {}
+    for i, loc in enumerate(locales):
+        fakers[loc] = Faker(loc)
+        fakers[loc].seed_instance(seed * 1000 + i)
+    cases: list[Case] = []
+
+    def add(cat: str, value: str, templates: list[str]) -> None:
+        cases.append((rng.choice(templates).format(v=value), cat, value))
+
+    for i in range(n):
+        loc = PHONE_LOCALES[i % len(PHONE_LOCALES)]
+        add("email", fakers[loc].email(), TEMPLATES["email"])
+        add("phone", fakers[loc].phone_number(), TEMPLATES["phone"])
+        add("ip_address", fakers["en_US"].ipv4() if i % 3 else fakers["en_US"].ipv6(), TEMPLATES["ip_address"])
+        card = fakers["en_US"].credit_card_number(["visa16", "mastercard", "amex", "discover", "jcb16", "diners"][i % 6])
+        if i % 2:
+            card = " ".join(card[k:k + 4] for k in range(0, len(card), 4))
+        add("credit_card", card, TEMPLATES["credit_card"])
+        iban = fakers[IBAN_LOCALES[i % len(IBAN_LOCALES)]].iban()
+        if i % 2:
+            iban = " ".join(iban[k:k + 4] for k in range(0, len(iban), 4))
+        add("iban", iban, TEMPLATES["iban"])
+        addr = fakers[ADDRESS_LOCALES[i % len(ADDRESS_LOCALES)]].street_address().replace("\n", ", ")
+        add("address", addr, TEMPLATES["address"])
+    ids = gen_ids(rng, fakers)
+    for key, gen in ids.items():
+        for _ in range(max(4, n // 4)):
+            add("national_id", gen(), ID_TEMPLATES[key])
+    return cases
+
+
+def negatives(seed: int) -> list[Case]:
+    """Look-alikes that must be left unchanged."""
+    rng = random.Random(seed + 1)
+    out: list[str] = []
+    for _ in range(20):
+        d = _digits(rng, 12)
+        isbn = "978" + d[:9]
+        check = (10 - sum(int(c) * (1 if k % 2 == 0 else 3) for k, c in enumerate(isbn)) % 10) % 10
+        out.append(f"ISBN {isbn[:3]}-{isbn[3]}-{isbn[4:7]}-{isbn[7:]}-{check} is the new edition.")
+        out.append(f"The book (ISBN-13: {isbn}{check}) sold out.")
+        out.append(f"Released on {rng.randint(1, 28):02d}.{rng.randint(1, 12):02d}.{rng.randint(1900, 2030)} in Paris.")
+        out.append(f"Meeting on {rng.randint(1900, 2030)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d} at 10:30.")
+        out.append(f"Born {rng.randint(1, 12)}/{rng.randint(1, 28)}/{rng.randint(1900, 2020)}, died later.")
+        out.append(f"Upgrade to version {rng.randint(1, 20)}.{rng.randint(0, 30)}.{rng.randint(0, 99)} now.")
+        out.append(f"Windows build 10.0.{rng.randint(10000, 22000)}.{rng.randint(100, 2000)} is out.")
+        out.append(f"Fixed in commit {rng.getrandbits(160):040x}.")
+        out.append(f"See {rng.getrandbits(28):07x} for the patch.")
+        out.append(f"Order #{_digits(rng, 8)} has shipped.")
+        out.append(f"Your order number is {rng.randint(10**9, 10**10 - 1)}.")
+        out.append(f"Invoice no. {_digits(rng, 10)} is attached.")
+        h = rng.getrandbits(128)
+        out.append(f"Request id {h:032x}"[:-32] + f"{str(__import__('uuid').UUID(int=h))} failed.")
+        out.append(f"The population was {rng.randint(1, 99)} {rng.randint(100, 999)} {rng.randint(100, 999)} in 2010.")
+        out.append(f"It cost ${rng.randint(1, 999)},{rng.randint(100, 999)},{rng.randint(100, 999)}.{rng.randint(10, 99)}.")
+        out.append(f"Between {rng.randint(1500, 2000)} and {rng.randint(2001, 2030)} the town grew.")
+        out.append(f"Pi is about 3.{_digits(rng, 10)} and e is 2.71828.")
+        out.append(f"Located at {rng.uniform(-90, 90):.6f}, {rng.uniform(-180, 180):.6f} on the map.")
+        out.append(f"Pages {rng.randint(1, 300)}-{rng.randint(301, 600)} cover the war.")
+        # invalid checksums of real schemes
+        cpf = _digits(rng, 9)
+        out.append(f"CPF: {cpf[:3]}.{cpf[3:6]}.{cpf[6:]}-{_bad(nid.br_cpf, cpf, 2, rng)}")
+        body = _digits(rng, 15)
+        if not luhn(body + "0"):
+            out.append(f"Card number: 4{body}".replace("4" + body, _bad_card(rng)))
+        out.append(f"IBAN: DE{rng.randint(10, 99)}{_digits(rng, 18)} (typo)" if True else "")
+        out.append(f"My SSN is 000-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}.")
+        out.append(f"My SSN is 9{rng.randint(10, 99)}-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}.")
+        out.append(f"PESEL: {_bad_any(nid.pl_pesel, 11, rng)}")
+        out.append(f"身份证号码：{_bad_any(nid.cn_resident_id, 18, rng)}")
+        out.append(f"BSN: {_bad_any(nid.nl_bsn, 9, rng)}")
+        out.append(f"NI number ZZ{_digits(rng, 6)}T on file.")
+        out.append(f"Version {rng.randint(1, 9)}.{rng.randint(0, 9)}.{rng.randint(0, 9)}.{rng.randint(0, 9)} released.")
+        ean = "".join(rng.choice(string.digits) for _ in range(12))
+        ean += str((10 - sum(int(c) * (3 if k % 2 else 1) for k, c in enumerate(ean)) % 10) % 10)
+        out.append(f"Barcode EAN {ean} on the box.")
+        out.append("MAC " + ":".join(f"{rng.getrandbits(8):02X}" for _ in range(6)) + " joined the network.")
+        out.append(f"The train leaves at {rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}.")
+        out.append(f"Use colour #{rng.getrandbits(24):06X} for the header.")
+        out.append(f"Flight LH{rng.randint(100, 9999)} departs from gate B{rng.randint(1, 60)}.")
+        out.append(f"Part no. {rng.randint(10, 99)}-{rng.randint(1000, 9999)}-{rng.randint(10, 99)} is in stock.")
+    return [(t, None, None) for t in out if t]
+
+
+def _bad(validate, body: str, n_check: int, rng: random.Random) -> str:
+    while True:
+        c = _digits(rng, n_check)
+        if not validate(body + c):
+            return c
+
+
+def _bad_any(validate, length: int, rng: random.Random) -> str:
+    while True:
+        s = _digits(rng, length)
+        if s[0] != "0" and not validate(s):
+            return s
+
+
+def _bad_card(rng: random.Random) -> str:
+    while True:
+        s = "4" + _digits(rng, 15)
+        if not luhn(s):
+            return " ".join(s[k:k + 4] for k in range(0, 16, 4))
+
+
+def evaluate(cases: list[Case], detector: PIIDetector) -> dict:
+    tp, fn, fp, pred = Counter(), Counter(), Counter(), Counter()
+    neg_total = neg_clean = 0
+    misses: dict[str, list[str]] = defaultdict(list)
+    for text, cat, value in cases:
+        spans = detector.find(text)
+        if cat is None:
+            neg_total += 1
+            neg_clean += not spans
+            for sp in spans:
+                pred[sp.category] += 1
+                fp[sp.category] += 1
+                misses["look-alike changed"].append(f"{text!r} -> {sp.category} {text[sp.start:sp.end]!r}")
+            continue
+        vs = text.index(value)
+        ve = vs + len(value)
+        hit = False
+        for sp in spans:
+            pred[sp.category] += 1
+            overlap = min(ve, sp.end) - max(vs, sp.start)
+            if sp.category == cat and overlap >= 0.8 * len(value.strip()):
+                hit = True
+            else:
+                fp[sp.category] += 1
+        if hit:
+            tp[cat] += 1
+        else:
+            fn[cat] += 1
+            misses[cat].append(f"{text!r} -> {[(s.category, text[s.start:s.end]) for s in spans]}")
+    cats = sorted(set(tp) | set(fn) | set(fp))
+    rows = {}
+    for c in cats:
+        p = tp[c] / (tp[c] + fp[c]) if tp[c] + fp[c] else 1.0
+        r = tp[c] / (tp[c] + fn[c]) if tp[c] + fn[c] else 1.0
+        rows[c] = {"n": tp[c] + fn[c], "precision": round(p, 4), "recall": round(r, 4)}
+    total_tp, total_fn = sum(tp.values()), sum(fn.values())
+    return {
+        "per_category": rows,
+        "recall_overall": round(total_tp / max(1, total_tp + total_fn), 4),
+        "precision_overall": round(total_tp / max(1, total_tp + sum(fp.values())), 4),
+        "lookalikes": neg_total,
+        "lookalikes_unchanged": round(neg_clean / max(1, neg_total), 4),
+        "misses": misses,
+    }
+
+
+# -- secrets -----------------------------------------------------------------------------------------
+
+
+def secret_cases(n: int, seed: int) -> list[Case]:
+    rng = random.Random(seed + 2)
+    alnum = string.ascii_letters + string.digits
+
+    def r(k: int, alphabet: str = alnum) -> str:
+        return "".join(rng.choice(alphabet) for _ in range(k))
+
+    gens = {
+        "aws_access_key": lambda: "AKIA" + r(16, string.ascii_uppercase + string.digits),
+        "aws_secret_key": lambda: "aws_secret_access_key = " + r(40, alnum + "/+"),
+        "github_token": lambda: rng.choice(["ghp_", "gho_", "ghu_", "ghs_", "ghr_"]) + r(36),
+        "github_pat": lambda: "github_pat_" + r(22) + "_" + r(59),
+        "slack_token": lambda: f"xoxb-{_digits(rng, 12)}-{_digits(rng, 13)}-{r(24)}",
+        "slack_webhook": lambda: f"https://hooks.slack.com/services/T{r(8).upper()}/B{r(10).upper()}/{r(24)}",
+        "stripe_key": lambda: rng.choice(["sk_live_", "rk_live_", "sk_test_"]) + r(24),
+        "google_api_key": lambda: "AIza" + r(35, alnum + "_-"),
+        "openai_key": lambda: rng.choice(["sk-", "sk-proj-"]) + r(48),
+        "private_key": lambda: "-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(r(64, alnum + "+/") for _ in range(4)) + "\n-----END RSA PRIVATE KEY-----",
+        "jwt": lambda: "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." + "eyJ" + r(40, alnum + "_-") + "." + r(43, alnum + "_-"),
+        "connection_password": lambda: f"postgres://admin:{r(12)}@db.example.com:5432/app",
+        "assigned_secret": lambda: rng.choice(["password", "api_key", "secret", "token", "client_secret"])
+        + rng.choice([" = ", "=", ": "]) + '"' + r(20, alnum + "!@#%^&*") + '"',
+    }
+    templates = ["Config:\n{v}\n", "export {v}", "Set {v} in the environment.", "    {v}\n", "# leaked: {v}"]
+    cases: list[Case] = []
+    for kind, gen in gens.items():
+        for _ in range(max(5, n // 4)):
+            v = gen()
+            cases.append((rng.choice(templates).format(v=v), kind, v))
+    return cases
+
+
+def secret_negatives(seed: int) -> list[Case]:
+    import hashlib
+    import uuid
+
+    rng = random.Random(seed + 3)
+    out = []
+    for i in range(20):
+        b = rng.getrandbits(256).to_bytes(32, "big")
+        out.append(f"md5: {hashlib.md5(b).hexdigest()}")
+        out.append(f"sha1 = {hashlib.sha1(b).hexdigest()}")
+        out.append(f'checksum: "{hashlib.sha256(b).hexdigest()}"')
+        out.append(f"id = '{uuid.UUID(int=rng.getrandbits(128))}'")
+        import base64
+        out.append(f'<script integrity="sha384-{base64.b64encode(hashlib.sha384(b).digest()).decode()}"></script>')
+        out.append(f"Merge commit {hashlib.sha1(b + b'x').hexdigest()} into main")
+        out.append(f"token = os.environ['API_TOKEN_{i}']")
+        out.append('password = "changeme"' if i % 2 else "password: ${DB_PASSWORD}")
+        out.append(f"key = cache_key(user_id, {i})")
+    return [(t, None, None) for t in out]
+
+
+def evaluate_secrets(cases: list[Case], det: SecretDetector) -> dict:
+    tp, fn = Counter(), Counter()
+    fp_neg = 0
+    misses = []
+    neg = 0
+    for text, kind, value in cases:
+        spans = det.find(text)
+        if kind is None:
+            neg += 1
+            fp_neg += bool(spans)
+            if spans:
+                misses.append(f"negative changed: {text!r} -> {[text[s.start:s.end] for s in spans]}")
+            continue
+        secret_part = value.split("=")[-1].split(": ")[-1].strip('" ') if kind in ("assigned_secret", "aws_secret_key") else value
+        if kind == "connection_password":
+            secret_part = value.split(":")[2].split("@")[0]
+        vs = text.index(secret_part)
+        covered = any(s.start <= vs and s.end >= vs + len(secret_part) for s in spans)
+        (tp if covered else fn)[kind] += 1
+        if not covered:
+            misses.append(f"missed {kind}: {text!r}")
+    return {
+        "per_kind_recall": {k: round(tp[k] / (tp[k] + fn[k]), 4) for k in sorted(set(tp) | set(fn))},
+        "recall_overall": round(sum(tp.values()) / max(1, sum(tp.values()) + sum(fn.values())), 4),
+        "negatives": neg,
+        "negatives_unchanged": round(1 - fp_neg / max(1, neg), 4),
+        "misses": misses,
+    }
+
+
+def throughput(prose: Path) -> dict:
+    files = sorted(prose.glob("*.txt"))
+    texts = [f.read_text(encoding="utf-8-sig") for f in files]
+    mb = sum(len(t.encode()) for t in texts) / 1e6
+    pii, sec = PIIDetector(), SecretDetector()
+    out = {"input": f"{len(files)} files, {mb:.2f} MB"}
+    for name, fns in (("pii", [pii.find]), ("secrets", [sec.find]), ("pii+secrets", [pii.find, sec.find])):
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.process_time()
+            for t in texts:
+                for fn in fns:
+                    fn(t)
+            best = min(best, time.process_time() - t0)
+        out[name + "_MB_per_s"] = round(mb / best, 2)
+    out["pii_spans_found"] = sum(len(pii.find(t)) for t in texts)
+    return out
+
+
+def pipeline_throughput(prose: Path) -> dict:
+    """The pii and secrets steps inside a real one-worker run: MB/s from each step's own seconds."""
+    import tempfile
+
+    from corpusforge import run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        stats = run({"sources": [{"path": str(prose), "encoding_errors": "replace"}],
+                     "steps": [{"type": "secrets"}, {"type": "pii"}],
+                     "tokenizer": {"vocab_size": 500}, "sharding": {"sequence_length": 64}},
+                    output=tmp, workers=1)
+    steps = {s["name"]: s for s in next(st for st in stats["stages"] if st["name"] == "curate")["steps"]}
+    out = {}
+    for name in ("secrets", "pii"):
+        s = steps[name]
+        out[name] = {"docs": s["docs_in"], "MB": round(s["chars_in"] / 1e6, 2),
+                     "MB_per_s": round(s["chars_in"] / 1e6 / max(s["seconds"], 1e-9), 2),
+                     "modified": s["modified"], "counts": s.get("counts", {})}
+    total = steps["secrets"]["seconds"] + steps["pii"]["seconds"]
+    out["pii+secrets_MB_per_s"] = round(steps["secrets"]["chars_in"] / 1e6 / total, 2)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("prose", nargs="?", default=str(Path(__file__).resolve().parents[2] / "shared/data/prose/gutenberg"))
+    ap.add_argument("--n", type=int, default=60, help="positives per category (national IDs: n/4 per scheme)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--show-misses", type=int, default=5)
+    args = ap.parse_args(argv)
+    det = PIIDetector()
+    pos, neg = positives(args.n, args.seed), negatives(args.seed)
+    res = evaluate(pos + neg, det)
+    print(f"PII: {len(pos)} positives, {len(neg)} look-alikes")
+    print(f"{'category':<14}{'n':>6}{'precision':>11}{'recall':>9}")
+    for c, row in res["per_category"].items():
+        print(f"{c:<14}{row['n']:>6}{row['precision']:>11.3f}{row['recall']:>9.3f}")
+    print(f"overall recall {res['recall_overall']:.3f}  precision {res['precision_overall']:.3f}  "
+          f"look-alikes unchanged {res['lookalikes_unchanged']:.3f} of {res['lookalikes']}")
+    for c, ms in res["misses"].items():
+        for m in ms[: args.show_misses]:
+            print(f"  [{c}] {m}")
+    print("national IDs per scheme: recall when the sentence names the scheme / when it does not")
+    named, unnamed = id_positives(args.n, args.seed + 100, True), id_positives(args.n, args.seed + 100, False)
+    for key in named:
+        r1 = evaluate(named[key], det)["recall_overall"]
+        r2 = evaluate(unnamed[key], det)["recall_overall"]
+        print(f"  {key:<20}{r1:>7.3f}{r2:>7.3f}")
+    sres = evaluate_secrets(secret_cases(args.n, args.seed) + secret_negatives(args.seed), SecretDetector())
+    print(f"secrets recall {sres['recall_overall']:.3f}  negatives unchanged {sres['negatives_unchanged']:.3f} "
+          f"of {sres['negatives']}")
+    for k, r in sres["per_kind_recall"].items():
+        print(f"  {k:<22}{r:.3f}")
+    for m in sres["misses"][: args.show_misses]:
+        print("  " + m)
+    prose = Path(args.prose)
+    if prose.is_dir():
+        print("throughput (CPU seconds, best of 3, one core):", throughput(prose))
+        print("in the pipeline (one worker, chars counted as MB):", pipeline_throughput(prose))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

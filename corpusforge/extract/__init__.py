@@ -1,0 +1,1 @@
+"""Extraction steps (HTML, PDF, office documents)."""

@@ -1,0 +1,1 @@
+"""Privacy and provenance steps: PII redaction, secrets redaction, code license policy."""

@@ -1,0 +1,368 @@
+"""PII detectors: find candidate spans with cheap regexes, keep those a validator accepts.
+
+Every detector yields ``Span(start, end, category, label, value)`` where ``value`` is the
+normalised identifier (what a keyed hash is computed over). Numbers are found in one pass: a
+single regex finds runs of digit groups, and every window of consecutive groups is offered to the
+credit-card, national-ID and phone validators, longest window first.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from corpusforge.privacy.checksums import luhn, mod97_alnum
+from corpusforge.privacy.national_ids import CONTEXT_CHARS, NUMERIC, SCHEMES
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    start: int
+    end: int
+    category: str  # email | phone | ip_address | credit_card | iban | address | national_id
+    label: str  # placeholder label: EMAIL, PHONE, ..., or the scheme's (US_SSN) for national IDs
+    value: str
+
+
+CATEGORIES = ("email", "phone", "ip_address", "credit_card", "iban", "address", "national_id")
+
+_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b")
+
+
+def find_emails(text: str) -> Iterator[Span]:
+    """Only around an '@' with a word character on both sides (wikitext's "@-@" costs nothing)."""
+    at = text.find("@")
+    last_end = 0
+    while at != -1:
+        if 0 < at < len(text) - 1 and text[at - 1].isalnum() and text[at + 1].isalnum():
+            m = _EMAIL.search(text, max(last_end, at - 64), min(len(text), at + 256))
+            if m is not None and m.start() < at < m.end():
+                last_end = m.end()
+                yield Span(m.start(), m.end(), "email", "EMAIL", m.group().lower())
+        at = text.find("@", max(at + 1, last_end))
+
+
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
+_IPV6 = re.compile(r"(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]{2,39}(?:\d{1,3}(?:\.\d{1,3}){3})?(?![\w:])")
+_VERSIONISH = re.compile(r"(?:\bv|version|release|ver\.?)\s*$", re.IGNORECASE)
+
+
+def find_ips(text: str, skip_private: bool) -> Iterator[Span]:
+    if "." in text:
+        for m in _IPV4.finditer(text):
+            if _VERSIONISH.search(text, max(0, m.start() - 12), m.start()):
+                continue  # "version 1.2.3.4"
+            try:
+                ip = ipaddress.IPv4Address(m.group())
+            except ValueError:
+                continue
+            if skip_private and not ip.is_global:
+                continue
+            yield Span(m.start(), m.end(), "ip_address", "IP_ADDRESS", str(ip))
+    if "::" in text or text.count(":") >= 7:
+        for m in _IPV6.finditer(text):
+            s = m.group()
+            if sum(1 for g in s.split(":") if g) < 3 or not any(c.isdigit() for c in s):
+                continue  # "2::" in a Python slice is a valid address; real ones have 3+ groups
+            try:
+                ip6 = ipaddress.IPv6Address(s)
+            except ValueError:
+                continue
+            if skip_private and not ip6.is_global:
+                continue
+            yield Span(m.start(), m.end(), "ip_address", "IP_ADDRESS", ip6.compressed)
+
+
+# IBAN lengths per country (SWIFT IBAN registry).
+IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29,
+    "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "EG": 29,
+    "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28,
+    "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
+    "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19,
+    "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29,
+    "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28,
+    "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
+
+
+def find_ibans(text: str) -> Iterator[Span]:
+    for m in _IBAN.finditer(text):
+        raw = m.group()
+        s = raw.replace(" ", "")
+        want = IBAN_LENGTHS.get(s[:2])
+        if want is None or len(s) < want:
+            continue
+        if len(s) > want:  # the regex ran into a following word: cut back to the country's length
+            end, n = m.start(), 0
+            while n < want:
+                if text[end] != " ":
+                    n += 1
+                end += 1
+            s, span_end = s[:want], end
+        else:
+            span_end = m.end()
+        if mod97_alnum(s[4:] + s[:4]) == 1:
+            yield Span(m.start(), span_end, "iban", "IBAN", s)
+
+
+# National IDs that contain letters, each with its own shape.
+_ALNUM_IDS = (
+    ("uk_nino", re.compile(r"\b[A-CEGHJ-PR-TW-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")),
+    ("es_dni", re.compile(r"\b(?:\d{8}|[XYZ]-?\d{7})-?[A-Z]\b")),
+    ("it_codice_fiscale", re.compile(r"\b[A-Z]{6}[\dLMNP-V]{2}[A-EHLMPR-T][\dLMNP-V]{2}[A-Z][\dLMNP-V]{3}[A-Z]\b")),
+    ("mx_curp", re.compile(r"\b[A-Z][AEIOUX][A-Z]{2}\d{6}[HMX][A-Z]{2}[A-Z]{3}[A-Z\d]\d\b")),
+    ("fr_nir", re.compile(r"\b[12] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}\b")),
+    ("fi_hetu", re.compile(r"\b\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]\b")),
+    ("cn_resident_id", re.compile(r"\b\d{17}[\dX]\b")),
+    ("sg_nric", re.compile(r"\b[STFGM]\d{7}[A-Z]\b")),
+)
+_HAS_UPPER_DIGIT = re.compile(r"[A-Z] ?\d|\d-?[A-Z]|\d{6}[-+]\d{3}")
+
+
+def find_alnum_ids(text: str, schemes: frozenset[str]) -> Iterator[Span]:
+    """IDs with letters; the scheme regexes run only on short windows around letter-digit contacts."""
+    for lo, hi in windows_around(text, _HAS_UPPER_DIGIT, 24):
+        part = text[lo:hi]
+        for key, rx in _ALNUM_IDS:
+            if key not in schemes:
+                continue
+            scheme = SCHEMES[key]
+            for m in rx.finditer(part):
+                s = m.group() if key == "fi_hetu" else m.group().replace(" ", "").replace("-", "")
+                if scheme.validate(s):
+                    yield Span(m.start() + lo, m.end() + lo, "national_id", scheme.label, s)
+
+
+def windows_around(text: str, rx: re.Pattern[str], margin: int) -> list[tuple[int, int]]:
+    """Merged ``[lo, hi)`` ranges reaching ``margin`` characters either side of every match of
+    ``rx``, widened to whitespace so that no window starts or ends inside a word."""
+    out: list[tuple[int, int]] = []
+    n = len(text)
+    for m in rx.finditer(text):
+        lo, hi = max(0, m.start() - margin), min(n, m.end() + margin)
+        while lo > 0 and not text[lo - 1].isspace():
+            lo -= 1
+        while hi < n and not text[hi].isspace():
+            hi += 1
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(hi, out[-1][1]))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+# -- numbers: credit cards, numeric national IDs and phones in one pass ---------------------------
+
+# A run of digit groups joined by single separators, optionally led by + or ( and ended by an extension.
+_NUMBER_RUN = re.compile(
+    r"(?<![\w.,/+-])(?P<core>(?:\+|\(\+?)?\d+(?:(?:[ .\-/]|\)[ .-]?| ?\()\d+)*)"
+    r"(?P<ext>(?: ?(?:x|ext\.?|#) ?)\d{1,5})?(?!\w)"
+)
+_CHUNK = re.compile(r"\S+")
+_DATE_LIKE = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{1,4}|\d{4}-\d{4}|\d{1,2}[:.]\d{2}")
+_SSN_DASHED = re.compile(r"\d{3}-\d{2}-\d{4}")
+_DECIMAL = re.compile(r"\d+\.\d+")
+_NANP = re.compile(r"(?:1[-.])?\d{3}([-.])\d{3}\1\d{4}")  # 415-555-2671, 1.415.555.2671
+_DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+_SHAPE_DIGITS = re.compile(r"\d+")
+# Printed forms that belong to given schemes (digit-group lengths and separators). A scheme marked
+# True counts in this form without a context word; False still needs one (DK CPR has no checksum).
+_SHAPES: dict[str, tuple[tuple[str, bool], ...]] = {
+    "3.3.3-2": (("br_cpf", True),), "3-2-4": (("us_ssn", True),), "6-7": (("kr_rrn", True),),
+    "2.2.2-3.2": (("be_national_number", True),), "8-4": (("se_personnummer", True),),
+    "6+4": (("se_personnummer", True),), "6-4": (("se_personnummer", True), ("dk_cpr", False)),
+    "2-7": (),  # NN-NNNNNNN is a US employer number (EIN): an organisation's, not a person's
+}
+_AADHAAR_SPACED = re.compile(r"\d{4} \d{4} \d{4}")
+_CARD_SHAPE = re.compile(r"\d{4} \d{4} \d{4} \d{4}")
+_PHONE_TRIPLETS = re.compile(r"\d{3}(?: \d{3}){2,3}(?<!000 000)")  # "665 675 714", not "250 000 000"
+_THOUSANDS = re.compile(r"\d{1,3}(?:([ ,.\u202f])\d{3})(?:\1\d{3})*")
+_PHONE_CONTEXT = ("tel", "phone", "call", "mobile", "cell", "fax", "ring", "contact", "whatsapp", "sms", "reach",
+                  "my number", "his number", "her number", "your number", "our number", "their number",
+                  "téléphone", "portable", "telefon", "handy", "teléfono", "telefone", "telefono", "móvil",
+                  "celular", "cellulare", "电话", "手机")
+_NOT_PII_BEFORE = re.compile(r"(?:isbn(?:-1[03])?|issn|doi|arxiv|patent|order|invoice|ticket)[:# ]*(?:no\.? ?)?$")
+
+
+def card_brand_ok(d: str) -> bool:
+    """Issuer (IIN) range and length of the major card networks."""
+    n, p2, p4 = len(d), int(d[:2]), int(d[:4])
+    if d[0] == "4":
+        return n in (13, 16, 19)  # Visa
+    if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:
+        return n == 16  # Mastercard
+    if p2 in (34, 37):
+        return n == 15  # American Express
+    if p4 == 6011 or p2 == 65 or 644 <= int(d[:3]) <= 649:
+        return 16 <= n <= 19  # Discover
+    if 3528 <= p4 <= 3589:
+        return 16 <= n <= 19  # JCB
+    if p2 in (36, 38, 39) or 300 <= int(d[:3]) <= 305:
+        return 14 <= n <= 19  # Diners Club
+    if p2 == 62:
+        return 16 <= n <= 19  # UnionPay
+    if p2 in (50, 56, 57, 58, 60, 63, 67):
+        return 13 <= n <= 19  # Maestro (12-digit cards exist but collide with too many other numbers)
+    return False
+
+
+_CONTEXT_RX: dict[tuple[str, ...], re.Pattern[str]] = {}
+
+
+class NumberMatcher:
+    """Credit cards, numeric national IDs and phone numbers found in one scan over digit runs.
+
+    A run is cut at spaces into chunks ("06 27 63 17 06" has five); the whole run is tried first,
+    then each chunk alone, so "SSN 123-45-6789 2024" still finds the SSN while "8932 8792 1742" is
+    never taken out of an IBAN. Chunks joined by dashes or dots stay whole, so "978-3-16-148410-0"
+    is never read as a shorter phone number.
+    """
+
+    def __init__(self, categories: frozenset[str], schemes: frozenset[str], regions: tuple[str, ...]):
+        self.cards = "credit_card" in categories
+        self.phones = "phone" in categories
+        self.ids = [SCHEMES[k] for k in NUMERIC if k in schemes] if "national_id" in categories else []
+        self.id_keys = {s.key for s in self.ids}
+        self.regions = regions
+        self._pn = None
+        if self.phones:
+            try:
+                import phonenumbers
+            except ImportError as exc:
+                raise ImportError("the pii step needs phonenumbers: pip install 'corpusforge[privacy]'") from exc
+            self._pn = phonenumbers
+
+    def find(self, text: str) -> Iterator[Span]:
+        lower: str | None = None
+        for m in _NUMBER_RUN.finditer(text):
+            core = m.group("core")
+            if sum(c.isdigit() for c in core) < 7:
+                continue
+            if lower is None:
+                lower = text.lower()
+            if _NOT_PII_BEFORE.search(lower, max(0, m.start() - 16), m.start()):
+                continue
+            base = m.start()
+            chunks = [(c.start() + base, c.end() + base) for c in _CHUNK.finditer(core)]
+            ext_end = m.end() if m.group("ext") else None
+            whole = self._classify(text, lower, chunks[0][0], chunks[-1][1], ext_end)
+            if whole is not None:
+                yield whole
+            elif len(chunks) > 1:
+                for k, (lo, hi) in enumerate(chunks):  # "SSN 123-45-6789 2024": each chunk alone
+                    found = self._classify(text, lower, lo, hi, ext_end if k == len(chunks) - 1 else None)
+                    if found is not None:
+                        yield found
+
+    def _context(self, lower: str, start: int, words: tuple[str, ...]) -> bool:
+        """Whether one of ``words`` (whole words, lower case) occurs in the ``CONTEXT_CHARS`` before."""
+        rx = _CONTEXT_RX.get(words)
+        if rx is None:
+            rx = _CONTEXT_RX[words] = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, words)) + r")(?![a-z])")
+        return rx.search(lower, max(0, start - CONTEXT_CHARS), start) is not None
+
+    def _classify(self, text: str, lower: str, start: int, end: int, ext_end: int | None) -> Span | None:
+        if text[start] == "(" and ")" not in text[start:end]:
+            start += 1  # "(+55 82 6486-1316)": the bracket belongs to the sentence
+        raw = text[start:end]
+        digits = "".join(c for c in raw if c.isdigit())
+        n = len(digits)
+        if n < 7 or n > 19:
+            return None
+        if _DOTTED_QUAD.fullmatch(raw):
+            return None  # an IPv4 address (left to the IP detector, which may skip private ones)
+        if _DECIMAL.fullmatch(raw):  # "3.14159265": at most a phone, after a phone word
+            return self._phone_span(text, lower, start, end, ext_end, raw, digits)
+        if ext_end is not None or raw[0] in "+(" or "(" in raw or _NANP.fullmatch(raw):
+            return self._phone_span(text, lower, start, end, ext_end, raw, digits)  # written as a phone
+        shape = _SHAPE_DIGITS.sub(lambda g: str(len(g.group())), raw)
+        only = _SHAPES.get(shape)
+        if only is not None:  # a scheme's own printed form: that scheme or nothing
+            named = own = None
+            for key, alone in only:
+                scheme = SCHEMES[key]
+                if key not in self.id_keys or not scheme.validate(digits):
+                    continue
+                if named is None and scheme.context and self._context(lower, start, scheme.context):
+                    named = scheme
+                if own is None and alone:
+                    own = scheme
+            pick = named or own
+            return None if pick is None else Span(start, end, "national_id", pick.label, digits)
+        # Order: an ID named nearby, a card, a phone after a phone word, an ID in its own right, a phone.
+        fallback = None
+        named_other = False  # "PESEL: <digits failing PESEL>" is not some other country's ID
+        for scheme in self.ids if "." not in raw else ():  # dotted IDs are in _SHAPES; others are versions
+            if n not in scheme.lengths:
+                continue
+            named = bool(scheme.context) and self._context(lower, start, scheme.context)
+            if not scheme.validate(digits):
+                named_other = named_other or named
+                continue
+            if named:
+                return Span(start, end, "national_id", scheme.label, digits)
+            if fallback is None and not (scheme.needs_context and not (
+                (scheme.key == "us_ssn" and _SSN_DASHED.fullmatch(raw))
+                or (scheme.key == "in_aadhaar" and _AADHAAR_SPACED.fullmatch(raw))
+            )):
+                fallback = scheme
+        if self.cards and n >= 12 and card_brand_ok(digits) and luhn(digits):
+            return Span(start, end, "credit_card", "CREDIT_CARD", digits)
+        if named_other:
+            fallback = None
+        if fallback is not None and self.phones and self._context(lower, start, _PHONE_CONTEXT):
+            phone = self._phone_span(text, lower, start, end, ext_end, raw, digits)
+            if phone is not None:
+                return phone
+        if fallback is not None:
+            return Span(start, end, "national_id", fallback.label, digits)
+        return self._phone_span(text, lower, start, end, ext_end, raw, digits)
+
+    def _phone_span(self, text: str, lower: str, start: int, end: int, ext_end: int | None, raw: str,
+                    digits: str) -> Span | None:
+        if not self.phones or not self._phone_shape(raw, lower, start):
+            return None
+        value = "+" + digits if raw[0] == "+" else digits
+        # A valid number anywhere; a merely possible one (right length) only after a phone word.
+        loose = self._context(lower, start, _PHONE_CONTEXT)
+        if ext_end is not None and self._is_phone(text[start:ext_end], loose):
+            return Span(start, ext_end, "phone", "PHONE", value)
+        if self._is_phone(raw, loose):
+            return Span(start, end, "phone", "PHONE", value)
+        return None
+
+    def _phone_shape(self, raw: str, lower: str, start: int) -> bool:
+        """Cheap rules before phonenumbers: dots mixed with dashes (a CPF) or four groups of four (a
+        card that failed Luhn) are never phones; a bare digit string, a decimal, thousands grouping,
+        a single-digit group after the first, or fewer than 9 digits without a leading trunk 0
+        count only after a phone word."""
+        if raw[0] == "+" or raw.startswith("(+"):
+            return True
+        dots = raw.count(".")
+        if (dots and "-" in raw) or _CARD_SHAPE.fullmatch(raw):
+            return False
+        if raw.isdigit() or dots == 1 or (_THOUSANDS.fullmatch(raw) and not _PHONE_TRIPLETS.fullmatch(raw)):
+            return self._context(lower, start, _PHONE_CONTEXT)
+        if any(len(g) == 1 for g in _SHAPE_DIGITS.findall(raw)[1:]):
+            return self._context(lower, start, _PHONE_CONTEXT)  # "5040 5 1 17 27" is a table row
+        if sum(c.isdigit() for c in raw) < 9 and raw.lstrip("(")[0] != "0":
+            return self._context(lower, start, _PHONE_CONTEXT)  # short, no trunk 0: a part or order number
+        return True
+
+    def _is_phone(self, raw: str, loose: bool = False) -> bool:
+        if _DATE_LIKE.fullmatch(raw) or raw.count("/") > 1 or raw.count(".") > 3:
+            return False
+        pn = self._pn
+        regions: tuple[str | None, ...] = (None,) if raw[0] == "+" or raw.startswith("(+") else self.regions
+        for region in regions:
+            try:
+                num = pn.parse(raw, region)
+            except pn.NumberParseException:
+                continue
+            if pn.is_valid_number(num) or (loose and pn.is_possible_number(num)):
+                return True
+        return False

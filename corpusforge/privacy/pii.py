@@ -1,0 +1,201 @@
+"""The ``pii`` step: find personal data and replace it with a placeholder or a keyed hash, or drop."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator
+from typing import Literal
+
+from corpusforge.document import Document
+from corpusforge.observe.stats import TaskContext
+from corpusforge.privacy.addresses import find_addresses
+from corpusforge.privacy.detectors import (
+    CATEGORIES,
+    NumberMatcher,
+    Span,
+    find_alnum_ids,
+    find_emails,
+    find_ibans,
+    find_ips,
+    windows_around,
+)
+from corpusforge.privacy.national_ids import SCHEMES
+from corpusforge.registry import register
+from corpusforge.step import Mapper
+
+# Which span wins when two overlap: checksum-validated kinds before looser ones.
+_PRIORITY = {"iban": 0, "national_id": 1, "credit_card": 2, "email": 3, "ip_address": 4, "phone": 5, "address": 6}
+DEFAULT_REGIONS = ("US", "GB", "CA", "AU", "IN", "FR", "DE", "ES", "IT", "NL", "SE", "PL", "BR", "MX", "CN")
+
+
+def resolve_overlaps(spans: list[Span]) -> list[Span]:
+    """Non-overlapping spans in text order; on overlap the higher-priority, then longer, span wins."""
+    chosen: list[Span] = []
+    for sp in sorted(spans, key=lambda s: (_PRIORITY[s.category], s.start - s.end, s.start)):
+        if all(sp.end <= c.start or sp.start >= c.end for c in chosen):
+            chosen.append(sp)
+    chosen.sort(key=lambda s: s.start)
+    return chosen
+
+
+class PIIDetector:
+    """All enabled detectors over one text; reusable outside the pipeline."""
+
+    def __init__(
+        self,
+        categories: tuple[str, ...] = CATEGORIES,
+        jurisdictions: tuple[str, ...] | None = None,
+        phone_regions: tuple[str, ...] = DEFAULT_REGIONS,
+        skip_private_ips: bool = False,
+    ):
+        self.categories = frozenset(categories)
+        self.schemes = frozenset(SCHEMES if jurisdictions is None else jurisdictions)
+        self.skip_private_ips = skip_private_ips
+        self.numbers = NumberMatcher(self.categories, self.schemes, tuple(phone_regions))
+
+    def find(self, text: str) -> list[Span]:
+        """Non-overlapping spans in text order.
+
+        Emails are searched in the whole text (only if it holds an '@'); every other kind contains
+        a digit, so the other detectors run only on windows of ``WINDOW`` characters around digit
+        runs, which is what makes the step cheap on prose where numbers are rare.
+        """
+        spans: list[Span] = []
+        if "email" in self.categories:
+            spans.extend(find_emails(text))
+        for lo, hi in digit_windows(text):
+            if lo == 0 and hi == len(text):
+                spans.extend(self._find_digit_kinds(text))
+            else:
+                spans.extend(
+                    Span(sp.start + lo, sp.end + lo, sp.category, sp.label, sp.value)
+                    for sp in self._find_digit_kinds(text[lo:hi])
+                )
+        return resolve_overlaps(spans) if len(spans) > 1 else spans
+
+    def _find_digit_kinds(self, text: str) -> Iterator[Span]:
+        cats = self.categories
+        if "ip_address" in cats:
+            yield from find_ips(text, self.skip_private_ips)
+        if "iban" in cats:
+            yield from find_ibans(text)
+        if "national_id" in cats:
+            yield from find_alnum_ids(text, self.schemes)
+        if cats & {"credit_card", "phone", "national_id"}:
+            yield from self.numbers.find(text)
+        if "address" in cats:
+            yield from find_addresses(text)
+
+
+WINDOW = 120
+_DIGIT_RUN = re.compile(r"\d+")
+
+
+def digit_windows(text: str) -> list[tuple[int, int]]:
+    """Merged ranges reaching ``WINDOW`` characters either side of every digit run."""
+    return windows_around(text, _DIGIT_RUN, WINDOW)
+
+
+@register("pii")
+class PII(Mapper):
+    """Redact emails, phones, IPs, cards, IBANs, street addresses and national IDs.
+
+    ``mode``: ``placeholder`` writes ``<EMAIL>``, ``<PHONE>``, ``<IP_ADDRESS>``, ``<CREDIT_CARD>``,
+    ``<IBAN>``, ``<ADDRESS>`` and ``<NATIONAL_ID>`` (or the scheme, ``<US_SSN>``, with
+    ``scheme_labels``); ``hash`` writes ``<EMAIL:3f2a9c1d>``, the first 8 hex of HMAC-SHA256 of the
+    normalised value keyed by the environment variable ``hash_key_env``; ``drop`` drops the document.
+    Per-category counts go to ``doc.metadata["pii"]`` and to the step's ``counts`` in stats.json.
+    """
+
+    def __init__(
+        self,
+        mode: Literal["placeholder", "hash", "drop"] = "placeholder",
+        categories: list[str] | None = None,
+        jurisdictions: list[str] | None = None,
+        phone_regions: list[str] | None = None,
+        skip_private_ips: bool = False,
+        scheme_labels: bool = False,
+        hash_key_env: str = "CORPUSFORGE_PII_KEY",
+        hash_chars: int = 8,
+        metadata: bool = True,
+    ):
+        cats = tuple(categories) if categories is not None else CATEGORIES
+        bad = [c for c in cats if c not in CATEGORIES]
+        if bad:
+            raise ValueError(f"unknown pii categories {bad}; allowed: {', '.join(CATEGORIES)}")
+        if jurisdictions is not None:
+            bad = [j for j in jurisdictions if j not in SCHEMES]
+            if bad:
+                raise ValueError(f"unknown jurisdictions {bad}; allowed: {', '.join(SCHEMES)}")
+        if not 4 <= hash_chars <= 64:
+            raise ValueError("hash_chars must be between 4 and 64")
+        self.mode, self.scheme_labels, self.metadata = mode, scheme_labels, metadata
+        self.hash_key_env, self.hash_chars = hash_key_env, hash_chars
+        self.detector = PIIDetector(
+            cats,
+            tuple(jurisdictions) if jurisdictions is not None else None,
+            tuple(phone_regions) if phone_regions is not None else DEFAULT_REGIONS,
+            skip_private_ips,
+        )
+        self._key: bytes | None = None
+
+    def setup(self, ctx: TaskContext) -> None:
+        if self.mode == "hash":
+            key = os.environ.get(self.hash_key_env)
+            if not key:
+                raise ValueError(f"pii mode 'hash' needs a key in the environment variable {self.hash_key_env}")
+            self._key = key.encode()
+
+    def _label(self, sp: Span) -> str:
+        if sp.category == "national_id" and not self.scheme_labels:
+            return "NATIONAL_ID"
+        return sp.label
+
+    def redact(self, text: str, spans: list[Span]) -> str:
+        parts, pos = [], 0
+        for sp in spans:
+            parts.append(text[pos:sp.start])
+            label = self._label(sp)
+            if self.mode == "hash":
+                if self._key is None:
+                    raise ValueError("pii mode 'hash': setup() was not called, so there is no key")
+                digest = hmac.new(self._key, sp.value.encode(), hashlib.sha256).hexdigest()[: self.hash_chars]
+                parts.append(f"<{label}:{digest}>")
+            else:
+                parts.append(f"<{label}>")
+            pos = sp.end
+        parts.append(text[pos:])
+        return "".join(parts)
+
+    def map(self, doc: Document) -> Document | None:
+        spans = self.detector.find(doc.text)
+        if not spans:
+            return doc
+        if self.mode == "drop":
+            return None
+        doc.text = self.redact(doc.text, spans)
+        return doc
+
+    def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
+        find = self.detector.find
+        for doc in docs:
+            spans = find(doc.text)
+            if not spans:
+                yield doc
+                continue
+            counts = Counter(sp.category for sp in spans)
+            for cat, n in counts.items():
+                ctx.count(self, cat, n)
+            reason = "pii:" + ",".join(sorted(counts))
+            if self.mode == "drop":
+                ctx.drop(self, doc, reason, float(len(spans)))
+                continue
+            doc.text = self.redact(doc.text, spans)
+            if self.metadata:
+                doc.metadata["pii"] = dict(sorted(counts.items()))
+            ctx.modified(self, doc, reason, float(len(spans)))
+            yield doc
