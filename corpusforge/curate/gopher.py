@@ -24,8 +24,8 @@ class GopherQuality(SignalFilter):
 
     Keep documents with 50-100,000 words, mean word length 3-10 characters, at most 0.1 hash
     symbols and 0.1 ellipses per word, at most 90% of lines starting with a bullet and 30% ending
-    with an ellipsis, at least 80% of words containing a letter, and at least two occurrences of
-    the stop words the/be/to/of/and/that/have/with. Reasons: ``too_few_words``, ``too_many_words``,
+    with an ellipsis, at least 80% of words containing a letter, and at least two of the stop words
+    the/be/to/of/and/that/have/with. Reasons: ``too_few_words``, ``too_many_words``,
     ``mean_word_length_too_short``, ``mean_word_length_too_long``, ``hash_ratio``,
     ``ellipsis_ratio``, ``bullet_lines_ratio``, ``ellipsis_lines_ratio``, ``alpha_words_ratio``,
     ``too_few_stop_words``.
@@ -100,13 +100,14 @@ class GopherQuality(SignalFilter):
         sig["ellipsis_lines_ratio"] = round(ell_lines, 4)
         if ell_lines > self.max_ellipsis_lines_ratio and fail("ellipsis_lines_ratio"):
             return first
-        # Over all whitespace tokens: a token made of digits or symbols only has no letter.
-        alpha = ratio(sum(1 for w in ts.words if _has_alpha(w)), n_tokens)
+        # Over words (punctuation-only tokens are not words): "1999" or "$5" has no letter.
+        alpha = ratio(sum(1 for w in words if _has_alpha(w)), n)
         sig["alpha_words_ratio"] = round(alpha, 4)
         if alpha < self.min_alpha_words_ratio and fail("alpha_words_ratio"):
             return first
         stop = self.stop_words
-        n_stop = sum(1 for w in words if w.lower() in stop)
+        # "at least two of the following words": distinct stop words, as datatrove counts them too.
+        n_stop = len(stop.intersection(w.lower() for w in words))
         sig["stop_words"] = n_stop
         if n_stop < self.min_stop_words and fail("too_few_stop_words"):
             return first
