@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from corpusforge.curate.signals import Mode, SignalFilter
-from corpusforge.curate.textstats import count_sentences
+from corpusforge.curate.textstats import count_sentences, stats
 from corpusforge.document import Document
 from corpusforge.registry import register
 
@@ -25,14 +25,36 @@ POLICY_SUBSTRINGS = ("terms of use", "privacy policy", "cookie policy", "uses co
 BAD_WORDS_EN = Path(__file__).parent / "data" / "bad_words_en.txt"
 
 
+_NON_WORD = re.compile(r"\W+")
+
+
 @lru_cache(maxsize=8)
-def load_bad_words(path: str) -> re.Pattern[str] | None:
-    """A regex matching any listed word or phrase as a whole word, case-insensitive (one per line)."""
-    words = [w.strip().lower() for w in Path(path).read_text(encoding="utf-8").splitlines()]
-    words = sorted({w for w in words if w and not w.startswith("#")}, key=len, reverse=True)
-    if not words:
-        return None
-    return re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, words)) + r")(?!\w)", re.IGNORECASE)
+def load_bad_words(path: str) -> tuple[frozenset[str], re.Pattern[str] | None]:
+    """Single bad words (lower-cased) and a regex for multi-word phrases, from a list file.
+
+    One word or phrase per line; blank lines and lines starting with ``#`` are skipped.
+    """
+    entries = {w.strip().lower() for w in Path(path).read_text(encoding="utf-8").splitlines()}
+    entries = {w for w in entries if w and not w.startswith("#")}
+    single = frozenset(w for w in entries if not _NON_WORD.search(w))
+    phrases = sorted(entries - single, key=len, reverse=True)
+    pattern = None
+    if phrases:
+        pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, phrases)) + r")(?!\w)", re.IGNORECASE)
+    return single, pattern
+
+
+def has_bad_word(doc: Document, path: str) -> bool:
+    """Whether the document contains a listed word (as a whole word, any case) or phrase."""
+    single, phrases = load_bad_words(path)
+    vocab = stats(doc).lower_vocabulary()
+    if not single.isdisjoint(vocab):
+        return True
+    # Words with inner punctuation ("x-rated", "word's") are split into their word-character parts.
+    for w in vocab:
+        if not w.isalnum() and not single.isdisjoint(_NON_WORD.split(w)):
+            return True
+    return phrases is not None and phrases.search(doc.text) is not None
 
 
 @register("c4_quality")
@@ -91,8 +113,8 @@ class C4Quality(SignalFilter):
             line = line.strip()
             if not line:
                 continue
-            words = line.split()
-            if self.max_word_length >= 0 and any(len(w) > self.max_word_length for w in words):
+            raw = line  # words are counted before citation markers are removed, as in C4
+            if 0 <= self.max_word_length < len(line) and any(len(w) > self.max_word_length for w in line.split()):
                 removed["too_long_word"] += 1
                 continue
             if self.remove_citations and "[" in line:
@@ -100,7 +122,7 @@ class C4Quality(SignalFilter):
             if self.filter_no_terminal_punct and (not line.endswith(END_PUNCTUATION) or line.endswith(ELLIPSIS)):
                 removed["no_terminal_punct"] += 1
                 continue
-            if len(words) < self.min_words_per_line:
+            if len(raw.split()) < self.min_words_per_line:
                 removed["too_few_words"] += 1
                 continue
             lower = line.lower()
@@ -123,10 +145,9 @@ class C4Quality(SignalFilter):
         sig.update(lorem_ipsum=lorem, curly_bracket=curly, sentences=n_sentences, lines_kept=len(kept))
         sig["lines_removed"] = removed
         if self.bad_words is not None:
-            pattern = load_bad_words(self.bad_words)
-            hit = pattern.search(doc.text) if pattern is not None else None
-            sig["bad_word"] = hit is not None
-            if hit is not None and fail("bad_words"):
+            hit = has_bad_word(doc, self.bad_words)
+            sig["bad_word"] = hit
+            if hit and fail("bad_words"):
                 return first
         if n_sentences < self.min_sentences and fail("too_few_sentences"):
             return first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import methodcaller
 from typing import Any
 
 from corpusforge.curate.signals import Mode, SignalFilter, ratio
@@ -12,6 +13,7 @@ from corpusforge.registry import register
 # Sentence-final punctuation of the major scripts (Latin, CJK full-width, Devanagari, Arabic,
 # Armenian, Ethiopic, Myanmar, Khmer, ...). Closing quotes do not count, as in FineWeb.
 TERMINAL_PUNCTUATION = tuple(".!?。！？．｡।॥؟۔؞܀܁܂։።፧፨၊။។៕‼⁇⁈⁉‽﹒﹖﹗")
+_ENDS_TERMINAL = methodcaller("endswith", TERMINAL_PUNCTUATION)
 
 
 @register("fineweb_quality")
@@ -55,12 +57,12 @@ class FineWebQuality(SignalFilter):
         lines = [ln for ln in text.split("\n") if ln.strip()]
         if not lines:
             return "empty"
-        punct = sum(1 for ln in lines if ln.endswith(TERMINAL_PUNCTUATION)) / len(lines)
+        punct = sum(map(_ENDS_TERMINAL, lines)) / len(lines)
         sig["line_punct_ratio"] = round(punct, 4)
         if punct < self.line_punct_thr and not (punct == 0 and self.line_punct_exclude_zero):
             if fail("line_punct_ratio"):
                 return first
-        short = sum(1 for ln in lines if len(ln) <= self.short_line_length) / len(lines)
+        short = sum(map(self.short_line_length.__ge__, map(len, lines))) / len(lines)
         sig["short_line_ratio"] = round(short, 4)
         if short > self.short_line_thr and fail("short_line_ratio"):
             return first

@@ -6,6 +6,9 @@ Thresholds are the paper's (section A.1.1 and table A1). Words are whitespace-se
 
 from __future__ import annotations
 
+import re
+from itertools import filterfalse
+from operator import methodcaller
 from typing import Any
 
 from corpusforge.curate.signals import Mode, SignalFilter, ratio
@@ -16,6 +19,9 @@ from corpusforge.registry import register
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 BULLETS = ("•", "-", "*", "‣", "◦", "●")
 ELLIPSES = ("...", "…")
+_STARTS_BULLET = methodcaller("startswith", BULLETS)
+_ENDS_ELLIPSIS = methodcaller("endswith", ELLIPSES)
+_LETTER = re.compile(r"[^\W\d_]")  # a word character that is not a digit or underscore: a letter
 
 
 @register("gopher_quality")
@@ -92,31 +98,30 @@ class GopherQuality(SignalFilter):
         if ellipsis_ratio > self.max_symbol_word_ratio and fail("ellipsis_ratio"):
             return first
         lines = ts.lines
-        bullet = ratio(sum(1 for ln in lines if ln.lstrip().startswith(BULLETS)), len(lines))
+        bullet = ratio(sum(map(_STARTS_BULLET, map(str.lstrip, lines))), len(lines))
         sig["bullet_lines_ratio"] = round(bullet, 4)
         if bullet > self.max_bullet_lines_ratio and fail("bullet_lines_ratio"):
             return first
-        ell_lines = ratio(sum(1 for ln in lines if ln.rstrip().endswith(ELLIPSES)), len(lines))
+        ell_lines = ratio(sum(map(_ENDS_ELLIPSIS, map(str.rstrip, lines))), len(lines))
         sig["ellipsis_lines_ratio"] = round(ell_lines, 4)
         if ell_lines > self.max_ellipsis_lines_ratio and fail("ellipsis_lines_ratio"):
             return first
-        # Over words (punctuation-only tokens are not words): "1999" or "$5" has no letter.
-        alpha = ratio(sum(1 for w in words if _has_alpha(w)), n)
+        # Over words (punctuation-only tokens are not words): "1999" or "$5" has no letter. Words
+        # made of letters only are settled by one C-level pass; only the others are inspected.
+        with_alpha = sum(map(str.isalpha, words))
+        if with_alpha < n:
+            with_alpha += len(list(filter(None, map(_LETTER.search, filterfalse(str.isalpha, words)))))
+        alpha = ratio(with_alpha, n)
         sig["alpha_words_ratio"] = round(alpha, 4)
         if alpha < self.min_alpha_words_ratio and fail("alpha_words_ratio"):
             return first
         stop = self.stop_words
         # "at least two of the following words": distinct stop words, as datatrove counts them too.
-        n_stop = len(stop.intersection(w.lower() for w in words))
+        n_stop = len(stop.intersection(ts.lower_vocabulary()))
         sig["stop_words"] = n_stop
         if n_stop < self.min_stop_words and fail("too_few_stop_words"):
             return first
         return first
-
-
-def _has_alpha(word: str) -> bool:
-    # Fast path: most words are ASCII letters; str.isalpha on the whole word settles them at once.
-    return word.isalpha() or any(c.isalpha() for c in word)
 
 
 _TOP_NGRAMS = {2: 0.20, 3: 0.18, 4: 0.16}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import string
+from itertools import repeat
 
 import numpy as np
 
@@ -25,7 +26,7 @@ _MUL = np.uint64(0x9E3779B97F4A7C15)
 class TextStats:
     """Lazily computed views of one text: stripped words, lines, paragraphs, n-gram hashes."""
 
-    __slots__ = ("text", "words", "_lines", "_paragraphs", "_word_hash", "_word_len", "_ngrams", "_stripped", "_repeats", "_cum")
+    __slots__ = ("text", "words", "_lines", "_paragraphs", "_word_hash", "_word_len", "_ngrams", "_stripped", "_repeats", "_cum", "_vocab")
 
     def __init__(self, text: str, words: list[str], lines: list[str]):
         self.text = text
@@ -38,6 +39,7 @@ class TextStats:
         self._stripped: list[str] | None = None
         self._repeats: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._cum: np.ndarray | None = None
+        self._vocab: set[str] | None = None
 
     @property
     def nonempty_lines(self) -> list[str]:
@@ -59,12 +61,7 @@ class TextStats:
     def stripped_words(self) -> list[str]:
         """Words with punctuation stripped from both ends; punctuation-only words removed."""
         if self._stripped is None:
-            out = []
-            for w in self.words:
-                s = w.strip(PUNCTUATION)
-                if s:
-                    out.append(s)
-            self._stripped = out
+            self._stripped = list(filter(None, map(str.strip, self.words, repeat(PUNCTUATION))))
         return self._stripped
 
     @property
@@ -142,6 +139,12 @@ class TextStats:
         self._repeats[n] = out
         return out
 
+    def lower_vocabulary(self) -> set[str]:
+        """Distinct lower-cased words (punctuation stripped from their edges)."""
+        if self._vocab is None:
+            self._vocab = set(map(str.lower, set(self.stripped_words)))
+        return self._vocab
+
     def sentences(self, text: str | None = None) -> int:
         """Number of sentences (runs ending in . ! ? or end of text) in ``text`` (default: the whole)."""
         t = self.text if text is None else text
@@ -181,15 +184,8 @@ _CACHE_SIZE = 64
 
 def duplicates(items: list[str]) -> tuple[int, int]:
     """(number of repeated items, characters in the repeats): every occurrence after the first counts."""
-    seen: set[str] = set()
-    n = chars = 0
-    for x in items:
-        if x in seen:
-            n += 1
-            chars += len(x)
-        else:
-            seen.add(x)
-    return n, chars
+    unique = set(items)
+    return len(items) - len(unique), sum(map(len, items)) - sum(map(len, unique))
 
 
 def top_ngram_chars(ts: TextStats, n: int) -> int:
