@@ -84,3 +84,16 @@ def test_annotate_mode_keeps_text_and_records_signals(doc):
     assert sig["sentences"] == 5
     assert sig["lines_kept"] == 5
     assert sig["lines_removed"]["no_terminal_punct"] == 1
+
+
+def test_removing_lines_is_counted_as_a_modification(doc, tmp_path):
+    from corpusforge.observe.stats import TaskContext
+
+    ctx = TaskContext("curate", 0, tmp_path)
+    step = C4Quality()
+    docs = [doc(text("Share this page")), doc(text()), doc("\n".join(GOOD[:4]))]
+    kept = list(step(iter(docs), ctx))
+    stats = ctx.stats_for(step)
+    assert [d.text for d in kept] == ["\n".join(GOOD)] * 2
+    assert stats.modified == 1
+    assert dict(stats.drops) == {"too_few_sentences": 1}
