@@ -16,11 +16,15 @@ import numpy as np
 from corpusforge.document import Document
 
 _PARAGRAPH_SPLIT = re.compile(r"\n{2,}")
-_SENTENCE_END = re.compile(r"[.!?。！？]+['\")\]]*(?=\s|$)")
+# A sentence ends at . ! ? (and CJK full stops), with closing quotes or brackets, before a space or
+# the end; not after a title (Mr. Dr. St. ...) or an initial (J. R. R. Tolkien).
+_SENTENCE_END = re.compile(
+    r"(?<!\b[A-Z])(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!\bJr)(?<!\bSr)(?<!\bProf)(?<!\bvs)"
+    r"(?<!\be\.g)(?<!\bi\.e)[.!?。！？]+['\"”’)\]]*(?=\s|$)"
+)
 # Punctuation stripped from word edges (ASCII plus common typographic marks).
 PUNCTUATION = string.punctuation + "“”‘’«»„‚‹›—–…·•¡¿"
 _MUL = np.uint64(0x9E3779B97F4A7C15)
-
 
 
 class TextStats:
@@ -145,11 +149,6 @@ class TextStats:
             self._vocab = set(map(str.lower, set(self.stripped_words)))
         return self._vocab
 
-    def sentences(self, text: str | None = None) -> int:
-        """Number of sentences (runs ending in . ! ? or end of text) in ``text`` (default: the whole)."""
-        t = self.text if text is None else text
-        return count_sentences(t)
-
 
 def count_sentences(text: str) -> int:
     """Sentences in ``text``: terminal-punctuation boundaries, plus a trailing unterminated one."""
@@ -179,7 +178,7 @@ def stats(doc: Document) -> TextStats:
 
 # Document has __slots__ and JSON-only metadata, so the cache lives beside it, keyed by identity.
 _STATS: dict[int, tuple[Document, TextStats]] = {}
-_CACHE_SIZE = 64
+_CACHE_SIZE = 4  # n-gram arrays of a book-length document take ~20 MB
 
 
 def duplicates(items: list[str]) -> tuple[int, int]:

@@ -97,3 +97,19 @@ def test_removing_lines_is_counted_as_a_modification(doc, tmp_path):
     assert [d.text for d in kept] == ["\n".join(GOOD)] * 2
     assert stats.modified == 1
     assert dict(stats.drops) == {"too_few_sentences": 1}
+
+
+@pytest.mark.parametrize(
+    ("line", "n"),
+    [
+        ("Mr. Darcy came. He left!", 2),
+        ("J. R. R. Tolkien wrote books. Many of them.", 2),
+        ("It works, e.g. here. And “there.” Yes", 3),
+        ("No end", 1),
+        ("", 0),
+    ],
+)
+def test_sentence_count_skips_titles_and_initials(line, n):
+    from corpusforge.curate.textstats import count_sentences
+
+    assert count_sentences(line) == n
