@@ -19,8 +19,9 @@ _PARAGRAPH_SPLIT = re.compile(r"\n{2,}")
 # A sentence ends at . ! ? (and CJK full stops), with closing quotes or brackets, before a space or
 # the end; not after a title (Mr. Dr. St. ...) or an initial (J. R. R. Tolkien).
 _SENTENCE_END = re.compile(
-    r"(?<!\b[A-Z])(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!\bJr)(?<!\bSr)(?<!\bProf)(?<!\bvs)"
-    r"(?<!\be\.g)(?<!\bi\.e)[.!?。！？]+['\"”’)\]]*(?=\s|$)"
+    # The punctuation comes first so the engine can scan for it; the checks look back from it.
+    r"[.!?。！？]+(?<!\b[A-Z]\.)(?<!\bMr\.)(?<!\bMrs\.)(?<!\bMs\.)(?<!\bDr\.)(?<!\bSt\.)(?<!\bJr\.)(?<!\bSr\.)"
+    r"(?<!\bProf\.)(?<!\bvs\.)(?<!\be\.g\.)(?<!\bi\.e\.)['\"”’)\]]*(?=\s|$)"
 )
 # Punctuation stripped from word edges (ASCII plus common typographic marks).
 PUNCTUATION = string.punctuation + "“”‘’«»„‚‹›—–…·•¡¿"
