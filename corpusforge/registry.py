@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 import pkgutil
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -87,6 +88,8 @@ def load_builtins() -> None:
         return
     _loaded = True
     for pkg_name in _COMPONENT_PACKAGES:
+        if importlib.util.find_spec(pkg_name) is None:
+            continue  # a component package this checkout does not have (yet)
         pkg = importlib.import_module(pkg_name)
         for info in pkgutil.iter_modules(pkg.__path__, pkg_name + "."):
             importlib.import_module(info.name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Literal
 
 from corpusforge.document import Document
@@ -23,6 +24,8 @@ class Normalize(Mapper):
 
     Each rule has a switch. ``collapse_spaces`` is off by default because indentation carries
     meaning in code; ``max_blank_lines`` keeps at most that many consecutive empty lines.
+    ``fix_mojibake`` (off by default; needs ftfy, ``pip install 'corpusforge[quality]'``) first
+    repairs text decoded with the wrong codec ("donâ€™t" -> "don’t") with ``ftfy.fix_encoding``.
     """
 
     def __init__(
@@ -34,17 +37,33 @@ class Normalize(Mapper):
         collapse_spaces: bool = False,
         max_blank_lines: int | None = 2,
         strip: bool = True,
+        fix_mojibake: bool = False,
     ):
         self.form = form
         self.line_endings, self.remove_control = line_endings, remove_control
         self.strip_trailing_spaces, self.collapse_spaces = strip_trailing_spaces, collapse_spaces
         self.max_blank_lines, self.strip = max_blank_lines, strip
+        self.fix_mojibake = fix_mojibake
+        self._fix_encoding: Callable[[str], str] | None = None
         if max_blank_lines is not None and max_blank_lines < 0:
             raise ValueError("max_blank_lines must be >= 0 or null")
         # More than max_blank_lines empty lines = more than max_blank_lines + 1 newlines in a row.
         self._blank_lines = None if max_blank_lines is None else re.compile("\n{" + str(max_blank_lines + 2) + ",}")
 
+    def setup(self, ctx: object) -> None:
+        if self.fix_mojibake and self._fix_encoding is None:
+            try:
+                from ftfy import fix_encoding
+            except ImportError as e:
+                raise ImportError("normalize fix_mojibake needs ftfy: pip install 'corpusforge[quality]'") from e
+            self._fix_encoding = fix_encoding
+
     def normalize(self, text: str) -> str:
+        if self.fix_mojibake:
+            if self._fix_encoding is None:
+                self.setup(None)
+            assert self._fix_encoding is not None
+            text = self._fix_encoding(text)
         if self.form != "none" and not unicodedata.is_normalized(self.form, text):
             text = unicodedata.normalize(self.form, text)
         if self.line_endings:

@@ -1,0 +1,77 @@
+"""FineWeb quality rules (Penedo et al. 2024, "The FineWeb Datasets", section 3.3 and appendix)."""
+
+from __future__ import annotations
+
+from operator import methodcaller
+from typing import Any
+
+from corpusforge.curate.signals import Mode, SignalFilter, ratio
+from corpusforge.curate.textstats import duplicates, stats
+from corpusforge.document import Document
+from corpusforge.registry import register
+
+# Sentence-final punctuation of the major scripts (Latin, CJK full-width, Devanagari, Arabic,
+# Armenian, Ethiopic, Myanmar, Khmer, ...). Closing quotes do not count, as in FineWeb.
+TERMINAL_PUNCTUATION = tuple(".!?。！？．｡।॥؟۔؞܀܁܂։።፧፨၊။។៕‼⁇⁈⁉‽﹒﹖﹗")
+_ENDS_TERMINAL = methodcaller("endswith", TERMINAL_PUNCTUATION)
+
+
+@register("fineweb_quality")
+class FineWebQuality(SignalFilter):
+    """FineWeb's custom filters (Penedo et al. 2024), defaults from the paper.
+
+    Over non-blank lines: drop when fewer than 12% end in terminal punctuation
+    (``line_punct_ratio``), more than 67% are at most 30 characters (``short_line_ratio``), or
+    repeated lines hold more than 1% of the characters (newlines excluded, ``char_dup_ratio``);
+    and drop when there are more than 0.3 newlines per word (``list_ratio``). An empty document
+    fails with ``empty``.
+    """
+
+    def __init__(
+        self,
+        line_punct_thr: float = 0.12,
+        line_punct_exclude_zero: bool = False,
+        short_line_thr: float = 0.67,
+        short_line_length: int = 30,
+        char_duplicates_ratio: float = 0.01,
+        new_line_ratio: float = 0.3,
+        mode: Mode = "filter",
+    ):
+        super().__init__(mode)
+        self.line_punct_thr, self.line_punct_exclude_zero = line_punct_thr, line_punct_exclude_zero
+        self.short_line_thr, self.short_line_length = short_line_thr, short_line_length
+        self.char_duplicates_ratio, self.new_line_ratio = char_duplicates_ratio, new_line_ratio
+
+    def evaluate(self, doc: Document, signals: dict[str, Any] | None) -> str | None:
+        ts = stats(doc)
+        text = doc.text
+        first: str | None = None
+        sig = signals if signals is not None else {}
+
+        def fail(reason: str) -> bool:
+            nonlocal first
+            if first is None:
+                first = reason
+            return signals is None
+
+        lines = [ln for ln in text.split("\n") if ln.strip()]
+        if not lines:
+            return "empty"
+        punct = sum(map(_ENDS_TERMINAL, lines)) / len(lines)
+        sig["line_punct_ratio"] = round(punct, 4)
+        if punct < self.line_punct_thr and not (punct == 0 and self.line_punct_exclude_zero):
+            if fail("line_punct_ratio"):
+                return first
+        short = sum(map(self.short_line_length.__ge__, map(len, lines))) / len(lines)
+        sig["short_line_ratio"] = round(short, 4)
+        if short > self.short_line_thr and fail("short_line_ratio"):
+            return first
+        dup = ratio(duplicates(lines)[1], len(text) - text.count("\n"))
+        sig["char_dup_ratio"] = round(dup, 4)
+        if dup > self.char_duplicates_ratio and fail("char_dup_ratio"):
+            return first
+        newline = ratio(text.count("\n"), len(ts.words))
+        sig["list_ratio"] = round(newline, 4)
+        if newline > self.new_line_ratio and fail("list_ratio"):
+            return first
+        return first

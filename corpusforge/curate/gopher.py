@@ -1,0 +1,198 @@
+"""Gopher quality and repetition filters (Rae et al. 2021, "Scaling Language Models", appendix A).
+
+Thresholds are the paper's (section A.1.1 and table A1). Words are whitespace-separated tokens
+(``doc.words``), with punctuation stripped from their edges where a rule is about words.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import filterfalse
+from operator import methodcaller
+from typing import Any
+
+from corpusforge.curate.signals import Mode, SignalFilter, ratio
+from corpusforge.curate.textstats import duplicate_ngram_chars, duplicates, stats, top_ngram_chars
+from corpusforge.document import Document
+from corpusforge.registry import register
+
+STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
+BULLETS = ("•", "-", "*", "‣", "◦", "●")
+ELLIPSES = ("...", "…")
+_STARTS_BULLET = methodcaller("startswith", BULLETS)
+_ENDS_ELLIPSIS = methodcaller("endswith", ELLIPSES)
+_LETTER = re.compile(r"[^\W\d_]")  # a word character that is not a digit or underscore: a letter
+
+
+@register("gopher_quality")
+class GopherQuality(SignalFilter):
+    """Gopher quality rules (Rae et al. 2021, appendix A.1.1), defaults from the paper.
+
+    Keep documents with 50-100,000 words, mean word length 3-10 characters, at most 0.1 hash
+    symbols and 0.1 ellipses per word, at most 90% of lines starting with a bullet and 30% ending
+    with an ellipsis, at least 80% of words containing a letter, and at least two of the stop words
+    the/be/to/of/and/that/have/with. Reasons: ``too_few_words``, ``too_many_words``,
+    ``mean_word_length_too_short``, ``mean_word_length_too_long``, ``hash_ratio``,
+    ``ellipsis_ratio``, ``bullet_lines_ratio``, ``ellipsis_lines_ratio``, ``alpha_words_ratio``,
+    ``too_few_stop_words``.
+    """
+
+    def __init__(
+        self,
+        min_words: int = 50,
+        max_words: int = 100_000,
+        min_mean_word_length: float = 3.0,
+        max_mean_word_length: float = 10.0,
+        max_symbol_word_ratio: float = 0.1,
+        max_bullet_lines_ratio: float = 0.9,
+        max_ellipsis_lines_ratio: float = 0.3,
+        min_alpha_words_ratio: float = 0.8,
+        min_stop_words: int = 2,
+        stop_words: list[str] | None = None,
+        mode: Mode = "filter",
+    ):
+        super().__init__(mode)
+        if min_words > max_words or min_mean_word_length > max_mean_word_length:
+            raise ValueError("min_* must not exceed max_*")
+        self.min_words, self.max_words = min_words, max_words
+        self.min_mean_word_length, self.max_mean_word_length = min_mean_word_length, max_mean_word_length
+        self.max_symbol_word_ratio = max_symbol_word_ratio
+        self.max_bullet_lines_ratio = max_bullet_lines_ratio
+        self.max_ellipsis_lines_ratio = max_ellipsis_lines_ratio
+        self.min_alpha_words_ratio = min_alpha_words_ratio
+        self.min_stop_words = min_stop_words
+        self.stop_words = frozenset(w.lower() for w in (STOP_WORDS if stop_words is None else stop_words))
+
+    def evaluate(self, doc: Document, signals: dict[str, Any] | None) -> str | None:
+        ts = stats(doc)
+        text = doc.text
+        first: str | None = None
+        sig = signals if signals is not None else {}
+
+        def fail(reason: str) -> bool:
+            nonlocal first
+            if first is None:
+                first = reason
+            return signals is None  # stop early unless every signal is wanted
+
+        words = ts.stripped_words  # words that are not punctuation only
+        n = len(words)
+        sig["words"] = n
+        if n < self.min_words and fail("too_few_words"):
+            return first
+        if n > self.max_words and fail("too_many_words"):
+            return first
+        mean_len = ratio(sum(map(len, words)), n)
+        sig["mean_word_length"] = round(mean_len, 4)
+        if mean_len < self.min_mean_word_length and fail("mean_word_length_too_short"):
+            return first
+        if mean_len > self.max_mean_word_length and fail("mean_word_length_too_long"):
+            return first
+        n_tokens = len(ts.words)
+        hash_ratio = ratio(text.count("#"), n_tokens)
+        sig["hash_ratio"] = round(hash_ratio, 4)
+        if hash_ratio > self.max_symbol_word_ratio and fail("hash_ratio"):
+            return first
+        ellipsis_ratio = ratio(text.count("...") + text.count("…"), n_tokens)
+        sig["ellipsis_ratio"] = round(ellipsis_ratio, 4)
+        if ellipsis_ratio > self.max_symbol_word_ratio and fail("ellipsis_ratio"):
+            return first
+        lines = ts.lines
+        bullet = ratio(sum(map(_STARTS_BULLET, map(str.lstrip, lines))), len(lines))
+        sig["bullet_lines_ratio"] = round(bullet, 4)
+        if bullet > self.max_bullet_lines_ratio and fail("bullet_lines_ratio"):
+            return first
+        ell_lines = ratio(sum(map(_ENDS_ELLIPSIS, map(str.rstrip, lines))), len(lines))
+        sig["ellipsis_lines_ratio"] = round(ell_lines, 4)
+        if ell_lines > self.max_ellipsis_lines_ratio and fail("ellipsis_lines_ratio"):
+            return first
+        # Over words (punctuation-only tokens are not words): "1999" or "$5" has no letter. Words
+        # made of letters only are settled by one C-level pass; only the others are inspected.
+        with_alpha = sum(map(str.isalpha, words))
+        if with_alpha < n:
+            with_alpha += len(list(filter(None, map(_LETTER.search, filterfalse(str.isalpha, words)))))
+        alpha = ratio(with_alpha, n)
+        sig["alpha_words_ratio"] = round(alpha, 4)
+        if alpha < self.min_alpha_words_ratio and fail("alpha_words_ratio"):
+            return first
+        stop = self.stop_words
+        # "at least two of the following words": distinct stop words, as datatrove counts them too.
+        n_stop = len(stop.intersection(ts.lower_vocabulary()))
+        sig["stop_words"] = n_stop
+        if n_stop < self.min_stop_words and fail("too_few_stop_words"):
+            return first
+        return first
+
+
+_TOP_NGRAMS = {2: 0.20, 3: 0.18, 4: 0.16}
+_DUP_NGRAMS = {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
+
+
+@register("gopher_repetition")
+class GopherRepetition(SignalFilter):
+    """Gopher repetition rules (Rae et al. 2021, table A1), defaults from the paper.
+
+    Drop documents where duplicate lines are more than 30% of lines or 20% of characters,
+    duplicate paragraphs more than 30% of paragraphs or 20% of characters, the most frequent
+    2/3/4-gram covers more than 20/18/16% of characters, or repeated 5..10-grams cover more than
+    15/14/13/12/11/10% of characters. Reasons: ``dup_para_frac``, ``dup_para_char_frac``,
+    ``dup_line_frac``, ``dup_line_char_frac``, ``top_{n}_gram``, ``duplicated_{n}_grams``.
+    """
+
+    def __init__(
+        self,
+        dup_line_frac: float = 0.3,
+        dup_para_frac: float = 0.3,
+        dup_line_char_frac: float = 0.2,
+        dup_para_char_frac: float = 0.2,
+        top_ngram_char_frac: dict[int, float] | None = None,
+        dup_ngram_char_frac: dict[int, float] | None = None,
+        mode: Mode = "filter",
+    ):
+        super().__init__(mode)
+        self.dup_line_frac, self.dup_para_frac = dup_line_frac, dup_para_frac
+        self.dup_line_char_frac, self.dup_para_char_frac = dup_line_char_frac, dup_para_char_frac
+        self.top_ngrams = dict(sorted((_TOP_NGRAMS if top_ngram_char_frac is None else top_ngram_char_frac).items()))
+        self.dup_ngrams = dict(sorted((_DUP_NGRAMS if dup_ngram_char_frac is None else dup_ngram_char_frac).items()))
+        if any(n < 1 for n in (*self.top_ngrams, *self.dup_ngrams)):
+            raise ValueError("n-gram sizes must be >= 1")
+
+    def evaluate(self, doc: Document, signals: dict[str, Any] | None) -> str | None:
+        ts = stats(doc)
+        n_chars = len(doc.text)
+        first: str | None = None
+        sig = signals if signals is not None else {}
+
+        def fail(reason: str) -> bool:
+            nonlocal first
+            if first is None:
+                first = reason
+            return signals is None
+
+        paras = ts.paragraphs
+        n_dup, dup_chars = duplicates(paras)
+        sig["dup_para_frac"] = round(ratio(n_dup, len(paras)), 4)
+        sig["dup_para_char_frac"] = round(ratio(dup_chars, n_chars), 4)
+        if ratio(n_dup, len(paras)) > self.dup_para_frac and fail("dup_para_frac"):
+            return first
+        if ratio(dup_chars, n_chars) > self.dup_para_char_frac and fail("dup_para_char_frac"):
+            return first
+        lines = ts.nonempty_lines
+        n_dup, dup_chars = duplicates(lines)
+        sig["dup_line_frac"] = round(ratio(n_dup, len(lines)), 4)
+        sig["dup_line_char_frac"] = round(ratio(dup_chars, n_chars), 4)
+        if ratio(n_dup, len(lines)) > self.dup_line_frac and fail("dup_line_frac"):
+            return first
+        if ratio(dup_chars, n_chars) > self.dup_line_char_frac and fail("dup_line_char_frac"):
+            return first
+        for n, limit in self.top_ngrams.items():
+            frac = ratio(top_ngram_chars(ts, n), n_chars)
+            sig[f"top_{n}_gram_char_frac"] = round(frac, 4)
+            if frac > limit and fail(f"top_{n}_gram"):
+                return first
+        for n, limit in self.dup_ngrams.items():
+            frac = ratio(duplicate_ngram_chars(ts, n), n_chars)
+            sig[f"duplicated_{n}_grams_char_frac"] = round(frac, 4)
+            if frac > limit and fail(f"duplicated_{n}_grams"):
+                return first
+        return first

@@ -1,0 +1,240 @@
+"""Text statistics shared by the heuristic filters, computed once per document text.
+
+``stats(doc)`` returns a ``TextStats`` cached on the document (keyed by the text object, so a mapper
+that replaces the text invalidates it). Words are ``doc.words`` (whitespace split); n-grams are
+hashed into NumPy arrays so repetition signals cost a few vectorised passes, not Python loops.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from itertools import repeat
+
+import numpy as np
+
+from corpusforge.document import Document
+
+_PARAGRAPH_SPLIT = re.compile(r"\n{2,}")
+# A sentence ends at . ! ? (and CJK full stops), with closing quotes or brackets, before a space or
+# the end; not after a title (Mr. Dr. St. ...) or an initial (J. R. R. Tolkien).
+_SENTENCE_END = re.compile(
+    # The punctuation comes first so the engine can scan for it; the checks look back from it.
+    r"[.!?。！？]+(?<!\b[A-Z]\.)(?<!\bMr\.)(?<!\bMrs\.)(?<!\bMs\.)(?<!\bDr\.)(?<!\bSt\.)(?<!\bJr\.)(?<!\bSr\.)"
+    r"(?<!\bProf\.)(?<!\bvs\.)(?<!\be\.g\.)(?<!\bi\.e\.)['\"”’)\]]*(?=\s|$)"
+)
+# Punctuation stripped from word edges (ASCII plus common typographic marks).
+PUNCTUATION = string.punctuation + "“”‘’«»„‚‹›—–…·•¡¿"
+_MUL = np.uint64(0x9E3779B97F4A7C15)
+
+
+class TextStats:
+    """Lazily computed views of one text: stripped words, lines, paragraphs, n-gram hashes."""
+
+    __slots__ = ("text", "words", "_lines", "_paragraphs", "_word_hash", "_word_len", "_ngrams", "_stripped", "_repeats", "_cum", "_vocab")
+
+    def __init__(self, text: str, words: list[str], lines: list[str]):
+        self.text = text
+        self.words = words
+        self._lines = lines
+        self._paragraphs: list[str] | None = None
+        self._word_hash: np.ndarray | None = None
+        self._word_len: np.ndarray | None = None
+        self._ngrams: dict[int, np.ndarray] = {}
+        self._stripped: list[str] | None = None
+        self._repeats: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._cum: np.ndarray | None = None
+        self._vocab: set[str] | None = None
+
+    @property
+    def nonempty_lines(self) -> list[str]:
+        """Lines with at least one character (what splitting on runs of newlines gives)."""
+        return [ln for ln in self._lines if ln]
+
+    @property
+    def lines(self) -> list[str]:
+        return self._lines
+
+    @property
+    def paragraphs(self) -> list[str]:
+        """Blocks separated by one or more blank lines (two or more newlines)."""
+        if self._paragraphs is None:
+            self._paragraphs = _PARAGRAPH_SPLIT.split(self.text.strip())
+        return self._paragraphs
+
+    @property
+    def stripped_words(self) -> list[str]:
+        """Words with punctuation stripped from both ends; punctuation-only words removed."""
+        if self._stripped is None:
+            self._stripped = list(filter(None, map(str.strip, self.words, repeat(PUNCTUATION))))
+        return self._stripped
+
+    @property
+    def word_hash(self) -> np.ndarray:
+        """64-bit hash of every word (uint64), in order."""
+        if self._word_hash is None:
+            self._word_hash = np.fromiter(map(hash, self.words), dtype=np.int64, count=len(self.words)).view(
+                np.uint64
+            )
+        return self._word_hash
+
+    @property
+    def word_len(self) -> np.ndarray:
+        if self._word_len is None:
+            self._word_len = np.fromiter(map(len, self.words), dtype=np.int64, count=len(self.words))
+        return self._word_len
+
+    def ngram_hash(self, n: int) -> np.ndarray:
+        """Hash of every word n-gram (position i covers words i..i+n-1); built from the (n-1)-grams."""
+        if n in self._ngrams:
+            return self._ngrams[n]
+        if n == 1:
+            h = self.word_hash
+        else:
+            prev = self.ngram_hash(n - 1)
+            if len(prev) <= 1:
+                h = np.empty(0, dtype=np.uint64)
+            else:
+                # Polynomial rolling combination; uint64 arithmetic wraps, which is what we want.
+                h = prev[:-1] * _MUL + self.word_hash[n - 1 :]
+        self._ngrams[n] = h
+        return h
+
+    def ngram_chars(self, n: int, joiner: int) -> np.ndarray:
+        """Characters of every n-gram: the words' lengths plus ``joiner`` characters between words."""
+        if self._cum is None:
+            self._cum = np.concatenate(([0], np.cumsum(self.word_len)))
+        cum = self._cum
+        m = len(self.words) - n + 1
+        if m <= 0:
+            return np.empty(0, dtype=np.int64)
+        return cum[n : n + m] - cum[:m] + joiner * (n - 1)
+
+    def repeats(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Positions whose n-gram occurs more than once, with each one's first position and count.
+
+        An n-gram can only repeat where its (n-1)-gram prefix repeats, so each size sorts just the
+        positions that repeated at the size below: on prose the candidates shrink fast with n.
+        """
+        if n in self._repeats:
+            return self._repeats[n]
+        h = self.ngram_hash(n)
+        m = len(h)
+        if n <= 2:
+            pos = np.arange(m, dtype=np.int64)
+        else:
+            below = self.repeats(n - 1)[0]
+            pos = below[below < m]
+        hv = h[pos]
+        order = np.argsort(hv)
+        hs = hv[order]
+        if len(hs) == 0:
+            empty = np.empty(0, dtype=np.int64)
+            out = (empty, empty, empty)
+        else:
+            starts = np.flatnonzero(np.r_[True, hs[1:] != hs[:-1]])
+            counts = np.diff(np.r_[starts, len(hs)])
+            sorted_pos = pos[order]
+            firsts = np.minimum.reduceat(sorted_pos, starts)
+            elem_count = np.repeat(counts, counts)
+            keep = elem_count >= 2
+            p, f, c = sorted_pos[keep], np.repeat(firsts, counts)[keep], elem_count[keep]
+            by_pos = np.argsort(p)
+            out = (p[by_pos], f[by_pos], c[by_pos])
+        self._repeats[n] = out
+        return out
+
+    def lower_vocabulary(self) -> set[str]:
+        """Distinct lower-cased words (punctuation stripped from their edges)."""
+        if self._vocab is None:
+            self._vocab = set(map(str.lower, set(self.stripped_words)))
+        return self._vocab
+
+
+def count_sentences(text: str) -> int:
+    """Sentences in ``text``: terminal-punctuation boundaries, plus a trailing unterminated one."""
+    text = text.strip()
+    if not text:
+        return 0
+    ends = list(_SENTENCE_END.finditer(text))
+    n = len(ends)
+    if not ends or ends[-1].end() < len(text):
+        n += 1
+    return n
+
+
+def stats(doc: Document) -> TextStats:
+    """The document's shared ``TextStats`` (created on first use, rebuilt when the text changes)."""
+    cached = _STATS.get(id(doc))
+    if cached is not None and cached[0] is doc and cached[1].text is doc.text:
+        return cached[1]
+    ts = TextStats(doc.text, doc.words, doc.lines)
+    if len(_STATS) >= _CACHE_SIZE:
+        # Documents flow through a chain of steps one at a time (or in small batches), so a few
+        # recent entries are all that is ever reused.
+        _STATS.pop(next(iter(_STATS)))
+    _STATS[id(doc)] = (doc, ts)
+    return ts
+
+
+# Document has __slots__ and JSON-only metadata, so the cache lives beside it, keyed by identity.
+_STATS: dict[int, tuple[Document, TextStats]] = {}
+_CACHE_SIZE = 4  # n-gram arrays of a book-length document take ~20 MB
+
+
+def duplicates(items: list[str]) -> tuple[int, int]:
+    """(number of repeated items, characters in the repeats): every occurrence after the first counts."""
+    unique = set(items)
+    return len(items) - len(unique), sum(map(len, items)) - sum(map(len, unique))
+
+
+def top_ngram_chars(ts: TextStats, n: int) -> int:
+    """Characters covered by the most frequent word n-gram: its length (space-joined) times its count.
+
+    Ties in frequency go to the n-gram seen first, as ``Counter.most_common`` does.
+    """
+    m = len(ts.ngram_hash(n))
+    if m == 0:
+        return 0
+    pos, first, count = ts.repeats(n)
+    if len(pos) == 0:
+        best, at = 1, 0  # every n-gram is unique: the first one is "the most frequent"
+    else:
+        best = int(count.max())
+        at = int(first[count == best].min())
+    return int(ts.ngram_chars(n, 1)[at]) * best
+
+
+def duplicate_ngram_chars(ts: TextStats, n: int) -> int:
+    """Characters (words joined without spaces) in n-grams that repeat an earlier one.
+
+    Scans left to right; after a repeated n-gram the scan jumps past it, so overlapping repeats are
+    not counted twice (the rule as implemented for Gopher by datatrove and Dolma). Only positions
+    that repeat an earlier n-gram (found with sorts, see ``TextStats.repeats``) are walked in Python.
+    """
+    h = ts.ngram_hash(n)
+    m = len(h)
+    if m == 0:
+        return 0
+    pos, first, _ = ts.repeats(n)
+    later = first < pos
+    candidates, cand_first = pos[later].tolist(), first[later].tolist()
+    if not candidates:
+        return 0
+    chars = ts.ngram_chars(n, 0)
+    skipped = np.zeros(m, dtype=bool)
+    total = 0
+    nxt = 0
+    for i, f in zip(candidates, cand_first, strict=True):
+        if i < nxt:
+            continue
+        if skipped[f]:
+            # The first occurrence was jumped over, so it never entered the seen set: look for
+            # another earlier occurrence that did.
+            earlier = np.flatnonzero(h[:i] == h[i])
+            if skipped[earlier].all():
+                continue
+        total += int(chars[i])
+        skipped[i + 1 : i + n] = True
+        nxt = i + n
+    return total
