@@ -1,0 +1,1 @@
+"""Components of this area register here."""
