@@ -152,6 +152,7 @@ class ClusterDedup(CorpusStep):
     """Base of signature + bucket + cluster dedup steps; subclasses say how to sign and compare."""
 
     reason: ClassVar[str] = "near_duplicate"
+    pair_window: ClassVar[int] = _WINDOW  # pairs per bucket member (see bucket_pairs)
 
     def __init__(self, quality_key: str | None = "quality_score", index_dir: str | None = None,
                  batch_docs: int = 2048):
@@ -239,7 +240,7 @@ class ClusterDedup(CorpusStep):
         keys = np.empty(src.total, dtype=np.uint64)
         for i in range(len(src.folders)):
             keys[src.offsets[i] : src.offsets[i + 1]] = src.load("keys", i)[partition]
-        pairs = bucket_pairs(keys, np.arange(src.total, dtype=np.int64))
+        pairs = bucket_pairs(keys, np.arange(src.total, dtype=np.int64), self.pair_window)
         del keys
         pairs = unique_pairs(pairs)
         pairs = pairs[pairs[:, 1] >= src.n_index_docs]  # pairs among earlier outputs are settled
