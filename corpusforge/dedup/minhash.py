@@ -134,10 +134,13 @@ class MinHashDedup(ClusterDedup):
     """Remove near-duplicates: documents whose word n-gram Jaccard similarity >= ``threshold``.
 
     ``num_perm`` 128 (estimate error ~ sqrt(J(1-J)/128) ~ 0.03 at J=0.85; rensa/datasketch default).
-    ``bands``/``rows`` default to the optimum for ``threshold`` (see module docstring).
+    ``bands``/``rows`` default to the optimum for ``threshold`` (see module docstring) with
+    ``fn_weight`` 0.8 / ``fp_weight`` 0.2: missed duplicates cost more than candidates, which the
+    signature check removes (threshold 0.8 -> 12 bands x 10 rows; 0.85 -> 9 x 13). Measured on
+    planted duplicates of WikiText/Gutenberg text: recall 0.996 (0.5/0.5: 0.979), no false removals.
     ``signature``: "one_permutation" (default; one hash per shingle, densified, ~O(shingles)) or
     "permutations" (classic: ``num_perm`` hash functions per shingle, O(shingles x num_perm)).
-    ``verify``: "signature" keeps only candidate pairs whose signature agreement >=
+    ``verify``: "signature" (default) keeps only candidate pairs whose signature agreement >=
     ``threshold - verify_margin``; "none" keeps every LSH candidate pair.
     """
 
@@ -150,8 +153,8 @@ class MinHashDedup(ClusterDedup):
         num_perm: int = 128,
         bands: int | None = None,
         rows: int | None = None,
-        fp_weight: float = 0.5,
-        fn_weight: float = 0.5,
+        fp_weight: float = 0.2,
+        fn_weight: float = 0.8,
         verify: Literal["signature", "none"] = "signature",
         signature: Literal["one_permutation", "permutations"] = "one_permutation",
         verify_margin: float = 0.1,
