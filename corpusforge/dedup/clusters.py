@@ -246,12 +246,36 @@ class ClusterDedup(CorpusStep):
         pairs = pairs[pairs[:, 1] >= src.n_index_docs]  # pairs among earlier outputs are settled
         candidates = len(pairs)
         if len(pairs):
-            ok = self.similar(src.gather("sig", pairs[:, 0]), src.gather("sig", pairs[:, 1]))
-            pairs = pairs[ok]
+            pairs = pairs[self.verify_pairs(src, pairs)]
         _save(self.stage_dir / "pairs" / f"part_{partition:04d}.npy", pairs)
         own = src.total - src.n_index_docs if partition == 0 else 0  # summed over partitions in stats
         return {"documents": own, "candidate_pairs": candidates,
                 "verified_pairs": int(len(pairs))}
+
+    def verify_pairs(self, src: Sources, pairs: np.ndarray) -> np.ndarray:
+        """Boolean mask of the candidate ``pairs`` (global numbers) that are duplicates."""
+        return self.similar(src.gather("sig", pairs[:, 0]), src.gather("sig", pairs[:, 1]))
+
+    def staged_texts(self, src: Sources, nodes: np.ndarray) -> dict[int, str]:
+        """Texts of this run's documents ``nodes`` (global numbers), re-read from the staged Parquet.
+
+        The staged file of the segment this step ends holds exactly the rows it signed:
+        ``<output>/_work/curate[_k]/task_XXXXXX.parquet`` next to this step's ``<name>_<k>`` folder.
+        Only one task's text column is in memory at a time, plus the requested rows.
+        """
+        import pyarrow.parquet as pq
+
+        k = int(self.stage_dir.name.rsplit("_", 1)[1])
+        staged = self.stage_dir.parent / ("curate" if k == 0 else f"curate_{k}")
+        out: dict[int, str] = {}
+        source = np.searchsorted(src.offsets, nodes, side="right") - 1
+        for s in np.unique(source):
+            t = int(s) - src.n_index_sources
+            rows = nodes[source == s] - src.offsets[s]
+            col = pq.read_table(staged / f"task_{t:06d}.parquet", columns=["text"]).column("text")
+            for g, text in zip(nodes[source == s], col.take(rows).to_pylist(), strict=True):
+                out[int(g)] = text
+        return out
 
     # -- finalize: clusters, keepers, audit, index --------------------------------------------------------
 

@@ -22,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 
-from corpusforge.dedup.clusters import ClusterDedup
+from corpusforge.dedup.clusters import ClusterDedup, Sources
 from corpusforge.dedup.shingles import fmix64, shingle_hashes
 from corpusforge.registry import register
 
@@ -141,7 +141,9 @@ class MinHashDedup(ClusterDedup):
     ``signature``: "one_permutation" (default; one hash per shingle, densified, ~O(shingles)) or
     "permutations" (classic: ``num_perm`` hash functions per shingle, O(shingles x num_perm)).
     ``verify``: "signature" (default) keeps only candidate pairs whose signature agreement >=
-    ``threshold - verify_margin``; "none" keeps every LSH candidate pair.
+    ``threshold - verify_margin``; "exact" computes the true shingle Jaccard of each candidate pair
+    (>= ``threshold``) from the texts re-read from the staged Parquet (earlier-run index documents
+    have no text here, so their pairs fall back to "signature"); "none" keeps every LSH candidate.
     """
 
     reason = "near_duplicate"
@@ -155,7 +157,7 @@ class MinHashDedup(ClusterDedup):
         rows: int | None = None,
         fp_weight: float = 0.2,
         fn_weight: float = 0.8,
-        verify: Literal["signature", "none"] = "signature",
+        verify: Literal["signature", "exact", "none"] = "signature",
         signature: Literal["one_permutation", "permutations"] = "one_permutation",
         verify_margin: float = 0.1,
         seed: int = 1,
@@ -195,6 +197,23 @@ class MinHashDedup(ClusterDedup):
         else:
             sig = minhash_signatures(hashes, doc, len(texts), self.a, self.b)
         return sig, band_keys(sig, self.bands, self.rows)
+
+    def verify_pairs(self, src: Sources, pairs: np.ndarray) -> np.ndarray:
+        ok = super().verify_pairs(src, pairs)
+        if self.verify != "exact":
+            return ok
+        own = np.flatnonzero(pairs[:, 0] >= src.n_index_docs)
+        nodes = np.unique(pairs[own])
+        texts = self.staged_texts(src, nodes)
+        hashes, doc = shingle_hashes([texts[int(g)] for g in nodes], self.ngram)
+        cut = np.searchsorted(doc, np.arange(len(nodes) + 1))
+        sets = {int(g): np.unique(hashes[cut[i] : cut[i + 1]]) for i, g in enumerate(nodes)}
+        for i in own:
+            a, b = sets[int(pairs[i, 0])], sets[int(pairs[i, 1])]
+            inter = len(np.intersect1d(a, b, assume_unique=True))
+            union = len(a) + len(b) - inter
+            ok[i] = union > 0 and inter / union >= self.threshold
+        return ok
 
     def similar(self, sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:
         if self.verify == "none":

@@ -90,3 +90,16 @@ def test_index_made_with_other_settings_is_refused(wiki_paragraphs, tmp_path):
     with pytest.raises(ValueError, match="index_dir"):
         run(_recipe(tmp_path / "in", [{"type": "minhash_dedup", "index_dir": index, "ngram": 3}]),
             output=str(tmp_path / "o2"), workers=1, progress=False)
+
+
+def test_exact_verification_keeps_pairs_below_the_true_jaccard_threshold(wiki_paragraphs, tmp_path):
+    p = wiki_paragraphs[30]
+    words = p.split()
+    near = " ".join(words[: int(len(words) * 0.97)])  # true 5-gram Jaccard ~0.96
+    far = " ".join(words[: int(len(words) * 0.85)])  # ~0.82: a duplicate at 0.8, not at 0.9
+    write_jsonl(tmp_path / "in" / "a.jsonl", [{"text": t} for t in (p, near, far)])
+    for threshold, kept in ((0.8, 1), (0.9, 2)):
+        steps = [{"type": "minhash_dedup", "threshold": threshold, "verify": "exact"}]
+        stats = run(_recipe(tmp_path / "in", steps), output=str(tmp_path / f"out{threshold}"), workers=1,
+                    progress=False)
+        assert stats["documents"]["kept"] == kept
