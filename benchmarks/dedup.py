@@ -7,8 +7,8 @@ word 5-grams), num_perm 128. "text->sig" includes normalization and shingling fo
 (rensa and datasketch need shingle strings, built in Python); "hash only" times just the
 library call on prebuilt shingles. Documents: WikiText-2 paragraphs (short) and Gutenberg books
 cut into 100 kB pieces (book-length). Scale: short generated documents (30 random words of a
-5,000-word vocabulary, 10% planted near-copies) in 10 tasks; each size runs in a fresh process so
-ru_maxrss is that run's peak. Quality: held-out real text (WikiText-2 test + prose) with planted
+5,000-word vocabulary, 10% planted copies) in 10 tasks; signing and clustering each run in a
+fresh process; peak memory is /proc VmHWM (resource.getrusage's ru_maxrss where there is no /proc). Quality: held-out real text (WikiText-2 test + prose) with planted
 near-duplicates and decoys; see ``quality``.
 """
 
@@ -120,37 +120,55 @@ def whole_dedup(texts: list[str], label: str) -> dict:
             "removed": sum(len(r) for r in removed.values())}
 
 
-def scale_one(n: int) -> dict:
-    """Sign n short generated documents in 10 tasks, then time decide + finalize (one process)."""
+def peak_rss_mb() -> float:
+    """This process's peak resident memory: VmHWM (fresh at exec), else ru_maxrss (inherits at fork)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def scale_sign(n: int, folder: Path) -> dict:
+    """Sign n short generated documents in 10 tasks into ``folder`` (a fresh process: own peak RSS).
+
+    Documents: 30 random words of a 5,000-word vocabulary; 10% are copies of a random earlier
+    document, half of them exact and half with the last word changed (5-gram Jaccard 25/27), never copies of copies.
+    """
     rng = np.random.default_rng(n)
     vocab = np.array([f"w{i}" for i in range(5000)])
     base = rng.integers(0, 5000, size=(n, 30))
-    dup = rng.random(n) < 0.1
-    src = rng.integers(0, n, size=n)
-    base[dup] = base[src[dup]]
-    base[dup, rng.integers(0, 30, size=int(dup.sum()))] = rng.integers(0, 5000, size=int(dup.sum()))
+    dup = np.flatnonzero(rng.random(n) < 0.1)
+    dup = dup[dup > 0]
+    originals = np.setdiff1d(np.arange(n), dup)
+    base[dup] = base[originals[rng.integers(0, np.searchsorted(originals, dup))]]
+    edit = dup[: len(dup) // 2]
+    base[edit, -1] = rng.integers(0, 5000, size=len(edit))
     texts = [" ".join(vocab[row]) for row in base]
     del base
     step = MinHashDedup()
-    with tempfile.TemporaryDirectory() as d:
-        step.bind(Path(d))
-        t0 = time.perf_counter()
-        per = (n + 9) // 10
-        for t in range(10):
-            docs = (Document(x, id=f"{t}-{i}", source="gen") for i, x in enumerate(texts[t * per : (t + 1) * per]))
-            for _ in step(docs, TaskContext("curate", t, Path(d))):
-                pass
-        sign_s = time.perf_counter() - t0
-        del texts
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        t0 = time.perf_counter()
-        pairs = sum(step.decide(p, 10)["verified_pairs"] for p in range(step.partitions()))
-        fin = step.finalize(10)
-        cluster_s = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"documents": n, "sign_seconds": round(sign_s, 2), "cluster_seconds": round(cluster_s, 2),
-            "verified_pairs": pairs, "clusters": fin["clusters"], "removed": fin["removed"],
-            "peak_rss_mb": round(peak / 1024, 1), "peak_rss_before_clustering_mb": round(rss_before / 1024, 1)}
+    step.bind(folder)
+    t0 = time.perf_counter()
+    per = (n + 9) // 10
+    for t in range(10):
+        docs = (Document(x, id=f"{t}-{i}", source="gen") for i, x in enumerate(texts[t * per : (t + 1) * per]))
+        for _ in step(docs, TaskContext("curate", t, folder)):
+            pass
+    return {"documents": n, "planted": int(len(dup)), "sign_seconds": round(time.perf_counter() - t0, 2),
+            "sign_peak_rss_mb": peak_rss_mb()}
+
+
+def scale_cluster(folder: Path) -> dict:
+    """Decide every band partition and finalize over ``folder``'s signatures (a fresh process)."""
+    step = MinHashDedup()
+    step.bind(folder)
+    t0 = time.perf_counter()
+    pairs = sum(step.decide(p, 10)["verified_pairs"] for p in range(step.partitions()))
+    fin = step.finalize(10)
+    return {"cluster_seconds": round(time.perf_counter() - t0, 2), "verified_pairs": pairs,
+            "clusters": fin["clusters"], "removed": fin["removed"],
+            "cluster_peak_rss_mb": peak_rss_mb()}
 
 
 def _jaccard(a: str, b: str) -> float:
@@ -252,21 +270,28 @@ def main() -> None:
     ap.add_argument("data", type=Path, help="folder with wikitext-2/ and prose/ (e.g. /work/shared/data)")
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--skip-scale", action="store_true")
-    ap.add_argument("--scale-one", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--scale-sign", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--scale-cluster", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.scale_one:
-        print(json.dumps(scale_one(args.scale_one)))
+    if args.scale_sign:
+        print(json.dumps(scale_sign(args.scale_sign, args.folder)))
+        return
+    if args.scale_cluster:
+        print(json.dumps(scale_cluster(args.folder)))
         return
     wiki, books = corpus_docs(args.data)
     report: dict = {"signatures": signatures(wiki, "wikitext paragraphs") + signatures(books, "books 100kB")}
     report["whole_dedup"] = [whole_dedup(books, "books 100kB"), whole_dedup(wiki, "wikitext paragraphs")]
-    report["quality"] = {t: quality(args.data, t) for t in (0.8, 0.85)}
+    report["quality"] = {str(t): quality(args.data, t) for t in (0.8, 0.85)}
     if not args.skip_scale:
         report["scale"] = []
         for n in map(int, args.sizes.split(",")):
-            res = subprocess.run([sys.executable, __file__, str(args.data), "--scale-one", str(n)],
-                                 capture_output=True, text=True, check=True)
-            report["scale"].append(json.loads(res.stdout))
+            with tempfile.TemporaryDirectory() as d:
+                cmd = [sys.executable, __file__, str(args.data), "--folder", d]
+                a = subprocess.run(cmd + ["--scale-sign", str(n)], capture_output=True, text=True, check=True)
+                b = subprocess.run(cmd + ["--scale-cluster"], capture_output=True, text=True, check=True)
+            report["scale"].append({**json.loads(a.stdout), **json.loads(b.stdout)})
     print(json.dumps(report, indent=1))
 
 
