@@ -103,3 +103,15 @@ def test_exact_verification_keeps_pairs_below_the_true_jaccard_threshold(wiki_pa
         stats = run(_recipe(tmp_path / "in", steps), output=str(tmp_path / f"out{threshold}"), workers=1,
                     progress=False)
         assert stats["documents"]["kept"] == kept
+
+
+def test_rerun_into_the_same_output_does_not_dedupe_against_its_own_published_index(wiki_paragraphs, tmp_path):
+    import shutil
+
+    write_jsonl(tmp_path / "in" / "a.jsonl", [{"text": t} for t in (wiki_paragraphs[40], wiki_paragraphs[41])])
+    recipe = _recipe(tmp_path / "in", [{"type": "minhash_dedup", "index_dir": str(tmp_path / "index")}])
+    first = run(recipe, output=str(tmp_path / "out"), workers=1, progress=False)
+    shutil.rmtree(tmp_path / "out" / "_state")  # forget every finished task: all stages run again
+    again = run(recipe, output=str(tmp_path / "out"), workers=1, progress=False)
+    assert first["documents"]["kept"] == again["documents"]["kept"] == 2
+    assert len(list((tmp_path / "index").glob("gen_*"))) == 1
