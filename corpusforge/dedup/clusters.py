@@ -10,7 +10,7 @@ On disk, under the step's ``stage_dir``:
 - ``result/clusters.jsonl`` audit: one line per member of a cluster with its id, cluster, keeper id
 
 A document's global number is its position in source order (earlier-run index documents first, then
-task by task, row by row). Decide partition ``p`` sorts every document's key ``p`` (24 bytes per
+task by task, row by row). Decide partition ``p`` sorts every document's key ``p`` (~40 bytes per
 document in memory), pairs documents inside equal-key buckets (each with the next ``window`` members
 and the bucket's first), verifies pairs on full signatures and writes them. ``finalize`` reads the
 pairs and finds connected components over only the documents that occur in a pair (memory: ~40 bytes
@@ -120,6 +120,7 @@ class Sources:
         self.counts = np.array([self.count(f, t) for f, t in folders], dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.counts)])
         self.n_index_sources = n_index
+        self.index_names: list[str] = []
         self.n_index_docs = int(self.offsets[n_index])
         self.total = int(self.offsets[-1])
 
@@ -226,12 +227,15 @@ class ClusterDedup(CorpusStep):
 
     def _sources(self, n_tasks: int) -> Sources:
         folders: list[tuple[Path, int]] = []
-        for gen in self._index_generations():
+        gens = self._index_generations()
+        for gen in gens:
             n = len(list((gen / "ids").glob("task_*.npy")))
             folders += [(gen, t) for t in range(n)]
         n_index = len(folders)
         folders += [(self.stage_dir, t) for t in range(n_tasks)]
-        return Sources(folders, n_index)
+        src = Sources(folders, n_index)
+        src.index_names = [g.name for g in gens]
+        return src
 
     # -- decide: one partition = one band / block table -----------------------------------------------
 
@@ -248,6 +252,7 @@ class ClusterDedup(CorpusStep):
         if len(pairs):
             pairs = pairs[self.verify_pairs(src, pairs)]
         _save(self.stage_dir / "pairs" / f"part_{partition:04d}.npy", pairs)
+        atomic_write_json(self.stage_dir / "pairs" / f"part_{partition:04d}.json", {"index": src.index_names})
         own = src.total - src.n_index_docs if partition == 0 else 0  # summed over partitions in stats
         return {"documents": own, "candidate_pairs": candidates,
                 "verified_pairs": int(len(pairs))}
@@ -281,6 +286,10 @@ class ClusterDedup(CorpusStep):
 
     def finalize(self, n_tasks: int) -> dict[str, Any]:
         src = self._sources(n_tasks)
+        for p in range(self.partitions()):
+            seen = read_json(self.stage_dir / "pairs" / f"part_{p:04d}.json")["index"]
+            if seen != src.index_names:  # another run published to index_dir meanwhile: redo this one
+                self.decide(p, n_tasks)
         parts = [np.load(self.stage_dir / "pairs" / f"part_{p:04d}.npy") for p in range(self.partitions())]
         pairs = unique_pairs(np.concatenate(parts)) if parts else np.empty((0, 2), np.int64)
         del parts

@@ -105,3 +105,20 @@ def test_bad_settings_are_rejected():
         MinHashDedup(bands=20)
     with pytest.raises(ValueError, match="threshold"):
         MinHashDedup(threshold=1.5)
+
+
+def test_finalize_redoes_partitions_that_saw_an_older_index(wiki_paragraphs, tmp_path):
+    a, b = wiki_paragraphs[70], wiki_paragraphs[71]
+    index = str(tmp_path / "index")
+    run_step(MinHashDedup(index_dir=index), [[doc("a", a)]], tmp_path / "first")
+    late = MinHashDedup(index_dir=index)
+    late.bind(tmp_path / "second")
+    from corpusforge.observe.stats import TaskContext
+
+    list(late(iter([doc("a-again", a), doc("b", b)]), TaskContext("curate", 0, tmp_path)))
+    late.decide(0, 1)  # partition 0 decides before a concurrent run publishes b
+    run_step(MinHashDedup(index_dir=index), [[doc("b-elsewhere", b)]], tmp_path / "third")
+    for p in range(1, late.partitions()):
+        late.decide(p, 1)
+    late.finalize(1)
+    assert late.removed(0) == {0: "near_duplicate", 1: "near_duplicate"}
