@@ -249,8 +249,10 @@ class ClusterDedup(CorpusStep):
         pairs = unique_pairs(pairs)
         pairs = pairs[pairs[:, 1] >= src.n_index_docs]  # pairs among earlier outputs are settled
         candidates = len(pairs)
-        if len(pairs):
-            pairs = pairs[self.verify_pairs(src, pairs)]
+        if len(pairs):  # in slices: gathered signature rows stay bounded (1 << 16 pairs at a time)
+            ok = np.concatenate([self.verify_pairs(src, pairs[i : i + (1 << 16)])
+                                 for i in range(0, len(pairs), 1 << 16)])
+            pairs = pairs[ok]
         _save(self.stage_dir / "pairs" / f"part_{partition:04d}.npy", pairs)
         atomic_write_json(self.stage_dir / "pairs" / f"part_{partition:04d}.json", {"index": src.index_names})
         own = src.total - src.n_index_docs if partition == 0 else 0  # summed over partitions in stats
