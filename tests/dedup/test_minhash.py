@@ -122,3 +122,10 @@ def test_finalize_redoes_partitions_that_saw_an_older_index(wiki_paragraphs, tmp
         late.decide(p, 1)
     late.finalize(1)
     assert late.removed(0) == {0: "near_duplicate", 1: "near_duplicate"}
+
+
+def test_non_ascii_text_normalizes_like_ascii_text():
+    assert normalize_words("Ça, c'est «bien» — VRAIMENT\u2028fini") == ["ça", "c", "est", "bien", "vraiment", "fini"]
+    h1, _ = shingle_hashes(["Ça c est bien vraiment"], 3)
+    h2, _ = shingle_hashes(["«ÇA», c'est BIEN... vraiment!"], 3)
+    assert np.array_equal(h1, h2) and len(h1) == 3
