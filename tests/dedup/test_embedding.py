@@ -60,3 +60,18 @@ def test_ivfpq_index_finds_planted_near_copies_among_12k_vectors(tmp_path):
     removed = step.removed(0)
     assert set(removed) <= set(range(12_000, len(allv)))  # only the appended copies go
     assert len(removed) >= 0.97 * len(copies)
+
+
+def test_embedding_dedup_runs_in_the_pipeline(wiki_paragraphs, tmp_path):
+    from corpusforge import run
+
+    from .helpers import write_jsonl
+
+    p = wiki_paragraphs[90:94]
+    write_jsonl(tmp_path / "in" / "a.jsonl", [{"text": t} for t in [*p, _paraphrase(p[2])]])
+    recipe = {"sources": [{"path": str(tmp_path / "in")}], "steps": [{"type": "embedding_dedup"}],
+              "tokenizer": {"vocab_size": 500}, "sharding": {"sequence_length": 64, "splits": {"train": 1.0}}}
+    stats = run(recipe, output=str(tmp_path / "out"), workers=1, progress=False)
+    shards = next(s for s in stats["stages"] if s["name"] == "shards")
+    assert shards["steps"][0]["drops"] == {"semantic_duplicate": 1}
+    assert stats["documents"]["kept"] == 4
