@@ -115,3 +115,14 @@ def test_rerun_into_the_same_output_does_not_dedupe_against_its_own_published_in
     again = run(recipe, output=str(tmp_path / "out"), workers=1, progress=False)
     assert first["documents"]["kept"] == again["documents"]["kept"] == 2
     assert len(list((tmp_path / "index").glob("gen_*"))) == 1
+
+
+def test_only_steps_overriding_finalize_get_a_finalize_stage(wiki_paragraphs, tmp_path):
+    _corpus(tmp_path / "in", wiki_paragraphs)
+    steps = [{"type": "exact_dedup"}, {"type": "minhash_dedup"}]
+    stats = run(_recipe(tmp_path / "in", steps), output=str(tmp_path / "out"), workers=1, progress=False)
+    assert [(s["name"], s["kind"]) for s in stats["stages"]] == [
+        ("curate", "curate"), ("exact_dedup_0", "decide"), ("curate_1", "curate"),
+        ("minhash_dedup_1", "decide"), ("minhash_dedup_1_finalize", "finalize"),
+        ("tokenizer", "tokenizer"), ("shards", "shards"), ("index", "index")]
+    assert stats["documents"]["kept"] == 9
