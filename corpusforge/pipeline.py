@@ -3,7 +3,8 @@
 Steps are cut into segments at every corpus-wide step (``CorpusStep``). Stages, in order:
 
 - ``curate``: per input task, read the source and run the first segment; stage the documents.
-- for each corpus-wide step: its decide stage (per partition), then, if steps follow, a per-task
+- for each corpus-wide step: its decide stage (per partition), its one-task ``<name>_finalize``
+  stage if the step overrides ``CorpusStep.finalize``, then, if steps follow, a per-task
   stage ``curate_<k>`` that drops the decided rows and runs the next segment.
 - ``tokenizer``: train on the curated text (or load ``tokenizer.path``).
 - ``shards``: per task, drop the last decided rows, encode, pack, write shard parts.
@@ -39,7 +40,7 @@ from corpusforge.step import CorpusStep, Step, timed
 @dataclass(frozen=True)
 class Stage:
     name: str
-    kind: str  # "curate" | "decide" | "tokenizer" | "shards" | "index"
+    kind: str  # "curate" | "decide" | "finalize" | "tokenizer" | "shards" | "index"
     n_tasks: int
     segment: int = 0  # curate: which segment of steps; decide: which corpus-wide step
 
@@ -81,7 +82,10 @@ class Pipeline:
         n = len(self.plan)
         out = [Stage("curate", "curate", n, 0)]
         for k, b in enumerate(self.boundaries):
-            out.append(Stage(f"{b.name}_{k}" if len(self.boundaries) > 1 else b.name, "decide", b.partitions(), k))
+            name = f"{b.name}_{k}" if len(self.boundaries) > 1 else b.name
+            out.append(Stage(name, "decide", b.partitions(), k))
+            if b.has_finalize():
+                out.append(Stage(f"{name}_finalize", "finalize", 1, k))
             if self.segments[k + 1]:
                 out.append(Stage(f"curate_{k + 1}", "curate", n, k + 1))
         out += [Stage("tokenizer", "tokenizer", 1), Stage("shards", "shards", n), Stage("index", "index", 1)]
@@ -288,6 +292,8 @@ def run_task(payload: dict[str, Any]) -> dict[str, Any]:
         result = pipe.run_curate(stage, task, ctx)
     elif stage.kind == "decide":
         result = pipe.boundaries[stage.segment].decide(task, len(pipe.plan))
+    elif stage.kind == "finalize":
+        result = pipe.boundaries[stage.segment].finalize(len(pipe.plan))
     elif stage.kind == "shards":
         result = pipe.run_shards(task, ctx)
     else:

@@ -79,7 +79,7 @@ class CorpusStep(Step):
     Inside the task that runs the steps before it, ``__call__`` passes documents through and
     records a signature for each (row ``r`` is the r-th document it yields). Then a stage of its
     own runs ``decide`` once per partition in ``partitions()``, reading every task's signatures
-    from ``stage_dir``. Finally the next per-task stage asks ``removed(task)`` which rows of that
+    from ``stage_dir``, then ``finalize`` once if the step overrides it. Finally the next per-task stage asks ``removed(task)`` which rows of that
     task's staged output to drop, and why. The pipeline calls ``bind`` with the step's own folder.
     """
 
@@ -95,6 +95,18 @@ class CorpusStep(Step):
     @abstractmethod
     def decide(self, partition: int, n_tasks: int) -> dict[str, Any]:
         """Decide which rows to drop in one partition; write the result under ``stage_dir``."""
+
+    def finalize(self, n_tasks: int) -> dict[str, Any]:
+        """Optional: runs once after every ``decide`` partition has finished, before ``removed``.
+
+        Override it when partitions only gather evidence that must then be combined corpus-wide
+        (e.g. clustering the candidate pairs that band partitions found). The pipeline gives an
+        overriding step a one-task stage ``<stage>_finalize`` of its own.
+        """
+        return {}
+
+    def has_finalize(self) -> bool:
+        return type(self).finalize is not CorpusStep.finalize
 
     @abstractmethod
     def removed(self, task: int) -> dict[int, str]:

@@ -1,1 +1,1 @@
-"""Extraction steps (HTML, PDF, office documents)."""
+"""Extraction: text and media from every file format users have."""

@@ -30,7 +30,7 @@ def build_stats(
         if stage.kind == "curate":
             for r in recs:
                 quarantine.update(r.get("quarantine_reasons", {}))
-        if stage.kind == "decide":
+        if stage.kind in ("decide", "finalize"):
             numeric = [k for k, v in (recs[0] if recs else {}).items() if isinstance(v, (int, float))]
             entry["result"] = {k: sum(r[k] for r in recs) for k in numeric}
         if stage.kind == "tokenizer" and recs:

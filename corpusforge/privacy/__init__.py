@@ -1,1 +1,1 @@
-"""Privacy and provenance steps: PII redaction, secrets redaction, code license policy."""
+"""Privacy steps: PII, secrets and code licenses."""

@@ -1,0 +1,114 @@
+"""Normalized word n-gram shingles of a batch of documents, hashed to 64 bits in NumPy.
+
+Normalization (shared by MinHash and SimHash): lower-case, every character that is neither a
+word character (letter, digit, underscore, any script) nor whitespace becomes a space, and
+whitespace runs collapse (``str.split``). So "Hello, World!" and "hello world" shingle alike.
+
+Words are hashed once each, vectorised over the batch's bytes (``word_hashes``); a shingle's hash mixes its ``n`` word hashes with a
+polynomial in uint64 and a murmur3 finalizer, vectorised over the whole batch. A document with
+fewer than ``n`` (but at least one) words has a single shingle of all its words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+_NOT_WORD = re.compile(r"[^\w]+")  # punctuation and every whitespace run become one space
+_MUL = np.uint64(0x9E3779B97F4A7C15)
+_C1 = np.uint64(0xFF51AFD7ED558CCD)
+_C2 = np.uint64(0xC4CEB9FE1A85EC53)
+_S33 = np.uint64(33)
+# ASCII fast path: every ASCII character that is not [A-Za-z0-9_] becomes a space (what _NOT_WORD does).
+_ASCII_TABLE = {c: " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}
+_R = np.random.default_rng(0x5EED).integers(0, 1 << 63, size=64, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+
+
+def normalize(text: str) -> str:
+    """Lower-cased text with every run of non-word characters replaced by spaces."""
+    text = text.lower()
+    if text.isascii():
+        return text.translate(_ASCII_TABLE)
+    return _NOT_WORD.sub(" ", text)
+
+
+def normalize_words(text: str) -> list[str]:
+    """Lower-cased words with punctuation removed (see the module docstring)."""
+    return normalize(text).split()
+
+
+def fmix64(x: np.ndarray) -> np.ndarray:
+    """Murmur3's 64-bit finalizer, in place on a uint64 array (returns it)."""
+    x ^= x >> _S33
+    x *= _C1
+    x ^= x >> _S33
+    x *= _C2
+    x ^= x >> _S33
+    return x
+
+
+def word_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """64-bit hashes of every normalized word of every text, and each text's word count.
+
+    The batch is normalized per text (C-speed ``str`` methods), joined with newlines and hashed
+    as one UTF-8 byte array: a word's hash is fmix64 of the sum of (byte + 1) x R[position], with
+    R fixed random odd 64-bit multipliers (positions past 63 share R[63]).
+    """
+    norm = [normalize(t) for t in texts]
+    buf = np.frombuffer("\n".join(norm).encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    isword = (buf != 32) & (buf != 10)
+    edges = np.diff(np.concatenate([[0], isword.view(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    newlines = np.flatnonzero(buf == 10)
+    counts = np.bincount(np.searchsorted(newlines, starts), minlength=len(texts))
+    if not len(starts):
+        return np.empty(0, np.uint64), counts
+    lens = ends - starts
+    first = np.cumsum(lens) - lens
+    pos = np.arange(int(lens.sum())) - np.repeat(first, lens)
+    with np.errstate(over="ignore"):
+        vals = (buf[isword].astype(np.uint64) + np.uint64(1)) * _R[np.minimum(pos, 63)]
+        wh = fmix64(np.add.reduceat(vals, first))
+    return wh, counts
+
+
+def shingle_hashes(texts: Sequence[str], n: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """64-bit hashes of every document's word ``n``-grams, concatenated, and each one's document.
+
+    Returns ``(hashes, doc)``: ``hashes[i]`` belongs to document ``doc[i]`` (sorted ascending).
+    Documents without words have no shingles.
+    """
+    wh, counts = word_hashes(texts)
+    total = len(wh)
+    if total == 0:
+        return np.empty(0, np.uint64), np.empty(0, np.int64)
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    # Shingle j starts at word j; it is valid when it ends inside its own document.
+    m = total - n + 1
+    with np.errstate(over="ignore"):
+        if m > 0:
+            acc = wh[:m].copy()
+            for i in range(1, n):
+                acc *= _MUL
+                acc += wh[i : i + m]
+            doc_of_word = np.repeat(np.arange(len(texts)), counts)
+            valid = np.arange(m) + n <= ends[doc_of_word[:m]]
+            hashes, doc = fmix64(acc[valid]), doc_of_word[:m][valid]
+        else:
+            hashes, doc = np.empty(0, np.uint64), np.empty(0, np.int64)
+        short = np.flatnonzero((counts > 0) & (counts < n))
+        if len(short):
+            extra = np.empty(len(short), np.uint64)
+            for k, d in enumerate(short):
+                acc1 = np.uint64(wh[starts[d]])
+                for j in range(starts[d] + 1, ends[d]):
+                    acc1 = acc1 * _MUL + wh[j]
+                extra[k] = acc1
+            hashes = np.concatenate([hashes, fmix64(extra)])
+            doc = np.concatenate([doc, short])
+            order = np.argsort(doc, kind="stable")
+            hashes, doc = hashes[order], doc[order]
+    return hashes, doc
