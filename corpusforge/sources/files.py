@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import fnmatch
 import io
+import os
 import posixpath
+import string
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any, Literal
 
@@ -14,6 +16,9 @@ from fsspec.core import url_to_fs
 
 from corpusforge.document import Document, make_doc_id
 from corpusforge.errors import CorpusforgeError, CorruptInput
+from corpusforge.extract.base import ExtractionError
+from corpusforge.extract.detect import CODE_EXTENSIONS, HEAD_BYTES, Kind, extension, sniff
+from corpusforge.extract.formats import DOCUMENT_FAMILIES, ExtractOptions, extract_document
 from corpusforge.registry import SOURCES
 from corpusforge.sources import readers
 from corpusforge.sources.base import Part, Source, TaskInput
@@ -27,7 +32,11 @@ from corpusforge.sources.compression import (
 if TYPE_CHECKING:
     from corpusforge.observe.stats import TaskContext
 
-Format = Literal["auto", "jsonl", "json", "parquet", "csv", "tsv", "text"]
+Format = Literal[
+    "auto", "jsonl", "json", "parquet", "csv", "tsv", "text", "html", "xml", "markdown", "rst", "code", "pdf",
+    "docx", "pptx", "xlsx", "epub", "odf", "warc",
+]
+_RECORD_FORMATS = ("jsonl", "json", "parquet", "csv", "tsv", "text")
 _EXT_FORMAT = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
@@ -49,9 +58,13 @@ def format_of(path: str) -> str:
 class FilesSource(Source):
     """Files under ``path`` (a file, a folder, a glob, or a list of them; any fsspec URL).
 
-    ``format: auto`` picks the reader from the extension (.jsonl/.ndjson, .json, .parquet, .csv,
-    .tsv, anything else is text); compression (gz, zst, bz2, xz) is detected from the bytes.
-    ``text_unit`` says what one document is in a text file. Files and folders whose names start
+    ``format: auto`` detects each file's content type from its bytes first and its extension
+    second (see ``corpusforge.extract.detect``): records formats (.jsonl/.ndjson, .json, .parquet,
+    .csv, .tsv), plain text, and extracted formats (HTML, XML, Markdown, reStructuredText, code,
+    PDF, DOCX, PPTX, XLSX, EPUB, ODF, WARC/ARC); media files are recognised and never read as
+    text. Compression (gz, zst, bz2, xz) is detected from the bytes. ``text_unit`` says what one
+    document is in a text file; ``text_template`` (e.g. ``"{title}\n\n{body}"``) builds the text
+    of a record from its fields instead of ``text_field``. Files and folders whose names start
     with a dot are skipped; ``include``/``exclude`` are globs on the path relative to the root.
     """
 
@@ -67,6 +80,12 @@ class FilesSource(Source):
         exclude: list[str] | None = None,
         encoding_errors: Literal["quarantine", "replace"] = "quarantine",
         metadata: dict[str, Any] | None = None,
+        text_template: str | None = None,
+        pdf_password: str | None = None,
+        pdf_password_env: str | None = None,
+        media: Literal["quarantine", "pass"] = "quarantine",
+        favor_precision: bool = True,
+        max_extract_bytes: int = 256 * 1024 * 1024,
     ):
         self.source_name = name
         self.paths = [path] if isinstance(path, str) else list(path)
@@ -78,6 +97,14 @@ class FilesSource(Source):
         self.include, self.exclude = include or [], exclude or []
         self.encoding_errors = encoding_errors
         self.extra_metadata = metadata or {}
+        if text_template is not None:
+            _check_template(text_template)
+        if pdf_password and pdf_password_env:
+            raise ValueError("pdf_password and pdf_password_env: give one, not both")
+        self.text_template = text_template
+        self.pdf_password, self.pdf_password_env = pdf_password, pdf_password_env
+        self.media, self.favor_precision = media, favor_precision
+        self.max_extract_bytes = max_extract_bytes
 
     # -- planning --------------------------------------------------------------------------------
 
@@ -186,45 +213,146 @@ class FilesSource(Source):
         comp = sniff_compression(head)
         return raw, decompressing_reader(raw, comp), comp is None
 
+    def _kind(self, part: Part) -> tuple[Kind, bytes | None]:
+        """The part's kind and, for whole-file formats, its (decompressed) bytes."""
+        if self.format != "auto":
+            fmt = self.format
+            lang = CODE_EXTENSIONS.get(extension(part.path), "") if fmt == "code" else ""
+            return Kind(fmt, language=lang), None
+        if part.start != 0 or part.end != -1:  # a split of a line-based file, decided at planning
+            return Kind(format_of(part.path)), None
+        raw, stream, _ = self._open(part)
+        try:
+            head = stream.read(HEAD_BYTES)
+            kind = sniff(head, part.path)
+            if kind.family == "docx" or head.startswith(b"PK\x03\x04"):
+                data = head + stream.read()
+                return sniff(head, part.path, data), data
+            if kind.family in DOCUMENT_FAMILIES:
+                data = head + stream.read(max(0, self.max_extract_bytes - len(head) + 1))
+                if len(data) > self.max_extract_bytes:
+                    raise CorruptInput(part.path, f"file too large to extract (over {self.max_extract_bytes} bytes)")
+                return kind, data
+            return kind, None
+        except readers.STREAM_ERRORS:
+            # A damaged stream: let the extension's reader yield what it can and report the damage.
+            return Kind(format_of(part.path)), None
+        finally:
+            stream.close()
+            raw.close()
+
     def _read_part(self, part: Part, ctx: TaskContext) -> Iterator[Document]:
         if part.size == 0 and part.start == 0:
             ctx.quarantine(part.path, "empty file", None)
             return
-        fmt = self._format(part.path)
+        kind, data = self._kind(part)
+        fam = kind.family
+        if fam in _RECORD_FORMATS:
+            yield from self._read_records(part, fam, ctx)
+        elif fam == "binary":
+            ctx.quarantine(part.path, "binary file (NUL bytes), not text", None)
+        elif kind.is_media:
+            yield from self._media_document(part, kind, ctx)
+        elif fam == "warc":
+            from corpusforge.extract.warc import read_warc
+
+            raw, stream, _ = self._open(part)
+            try:
+                # warcio reads gzip per record itself, so offsets are those of the compressed file.
+                records = read_warc(raw, part.path, ctx.quarantine, self.favor_precision)
+                yield from self._documents(part, records, {"format": "warc"})
+            finally:
+                stream.close()
+                raw.close()
+        else:
+            if data is None:
+                raw, stream, _ = self._open(part)
+                try:
+                    data = stream.read()
+                except readers.STREAM_ERRORS as exc:
+                    raise CorruptInput(part.path, f"compressed stream is truncated or corrupt ({exc})") from None
+                finally:
+                    stream.close()
+                    raw.close()
+            opts = ExtractOptions(self._pdf_password(), self.favor_precision, self.encoding_errors)
+            try:
+                out = extract_document(data, kind, part.path, opts)
+            except ExtractionError as exc:
+                ctx.quarantine(part.path, str(exc), None)
+                return
+            meta = {"format": fam, **out.metadata}
+            if kind.mime:
+                meta.setdefault("content_type", kind.mime)
+            yield from self._documents(part, iter([(0, out.text, meta)]), {})
+
+    def _pdf_password(self) -> str | None:
+        if self.pdf_password_env:
+            value = os.environ.get(self.pdf_password_env)
+            if not value:
+                raise CorpusforgeError(
+                    f"source {self.source_name!r}: pdf_password_env names {self.pdf_password_env!r}, which is not set"
+                )
+            return value
+        return self.pdf_password
+
+    def _media_document(self, part: Part, kind: Kind, ctx: TaskContext) -> Iterator[Document]:
+        if self.media == "quarantine":
+            what = kind.mime or kind.family
+            ctx.quarantine(part.path, f"media file: enable the multimodal stage (source option media: pass; {what})", None)
+            return
+        item = {"uri": part.path, "kind": kind.family, "mime": kind.mime, "bytes": part.size}
+        meta = {**self.extra_metadata, "media": [item], "source_name": self.source_name}
+        key = f"{self.source_name}/{part.key}"
+        yield Document("", make_doc_id(key, 0, part.path), part.path, 0, meta, [item])
+
+    def _read_records(self, part: Part, fmt: str, ctx: TaskContext) -> Iterator[Document]:
         raw, stream, plain = self._open(part)
         q = ctx.quarantine
+        tf, tpl = self.text_field, self.text_template
         try:
             if fmt == "jsonl":
-                records = readers.read_jsonl(stream, part.path, q, self.text_field, part.start, part.end)
+                records = readers.read_jsonl(stream, part.path, q, tf, part.start, part.end, tpl)
             elif fmt == "json":
-                records = readers.read_json_array(stream, part.path, q, self.text_field)
+                records = readers.read_json_array(stream, part.path, q, tf, tpl)
             elif fmt == "parquet":
                 # Parquet needs random access: a compressed Parquet file is decompressed in memory.
                 seekable = stream if plain else io.BytesIO(stream.read())
-                records = readers.read_parquet(seekable, part.path, q, self.text_field, part.start, part.end)
+                records = readers.read_parquet(seekable, part.path, q, tf, part.start, part.end, tpl)
             elif fmt in ("csv", "tsv"):
-                records = readers.read_csv(stream, part.path, q, self.text_field, "\t" if fmt == "tsv" else ",")
+                records = readers.read_csv(stream, part.path, q, tf, "\t" if fmt == "tsv" else ",", tpl)
             else:
                 records = readers.read_text(stream, part.path, q, self.text_unit, self.encoding_errors,
                                             part.start, part.end)
-            key = f"{self.source_name}/{part.key}"
-            id_field = self.id_field
-            extra = self.extra_metadata
-            for offset, text, fields in records:
-                doc_id = fields.pop(id_field, None) if id_field else None
-                if extra:
-                    fields = {**extra, **fields}
-                fields["source_name"] = self.source_name
-                yield Document(
-                    text,
-                    str(doc_id) if doc_id is not None else make_doc_id(key, offset, text),
-                    part.path,
-                    offset,
-                    fields,
-                )
+            yield from self._documents(part, records, {})
         finally:
             stream.close()
             raw.close()
+
+    def _documents(self, part: Part, records: Iterator[readers.Record], base: dict[str, Any]) -> Iterator[Document]:
+        key = f"{self.source_name}/{part.key}"
+        id_field = self.id_field
+        extra = {**self.extra_metadata, **base}
+        for offset, text, fields in records:
+            doc_id = fields.pop(id_field, None) if id_field else None
+            if extra:
+                fields = {**extra, **fields}
+            fields["source_name"] = self.source_name
+            yield Document(
+                text,
+                str(doc_id) if doc_id is not None else make_doc_id(key, offset, text),
+                part.path,
+                offset,
+                fields,
+            )
+
+
+def _check_template(template: str) -> None:
+    try:
+        names = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        raise ValueError(f"text_template {template!r} is not a valid format string: {exc}") from None
+    if not names:
+        raise ValueError(f"text_template {template!r} names no field; write fields as {{title}}")
 
 
 def _has_glob(path: str) -> bool:

@@ -1,0 +1,1 @@
+"""Text out of every format users have: HTML, PDF, Office, markup, code, WARC; media recognised."""
