@@ -12,6 +12,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 import fsspec
 import pyarrow.parquet as pq
+import xxhash
 from fsspec.core import url_to_fs
 
 from corpusforge.document import Document, make_doc_id
@@ -86,6 +87,8 @@ class FilesSource(Source):
         media: Literal["quarantine", "pass"] = "quarantine",
         favor_precision: bool = True,
         max_extract_bytes: int = 256 * 1024 * 1024,
+        content_hash: bool = True,
+        incremental: bool = False,
     ):
         self.source_name = name
         self.paths = [path] if isinstance(path, str) else list(path)
@@ -105,6 +108,7 @@ class FilesSource(Source):
         self.pdf_password, self.pdf_password_env = pdf_password, pdf_password_env
         self.media, self.favor_precision = media, favor_precision
         self.max_extract_bytes = max_extract_bytes
+        self.hash_inputs, self.incremental = content_hash, incremental
 
     # -- planning --------------------------------------------------------------------------------
 
@@ -140,7 +144,8 @@ class FilesSource(Source):
                 uri = p if _is_local(fs) else fs.unstrip_protocol(p)
                 mtime = info.get("mtime") or info.get("LastModified") or info.get("last_modified") or 0
                 mtime = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime)
-                found.setdefault(rel, (fs, Part(uri, key=rel, size=int(info.get("size") or 0), mtime=mtime)))
+                etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
+                found.setdefault(rel, (fs, Part(uri, key=rel, size=int(info.get("size") or 0), mtime=mtime, etag=etag)))
         if not found:
             raise CorpusforgeError(f"source {self.source_name!r}: no input files under {self.paths}")
         return [found[k] for k in sorted(found)]
@@ -190,7 +195,10 @@ class FilesSource(Source):
             else:
                 group.append(part)
                 group_bytes += part.size
-                if group_bytes >= task_bytes:
+                if self.incremental:
+                    if _cut_after(part, task_bytes) or group_bytes >= 4 * task_bytes:
+                        flush()
+                elif group_bytes >= task_bytes:
                     flush()
         flush()
         return tasks
@@ -365,4 +373,12 @@ def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
 
 
 def _replace(part: Part, start: int, end: int, size: int) -> Part:
-    return Part(part.path, part.key, start, end, size, part.mtime)
+    return Part(part.path, part.key, start, end, size, part.mtime, etag=part.etag)
+
+
+def _cut_after(part: Part, task_bytes: int) -> bool:
+    """Content-defined task boundary: end a group after ``part`` with probability size/task_bytes,
+    decided by a hash of its key. Groups then average ``task_bytes``, and adding or changing a
+    file changes only the group it falls in, not every group after it."""
+    u = xxhash.xxh3_64_intdigest(part.key.encode("utf-8", "surrogateescape")) / 2.0**64
+    return u < part.size / task_bytes
