@@ -294,13 +294,8 @@ class FilesSource(Source):
             yield from self._documents(part, iter([(0, out.text, meta)]), {})
 
     def _pdf_password(self) -> str | None:
-        if self.pdf_password_env:
-            value = os.environ.get(self.pdf_password_env)
-            if not value:
-                raise CorpusforgeError(
-                    f"source {self.source_name!r}: pdf_password_env names {self.pdf_password_env!r}, which is not set"
-                )
-            return value
+        if self.pdf_password_env:  # unset: no password configured, encrypted PDFs are quarantined
+            return os.environ.get(self.pdf_password_env) or None
         return self.pdf_password
 
     def _media_document(self, part: Part, kind: Kind, ctx: TaskContext) -> Iterator[Document]:
