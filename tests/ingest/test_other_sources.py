@@ -94,3 +94,32 @@ def test_git_repository_files_at_a_commit_with_license_and_language(tmp_path):
     assert by_path["src/main.go"].metadata["license"] == "MIT"
     assert by_path["src/main.go"].metadata["license_file"] == "LICENSE"
     assert len(by_path["run"].metadata["commit"]) == 40
+
+
+def test_catalog_lists_the_known_datasets_with_ids_and_licenses():
+    from corpusforge.sources.catalog import format_catalog, list_datasets
+
+    names = [d["name"] for d in list_datasets()]
+    assert names == ["bookcorpus", "c4", "dolly", "openwebtext", "redpajama", "the_stack", "wikipedia", "wikitext"]
+    assert all(d["hf_id"] and d["license"] for d in list_datasets())
+    assert "allenai/c4" in format_catalog()
+
+
+def test_collect_runs_a_catalog_dataset_from_a_local_copy(tmp_path):
+    import datasets
+
+    from corpusforge.sources.catalog import collect
+
+    rows = {"instruction": [f"Say {i}" for i in range(6)], "context": [""] * 6, "response": [f"{i}" for i in range(6)]}
+    datasets.Dataset.from_dict(rows).save_to_disk(str(tmp_path / "dolly"))
+    stats = collect("dolly", str(tmp_path / "out"), max_samples=4, preset="small", local_path=str(tmp_path / "dolly"),
+                    workers=1, overrides={"steps": [], "tokenizer": {"vocab_size": 300},
+                                          "sharding": {"sequence_length": 32}})
+    assert stats["documents"]["read"] == 4
+
+
+def test_collect_of_an_unknown_dataset_suggests_close_names():
+    from corpusforge.sources.catalog import collect_recipe
+
+    with pytest.raises(CorpusforgeError, match="did you mean wikitext"):
+        collect_recipe("wikitxt")
