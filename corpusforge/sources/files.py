@@ -8,6 +8,7 @@ import os
 import posixpath
 import string
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 import fsspec
@@ -122,19 +123,9 @@ class FilesSource(Source):
     def discover(self) -> list[tuple[fsspec.AbstractFileSystem, Part]]:
         """Every input file as a whole-file Part, sorted by its relative key."""
         found: dict[str, tuple[fsspec.AbstractFileSystem, Part]] = {}
-        for spec in self.paths:
-            fs, root = url_to_fs(spec)
-            if _has_glob(root):
-                base = root
-                while _has_glob(base):
-                    base = posixpath.dirname(base)
-                entries = fs.glob(root, detail=True)
-            elif fs.isdir(root):
-                base, entries = root, fs.find(root, detail=True)
-            elif fs.exists(root):
-                base, entries = posixpath.dirname(root), {root: fs.info(root)}
-            else:
-                raise CorpusforgeError(f"source {self.source_name!r}: path {spec!r} does not exist")
+        with ThreadPoolExecutor(_LIST_THREADS) as pool:
+            listings = list(pool.map(self._list, self.paths))
+        for fs, base, entries in listings:
             for p, info in sorted(entries.items()):
                 if info.get("type") == "directory":
                     continue
@@ -149,6 +140,30 @@ class FilesSource(Source):
         if not found:
             raise CorpusforgeError(f"source {self.source_name!r}: no input files under {self.paths}")
         return [found[k] for k in sorted(found)]
+
+    def _list(self, spec: str) -> tuple[fsspec.AbstractFileSystem, str, dict[str, Any]]:
+        """``(fs, base, {path: info})`` for one path spec. A folder's subfolders are listed in
+        parallel (object-store listings are slow per request, not per byte)."""
+        fs, root = url_to_fs(spec)
+        if _has_glob(root):
+            base = root
+            while _has_glob(base):
+                base = posixpath.dirname(base)
+            return fs, base, fs.glob(root, detail=True)
+        if fs.isdir(root):
+            entries: dict[str, Any] = {}
+            subdirs = []
+            for info in fs.ls(root, detail=True):
+                if info.get("type") == "directory":
+                    subdirs.append(info["name"])
+                else:
+                    entries[info["name"]] = info
+            for sub in _map_threads(lambda d: fs.find(d, detail=True), subdirs):
+                entries.update(sub)
+            return fs, root, entries
+        if fs.exists(root):
+            return fs, posixpath.dirname(root), {root: fs.info(root)}
+        raise CorpusforgeError(f"source {self.source_name!r}: path {spec!r} does not exist")
 
     def _format(self, path: str) -> str:
         return format_of(path) if self.format == "auto" else self.format
@@ -356,6 +371,16 @@ def _check_template(template: str) -> None:
         raise ValueError(f"text_template {template!r} is not a valid format string: {exc}") from None
     if not names:
         raise ValueError(f"text_template {template!r} names no field; write fields as {{title}}")
+
+
+_LIST_THREADS = 8
+
+
+def _map_threads(fn: Any, items: list[Any]) -> list[Any]:
+    if len(items) <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(min(_LIST_THREADS, len(items))) as pool:
+        return list(pool.map(fn, items))
 
 
 def _has_glob(path: str) -> bool:

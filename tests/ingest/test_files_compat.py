@@ -55,3 +55,16 @@ def test_text_units_line_and_paragraph(tmp_path):
     assert [d.text for d in docs] == ["one", "two", "three"]
     docs, _ = read_all(tmp_path / "a.txt", tmp_path, text_unit="paragraph")
     assert [d.text for d in docs] == ["one\ntwo", "three"]
+
+
+def test_discovery_lists_nested_folders_and_several_paths_sorted_by_relative_key(tmp_path):
+    for sub in ("b", "a/deep", "c"):
+        (tmp_path / "in" / sub).mkdir(parents=True)
+        (tmp_path / "in" / sub / "x.txt").write_text(sub)
+    (tmp_path / "in" / "top.txt").write_text("top")
+    (tmp_path / "in" / ".hidden").mkdir()
+    (tmp_path / "in" / ".hidden" / "h.txt").write_text("hidden")
+    from corpusforge.sources.files import FilesSource
+
+    src = FilesSource(name="t", path=[str(tmp_path / "in"), str(tmp_path / "in" / "b" / "x.txt")])
+    assert [p.key for _, p in src.discover()] == ["a/deep/x.txt", "b/x.txt", "c/x.txt", "top.txt", "x.txt"]
