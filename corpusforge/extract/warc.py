@@ -4,7 +4,8 @@ Each response record with a 2xx status and an HTML (or plain-text) body becomes 
 its byte offset in the archive is the document offset, and the target URI, HTTP status,
 content type, WARC date and record id go into metadata. Other records (requests, metadata,
 images, redirects) are skipped. A damaged archive yields every record before the damage and
-then raises CorruptInput, which the source turns into a quarantine entry.
+then raises CorruptInput, which the source turns into a quarantine entry; a record cut short
+(fewer bytes than its Content-Length) is quarantined as a truncated record.
 """
 
 from __future__ import annotations
@@ -63,8 +64,12 @@ def read_warc(stream: IO[bytes], path: str, quarantine: Quarantine, favor_precis
             if mime not in _HTML_TYPES and mime != "text/plain":
                 continue
             body = record.content_stream().read()
+            missing = getattr(record.raw_stream, "limit", 0)  # bytes the header promised but the file lacks
             offset = it.get_record_offset()  # only valid once the record has been read
             where = f"{path} record at byte {offset}"
+            if missing > 0:
+                quarantine(where, f"truncated WARC record ({missing} bytes missing; {uri})", None)
+                continue
             if not body.strip():
                 continue
             if mime == "text/plain":

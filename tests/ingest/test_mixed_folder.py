@@ -73,13 +73,13 @@ def test_mixed_folder_every_file_is_extracted_or_quarantined(data, tmp_path):
     seen_quarantined = {Path(q["location"].split(" ")[0]).name for q in quarantined}
     assert seen_docs | seen_quarantined == names
     assert seen_quarantined == {"locked.pdf", "scan.pdf", "old.doc", "old.xls", "cat.jpg", "speech.flac",
-                                "clip.mp4", "bad.txt", "empty.txt"}
+                                "clip.mp4", "damaged.warc.gz", "bad.txt", "empty.txt"}
     assert stats["quarantine"] == {
-        "empty file": 1, "encrypted PDF": 1, "invalid UTF-8": 1,
+        "empty file": 1, "truncated WARC record": 1, "encrypted PDF": 1, "invalid UTF-8": 1,
         "legacy Office format": 2, "media file": 3, "no text layer": 1,
     }
     formats = {Path(d["source"]).name: d["metadata"].get("format") for d in docs}
-    assert formats["page.html"] == "html" and formats["crawl.warc.gz"] == formats["damaged.warc.gz"] == "warc"
+    assert formats["page.html"] == "html" and formats["crawl.warc.gz"] == "warc"
     assert formats["tool.py"] == "code" and formats["guide.md"] == "markdown"
     texts = {Path(d["source"]).name: d["text"] for d in docs}
     assert texts["rows.csv"] == "CSV title\n\nCSV body text"

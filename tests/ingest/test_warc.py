@@ -32,8 +32,14 @@ def test_charset_comes_from_the_http_header(data, tmp_path):
     assert re.search("[а-яА-Я]{4}", page.text)
 
 
-def test_damaged_archives_are_read_up_to_the_damage(data, tmp_path):
-    for name in ("clipped-truncated.warc.gz", "warcio-example-trunc.warc"):
-        docs, quarantined = read_all(data / "warc" / "edge" / name, tmp_path)
-        assert len(docs) == 1, name
-        assert quarantined == []
+def test_a_record_cut_short_is_quarantined_as_truncated(data, tmp_path):
+    docs, quarantined = read_all(data / "warc" / "edge" / "clipped-truncated.warc.gz", tmp_path)
+    assert docs == []
+    [q] = quarantined
+    assert q["reason"].startswith("truncated WARC record (13068 bytes missing; http://www.houstonpress.com/")
+
+
+def test_a_damaged_archive_is_read_up_to_the_damage(data, tmp_path):
+    docs, quarantined = read_all(data / "warc" / "edge" / "warcio-example-trunc.warc", tmp_path)
+    assert [d.metadata["url"] for d in docs] == ["http://example.com/"]
+    assert quarantined == []
