@@ -248,15 +248,14 @@ class FilesSource(Source):
         try:
             head = stream.read(HEAD_BYTES)
             kind = sniff(head, part.path)
-            if kind.family == "docx" or head.startswith(b"PK\x03\x04"):
-                data = head + stream.read()
-                return sniff(head, part.path, data), data
-            if kind.family in DOCUMENT_FAMILIES:
-                data = head + stream.read(max(0, self.max_extract_bytes - len(head) + 1))
-                if len(data) > self.max_extract_bytes:
-                    raise CorruptInput(part.path, f"file too large to extract (over {self.max_extract_bytes} bytes)")
-                return kind, data
-            return kind, None
+            if kind.family not in DOCUMENT_FAMILIES:
+                return kind, None
+            data = head + stream.read(max(0, self.max_extract_bytes - len(head) + 1))
+            if len(data) > self.max_extract_bytes:
+                raise CorruptInput(part.path, f"file too large to extract (over {self.max_extract_bytes} bytes)")
+            if head.startswith(b"PK\x03\x04"):  # DOCX, PPTX, XLSX, EPUB, ODF: told apart by members
+                kind = sniff(head, part.path, data)
+            return kind, data
         except readers.STREAM_ERRORS:
             # A damaged stream: let the extension's reader yield what it can and report the damage.
             return Kind(format_of(part.path)), None

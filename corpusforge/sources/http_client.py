@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from corpusforge.extract.base import require
 
-RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class FetchError(Exception):

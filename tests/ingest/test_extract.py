@@ -157,3 +157,23 @@ def test_text_template_over_csv_columns(tmp_path):
     (tmp_path / "a.csv").write_text("title,body\nHello,World\n")
     [doc], _ = read_all(tmp_path / "a.csv", tmp_path, text_template="{title}: {body}")
     assert doc.text == "Hello: World"
+
+
+def test_a_name_promising_a_binary_format_over_text_bytes_is_quarantined(tmp_path):
+    (tmp_path / "report.pdf").write_text("this is not a PDF at all\n")
+    _, quarantined = read_all(tmp_path / "report.pdf", tmp_path)
+    assert quarantined[0]["reason"] == "content does not match the file name (.pdf says pdf, the bytes are text)"
+
+
+def test_documents_over_max_extract_bytes_are_quarantined_not_loaded(data, tmp_path):
+    _, quarantined = read_all(data / "docs" / "pypdf" / "crazyones.pdf", tmp_path, max_extract_bytes=10_000)
+    assert quarantined[0]["reason"] == "file too large to extract (over 10000 bytes)"
+
+
+def test_a_zip_archive_is_quarantined_with_advice(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "bundle.zip", "w") as zf:
+        zf.writestr("a.txt", "hello")
+    _, quarantined = read_all(tmp_path / "bundle.zip", tmp_path)
+    assert quarantined[0]["reason"] == "ZIP archive: not supported; unpack it into the source folder"
