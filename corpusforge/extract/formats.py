@@ -20,6 +20,7 @@ _LICENSE = re.compile(r"^(?:licen[cs]e|copying|unlicense)(?:[-_.].*)?$", re.I)
 class ExtractOptions:
     pdf_password: str | None = None
     favor_precision: bool = True
+    pdf_mode: str = "auto"
     encoding_errors: str = "quarantine"
 
 
@@ -41,7 +42,7 @@ def extract_document(raw: bytes, kind: Kind, path: str, opts: ExtractOptions) ->
     if fam == "pdf":
         from corpusforge.extract.pdf import extract_pdf
 
-        return extract_pdf(raw, opts.pdf_password)
+        return extract_pdf(raw, opts.pdf_password, opts.pdf_mode)
     if fam in ("docx", "pptx", "xlsx", "epub", "odf"):
         from corpusforge.extract import office
 

@@ -85,6 +85,7 @@ class FilesSource(Source):
         text_template: str | None = None,
         pdf_password: str | None = None,
         pdf_password_env: str | None = None,
+        pdf_mode: Literal["auto", "plain", "layout"] = "auto",
         media: Literal["quarantine", "pass"] = "quarantine",
         favor_precision: bool = True,
         max_extract_bytes: int = 256 * 1024 * 1024,
@@ -106,7 +107,7 @@ class FilesSource(Source):
         if pdf_password and pdf_password_env:
             raise ValueError("pdf_password and pdf_password_env: give one, not both")
         self.text_template = text_template
-        self.pdf_password, self.pdf_password_env = pdf_password, pdf_password_env
+        self.pdf_password, self.pdf_password_env, self.pdf_mode = pdf_password, pdf_password_env, pdf_mode
         self.media, self.favor_precision = media, favor_precision
         self.max_extract_bytes = max_extract_bytes
         self.hash_inputs, self.incremental = content_hash, incremental
@@ -296,7 +297,7 @@ class FilesSource(Source):
                 finally:
                     stream.close()
                     raw.close()
-            opts = ExtractOptions(self._pdf_password(), self.favor_precision, self.encoding_errors)
+            opts = ExtractOptions(self._pdf_password(), self.favor_precision, self.pdf_mode, self.encoding_errors)
             try:
                 out = extract_document(data, kind, part.path, opts)
             except ExtractionError as exc:

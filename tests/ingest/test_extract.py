@@ -177,3 +177,18 @@ def test_a_zip_archive_is_quarantined_with_advice(tmp_path):
         zf.writestr("a.txt", "hello")
     _, quarantined = read_all(tmp_path / "bundle.zip", tmp_path)
     assert quarantined[0]["reason"] == "ZIP archive: not supported; unpack it into the source folder"
+
+
+def test_pdf_tables_keep_their_reading_order_in_auto_mode(data, tmp_path):
+    import difflib
+    import re
+
+    ref = markdown_to_text((data / "docs" / "markitdown" / "movie-theater-booking-2024.expected.md").read_text())
+
+    def similarity(mode: str) -> float:
+        [doc], _ = read_all(data / "docs" / "markitdown" / "movie-theater-booking-2024.pdf", tmp_path, pdf_mode=mode)
+        a, b = re.findall(r"\w+", doc.text.lower()), re.findall(r"\w+", ref.lower())
+        return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+    assert similarity("auto") > 0.99
+    assert similarity("plain") < 0.9  # pypdf's plain mode reads this table's cells out of order
