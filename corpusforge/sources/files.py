@@ -20,7 +20,7 @@ from corpusforge.document import Document, make_doc_id
 from corpusforge.errors import CorpusforgeError, CorruptInput
 from corpusforge.extract.base import ExtractionError
 from corpusforge.extract.detect import CODE_EXTENSIONS, HEAD_BYTES, Kind, extension, sniff
-from corpusforge.extract.formats import DOCUMENT_FAMILIES, ExtractOptions, extract_document
+from corpusforge.extract.formats import DOCUMENT_FAMILIES, ExtractOptions, extract_document, is_license_file
 from corpusforge.registry import SOURCES
 from corpusforge.sources import readers
 from corpusforge.sources.base import Part, Source, TaskInput
@@ -111,6 +111,7 @@ class FilesSource(Source):
         self.media, self.favor_precision = media, favor_precision
         self.max_extract_bytes = max_extract_bytes
         self.hash_inputs, self.incremental = content_hash, incremental
+        self._license_cache: dict[str, str | None] = {}
 
     # -- planning --------------------------------------------------------------------------------
 
@@ -306,7 +307,34 @@ class FilesSource(Source):
             meta = {"format": fam, **out.metadata}
             if kind.mime:
                 meta.setdefault("content_type", kind.mime)
+            if fam == "code":
+                meta["path"] = part.key
+                license_file = self._license_file(part)
+                if license_file:
+                    meta["license_file"] = license_file
             yield from self._documents(part, iter([(0, out.text, meta)]), {})
+
+    def _license_file(self, part: Part) -> str | None:
+        """The nearest LICENSE/COPYING file in the code file's folder or an ancestor up to the
+        source root, as a path relative to the root (folder listings cached per source)."""
+        if not part.path.endswith(part.key):
+            return None
+        root = part.path[: len(part.path) - len(part.key)].rstrip("/")
+        rel_dir = posixpath.dirname(part.key)
+        cache = self._license_cache
+        while True:
+            if rel_dir not in cache:
+                folder = f"{root}/{rel_dir}" if rel_dir else root
+                try:
+                    fs, path = url_to_fs(folder)
+                    names = sorted(posixpath.basename(n) for n in fs.ls(path, detail=False))
+                except (FileNotFoundError, NotADirectoryError, PermissionError):
+                    names = []
+                found = next((n for n in names if is_license_file(n)), None)
+                cache[rel_dir] = f"{rel_dir}/{found}" if found and rel_dir else found
+            if cache[rel_dir] or not rel_dir:
+                return cache[rel_dir]
+            rel_dir = posixpath.dirname(rel_dir)
 
     def _pdf_password(self) -> str | None:
         if self.pdf_password_env:  # unset: no password configured, encrypted PDFs are quarantined

@@ -145,6 +145,17 @@ def test_code_is_verbatim_with_language_from_extension_or_shebang(tmp_path):
     assert by_name["tool"].metadata["language"] == "python"
 
 
+def test_code_records_its_path_and_the_nearest_license_file(tmp_path):
+    (tmp_path / "repo" / "src" / "pkg").mkdir(parents=True)
+    (tmp_path / "repo" / "LICENSE.txt").write_text("MIT License\n")
+    (tmp_path / "repo" / "src" / "pkg" / "m.py").write_text("x = 1\n")
+    (tmp_path / "repo" / "src" / "pkg" / "COPYING").write_text("GPL\n")
+    (tmp_path / "repo" / "src" / "a.c").write_text("int x;\n")
+    docs, _ = read_all(tmp_path / "repo", tmp_path, include=["*.py", "*.c"])
+    meta = {d.metadata["path"]: d.metadata.get("license_file") for d in docs}
+    assert meta == {"src/a.c": "LICENSE.txt", "src/pkg/m.py": "src/pkg/COPYING"}
+
+
 def test_text_template_builds_the_text_from_jsonl_fields(tmp_path):
     (tmp_path / "a.jsonl").write_text('{"title": "T1", "body": "B1"}\n{"title": "T2"}\n')
     docs, quarantined = read_all(tmp_path / "a.jsonl", tmp_path, text_template="{title}\n\n{body}")
