@@ -33,6 +33,7 @@ from corpusforge.recipe import Recipe
 from corpusforge.shards.packer import Packer, frame_documents
 from corpusforge.shards.writer import ShardWriter
 from corpusforge.sources.base import TaskInput
+from corpusforge.sources.manifest import reconcile_with_manifest
 from corpusforge.staging import DocumentWriter, read_documents
 from corpusforge.step import CorpusStep, Step, timed
 
@@ -75,7 +76,7 @@ class Pipeline:
             tasks: list[TaskInput] = []
             for src in self.sources.values():
                 tasks.extend(src.plan(self.recipe.executor.task_bytes))
-            self._plan = tasks
+            self._plan = reconcile_with_manifest(self.output, tasks, self.sources)
         return self._plan
 
     def stages(self) -> list[Stage]:
@@ -94,8 +95,8 @@ class Pipeline:
     def task_key(self, stage: Stage, task: int) -> str:
         """Completion key: the first stage depends on its own input only, later ones on all input."""
         if stage.name == "curate":
-            return _h(self.fingerprint, stage.name, self.plan[task].to_dict())
-        return _h(self.fingerprint, stage.name, [t.to_dict() for t in self.plan])
+            return _h(self.fingerprint, stage.name, self.plan[task].identity())
+        return _h(self.fingerprint, stage.name, [t.identity() for t in self.plan])
 
     def staged_path(self, segment: int, task: int) -> Path:
         name = "curate" if segment == 0 else f"curate_{segment}"
@@ -270,7 +271,7 @@ def cached_tokenizer(path: str) -> Any:
     return Tokenizer.from_file(path)
 
 
-_PIPELINES: dict[tuple[str, str], Pipeline] = {}
+_PIPELINES: dict[tuple[str, str, str], Pipeline] = {}
 
 
 def run_task(payload: dict[str, Any]) -> dict[str, Any]:
@@ -279,7 +280,9 @@ def run_task(payload: dict[str, Any]) -> dict[str, Any]:
     from corpusforge.state import CompletionRecords
 
     output = Path(payload["output"])
-    key = (payload["fingerprint"], str(output))
+    # The plan is part of the key: a re-run with the same recipe and output (incremental input)
+    # must not reuse a pipeline cached in this process with the previous plan.
+    key = (payload["fingerprint"], str(output), _h(payload["plan"]))
     pipe = _PIPELINES.get(key)
     if pipe is None:
         recipe = Recipe.model_validate(payload["recipe"])

@@ -1,1 +1,1 @@
-"""Extraction: text and media from every file format users have."""
+"""Text out of every format users have: HTML, PDF, Office, markup, code, WARC; media recognised."""

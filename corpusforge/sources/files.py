@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import fnmatch
 import io
+import os
 import posixpath
+import string
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 import fsspec
 import pyarrow.parquet as pq
+import xxhash
 from fsspec.core import url_to_fs
 
 from corpusforge.document import Document, make_doc_id
 from corpusforge.errors import CorpusforgeError, CorruptInput
+from corpusforge.extract.base import ExtractionError
+from corpusforge.extract.detect import CODE_EXTENSIONS, HEAD_BYTES, Kind, extension, sniff
+from corpusforge.extract.formats import DOCUMENT_FAMILIES, ExtractOptions, extract_document, is_license_file
 from corpusforge.registry import SOURCES
 from corpusforge.sources import readers
 from corpusforge.sources.base import Part, Source, TaskInput
@@ -27,7 +34,11 @@ from corpusforge.sources.compression import (
 if TYPE_CHECKING:
     from corpusforge.observe.stats import TaskContext
 
-Format = Literal["auto", "jsonl", "json", "parquet", "csv", "tsv", "text"]
+Format = Literal[
+    "auto", "jsonl", "json", "parquet", "csv", "tsv", "text", "html", "xml", "markdown", "rst", "code", "pdf",
+    "docx", "pptx", "xlsx", "epub", "odf", "warc",
+]
+_RECORD_FORMATS = ("jsonl", "json", "parquet", "csv", "tsv", "text")
 _EXT_FORMAT = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
@@ -49,9 +60,13 @@ def format_of(path: str) -> str:
 class FilesSource(Source):
     """Files under ``path`` (a file, a folder, a glob, or a list of them; any fsspec URL).
 
-    ``format: auto`` picks the reader from the extension (.jsonl/.ndjson, .json, .parquet, .csv,
-    .tsv, anything else is text); compression (gz, zst, bz2, xz) is detected from the bytes.
-    ``text_unit`` says what one document is in a text file. Files and folders whose names start
+    ``format: auto`` detects each file's content type from its bytes first and its extension
+    second (see ``corpusforge.extract.detect``): records formats (.jsonl/.ndjson, .json, .parquet,
+    .csv, .tsv), plain text, and extracted formats (HTML, XML, Markdown, reStructuredText, code,
+    PDF, DOCX, PPTX, XLSX, EPUB, ODF, WARC/ARC); media files are recognised and never read as
+    text. Compression (gz, zst, bz2, xz) is detected from the bytes. ``text_unit`` says what one
+    document is in a text file; ``text_template`` (e.g. ``"{title}\n\n{body}"``) builds the text
+    of a record from its fields instead of ``text_field``. Files and folders whose names start
     with a dot are skipped; ``include``/``exclude`` are globs on the path relative to the root.
     """
 
@@ -67,6 +82,15 @@ class FilesSource(Source):
         exclude: list[str] | None = None,
         encoding_errors: Literal["quarantine", "replace"] = "quarantine",
         metadata: dict[str, Any] | None = None,
+        text_template: str | None = None,
+        pdf_password: str | None = None,
+        pdf_password_env: str | None = None,
+        pdf_mode: Literal["auto", "plain", "layout"] = "auto",
+        media: Literal["quarantine", "pass"] = "quarantine",
+        favor_precision: bool = True,
+        max_extract_bytes: int = 256 * 1024 * 1024,
+        content_hash: bool = True,
+        incremental: bool = False,
     ):
         self.source_name = name
         self.paths = [path] if isinstance(path, str) else list(path)
@@ -78,6 +102,16 @@ class FilesSource(Source):
         self.include, self.exclude = include or [], exclude or []
         self.encoding_errors = encoding_errors
         self.extra_metadata = metadata or {}
+        if text_template is not None:
+            _check_template(text_template)
+        if pdf_password and pdf_password_env:
+            raise ValueError("pdf_password and pdf_password_env: give one, not both")
+        self.text_template = text_template
+        self.pdf_password, self.pdf_password_env, self.pdf_mode = pdf_password, pdf_password_env, pdf_mode
+        self.media, self.favor_precision = media, favor_precision
+        self.max_extract_bytes = max_extract_bytes
+        self.hash_inputs, self.incremental = content_hash, incremental
+        self._license_cache: dict[str, str | None] = {}
 
     # -- planning --------------------------------------------------------------------------------
 
@@ -91,19 +125,9 @@ class FilesSource(Source):
     def discover(self) -> list[tuple[fsspec.AbstractFileSystem, Part]]:
         """Every input file as a whole-file Part, sorted by its relative key."""
         found: dict[str, tuple[fsspec.AbstractFileSystem, Part]] = {}
-        for spec in self.paths:
-            fs, root = url_to_fs(spec)
-            if _has_glob(root):
-                base = root
-                while _has_glob(base):
-                    base = posixpath.dirname(base)
-                entries = fs.glob(root, detail=True)
-            elif fs.isdir(root):
-                base, entries = root, fs.find(root, detail=True)
-            elif fs.exists(root):
-                base, entries = posixpath.dirname(root), {root: fs.info(root)}
-            else:
-                raise CorpusforgeError(f"source {self.source_name!r}: path {spec!r} does not exist")
+        with ThreadPoolExecutor(_LIST_THREADS) as pool:
+            listings = list(pool.map(self._list, self.paths))
+        for fs, base, entries in listings:
             for p, info in sorted(entries.items()):
                 if info.get("type") == "directory":
                     continue
@@ -113,10 +137,35 @@ class FilesSource(Source):
                 uri = p if _is_local(fs) else fs.unstrip_protocol(p)
                 mtime = info.get("mtime") or info.get("LastModified") or info.get("last_modified") or 0
                 mtime = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime)
-                found.setdefault(rel, (fs, Part(uri, key=rel, size=int(info.get("size") or 0), mtime=mtime)))
+                etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
+                found.setdefault(rel, (fs, Part(uri, key=rel, size=int(info.get("size") or 0), mtime=mtime, etag=etag)))
         if not found:
             raise CorpusforgeError(f"source {self.source_name!r}: no input files under {self.paths}")
         return [found[k] for k in sorted(found)]
+
+    def _list(self, spec: str) -> tuple[fsspec.AbstractFileSystem, str, dict[str, Any]]:
+        """``(fs, base, {path: info})`` for one path spec. A folder's subfolders are listed in
+        parallel (object-store listings are slow per request, not per byte)."""
+        fs, root = url_to_fs(spec)
+        if _has_glob(root):
+            base = root
+            while _has_glob(base):
+                base = posixpath.dirname(base)
+            return fs, base, fs.glob(root, detail=True)
+        if fs.isdir(root):
+            entries: dict[str, Any] = {}
+            subdirs = []
+            for info in fs.ls(root, detail=True):
+                if info.get("type") == "directory":
+                    subdirs.append(info["name"])
+                else:
+                    entries[info["name"]] = info
+            for sub in _map_threads(lambda d: fs.find(d, detail=True), subdirs):
+                entries.update(sub)
+            return fs, root, entries
+        if fs.exists(root):
+            return fs, posixpath.dirname(root), {root: fs.info(root)}
+        raise CorpusforgeError(f"source {self.source_name!r}: path {spec!r} does not exist")
 
     def _format(self, path: str) -> str:
         return format_of(path) if self.format == "auto" else self.format
@@ -163,7 +212,10 @@ class FilesSource(Source):
             else:
                 group.append(part)
                 group_bytes += part.size
-                if group_bytes >= task_bytes:
+                if self.incremental:
+                    if _cut_after(part, task_bytes) or group_bytes >= 4 * task_bytes:
+                        flush()
+                elif group_bytes >= task_bytes:
                     flush()
         flush()
         return tasks
@@ -186,45 +238,177 @@ class FilesSource(Source):
         comp = sniff_compression(head)
         return raw, decompressing_reader(raw, comp), comp is None
 
+    def _kind(self, part: Part) -> tuple[Kind, bytes | None]:
+        """The part's kind and, for whole-file formats, its (decompressed) bytes."""
+        if self.format != "auto":
+            fmt = self.format
+            lang = CODE_EXTENSIONS.get(extension(part.path), "") if fmt == "code" else ""
+            return Kind(fmt, language=lang), None
+        if part.start != 0 or part.end != -1:  # a split of a line-based file, decided at planning
+            return Kind(format_of(part.path)), None
+        raw, stream, _ = self._open(part)
+        try:
+            head = stream.read(HEAD_BYTES)
+            kind = sniff(head, part.path)
+            if kind.family not in DOCUMENT_FAMILIES:
+                return kind, None
+            data = head + stream.read(max(0, self.max_extract_bytes - len(head) + 1))
+            if len(data) > self.max_extract_bytes:
+                raise CorruptInput(part.path, f"file too large to extract (over {self.max_extract_bytes} bytes)")
+            if head.startswith(b"PK\x03\x04"):  # DOCX, PPTX, XLSX, EPUB, ODF: told apart by members
+                kind = sniff(head, part.path, data)
+            return kind, data
+        except readers.STREAM_ERRORS:
+            # A damaged stream: let the extension's reader yield what it can and report the damage.
+            return Kind(format_of(part.path)), None
+        finally:
+            stream.close()
+            raw.close()
+
     def _read_part(self, part: Part, ctx: TaskContext) -> Iterator[Document]:
         if part.size == 0 and part.start == 0:
             ctx.quarantine(part.path, "empty file", None)
             return
-        fmt = self._format(part.path)
+        kind, data = self._kind(part)
+        fam = kind.family
+        if fam in _RECORD_FORMATS:
+            yield from self._read_records(part, fam, ctx)
+        elif fam == "binary":
+            ctx.quarantine(part.path, "binary file (NUL bytes), not text", None)
+        elif kind.is_media:
+            yield from self._media_document(part, kind, ctx)
+        elif fam == "warc":
+            from corpusforge.extract.warc import read_warc
+
+            raw, stream, _ = self._open(part)
+            try:
+                # warcio reads gzip per record itself, so offsets are those of the compressed file.
+                records = read_warc(raw, part.path, ctx.quarantine, self.favor_precision)
+                yield from self._documents(part, records, {"format": "warc"})
+            finally:
+                stream.close()
+                raw.close()
+        else:
+            if data is None:
+                raw, stream, _ = self._open(part)
+                try:
+                    data = stream.read()
+                except readers.STREAM_ERRORS as exc:
+                    raise CorruptInput(part.path, f"compressed stream is truncated or corrupt ({exc})") from None
+                finally:
+                    stream.close()
+                    raw.close()
+            opts = ExtractOptions(self._pdf_password(), self.favor_precision, self.pdf_mode, self.encoding_errors)
+            try:
+                out = extract_document(data, kind, part.path, opts)
+            except ExtractionError as exc:
+                ctx.quarantine(part.path, str(exc), None)
+                return
+            meta = {"format": fam, **out.metadata}
+            if kind.mime:
+                meta.setdefault("content_type", kind.mime)
+            if fam == "code":
+                meta["path"] = part.key
+                license_file = self._license_file(part)
+                if license_file:
+                    meta["license_file"] = license_file
+            yield from self._documents(part, iter([(0, out.text, meta)]), {})
+
+    def _license_file(self, part: Part) -> str | None:
+        """The nearest LICENSE/COPYING file in the code file's folder or an ancestor up to the
+        source root, as a path relative to the root (folder listings cached per source)."""
+        if not part.path.endswith(part.key):
+            return None
+        root = part.path[: len(part.path) - len(part.key)].rstrip("/")
+        rel_dir = posixpath.dirname(part.key)
+        cache = self._license_cache
+        while True:
+            if rel_dir not in cache:
+                folder = f"{root}/{rel_dir}" if rel_dir else root
+                try:
+                    fs, path = url_to_fs(folder)
+                    names = sorted(posixpath.basename(n) for n in fs.ls(path, detail=False))
+                except (FileNotFoundError, NotADirectoryError, PermissionError):
+                    names = []
+                found = next((n for n in names if is_license_file(n)), None)
+                cache[rel_dir] = f"{rel_dir}/{found}" if found and rel_dir else found
+            if cache[rel_dir] or not rel_dir:
+                return cache[rel_dir]
+            rel_dir = posixpath.dirname(rel_dir)
+
+    def _pdf_password(self) -> str | None:
+        if self.pdf_password_env:  # unset: no password configured, encrypted PDFs are quarantined
+            return os.environ.get(self.pdf_password_env) or None
+        return self.pdf_password
+
+    def _media_document(self, part: Part, kind: Kind, ctx: TaskContext) -> Iterator[Document]:
+        if self.media == "quarantine":
+            what = kind.mime or kind.family
+            ctx.quarantine(part.path, f"media file: enable the multimodal stage (source option media: pass; {what})", None)
+            return
+        item = {"uri": part.path, "kind": kind.family, "mime": kind.mime, "bytes": part.size}
+        meta = {**self.extra_metadata, "media": [item], "source_name": self.source_name}
+        key = f"{self.source_name}/{part.key}"
+        yield Document("", make_doc_id(key, 0, part.path), part.path, 0, meta, [item])
+
+    def _read_records(self, part: Part, fmt: str, ctx: TaskContext) -> Iterator[Document]:
         raw, stream, plain = self._open(part)
         q = ctx.quarantine
+        tf, tpl = self.text_field, self.text_template
         try:
             if fmt == "jsonl":
-                records = readers.read_jsonl(stream, part.path, q, self.text_field, part.start, part.end)
+                records = readers.read_jsonl(stream, part.path, q, tf, part.start, part.end, tpl)
             elif fmt == "json":
-                records = readers.read_json_array(stream, part.path, q, self.text_field)
+                records = readers.read_json_array(stream, part.path, q, tf, tpl)
             elif fmt == "parquet":
                 # Parquet needs random access: a compressed Parquet file is decompressed in memory.
                 seekable = stream if plain else io.BytesIO(stream.read())
-                records = readers.read_parquet(seekable, part.path, q, self.text_field, part.start, part.end)
+                records = readers.read_parquet(seekable, part.path, q, tf, part.start, part.end, tpl)
             elif fmt in ("csv", "tsv"):
-                records = readers.read_csv(stream, part.path, q, self.text_field, "\t" if fmt == "tsv" else ",")
+                records = readers.read_csv(stream, part.path, q, tf, "\t" if fmt == "tsv" else ",", tpl)
             else:
                 records = readers.read_text(stream, part.path, q, self.text_unit, self.encoding_errors,
                                             part.start, part.end)
-            key = f"{self.source_name}/{part.key}"
-            id_field = self.id_field
-            extra = self.extra_metadata
-            for offset, text, fields in records:
-                doc_id = fields.pop(id_field, None) if id_field else None
-                if extra:
-                    fields = {**extra, **fields}
-                fields["source_name"] = self.source_name
-                yield Document(
-                    text,
-                    str(doc_id) if doc_id is not None else make_doc_id(key, offset, text),
-                    part.path,
-                    offset,
-                    fields,
-                )
+            yield from self._documents(part, records, {})
         finally:
             stream.close()
             raw.close()
+
+    def _documents(self, part: Part, records: Iterator[readers.Record], base: dict[str, Any]) -> Iterator[Document]:
+        key = f"{self.source_name}/{part.key}"
+        id_field = self.id_field
+        extra = {**self.extra_metadata, **base}
+        for offset, text, fields in records:
+            doc_id = fields.pop(id_field, None) if id_field else None
+            if extra:
+                fields = {**extra, **fields}
+            fields["source_name"] = self.source_name
+            yield Document(
+                text,
+                str(doc_id) if doc_id is not None else make_doc_id(key, offset, text),
+                part.path,
+                offset,
+                fields,
+            )
+
+
+def _check_template(template: str) -> None:
+    try:
+        names = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        raise ValueError(f"text_template {template!r} is not a valid format string: {exc}") from None
+    if not names:
+        raise ValueError(f"text_template {template!r} names no field; write fields as {{title}}")
+
+
+_LIST_THREADS = 8
+
+
+def _map_threads(fn: Any, items: list[Any]) -> list[Any]:
+    if len(items) <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(min(_LIST_THREADS, len(items))) as pool:
+        return list(pool.map(fn, items))
 
 
 def _has_glob(path: str) -> bool:
@@ -237,4 +421,12 @@ def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
 
 
 def _replace(part: Part, start: int, end: int, size: int) -> Part:
-    return Part(part.path, part.key, start, end, size, part.mtime)
+    return Part(part.path, part.key, start, end, size, part.mtime, etag=part.etag)
+
+
+def _cut_after(part: Part, task_bytes: int) -> bool:
+    """Content-defined task boundary: end a group after ``part`` with probability size/task_bytes,
+    decided by a hash of its key. Groups then average ``task_bytes``, and adding or changing a
+    file changes only the group it falls in, not every group after it."""
+    u = xxhash.xxh3_64_intdigest(part.key.encode("utf-8", "surrogateescape")) / 2.0**64
+    return u < part.size / task_bytes

@@ -28,6 +28,26 @@ Quarantine = Callable[[str, str, "bytes | str | None"], None]
 CHUNK = 1 << 22
 _SURROGATE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of undecodable bytes
 _STREAM_ERRORS = (EOFError, OSError, zlib.error, zstandard.ZstdError, ValueError)
+STREAM_ERRORS = _STREAM_ERRORS
+
+
+def text_of(fields: dict[str, Any], text_field: str, template: str | None) -> tuple[str | None, str]:
+    """The record's text and ``""``, or None and the reason it has none.
+
+    Without a template the text field is removed from ``fields`` (the rest is metadata); with
+    one, the text is the template filled from the fields, which all stay as metadata.
+    """
+    if template is None:
+        text = fields.pop(text_field, None)
+        if not isinstance(text, str):
+            return None, f"field {text_field!r} is missing or not a string"
+        return text, ""
+    try:
+        return template.format_map(fields), ""
+    except KeyError as exc:
+        return None, f"text_template field {exc.args[0]!r} is missing"
+    except (ValueError, IndexError, AttributeError) as exc:
+        return None, f"text_template cannot be filled ({exc})"
 
 
 def _utf8_error(raw: bytes) -> str:
@@ -79,8 +99,10 @@ def read_jsonl(
     text_field: str,
     start: int = 0,
     end: int = -1,
+    template: str | None = None,
 ) -> Iterator[Record]:
-    """JSON Lines: one object per line, text in ``text_field``; other fields become metadata."""
+    """JSON Lines: one object per line, text in ``text_field`` (or ``template`` over the fields);
+    other fields become metadata."""
     loads = orjson.loads
     line_no = 1 if start == 0 else None
     for pos, line in iter_lines(stream, path, start, end):
@@ -97,29 +119,37 @@ def read_jsonl(
         if not isinstance(obj, dict):
             quarantine(where, f"expected a JSON object, got {type(obj).__name__}", line)
             continue
-        text = obj.pop(text_field, None)
-        if not isinstance(text, str):
-            quarantine(where, f"field {text_field!r} is missing or not a string", line)
+        text, why = text_of(obj, text_field, template)
+        if text is None:
+            quarantine(where, why, line)
             continue
         yield pos, text, obj
 
 
-def read_json_array(stream: IO[bytes], path: str, quarantine: Quarantine, text_field: str) -> Iterator[Record]:
+def read_json_array(
+    stream: IO[bytes], path: str, quarantine: Quarantine, text_field: str, template: str | None = None
+) -> Iterator[Record]:
     """A ``.json`` file holding one object or an array of objects."""
     raw = stream.read()
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         # Many ".json" corpora are really JSON Lines.
-        yield from read_jsonl(io.BytesIO(raw), path, quarantine, text_field)
+        yield from read_jsonl(io.BytesIO(raw), path, quarantine, text_field, template=template)
         return
     items = data if isinstance(data, list) else [data]
     for i, obj in enumerate(items):
         where = f"{path} item {i}"
-        if not isinstance(obj, dict) or not isinstance(obj.get(text_field), str):
+        if template is None and (not isinstance(obj, dict) or not isinstance(obj.get(text_field), str)):
             quarantine(where, f"expected an object with a string field {text_field!r}", orjson.dumps(obj)[:2000])
             continue
-        text = obj.pop(text_field)
+        if not isinstance(obj, dict):
+            quarantine(where, f"expected a JSON object, got {type(obj).__name__}", orjson.dumps(obj)[:2000])
+            continue
+        text, why = text_of(obj, text_field, template)
+        if text is None:
+            quarantine(where, why, orjson.dumps(obj)[:2000])
+            continue
         yield i, text, obj
 
 
@@ -188,8 +218,11 @@ def read_text(
             yield para_pos, text, {}
 
 
-def read_csv(stream: IO[bytes], path: str, quarantine: Quarantine, text_field: str, delimiter: str) -> Iterator[Record]:
-    """CSV/TSV with a header row; the ``text_field`` column is the text, the others metadata."""
+def read_csv(
+    stream: IO[bytes], path: str, quarantine: Quarantine, text_field: str, delimiter: str, template: str | None = None
+) -> Iterator[Record]:
+    """CSV/TSV with a header row; the ``text_field`` column (or ``template`` over the columns) is
+    the text, the other columns metadata."""
     csv.field_size_limit(sys.maxsize)
     fh = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
     reader = csv.reader(fh, delimiter=delimiter)
@@ -200,9 +233,8 @@ def read_csv(stream: IO[bytes], path: str, quarantine: Quarantine, text_field: s
         return
     except csv.Error as exc:
         raise CorruptInput(path, f"unreadable CSV header: {exc}") from None
-    if text_field not in header:
+    if template is None and text_field not in header:
         raise CorruptInput(path, f"no column {text_field!r}; columns are {', '.join(header)}")
-    col = header.index(text_field)
     row_no = 0
     while True:
         try:
@@ -219,22 +251,34 @@ def read_csv(stream: IO[bytes], path: str, quarantine: Quarantine, text_field: s
         if len(row) != len(header):
             quarantine(where, f"expected {len(header)} fields, got {len(row)}", delimiter.join(row))
             continue
-        text = row[col]
         if any(_SURROGATE.search(c) for c in row):
             quarantine(where, "invalid UTF-8", delimiter.join(row).encode("utf-8", "surrogateescape"))
             continue
-        meta = {h: v for h, v in zip(header, row, strict=True) if h != text_field}
+        meta = dict(zip(header, row, strict=True))
+        text, why = text_of(meta, text_field, template)
+        if text is None:
+            quarantine(where, why, delimiter.join(row))
+            continue
         yield row_no, text, meta
 
 
 def read_parquet(
-    stream: IO[bytes], path: str, quarantine: Quarantine, text_field: str, start: int = 0, end: int = -1
+    stream: IO[bytes],
+    path: str,
+    quarantine: Quarantine,
+    text_field: str,
+    start: int = 0,
+    end: int = -1,
+    template: str | None = None,
 ) -> Iterator[Record]:
     """Row groups [start, end) of a Parquet file; rows whose text is null are quarantined."""
     try:
         pf = pq.ParquetFile(stream)
     except Exception as exc:  # pyarrow raises several unrelated types for a damaged footer
         raise CorruptInput(path, f"not a readable Parquet file ({exc})") from None
+    if template is not None:
+        yield from _parquet_templated(pf, path, quarantine, text_field, start, end, template)
+        return
     if text_field not in pf.schema_arrow.names:
         raise CorruptInput(path, f"no column {text_field!r}; columns are {', '.join(pf.schema_arrow.names)}")
     n_groups = pf.metadata.num_row_groups
@@ -250,3 +294,19 @@ def read_parquet(
                 continue
             yield row + i, text, {k: v[i] for k, v in others.items()}
         row += len(texts)
+
+
+def _parquet_templated(
+    pf: pq.ParquetFile, path: str, quarantine: Quarantine, text_field: str, start: int, end: int, template: str
+) -> Iterator[Record]:
+    n_groups = pf.metadata.num_row_groups
+    stop = n_groups if end < 0 else min(end, n_groups)
+    row = sum(pf.metadata.row_group(i).num_rows for i in range(start))
+    for rg in range(start, stop):
+        for i, fields in enumerate(pf.read_row_group(rg).to_pylist()):
+            text, why = text_of(fields, text_field, template)
+            if text is None:
+                quarantine(f"{path} row {row + i}", why, None)
+                continue
+            yield row + i, text, fields
+        row += pf.metadata.row_group(rg).num_rows

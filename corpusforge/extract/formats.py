@@ -1,0 +1,80 @@
+"""One file's bytes and detected kind to one extracted document (or the reason it has none)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from corpusforge.extract.base import Extracted, ExtractionError
+from corpusforge.extract.detect import CODE_EXTENSIONS, Kind, extension
+
+# Families read whole and turned into one document by ``extract_document``.
+DOCUMENT_FAMILIES = frozenset(
+    {"html", "xml", "markdown", "rst", "code", "pdf", "docx", "pptx", "xlsx", "epub", "odf",
+     "legacy_office", "archive", "mismatch"}
+)
+_LICENSE = re.compile(r"^(?:licen[cs]e|copying|unlicense)(?:[-_.].*)?$", re.I)
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    pdf_password: str | None = None
+    favor_precision: bool = True
+    pdf_mode: str = "auto"
+    encoding_errors: str = "quarantine"
+
+
+def decode_utf8(raw: bytes, errors: str) -> str:
+    """UTF-8 (BOM dropped); invalid bytes are an ExtractionError unless ``errors == 'replace'``."""
+    try:
+        return raw.decode("utf-8-sig", "replace" if errors == "replace" else "strict")
+    except UnicodeDecodeError as exc:
+        raise ExtractionError(f"invalid UTF-8 at byte {exc.start}") from None
+
+
+def extract_document(raw: bytes, kind: Kind, path: str, opts: ExtractOptions) -> Extracted:
+    """Extract one document of ``kind`` from ``raw``; ExtractionError says why not."""
+    fam = kind.family
+    if fam == "html":
+        from corpusforge.extract.html import extract_html
+
+        return extract_html(raw, None, None, opts.favor_precision)
+    if fam == "pdf":
+        from corpusforge.extract.pdf import extract_pdf
+
+        return extract_pdf(raw, opts.pdf_password, opts.pdf_mode)
+    if fam in ("docx", "pptx", "xlsx", "epub", "odf"):
+        from corpusforge.extract import office
+
+        return getattr(office, f"extract_{fam}")(raw)
+    if fam == "legacy_office":
+        from corpusforge.extract.office import legacy_office
+
+        raise legacy_office(kind.language)
+    if fam == "archive":
+        raise ExtractionError("ZIP archive: not supported; unpack it into the source folder")
+    if fam == "mismatch":
+        raise ExtractionError(
+            f"content does not match the file name ({extension(path)} says {kind.language}, the bytes are text)"
+        )
+    if fam == "xml":
+        from corpusforge.extract.markup import xml_to_text
+
+        text = xml_to_text(raw)
+        if not text.strip():
+            raise ExtractionError("XML has no text")
+        return Extracted(text, {"format": "xml"})
+    text = decode_utf8(raw, opts.encoding_errors)
+    if not text.strip():
+        raise ExtractionError("empty file")
+    if fam in ("markdown", "rst"):
+        from corpusforge.extract.markup import extract_markup
+
+        return extract_markup(text, fam)
+    if fam == "code":
+        return Extracted(text, {"language": kind.language or CODE_EXTENSIONS.get(extension(path), "unknown")})
+    raise ExtractionError(f"no extractor for {fam}")
+
+
+def is_license_file(name: str) -> bool:
+    return bool(_LICENSE.match(name.rsplit("/", 1)[-1]))

@@ -1,0 +1,91 @@
+"""WARC and ARC archives (gzip or not): HTTP response records to extracted page text.
+
+Each response record with a 2xx status and an HTML (or plain-text) body becomes one document;
+its byte offset in the archive is the document offset, and the target URI, HTTP status,
+content type, WARC date and record id go into metadata. Other records (requests, metadata,
+images, redirects) are skipped. A damaged archive yields every record before the damage and
+then raises CorruptInput, which the source turns into a quarantine entry; a record cut short
+(fewer bytes than its Content-Length) is quarantined as a truncated record.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from typing import IO, Any
+
+from corpusforge.errors import CorruptInput
+from corpusforge.extract.base import ExtractionError, require
+from corpusforge.extract.html import extract_html
+from corpusforge.sources.readers import Quarantine, Record
+
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def _charset(content_type: str) -> str | None:
+    for piece in content_type.split(";")[1:]:
+        key, _, value = piece.strip().partition("=")
+        if key.lower() == "charset" and value:
+            return value.strip("\"' ")
+    return None
+
+
+def read_warc(stream: IO[bytes], path: str, quarantine: Quarantine, favor_precision: bool = True) -> Iterator[Record]:
+    """``(offset, text, metadata)`` for every extractable response record of a WARC/ARC stream."""
+    require("warcio", "extract")
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.exceptions import ArchiveLoadFailed
+
+    it = ArchiveIterator(stream, arc2warc=True)
+    offset = 0
+    try:
+        for record in it:
+            if record.rec_type not in ("response", "resource"):
+                continue
+            uri = record.rec_headers.get_header("WARC-Target-URI") or ""
+            meta: dict[str, Any] = {"url": uri, "warc_type": record.rec_type}
+            for header, key in (("WARC-Date", "warc_date"), ("WARC-Record-ID", "warc_record_id")):
+                value = record.rec_headers.get_header(header)
+                if value:
+                    meta[key] = value
+            if record.http_headers is not None and record.rec_type == "response":
+                status = record.http_headers.get_statuscode()
+                ctype = record.http_headers.get_header("Content-Type") or ""
+                try:
+                    meta["http_status"] = int(status)
+                except (TypeError, ValueError):
+                    meta["http_status"] = 0
+                if not 200 <= meta["http_status"] < 300:
+                    continue
+            else:
+                ctype = record.rec_headers.get_header("Content-Type") or ""
+            mime = ctype.split(";")[0].strip().lower()
+            meta["content_type"] = mime
+            if mime not in _HTML_TYPES and mime != "text/plain":
+                continue
+            body = record.content_stream().read()
+            missing = getattr(record.raw_stream, "limit", 0)  # bytes the header promised but the file lacks
+            offset = it.get_record_offset()  # only valid once the record has been read
+            where = f"{path} record at byte {offset}"
+            if missing > 0:
+                quarantine(where, f"truncated WARC record ({missing} bytes missing; {uri})", None)
+                continue
+            if not body.strip():
+                continue
+            if mime == "text/plain":
+                try:
+                    text = body.decode(_charset(ctype) or "utf-8")
+                except (UnicodeDecodeError, LookupError):
+                    quarantine(where, "undecodable text/plain body", body[:200])
+                    continue
+                yield offset, text, meta
+                continue
+            try:
+                page = extract_html(body, uri or None, _charset(ctype), favor_precision)
+            except ExtractionError as exc:
+                quarantine(where, f"{exc} ({uri})", None)
+                continue
+            page.metadata.update(meta)
+            yield offset, page.text, page.metadata
+    except (ArchiveLoadFailed, EOFError, OSError, zlib.error, ValueError) as exc:
+        raise CorruptInput(f"{path} byte {offset}", f"damaged WARC/ARC archive ({type(exc).__name__}: {exc})") from None

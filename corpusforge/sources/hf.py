@@ -1,0 +1,124 @@
+"""HuggingFace datasets: a hub dataset by name/config/split (streamed), or a local copy."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from corpusforge.document import Document, make_doc_id
+from corpusforge.errors import CorpusforgeError
+from corpusforge.extract.base import require
+from corpusforge.registry import SOURCES
+from corpusforge.sources.base import Part, Source, TaskInput
+from corpusforge.sources.readers import text_of
+
+if TYPE_CHECKING:
+    from corpusforge.observe.stats import TaskContext
+
+
+def _offline_hint(dataset: str, config: str | None, split: str) -> str:
+    cfg = f", {config!r}" if config else ""
+    return (
+        f"the HuggingFace hub is unreachable (or HF_HUB_OFFLINE is set), so dataset {dataset!r} cannot be "
+        f"loaded. Make a local copy where the hub is reachable: python -c \"import datasets; "
+        f"datasets.load_dataset({dataset!r}{cfg}, split={split!r}).save_to_disk('DIR')\", then use "
+        f"`path: DIR` instead of `dataset:` in this source (a folder of parquet/jsonl files also works)."
+    )
+
+
+@SOURCES.register("hf_dataset")
+class HFDatasetSource(Source):
+    """Rows of a HuggingFace dataset. ``dataset`` (hub id, with ``config``, ``split``, optional
+    ``revision``) is streamed, never downloaded whole; ``path`` is a local copy: a
+    ``save_to_disk`` folder or a folder of data files. Text from ``text_field`` or ``text_template``;
+    ``max_records`` stops early. Other columns become metadata."""
+
+    def __init__(
+        self,
+        name: str,
+        dataset: str | None = None,
+        path: str | None = None,
+        config: str | None = None,
+        split: str = "train",
+        revision: str | None = None,
+        text_field: str = "text",
+        text_template: str | None = None,
+        id_field: str | None = None,
+        max_records: int | None = None,
+        streaming: bool = True,
+        metadata: dict[str, Any] | None = None,
+    ):
+        if (dataset is None) == (path is None):
+            raise ValueError("give exactly one of dataset (a hub id) or path (a local copy)")
+        if max_records is not None and max_records < 1:
+            raise ValueError("max_records must be >= 1")
+        self.source_name = name
+        self.dataset, self.path, self.config, self.split = dataset, path, config, split
+        self.revision, self.streaming = revision, streaming
+        self.text_field, self.text_template, self.id_field = text_field, text_template, id_field
+        self.max_records = max_records
+        self.extra_metadata = metadata or {}
+
+    @property
+    def uri(self) -> str:
+        if self.path:
+            return str(Path(self.path).expanduser().resolve())
+        return f"hf://datasets/{self.dataset}/{self.config or 'default'}/{self.split}"
+
+    def plan(self, task_bytes: int) -> list[TaskInput]:
+        if self.path and not Path(self.path).expanduser().exists():
+            raise CorpusforgeError(f"source {self.source_name!r}: path {self.path!r} does not exist")
+        return [TaskInput(self.source_name, (Part(self.uri, key=self.uri),))]
+
+    def _rows(self) -> Iterator[dict[str, Any]]:
+        datasets = require("datasets", "remote")
+        if self.path:
+            p = Path(self.path).expanduser()
+            if (p / "dataset_dict.json").exists() or (p / "state.json").exists():
+                ds = datasets.load_from_disk(str(p))
+                if isinstance(ds, datasets.DatasetDict):
+                    if self.split not in ds:
+                        raise CorpusforgeError(
+                            f"source {self.source_name!r}: split {self.split!r} not in {sorted(ds)} at {p}")
+                    ds = ds[self.split]
+                yield from ds
+                return
+            yield from datasets.load_dataset(str(p), self.config, split=self.split, streaming=True)
+            return
+        if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+            raise CorpusforgeError(f"source {self.source_name!r}: {_offline_hint(self.dataset, self.config, self.split)}")
+        try:
+            ds = datasets.load_dataset(self.dataset, self.config, split=self.split, streaming=self.streaming,
+                                       revision=self.revision)
+            yield from ds
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            raise CorpusforgeError(
+                f"source {self.source_name!r}: {_offline_hint(self.dataset, self.config, self.split)} ({exc})"
+            ) from None
+
+    def read(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
+        key = f"{self.source_name}/{self.uri}"
+        for i, row in enumerate(self._rows()):
+            if self.max_records is not None and i >= self.max_records:
+                return
+            fields = dict(row)
+            text, why = text_of(fields, self.text_field, self.text_template)
+            if text is None:
+                ctx.quarantine(f"{self.uri} row {i}", why, None)
+                continue
+            doc_id = fields.get(self.id_field) if self.id_field else None
+            meta = {**self.extra_metadata, **_jsonable(fields), "source_name": self.source_name}
+            yield Document(text, str(doc_id) if doc_id is not None else make_doc_id(key, i, text), self.uri, i, meta)
+
+
+def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
+    """Metadata must be JSON: drop binary columns (images, audio arrays) rather than fail."""
+    out = {}
+    for k, v in fields.items():
+        if isinstance(v, (str, int, float, bool)) or v is None:
+            out[k] = v
+        elif isinstance(v, (list, dict)) and len(str(v)) < 10_000:
+            out[k] = v
+    return out
