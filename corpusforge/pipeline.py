@@ -29,7 +29,7 @@ import xxhash
 from corpusforge.document import Document
 from corpusforge.observe.stats import StepStats, TaskContext
 from corpusforge.recipe import Recipe
-from corpusforge.shards.packer import Packer, frame_documents
+from corpusforge.shards.packer import Packer
 from corpusforge.shards.writer import ShardWriter
 from corpusforge.sources.base import TaskInput
 from corpusforge.staging import DocumentWriter, read_documents
@@ -166,10 +166,10 @@ class Pipeline:
         splits = list(cfg.splits)
         cuts = split_thresholds(cfg.splits)
         meta = {"format": "corpusforge", "sequence_length": str(cfg.sequence_length), "recipe_sha256": self.fingerprint}
-        packers = {s: Packer(cfg.sequence_length) for s in splits}
+        packers = {s: Packer(cfg.sequence_length, cfg.packing) for s in splits}
         writers = {
             s: ShardWriter(self.work / "shards" / s / f"t{task:06d}", cfg.sequence_length, cfg.max_shard_bytes,
-                           {**meta, "split": s})
+                           {**meta, "split": s}, cfg.position_ids, cfg.document_ids)
             for s in splits
         }
         docs_out = None
@@ -194,7 +194,7 @@ class Pipeline:
                     docs_out.write(doc)
             for s, ids in per_split.items():
                 if ids:
-                    packers[s].add(frame_documents(ids))
+                    packers[s].add_documents(ids)
                     writers[s].add(packers[s].take_full())
 
         docs, stats = self.final_documents(task, ctx)
@@ -212,6 +212,8 @@ class Pipeline:
         for s in splits:
             writers[s].add(packers[s].finish())
             shards[s] = writers[s].close()
+            if cfg.packing == "truncate":
+                counts[s]["truncated_tokens"] = packers[s].truncated_tokens
         if docs_out is not None:
             docs_out.close()
         return {"steps": finish_stats(stats), "shards": shards, "counts": counts,

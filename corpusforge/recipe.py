@@ -68,6 +68,11 @@ class ShardingConfig(_Strict):
     max_shard_bytes: int = Field(100 * MB, ge=10_000)
     splits: dict[str, float] = Field(default_factory=lambda: {"train": 0.98, "val": 0.01, "test": 0.01})
     encode_batch_bytes: int = Field(4 * MB, ge=1000, description="text handed to one encode_batch call")
+    packing: Literal["concat", "pad", "truncate"] = Field(
+        "concat", description="concat: documents back to back, cut into windows; pad: rows per document; "
+        "truncate: one row per document, the rest counted as truncated_tokens")
+    position_ids: bool = Field(False, description="write position_ids restarting at every document")
+    document_ids: bool = Field(False, description="write document_ids numbering documents inside a row")
 
     @field_validator("splits")
     @classmethod
@@ -82,6 +87,9 @@ class ShardingConfig(_Strict):
         if abs(sum(v.values()) - 1.0) > 1e-6:
             raise ValueError(f"split ratios must sum to 1, got {sum(v.values())}")
         return v
+
+
+_LATER_SHARDING_DEFAULTS: dict[str, Any] = {"packing": "concat", "position_ids": False, "document_ids": False}
 
 
 class OutputConfig(_Strict):
@@ -133,6 +141,11 @@ class Recipe(_Strict):
     def fingerprint(self) -> str:
         """Hash of everything that determines the output (not where it goes, not how many workers)."""
         data = self.model_dump(mode="json", exclude={"output": {"path"}, "executor": {"workers"}})
+        # Options added after the first release enter the hash only when set, so recipes that do
+        # not use them keep their fingerprint (and byte-identical shards, which carry it).
+        for key, default in _LATER_SHARDING_DEFAULTS.items():
+            if data["sharding"].get(key) == default:
+                del data["sharding"][key]
         return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
     def to_yaml(self) -> str:

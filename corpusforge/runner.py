@@ -177,6 +177,11 @@ def _index_stage(
         "seed": pipe.recipe.seed,
         "split_ratios": cfg.splits,
     }
+    for extra in ("position_ids", "document_ids"):
+        if getattr(cfg, extra):
+            header["dtypes"][extra] = "int32"
+    if cfg.packing != "concat":
+        header["packing"] = cfg.packing
     index = finalize_shards(pipe.output, [r["shards"] for r in results["shards"]], list(cfg.splits), header)
     stats["shards"] = index["totals"]
     atomic_write_json(pipe.output / "stats.json", stats)

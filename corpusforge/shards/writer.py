@@ -24,9 +24,19 @@ class ShardWriter:
     ``metadata`` goes into every SafeTensors header (string values only, as the format requires).
     """
 
-    def __init__(self, prefix: Path, sequence_length: int, max_shard_bytes: int, metadata: dict[str, str]):
+    def __init__(
+        self,
+        prefix: Path,
+        sequence_length: int,
+        max_shard_bytes: int,
+        metadata: dict[str, str],
+        position_ids: bool = False,
+        document_ids: bool = False,
+    ):
         self.prefix, self.length = prefix, sequence_length
-        self.rows_per_shard = max(1, max_shard_bytes // (BYTES_PER_TOKEN * sequence_length))
+        self.position_ids, self.document_ids = position_ids, document_ids
+        per_token = BYTES_PER_TOKEN + 4 * (position_ids + document_ids)
+        self.rows_per_shard = max(1, max_shard_bytes // (per_token * sequence_length))
         self.metadata = metadata
         self._rows: list[np.ndarray] = []
         self._n = 0
@@ -49,7 +59,7 @@ class ShardWriter:
         flat = np.concatenate(self._rows) if len(self._rows) > 1 else self._rows[0]
         rows, rest = flat[:n], flat[n:]
         self._rows, self._n = ([rest] if len(rest) else []), len(rest)
-        data = save(sample_tensors(rows), metadata=self.metadata)
+        data = save(sample_tensors(rows, self.position_ids, self.document_ids), metadata=self.metadata)
         path = self.prefix.with_name(f"{self.prefix.name}_{len(self.shards):04d}.safetensors")
         atomic_write_bytes(path, data)
         self.shards.append(
