@@ -29,6 +29,7 @@ import xxhash
 from corpusforge.document import Document
 from corpusforge.observe.stats import StepStats, TaskContext
 from corpusforge.recipe import Recipe
+from corpusforge.shards.formats import get_format
 from corpusforge.shards.packer import Packer
 from corpusforge.shards.writer import ShardWriter
 from corpusforge.sources.base import TaskInput
@@ -169,7 +170,8 @@ class Pipeline:
         packers = {s: Packer(cfg.sequence_length, cfg.packing) for s in splits}
         writers = {
             s: ShardWriter(self.work / "shards" / s / f"t{task:06d}", cfg.sequence_length, cfg.max_shard_bytes,
-                           {**meta, "split": s}, cfg.position_ids, cfg.document_ids)
+                           {**meta, "split": s}, cfg.position_ids, cfg.document_ids, get_format(cfg.format),
+                           cfg.compression, cfg.max_tokens_per_shard)
             for s in splits
         }
         docs_out = None

@@ -63,7 +63,10 @@ class TokenizerConfig(_Strict):
 class ShardingConfig(_Strict):
     """How token sequences are packed and written."""
 
-    format: Literal["safetensors"] = "safetensors"
+    format: Literal["safetensors", "npy", "parquet", "megatron"] = "safetensors"
+    compression: Literal["none", "zstd", "gzip", "lz4"] = Field(
+        "none", description="whole-file compression of safetensors/npy shards; the loader reads it back")
+    max_tokens_per_shard: int | None = Field(None, ge=1, description="token slots (padding included) per shard")
     sequence_length: int = Field(2048, ge=8, le=1_048_576)
     max_shard_bytes: int = Field(100 * MB, ge=10_000)
     splits: dict[str, float] = Field(default_factory=lambda: {"train": 0.98, "val": 0.01, "test": 0.01})
@@ -73,6 +76,13 @@ class ShardingConfig(_Strict):
         "truncate: one row per document, the rest counted as truncated_tokens")
     position_ids: bool = Field(False, description="write position_ids restarting at every document")
     document_ids: bool = Field(False, description="write document_ids numbering documents inside a row")
+
+    @model_validator(mode="after")
+    def _compression_fits_format(self) -> ShardingConfig:
+        if self.compression != "none" and self.format in ("parquet", "megatron"):
+            raise ValueError(f"compression {self.compression!r} does not apply to format {self.format!r}: "
+                             "parquet compresses internally and Megatron reads .bin files memory-mapped")
+        return self
 
     @field_validator("splits")
     @classmethod
@@ -89,7 +99,10 @@ class ShardingConfig(_Strict):
         return v
 
 
-_LATER_SHARDING_DEFAULTS: dict[str, Any] = {"packing": "concat", "position_ids": False, "document_ids": False}
+_LATER_SHARDING_DEFAULTS: dict[str, Any] = {
+    "packing": "concat", "position_ids": False, "document_ids": False, "compression": "none",
+    "max_tokens_per_shard": None,
+}  # fmt: skip
 
 
 class OutputConfig(_Strict):

@@ -80,6 +80,7 @@ class ShardIterator:
         self.first_id = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
         self.num_samples = int(sum(self.sizes))
         self.sequence_length = int(index["sequence_length"])
+        self.derive = tuple(k for k in ("position_ids", "document_ids") if k in index.get("dtypes", {}))
         self.fields = list(fields) if fields is not None else list(self._open(0))
         self.prefetch, self.return_sample_ids = prefetch, return_sample_ids
         self.epoch, self.position = 0, 0
@@ -179,7 +180,7 @@ class ShardIterator:
             cache.move_to_end(shard)
             return cache[shard]
         info = self.shards[shard]
-        tensors = open_shard(self.root / info["path"])
+        tensors = open_shard(self.root / info["path"], self.sequence_length, self.derive)
         n = len(next(iter(tensors.values())))
         if n != info["samples"]:
             raise ValueError(f"{info['path']}: holds {n} samples but the index says {info['samples']}")
