@@ -35,6 +35,7 @@ from corpusforge.shards.writer import ShardWriter
 from corpusforge.sources.base import TaskInput
 from corpusforge.staging import DocumentWriter, read_documents
 from corpusforge.step import CorpusStep, Step, timed
+from corpusforge.tokenize.encoder import load_encoder, stored_name
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,7 @@ class Pipeline:
 
     def run_shards(self, task: int, ctx: TaskContext) -> dict[str, Any]:
         cfg = self.recipe.sharding
-        tok = cached_tokenizer(str(self.output / "tokenizer.json"))
+        tok = cached_encoder(str(self.output / stored_name(self.recipe.tokenizer)))
         splits = list(cfg.splits)
         cuts = split_thresholds(cfg.splits)
         meta = {"format": "corpusforge", "sequence_length": str(cfg.sequence_length), "recipe_sha256": self.fingerprint}
@@ -182,11 +183,10 @@ class Pipeline:
         seed = self.recipe.seed
 
         def flush(batch: list[Document]) -> None:
-            encodings = tok.encode_batch_fast([d.text for d in batch], add_special_tokens=False)
+            encodings = tok.encode_batch([d.text for d in batch])
             per_split: dict[str, list[list[int]]] = {s: [] for s in splits}
-            for doc, enc in zip(batch, encodings, strict=True):
+            for doc, ids in zip(batch, encodings, strict=True):
                 split = split_of(doc.id, seed, splits, cuts)
-                ids = enc.ids
                 per_split[split].append(ids)
                 counts[split]["documents"] += 1
                 counts[split]["tokens"] += len(ids) + 2
@@ -264,10 +264,8 @@ def split_of(doc_id: str, seed: int, names: list[str], cuts: list[float]) -> str
 
 
 @lru_cache(maxsize=4)
-def cached_tokenizer(path: str) -> Any:
-    from tokenizers import Tokenizer
-
-    return Tokenizer.from_file(path)
+def cached_encoder(path: str) -> Any:
+    return load_encoder(path)
 
 
 _PIPELINES: dict[tuple[str, str], Pipeline] = {}

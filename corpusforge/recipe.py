@@ -50,10 +50,11 @@ class _Strict(BaseModel):
 
 
 class TokenizerConfig(_Strict):
-    """Train a tokenizer on the curated text, or load one from ``path`` (a local tokenizer.json)."""
+    """Train a tokenizer on the curated text, or load one from ``path`` (a local tokenizer.json,
+    SentencePiece ``.model`` or HF tokenizer directory)."""
 
     path: str | None = None
-    type: Literal["bpe"] = "bpe"
+    type: Literal["bpe", "unigram", "wordpiece", "sentencepiece_unigram", "sentencepiece_bpe"] = "bpe"
     vocab_size: int = Field(32_000, ge=300, le=1_000_000)
     min_frequency: int = Field(2, ge=1)
     sample_bytes: int = Field(200 * MB, gt=0, description="at most this much text is used for training")
