@@ -154,7 +154,7 @@ class ShardIterator:
     def _token_spans(self, order: EpochOrder, start: int) -> Iterator[Span]:
         """Greedy token-budget batches; greedy restarts identically at any batch boundary."""
         lo, count, longest = start, 0, 0
-        for shard, rows in order.segments(start, order.total):
+        for shard, rows in order.iter_segments(start, order.total):
             for n in self._lengths(shard)[rows].tolist():
                 m = max(longest, n)
                 if count and (count + 1) * m > self.max_tokens:

@@ -8,6 +8,8 @@ sample without any saved buffer, which is what makes resume exact for any worker
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 _MASK = (1 << 63) - 1
@@ -52,14 +54,16 @@ class EpochOrder:
 
     def segments(self, start: int, stop: int) -> list[tuple[int, np.ndarray]]:
         """Positions ``[start, stop)`` as ``(shard, rows)`` runs, in reading order."""
+        return list(self.iter_segments(start, stop))
+
+    def iter_segments(self, start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
+        """``segments``, one shard at a time, so a whole epoch never sits in memory."""
         stop = min(stop, self.total)
-        out: list[tuple[int, np.ndarray]] = []
         pos = start
         while pos < stop:
             k = int(np.searchsorted(self.ends, pos, side="right"))
             shard = int(self.shard_order[k])
             lo = pos - int(self.starts[k])
             hi = min(stop, int(self.ends[k])) - int(self.starts[k])
-            out.append((shard, self.rows_of(shard)[lo:hi]))
+            yield shard, self.rows_of(shard)[lo:hi]
             pos += hi - lo
-        return out
