@@ -162,19 +162,21 @@ class Pipeline:
             stats[0].docs_in = stats[0].docs_out + len(ctx.quarantined)
         return {"steps": finish_stats(stats), **quarantine_summary(ctx)}
 
+    def shard_writer(self, prefix: Path, split: str) -> ShardWriter:
+        """A writer of ``split``'s shards as the recipe's sharding section asks."""
+        cfg = self.recipe.sharding
+        meta = {"format": "corpusforge", "sequence_length": str(cfg.sequence_length), "recipe_sha256": self.fingerprint,
+                "split": split}
+        return ShardWriter(prefix, cfg.sequence_length, cfg.max_shard_bytes, meta, cfg.position_ids, cfg.document_ids,
+                           get_format(cfg.format), cfg.compression, cfg.max_tokens_per_shard)
+
     def run_shards(self, task: int, ctx: TaskContext) -> dict[str, Any]:
         cfg = self.recipe.sharding
         tok = cached_encoder(str(self.output / stored_name(self.recipe.tokenizer)))
         splits = list(cfg.splits)
         cuts = split_thresholds(cfg.splits)
-        meta = {"format": "corpusforge", "sequence_length": str(cfg.sequence_length), "recipe_sha256": self.fingerprint}
         packers = {s: Packer(cfg.sequence_length, cfg.packing) for s in splits}
-        writers = {
-            s: ShardWriter(self.work / "shards" / s / f"t{task:06d}", cfg.sequence_length, cfg.max_shard_bytes,
-                           {**meta, "split": s}, cfg.position_ids, cfg.document_ids, get_format(cfg.format),
-                           cfg.compression, cfg.max_tokens_per_shard)
-            for s in splits
-        }
+        writers = {s: self.shard_writer(self.work / "shards" / s / f"t{task:06d}", s) for s in splits}
         docs_out = None
         if self.recipe.output.documents != "none":
             docs_out = DocumentWriter(self.output / "documents" / f"part_{task:06d}.{self.recipe.output.documents}")

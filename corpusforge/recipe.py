@@ -68,6 +68,7 @@ class ShardingConfig(_Strict):
     compression: Literal["none", "zstd", "gzip", "lz4"] = Field(
         "none", description="whole-file compression of safetensors/npy shards; the loader reads it back")
     max_tokens_per_shard: int | None = Field(None, ge=1, description="token slots (padding included) per shard")
+    shuffle: bool = Field(False, description="rewrite each split's rows in one seeded global order at index time")
     sequence_length: int = Field(2048, ge=8, le=1_048_576)
     max_shard_bytes: int = Field(100 * MB, ge=10_000)
     splits: dict[str, float] = Field(default_factory=lambda: {"train": 0.98, "val": 0.01, "test": 0.01})
@@ -102,7 +103,7 @@ class ShardingConfig(_Strict):
 
 _LATER_SHARDING_DEFAULTS: dict[str, Any] = {
     "packing": "concat", "position_ids": False, "document_ids": False, "compression": "none",
-    "max_tokens_per_shard": None,
+    "max_tokens_per_shard": None, "shuffle": False,
 }  # fmt: skip
 
 

@@ -20,6 +20,7 @@ from corpusforge.observe.report import build_stats, print_report
 from corpusforge.pipeline import Pipeline, Stage, run_task
 from corpusforge.recipe import Recipe
 from corpusforge.shards.index import INDEX_NAME, finalize_shards
+from corpusforge.shards.shuffle import shuffle_shards, shuffled_prefix
 from corpusforge.state import CompletionRecords, atomic_write_bytes, atomic_write_json, read_json
 from corpusforge.tokenize.encoder import (
     HF_NAME,
@@ -195,7 +196,12 @@ def _index_stage(
             header["dtypes"][extra] = "int32"
     if cfg.packing != "concat":
         header["packing"] = cfg.packing
-    index = finalize_shards(pipe.output, [r["shards"] for r in results["shards"]], list(cfg.splits), header)
+    per_task = [r["shards"] for r in results["shards"]]
+    if cfg.shuffle:
+        per_task = shuffle_shards(per_task, list(cfg.splits), pipe.recipe.seed, cfg.sequence_length,
+                                  lambda split: pipe.shard_writer(shuffled_prefix(pipe.work, split), split))
+        header["shuffled"] = True
+    index = finalize_shards(pipe.output, per_task, list(cfg.splits), header)
     stats["shards"] = index["totals"]
     atomic_write_json(pipe.output / "stats.json", stats)
     result = {"totals": index["totals"]}

@@ -17,5 +17,5 @@ def test_the_documented_recipe_runs(tmp_path):
     recipe["sources"][0]["path"] = str(DATA / "prose" / "gutenberg" / "pg26184.txt")
     run(recipe, output=str(tmp_path / "out"), workers=1)
     index = json.loads((tmp_path / "out" / "shard_index.json").read_text())
-    assert index["tokenizer"]["path"] == "tokenizer.model" and index["packing"] == "pad"
+    assert index["tokenizer"]["path"] == "tokenizer.model" and index["packing"] == "pad" and index["shuffled"]
     assert all(s["path"].endswith(".safetensors.zst") and s["samples"] <= 1024 for s in index["shards"])
