@@ -185,14 +185,20 @@ class Pipeline:
         seed = self.recipe.seed
 
         def flush(batch: list[Document]) -> None:
+            copies = [1] * len(batch)
+            if cfg.mixture:
+                copies = [mixture_copies(d.id, seed, cfg.mixture.get(d.metadata.get("source_name", ""), 1.0))
+                          for d in batch]
+                batch = [d for d, c in zip(batch, copies, strict=True) if c]
+                copies = [c for c in copies if c]
             encodings = tok.encode_batch([d.text for d in batch])
             per_split: dict[str, list[list[int]]] = {s: [] for s in splits}
-            for doc, ids in zip(batch, encodings, strict=True):
+            for doc, ids, n in zip(batch, encodings, copies, strict=True):
                 split = split_of(doc.id, seed, splits, cuts)
-                per_split[split].append(ids)
-                counts[split]["documents"] += 1
-                counts[split]["tokens"] += len(ids) + 2
-                by_source[doc.metadata.get("source_name", "")] += len(ids) + 2
+                per_split[split].extend([ids] * n)
+                counts[split]["documents"] += n
+                counts[split]["tokens"] += n * (len(ids) + 2)
+                by_source[doc.metadata.get("source_name", "")] += n * (len(ids) + 2)
                 if docs_out is not None:
                     doc.metadata["split"] = split
                     docs_out.write(doc)
@@ -263,6 +269,14 @@ def split_of(doc_id: str, seed: int, names: list[str], cuts: list[float]) -> str
         if u < cut:
             return name
     return names[-1]
+
+
+def mixture_copies(doc_id: str, seed: int, weight: float) -> int:
+    """How often a document goes into the shards under mixture ``weight``: ``floor(weight)``
+    times, plus once more with probability ``weight - floor(weight)``, decided by its id."""
+    whole = int(weight)
+    u = xxhash.xxh3_64_intdigest(doc_id.encode(), seed=(seed + 1) & 0xFFFFFFFFFFFFFFFF) / 2.0**64
+    return whole + (u < weight - whole)
 
 
 @lru_cache(maxsize=4)

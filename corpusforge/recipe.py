@@ -69,6 +69,8 @@ class ShardingConfig(_Strict):
         "none", description="whole-file compression of safetensors/npy shards; the loader reads it back")
     max_tokens_per_shard: int | None = Field(None, ge=1, description="token slots (padding included) per shard")
     shuffle: bool = Field(False, description="rewrite each split's rows in one seeded global order at index time")
+    mixture: dict[str, float] = Field(
+        default_factory=dict, description="per-source weights: 2.0 writes each document twice, 0.5 half of them")
     sequence_length: int = Field(2048, ge=8, le=1_048_576)
     max_shard_bytes: int = Field(100 * MB, ge=10_000)
     splits: dict[str, float] = Field(default_factory=lambda: {"train": 0.98, "val": 0.01, "test": 0.01})
@@ -85,6 +87,14 @@ class ShardingConfig(_Strict):
             raise ValueError(f"compression {self.compression!r} does not apply to format {self.format!r}: "
                              "parquet compresses internally and Megatron reads .bin files memory-mapped")
         return self
+
+    @field_validator("mixture")
+    @classmethod
+    def _weights_not_negative(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: w for k, w in v.items() if w < 0}
+        if bad:
+            raise ValueError(f"mixture weights must be >= 0, got {bad}")
+        return v
 
     @field_validator("splits")
     @classmethod
@@ -103,7 +113,7 @@ class ShardingConfig(_Strict):
 
 _LATER_SHARDING_DEFAULTS: dict[str, Any] = {
     "packing": "concat", "position_ids": False, "document_ids": False, "compression": "none",
-    "max_tokens_per_shard": None, "shuffle": False,
+    "max_tokens_per_shard": None, "shuffle": False, "mixture": {},
 }  # fmt: skip
 
 
@@ -140,6 +150,14 @@ class Recipe(_Strict):
 
     def build_steps(self) -> list[Any]:
         return [build(STEPS, dict(s), f"steps[{i}]") for i, s in enumerate(self.steps)]
+
+    @model_validator(mode="after")
+    def _mixture_names_sources(self) -> Recipe:
+        names = {s.get("name", f"source{i}") for i, s in enumerate(self.sources)}
+        unknown = sorted(set(self.sharding.mixture) - names)
+        if unknown:
+            raise ValueError(f"sharding.mixture names unknown sources {unknown}; sources: {sorted(names)}")
+        return self
 
     def build_sources(self) -> list[Any]:
         names: set[str] = set()

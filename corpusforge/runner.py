@@ -196,6 +196,9 @@ def _index_stage(
             header["dtypes"][extra] = "int32"
     if cfg.packing != "concat":
         header["packing"] = cfg.packing
+    if cfg.mixture:
+        header["mixture"] = cfg.mixture
+        header["tokens_by_source"] = stats["tokens_by_source"]
     per_task = [r["shards"] for r in results["shards"]]
     if cfg.shuffle:
         per_task = shuffle_shards(per_task, list(cfg.splits), pipe.recipe.seed, cfg.sequence_length,
