@@ -55,6 +55,7 @@ class TokenizerConfig(_Strict):
 
     path: str | None = None
     type: Literal["bpe", "unigram", "wordpiece", "sentencepiece_unigram", "sentencepiece_bpe"] = "bpe"
+    manifest: str | None = Field(None, description="train on a multi-corpus manifest (YAML) instead of the curated text")
     vocab_size: int = Field(32_000, ge=300, le=1_000_000)
     min_frequency: int = Field(2, ge=1)
     sample_bytes: int = Field(200 * MB, gt=0, description="at most this much text is used for training")
@@ -179,6 +180,8 @@ class Recipe(_Strict):
         for key, default in _LATER_SHARDING_DEFAULTS.items():
             if data["sharding"].get(key) == default:
                 del data["sharding"][key]
+        if data["tokenizer"].get("manifest") is None:
+            data["tokenizer"].pop("manifest", None)
         return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
     def to_yaml(self) -> str:

@@ -30,6 +30,7 @@ from corpusforge.tokenize.encoder import (
     stored_name,
     train_to_bytes,
 )
+from corpusforge.tokenize.manifest import manifest_texts
 from corpusforge.tokenize.special import SPECIAL_TOKENS
 from corpusforge.tokenize.text import file_sha256
 
@@ -155,7 +156,9 @@ def _tokenizer_stage(
         data = src.read_bytes()
         source = str(Path(cfg.path).expanduser())
     else:
-        data = train_to_bytes(cfg, _training_texts(pipe, results, cfg.sample_bytes))
+        texts = manifest_texts(cfg.manifest, pipe.output, cfg.sample_bytes) if cfg.manifest else _training_texts(
+            pipe, results, cfg.sample_bytes)
+        data = train_to_bytes(cfg, texts)
         source = "trained"
     atomic_write_bytes(path, data)
     other = pipe.output / (SPM_NAME if name == HF_NAME else HF_NAME)
