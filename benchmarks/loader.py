@@ -6,7 +6,7 @@ CORPUS_OR_OUTPUT is either a corpusforge output folder (with shard_index.json) o
 which is first turned into shards (no curation steps, BPE vocab 8000). ``--synthetic N``
 instead writes N random samples with the real ShardWriter into CORPUS_OR_OUTPUT (a new folder),
 for a corpus larger than the test data. Token slots are counted
-(samples x sequence_length), as a trainer consumes them.
+(samples x sequence_length), as a trainer consumes them, after one untimed epoch (warm page cache).
 """
 
 from __future__ import annotations
@@ -77,6 +77,8 @@ def main() -> None:
         root = out
     index = json.loads((root / "shard_index.json").read_text())
     kw = {"batch_size": args.batch_size, "seed": 0}
+    for _ in ShardIterator(root, prefetch=0, **kw):  # one untimed epoch: page cache warm for every variant
+        pass
     result = {
         "shards": index["totals"]["shards"], "samples": index["totals"]["samples"],
         "sequence_length": index["sequence_length"], "batch_size": args.batch_size,
