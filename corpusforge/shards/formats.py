@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import struct
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
@@ -49,6 +50,29 @@ class ShardFormat(ABC):
         """The files of one shard: ``{suffix: content}``, main file first."""
 
 
+_ST_DTYPES = {np.dtype(np.int32): "I32", np.dtype(np.uint8): "U8", np.dtype(np.int64): "I64",
+              np.dtype(np.uint16): "U16", np.dtype(np.float32): "F32"}  # fmt: skip
+
+
+def safetensors_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
+    """A SafeTensors file with sorted header keys, so equal input gives equal bytes.
+
+    ``safetensors.numpy.save`` keeps the metadata in a Rust HashMap whose order changes from
+    process to process, which made identical shards differ in their checksums.
+    """
+    header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))} if metadata else {}
+    offset, blobs = 0, []
+    for name in sorted(tensors):
+        arr = np.ascontiguousarray(tensors[name])
+        data = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
+        header[name] = {"dtype": _ST_DTYPES[arr.dtype], "shape": list(arr.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)  # the data starts 8-byte aligned, as the reference writer does
+    return b"".join([struct.pack("<Q", len(head)), head, *blobs])
+
+
 @SHARD_FORMATS.register("safetensors")
 class SafeTensorsFormat(ShardFormat):
     """Every tensor in one SafeTensors file, the run's metadata in its header (default)."""
@@ -56,9 +80,7 @@ class SafeTensorsFormat(ShardFormat):
     suffixes = (".safetensors",)
 
     def encode(self, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> dict[str, bytes]:
-        from safetensors.numpy import save
-
-        return {".safetensors": save(tensors, metadata=metadata)}
+        return {".safetensors": safetensors_bytes(tensors, metadata)}
 
 
 @SHARD_FORMATS.register("npy")

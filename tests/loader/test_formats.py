@@ -104,3 +104,9 @@ def test_megatron_shards_match_the_spec(reference, tmp_path):
 def test_compression_is_refused_for_megatron(tmp_path):
     with pytest.raises(RecipeError, match="does not apply to format 'megatron'"):
         make_shards(tmp_path / "out", format="megatron", compression="zstd")
+
+
+def test_safetensors_shards_are_byte_identical_across_runs(reference, tmp_path):
+    again = make_shards(tmp_path / "out", **TEN_ROWS)
+    assert [s["sha256"] for s in index_of(again)["shards"]] == [s["sha256"] for s in index_of(reference)["shards"]]
+    assert (again / "shard_index.json").read_bytes() == (reference / "shard_index.json").read_bytes()
