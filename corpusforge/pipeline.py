@@ -30,12 +30,14 @@ import xxhash
 from corpusforge.document import Document
 from corpusforge.observe.stats import StepStats, TaskContext
 from corpusforge.recipe import Recipe
-from corpusforge.shards.packer import Packer, frame_documents
+from corpusforge.shards.formats import get_format
+from corpusforge.shards.packer import Packer
 from corpusforge.shards.writer import ShardWriter
 from corpusforge.sources.base import TaskInput
 from corpusforge.sources.manifest import reconcile_with_manifest
 from corpusforge.staging import DocumentWriter, read_documents
 from corpusforge.step import CorpusStep, Step, timed
+from corpusforge.tokenize.encoder import load_encoder, stored_name
 
 
 @dataclass(frozen=True)
@@ -165,18 +167,21 @@ class Pipeline:
             stats[0].docs_in = stats[0].docs_out + len(ctx.quarantined)
         return {"steps": finish_stats(stats), **quarantine_summary(ctx)}
 
+    def shard_writer(self, prefix: Path, split: str) -> ShardWriter:
+        """A writer of ``split``'s shards as the recipe's sharding section asks."""
+        cfg = self.recipe.sharding
+        meta = {"format": "corpusforge", "sequence_length": str(cfg.sequence_length), "recipe_sha256": self.fingerprint,
+                "split": split}
+        return ShardWriter(prefix, cfg.sequence_length, cfg.max_shard_bytes, meta, cfg.position_ids, cfg.document_ids,
+                           get_format(cfg.format), cfg.compression, cfg.max_tokens_per_shard)
+
     def run_shards(self, task: int, ctx: TaskContext) -> dict[str, Any]:
         cfg = self.recipe.sharding
-        tok = cached_tokenizer(str(self.output / "tokenizer.json"))
+        tok = cached_encoder(str(self.output / stored_name(self.recipe.tokenizer)))
         splits = list(cfg.splits)
         cuts = split_thresholds(cfg.splits)
-        meta = {"format": "corpusforge", "sequence_length": str(cfg.sequence_length), "recipe_sha256": self.fingerprint}
-        packers = {s: Packer(cfg.sequence_length) for s in splits}
-        writers = {
-            s: ShardWriter(self.work / "shards" / s / f"t{task:06d}", cfg.sequence_length, cfg.max_shard_bytes,
-                           {**meta, "split": s})
-            for s in splits
-        }
+        packers = {s: Packer(cfg.sequence_length, cfg.packing) for s in splits}
+        writers = {s: self.shard_writer(self.work / "shards" / s / f"t{task:06d}", s) for s in splits}
         docs_out = None
         if self.recipe.output.documents != "none":
             docs_out = DocumentWriter(self.output / "documents" / f"part_{task:06d}.{self.recipe.output.documents}")
@@ -185,21 +190,26 @@ class Pipeline:
         seed = self.recipe.seed
 
         def flush(batch: list[Document]) -> None:
-            encodings = tok.encode_batch_fast([d.text for d in batch], add_special_tokens=False)
+            copies = [1] * len(batch)
+            if cfg.mixture:
+                copies = [mixture_copies(d.id, seed, cfg.mixture.get(d.metadata.get("source_name", ""), 1.0))
+                          for d in batch]
+                batch = [d for d, c in zip(batch, copies, strict=True) if c]
+                copies = [c for c in copies if c]
+            encodings = tok.encode_batch([d.text for d in batch])
             per_split: dict[str, list[list[int]]] = {s: [] for s in splits}
-            for doc, enc in zip(batch, encodings, strict=True):
+            for doc, ids, n in zip(batch, encodings, copies, strict=True):
                 split = split_of(doc.id, seed, splits, cuts)
-                ids = enc.ids
-                per_split[split].append(ids)
-                counts[split]["documents"] += 1
-                counts[split]["tokens"] += len(ids) + 2
-                by_source[doc.metadata.get("source_name", "")] += len(ids) + 2
+                per_split[split].extend([ids] * n)
+                counts[split]["documents"] += n
+                counts[split]["tokens"] += n * (len(ids) + 2)
+                by_source[doc.metadata.get("source_name", "")] += n * (len(ids) + 2)
                 if docs_out is not None:
                     doc.metadata["split"] = split
                     docs_out.write(doc)
             for s, ids in per_split.items():
                 if ids:
-                    packers[s].add(frame_documents(ids))
+                    packers[s].add_documents(ids)
                     writers[s].add(packers[s].take_full())
 
         docs, stats = self.final_documents(task, ctx)
@@ -217,6 +227,8 @@ class Pipeline:
         for s in splits:
             writers[s].add(packers[s].finish())
             shards[s] = writers[s].close()
+            if cfg.packing == "truncate":
+                counts[s]["truncated_tokens"] = packers[s].truncated_tokens
         if docs_out is not None:
             docs_out.close()
         return {"steps": finish_stats(stats), "shards": shards, "counts": counts,
@@ -264,11 +276,17 @@ def split_of(doc_id: str, seed: int, names: list[str], cuts: list[float]) -> str
     return names[-1]
 
 
-@lru_cache(maxsize=4)
-def cached_tokenizer(path: str) -> Any:
-    from tokenizers import Tokenizer
+def mixture_copies(doc_id: str, seed: int, weight: float) -> int:
+    """How often a document goes into the shards under mixture ``weight``: ``floor(weight)``
+    times, plus once more with probability ``weight - floor(weight)``, decided by its id."""
+    whole = int(weight)
+    u = xxhash.xxh3_64_intdigest(doc_id.encode(), seed=(seed + 1) & 0xFFFFFFFFFFFFFFFF) / 2.0**64
+    return whole + (u < weight - whole)
 
-    return Tokenizer.from_file(path)
+
+@lru_cache(maxsize=4)
+def cached_encoder(path: str) -> Any:
+    return load_encoder(path)
 
 
 _PIPELINES: dict[tuple[str, str, str], Pipeline] = {}

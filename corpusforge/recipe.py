@@ -50,10 +50,12 @@ class _Strict(BaseModel):
 
 
 class TokenizerConfig(_Strict):
-    """Train a tokenizer on the curated text, or load one from ``path`` (a local tokenizer.json)."""
+    """Train a tokenizer on the curated text, or load one from ``path`` (a local tokenizer.json,
+    SentencePiece ``.model`` or HF tokenizer directory)."""
 
     path: str | None = None
-    type: Literal["bpe"] = "bpe"
+    type: Literal["bpe", "unigram", "wordpiece", "sentencepiece_unigram", "sentencepiece_bpe"] = "bpe"
+    manifest: str | None = Field(None, description="train on a multi-corpus manifest (YAML) instead of the curated text")
     vocab_size: int = Field(32_000, ge=300, le=1_000_000)
     min_frequency: int = Field(2, ge=1)
     sample_bytes: int = Field(200 * MB, gt=0, description="at most this much text is used for training")
@@ -63,11 +65,37 @@ class TokenizerConfig(_Strict):
 class ShardingConfig(_Strict):
     """How token sequences are packed and written."""
 
-    format: Literal["safetensors"] = "safetensors"
+    format: Literal["safetensors", "npy", "parquet", "megatron"] = "safetensors"
+    compression: Literal["none", "zstd", "gzip", "lz4"] = Field(
+        "none", description="whole-file compression of safetensors/npy shards; the loader reads it back")
+    max_tokens_per_shard: int | None = Field(None, ge=1, description="token slots (padding included) per shard")
+    shuffle: bool = Field(False, description="rewrite each split's rows in one seeded global order at index time")
+    mixture: dict[str, float] = Field(
+        default_factory=dict, description="per-source weights: 2.0 writes each document twice, 0.5 half of them")
     sequence_length: int = Field(2048, ge=8, le=1_048_576)
     max_shard_bytes: int = Field(100 * MB, ge=10_000)
     splits: dict[str, float] = Field(default_factory=lambda: {"train": 0.98, "val": 0.01, "test": 0.01})
     encode_batch_bytes: int = Field(4 * MB, ge=1000, description="text handed to one encode_batch call")
+    packing: Literal["concat", "pad", "truncate"] = Field(
+        "concat", description="concat: documents back to back, cut into windows; pad: rows per document; "
+        "truncate: one row per document, the rest counted as truncated_tokens")
+    position_ids: bool = Field(False, description="write position_ids restarting at every document")
+    document_ids: bool = Field(False, description="write document_ids numbering documents inside a row")
+
+    @model_validator(mode="after")
+    def _compression_fits_format(self) -> ShardingConfig:
+        if self.compression != "none" and self.format in ("parquet", "megatron"):
+            raise ValueError(f"compression {self.compression!r} does not apply to format {self.format!r}: "
+                             "parquet compresses internally and Megatron reads .bin files memory-mapped")
+        return self
+
+    @field_validator("mixture")
+    @classmethod
+    def _weights_not_negative(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: w for k, w in v.items() if w < 0}
+        if bad:
+            raise ValueError(f"mixture weights must be >= 0, got {bad}")
+        return v
 
     @field_validator("splits")
     @classmethod
@@ -82,6 +110,12 @@ class ShardingConfig(_Strict):
         if abs(sum(v.values()) - 1.0) > 1e-6:
             raise ValueError(f"split ratios must sum to 1, got {sum(v.values())}")
         return v
+
+
+_LATER_SHARDING_DEFAULTS: dict[str, Any] = {
+    "packing": "concat", "position_ids": False, "document_ids": False, "compression": "none",
+    "max_tokens_per_shard": None, "shuffle": False, "mixture": {},
+}  # fmt: skip
 
 
 class OutputConfig(_Strict):
@@ -118,6 +152,14 @@ class Recipe(_Strict):
     def build_steps(self) -> list[Any]:
         return [build(STEPS, dict(s), f"steps[{i}]") for i, s in enumerate(self.steps)]
 
+    @model_validator(mode="after")
+    def _mixture_names_sources(self) -> Recipe:
+        names = {s.get("name", f"source{i}") for i, s in enumerate(self.sources)}
+        unknown = sorted(set(self.sharding.mixture) - names)
+        if unknown:
+            raise ValueError(f"sharding.mixture names unknown sources {unknown}; sources: {sorted(names)}")
+        return self
+
     def build_sources(self) -> list[Any]:
         names: set[str] = set()
         out = []
@@ -133,6 +175,13 @@ class Recipe(_Strict):
     def fingerprint(self) -> str:
         """Hash of everything that determines the output (not where it goes, not how many workers)."""
         data = self.model_dump(mode="json", exclude={"output": {"path"}, "executor": {"workers"}})
+        # Options added after the first release enter the hash only when set, so recipes that do
+        # not use them keep their fingerprint (and byte-identical shards, which carry it).
+        for key, default in _LATER_SHARDING_DEFAULTS.items():
+            if data["sharding"].get(key) == default:
+                del data["sharding"][key]
+        if data["tokenizer"].get("manifest") is None:
+            data["tokenizer"].pop("manifest", None)
         return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
     def to_yaml(self) -> str:

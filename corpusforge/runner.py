@@ -20,9 +20,19 @@ from corpusforge.observe.report import build_stats, print_report
 from corpusforge.pipeline import Pipeline, Stage, run_task
 from corpusforge.recipe import Recipe
 from corpusforge.shards.index import INDEX_NAME, finalize_shards
-from corpusforge.state import CompletionRecords, atomic_path, atomic_write_bytes, atomic_write_json, read_json
+from corpusforge.shards.shuffle import shuffle_shards, shuffled_prefix
+from corpusforge.state import CompletionRecords, atomic_write_bytes, atomic_write_json, read_json
+from corpusforge.tokenize.encoder import (
+    HF_NAME,
+    SPM_NAME,
+    load_encoder,
+    resolve_path,
+    stored_name,
+    train_to_bytes,
+)
+from corpusforge.tokenize.manifest import manifest_texts
 from corpusforge.tokenize.special import SPECIAL_TOKENS
-from corpusforge.tokenize.text import file_sha256, load_tokenizer, train_bpe
+from corpusforge.tokenize.text import file_sha256
 
 
 def _remove_stale_temporaries(output: Path) -> None:
@@ -134,21 +144,28 @@ def _tokenizer_stage(
     pipe: Pipeline, records: CompletionRecords, stage: Stage, results: dict[str, list[dict[str, Any]]]
 ) -> dict[str, Any]:
     cfg = pipe.recipe.tokenizer
-    path = pipe.output / "tokenizer.json"
+    name = stored_name(cfg)
+    path = pipe.output / name
     key = pipe.task_key(stage, 0)
     rec = records.done(0, key)
     if rec is not None and path.exists() and file_sha256(path) == rec["sha256"]:
         return rec
     if cfg.path:
-        tok = load_tokenizer(cfg.path)
+        src = resolve_path(cfg.path)
+        load_encoder(src)  # checks the special tokens before anything is written
+        data = src.read_bytes()
         source = str(Path(cfg.path).expanduser())
     else:
-        tok = train_bpe(_training_texts(pipe, results, cfg.sample_bytes), cfg.vocab_size, cfg.min_frequency,
-                        cfg.extra_special_tokens)
+        texts = manifest_texts(cfg.manifest, pipe.output, cfg.sample_bytes) if cfg.manifest else _training_texts(
+            pipe, results, cfg.sample_bytes)
+        data = train_to_bytes(cfg, texts)
         source = "trained"
-    with atomic_path(path) as tmp:
-        tok.save(str(tmp))
-    result = {"sha256": file_sha256(path), "vocab_size": tok.get_vocab_size(), "source": source}
+    atomic_write_bytes(path, data)
+    other = pipe.output / (SPM_NAME if name == HF_NAME else HF_NAME)
+    if other.exists():
+        other.unlink()  # left by an earlier run of another tokenizer kind
+    tok = load_encoder(path)
+    result = {"sha256": file_sha256(path), "vocab_size": tok.vocab_size, "source": source, "path": name}
     records.write(0, key, result)
     return result
 
@@ -171,13 +188,26 @@ def _index_stage(
         "version": 1,
         "sequence_length": cfg.sequence_length,
         "dtypes": {"input_ids": "int32", "attention_mask": "int32", "modality_mask": "uint8", "labels": "int32"},
-        "tokenizer": {"path": "tokenizer.json", "sha256": tok["sha256"], "vocab_size": tok["vocab_size"],
+        "tokenizer": {"path": tok.get("path", HF_NAME), "sha256": tok["sha256"], "vocab_size": tok["vocab_size"],
                       "special_tokens": list(SPECIAL_TOKENS)},
         "recipe_sha256": pipe.fingerprint,
         "seed": pipe.recipe.seed,
         "split_ratios": cfg.splits,
     }
-    index = finalize_shards(pipe.output, [r["shards"] for r in results["shards"]], list(cfg.splits), header)
+    for extra in ("position_ids", "document_ids"):
+        if getattr(cfg, extra):
+            header["dtypes"][extra] = "int32"
+    if cfg.packing != "concat":
+        header["packing"] = cfg.packing
+    if cfg.mixture:
+        header["mixture"] = cfg.mixture
+        header["tokens_by_source"] = stats["tokens_by_source"]
+    per_task = [r["shards"] for r in results["shards"]]
+    if cfg.shuffle:
+        per_task = shuffle_shards(per_task, list(cfg.splits), pipe.recipe.seed, cfg.sequence_length,
+                                  lambda split: pipe.shard_writer(shuffled_prefix(pipe.work, split), split))
+        header["shuffled"] = True
+    index = finalize_shards(pipe.output, per_task, list(cfg.splits), header)
     stats["shards"] = index["totals"]
     atomic_write_json(pipe.output / "stats.json", stats)
     result = {"totals": index["totals"]}

@@ -43,6 +43,8 @@ def build_stats(
             agg = splits.setdefault(split, {"documents": 0, "tokens": 0})
             agg["documents"] += c["documents"]
             agg["tokens"] += c["tokens"]
+            if "truncated_tokens" in c:
+                agg["truncated_tokens"] = agg.get("truncated_tokens", 0) + c["truncated_tokens"]
         by_source.update(r["tokens_by_source"])
     read = stages[0]["steps"][0] if stages and stages[0].get("steps") else {"docs_out": 0}
     kept = sum(s["documents"] for s in splits.values())

@@ -27,6 +27,12 @@ def _place(src: Path, dst: Path) -> None:
             shutil.copyfile(src, tmp)
 
 
+def _suffix(part: str) -> str:
+    """``.safetensors.zst`` of ``.../t000003_0000.safetensors.zst``: everything after the stem."""
+    name = Path(part).name
+    return name[name.index("."):]
+
+
 def finalize_shards(
     output: Path,
     per_task: list[dict[str, list[dict[str, Any]]]],
@@ -41,14 +47,20 @@ def finalize_shards(
         keep: set[str] = set()
         for task_shards in per_task:
             for part in task_shards.get(split, []):
-                rel = f"{split}/shard_{n:05d}.safetensors"
+                rel = f"{split}/shard_{n:05d}{_suffix(part['part'])}"
                 _place(Path(part["part"]), output / rel)
                 keep.add(rel)
-                shards.append({"split": split, "path": rel, **{k: v for k, v in part.items() if k != "part"}})
+                entry = {"split": split, "path": rel, **{k: v for k, v in part.items() if k not in ("part", "sidecars")}}
+                for side in part.get("sidecars", []):
+                    side_rel = f"{split}/shard_{n:05d}{_suffix(side['part'])}"
+                    _place(Path(side["part"]), output / side_rel)
+                    keep.add(side_rel)
+                    entry.setdefault("sidecars", []).append({"path": side_rel, "sha256": side["sha256"]})
+                shards.append(entry)
                 n += 1
         split_dir = output / split
         if split_dir.is_dir():
-            for f in split_dir.glob("shard_*.safetensors"):
+            for f in split_dir.glob("shard_*"):
                 if f"{split}/{f.name}" not in keep:
                     f.unlink()
         these = [s for s in shards if s["split"] == split]

@@ -1,4 +1,9 @@
-"""Concatenate ``[BOS] doc [EOS]`` token streams and cut them into ``sequence_length`` windows."""
+"""Pack ``[BOS] doc [EOS]`` token streams into ``sequence_length`` rows.
+
+Modes: ``concat`` (default) concatenates documents and cuts windows; ``pad`` gives every document
+rows of its own (a long one is split over several), padded; ``truncate`` keeps one row per
+document and counts the tokens cut off in ``truncated_tokens``, so nothing is lost silently.
+"""
 
 from __future__ import annotations
 
@@ -24,13 +29,42 @@ def frame_documents(ids: Sequence[Sequence[int]]) -> np.ndarray:
     return np.array(flat, dtype=np.int32)
 
 
+PACKING_MODES = ("concat", "pad", "truncate")
+
+
 class Packer:
     """Accumulates framed token streams; hands out full windows, pads only the very last one."""
 
-    def __init__(self, sequence_length: int):
-        self.length = sequence_length
+    def __init__(self, sequence_length: int, mode: str = "concat"):
+        if mode not in PACKING_MODES:
+            raise ValueError(f"packing mode {mode!r} is unknown; allowed: {', '.join(PACKING_MODES)}")
+        self.length, self.mode = sequence_length, mode
         self._chunks: list[np.ndarray] = []
         self._size = 0
+        self._rows: list[np.ndarray] = []
+        self.truncated_tokens = 0
+
+    def add_documents(self, ids: Sequence[Sequence[int]]) -> None:
+        """Frame and pack one batch of documents' token ids."""
+        flat = frame_documents(ids)
+        if self.mode == "concat":
+            self.add(flat)
+            return
+        n = self.length
+        sizes = np.fromiter((len(x) + 2 for x in ids), dtype=np.int64, count=len(ids))
+        offset = np.arange(len(flat), dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        if self.mode == "truncate":
+            keep = offset < n
+            self.truncated_tokens += int(len(flat) - np.count_nonzero(keep))
+            rows_per_doc = np.ones(len(ids), dtype=np.int64)
+            flat, offset, sizes_kept = flat[keep], offset[keep], np.minimum(sizes, n)
+        else:
+            rows_per_doc = -(-sizes // n)
+            sizes_kept = sizes
+        first_row = np.cumsum(rows_per_doc) - rows_per_doc
+        out = np.full((int(rows_per_doc.sum()), n), PAD, dtype=np.int32)
+        out[np.repeat(first_row, sizes_kept) + offset // n, offset % n] = flat
+        self._rows.append(out)
 
     def add(self, tokens: np.ndarray) -> None:
         if len(tokens):
@@ -39,6 +73,10 @@ class Packer:
 
     def take_full(self) -> np.ndarray:
         """All complete windows as an (n, sequence_length) array; the remainder stays buffered."""
+        if self._rows:
+            rows = np.concatenate(self._rows) if len(self._rows) > 1 else self._rows[0]
+            self._rows = []
+            return rows
         n = self._size // self.length
         if n == 0:
             return np.empty((0, self.length), dtype=np.int32)
@@ -59,18 +97,37 @@ class Packer:
         return np.concatenate([full, last])
 
 
-def sample_tensors(input_ids: np.ndarray) -> dict[str, np.ndarray]:
-    """The four tensors of a text shard from its (samples, sequence_length) ``input_ids``.
+def sample_tensors(
+    input_ids: np.ndarray, position_ids: bool = False, document_ids: bool = False
+) -> dict[str, np.ndarray]:
+    """The tensors of a text shard from its (samples, sequence_length) ``input_ids``.
 
     ``labels`` equal ``input_ids`` (unshifted, as HuggingFace causal LMs expect) with -100 on
-    padding and on the fixed special tokens; ``modality_mask`` is 0 (text) everywhere.
+    padding and on the fixed special tokens; ``modality_mask`` is 0 (text) everywhere. Optional
+    ``document_ids`` number the documents inside each row from 0 (-1 on padding) and
+    ``position_ids`` restart at 0 at each row start and each BOS (0 on padding), so a trainer can
+    keep attention inside documents.
     """
     input_ids = np.ascontiguousarray(input_ids, dtype=np.int32)
     labels = input_ids.copy()
     labels[input_ids < NUM_SPECIAL] = IGNORE_INDEX
-    return {
+    out = {
         "input_ids": input_ids,
         "attention_mask": (input_ids != PAD).astype(np.int32),
         "modality_mask": np.zeros(input_ids.shape, dtype=np.uint8),
         "labels": labels,
     }
+    if position_ids or document_ids:
+        pad = input_ids == PAD
+        start = input_ids == BOS
+        start[:, :1] = True
+        if document_ids:
+            doc = np.cumsum(start, axis=1, dtype=np.int32) - 1
+            doc[pad] = -1
+            out["document_ids"] = doc
+        if position_ids:
+            col = np.broadcast_to(np.arange(input_ids.shape[1], dtype=np.int32), input_ids.shape)
+            pos = col - np.maximum.accumulate(np.where(start, col, 0), axis=1)
+            pos[pad] = 0
+            out["position_ids"] = np.ascontiguousarray(pos, dtype=np.int32)
+    return out

@@ -1,4 +1,4 @@
-"""Write packed samples as SafeTensors shards of bounded size, each atomically."""
+"""Write packed samples as shards of bounded size, each file atomically."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors.numpy import save
 
+from corpusforge.shards.formats import COMPRESSION_SUFFIX, SafeTensorsFormat, ShardFormat, compress
 from corpusforge.shards.packer import sample_tensors
 from corpusforge.state import atomic_write_bytes
 from corpusforge.tokenize.special import PAD
@@ -18,15 +18,33 @@ BYTES_PER_TOKEN = 4 + 4 + 4 + 1
 
 
 class ShardWriter:
-    """Collects rows of one split in one task and writes ``<prefix>_<k>.safetensors`` files.
+    """Collects rows of one split in one task and writes ``<prefix>_<k>.<suffix>`` files.
 
-    A shard is closed once it holds ``max_shard_bytes`` worth of samples (at least one sample).
-    ``metadata`` goes into every SafeTensors header (string values only, as the format requires).
+    A shard is closed once it holds ``max_shard_bytes`` worth of samples (at least one sample) or
+    ``max_tokens_per_shard`` token slots (padding included). ``metadata`` goes into every file
+    that has a header for it (string values only, as SafeTensors requires).
     """
 
-    def __init__(self, prefix: Path, sequence_length: int, max_shard_bytes: int, metadata: dict[str, str]):
+    def __init__(
+        self,
+        prefix: Path,
+        sequence_length: int,
+        max_shard_bytes: int,
+        metadata: dict[str, str],
+        position_ids: bool = False,
+        document_ids: bool = False,
+        shard_format: ShardFormat | None = None,
+        compression: str = "none",
+        max_tokens_per_shard: int | None = None,
+    ):
         self.prefix, self.length = prefix, sequence_length
-        self.rows_per_shard = max(1, max_shard_bytes // (BYTES_PER_TOKEN * sequence_length))
+        self.position_ids, self.document_ids = position_ids, document_ids
+        self.format = shard_format or SafeTensorsFormat()
+        self.compression = compression
+        per_token = self.format.bytes_per_slot or BYTES_PER_TOKEN + 4 * (position_ids + document_ids)
+        self.rows_per_shard = max(1, max_shard_bytes // (per_token * sequence_length))
+        if max_tokens_per_shard is not None:
+            self.rows_per_shard = max(1, min(self.rows_per_shard, max_tokens_per_shard // sequence_length))
         self.metadata = metadata
         self._rows: list[np.ndarray] = []
         self._n = 0
@@ -49,15 +67,23 @@ class ShardWriter:
         flat = np.concatenate(self._rows) if len(self._rows) > 1 else self._rows[0]
         rows, rest = flat[:n], flat[n:]
         self._rows, self._n = ([rest] if len(rest) else []), len(rest)
-        data = save(sample_tensors(rows), metadata=self.metadata)
-        path = self.prefix.with_name(f"{self.prefix.name}_{len(self.shards):04d}.safetensors")
-        atomic_write_bytes(path, data)
-        self.shards.append(
-            {
-                "part": str(path),
-                "samples": int(len(rows)),
-                "tokens": int(np.count_nonzero(rows != PAD)),
-                "bytes": len(data),
-                "sha256": hashlib.sha256(data).hexdigest(),
-            }
-        )
+        files = self.format.encode(sample_tensors(rows, self.position_ids, self.document_ids), self.metadata)
+        ext = COMPRESSION_SUFFIX.get(self.compression, "")
+        paths = []
+        for suffix, data in files.items():
+            if ext:
+                data = compress(data, self.compression)
+            path = self.prefix.with_name(f"{self.prefix.name}_{len(self.shards):04d}{suffix}{ext}")
+            atomic_write_bytes(path, data)
+            paths.append((path, data))
+        (path, data), sidecars = paths[0], paths[1:]
+        record: dict[str, Any] = {
+            "part": str(path),
+            "samples": int(len(rows)),
+            "tokens": int(np.count_nonzero(rows != PAD)),
+            "bytes": sum(len(d) for _, d in paths),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+        if sidecars:
+            record["sidecars"] = [{"part": str(p), "sha256": hashlib.sha256(d).hexdigest()} for p, d in sidecars]
+        self.shards.append(record)

@@ -1,4 +1,8 @@
-"""Train a byte-level BPE tokenizer or load a tokenizer.json, with the fixed special tokens."""
+"""Train HF ``tokenizers`` models (byte-level BPE, Unigram, WordPiece) or load a tokenizer.json.
+
+Every vocabulary starts with the 16 fixed special tokens at ids 0-15: the trainers are handed
+them first, which gives them the lowest ids in order.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,10 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from corpusforge.errors import RecipeError
-from corpusforge.tokenize.special import SPECIAL_TOKENS
+from corpusforge.tokenize.special import SPECIAL_TOKENS, UNK
 
 
 def check_special_tokens(tok: Tokenizer, where: str) -> None:
@@ -41,6 +45,44 @@ def train_bpe(
         min_frequency=min_frequency,
         special_tokens=[*SPECIAL_TOKENS, *extra_special_tokens],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    check_special_tokens(tok, "trained tokenizer")
+    return tok
+
+
+def train_unigram(
+    texts: Iterable[str], vocab_size: int, extra_special_tokens: Iterable[str] = ()
+) -> Tokenizer:
+    """Unigram LM (Kudo 2018) over Metaspace pre-tokenization, as SentencePiece does."""
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.UnigramTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[*SPECIAL_TOKENS, *extra_special_tokens],
+        unk_token=SPECIAL_TOKENS[UNK],
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    check_special_tokens(tok, "trained tokenizer")
+    return tok
+
+
+def train_wordpiece(
+    texts: Iterable[str], vocab_size: int, min_frequency: int = 2, extra_special_tokens: Iterable[str] = ()
+) -> Tokenizer:
+    """BERT-style WordPiece: NFKC, split on whitespace and punctuation, ``##`` continuations."""
+    tok = Tokenizer(models.WordPiece(unk_token=SPECIAL_TOKENS[UNK]))
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=[*SPECIAL_TOKENS, *extra_special_tokens],
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)

@@ -1,0 +1,158 @@
+"""Shard file formats (``sharding.format``), registered in ``SHARD_FORMATS``.
+
+A format turns one shard's tensors into files: ``encode`` returns ``{suffix: bytes}``, the first
+suffix being the shard's main file (the one ``shard_index.json`` points to). ``compression``
+(zstd, gzip, lz4) wraps every file of the formats that allow it; the loader undoes it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import struct
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+from corpusforge.registry import SHARD_FORMATS
+from corpusforge.tokenize.special import PAD
+
+COMPRESSION_SUFFIX = {"zstd": ".zst", "gzip": ".gz", "lz4": ".lz4"}
+
+
+def compress(data: bytes, compression: str) -> bytes:
+    if compression == "zstd":
+        import zstandard
+
+        return zstandard.ZstdCompressor(level=3).compress(data)
+    if compression == "gzip":
+        return gzip.compress(data, compresslevel=6, mtime=0)
+    if compression == "lz4":
+        try:
+            import lz4.frame
+        except ImportError:
+            raise ImportError("lz4 compression needs lz4: pip install 'corpusforge[formats]'") from None
+        return lz4.frame.compress(data)
+    raise ValueError(f"unknown compression {compression!r}; allowed: none, {', '.join(COMPRESSION_SUFFIX)}")
+
+
+class ShardFormat(ABC):
+    name: ClassVar[str] = "format"
+    suffixes: ClassVar[tuple[str, ...]] = ()
+    compressible: ClassVar[bool] = True
+    # Stored bytes per token slot given the tensors, used to size shards by max_shard_bytes.
+    bytes_per_slot: ClassVar[int | None] = None
+
+    @abstractmethod
+    def encode(self, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> dict[str, bytes]:
+        """The files of one shard: ``{suffix: content}``, main file first."""
+
+
+_ST_DTYPES = {np.dtype(np.int32): "I32", np.dtype(np.uint8): "U8", np.dtype(np.int64): "I64",
+              np.dtype(np.uint16): "U16", np.dtype(np.float32): "F32"}  # fmt: skip
+
+
+def safetensors_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
+    """A SafeTensors file with sorted header keys, so equal input gives equal bytes.
+
+    ``safetensors.numpy.save`` keeps the metadata in a Rust HashMap whose order changes from
+    process to process, which made identical shards differ in their checksums.
+    """
+    header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))} if metadata else {}
+    offset, blobs = 0, []
+    for name in sorted(tensors):
+        arr = np.ascontiguousarray(tensors[name])
+        data = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
+        header[name] = {"dtype": _ST_DTYPES[arr.dtype], "shape": list(arr.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)  # the data starts 8-byte aligned, as the reference writer does
+    return b"".join([struct.pack("<Q", len(head)), head, *blobs])
+
+
+@SHARD_FORMATS.register("safetensors")
+class SafeTensorsFormat(ShardFormat):
+    """Every tensor in one SafeTensors file, the run's metadata in its header (default)."""
+
+    suffixes = (".safetensors",)
+
+    def encode(self, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> dict[str, bytes]:
+        return {".safetensors": safetensors_bytes(tensors, metadata)}
+
+
+@SHARD_FORMATS.register("npy")
+class NpyFormat(ShardFormat):
+    """``input_ids`` only, as one (samples, sequence_length) int32 ``.npy``; the loader derives the rest."""
+
+    suffixes = (".npy",)
+    bytes_per_slot = 4
+
+    def encode(self, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> dict[str, bytes]:
+        buf = io.BytesIO()
+        np.save(buf, tensors["input_ids"], allow_pickle=False)
+        return {".npy": buf.getvalue()}
+
+
+@SHARD_FORMATS.register("parquet")
+class ParquetFormat(ShardFormat):
+    """One row per sample, one list<int> column per tensor (HF ``datasets`` reads it); zstd inside."""
+
+    suffixes = (".parquet",)
+    compressible = False
+
+    def encode(self, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> dict[str, bytes]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        cols = {}
+        for name, arr in tensors.items():
+            n, length = arr.shape
+            offsets = pa.array(np.arange(0, (n + 1) * length, length, dtype=np.int32))
+            cols[name] = pa.ListArray.from_arrays(offsets, pa.array(arr.reshape(-1)))
+        table = pa.table(cols).replace_schema_metadata({f"corpusforge.{k}": v for k, v in metadata.items()})
+        buf = io.BytesIO()
+        pq.write_table(table, buf, compression="zstd", row_group_size=1024)
+        return {".parquet": buf.getvalue()}
+
+
+MEGATRON_HEADER = b"MMIDIDX\x00\x00"
+MEGATRON_DTYPE_CODES = {np.dtype(np.uint8): 1, np.dtype(np.int8): 2, np.dtype(np.int16): 3, np.dtype(np.int32): 4,
+                        np.dtype(np.int64): 5, np.dtype(np.float64): 6, np.dtype(np.float32): 7,
+                        np.dtype(np.uint16): 8}  # fmt: skip
+
+
+@SHARD_FORMATS.register("megatron")
+class MegatronFormat(ShardFormat):
+    """Megatron-LM ``MMapIndexedDataset``: ``.bin`` tokens and ``.idx`` index (version 1).
+
+    Each sample row, without its padding, is one sequence and one document (``doc_idx`` is
+    0..samples): rows are already packed, and Megatron's GPT dataset re-samples sequences anyway.
+    """
+
+    suffixes = (".bin", ".idx")
+    compressible = False
+    bytes_per_slot = 4
+
+    def encode(self, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> dict[str, bytes]:
+        ids = tensors["input_ids"]
+        keep = ids != PAD
+        lengths = keep.sum(axis=1).astype(np.int32)
+        tokens = ids[keep].astype(np.int32)  # row-major, so rows stay in order
+        pointers = (np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)[:-1]]) * tokens.itemsize).astype(np.int64)
+        doc_idx = np.arange(len(ids) + 1, dtype=np.int64)
+        idx = b"".join([
+            MEGATRON_HEADER,
+            struct.pack("<Q", 1),
+            struct.pack("<B", MEGATRON_DTYPE_CODES[tokens.dtype]),
+            struct.pack("<Q", len(lengths)),
+            struct.pack("<Q", len(doc_idx)),
+            lengths.tobytes(), pointers.tobytes(), doc_idx.tobytes(),
+        ])  # fmt: skip
+        return {".bin": tokens.tobytes(), ".idx": idx}
+
+
+def get_format(name: str) -> Any:
+    return SHARD_FORMATS.get(name, where="sharding.format")()

@@ -1,0 +1,59 @@
+"""Global shuffle at write time: rewrite a split's shard parts in one seeded order of all rows.
+
+Reading the shards in order then already gives well-mixed batches (a loader without a shuffle
+buffer, or Megatron). Only ``input_ids`` are read back: every other tensor is a function of them,
+so the writer rebuilds them exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from corpusforge.shards.writer import ShardWriter
+
+
+def shuffle_split(
+    parts: list[dict[str, Any]], seed: int, sequence_length: int, writer: ShardWriter, chunk: int = 1 << 14
+) -> list[dict[str, Any]]:
+    """Write the rows of ``parts`` (in task order) through ``writer`` in a permutation fixed by ``seed``."""
+    from corpusforge.loader.reader import open_shard
+
+    if not parts:
+        return writer.close()
+    ids = [open_shard(p["part"], sequence_length)["input_ids"] for p in parts]
+    first = np.cumsum([0] + [len(a) for a in ids])
+    order = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed & (2**63 - 1), 7]))).permutation(first[-1])
+    for lo in range(0, len(order), chunk):
+        want = order[lo : lo + chunk]
+        out = np.empty((len(want), sequence_length), dtype=np.int32)
+        part_of = np.searchsorted(first, want, side="right") - 1
+        for k in np.unique(part_of):
+            sel = part_of == k
+            rows = want[sel] - first[k]
+            sort = np.argsort(rows)  # ascending reads from each part, then back into place
+            out[np.flatnonzero(sel)[sort]] = ids[k][rows[sort]]
+        writer.add(out)
+    return writer.close()
+
+
+def shuffle_shards(
+    per_task: list[dict[str, list[dict[str, Any]]]],
+    splits: list[str],
+    seed: int,
+    sequence_length: int,
+    make_writer: Callable[[str], ShardWriter],
+) -> list[dict[str, list[dict[str, Any]]]]:
+    """The shuffled parts of every split, as one task's worth for ``finalize_shards``."""
+    out = {}
+    for split in splits:
+        parts = [p for task in per_task for p in task.get(split, [])]
+        out[split] = shuffle_split(parts, seed, sequence_length, make_writer(split))
+    return [out]
+
+
+def shuffled_prefix(work: Path, split: str) -> Path:
+    return work / "shuffled" / split / "s000000"

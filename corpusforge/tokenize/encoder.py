@@ -1,0 +1,82 @@
+"""One interface over HF ``tokenizers`` and SentencePiece: find, load, train, encode in batches.
+
+A run stores its tokenizer as ``tokenizer.json`` (HF) or ``tokenizer.model`` (SentencePiece);
+``stored_name`` says which from the recipe alone, so shard tasks need no other state.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from corpusforge.errors import RecipeError
+
+HF_NAME, SPM_NAME = "tokenizer.json", "tokenizer.model"
+
+
+class HFEncoder:
+    """``encode_batch`` over a ``tokenizers.Tokenizer``; special tokens are framed by the packer."""
+
+    def __init__(self, tok: Any):
+        self.tok = tok
+        self.vocab_size = tok.get_vocab_size()
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return [e.ids for e in self.tok.encode_batch_fast(texts, add_special_tokens=False)]
+
+
+def resolve_path(path: str | Path) -> Path:
+    """The tokenizer file behind ``tokenizer.path``: a tokenizer.json, a SentencePiece .model, or
+    an HF tokenizer directory (its tokenizer.json, else its single ``*.model``)."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        if (p / HF_NAME).exists():
+            return p / HF_NAME
+        models = sorted(p.glob("*.model"))
+        if len(models) == 1:
+            return models[0]
+        raise RecipeError(f"tokenizer.path: {str(path)!r} holds neither tokenizer.json nor one *.model file")
+    if not p.exists():
+        raise RecipeError(f"tokenizer.path: {str(path)!r} does not exist")
+    return p
+
+
+def stored_name(cfg: Any) -> str:
+    """``tokenizer.model`` for SentencePiece (trained or loaded), else ``tokenizer.json``."""
+    if cfg.path:
+        return SPM_NAME if resolve_path(cfg.path).suffix == ".model" else HF_NAME
+    return SPM_NAME if cfg.type.startswith("sentencepiece") else HF_NAME
+
+
+def load_encoder(path: str | Path) -> HFEncoder | Any:
+    """An encoder for a stored tokenizer file, with its special tokens checked."""
+    p = Path(path)
+    if p.suffix == ".model":
+        from corpusforge.tokenize.spm import SentencePieceEncoder, check_sentencepiece
+
+        try:
+            enc = SentencePieceEncoder.from_file(p)
+        except RuntimeError as exc:
+            raise RecipeError(f"tokenizer.path: {str(p)!r} is not a SentencePiece model ({exc})") from None
+        check_sentencepiece(enc.sp, f"tokenizer.path {str(p)!r}")
+        return enc
+    from corpusforge.tokenize.text import load_tokenizer
+
+    return HFEncoder(load_tokenizer(p))
+
+
+def train_to_bytes(cfg: Any, texts: Any) -> bytes:
+    """Train the tokenizer ``cfg.type`` names; the bytes of its stored file."""
+    if cfg.type.startswith("sentencepiece"):
+        from corpusforge.tokenize.spm import train_sentencepiece
+
+        return train_sentencepiece(texts, cfg.vocab_size, cfg.type.split("_", 1)[1], cfg.extra_special_tokens)
+    from corpusforge.tokenize import text
+
+    if cfg.type == "unigram":
+        tok = text.train_unigram(texts, cfg.vocab_size, cfg.extra_special_tokens)
+    elif cfg.type == "wordpiece":
+        tok = text.train_wordpiece(texts, cfg.vocab_size, cfg.min_frequency, cfg.extra_special_tokens)
+    else:
+        tok = text.train_bpe(texts, cfg.vocab_size, cfg.min_frequency, cfg.extra_special_tokens)
+    return tok.to_str(pretty=True).encode()
