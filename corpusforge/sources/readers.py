@@ -71,9 +71,12 @@ def iter_lines(stream: IO[bytes], path: str, start: int = 0, end: int = -1) -> I
             skipped = stream.readline()
             pos += len(skipped)
     buf = b""
+    # read1 returns what one decompression step yields, so a truncated stream loses no record
+    # that was complete before the damage (read(n) would discard its partial result).
+    read = getattr(stream, "read1", stream.read)
     while True:
         try:
-            chunk = stream.read(CHUNK)
+            chunk = read(CHUNK)
         except _STREAM_ERRORS as exc:
             raise CorruptInput(
                 f"{path} byte {pos}", f"compressed stream is truncated or corrupt ({exc})", buf or None

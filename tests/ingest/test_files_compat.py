@@ -46,7 +46,10 @@ def test_damaged_inputs_are_quarantined_with_their_reasons(tmp_path):
     reasons = [q["reason"].split(" (")[0].split(":")[0] for q in quarantined]
     assert reasons == ["malformed JSON", "invalid UTF-8 at byte 13", "compressed stream is truncated or corrupt",
                        "empty file", "invalid UTF-8 at byte 3"]
-    assert [d.text for d in docs] == ["ok"]  # a small cut stream fails within its first 4 MB read
+    # Every record complete before the cut is kept; the records of the cut stream are in order.
+    texts = [d.text for d in docs]
+    assert texts[0] == "ok" and 2 <= len(texts) - 1 < 100
+    assert texts[1:] == (["alpha", "beta"] * 50)[: len(texts) - 1]
 
 
 def test_text_units_line_and_paragraph(tmp_path):

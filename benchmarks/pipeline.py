@@ -1,0 +1,105 @@
+"""Spine benchmark: reader MB/s on gzip JSONL, and per-stage / end-to-end MB/s and docs/s.
+
+    python benchmarks/pipeline.py CORPUS [--workers 1 2] [--min-mb 100]
+
+CORPUS is a file or folder any ``files`` source reads. For the reader figure a gzip JSONL copy
+of the corpus (repeated until it holds at least --min-mb of text) is written to a temp folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from corpusforge import load_recipe
+from corpusforge.observe.stats import TaskContext
+from corpusforge.runner import run
+
+
+def make_gzip_jsonl(corpus: Path, dest: Path, min_mb: float) -> tuple[Path, int]:
+    """Paragraphs of the corpus as JSONL, repeated to at least ``min_mb`` MB, gzip level 6."""
+    recipe = load_recipe({"sources": [{"path": str(corpus), "text_unit": "paragraph"}], "steps": []})
+    src = recipe.build_sources()[0]
+    ctx = TaskContext("bench", 0, dest)
+    lines = [orjson.dumps({"text": d.text}) + b"\n" for t in src.plan(1 << 40) for d in src.read(t, ctx)]
+    blob = b"".join(lines)
+    reps = max(1, int(min_mb * 1e6 // max(1, len(blob))) + 1)
+    path = dest / "corpus.jsonl.gz"
+    with gzip.open(path, "wb", compresslevel=6) as fh:
+        for i in range(reps):
+            fh.write(blob.replace(b'{"text":"', b'{"rep":%d,"text":"' % i))
+    return path, len(blob) * reps
+
+
+def bench_reader(path: Path, raw_bytes: int) -> None:
+    recipe = load_recipe({"sources": [{"path": str(path)}], "steps": []})
+    src = recipe.build_sources()[0]
+    ctx = TaskContext("bench", 0, path.parent)
+    t0, n = time.perf_counter(), 0
+    for task in src.plan(1 << 40):
+        for _ in src.read(task, ctx):
+            n += 1
+    dt = time.perf_counter() - t0
+    print(f"reader  gzip JSONL -> Documents: {raw_bytes / 1e6 / dt:7.1f} MB/s (uncompressed), {n / dt:,.0f} docs/s, "
+          f"{raw_bytes / 1e6:.0f} MB, one core")
+    t0 = time.perf_counter()
+    with gzip.open(path, "rb") as fh:
+        for line in fh:
+            orjson.loads(line)
+    dt = time.perf_counter() - t0
+    print(f"baseline gzip.open + orjson.loads per line: {raw_bytes / 1e6 / dt:7.1f} MB/s")
+
+
+def bench_pipeline(path: Path, workers: int, out: Path) -> float:
+    recipe = load_recipe({
+        "sources": [{"path": str(path)}],
+        "tokenizer": {"vocab_size": 8000, "sample_bytes": 20_000_000},
+        "sharding": {"sequence_length": 2048},
+        "executor": {"task_bytes": 16_000_000},
+    })
+    t0 = time.perf_counter()
+    stats = run(recipe, out, workers=workers, progress=False)
+    wall = time.perf_counter() - t0
+    print(f"\npipeline, {workers} worker(s): {wall:.1f} s wall, end to end "
+          f"{stats['input']['bytes'] / 1e6 / wall:.1f} MB/s (compressed input)")
+    for stage in stats["stages"]:
+        line = f"  {stage['name']:<12} {stage['seconds']:7.2f} s"
+        steps = stage.get("steps") or []
+        if steps:
+            first = steps[0]
+            mb = max(first["chars_in"], first["chars_out"]) / 1e6
+            line += f"  {mb / stage['seconds']:7.1f} MB/s  {first['docs_out'] / stage['seconds']:10,.0f} docs/s"
+            for s in steps:
+                if s["seconds"] > 0:
+                    line += f" | {s['name']} {max(s['chars_in'], s['chars_out']) / 1e6 / s['seconds']:.1f} MB/s/core"
+        print(line)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"  peak RSS of a worker: {peak:.0f} MB; driver {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    return wall
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("corpus", type=Path)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--min-mb", type=float, default=100.0)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        path, raw = make_gzip_jsonl(args.corpus, tmp, args.min_mb)
+        print(f"corpus: {args.corpus} -> {path.stat().st_size / 1e6:.0f} MB gzip, {raw / 1e6:.0f} MB JSONL; cores {os.cpu_count()}")
+        bench_reader(path, raw)
+        walls = {w: bench_pipeline(path, w, tmp / f"out{w}") for w in args.workers}
+        if 1 in walls and 2 in walls:
+            print(f"\nscaling 1 -> 2 workers: {walls[1] / walls[2]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
