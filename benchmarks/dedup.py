@@ -1,6 +1,6 @@
 """Dedup benchmarks: signature throughput vs datasketch/rensa, clustering scale, planted-duplicate quality.
 
-    python benchmarks/dedup.py /work/shared/data [--sizes 10000,100000,1000000] [--skip-scale]
+    python benchmarks/dedup.py ../shared/data [--sizes 10000,100000,1000000] [--skip-scale]
 
 Signature throughput: one process, the same documents and the same shingles (our normalization,
 word 5-grams), num_perm 128. "text->sig" includes normalization and shingling for every library
@@ -267,7 +267,7 @@ def quality(root: Path, threshold: float) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("data", type=Path, help="folder with wikitext-2/ and prose/ (e.g. /work/shared/data)")
+    ap.add_argument("data", type=Path, help="folder with wikitext-2/ and prose/ (e.g. ../shared/data)")
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--skip-scale", action="store_true")
     ap.add_argument("--scale-sign", type=int, help=argparse.SUPPRESS)

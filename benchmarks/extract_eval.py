@@ -6,7 +6,7 @@ Documents: for every file with ``<file>.expected.txt`` or ``<stem>.expected.md``
 F1 and the order-aware similarity (difflib ratio over word sequences, Markdown markup removed
 from the reference) of the extracted text.
 
-    python benchmarks/extract_eval.py /work/shared/data
+    python benchmarks/extract_eval.py ../shared/data
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ has no provider for a national ID, or its values fail the scheme's own checksum 
 RRN), a valid value is built here from the published algorithm. Negatives are look-alikes:
 invalid checksums, ISBNs, dates, versions, git hashes, UUIDs, order numbers, prices.
 
-    python benchmarks/pii_eval.py [--n 40] [--seed 0] [--prose /work/shared/data/prose/gutenberg]
+    python benchmarks/pii_eval.py [--n 40] [--seed 0] [--prose ../shared/data/prose/gutenberg]
 
 Needs ``pip install 'corpusforge[privacy]' faker``.
 """
