@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from corpusforge.curate.signals import Mode, SignalFilter
+from corpusforge.curate.signals import Mode, SignalFilter, Verdict
 from corpusforge.curate.textstats import count_sentences, stats
 from corpusforge.document import Document
 from corpusforge.registry import register
@@ -96,14 +96,8 @@ class C4Quality(SignalFilter):
         self.remove_lines = remove_lines
 
     def evaluate(self, doc: Document, signals: dict[str, Any] | None) -> str | None:
-        first: str | None = None
-        sig = signals if signals is not None else {}
-
-        def fail(reason: str) -> bool:
-            nonlocal first
-            if first is None:
-                first = reason
-            return signals is None
+        verdict = Verdict(signals)
+        sig, fail = verdict.sig, verdict.fail
 
         kept: list[str] = []
         n_sentences = 0
@@ -129,14 +123,14 @@ class C4Quality(SignalFilter):
             if self.filter_lorem_ipsum and "lorem ipsum" in lower:
                 lorem = True
                 if fail("lorem_ipsum"):
-                    return first
+                    return verdict.first
             if self.filter_javascript and "javascript" in lower:
                 removed["javascript"] += 1
                 continue
             if self.filter_curly_bracket and "{" in line:
                 curly = True
                 if fail("curly_bracket"):
-                    return first
+                    return verdict.first
             if self.filter_policy and any(p in lower for p in POLICY_SUBSTRINGS):
                 removed["policy"] += 1
                 continue
@@ -148,11 +142,11 @@ class C4Quality(SignalFilter):
             hit = has_bad_word(doc, self.bad_words)
             sig["bad_word"] = hit
             if hit and fail("bad_words"):
-                return first
+                return verdict.first
         if n_sentences < self.min_sentences and fail("too_few_sentences"):
-            return first
-        if first is None and self.remove_lines and self.drops:
+            return verdict.first
+        if verdict.first is None and self.remove_lines and self.drops:
             new = "\n".join(kept)
             if new != doc.text:
                 doc.text = new
-        return first
+        return verdict.first

@@ -5,7 +5,7 @@ from __future__ import annotations
 from operator import methodcaller
 from typing import Any
 
-from corpusforge.curate.signals import Mode, SignalFilter, ratio
+from corpusforge.curate.signals import Mode, SignalFilter, Verdict, ratio
 from corpusforge.curate.textstats import duplicates, stats
 from corpusforge.document import Document
 from corpusforge.registry import register
@@ -45,14 +45,8 @@ class FineWebQuality(SignalFilter):
     def evaluate(self, doc: Document, signals: dict[str, Any] | None) -> str | None:
         ts = stats(doc)
         text = doc.text
-        first: str | None = None
-        sig = signals if signals is not None else {}
-
-        def fail(reason: str) -> bool:
-            nonlocal first
-            if first is None:
-                first = reason
-            return signals is None
+        verdict = Verdict(signals)
+        sig, fail = verdict.sig, verdict.fail
 
         lines = [ln for ln in text.split("\n") if ln.strip()]
         if not lines:
@@ -61,17 +55,17 @@ class FineWebQuality(SignalFilter):
         sig["line_punct_ratio"] = round(punct, 4)
         if punct < self.line_punct_thr and not (punct == 0 and self.line_punct_exclude_zero):
             if fail("line_punct_ratio"):
-                return first
+                return verdict.first
         short = sum(map(self.short_line_length.__ge__, map(len, lines))) / len(lines)
         sig["short_line_ratio"] = round(short, 4)
         if short > self.short_line_thr and fail("short_line_ratio"):
-            return first
+            return verdict.first
         dup = ratio(duplicates(lines)[1], len(text) - text.count("\n"))
         sig["char_dup_ratio"] = round(dup, 4)
         if dup > self.char_duplicates_ratio and fail("char_dup_ratio"):
-            return first
+            return verdict.first
         newline = ratio(text.count("\n"), len(ts.words))
         sig["list_ratio"] = round(newline, 4)
         if newline > self.new_line_ratio and fail("list_ratio"):
-            return first
-        return first
+            return verdict.first
+        return verdict.first

@@ -11,7 +11,7 @@ from itertools import filterfalse
 from operator import methodcaller
 from typing import Any
 
-from corpusforge.curate.signals import Mode, SignalFilter, ratio
+from corpusforge.curate.signals import Mode, SignalFilter, Verdict, ratio
 from corpusforge.curate.textstats import duplicate_ngram_chars, duplicates, stats, top_ngram_chars
 from corpusforge.document import Document
 from corpusforge.registry import register
@@ -66,46 +66,40 @@ class GopherQuality(SignalFilter):
     def evaluate(self, doc: Document, signals: dict[str, Any] | None) -> str | None:
         ts = stats(doc)
         text = doc.text
-        first: str | None = None
-        sig = signals if signals is not None else {}
-
-        def fail(reason: str) -> bool:
-            nonlocal first
-            if first is None:
-                first = reason
-            return signals is None  # stop early unless every signal is wanted
+        verdict = Verdict(signals)
+        sig, fail = verdict.sig, verdict.fail
 
         words = ts.stripped_words  # words that are not punctuation only
         n = len(words)
         sig["words"] = n
         if n < self.min_words and fail("too_few_words"):
-            return first
+            return verdict.first
         if n > self.max_words and fail("too_many_words"):
-            return first
+            return verdict.first
         mean_len = ratio(sum(map(len, words)), n)
         sig["mean_word_length"] = round(mean_len, 4)
         if mean_len < self.min_mean_word_length and fail("mean_word_length_too_short"):
-            return first
+            return verdict.first
         if mean_len > self.max_mean_word_length and fail("mean_word_length_too_long"):
-            return first
+            return verdict.first
         n_tokens = len(ts.words)
         hash_ratio = ratio(text.count("#"), n_tokens)
         sig["hash_ratio"] = round(hash_ratio, 4)
         if hash_ratio > self.max_symbol_word_ratio and fail("hash_ratio"):
-            return first
+            return verdict.first
         ellipsis_ratio = ratio(text.count("...") + text.count("…"), n_tokens)
         sig["ellipsis_ratio"] = round(ellipsis_ratio, 4)
         if ellipsis_ratio > self.max_symbol_word_ratio and fail("ellipsis_ratio"):
-            return first
+            return verdict.first
         lines = ts.lines
         bullet = ratio(sum(map(_STARTS_BULLET, map(str.lstrip, lines))), len(lines))
         sig["bullet_lines_ratio"] = round(bullet, 4)
         if bullet > self.max_bullet_lines_ratio and fail("bullet_lines_ratio"):
-            return first
+            return verdict.first
         ell_lines = ratio(sum(map(_ENDS_ELLIPSIS, map(str.rstrip, lines))), len(lines))
         sig["ellipsis_lines_ratio"] = round(ell_lines, 4)
         if ell_lines > self.max_ellipsis_lines_ratio and fail("ellipsis_lines_ratio"):
-            return first
+            return verdict.first
         # Over words (punctuation-only tokens are not words): "1999" or "$5" has no letter. Words
         # made of letters only are settled by one C-level pass; only the others are inspected.
         with_alpha = sum(map(str.isalpha, words))
@@ -114,14 +108,14 @@ class GopherQuality(SignalFilter):
         alpha = ratio(with_alpha, n)
         sig["alpha_words_ratio"] = round(alpha, 4)
         if alpha < self.min_alpha_words_ratio and fail("alpha_words_ratio"):
-            return first
+            return verdict.first
         stop = self.stop_words
         # "at least two of the following words": distinct stop words, as datatrove counts them too.
         n_stop = len(stop.intersection(ts.lower_vocabulary()))
         sig["stop_words"] = n_stop
         if n_stop < self.min_stop_words and fail("too_few_stop_words"):
-            return first
-        return first
+            return verdict.first
+        return verdict.first
 
 
 _TOP_NGRAMS = {2: 0.20, 3: 0.18, 4: 0.16}
@@ -160,39 +154,33 @@ class GopherRepetition(SignalFilter):
     def evaluate(self, doc: Document, signals: dict[str, Any] | None) -> str | None:
         ts = stats(doc)
         n_chars = len(doc.text)
-        first: str | None = None
-        sig = signals if signals is not None else {}
-
-        def fail(reason: str) -> bool:
-            nonlocal first
-            if first is None:
-                first = reason
-            return signals is None
+        verdict = Verdict(signals)
+        sig, fail = verdict.sig, verdict.fail
 
         paras = ts.paragraphs
         n_dup, dup_chars = duplicates(paras)
         sig["dup_para_frac"] = round(ratio(n_dup, len(paras)), 4)
         sig["dup_para_char_frac"] = round(ratio(dup_chars, n_chars), 4)
         if ratio(n_dup, len(paras)) > self.dup_para_frac and fail("dup_para_frac"):
-            return first
+            return verdict.first
         if ratio(dup_chars, n_chars) > self.dup_para_char_frac and fail("dup_para_char_frac"):
-            return first
+            return verdict.first
         lines = ts.nonempty_lines
         n_dup, dup_chars = duplicates(lines)
         sig["dup_line_frac"] = round(ratio(n_dup, len(lines)), 4)
         sig["dup_line_char_frac"] = round(ratio(dup_chars, n_chars), 4)
         if ratio(n_dup, len(lines)) > self.dup_line_frac and fail("dup_line_frac"):
-            return first
+            return verdict.first
         if ratio(dup_chars, n_chars) > self.dup_line_char_frac and fail("dup_line_char_frac"):
-            return first
+            return verdict.first
         for n, limit in self.top_ngrams.items():
             frac = ratio(top_ngram_chars(ts, n), n_chars)
             sig[f"top_{n}_gram_char_frac"] = round(frac, 4)
             if frac > limit and fail(f"top_{n}_gram"):
-                return first
+                return verdict.first
         for n, limit in self.dup_ngrams.items():
             frac = ratio(duplicate_ngram_chars(ts, n), n_chars)
             sig[f"duplicated_{n}_grams_char_frac"] = round(frac, 4)
             if frac > limit and fail(f"duplicated_{n}_grams"):
-                return first
-        return first
+                return verdict.first
+        return verdict.first

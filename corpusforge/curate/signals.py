@@ -15,6 +15,24 @@ if TYPE_CHECKING:
 Mode = Literal["filter", "annotate", "both"]
 
 
+class Verdict:
+    """The first failed criterion of one evaluation, and whether to stop at it.
+
+    ``fail(reason)`` records the reason if it is the first and returns True when evaluation should
+    stop there (filter-only mode, ``signals is None``); with signals every criterion is measured.
+    """
+
+    def __init__(self, signals: dict[str, Any] | None):
+        self.first: str | None = None
+        self.stop = signals is None
+        self.sig: dict[str, Any] = signals if signals is not None else {}
+
+    def fail(self, reason: str) -> bool:
+        if self.first is None:
+            self.first = reason
+        return self.stop
+
+
 class SignalFilter(Filter):
     """A filter whose measurements can be stored in ``doc.metadata[<step name>]``.
 
