@@ -36,6 +36,10 @@ class LocalExecutor:
         if self._pool is None:
             method = "forkserver" if sys.platform.startswith("linux") else "spawn"
             ctx = mp.get_context(method)
+            if method == "forkserver":
+                # Workers fork from a server that has already imported the pipeline (numpy, pyarrow,
+                # tokenizers): a worker then starts in milliseconds instead of re-importing.
+                ctx.set_forkserver_preload(["corpusforge.pipeline"])
             threads = max(1, default_workers() // self.workers)
             self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
                                              initargs=(threads,))

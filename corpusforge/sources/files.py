@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import xxhash
 from fsspec.core import url_to_fs
 
-from corpusforge.document import Document, make_doc_id
+from corpusforge.document import DocIdHasher, Document, make_doc_id
 from corpusforge.errors import CorpusforgeError, CorruptInput
 from corpusforge.extract.base import ExtractionError
 from corpusforge.extract.detect import CODE_EXTENSIONS, HEAD_BYTES, Kind, extension, sniff
@@ -375,7 +375,7 @@ class FilesSource(Source):
             raw.close()
 
     def _documents(self, part: Part, records: Iterator[readers.Record], base: dict[str, Any]) -> Iterator[Document]:
-        key = f"{self.source_name}/{part.key}"
+        make_id = DocIdHasher(f"{self.source_name}/{part.key}")
         id_field = self.id_field
         extra = {**self.extra_metadata, **base}
         for offset, text, fields in records:
@@ -385,7 +385,7 @@ class FilesSource(Source):
             fields["source_name"] = self.source_name
             yield Document(
                 text,
-                str(doc_id) if doc_id is not None else make_doc_id(key, offset, text),
+                str(doc_id) if doc_id is not None else make_id(offset, text),
                 part.path,
                 offset,
                 fields,
