@@ -72,3 +72,12 @@ class CompletionRecords:
 
     def write(self, task: int, key: str, result: dict[str, Any]) -> None:
         atomic_write_json(self.path(task), {"key": key, **result})
+
+
+def atomic_save_npy(path: str | os.PathLike[str], arr: Any) -> None:
+    """``numpy.save`` to ``path`` atomically (signatures, removal sets, cluster results)."""
+    import numpy as np
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, arr)

@@ -35,7 +35,8 @@ import numpy as np
 import orjson
 
 from corpusforge.document import Document
-from corpusforge.state import atomic_path, atomic_write_bytes, atomic_write_json, read_json
+from corpusforge.state import atomic_save_npy as _save
+from corpusforge.state import atomic_write_bytes, atomic_write_json, read_json
 from corpusforge.step import CorpusStep
 
 if TYPE_CHECKING:
@@ -44,12 +45,6 @@ if TYPE_CHECKING:
 REMOVED_DTYPE = np.dtype([("task", "<u4"), ("row", "<u4"), ("of_task", "<i8"), ("of_row", "<u4"),
                           ("cluster", "<u4")])
 _WINDOW = 4
-
-
-def _save(path: Path, arr: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, arr)
 
 
 def bucket_pairs(keys: np.ndarray, members: np.ndarray, window: int = _WINDOW) -> np.ndarray:

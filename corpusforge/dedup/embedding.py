@@ -18,8 +18,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from corpusforge.dedup.clusters import ClusterDedup, Sources, _save, unique_pairs
+from corpusforge.dedup.clusters import ClusterDedup, Sources, unique_pairs
 from corpusforge.registry import register
+from corpusforge.state import atomic_save_npy as _save
 from corpusforge.state import atomic_write_json
 
 _EXTRA = "pip install 'corpusforge[dedup]'"

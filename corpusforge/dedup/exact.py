@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,7 +17,7 @@ import xxhash
 
 from corpusforge.document import Document
 from corpusforge.registry import register
-from corpusforge.state import atomic_path
+from corpusforge.state import atomic_save_npy as _save
 from corpusforge.step import CorpusStep
 
 if TYPE_CHECKING:
@@ -27,12 +26,6 @@ if TYPE_CHECKING:
 SIG_DTYPE = np.dtype([("hi", "<u8"), ("lo", "<u8"), ("row", "<u4")])
 REMOVED_DTYPE = np.dtype([("task", "<u4"), ("row", "<u4"), ("of_task", "<u4"), ("of_row", "<u4")])
 _SPACE = re.compile(r"\s+")
-
-
-def _save(path: Path, arr: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, arr)
 
 
 @register("exact_dedup")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -25,7 +24,8 @@ import xxhash
 
 from corpusforge.document import Document
 from corpusforge.registry import register
-from corpusforge.state import atomic_path, atomic_write_json, read_json
+from corpusforge.state import atomic_save_npy as _save
+from corpusforge.state import atomic_write_json, read_json
 from corpusforge.step import CorpusStep, Mapper
 
 if TYPE_CHECKING:
@@ -47,12 +47,6 @@ def unit_hash(u: str, min_chars: int) -> int | None:
     if len(norm) < min_chars:
         return None
     return xxhash.xxh3_64_intdigest(norm.encode("utf-8", "surrogatepass"))
-
-
-def _save(path: Path, arr: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, arr)
 
 
 @register("line_dedup")

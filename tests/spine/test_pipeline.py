@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import orjson
-import pytest
 from safetensors.numpy import load_file as load_numpy
 from tokenizers import Tokenizer
 
@@ -101,8 +100,8 @@ def test_killed_run_resumes_to_identical_shards(tmp_path, shared_data):
 
 
 def test_shards_have_the_documented_schema_and_load_in_torch(tmp_path, shared_data):
-    torch_load = pytest.importorskip("safetensors.torch").load_file
     import torch
+    from safetensors.torch import load_file as torch_load
 
     out = tmp_path / "out"
     run(small_recipe(_prose(shared_data)), output=str(out), workers=1)
