@@ -62,6 +62,10 @@ def run(
     atomic_write_json(out / "_state" / "plan.json", [t.to_dict() for t in plan])
     atomic_write_bytes(out / "recipe.yaml", recipe.to_yaml().encode())
     executor = LocalExecutor(workers or recipe.executor.workers)
+    if executor.workers == 1:
+        # One worker means one core: tasks then run in this process, and the Rust thread pools of
+        # tokenizers/pyarrow (sized when first used) must not spread over the other cores.
+        os.environ.setdefault("RAYON_NUM_THREADS", "1")
     recipe_dict = recipe.model_dump(mode="json")
     plan_dicts = [t.to_dict() for t in plan]
     results: dict[str, list[dict[str, Any]]] = {}
