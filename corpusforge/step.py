@@ -35,7 +35,10 @@ class Step(ABC):
 
 
 class Filter(Step):
-    """A step that only decides: ``keep`` returns None to keep, or the reason to drop."""
+    """A step that decides: ``keep`` returns None to keep, or the reason to drop.
+
+    A filter that also trims what it keeps (C4 removes failing lines) is counted as a modification.
+    """
 
     @abstractmethod
     def keep(self, doc: Document) -> str | None:
@@ -44,8 +47,11 @@ class Filter(Step):
     def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
         keep = self.keep
         for doc in docs:
+            before = doc.text
             reason = keep(doc)
             if reason is None:
+                if doc.text is not before:
+                    ctx.modified(self, doc)
                 yield doc
             else:
                 ctx.drop(self, doc, reason)

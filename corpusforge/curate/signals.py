@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 from corpusforge.document import Document
 from corpusforge.step import Filter
 
 if TYPE_CHECKING:
-    from corpusforge.observe.stats import TaskContext
+    pass
 
 Mode = Literal["filter", "annotate", "both"]
 
@@ -61,18 +60,6 @@ class SignalFilter(Filter):
         signals["reason"] = reason
         doc.metadata[self.name] = signals
         return reason if self.drops else None
-
-    def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
-        keep = self.keep
-        for doc in docs:
-            before = doc.text
-            reason = keep(doc)
-            if reason is None:
-                if doc.text is not before:
-                    ctx.modified(self, doc)
-                yield doc
-            else:
-                ctx.drop(self, doc, reason)
 
 
 def ratio(num: float, den: float) -> float:

@@ -6,11 +6,9 @@ import hashlib
 import hmac
 import os
 import re
-from collections import Counter
 from collections.abc import Iterator
 from typing import Literal
 
-from corpusforge.document import Document
 from corpusforge.observe.stats import TaskContext
 from corpusforge.privacy.addresses import find_addresses
 from corpusforge.privacy.detectors import (
@@ -24,8 +22,8 @@ from corpusforge.privacy.detectors import (
     windows_around,
 )
 from corpusforge.privacy.national_ids import SCHEMES
+from corpusforge.privacy.redact import SpanRedactor
 from corpusforge.registry import register
-from corpusforge.step import Mapper
 
 # Which span wins when two overlap: checksum-validated kinds before looser ones.
 _PRIORITY = {"iban": 0, "national_id": 1, "credit_card": 2, "email": 3, "ip_address": 4, "phone": 5, "address": 6}
@@ -101,7 +99,7 @@ def digit_windows(text: str) -> list[tuple[int, int]]:
 
 
 @register("pii")
-class PII(Mapper):
+class PII(SpanRedactor):
     """Redact emails, phones, IPs, cards, IBANs, street addresses and national IDs.
 
     ``mode``: ``placeholder`` writes ``<EMAIL>``, ``<PHONE>``, ``<IP_ADDRESS>``, ``<CREDIT_CARD>``,
@@ -110,6 +108,9 @@ class PII(Mapper):
     normalised value keyed by the environment variable ``hash_key_env``; ``drop`` drops the document.
     Per-category counts go to ``doc.metadata["pii"]`` and to the step's ``counts`` in stats.json.
     """
+
+    reason_prefix = "pii"
+    metadata_key = "pii"
 
     def __init__(
         self,
@@ -133,7 +134,7 @@ class PII(Mapper):
                 raise ValueError(f"unknown jurisdictions {bad}; allowed: {', '.join(SCHEMES)}")
         if not 4 <= hash_chars <= 64:
             raise ValueError("hash_chars must be between 4 and 64")
-        self.mode, self.scheme_labels, self.metadata = mode, scheme_labels, metadata
+        self.mode, self.scheme_labels, self.write_metadata = mode, scheme_labels, metadata
         self.hash_key_env, self.hash_chars = hash_key_env, hash_chars
         self.detector = PIIDetector(
             cats,
@@ -155,47 +156,13 @@ class PII(Mapper):
             return "NATIONAL_ID"
         return sp.label
 
-    def redact(self, text: str, spans: list[Span]) -> str:
-        parts, pos = [], 0
-        for sp in spans:
-            parts.append(text[pos:sp.start])
-            label = self._label(sp)
-            if self.mode == "hash":
-                if self._key is None:
-                    raise ValueError("pii mode 'hash': setup() was not called, so there is no key")
-                digest = hmac.new(self._key, sp.value.encode(), hashlib.sha256).hexdigest()[: self.hash_chars]
-                parts.append(f"<{label}:{digest}>")
-            else:
-                parts.append(f"<{label}>")
-            pos = sp.end
-        parts.append(text[pos:])
-        return "".join(parts)
+    def placeholder(self, sp: Span) -> str:
+        label = self._label(sp)
+        if self.mode != "hash":
+            return f"<{label}>"
+        if self._key is None:
+            raise ValueError("pii mode 'hash': setup() was not called, so there is no key")
+        return f"<{label}:{hmac.new(self._key, sp.value.encode(), hashlib.sha256).hexdigest()[: self.hash_chars]}>"
 
-    def map(self, doc: Document) -> Document | None:
-        spans = self.detector.find(doc.text)
-        if not spans:
-            return doc
-        if self.mode == "drop":
-            return None
-        doc.text = self.redact(doc.text, spans)
-        return doc
-
-    def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
-        find = self.detector.find
-        for doc in docs:
-            spans = find(doc.text)
-            if not spans:
-                yield doc
-                continue
-            counts = Counter(sp.category for sp in spans)
-            for cat, n in counts.items():
-                ctx.count(self, cat, n)
-            reason = "pii:" + ",".join(sorted(counts))
-            if self.mode == "drop":
-                ctx.drop(self, doc, reason, float(len(spans)))
-                continue
-            doc.text = self.redact(doc.text, spans)
-            if self.metadata:
-                doc.metadata["pii"] = dict(sorted(counts.items()))
-            ctx.modified(self, doc, reason, float(len(spans)))
-            yield doc
+    def kind_of(self, sp: Span) -> str:
+        return sp.category

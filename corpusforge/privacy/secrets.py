@@ -11,14 +11,11 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from corpusforge.document import Document
-from corpusforge.observe.stats import TaskContext
+from corpusforge.privacy.redact import SpanRedactor
 from corpusforge.registry import register
-from corpusforge.step import Mapper
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +121,15 @@ class SecretDetector:
 
 
 @register("secrets")
-class Secrets(Mapper):
+class Secrets(SpanRedactor):
     """Replace credentials with ``<SECRET>`` (or ``<SECRET:github_token>`` with ``typed``), or drop.
 
     ``kinds`` limits the provider rules (default: all); ``assignments`` enables the generic
     ``name = "value"`` rule, which needs ``min_entropy`` bits per character (default 3.0).
     """
+
+    reason_prefix = "secret"
+    metadata_key = "secrets"
 
     def __init__(
         self,
@@ -145,37 +145,8 @@ class Secrets(Mapper):
         self.mode, self.typed = mode, typed
         self.detector = SecretDetector(tuple(kinds) if kinds is not None else None, assignments, min_entropy)
 
-    def redact(self, text: str, spans: list[SecretSpan]) -> str:
-        parts, pos = [], 0
-        for sp in spans:
-            parts.append(text[pos:sp.start])
-            parts.append(f"<SECRET:{sp.kind}>" if self.typed else "<SECRET>")
-            pos = sp.end
-        parts.append(text[pos:])
-        return "".join(parts)
+    def placeholder(self, sp: SecretSpan) -> str:
+        return f"<SECRET:{sp.kind}>" if self.typed else "<SECRET>"
 
-    def map(self, doc: Document) -> Document | None:
-        spans = self.detector.find(doc.text)
-        if spans:
-            if self.mode == "drop":
-                return None
-            doc.text = self.redact(doc.text, spans)
-        return doc
-
-    def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
-        for doc in docs:
-            spans = self.detector.find(doc.text)
-            if not spans:
-                yield doc
-                continue
-            counts = Counter(sp.kind for sp in spans)
-            for kind, n in counts.items():
-                ctx.count(self, kind, n)
-            reason = "secret:" + ",".join(sorted(counts))
-            if self.mode == "drop":
-                ctx.drop(self, doc, reason, float(len(spans)))
-                continue
-            doc.text = self.redact(doc.text, spans)
-            doc.metadata["secrets"] = dict(sorted(counts.items()))
-            ctx.modified(self, doc, reason, float(len(spans)))
-            yield doc
+    def kind_of(self, sp: SecretSpan) -> str:
+        return sp.kind
