@@ -157,22 +157,19 @@ class GopherRepetition(SignalFilter):
         verdict = Verdict(signals)
         sig, fail = verdict.sig, verdict.fail
 
-        paras = ts.paragraphs
-        n_dup, dup_chars = duplicates(paras)
-        sig["dup_para_frac"] = round(ratio(n_dup, len(paras)), 4)
-        sig["dup_para_char_frac"] = round(ratio(dup_chars, n_chars), 4)
-        if ratio(n_dup, len(paras)) > self.dup_para_frac and fail("dup_para_frac"):
-            return verdict.first
-        if ratio(dup_chars, n_chars) > self.dup_para_char_frac and fail("dup_para_char_frac"):
-            return verdict.first
-        lines = ts.nonempty_lines
-        n_dup, dup_chars = duplicates(lines)
-        sig["dup_line_frac"] = round(ratio(n_dup, len(lines)), 4)
-        sig["dup_line_char_frac"] = round(ratio(dup_chars, n_chars), 4)
-        if ratio(n_dup, len(lines)) > self.dup_line_frac and fail("dup_line_frac"):
-            return verdict.first
-        if ratio(dup_chars, n_chars) > self.dup_line_char_frac and fail("dup_line_char_frac"):
-            return verdict.first
+        units = (
+            ("para", ts.paragraphs, self.dup_para_frac, self.dup_para_char_frac),
+            ("line", ts.nonempty_lines, self.dup_line_frac, self.dup_line_char_frac),
+        )
+        for unit, items, frac_limit, char_limit in units:
+            n_dup, dup_chars = duplicates(items)
+            for key, value, limit in (
+                (f"dup_{unit}_frac", ratio(n_dup, len(items)), frac_limit),
+                (f"dup_{unit}_char_frac", ratio(dup_chars, n_chars), char_limit),
+            ):
+                sig[key] = round(value, 4)
+                if value > limit and fail(key):
+                    return verdict.first
         for n, limit in self.top_ngrams.items():
             frac = ratio(top_ngram_chars(ts, n), n_chars)
             sig[f"top_{n}_gram_char_frac"] = round(frac, 4)
