@@ -2,10 +2,10 @@
 
 On disk, under the step's ``stage_dir``:
 
-- ``sig/task_XXXXXX.npy``   per task, one signature row per document (row = yield order)
-- ``keys/task_XXXXXX.npy``  per task, ``(partitions, n)`` uint64 bucket keys (LSH bands, SimHash blocks)
+- ``sig/task_NNNNNN.npy``   per task, one signature row per document (row = yield order)
+- ``keys/task_NNNNNN.npy``  per task, ``(partitions, n)`` uint64 bucket keys (LSH bands, SimHash blocks)
 - ``quality/``, ``ids/``    per task, the keeper's quality score (NaN if absent) and document ids
-- ``pairs/part_XXXX.npy``   per decide partition, verified candidate pairs of global document numbers
+- ``pairs/part_NNNN.npy``   per decide partition, verified candidate pairs of global document numbers
 - ``result/removed.npy``    after ``finalize``: (task, row, of_task, of_row, cluster) of every removed row
 - ``result/clusters.jsonl`` audit: one line per member of a cluster with its id, cluster, keeper id
 
@@ -262,7 +262,7 @@ class ClusterDedup(CorpusStep):
         """Texts of this run's documents ``nodes`` (global numbers), re-read from the staged Parquet.
 
         The staged file of the segment this step ends holds exactly the rows it signed:
-        ``<output>/_work/curate[_k]/task_XXXXXX.parquet`` next to this step's ``<name>_<k>`` folder.
+        ``<output>/_work/curate[_k]/task_NNNNNN.parquet`` next to this step's ``<name>_<k>`` folder.
         Only one task's text column is in memory at a time, plus the requested rows.
         """
         import pyarrow.parquet as pq
