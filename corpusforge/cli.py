@@ -1,4 +1,5 @@
-"""The ``corpusforge`` command: run, demo, init, validate, inspect, steps."""
+"""The ``corpusforge`` command: run, demo, init, validate, inspect, steps, plus every command
+that a module of ``corpusforge.commands`` lists in its ``COMMANDS``."""
 
 from __future__ import annotations
 
@@ -143,6 +144,20 @@ def steps() -> None:
             console.print(f"  [cyan]{name}[/]: {doc}", highlight=False)
             console.print(f"      options: {', '.join(allowed_params(cls)) or '(none)'}", highlight=False)
 
+
+def _add_area_commands() -> None:
+    import importlib
+    import pkgutil
+
+    import corpusforge.commands as pkg
+
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{pkg.__name__}.{info.name}")
+        for command in getattr(module, "COMMANDS", []):
+            main.add_command(command)
+
+
+_add_area_commands()
 
 if __name__ == "__main__":
     main()

@@ -45,8 +45,13 @@ def read_manifest(path: str | Path) -> list[tuple[Any, int | None]]:
 
 def manifest_texts(path: str | Path, output: Path, budget: int | None = None) -> Iterator[str]:
     """Document texts of every manifest source, each cut at its ``max_samples``, all at ``budget`` chars."""
+    return source_texts(read_manifest(path), output, budget)
+
+
+def source_texts(sources: list[tuple[Any, int | None]], output: Path, budget: int | None = None) -> Iterator[str]:
+    """Document texts of built sources in order, each cut at its sample limit, all at ``budget`` chars."""
     total = 0
-    for i, (source, limit) in enumerate(read_manifest(path)):
+    for i, (source, limit) in enumerate(sources):
         taken = 0
         for task in source.plan(64_000_000):
             if limit is not None and taken >= limit:
