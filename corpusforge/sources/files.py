@@ -376,20 +376,19 @@ class FilesSource(Source):
 
     def _documents(self, part: Part, records: Iterator[readers.Record], base: dict[str, Any]) -> Iterator[Document]:
         make_id = DocIdHasher(f"{self.source_name}/{part.key}")
-        id_field = self.id_field
+        id_field, name, path = self.id_field, self.source_name, part.path
         extra = {**self.extra_metadata, **base}
+        if not id_field and not extra:  # the common case, kept to the fewest operations per record
+            for offset, text, fields in records:
+                fields["source_name"] = name
+                yield Document(text, make_id(offset, text), path, offset, fields)
+            return
         for offset, text, fields in records:
             doc_id = fields.pop(id_field, None) if id_field else None
             if extra:
                 fields = {**extra, **fields}
-            fields["source_name"] = self.source_name
-            yield Document(
-                text,
-                str(doc_id) if doc_id is not None else make_id(offset, text),
-                part.path,
-                offset,
-                fields,
-            )
+            fields["source_name"] = name
+            yield Document(text, str(doc_id) if doc_id is not None else make_id(offset, text), path, offset, fields)
 
 
 def _check_template(template: str) -> None:

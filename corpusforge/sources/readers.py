@@ -58,11 +58,15 @@ def _utf8_error(raw: bytes) -> str:
     return ""
 
 
-def iter_lines(stream: IO[bytes], path: str, start: int = 0, end: int = -1) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(byte_offset, line)`` for every line that starts in [start, end).
+def iter_line_blocks(
+    stream: IO[bytes], path: str, start: int = 0, end: int = -1
+) -> Iterator[tuple[int, list[bytes]]]:
+    """Yield ``(byte_offset_of_first_line, lines)`` per 4 MB chunk, for every line that starts in
+    [start, end).
 
     A line that starts before ``end`` belongs to this range even if it ends past it; a range
-    starting mid-line skips to the next line (the previous range owns it). Reads in 4 MB chunks.
+    starting mid-line skips to the next line (the previous range owns it). Handing out whole
+    blocks lets readers loop over lines without one generator step per line.
     """
     pos = start
     if start > 0:
@@ -86,13 +90,33 @@ def iter_lines(stream: IO[bytes], path: str, start: int = 0, end: int = -1) -> I
         buf += chunk
         lines = buf.split(b"\n")
         buf = lines.pop()
-        for line in lines:
-            if 0 <= end <= pos:
+        if end >= 0:
+            lines = _lines_before(lines, pos, end)
+            if not lines:
                 return
+        yield pos, lines
+        pos += sum(map(len, lines)) + len(lines)
+        if 0 <= end <= pos:
+            return
+    if buf and (end < 0 or pos < end):
+        yield pos, [buf]
+
+
+def _lines_before(lines: list[bytes], pos: int, end: int) -> list[bytes]:
+    """The leading lines of a block that start before byte ``end``."""
+    for i, line in enumerate(lines):
+        if pos >= end:
+            return lines[:i]
+        pos += len(line) + 1
+    return lines
+
+
+def iter_lines(stream: IO[bytes], path: str, start: int = 0, end: int = -1) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(byte_offset, line)`` for every line that starts in [start, end)."""
+    for pos, lines in iter_line_blocks(stream, path, start, end):
+        for line in lines:
             yield pos, line
             pos += len(line) + 1
-    if buf and (end < 0 or pos < end):
-        yield pos, buf
 
 
 def read_jsonl(
@@ -105,28 +129,43 @@ def read_jsonl(
     template: str | None = None,
 ) -> Iterator[Record]:
     """JSON Lines: one object per line, text in ``text_field`` (or ``template`` over the fields);
-    other fields become metadata."""
-    loads = orjson.loads
-    line_no = 1 if start == 0 else None
-    for pos, line in iter_lines(stream, path, start, end):
-        where = f"{path} line {line_no}" if line_no is not None else f"{path} byte {pos}"
-        if line_no is not None:
+    other fields become metadata.
+
+    The hot loop: one ``orjson.loads`` and a few checks per line, the record's location formatted
+    only when it is quarantined.
+    """
+    loads, JSONDecodeError = orjson.loads, orjson.JSONDecodeError
+    line_no = 1  # meaningful only for a range that starts at byte 0
+    for pos, lines in iter_line_blocks(stream, path, start, end):
+        for line in lines:
+            here, pos = pos, pos + len(line) + 1
             line_no += 1
-        if not line.strip():
-            continue
-        try:
-            obj = loads(line)
-        except orjson.JSONDecodeError as exc:
-            quarantine(where, _utf8_error(line) or f"malformed JSON: {exc}", line)
-            continue
-        if not isinstance(obj, dict):
-            quarantine(where, f"expected a JSON object, got {type(obj).__name__}", line)
-            continue
-        text, why = text_of(obj, text_field, template)
-        if text is None:
-            quarantine(where, why, line)
-            continue
-        yield pos, text, obj
+            try:
+                obj = loads(line)
+            except JSONDecodeError as exc:
+                if line.strip():
+                    quarantine(_where(path, start, line_no - 1, here), _utf8_error(line) or f"malformed JSON: {exc}", line)
+                continue
+            if type(obj) is dict and template is None:
+                text = obj.pop(text_field, None)
+                if type(text) is str:
+                    yield here, text, obj
+                else:
+                    quarantine(_where(path, start, line_no - 1, here),
+                               f"field {text_field!r} is missing or not a string", line)
+                continue
+            if not isinstance(obj, dict):
+                quarantine(_where(path, start, line_no - 1, here), f"expected a JSON object, got {type(obj).__name__}", line)
+                continue
+            text, why = text_of(obj, text_field, template)
+            if text is None:
+                quarantine(_where(path, start, line_no - 1, here), why, line)
+                continue
+            yield here, text, obj
+
+
+def _where(path: str, start: int, line_no: int, pos: int) -> str:
+    return f"{path} line {line_no}" if start == 0 else f"{path} byte {pos}"
 
 
 def read_json_array(
