@@ -7,7 +7,9 @@ Every ``*.txt`` file under CORPUS_PATH (or the file itself) is one document (boo
 Project Gutenberg texts). The chain runs in one process on one core, ``repeat`` times; the best
 time is reported, in MB of UTF-8 input per CPU-second. Every step sees every document (a dropped document is not taken out of the
 chain) and ``annotate`` mode measures every signal (no early exit): the worst case. Filters run
-through ``keep``, mappers (e.g. ``normalize``) through ``map``.
+through ``keep``, mappers (e.g. ``normalize``, ``pii``) through ``map``, corpus-wide dedup steps
+through the per-document work of the curate stage (``sign``: MinHash/SimHash signatures). The
+issue's whole chain: ``--steps gopher_repetition,gopher_quality,c4_quality,fineweb_quality,pii,minhash_dedup``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,15 @@ CHAIN = "gopher_repetition,gopher_quality,c4_quality,fineweb_quality"
 def load(path: Path) -> list[str]:
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*.txt"))
     return [p.read_text(encoding="utf-8", errors="replace") for p in files]
+
+
+def _per_document(step: object):
+    """The call that does ``step``'s work on one document."""
+    if isinstance(step, Filter):
+        return step.keep
+    if hasattr(step, "sign"):
+        return lambda doc: step.sign([doc.text])
+    return step.map
 
 
 def main() -> None:
@@ -47,7 +58,7 @@ def main() -> None:
             if n == "c4_quality":
                 kw["remove_lines"] = False  # keep the text identical for the steps after it
             steps.append(STEPS.get(n)(**kw))
-        calls = [step.keep if isinstance(step, Filter) else step.map for step in steps]
+        calls = [_per_document(step) for step in steps]
         docs = [Document(t, id=str(i), source="bench") for i, t in enumerate(texts)]
         t0 = time.process_time()
         times = dict.fromkeys(names, 0.0)

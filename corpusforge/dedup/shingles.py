@@ -17,21 +17,42 @@ from collections.abc import Sequence
 import numpy as np
 
 _NOT_WORD = re.compile(r"[^\w]+")  # punctuation and every whitespace run become one space
+_WORD = re.compile(r"\w")
+_MAX_REPLACED = 64  # more distinct non-ASCII punctuation than this: the regex is faster
 _MUL = np.uint64(0x9E3779B97F4A7C15)
 _C1 = np.uint64(0xFF51AFD7ED558CCD)
 _C2 = np.uint64(0xC4CEB9FE1A85EC53)
 _S33 = np.uint64(33)
-# ASCII fast path: every ASCII character that is not [A-Za-z0-9_] becomes a space (what _NOT_WORD does).
-_ASCII_TABLE = {c: " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}
+# ASCII fast path: every ASCII character that is not [A-Za-z0-9_] becomes a space (what _NOT_WORD
+# does), as a 256-byte table for ``bytes.translate`` (C speed, unlike ``str.translate`` with a dict).
+_ASCII_BYTES = bytes(c if c < 128 and (chr(c).isalnum() or chr(c) == "_") else 32 for c in range(256))
+_UTF8_BYTES = bytes(c if c >= 128 or chr(c).isalnum() or chr(c) == "_" else 32 for c in range(256))
 _R = np.random.default_rng(0x5EED).integers(0, 1 << 63, size=64, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
 
 
 def normalize(text: str) -> str:
-    """Lower-cased text with every run of non-word characters replaced by spaces."""
-    text = text.lower()
+    """Lower-cased text with every non-word character replaced by a space."""
+    return normalize_bytes(text).decode("utf-8", "surrogatepass")
+
+
+def normalize_bytes(text: str) -> bytes:
+    """``normalize(text)`` as UTF-8 bytes, runs of non-word characters as runs of spaces.
+
+    Mostly-ASCII text avoids the regex, which pays one replacement per word: the few distinct
+    non-ASCII non-word characters (curly quotes, dashes) are replaced with ``bytes.replace`` (UTF-8
+    is self-synchronising, so a character's bytes never match inside another's), then one
+    ``bytes.translate`` blanks ASCII punctuation.
+    """
     if text.isascii():
-        return text.translate(_ASCII_TABLE)
-    return _NOT_WORD.sub(" ", text)
+        return text.encode("ascii").lower().translate(_ASCII_BYTES)
+    low = text.lower()
+    odd = [c for c in set(low) if c > "\x7f" and not c.isalnum() and c != "_" and not _WORD.match(c)]
+    if len(odd) > _MAX_REPLACED:
+        return _NOT_WORD.sub(" ", low).encode("utf-8", "surrogatepass")
+    data = low.encode("utf-8", "surrogatepass")
+    for c in odd:
+        data = data.replace(c.encode("utf-8", "surrogatepass"), b" ")
+    return data.translate(_UTF8_BYTES)
 
 
 def normalize_words(text: str) -> list[str]:
@@ -56,8 +77,7 @@ def word_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     as one UTF-8 byte array: a word's hash is fmix64 of the sum of (byte + 1) x R[position], with
     R fixed random odd 64-bit multipliers (positions past 63 share R[63]).
     """
-    norm = [normalize(t) for t in texts]
-    buf = np.frombuffer("\n".join(norm).encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    buf = np.frombuffer(b"\n".join([normalize_bytes(t) for t in texts]), dtype=np.uint8)
     isword = (buf != 32) & (buf != 10)
     edges = np.diff(np.concatenate([[0], isword.view(np.int8), [0]]))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
