@@ -47,7 +47,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--unit", default="paragraph", choices=["file", "line", "paragraph"])
     ap.add_argument("--sequence-length", type=int, default=2048)
-    ap.add_argument("--encode-batch-bytes", type=int, default=4_000_000)
+    ap.add_argument("--encode-batch-bytes", type=int, default=2_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     recipe = {

@@ -75,7 +75,7 @@ class ShardingConfig(_Strict):
     sequence_length: int = Field(2048, ge=8, le=1_048_576)
     max_shard_bytes: int = Field(100 * MB, ge=10_000)
     splits: dict[str, float] = Field(default_factory=lambda: {"train": 0.98, "val": 0.01, "test": 0.01})
-    encode_batch_bytes: int = Field(4 * MB, ge=1000, description="text handed to one encode_batch call")
+    encode_batch_bytes: int = Field(2 * MB, ge=1000, description="text handed to one encode_batch call")
     packing: Literal["concat", "pad", "truncate"] = Field(
         "concat", description="concat: documents back to back, cut into windows; pad: rows per document; "
         "truncate: one row per document, the rest counted as truncated_tokens")
