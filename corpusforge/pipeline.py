@@ -7,6 +7,7 @@ Steps are cut into segments at every corpus-wide step (``CorpusStep``). Stages, 
   stage if the step overrides ``CorpusStep.finalize``, then, if steps follow, a per-task
   stage ``curate_<k>`` that drops the decided rows and runs the next segment.
 - ``tokenizer``: train on the curated text (or load ``tokenizer.path``).
+- ``mixture`` (only with ``sharding.max_records``): one task picks each capped source's sample.
 - ``shards``: per task, drop the last decided rows, encode, pack, write shard parts.
 - ``index``: name the shards, write ``shard_index.json`` and ``stats.json``.
 
@@ -24,6 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import xxhash
 
@@ -36,6 +38,7 @@ from corpusforge.shards.writer import ShardWriter
 from corpusforge.sources.base import TaskInput
 from corpusforge.sources.manifest import reconcile_with_manifest
 from corpusforge.staging import DocumentWriter, read_documents
+from corpusforge.state import atomic_write_json, read_json
 from corpusforge.step import CorpusStep, Step, timed
 from corpusforge.tokenize.encoder import load_encoder, stored_name
 
@@ -91,7 +94,10 @@ class Pipeline:
                 out.append(Stage(f"{name}_finalize", "finalize", 1, k))
             if self.segments[k + 1]:
                 out.append(Stage(f"curate_{k + 1}", "curate", n, k + 1))
-        out += [Stage("tokenizer", "tokenizer", 1), Stage("shards", "shards", n), Stage("index", "index", 1)]
+        out.append(Stage("tokenizer", "tokenizer", 1))
+        if self.recipe.sharding.max_records:
+            out.append(Stage("mixture", "mixture", 1))
+        out += [Stage("shards", "shards", n), Stage("index", "index", 1)]
         return out
 
     def task_key(self, stage: Stage, task: int) -> str:
@@ -175,6 +181,32 @@ class Pipeline:
         return ShardWriter(prefix, cfg.sequence_length, cfg.max_shard_bytes, meta, cfg.position_ids, cfg.document_ids,
                            get_format(cfg.format), cfg.compression, cfg.max_tokens_per_shard)
 
+    def mixture_path(self) -> Path:
+        return self.work / "mixture.json"
+
+    def run_mixture(self, ctx: TaskContext) -> dict[str, Any]:
+        """Per capped source, the largest sample hash that is kept: its ``max_records`` documents
+        with the smallest seeded hash of their id, so the sample is exact and independent of tasks
+        and workers. Holds at most ``max_records`` hashes per source plus one task's."""
+        caps = self.recipe.sharding.max_records
+        seed = self.recipe.seed
+        best: dict[str, np.ndarray] = {}
+        for task in range(len(self.plan)):
+            docs, _ = self.final_documents(task, ctx)
+            found: dict[str, list[int]] = {}
+            for doc in docs:
+                src = doc.metadata.get("source_name", "")
+                if src in caps:
+                    found.setdefault(src, []).append(sample_hash(doc.id, seed))
+            for src, hashes in found.items():
+                both = np.concatenate([best.get(src, np.empty(0, np.uint64)), np.array(hashes, dtype=np.uint64)])
+                k = caps[src]
+                best[src] = np.partition(both, k - 1)[:k] if 0 < k < len(both) else (both if k else both[:0])
+        result = {"max_hash": {src: (int(best[src].max()) if src in best and len(best[src]) else -1) for src in caps},
+                  "available": {src: int(len(best.get(src, ()))) for src in caps}}
+        atomic_write_json(self.mixture_path(), result)
+        return result
+
     def run_shards(self, task: int, ctx: TaskContext) -> dict[str, Any]:
         cfg = self.recipe.sharding
         tok = cached_encoder(str(self.output / stored_name(self.recipe.tokenizer)))
@@ -187,9 +219,14 @@ class Pipeline:
             docs_out = DocumentWriter(self.output / "documents" / f"part_{task:06d}.{self.recipe.output.documents}")
         counts = {s: {"documents": 0, "tokens": 0} for s in splits}
         by_source: Counter[str] = Counter()
+        docs_by_source: Counter[str] = Counter()
         seed = self.recipe.seed
+        max_hash = read_json(self.mixture_path())["max_hash"] if cfg.max_records else {}
 
         def flush(batch: list[Document]) -> None:
+            if max_hash:
+                batch = [d for d in batch if sample_hash(d.id, seed) <= max_hash.get(d.metadata.get("source_name", ""),
+                                                                                       _NO_CAP)]
             copies = [1] * len(batch)
             if cfg.mixture:
                 copies = [mixture_copies(d.id, seed, cfg.mixture.get(d.metadata.get("source_name", ""), 1.0))
@@ -204,6 +241,7 @@ class Pipeline:
                 counts[split]["documents"] += n
                 counts[split]["tokens"] += n * (len(ids) + 2)
                 by_source[doc.metadata.get("source_name", "")] += n * (len(ids) + 2)
+                docs_by_source[doc.metadata.get("source_name", "")] += n
                 if docs_out is not None:
                     doc.metadata["split"] = split
                     docs_out.write(doc)
@@ -232,7 +270,8 @@ class Pipeline:
         if docs_out is not None:
             docs_out.close()
         return {"steps": finish_stats(stats), "shards": shards, "counts": counts,
-                "tokens_by_source": dict(sorted(by_source.items()))}
+                "tokens_by_source": dict(sorted(by_source.items())),
+                "documents_by_source": dict(sorted(docs_by_source.items()))}
 
 
 def finish_stats(stats: list[StepStats]) -> list[dict[str, Any]]:
@@ -284,6 +323,14 @@ def mixture_copies(doc_id: str, seed: int, weight: float) -> int:
     return whole + (u < weight - whole)
 
 
+_NO_CAP = 1 << 64  # above every 64-bit hash: sources without a cap keep every document
+
+
+def sample_hash(doc_id: str, seed: int) -> int:
+    """The key ``max_records`` samples by: the smallest hashes of a source's ids are kept."""
+    return xxhash.xxh3_64_intdigest(doc_id.encode(), seed=(seed + 2) & 0xFFFFFFFFFFFFFFFF)
+
+
 @lru_cache(maxsize=4)
 def cached_encoder(path: str) -> Any:
     return load_encoder(path)
@@ -317,6 +364,8 @@ def run_task(payload: dict[str, Any]) -> dict[str, Any]:
         result = pipe.boundaries[stage.segment].finalize(len(pipe.plan))
     elif stage.kind == "shards":
         result = pipe.run_shards(task, ctx)
+    elif stage.kind == "mixture":
+        result = pipe.run_mixture(ctx)
     else:
         raise ValueError(f"stage kind {stage.kind!r} does not run as tasks")
     ctx.flush()

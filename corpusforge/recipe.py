@@ -72,6 +72,9 @@ class ShardingConfig(_Strict):
     shuffle: bool = Field(False, description="rewrite each split's rows in one seeded global order at index time")
     mixture: dict[str, float] = Field(
         default_factory=dict, description="per-source weights: 2.0 writes each document twice, 0.5 half of them")
+    max_records: dict[str, int] = Field(
+        default_factory=dict, description="per-source cap: exactly N documents of that source (a seeded sample by "
+        "document id), taken before mixture weights")
     sequence_length: int = Field(2048, ge=8, le=1_048_576)
     max_shard_bytes: int = Field(100 * MB, ge=10_000)
     splits: dict[str, float] = Field(default_factory=lambda: {"train": 0.98, "val": 0.01, "test": 0.01})
@@ -97,6 +100,14 @@ class ShardingConfig(_Strict):
             raise ValueError(f"mixture weights must be >= 0, got {bad}")
         return v
 
+    @field_validator("max_records")
+    @classmethod
+    def _caps_not_negative(cls, v: dict[str, int]) -> dict[str, int]:
+        bad = {k: n for k, n in v.items() if n < 0}
+        if bad:
+            raise ValueError(f"max_records must be >= 0, got {bad}")
+        return v
+
     @field_validator("splits")
     @classmethod
     def _splits_sum_to_one(cls, v: dict[str, float]) -> dict[str, float]:
@@ -114,7 +125,7 @@ class ShardingConfig(_Strict):
 
 _LATER_SHARDING_DEFAULTS: dict[str, Any] = {
     "packing": "concat", "position_ids": False, "document_ids": False, "compression": "none",
-    "max_tokens_per_shard": None, "shuffle": False, "mixture": {},
+    "max_tokens_per_shard": None, "shuffle": False, "mixture": {}, "max_records": {},
 }  # fmt: skip
 
 
@@ -155,9 +166,10 @@ class Recipe(_Strict):
     @model_validator(mode="after")
     def _mixture_names_sources(self) -> Recipe:
         names = {s.get("name", f"source{i}") for i, s in enumerate(self.sources)}
-        unknown = sorted(set(self.sharding.mixture) - names)
-        if unknown:
-            raise ValueError(f"sharding.mixture names unknown sources {unknown}; sources: {sorted(names)}")
+        for option in ("mixture", "max_records"):
+            unknown = sorted(set(getattr(self.sharding, option)) - names)
+            if unknown:
+                raise ValueError(f"sharding.{option} names unknown sources {unknown}; sources: {sorted(names)}")
         return self
 
     def build_sources(self) -> list[Any]:

@@ -205,6 +205,9 @@ def _index_stage(
         header["packing"] = cfg.packing
     if cfg.mixture:
         header["mixture"] = cfg.mixture
+    if cfg.max_records:
+        header["max_records"] = cfg.max_records
+    if cfg.mixture or cfg.max_records:
         header["tokens_by_source"] = stats["tokens_by_source"]
     per_task = [r["shards"] for r in results["shards"]]
     if cfg.shuffle:

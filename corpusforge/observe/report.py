@@ -33,11 +33,12 @@ def build_stats(
         if stage.kind in ("decide", "finalize"):
             numeric = [k for k, v in (recs[0] if recs else {}).items() if isinstance(v, (int, float))]
             entry["result"] = {k: sum(r[k] for r in recs) for k in numeric}
-        if stage.kind == "tokenizer" and recs:
+        if stage.kind in ("tokenizer", "mixture") and recs:
             entry["result"] = recs[0]
         stages.append(entry)
     splits: dict[str, dict[str, int]] = {}
     by_source: Counter[str] = Counter()
+    docs_by_source: Counter[str] = Counter()
     for r in results.get("shards", []):
         for split, c in r["counts"].items():
             agg = splits.setdefault(split, {"documents": 0, "tokens": 0})
@@ -46,6 +47,7 @@ def build_stats(
             if "truncated_tokens" in c:
                 agg["truncated_tokens"] = agg.get("truncated_tokens", 0) + c["truncated_tokens"]
         by_source.update(r["tokens_by_source"])
+        docs_by_source.update(r.get("documents_by_source", {}))
     read = stages[0]["steps"][0] if stages and stages[0].get("steps") else {"docs_out": 0}
     kept = sum(s["documents"] for s in splits.values())
     total_tokens = sum(s["tokens"] for s in splits.values())
@@ -58,7 +60,8 @@ def build_stats(
         "stages": stages,
         "splits": splits,
         "tokens": total_tokens,
-        "tokens_by_source": {k: {"tokens": v, "share": round(v / total_tokens, 6) if total_tokens else 0.0}
+        "tokens_by_source": {k: {"tokens": v, "documents": docs_by_source[k],
+                                 "share": round(v / total_tokens, 6) if total_tokens else 0.0}
                              for k, v in sorted(by_source.items())},
         "seconds": round(elapsed, 3),
         "mb_per_s": round(input_bytes / 1e6 / elapsed, 3) if elapsed > 0 else None,
