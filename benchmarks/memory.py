@@ -5,7 +5,8 @@
 For every size, CORPUS's paragraphs are repeated into that many MB of gzip JSONL (as
 ``benchmarks/pipeline.py`` builds them: unique prefixes, so exact dedup keeps everything), and the
 default recipe (normalize, quality, exact dedup, BPE, shards) runs in a fresh process. Reported:
-the peak resident memory (VmHWM) of the driver and the largest of its worker processes.
+the peak resident memory (VmHWM) of the driver (which trains the tokenizer) and the largest peak of
+any process that ran a task (``peak_rss_mb`` per stage in stats.json).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import json, resource, sys
 from corpusforge import run
 stats = run(json.loads(sys.argv[1]), output=sys.argv[2], workers=int(sys.argv[3]), progress=False)
 hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
-print(json.dumps({"driver_mb": hwm / 1024, "workers_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+tasks = {s["name"]: s["peak_rss_mb"] for s in stats["stages"] if "peak_rss_mb" in s}
+print(json.dumps({"driver_mb": hwm / 1024, "task_mb": max(tasks.values()), "by_stage": tasks,
                   "documents": stats["documents"]["kept"], "tokens": stats["tokens"]}))
 """
 
@@ -48,7 +50,7 @@ def main() -> None:
             row = {"input_mb": round(raw / 1e6, 1), **json.loads(proc.stdout.strip().splitlines()[-1])}
             rows.append(row)
             print(f"{row['input_mb']:8.1f} MB JSONL  {row['documents']:>9,} docs  driver peak {row['driver_mb']:6.0f} MB"
-                  f"  worker peak {row['workers_mb']:6.0f} MB", flush=True)
+                  f"  task peak {row['task_mb']:6.0f} MB  {row['by_stage']}", flush=True)
     print(json.dumps({"workers": args.workers, "runs": rows,
                       "self_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 

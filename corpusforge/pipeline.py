@@ -18,6 +18,7 @@ output folder and the task, which is what makes outputs identical for any worker
 from __future__ import annotations
 
 import hashlib
+import resource
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -369,5 +370,7 @@ def run_task(payload: dict[str, Any]) -> dict[str, Any]:
     else:
         raise ValueError(f"stage kind {stage.kind!r} does not run as tasks")
     ctx.flush()
+    # The peak so far of the process that ran the task (workers are reused): memory per stage in stats.json.
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     CompletionRecords(output, stage.name).write(task, payload["key"], result)
     return result

@@ -25,6 +25,9 @@ def build_stats(
         recs = results.get(stage.name, [])
         entry: dict[str, Any] = {"name": stage.name, "kind": stage.kind, "tasks": stage.n_tasks,
                                  "seconds": round(stage_seconds.get(stage.name, 0.0), 3)}
+        peaks = [r["peak_rss_mb"] for r in recs if "peak_rss_mb" in r]
+        if peaks:
+            entry["peak_rss_mb"] = max(peaks)
         if stage.kind in ("curate", "shards"):
             entry["steps"] = merge_step_stats([r["steps"] for r in recs])
         if stage.kind == "curate":
