@@ -34,7 +34,8 @@ def build_stats(
             for r in recs:
                 quarantine.update(r.get("quarantine_reasons", {}))
         if stage.kind in ("decide", "finalize"):
-            numeric = [k for k, v in (recs[0] if recs else {}).items() if isinstance(v, (int, float))]
+            numeric = [k for k, v in (recs[0] if recs else {}).items()
+                       if isinstance(v, (int, float)) and k != "peak_rss_mb"]
             entry["result"] = {k: sum(r[k] for r in recs) for k in numeric}
         if stage.kind in ("tokenizer", "mixture") and recs:
             entry["result"] = recs[0]
