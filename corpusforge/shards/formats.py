@@ -12,7 +12,8 @@ import io
 import json
 import struct
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
 
@@ -42,6 +43,8 @@ class ShardFormat(ABC):
     name: ClassVar[str] = "format"
     suffixes: ClassVar[tuple[str, ...]] = ()
     compressible: ClassVar[bool] = True
+    # True: an uncompressed shard is written block by block (write_safetensors_streaming), not as bytes.
+    streams: ClassVar[bool] = False
     # Stored bytes per token slot given the tensors, used to size shards by max_shard_bytes.
     bytes_per_slot: ClassVar[int | None] = None
 
@@ -54,30 +57,68 @@ _ST_DTYPES = {np.dtype(np.int32): "I32", np.dtype(np.uint8): "U8", np.dtype(np.i
               np.dtype(np.uint16): "U16", np.dtype(np.float32): "F32"}  # fmt: skip
 
 
+def _safetensors_header(specs: list[tuple[str, np.dtype, tuple[int, ...]]], metadata: dict[str, str]) -> bytes:
+    """Length prefix and JSON header for tensors ``(name, dtype, shape)`` laid out in that order."""
+    header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))} if metadata else {}
+    offset = 0
+    for name, dtype, shape in specs:
+        size = int(np.prod(shape)) * dtype.itemsize
+        header[name] = {"dtype": _ST_DTYPES[dtype], "shape": list(shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)  # the data starts 8-byte aligned, as the reference writer does
+    return struct.pack("<Q", len(head)) + head
+
+
+def write_safetensors_streaming(
+    fh: BinaryIO, rows: np.ndarray, tensors_of: Callable[[np.ndarray], dict[str, np.ndarray]],
+    metadata: dict[str, str], block_rows: int = 4096,
+) -> None:
+    """The bytes ``safetensors_bytes(tensors_of(rows), metadata)`` would give, written to ``fh``
+    ``block_rows`` rows at a time, so a shard never exists whole in memory as tensors or bytes.
+
+    ``tensors_of`` must work row by row (every tensor row depends on its own input row only),
+    which holds for ``sample_tensors``. Blocks are written at their tensor's offset in the file.
+    """
+    first = tensors_of(rows[:1])
+    specs = [(name, first[name].dtype, (len(rows), *first[name].shape[1:])) for name in sorted(first)]
+    head = _safetensors_header(specs, metadata)
+    fh.write(head)
+    starts, at = {}, len(head)
+    for name, dtype, shape in specs:
+        starts[name] = at
+        at += int(np.prod(shape)) * dtype.itemsize
+    for lo in range(0, len(rows), block_rows):
+        block = tensors_of(rows[lo : lo + block_rows])
+        for name, dtype, shape in specs:
+            row_bytes = int(np.prod(shape[1:])) * dtype.itemsize
+            fh.seek(starts[name] + lo * row_bytes)
+            arr = np.ascontiguousarray(block[name])
+            fh.write(arr.astype(arr.dtype.newbyteorder("<"), copy=False).data)
+    fh.seek(at)
+    fh.truncate()
+
+
 def safetensors_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
     """A SafeTensors file with sorted header keys, so equal input gives equal bytes.
 
     ``safetensors.numpy.save`` keeps the metadata in a Rust HashMap whose order changes from
     process to process, which made identical shards differ in their checksums.
     """
-    header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))} if metadata else {}
-    offset, blobs = 0, []
-    for name in sorted(tensors):
-        arr = np.ascontiguousarray(tensors[name])
-        data = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
-        header[name] = {"dtype": _ST_DTYPES[arr.dtype], "shape": list(arr.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    head = json.dumps(header, separators=(",", ":")).encode()
-    head += b" " * (-len(head) % 8)  # the data starts 8-byte aligned, as the reference writer does
-    return b"".join([struct.pack("<Q", len(head)), head, *blobs])
+    arrays = [(name, np.ascontiguousarray(tensors[name])) for name in sorted(tensors)]
+    head = _safetensors_header([(name, arr.dtype, arr.shape) for name, arr in arrays], metadata)
+    return b"".join([head, *(arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes() for _, arr in arrays)])
 
 
 @SHARD_FORMATS.register("safetensors")
 class SafeTensorsFormat(ShardFormat):
-    """Every tensor in one SafeTensors file, the run's metadata in its header (default)."""
+    """Every tensor in one SafeTensors file, the run's metadata in its header (default).
+
+    Uncompressed shards are written by ``write_safetensors_streaming`` (see ``ShardWriter``).
+    """
 
     suffixes = (".safetensors",)
+    streams = True
 
     def encode(self, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> dict[str, bytes]:
         return {".safetensors": safetensors_bytes(tensors, metadata)}
