@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 
@@ -123,3 +124,30 @@ def test_collect_of_an_unknown_dataset_suggests_close_names():
 
     with pytest.raises(CorpusforgeError, match="did you mean wikitext"):
         collect_recipe("wikitxt")
+
+
+def test_cli_collect_runs_a_local_copy_and_datasets_lists_the_catalog(tmp_path):
+    import datasets
+    from click.testing import CliRunner
+
+    from corpusforge.cli import main
+
+    rows = {"instruction": [f"Say {i}" for i in range(6)], "context": [""] * 6, "response": [f"{i}" for i in range(6)]}
+    datasets.Dataset.from_dict(rows).save_to_disk(str(tmp_path / "dolly"))
+    listing = CliRunner().invoke(main, ["datasets"])
+    assert listing.exit_code == 0 and "databricks/databricks-dolly-15k" in listing.output
+    res = CliRunner().invoke(main, ["collect", "-d", "dolly", "-o", str(tmp_path / "out"), "-n", "5", "--local-path",
+                                    str(tmp_path / "dolly"), "-w", "1", "--vocab-size", "300",
+                                    "--sequence-length", "32", "-q"])
+    assert res.exit_code == 0, res.output
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["documents"]["read"] == 5
+
+
+def test_cli_collect_of_an_unknown_dataset_fails_with_suggestions(tmp_path):
+    from click.testing import CliRunner
+
+    from corpusforge.cli import main
+
+    res = CliRunner().invoke(main, ["collect", "-d", "wikitxt", "-o", str(tmp_path / "out")])
+    assert res.exit_code == 2 and "did you mean wikitext" in res.output
