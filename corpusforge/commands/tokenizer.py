@@ -22,7 +22,7 @@ def tokenizer() -> None:
 
 @tokenizer.group()
 def train() -> None:
-    """Train a tokenizer: ``text`` for subword vocabularies."""
+    """Train a tokenizer: ``text`` for subword vocabularies, ``image|audio|video`` for VQ codebooks."""
 
 
 TEXT_TYPES = ["bpe", "unigram", "wordpiece", "sentencepiece_unigram", "sentencepiece_bpe"]
@@ -79,6 +79,46 @@ def train_text(inputs: tuple[str, ...], output: str, kind: str, vocab_size: int,
         console.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(2)
     console.print(f"wrote {out} ({kind}, vocabulary {enc.vocab_size:,})", highlight=False)
+
+
+def _media_command(modality: str) -> click.Command:
+    """``tokenizer train <modality>``: a k-means VQ codebook over the features of media INPUTS."""
+
+    @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+    @click.option("--output", "-o", required=True, type=click.Path(file_okay=False),
+                  help="Folder to write codebook.safetensors and codebook.json into.")
+    @click.option("--codebook-size", type=click.IntRange(min=2), default=1024, show_default=True)
+    @click.option("--image-size", type=click.IntRange(min=16), default=224, show_default=True)
+    @click.option("--patch-size", type=click.IntRange(min=2), default=16, show_default=True)
+    @click.option("--audio-sample-rate", type=click.IntRange(min=1000), default=16_000, show_default=True)
+    @click.option("--n-mels", type=click.IntRange(min=8), default=80, show_default=True)
+    @click.option("--max-video-frames", type=click.IntRange(min=1), default=8, show_default=True)
+    @click.option("--iterations", type=click.IntRange(min=1), default=20, show_default=True)
+    @click.option("--seed", type=int, default=0, show_default=True)
+    def command(inputs: tuple[str, ...], output: str, codebook_size: int, image_size: int, patch_size: int,
+                audio_sample_rate: int, n_mels: int, max_video_frames: int, iterations: int, seed: int) -> None:
+        from corpusforge.media.train import train_codebook
+
+        console = _console()
+        cfg = {"image_size": image_size, "patch_size": patch_size, "audio_sample_rate": audio_sample_rate,
+               "n_mels": n_mels, "max_video_frames": max_video_frames}
+        try:
+            book, files, quality = train_codebook(modality, [Path(p) for p in inputs], codebook_size, cfg,
+                                                  seed=seed, iterations=iterations)
+            book.save(output)
+        except (CorpusforgeError, ValueError) as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            sys.exit(2)
+        console.print(f"wrote {output} ({modality} codebook, {book.size} codes of dim "
+                      f"{book.centroids.shape[1]}, from {files} files; reconstruction MSE "
+                      f"{quality['mse']:.5f}, PSNR {quality['psnr_db']:.2f} dB)", highlight=False)
+
+    command.__doc__ = f"Train a {modality} VQ codebook (k-means) on INPUTS (files or folders, by content)."
+    return train.command(modality)(command)
+
+
+for _modality in ("image", "audio", "video"):
+    _media_command(_modality)
 
 
 def _console():

@@ -1,0 +1,83 @@
+"""Interleave text and media codes: ``text <IMG> codes <IMG_END> text <AUDIO> codes <AUDIO_END> ...``.
+
+Media codes live in id ranges after the text vocabulary, one range per modality in the order
+image, audio, video (only the modalities with a codebook get one); ``joint_vocabulary`` records the
+layout. ``modality_mask`` is 0 on text, 1 image, 2 audio, 3 video, markers included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from corpusforge.media import decode, features
+from corpusforge.media.vq import MODALITIES, Codebook
+
+MARKERS = {"image": (4, 5), "audio": (6, 7), "video": (8, 9)}
+MASK = {"text": 0, "image": 1, "audio": 2, "video": 3}
+
+
+def joint_vocabulary(text_vocab: int, codebooks: dict[str, Codebook]) -> dict[str, Any]:
+    """The joint id layout: text ids below ``text_vocab``, then each modality's code range."""
+    ranges, start = {}, text_vocab
+    for m in MODALITIES:
+        if m in codebooks:
+            ranges[m] = {"offset": start, "size": codebooks[m].size}
+            start += codebooks[m].size
+    return {"text_vocab_size": text_vocab, "media": ranges, "vocab_size": start}
+
+
+def media_features(path: str | Path, modality: str, cfg: dict[str, Any]) -> list[tuple[str, np.ndarray]]:
+    """The feature rows of one media file per segment: [(modality, rows)]; a video adds its audio."""
+    size, patch = cfg.get("image_size", 224), cfg.get("patch_size", 16)
+    rate = cfg.get("audio_sample_rate", 16_000)
+    if modality == "image":
+        frame = decode.decode_image(path)[0]
+        return [("image", features.image_patches(frame, size, patch))]
+    if modality == "audio":
+        return [("audio", features.log_mel(decode.decode_audio(path, rate), rate, cfg.get("n_mels", 80)))]
+    frames, audio = decode.decode_video(path, cfg.get("max_video_frames", 8), rate)
+    rows = np.concatenate([features.image_patches(f, size, patch) for f in frames])
+    out = [("video", rows)]
+    if len(audio):
+        out.append(("audio", features.log_mel(audio, rate, cfg.get("n_mels", 80))))
+    return out
+
+
+def encode_with_mask(parts: Sequence[str | tuple[str, str | Path]], tok: Any,
+                     codebooks: dict[str, Codebook]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and modality mask of one document's ``parts`` in order: text strings, or
+    ``(modality, path)`` media files; BOS/EOS are added by the packer. A modality with no
+    codebook is an error naming the file."""
+    vocab = joint_vocabulary(tok.vocab_size, codebooks)["media"]
+    texts = [p for p in parts if isinstance(p, str)]
+    encoded = iter(tok.encode_batch(texts)) if texts else iter(())
+    ids: list[np.ndarray] = []
+    mask: list[np.ndarray] = []
+    for part in parts:
+        if isinstance(part, str):
+            t = np.asarray(next(encoded), dtype=np.int32)
+            ids.append(t)
+            mask.append(np.zeros(len(t), np.uint8))
+            continue
+        modality, path = part
+        for m, rows in media_features(path, modality, _cfg(codebooks, modality, path)):
+            if m not in codebooks:
+                raise ValueError(f"{path}: no {m} codebook to encode it with")
+            start, end = MARKERS[m]
+            codes = codebooks[m].encode(rows) + vocab[m]["offset"]
+            seg = np.concatenate([[start], codes, [end]]).astype(np.int32)
+            ids.append(seg)
+            mask.append(np.full(len(seg), MASK[m], np.uint8))
+    if not ids:
+        return np.zeros(0, np.int32), np.zeros(0, np.uint8)
+    return np.concatenate(ids), np.concatenate(mask)
+
+
+def _cfg(codebooks: dict[str, Codebook], modality: str, path: str | Path) -> dict[str, Any]:
+    if modality not in codebooks:
+        raise ValueError(f"{path}: no {modality} codebook to encode it with")
+    return codebooks[modality].config
