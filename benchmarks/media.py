@@ -1,0 +1,72 @@
+"""Media throughput on one core: ms per 224x224 image and per 32-frame video (decode + features +
+VQ encode), codebook training time, and media tokens per second.
+
+Usage: ``PYTHONPATH=. python benchmarks/media.py [MEDIA_DIR]`` (default ``../shared/data/media``). Pin one core
+with ``taskset -c 0`` for the per-core figures; bars: <= 50 ms per image, <= 200 ms per video.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import av  # noqa: E402
+import numpy as np  # noqa: E402
+
+from corpusforge.media import decode, features  # noqa: E402
+from corpusforge.media.sequence import media_features  # noqa: E402
+from corpusforge.media.vq import Codebook  # noqa: E402
+
+
+def video_32(path: Path, size: int = 224) -> None:
+    """A 32-frame 224x224 mp4 of moving noise, encoded with PyAV."""
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("mpeg4", rate=Fraction(16))
+        v.width = v.height = size
+        v.pix_fmt = "yuv420p"
+        for _ in range(32):
+            img = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            out.mux(v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(v.encode(None))
+
+
+def timed(fn, repeat: int) -> float:
+    fn()
+    t = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - t) / repeat * 1000
+
+
+def main() -> None:
+    media = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "shared" / "data" / "media")
+    images = sorted((media / "images").iterdir())
+    cfg = {"image_size": 224, "patch_size": 16, "max_video_frames": 32}
+    rows = np.concatenate([features.image_patches(decode.decode_image(p)[0]) for p in images])
+    t = time.perf_counter()
+    book = Codebook.train("image", rows, 256, config=cfg)
+    train_s = time.perf_counter() - t
+    quality = book.reconstruction(rows)
+    video_book = Codebook("video", book.centroids, cfg)
+    img_ms = np.mean([timed(lambda p=p: book.encode(media_features(p, "image", cfg)[0][1]), 5) for p in images])
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "clip32.mp4"
+        video_32(clip)
+        vid_ms = timed(lambda: video_book.encode(media_features(clip, "video", cfg)[0][1]), 5)
+    print(f"images: {len(images)} files from {media / 'images'}, {len(rows)} patches")
+    print(f"codebook training (256 codes, dim 768, faiss k-means 20 iters): {train_s:.2f} s; "
+          f"MSE {quality['mse']:.5f}, PSNR {quality['psnr_db']:.2f} dB")
+    print(f"image decode+patches+encode: {img_ms:.1f} ms/image (bar 50), {196 / img_ms * 1000:,.0f} tokens/s")
+    print(f"32-frame 224x224 video decode+patches+encode: {vid_ms:.1f} ms (bar 200), "
+          f"{32 * 196 / vid_ms * 1000:,.0f} tokens/s")
+
+
+if __name__ == "__main__":
+    main()
