@@ -30,6 +30,18 @@ def joint_vocabulary(text_vocab: int, codebooks: dict[str, Codebook]) -> dict[st
     return {"text_vocab_size": text_vocab, "media": ranges, "vocab_size": start}
 
 
+def modality_mask_of(ids: np.ndarray, layout: dict[str, Any]) -> np.ndarray:
+    """The modality mask of any id array (rows of packed shards too) from the joint ``layout``:
+    code ranges and markers name their modality, so a shard writer needs no parallel mask array."""
+    ids = np.asarray(ids)
+    mask = np.zeros(ids.shape, dtype=np.uint8)
+    for m, (start, end) in MARKERS.items():
+        mask[(ids == start) | (ids == end)] = MASK[m]
+    for m, r in layout["media"].items():
+        mask[(ids >= r["offset"]) & (ids < r["offset"] + r["size"])] = MASK[m]
+    return mask
+
+
 def media_features(path: str | Path, modality: str, cfg: dict[str, Any]) -> list[tuple[str, np.ndarray]]:
     """The feature rows of one media file per segment: [(modality, rows)]; a video adds its audio."""
     size, patch = cfg.get("image_size", 224), cfg.get("patch_size", 16)

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from corpusforge.cli import main as cli
 from corpusforge.errors import CorruptInput
 from corpusforge.media import decode, features
-from corpusforge.media.sequence import encode_with_mask, joint_vocabulary
+from corpusforge.media.sequence import encode_with_mask, joint_vocabulary, media_features, modality_mask_of
 from corpusforge.media.vq import Codebook
 from tests.conftest import SHARED_DATA
 
@@ -170,8 +170,23 @@ def test_interleaved_sequence_keeps_order_and_mask(tmp_path):
     aud = ids[rest + 5:]
     assert aud[0] == 6 and aud[-1] == 7 and ((276 <= aud[1:-1]) & (aud[1:-1] < 280)).all()
     assert (mask[rest + 5:] == 2).all()
+    assert np.array_equal(modality_mask_of(ids, vocab), mask)
+    rows = np.concatenate([[2], ids, [3, 0, 0]]).reshape(1, -1)  # framed and padded, as in a shard
+    assert np.array_equal(modality_mask_of(rows, vocab)[0], np.concatenate([[0], mask, [0, 0, 0]]))
     with pytest.raises(ValueError, match="clip.mp4: no video codebook"):
         encode_with_mask([("video", tmp_path / "clip.mp4")], tok, books)
+
+
+def test_video_sequence_has_frames_then_its_audio(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    tiny_video(clip, frames=20)
+    cfg = {"image_size": 32, "patch_size": 16, "max_video_frames": 4, "n_mels": 20}
+    (_, rows), (_, mel) = media_features(clip, "video", cfg)
+    assert rows.shape == (4 * 4, 768)
+    books = {"video": Codebook.train("video", rows, 4, config=cfg), "audio": Codebook.train("audio", mel, 4, config=cfg)}
+    ids, mask = encode_with_mask([("video", clip)], ByteTok(), books)
+    assert ids[0] == 8 and ids[17] == 9 and (mask[:18] == 3).all()
+    assert ids[18] == 6 and ids[-1] == 7 and (mask[18:] == 2).all() and len(ids) == 18 + len(mel) + 2
 
 
 def test_cli_trains_an_image_codebook(tmp_path):
