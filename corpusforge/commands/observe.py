@@ -1,0 +1,47 @@
+"""``corpusforge trace``: which documents a shard row holds, and where a document went."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from corpusforge.errors import CorpusforgeError
+
+
+@click.command()
+@click.argument("output", type=click.Path(exists=True, file_okay=False))
+@click.option("--doc-id", help="A document id: list the shard rows that hold it.")
+@click.option("--shard", help="A shard's path as in shard_index.json (train/shard_00000.safetensors); needs --row.")
+@click.option("--row", type=click.IntRange(min=0), help="A row of --shard: list the documents it holds.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+def trace(output: str, doc_id: str | None, shard: str | None, row: int | None, as_json: bool) -> None:
+    """Answer "where did this sample come from?" and "where did this document go?" from lineage."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from corpusforge.observe.lineage import trace_document, trace_row
+
+    if (doc_id is None) == (shard is None) or (shard is None) != (row is None):
+        raise click.UsageError("give either --doc-id ID, or --shard S with --row R")
+    try:
+        found = trace_document(output, doc_id) if doc_id is not None else trace_row(output, shard, row)
+    except CorpusforgeError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+    if not found:
+        Console(stderr=True).print(f"no shard row holds document {doc_id!r} (dropped, or not in {output})")
+        sys.exit(1)
+    if as_json:
+        for rec in found:
+            click.echo(json.dumps(rec))
+        return
+    table = Table("shard", "row", "tokens", "doc_id", "source", "offset", "modified_by")
+    for r in found:
+        table.add_row(r["shard"], str(r["row"]), f"{r['token_start']}:{r['token_end']}", r["doc_id"],
+                      r["source_uri"], str(r["offset"]), ",".join(r["modified_by"]))
+    Console().print(table)
+
+
+COMMANDS = [trace]
