@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from corpusforge.executors.local import LocalExecutor
 from corpusforge.observe.lineage import finalize_lineage
 from corpusforge.observe.report import build_stats, print_report
+from corpusforge.observe.version import write_version
 from corpusforge.pipeline import Pipeline, Stage, run_task
 from corpusforge.recipe import Recipe
 from corpusforge.shards.index import INDEX_NAME, finalize_shards
@@ -219,6 +220,7 @@ def _index_stage(
     index = finalize_shards(pipe.output, per_task, list(cfg.splits), header)
     order = {s: shuffle_order(pipe.recipe.seed, sum(n)) for s, n in task_rows.items()} if cfg.shuffle else None
     finalize_lineage(pipe.output, pipe.work, len(results["shards"]), task_rows, index, order)
+    write_version(pipe.output)
     stats["shards"] = index["totals"]
     atomic_write_json(pipe.output / "stats.json", stats)
     result = {"totals": index["totals"]}

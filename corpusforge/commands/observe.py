@@ -1,4 +1,4 @@
-"""``corpusforge trace``: which documents a shard row holds, and where a document went."""
+"""``corpusforge trace`` (which documents a shard row holds, where a document went) and ``corpusforge diff``."""
 
 from __future__ import annotations
 
@@ -44,4 +44,21 @@ def trace(output: str, doc_id: str | None, shard: str | None, row: int | None, a
     Console().print(table)
 
 
-COMMANDS = [trace]
+@click.command()
+@click.argument("a", type=click.Path(exists=True, file_okay=False))
+@click.argument("b", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the difference as JSON.")
+def diff(a: str, b: str, as_json: bool) -> None:
+    """Say what changed between two outputs (recipe, inputs, files, totals); exit 1 if they differ."""
+    from corpusforge.observe.version import diff_versions, format_diff, load_version
+
+    try:
+        d = diff_versions(load_version(a), load_version(b))
+    except CorpusforgeError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(json.dumps(d, indent=2) if as_json else format_diff(d))
+    sys.exit(0 if d["same"] else 1)
+
+
+COMMANDS = [trace, diff]
