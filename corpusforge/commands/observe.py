@@ -15,11 +15,10 @@ from corpusforge.errors import CorpusforgeError
 @click.option("--doc-id", help="A document id: list the shard rows that hold it.")
 @click.option("--shard", help="A shard's path as in shard_index.json (train/shard_00000.safetensors); needs --row.")
 @click.option("--row", type=click.IntRange(min=0), help="A row of --shard: list the documents it holds.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of tab-separated columns.")
 def trace(output: str, doc_id: str | None, shard: str | None, row: int | None, as_json: bool) -> None:
     """Answer "where did this sample come from?" and "where did this document go?" from lineage."""
     from rich.console import Console
-    from rich.table import Table
 
     from corpusforge.observe.lineage import trace_document, trace_row
 
@@ -37,11 +36,11 @@ def trace(output: str, doc_id: str | None, shard: str | None, row: int | None, a
         for rec in found:
             click.echo(json.dumps(rec))
         return
-    table = Table("shard", "row", "tokens", "doc_id", "source", "offset", "modified_by")
+    # Tab-separated, never cut to the terminal's width: ids and paths are copied into queries.
+    click.echo("shard\trow\ttokens\tdoc_id\tsource\toffset\tmodified_by")
     for r in found:
-        table.add_row(r["shard"], str(r["row"]), f"{r['token_start']}:{r['token_end']}", r["doc_id"],
-                      r["source_uri"], str(r["offset"]), ",".join(r["modified_by"]))
-    Console().print(table)
+        click.echo(f"{r['shard']}\t{r['row']}\t{r['token_start']}:{r['token_end']}\t{r['doc_id']}\t"
+                   f"{r['source_uri']}\t{r['offset']}\t{','.join(r['modified_by'])}")
 
 
 @click.command()

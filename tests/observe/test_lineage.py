@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -108,3 +111,20 @@ def test_trace_of_a_row_past_the_shard_end_names_the_shard(built):
     result = CliRunner().invoke(cli, ["trace", str(built), "--shard", "train/shard_00000.safetensors", "--row", "99999"])
     assert result.exit_code == 2
     assert "no row 99999 in shard 'train/shard_00000.safetensors'" in " ".join(result.output.split())
+
+
+def test_documented_trace_and_duckdb_examples_run(built):
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "observe.md").read_text(encoding="utf-8")
+    demo = "/tmp/cf-observe-demo"
+    bash = re.search(r"```bash\n(.*?)```", doc, re.S).group(1).replace(demo, str(built))
+    script = "\n".join(line for line in bash.splitlines() if not line.startswith("corpusforge demo"))
+    prelude = (f'corpusforge() {{ "{sys.executable}" -m corpusforge.cli "$@"; }}\n'
+               f'python() {{ "{sys.executable}" "$@"; }}\nset -e -o pipefail\n')
+    done = subprocess.run(["bash", "-c", prelude + script], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2], timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("train/shard_00000") >= 2
+    sql = re.search(r"```sql\n(.*?)```", doc, re.S).group(1).replace(demo, str(built))
+    by_source, touched = [duckdb.sql(q).fetchall() for q in sql.split(";") if "SELECT" in q]
+    assert {name for name, _, _ in by_source} == {"gutenberg", "wikitext"}
+    assert touched
