@@ -11,6 +11,7 @@ that changed the document's text, in order).
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +84,15 @@ def finalize_lineage(
     the shards were shuffled, is ``shuffle_order``'s permutation of the split's rows.
     """
     for split, rows_per_task in task_rows.items():
+        paths = [task_lineage_path(work, split, task) for task in range(n_tasks)]
+        if not all(p.is_file() for p in paths):
+            # shard tasks finished by a corpusforge without lineage (resumed output): none rather than a partial one
+            shutil.rmtree(output / LINEAGE_DIR / split, ignore_errors=True)
+            continue
         tables = []
         base = 0
         for task in range(n_tasks):
-            t = pq.read_table(task_lineage_path(work, split, task))
+            t = pq.read_table(paths[task])
             tables.append(t.set_column(0, "row", pa.array(t["row"].to_numpy() + base)))
             base += rows_per_task[task]
         table = pa.concat_tables(tables) if tables else _TASK_SCHEMA.empty_table()
@@ -118,7 +124,7 @@ def read_lineage(output: Path, filters: list[tuple[str, str, Any]] | None = None
     """Every split's lineage (optionally filtered, as ``pyarrow.parquet`` filters) as one table."""
     files = sorted((Path(output) / LINEAGE_DIR).glob("*/*.parquet"))
     if not files:
-        raise CorpusforgeError(f"{output}: no lineage (lineage/<split>/*.parquet); was it built by corpusforge run?")
+        raise CorpusforgeError(f"{output}: no lineage (lineage/<split>/*.parquet); built by corpusforge run, or before lineage existed (rerun with --fresh)?")
     return pa.concat_tables([pq.read_table(f, filters=filters) for f in files])
 
 

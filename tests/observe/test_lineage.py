@@ -128,3 +128,16 @@ def test_documented_trace_and_duckdb_examples_run(built):
     by_source, touched = [duckdb.sql(q).fetchall() for q in sql.split(";") if "SELECT" in q]
     assert {name for name, _, _ in by_source} == {"gutenberg", "wikitext"}
     assert touched
+
+
+def test_an_output_whose_shard_tasks_left_no_lineage_gets_none_and_trace_says_so(tmp_path, shared_data):
+    out = tmp_path / "out"
+    recipe = small_recipe([{"name": "g", "path": str(shared_data / "prose" / "gutenberg" / "pg26184.txt")}])
+    run(recipe, output=str(out), workers=1)
+    for f in (out / "_work" / "lineage").glob("*/*.parquet"):  # as left by a corpusforge before lineage
+        f.unlink()
+    (out / "shard_index.json").unlink()
+    run(recipe, output=str(out), workers=1)
+    assert not list((out / "lineage").glob("*/*.parquet"))
+    result = CliRunner().invoke(cli, ["trace", str(out), "--doc-id", "x"])
+    assert result.exit_code == 2 and "before lineage existed" in " ".join(result.output.split())
