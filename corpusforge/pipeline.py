@@ -31,6 +31,7 @@ import orjson
 import xxhash
 
 from corpusforge.document import Document
+from corpusforge.observe.lineage import TaskLineage, task_lineage_path
 from corpusforge.observe.stats import StepStats, TaskContext
 from corpusforge.recipe import Recipe
 from corpusforge.shards.formats import get_format
@@ -215,6 +216,7 @@ class Pipeline:
         cuts = split_thresholds(cfg.splits)
         packers = {s: Packer(cfg.sequence_length, cfg.packing) for s in splits}
         writers = {s: self.shard_writer(self.work / "shards" / s / f"t{task:06d}", s) for s in splits}
+        lineages = {s: TaskLineage() for s in splits}
         docs_out = None
         if self.recipe.output.documents != "none":
             docs_out = DocumentWriter(self.output / "documents" / f"part_{task:06d}.{self.recipe.output.documents}")
@@ -236,9 +238,11 @@ class Pipeline:
                 copies = [c for c in copies if c]
             encodings = tok.encode_batch([d.text for d in batch])
             per_split: dict[str, list[list[int]]] = {s: [] for s in splits}
+            split_docs: dict[str, list[Document]] = {s: [] for s in splits}
             for doc, ids, n in zip(batch, encodings, copies, strict=True):
                 split = split_of(doc.id, seed, splits, cuts)
                 per_split[split].extend([ids] * n)
+                split_docs[split].extend([doc] * n)
                 counts[split]["documents"] += n
                 counts[split]["tokens"] += n * (len(ids) + 2)
                 by_source[doc.metadata.get("source_name", "")] += n * (len(ids) + 2)
@@ -248,7 +252,7 @@ class Pipeline:
                     docs_out.write(doc)
             for s, ids in per_split.items():
                 if ids:
-                    packers[s].add_documents(ids)
+                    lineages[s].add(split_docs[s], packers[s].add_documents(ids))
                     writers[s].add(packers[s].take_full())
 
         docs, stats = self.final_documents(task, ctx)
@@ -266,6 +270,7 @@ class Pipeline:
         for s in splits:
             writers[s].add(packers[s].finish())
             shards[s] = writers[s].close()
+            lineages[s].write(task_lineage_path(self.work, s, task))
             if cfg.packing == "truncate":
                 counts[s]["truncated_tokens"] = packers[s].truncated_tokens
         if docs_out is not None:

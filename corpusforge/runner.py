@@ -16,11 +16,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from corpusforge.executors.local import LocalExecutor
+from corpusforge.observe.lineage import finalize_lineage
 from corpusforge.observe.report import build_stats, print_report
+from corpusforge.observe.version import write_version
 from corpusforge.pipeline import Pipeline, Stage, run_task
 from corpusforge.recipe import Recipe
 from corpusforge.shards.index import INDEX_NAME, finalize_shards
-from corpusforge.shards.shuffle import shuffle_shards, shuffled_prefix
+from corpusforge.shards.shuffle import shuffle_order, shuffle_shards, shuffled_prefix
 from corpusforge.state import CompletionRecords, atomic_write_bytes, atomic_write_json, read_json
 from corpusforge.tokenize.encoder import (
     HF_NAME,
@@ -210,11 +212,15 @@ def _index_stage(
     if cfg.mixture or cfg.max_records:
         header["tokens_by_source"] = stats["tokens_by_source"]
     per_task = [r["shards"] for r in results["shards"]]
+    task_rows = {s: [sum(p["samples"] for p in t.get(s, [])) for t in per_task] for s in cfg.splits}
     if cfg.shuffle:
         per_task = shuffle_shards(per_task, list(cfg.splits), pipe.recipe.seed, cfg.sequence_length,
                                   lambda split: pipe.shard_writer(shuffled_prefix(pipe.work, split), split))
         header["shuffled"] = True
     index = finalize_shards(pipe.output, per_task, list(cfg.splits), header)
+    order = {s: shuffle_order(pipe.recipe.seed, sum(n)) for s, n in task_rows.items()} if cfg.shuffle else None
+    finalize_lineage(pipe.output, pipe.work, len(results["shards"]), task_rows, index, order)
+    write_version(pipe.output)
     stats["shards"] = index["totals"]
     atomic_write_json(pipe.output / "stats.json", stats)
     result = {"totals": index["totals"]}

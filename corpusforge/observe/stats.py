@@ -72,6 +72,9 @@ def merge_step_stats(per_task: list[list[dict[str, Any]]]) -> list[dict[str, Any
     return merged
 
 
+MODIFIED_BY = "modified_by"  # document metadata key: the steps that changed the text, in order
+
+
 class TaskContext:
     """What a step may know and do inside one task: count drops, audit, quarantine, draw seeds."""
 
@@ -103,7 +106,12 @@ class TaskContext:
             self._record(step, doc, "dropped", reason, score)
 
     def modified(self, step: object, doc: Document, reason: str = "modified", score: float | None = None) -> None:
+        """Count that ``step`` changed ``doc`` and note the step on the document for its lineage."""
         self.stats_for(step).modified += 1
+        name = getattr(step, "name", type(step).__name__)
+        steps = doc.metadata.setdefault(MODIFIED_BY, [])
+        if name not in steps:
+            steps.append(name)
         if self.audit_enabled:
             self._record(step, doc, "modified", reason, score)
 

@@ -43,15 +43,18 @@ class Packer:
         self._size = 0
         self._rows: list[np.ndarray] = []
         self.truncated_tokens = 0
+        self._stream = 0  # framed tokens seen (concat): where the next document starts
+        self._next_row = 0  # rows handed to documents so far (pad, truncate)
 
-    def add_documents(self, ids: Sequence[Sequence[int]]) -> None:
-        """Frame and pack one batch of documents' token ids."""
+    def add_documents(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
+        """Frame and pack one batch of documents' token ids; returns where they landed (``place``)."""
+        sizes = np.fromiter((len(x) + 2 for x in ids), dtype=np.int64, count=len(ids))
+        spans = self.place(sizes)
         flat = frame_documents(ids)
         if self.mode == "concat":
             self.add(flat)
-            return
+            return spans
         n = self.length
-        sizes = np.fromiter((len(x) + 2 for x in ids), dtype=np.int64, count=len(ids))
         offset = np.arange(len(flat), dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         if self.mode == "truncate":
             keep = offset < n
@@ -65,6 +68,32 @@ class Packer:
         out = np.full((int(rows_per_doc.sum()), n), PAD, dtype=np.int32)
         out[np.repeat(first_row, sizes_kept) + offset // n, offset % n] = flat
         self._rows.append(out)
+        return spans
+
+    def place(self, sizes: np.ndarray) -> np.ndarray:
+        """Lineage of a batch of framed documents of ``sizes`` tokens: an (pieces, 4) int64 array of
+        (document in batch, row counted from this packer's first row, token start, token end) with
+        the end exclusive, one piece per row a document touches. Advances the packer's position."""
+        n = self.length
+        if self.mode == "concat":
+            start = self._stream + np.cumsum(sizes) - sizes
+            self._stream += int(sizes.sum())
+            first = start // n
+            last = (start + sizes - 1) // n
+        else:
+            if self.mode == "truncate":
+                sizes = np.minimum(sizes, n)
+            rows = -(-sizes // n)
+            first = self._next_row + np.cumsum(rows) - rows
+            self._next_row += int(rows.sum())
+            start, last = first * n, first + rows - 1
+        pieces = last - first + 1
+        within = np.arange(int(pieces.sum()), dtype=np.int64) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+        row = np.repeat(first, pieces) + within
+        lo = np.maximum(np.repeat(start, pieces), row * n) - row * n
+        hi = np.minimum(np.repeat(start + sizes, pieces), (row + 1) * n) - row * n
+        doc = np.repeat(np.arange(len(sizes), dtype=np.int64), pieces)
+        return np.stack([doc, row, lo, hi], axis=1)
 
     def add(self, tokens: np.ndarray) -> None:
         if len(tokens):

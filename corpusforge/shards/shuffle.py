@@ -26,7 +26,7 @@ def shuffle_split(
         return writer.close()
     ids = [open_shard(p["part"], sequence_length)["input_ids"] for p in parts]
     first = np.cumsum([0] + [len(a) for a in ids])
-    order = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed & (2**63 - 1), 7]))).permutation(first[-1])
+    order = shuffle_order(seed, int(first[-1]))
     for lo in range(0, len(order), chunk):
         want = order[lo : lo + chunk]
         out = np.empty((len(want), sequence_length), dtype=np.int32)
@@ -38,6 +38,11 @@ def shuffle_split(
             out[np.flatnonzero(sel)[sort]] = ids[k][rows[sort]]
         writer.add(out)
     return writer.close()
+
+
+def shuffle_order(seed: int, n: int) -> np.ndarray:
+    """The shuffled split's row ``j`` is row ``order[j]`` of its parts in task order."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed & (2**63 - 1), 7]))).permutation(n)
 
 
 def shuffle_shards(

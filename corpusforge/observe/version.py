@@ -1,0 +1,108 @@
+"""A content-addressed version record of an output, and what changed between two of them.
+
+``version.json`` holds the recipe hash, the input manifest (source, key, content hash, size of
+every input file), the sha256 of every output file a consumer reads (shards and sidecars,
+``tokenizer.json``, lineage tables) and the totals per split; ``version`` is the sha256 of all of
+that, so two outputs with equal versions hold the same bytes from the same recipe and inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from corpusforge.errors import CorpusforgeError
+from corpusforge.observe.lineage import LINEAGE_DIR
+from corpusforge.shards.index import INDEX_NAME
+from corpusforge.sources.manifest import load_manifest
+from corpusforge.state import atomic_write_json, read_json
+
+VERSION_NAME = "version.json"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def build_version(output: Path) -> dict[str, Any]:
+    """The version record of ``output`` from its index, manifest and files (not written)."""
+    output = Path(output)
+    index = read_json(output / INDEX_NAME)
+    inputs = sorted(({"source": m["source"], "key": m["key"], "hash": m["hash"], "size": m["size"]}
+                     for m in load_manifest(output).values()), key=lambda m: (m["source"], m["key"]))
+    files: dict[str, str] = {}
+    for shard in index["shards"]:
+        files[shard["path"]] = shard["sha256"]
+        for side in shard.get("sidecars", []):
+            files[side["path"]] = side["sha256"]
+    for extra in [output / "tokenizer.json", *sorted((output / LINEAGE_DIR).glob("*/*.parquet"))]:
+        if extra.is_file():
+            files[extra.relative_to(output).as_posix()] = _sha256(extra)
+    record = {"recipe_sha256": index["recipe_sha256"], "inputs": inputs, "files": dict(sorted(files.items())),
+              "splits": index["splits"]}
+    return {"version": hashlib.sha256(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest(), **record}
+
+
+def write_version(output: Path) -> dict[str, Any]:
+    """Build and write ``version.json``; returns the record."""
+    record = build_version(output)
+    atomic_write_json(Path(output) / VERSION_NAME, record)
+    return record
+
+
+def load_version(output: Path) -> dict[str, Any]:
+    path = Path(output) / VERSION_NAME
+    if not path.is_file():
+        raise CorpusforgeError(f"{path}: missing; only outputs of corpusforge run have a version record")
+    return read_json(path)
+
+
+def diff_versions(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """What changed from version record ``a`` to ``b``: recipe, inputs, files and totals per split."""
+    ins_a = {(m["source"], m["key"]): m["hash"] for m in a["inputs"]}
+    ins_b = {(m["source"], m["key"]): m["hash"] for m in b["inputs"]}
+
+    def keyed(keys: set[tuple[str, str]]) -> list[str]:
+        return [f"{s}:{k}" for s, k in sorted(keys)]
+
+    fa, fb = a["files"], b["files"]
+    splits = {}
+    for split in sorted(set(a["splits"]) | set(b["splits"])):
+        ta, tb = a["splits"].get(split, {}), b["splits"].get(split, {})
+        delta = {k: tb.get(k, 0) - ta.get(k, 0) for k in sorted(set(ta) | set(tb)) if tb.get(k, 0) != ta.get(k, 0)}
+        if delta:
+            splits[split] = delta
+    return {
+        "same": a["version"] == b["version"],
+        "versions": [a["version"], b["version"]],
+        "recipe_changed": a["recipe_sha256"] != b["recipe_sha256"],
+        "inputs": {"added": keyed(ins_b.keys() - ins_a.keys()), "removed": keyed(ins_a.keys() - ins_b.keys()),
+                   "changed": keyed({k for k in ins_a.keys() & ins_b.keys() if ins_a[k] != ins_b[k]})},
+        "files": {"added": sorted(fb.keys() - fa.keys()), "removed": sorted(fa.keys() - fb.keys()),
+                  "changed": sorted(k for k in fa.keys() & fb.keys() if fa[k] != fb[k])},
+        "splits": splits,
+    }
+
+
+def format_diff(d: dict[str, Any]) -> str:
+    """``diff_versions``'s answer as lines for a terminal."""
+    if d["same"]:
+        return f"identical: version {d['versions'][0][:16]}"
+    lines = [f"version {d['versions'][0][:16]} -> {d['versions'][1][:16]}"]
+    if d["recipe_changed"]:
+        lines.append("recipe: changed")
+    for area in ("inputs", "files"):
+        for kind in ("added", "removed", "changed"):
+            if d[area][kind]:
+                lines.append(f"{area} {kind} ({len(d[area][kind])}): {', '.join(d[area][kind][:10])}"
+                             + (" ..." if len(d[area][kind]) > 10 else ""))
+    for split, delta in d["splits"].items():
+        lines.append(f"{split}: " + ", ".join(f"{k} {v:+,}" for k, v in delta.items()))
+    return "\n".join(lines)
