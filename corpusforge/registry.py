@@ -26,6 +26,7 @@ _COMPONENT_PACKAGES = (
     "corpusforge.curate",
     "corpusforge.privacy",
     "corpusforge.dedup",
+    "corpusforge.models",
     "corpusforge.tokenize",
     "corpusforge.shards",
 )

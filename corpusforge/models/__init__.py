@@ -1,0 +1,1 @@
+"""Model-based curation: language-model perplexity and local text classifiers."""

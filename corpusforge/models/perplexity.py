@@ -1,0 +1,144 @@
+"""Perplexity filtering with a local Hugging Face causal language model (CCNet / RedPajama style)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+from corpusforge.document import Document
+from corpusforge.models.arpa import ArpaModel
+from corpusforge.registry import register
+from corpusforge.step import Filter
+
+if TYPE_CHECKING:
+    from corpusforge.observe.stats import TaskContext
+
+
+def _device() -> str:
+    """``cuda`` when a GPU is visible, else ``cpu``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def model_window(config: Any) -> int:
+    """The most positions a model accepts (longer inputs would index past its position table)."""
+    for name in ("max_position_embeddings", "n_positions"):
+        n = getattr(config, name, None)
+        if isinstance(n, int) and n > 0:
+            return n
+    return 1 << 30
+
+
+class CausalLMScorer:
+    """Per-document perplexity, exp(mean token negative log-likelihood), from a local causal LM."""
+
+    def __init__(self, model_path: str, max_length: int, batch_size: int, device: str | None = None):
+        try:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError as e:
+            raise ImportError("perplexity needs transformers and torch: pip install 'corpusforge[ml]'") from e
+        self.torch = torch
+        self.device = device or _device()
+        try:
+            self.tok = AutoTokenizer.from_pretrained(model_path, local_files_only=True)
+            dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
+            self.model: Any = AutoModelForCausalLM.from_pretrained(
+                model_path, local_files_only=True, dtype=dtype
+            ).to(self.device).eval()
+        except (OSError, ValueError) as e:
+            raise ValueError(f"perplexity: cannot load a causal LM from {model_path}: {e}") from e
+        if self.tok.pad_token is None:
+            self.tok.pad_token = self.tok.eos_token or self.tok.unk_token
+        self.tok.padding_side = "right"
+        self.max_length, self.batch_size = min(max_length, model_window(self.model.config)), batch_size
+
+    def __call__(self, texts: list[str]) -> list[float]:
+        """Perplexity of each text; a text of fewer than two tokens scores ``inf``."""
+        torch = self.torch
+        out: list[float] = []
+        for i in range(0, len(texts), self.batch_size):
+            enc = self.tok(texts[i : i + self.batch_size], truncation=True, max_length=self.max_length,
+                           padding=True, return_tensors="pt").to(self.device)
+            with torch.inference_mode():
+                logits = self.model(**enc).logits[:, :-1].float()
+            target = enc["input_ids"][:, 1:]
+            mask = enc["attention_mask"][:, 1:].float()
+            nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), target, reduction="none")
+            n = mask.sum(dim=1)
+            mean = (nll * mask).sum(dim=1) / n.clamp(min=1)
+            out += [math.exp(m) if c > 0 else math.inf for m, c in zip(mean.tolist(), n.tolist(), strict=True)]
+        return out
+
+
+@register("perplexity")
+class Perplexity(Filter):
+    """Drop documents whose language-model perplexity is outside [``min_perplexity``, ``max_perplexity``].
+
+    ``model_path``: a local Hugging Face causal LM folder (config, weights, tokenizer), e.g. a GPT-2
+    or a small Qwen/Llama; fp16 on GPU, fp32 on CPU. A path ending ``.arpa`` is an n-gram model in
+    ARPA text format (KenLM ``lmplz`` output), scored per line with back-off as CCNet does. Each document is scored on its first
+    ``max_length`` tokens. ``metadata[key]`` holds the perplexity; ``drop: false`` only annotates.
+    Reasons: ``high_perplexity`` (too surprising: noise, boilerplate soup), ``low_perplexity``
+    (too predictable: repeated or templated text).
+    """
+
+    def __init__(
+        self,
+        model_path: str,
+        max_perplexity: float | None = None,
+        min_perplexity: float | None = None,
+        max_length: int = 512,
+        batch_size: int = 8,
+        key: str = "perplexity",
+        device: str | None = None,
+        drop: bool = True,
+    ):
+        if batch_size < 1 or max_length < 2:
+            raise ValueError("batch_size must be >= 1 and max_length >= 2")
+        if min_perplexity is not None and max_perplexity is not None and min_perplexity > max_perplexity:
+            raise ValueError("min_perplexity must be <= max_perplexity")
+        self.model_path, self.max_perplexity, self.min_perplexity = model_path, max_perplexity, min_perplexity
+        self.max_length, self.batch_size, self.key, self.device, self.drop = max_length, batch_size, key, device, drop
+        self._score: Callable[[list[str]], list[float]] | None = None
+
+    def setup(self, ctx: object) -> None:
+        if self._score is None:
+            if self.model_path.endswith(".arpa"):
+                lm = ArpaModel(self.model_path)
+                self._score = lambda texts: [lm.perplexity(t) for t in texts]
+            else:
+                self._score = CausalLMScorer(self.model_path, self.max_length, self.batch_size, self.device)
+
+    def scores(self, docs: list[Document]) -> list[float]:
+        """Perplexity of each document (batched model calls)."""
+        self.setup(None)
+        assert self._score is not None
+        return self._score([d.text for d in docs])
+
+    def decide(self, doc: Document, ppl: float) -> str | None:
+        doc.metadata[self.key] = round(ppl, 4) if math.isfinite(ppl) else None
+        if not self.drop:
+            return None
+        if self.max_perplexity is not None and not ppl <= self.max_perplexity:
+            return "high_perplexity"
+        if self.min_perplexity is not None and ppl < self.min_perplexity:
+            return "low_perplexity"
+        return None
+
+    def keep(self, doc: Document) -> str | None:
+        return self.decide(doc, self.scores([doc])[0])
+
+    def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
+        self.setup(ctx)
+        it = iter(docs)
+        while batch := list(islice(it, self.batch_size * 4)):
+            for doc, ppl in zip(batch, self.scores(batch), strict=True):
+                reason = self.decide(doc, ppl)
+                if reason is None:
+                    yield doc
+                else:
+                    ctx.drop(self, doc, reason, ppl)
