@@ -1,0 +1,59 @@
+"""``corpusforge erase``: remove documents from a built output (right to erasure)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from corpusforge.errors import CorpusforgeError
+
+
+@click.command()
+@click.argument("output", type=click.Path(exists=True, file_okay=False))
+@click.option("--doc-id", "doc_ids", multiple=True, metavar="ID", help="A document id to erase (repeat for more).")
+@click.option("--source", "sources", multiple=True, metavar="NAME", help="Erase every document of this source (repeatable).")
+@click.option("--match", metavar="REGEX", help="Erase every document whose text a Python regex matches (re.search).")
+@click.option("--dry-run", is_flag=True, help="List what would be removed; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the documents and the summary as JSON lines.")
+def erase(output: str, doc_ids: tuple[str, ...], sources: tuple[str, ...], match: str | None, dry_run: bool,
+          as_json: bool) -> None:
+    """Remove documents from OUTPUT's shards and every file that holds them; exit 1 if none matched."""
+    from rich.console import Console
+
+    from corpusforge.observe.erase import Selector
+    from corpusforge.observe.erase import erase as run_erase
+
+    err = Console(stderr=True)
+    try:
+        plan, record = run_erase(output, Selector(doc_ids, sources, match), dry_run=dry_run)
+    except CorpusforgeError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+    for doc_id in plan.unknown_ids:
+        err.print(f"not found: document {doc_id!r}", highlight=False)
+    if plan.empty:
+        err.print(f"nothing matched in {output}; nothing changed", highlight=False)
+        sys.exit(1)
+    summary = {"dry_run": dry_run, "documents": len(plan.documents), "tokens": plan.tokens, "shards": plan.shards,
+               "files": [str(p) for p in plan.text_files + plan.audit_files + list(plan.quarantine)],
+               "quarantine_records": sum(plan.quarantine.values())}
+    if record is not None:
+        summary.update(erasure=record["erasure"], rows_removed=record["rows_removed"],
+                       shards_removed=record["shards_removed"], version=record["version_after"])
+    if as_json:
+        for doc_id, info in plan.documents.items():
+            click.echo(json.dumps({"doc_id": doc_id, **info}))
+        click.echo(json.dumps(summary))
+        return
+    click.echo("doc_id\tsource\tsource_uri\toffset\ttokens\tshards")
+    for doc_id, d in plan.documents.items():
+        click.echo(f"{doc_id}\t{d['source_name']}\t{d['source_uri']}\t{d['offset']}\t{d['tokens']}\t{','.join(d['shards'])}")
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"{verb} {len(plan.documents)} document(s), {plan.tokens:,} tokens from {len(plan.shards)} shard(s); "
+               f"{len(summary['files'])} other file(s) scrubbed, {summary['quarantine_records']} quarantine record(s)"
+               + ("" if record is None else f"; erasure {record['erasure']} in audit/erasures.jsonl"))
+
+
+COMMANDS = [erase]
