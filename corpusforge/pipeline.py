@@ -31,6 +31,7 @@ import orjson
 import xxhash
 
 from corpusforge.document import Document
+from corpusforge.observe.erase import erased_ids
 from corpusforge.observe.lineage import TaskLineage, task_lineage_path
 from corpusforge.observe.stats import StepStats, TaskContext
 from corpusforge.recipe import Recipe
@@ -74,6 +75,7 @@ class Pipeline:
                 self.boundaries.append(step)
                 self.segments.append([])
         self._plan = plan
+        self.erased = erased_ids(self.output)  # documents `corpusforge erase` removed stay out of re-runs
 
     # -- plan ------------------------------------------------------------------------------------
 
@@ -120,6 +122,8 @@ class Pipeline:
         removed = boundary.removed(task)
         stats = ctx.stats_for(boundary)
         for row, doc in enumerate(read_documents(self.staged_path(k, task))):
+            if doc.id in self.erased:
+                continue
             stats.docs_in += 1
             stats.chars_in += len(doc.text)
             reason = removed.get(row)
@@ -128,8 +132,15 @@ class Pipeline:
             else:
                 ctx.drop(boundary, doc, reason)
 
+    def without_erased(self, docs: Iterator[Document]) -> Iterator[Document]:
+        return (d for d in docs if d.id not in self.erased) if self.erased else docs
+
     def final_documents(self, task: int, ctx: TaskContext) -> tuple[Iterator[Document], list[StepStats]]:
         """The curated documents of ``task`` as the tokenizer and shard stages see them."""
+        docs, stats = self._final_documents(task, ctx)
+        return self.without_erased(docs), stats
+
+    def _final_documents(self, task: int, ctx: TaskContext) -> tuple[Iterator[Document], list[StepStats]]:
         if not self.boundaries:
             return self._through([], read_documents(self.staged_path(0, task)), ctx, "staged")
         k = len(self.boundaries) - 1
@@ -158,7 +169,8 @@ class Pipeline:
         seg = stage.segment
         if seg == 0:
             ti = self.plan[task]
-            docs, stats = self._through(self.segments[0], self.sources[ti.source].read(ti, ctx), ctx, "read")
+            docs, stats = self._through(self.segments[0], self.without_erased(self.sources[ti.source].read(ti, ctx)), ctx,
+                                        "read")
         else:
             boundary = self.boundaries[seg - 1]
             docs, stats = self._through(self.segments[seg], self._staged_after(seg - 1, task, ctx), ctx, "",
