@@ -275,6 +275,14 @@ def finish_journal(output: Path) -> dict[str, Any]:
     return record
 
 
+def _remove_unjournaled_temporaries(output: Path) -> None:
+    """Files an erasure cut off before its journal left under temporary names: never part of the output."""
+    for dirpath, _, files in os.walk(output):
+        for f in files:
+            if f.startswith(".") and ".erase-" in f:
+                os.unlink(os.path.join(dirpath, f))
+
+
 def _lineage_path(output: Path, shard: str) -> Path:
     split, name = shard.split("/", 1)
     return output / LINEAGE_DIR / split / f"{Path(name).name.split('.')[0]}.parquet"
@@ -425,6 +433,8 @@ def erase(output: str | os.PathLike[str], selector: Selector, dry_run: bool = Fa
         if dry_run:
             raise CorpusforgeError(f"{out / JOURNAL}: an earlier erasure is unfinished; run erase without --dry-run")
         finish_journal(out)
+    elif not dry_run:
+        _remove_unjournaled_temporaries(out)
     plan = plan_erasure(out, selector)
     if dry_run or plan.empty:
         return plan, None

@@ -56,13 +56,13 @@ def _write_people(folder: Path, shared_data: Path) -> Path:
     return path
 
 
-def _recipe(people: Path, shared_data: Path, **sharding) -> dict:
+def _recipe(people: Path, shared_data: Path, documents: str = "jsonl", **sharding) -> dict:
     return small_recipe(
         [{"name": "people", "path": str(people), "text_field": "text"},
          {"name": "gutenberg", "path": str(shared_data / "prose" / "gutenberg" / "pg26184.txt"), "text_unit": "paragraph"}],
         steps=[{"type": "normalize", "collapse_spaces": True}, {"type": "exact_dedup"}],
         sharding={"shuffle": True, "max_shard_bytes": 60_000, **sharding},
-        output={"documents": "jsonl", "audit": True})
+        output={"documents": documents, "audit": True})
 
 
 @pytest.fixture(scope="module")
@@ -111,12 +111,13 @@ def _planted_ids(output: Path) -> set[str]:
 def _assert_lineage_exact(output: Path) -> None:
     """Every non-pad token of every shard is the traced span of one kept document, as test_lineage checks."""
     tok = Tokenizer.from_file(str(output / "tokenizer.json"))
-    docs = {d.id: d for f in sorted((output / "documents").glob("*.jsonl")) for d in read_documents(f)}
+    docs = {d.id: d for f in sorted((output / "documents").glob("*")) for d in read_documents(f)}
     framed = {i: [BOS, *e.ids, EOS] for i, e in zip(
         docs, tok.encode_batch([d.text for d in docs.values()], add_special_tokens=False), strict=True)}
     index = orjson.loads((output / "shard_index.json").read_bytes())
     lineage = read_lineage(output).to_pylist()
     seen: dict[str, int] = {}
+    starts = 0
     for shard in index["shards"]:
         ids = open_shard(output / shard["path"], index["sequence_length"])["input_ids"]
         covered = np.zeros(ids.shape, dtype=np.int32)
@@ -127,7 +128,10 @@ def _assert_lineage_exact(output: Path) -> None:
             seen[p["doc_id"]] = seen.get(p["doc_id"], 0) + len(got)
         assert np.array_equal(covered, (ids != PAD).astype(np.int32)), shard["path"]
         assert int(np.count_nonzero(ids != PAD)) == shard["tokens"] and len(ids) == shard["samples"]
-    assert seen == {i: len(f) for i, f in framed.items()}
+        starts += sum(int(ids[p["row"], p["token_start"]] == BOS) for p in lineage if p["shard"] == shard["path"])
+    assert seen.keys() == framed.keys() and all(seen[i] % len(f) == 0 for i, f in framed.items())  # mixture copies
+    stats = orjson.loads((output / "stats.json").read_bytes())
+    assert sum(s["documents"] for s in stats["splits"].values()) == stats["documents"]["kept"] == starts
 
 
 def test_cutting_a_document_shifts_the_row_left_pads_it_and_drops_emptied_rows():
@@ -255,13 +259,16 @@ def test_an_erasure_cut_off_after_its_journal_is_finished_by_the_next_erase(out,
 
 @pytest.mark.parametrize("sharding", [{"format": "npy"}, {"format": "parquet"}, {"format": "megatron"},
                                       {"compression": "zstd", "position_ids": True, "document_ids": True},
-                                      {"packing": "pad", "shuffle": False}])
+                                      {"packing": "pad", "shuffle": False, "documents": "parquet"},
+                                      {"mixture": {"people": 2.0}}])
 def test_erase_works_for_every_shard_format(tmp_path, shared_data, sharding):
     people = _write_people(tmp_path, shared_data)
     out = tmp_path / "out"
     run(_recipe(people, shared_data, **sharding), output=str(out), workers=1, progress=False)
+    (out / "stray").mkdir()
+    (out / "stray" / ".x.erase-0000").write_bytes(b"left by an erasure cut off before its journal")
     plan, record = erase(out, Selector(match="Zebulon"))
-    assert record is not None and record["shards_changed"]
+    assert record is not None and record["shards_changed"] and not (out / "stray" / ".x.erase-0000").exists()
     index = orjson.loads((out / "shard_index.json").read_bytes())
     for s in index["shards"]:
         files = [s["path"], *(side["path"] for side in s.get("sidecars", []))]
@@ -276,6 +283,14 @@ def test_erase_works_for_every_shard_format(tmp_path, shared_data, sharding):
         assert np.array_equal(t["position_ids"], sample_tensors(np.asarray(t["input_ids"]), True, True)["position_ids"])
     _assert_lineage_exact(out)
     assert _traces(out) == []
+
+
+def test_match_decodes_the_shards_when_no_copy_of_the_text_is_kept(out):
+    shutil.rmtree(out / "_work")
+    shutil.rmtree(out / "documents")
+    plan, record = erase(out, Selector(match=r"Quartermaine of \d+ Marigold"))
+    assert len(plan.documents) == 1 and record["documents_in_shards"] == 1 and record["quarantine_records_removed"] == 1
+    assert validate_output(out)[0] == [] and _traces(out) == []
 
 
 def test_documented_erase_example_runs(built, tmp_path):
