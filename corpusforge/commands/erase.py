@@ -33,6 +33,8 @@ def erase(output: str, doc_ids: tuple[str, ...], sources: tuple[str, ...], match
         sys.exit(2)
     for doc_id in plan.unknown_ids:
         err.print(f"not found: document {doc_id!r}", highlight=False)
+    for doc_id in plan.already_erased:
+        err.print(f"already erased: document {doc_id!r} (see audit/erasures.jsonl)", highlight=False)
     if plan.empty:
         err.print(f"nothing matched in {output}; nothing changed", highlight=False)
         sys.exit(1)

@@ -79,6 +79,7 @@ class ErasurePlan:
     audit_files: list[Path] = field(default_factory=list)
     quarantine: dict[Path, int] = field(default_factory=dict)
     unknown_ids: list[str] = field(default_factory=list)
+    already_erased: list[str] = field(default_factory=list)
 
     @property
     def shards(self) -> list[str]:
@@ -149,7 +150,8 @@ def plan_erasure(output: Path, selector: Selector) -> ErasurePlan:
     lineage = read_lineage(output)
     lineage_ids = set(lineage["doc_id"].to_pylist())
     regex = re.compile(selector.match) if selector.match else None
-    wanted_ids = set(selector.doc_ids)
+    already = erased_ids(output)
+    wanted_ids = set(selector.doc_ids) - already
     wanted_sources = set(selector.sources)
     chosen: set[str] = set()
     about: dict[str, dict[str, Any]] = {}
@@ -161,6 +163,8 @@ def plan_erasure(output: Path, selector: Selector) -> ErasurePlan:
         for batch in scrub.iter_records(path, columns):
             for i, doc_id in enumerate(batch["id"]):
                 has_text.add(doc_id)
+                if doc_id in already:
+                    continue
                 if doc_id in chosen:
                     hits[path] = True
                     continue
@@ -203,7 +207,8 @@ def plan_erasure(output: Path, selector: Selector) -> ErasurePlan:
         documents=dict(sorted(about.items())), pieces=pieces,
         text_files=[p for p in files if p in hits],
         audit_files=[p for p in scrub.audit_logs(output) if chosen and scrub.audit_log_mentions(p, chosen)],
-        quarantine=quarantine, unknown_ids=sorted(wanted_ids - chosen))
+        quarantine=quarantine, unknown_ids=sorted(wanted_ids - chosen),
+        already_erased=sorted(set(selector.doc_ids) & already))
 
 
 def _quarantine_picker(regex: re.Pattern[str] | None, uris: set[str]) -> Any:

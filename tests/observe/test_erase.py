@@ -205,6 +205,8 @@ def test_erase_by_id_rewrites_only_the_shards_that_held_it_and_keeps_every_count
     assert not (out / JOURNAL).exists() and not (out / "_work" / "shards").exists()
     assert validate_output(out)[0] == []
     _assert_lineage_exact(out)
+    again = CliRunner().invoke(cli, ["erase", str(out), "--doc-id", doc_id])
+    assert again.exit_code == 1 and f"already erased: document '{doc_id}'" in again.output
 
 
 def test_erase_by_source_removes_all_its_documents_and_its_quarantined_records(out):
