@@ -15,7 +15,6 @@ import datetime
 import hashlib
 import os
 import re
-import shutil
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ import pyarrow.parquet as pq
 
 from corpusforge.errors import CorpusforgeError
 from corpusforge.observe import scrub
+from corpusforge.observe.journal import Journal, apply_journal
 from corpusforge.observe.lineage import LINEAGE_DIR, SCHEMA, read_lineage
 from corpusforge.observe.version import VERSION_NAME, write_version
 from corpusforge.shards.edit import cut_pieces, read_input_ids, shard_files, shard_metadata, write_shard_files
@@ -220,53 +220,9 @@ def _quarantine_picker(regex: re.Pattern[str] | None, uris: set[str]) -> Any:
     return pick
 
 
-class Journal:
-    """New files under temporary names beside their targets, renamed together once the journal is written."""
-
-    def __init__(self, output: Path):
-        self.output = output
-        self.token = uuid.uuid4().hex[:8]
-        self.renames: list[tuple[str, str]] = []
-        self.deletes: list[str] = []
-
-    def temp(self, final: Path) -> Path:
-        """A temporary path that becomes ``final`` when the journal is applied."""
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(f".{final.name}.erase-{self.token}")
-        self.renames.append((self._rel(tmp), self._rel(final)))
-        return tmp
-
-    def delete(self, path: Path) -> None:
-        self.deletes.append(self._rel(path))
-
-    def _rel(self, path: Path) -> str:
-        return path.relative_to(self.output).as_posix()
-
-    def discard(self) -> None:
-        for tmp, _ in self.renames:
-            (self.output / tmp).unlink(missing_ok=True)
-
-    def commit(self, index: dict[str, Any], stats: dict[str, Any] | None, record: dict[str, Any]) -> dict[str, Any]:
-        for tmp, _ in self.renames:
-            with open(self.output / tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-        atomic_write_json(self.output / JOURNAL, {"renames": self.renames, "deletes": self.deletes, "index": index,
-                                                   "stats": stats, "record": record})
-        return finish_journal(self.output)
-
-
 def finish_journal(output: Path) -> dict[str, Any]:
     """Apply a written journal (again, after a crash, is safe); returns the erasure's audit record."""
-    j = read_json(output / JOURNAL)
-    for tmp, final in j["renames"]:
-        if (output / tmp).exists():
-            os.replace(output / tmp, output / final)
-    for rel in j["deletes"]:
-        path = output / rel
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
+    j = apply_journal(output, JOURNAL)
     atomic_write_json(output / INDEX_NAME, j["index"])
     if j["stats"] is not None:
         atomic_write_json(output / "stats.json", j["stats"])
@@ -305,7 +261,7 @@ def apply_erasure(output: Path, plan: ErasurePlan, selector: Selector) -> dict[s
     """Carry out ``plan`` on ``output``; returns the audit record written to ``audit/erasures.jsonl``."""
     output = Path(output)
     index = _load_index(output)
-    journal = Journal(output)
+    journal = Journal(output, JOURNAL)
     chosen = pa.array(sorted(plan.documents), pa.string())
     changed, removed, rows_removed = [], [], 0
     tokens_split: Counter[str] = Counter()
@@ -379,7 +335,8 @@ def apply_erasure(output: Path, plan: ErasurePlan, selector: Selector) -> dict[s
     except BaseException:
         journal.discard()
         raise
-    return journal.commit(new_index, stats, record)
+    journal.commit({"index": new_index, "stats": stats, "record": record})
+    return finish_journal(output)
 
 
 def _less(by_source: dict[str, dict[str, Any]], tokens: Counter[str], copies: Counter[str]) -> dict[str, dict[str, Any]]:
