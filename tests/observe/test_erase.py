@@ -31,7 +31,7 @@ from corpusforge.shards.edit import cut_pieces
 from corpusforge.shards.packer import sample_tensors
 from corpusforge.shards.validate import validate_output
 from corpusforge.staging import read_documents
-from corpusforge.tokenize.special import BOS, EOS, PAD
+from corpusforge.tokenize.special import BOS, EOS, NUM_SPECIAL, PAD
 from tests.conftest import small_recipe
 
 PLANTED = "Zebulon Quartermaine of 17 Marigold Lane hides his spare key under the blue heron statue."
@@ -80,9 +80,19 @@ def out(built, tmp_path) -> Path:
     return dst
 
 
+def _decoder(output: Path):
+    if (output / "tokenizer.model").exists():
+        import sentencepiece
+
+        sp = sentencepiece.SentencePieceProcessor(model_file=str(output / "tokenizer.model"))
+        return lambda ids: sp.decode([i for i in ids if i >= NUM_SPECIAL])
+    tok = Tokenizer.from_file(str(output / "tokenizer.json"))
+    return lambda ids: tok.decode(ids, skip_special_tokens=True)
+
+
 def _traces(output: Path) -> list[str]:
     """Every file under ``output`` in which a needle occurs: raw, decompressed, parsed, or decoded from tokens."""
-    tok = Tokenizer.from_file(str(output / "tokenizer.json"))
+    decode = _decoder(output)
     index = orjson.loads((output / "shard_index.json").read_bytes())
     length, splits = index["sequence_length"], set(index["splits"])
     found = []
@@ -98,7 +108,7 @@ def _traces(output: Path) -> list[str]:
         rel = path.relative_to(output).parts
         if (rel[0] in splits or rel[:2] in (("_work", "shards"), ("_work", "shuffled"))) and not path.name.endswith(".idx"):
             ids = open_shard(path, length)["input_ids"]
-            views.append(tok.decode(np.asarray(ids).reshape(-1).tolist(), skip_special_tokens=True).encode())
+            views.append(decode(np.asarray(ids).reshape(-1).tolist()).encode())
         if any(n.encode() in v for n in NEEDLES for v in views):
             found.append(path.relative_to(output).as_posix())
     return found
@@ -287,9 +297,14 @@ def test_erase_works_for_every_shard_format(tmp_path, shared_data, sharding):
     assert _traces(out) == []
 
 
-def test_match_decodes_the_shards_when_no_copy_of_the_text_is_kept(out):
+@pytest.mark.parametrize("tokenizer", ["bpe", "sentencepiece_bpe"])
+def test_match_decodes_the_shards_when_no_copy_of_the_text_is_kept(tmp_path, shared_data, tokenizer):
+    recipe = _recipe(_write_people(tmp_path, shared_data), shared_data, documents="none")
+    recipe["tokenizer"] = {"type": tokenizer, "vocab_size": 600}
+    out = tmp_path / "out"
+    run(recipe, output=str(out), workers=1, progress=False)
     shutil.rmtree(out / "_work")
-    shutil.rmtree(out / "documents")
+    assert any(f.endswith(".safetensors") for f in _traces(out))
     plan, record = erase(out, Selector(match=r"Quartermaine of \d+ Marigold"))
     assert len(plan.documents) == 1 and record["documents_in_shards"] == 1 and record["quarantine_records_removed"] == 1
     assert validate_output(out)[0] == [] and _traces(out) == []
