@@ -147,7 +147,7 @@ def plan_erasure(output: Path, selector: Selector) -> ErasurePlan:
     """Find what ``selector`` erases in ``output`` without changing anything."""
     output = Path(output)
     index = _load_index(output)
-    lineage = read_lineage(output)
+    lineage = read_lineage(output) if index["shards"] else SCHEMA.empty_table()  # empty: all erased
     lineage_ids = set(lineage["doc_id"].to_pylist())
     regex = re.compile(selector.match) if selector.match else None
     already = erased_ids(output)
