@@ -93,6 +93,8 @@ class Fetcher:
         self.rng = random.Random(seed)
         headers = {"User-Agent": opts.user_agent, **headers_from_env(opts.headers_env, "headers_env")}
         self.client = httpx.Client(headers=headers, timeout=opts.timeout, follow_redirects=True)
+        self.retried = 0  # requests sent again after a retryable failure, over every thread
+        self._count_lock = threading.Lock()
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         backoff = min(self.opts.max_backoff, self.opts.backoff * 2**attempt) * (0.5 + self.rng.random())
@@ -126,6 +128,8 @@ class Fetcher:
                 last = f"HTTP {resp.status_code}"
                 wait = retry_after_seconds(resp.headers.get("Retry-After"))
             if attempt < self.opts.retries:
+                with self._count_lock:
+                    self.retried += 1
                 time.sleep(self._delay(attempt, wait))
         raise FetchError(f"{last} after {self.opts.retries + 1} attempts")
 
