@@ -95,12 +95,21 @@ class KeepTopFraction(CorpusStep):
         it = iter(docs)
         while batch := list(islice(it, self.scorer.batch_size)):
             scores = self.scorer.score_batch(batch, ctx)
+            self._adopt_counts(ctx)
             ranks += [sign * s for s in scores]
             hashes += [_tie_hash(d.id) for d in batch]
             yield from batch
         rec = np.empty(len(ranks), dtype=RANK_DTYPE)
         rec["rank"], rec["hash"] = ranks, hashes
         atomic_save_npy(self._ranks_path(ctx.task), rec)
+
+    def _adopt_counts(self, ctx: TaskContext) -> None:
+        """Move what the scorer counted under its own name (tokens, cache hits) onto this step's stats."""
+        inner = ctx.step_stats.pop(id(self.scorer), None)
+        if inner is not None:
+            mine = ctx.stats_for(self)
+            mine.counts.update(inner.counts)
+            mine.modified += inner.modified
 
     def _ranks_path(self, task: int) -> Any:
         return self.stage_dir / "ranks" / f"task_{task:06d}.npy"

@@ -133,6 +133,22 @@ def test_pipeline_with_two_workers_shares_the_cache_and_keeps_the_top_fraction(s
     second = run(recipe(keep_top_fraction=0.25), output=str(tmp_path / "b"), workers=2, progress=False)
     assert len(server.log) == 16  # every answer came from the cache
     assert second["documents"]["kept"] == 4
+    assert second["stages"][0]["steps"][1]["counts"]["cache_hits"] == 16  # the scorer's counters reach stats.json
     scores = sorted(((f + j) % 6 for f in range(4) for j in range(4)), reverse=True)
     decide = next(s for s in second["stages"] if s["kind"] == "decide")
     assert decide["result"]["cut"] == scores[3]
+
+
+def test_top_fraction_ranks_scored_documents_only_and_unscored_follow_the_option(server, tmp_path):
+    from .test_top_fraction import run_corpus_step
+
+    texts = ["[score 5] a", "[score 1] b", "[garbage] c", "[score 4] d", "[score 0] e"]
+    for policy, gone in (("keep", {1: "below_top_fraction", 4: "below_top_fraction"}),
+                         ("drop", {1: "below_top_fraction", 2: "unscored", 4: "below_top_fraction"})):
+        step = judge(server, tmp_path, keep_top_fraction=0.5, unscored=policy)  # 2 of the 4 scored
+        removed = run_corpus_step(step, [[Document(t, f"d{i}", "m") for i, t in enumerate(texts)]],
+                                  tmp_path / policy)
+        assert removed == {0: gone}
+    toxic = judge(server, tmp_path, criterion="toxicity", keep_top_fraction=0.25)  # the least toxic quarter
+    removed = run_corpus_step(toxic, [[Document(t, f"d{i}", "m") for i, t in enumerate(texts)]], tmp_path / "tox")
+    assert sorted(set(range(5)) - set(removed[0])) == [2, 4]  # the unscored one is kept, e scores 0
