@@ -64,15 +64,15 @@ def test_sampled_copies_are_reproducible_per_document(marian_pair):
     from corpusforge.models.back_translation import BackTranslation
 
     fwd, rev = marian_pair
-    texts = [" ".join(p.split()[:8]) for p in wikitext_paragraphs(3)]
+    texts = [" ".join(p.split()[:8]) for p in wikitext_paragraphs(2)]
 
     def copies(order):
         step = BackTranslation(model_path=fwd, reverse_model_path=rev, max_length=10, sample=True, factor=2, seed=4)
         out = run_step(step, [Document(texts[i], f"id{i}", "m") for i in order])
         return {d.id: d.text for d in out if "augmented_from" in d.metadata}
 
-    first, again = copies([0, 1, 2]), copies([2, 0, 1])
-    assert first == again and len(first) >= 5  # random weights: two samples might rarely coincide
+    first, again = copies([0, 1]), copies([1, 0])
+    assert first == again and len(first) == 4
     assert len(set(first.values())) == len(first)
 
 
