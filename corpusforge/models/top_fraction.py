@@ -118,19 +118,26 @@ class KeepTopFraction(CorpusStep):
         return np.load(self._ranks_path(task), mmap_mode="r")
 
     def decide(self, partition: int, n_tasks: int) -> dict[str, Any]:
-        scored = [r[~np.isnan(r)] for r in (np.asarray(self._load(t)["rank"]) for t in range(n_tasks))]
-        all_ranks = np.concatenate(scored) if scored else np.empty(0)
-        n = len(all_ranks)
+        counts = [int((~np.isnan(self._load(t)["rank"])).sum()) for t in range(n_tasks)]
+        n = sum(counts)
+        all_ranks = np.empty(n, dtype=np.float64)  # the one corpus-sized array: 8 bytes per scored document
+        at = 0
+        for t, c in enumerate(counts):
+            r = self._load(t)["rank"]
+            all_ranks[at : at + c] = r[~np.isnan(r)]
+            at += c
         k = keep_count(self.fraction, n)
         result: dict[str, Any] = {"scored": n, "kept": k, "cut_hex": None, "last_tie": None}
         if k:
-            cut = float(np.partition(all_ranks, n - k)[n - k])
+            all_ranks.partition(n - k)
+            cut = float(all_ranks[n - k])
+            need = k - int((all_ranks[n - k :] > cut).sum())
+            ties = int((all_ranks == cut).sum())
             del all_ranks
-            need = k - sum(int((r > cut).sum()) for r in scored)
-            ties = [np.flatnonzero(self._load(t)["rank"] == cut) for t in range(n_tasks)]
-            if need < sum(len(x) for x in ties):  # only some tied documents fit: the smallest keys go
-                keys = np.concatenate([np.stack([self._load(t)["hash"][rows], np.full(len(rows), t, np.uint64),
-                                                 rows.astype(np.uint64)], axis=1) for t, rows in enumerate(ties)])
+            if need < ties:  # only some tied documents fit: those with the smallest (hash, task, row) go on
+                rows = [np.flatnonzero(self._load(t)["rank"] == cut) for t in range(n_tasks)]
+                keys = np.concatenate([np.stack([self._load(t)["hash"][r], np.full(len(r), t, np.uint64),
+                                                 r.astype(np.uint64)], axis=1) for t, r in enumerate(rows)])
                 keys = keys[np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))]
                 result["last_tie"] = [int(x) for x in keys[need - 1]]  # need >= 1: cut is the k-th rank
             result["cut_hex"] = cut.hex()
