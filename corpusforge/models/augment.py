@@ -68,7 +68,8 @@ class Augmenter(Step):
     def _chosen(self, doc_id: str) -> bool:
         if self.fraction >= 1.0:
             return True
-        return xxhash.xxh3_64_intdigest(doc_id.encode("utf-8", "surrogatepass"), seed=self.seed) < self.fraction * 2**64
+        h = xxhash.xxh3_64_intdigest(doc_id.encode("utf-8", "surrogatepass"), seed=self.seed)
+        return h < self.fraction * 2**64
 
     def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
         it = iter(docs)
@@ -84,7 +85,8 @@ class Augmenter(Step):
                     continue
                 meta = copy.deepcopy(doc.metadata)
                 meta[AUGMENTED_FROM], meta[AUGMENTATION] = doc.id, self.name
-                twin = Document(text, copy_id(doc.id, self.name, self.seed, k), doc.source, doc.offset, meta, doc.media)
+                new_id = copy_id(doc.id, self.name, self.seed, k)
+                twin = Document(text, new_id, doc.source, doc.offset, meta, doc.media)
                 ctx.modified(self, twin, "augmented")
                 ctx.count(self, "augmented")
                 siblings.append(twin)

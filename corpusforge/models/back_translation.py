@@ -24,7 +24,8 @@ class Seq2Seq:
         self.torch, self.device = torch, device or _device()
         try:
             self.tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            self.model: Any = AutoModelForSeq2SeqLM.from_pretrained(path, local_files_only=True).to(self.device).eval()
+            model = AutoModelForSeq2SeqLM.from_pretrained(path, local_files_only=True)
+            self.model: Any = model.to(self.device).eval()
         except (OSError, ValueError) as e:
             raise ValueError(f"back_translation: cannot load a seq2seq model from {path}: {e}") from e
         self.max_length, self.num_beams = max_length, num_beams

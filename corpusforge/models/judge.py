@@ -142,17 +142,20 @@ class LLMJudge(TopFraction, Step):
         if concurrency < 1 or batch_size < 1 or max_chars < 1:
             raise ValueError("concurrency, batch_size and max_chars must be >= 1")
         check_fraction(keep_top_fraction, min_score=min_score, max_score=max_score)
-        self.base_url, self.model, self.criterion, self.api_key_env = base_url.rstrip("/"), model, criterion, api_key_env
+        self.base_url, self.model, self.criterion = base_url.rstrip("/"), model, criterion
+        self.api_key_env = api_key_env
         self.template = prompt if prompt is not None else PROMPTS[criterion]
         self.min_score, self.max_score, self.unscored, self.on_error = min_score, max_score, unscored, on_error
         self.key = key or ("judge_score" if prompt is not None else f"judge_{criterion}")
-        self.max_chars, self.max_tokens, self.temperature, self.json_mode = max_chars, max_tokens, temperature, json_mode
+        self.max_chars, self.max_tokens = max_chars, max_tokens
+        self.temperature, self.json_mode = temperature, json_mode
         self.concurrency, self.batch_size, self.cache_path = concurrency, batch_size, cache_path
         self.http = HttpOptions(rate_limit=rate_limit, retries=retries, backoff=backoff, max_backoff=max_backoff,
                                 timeout=timeout)
         self.higher_is_better = prompt is not None or criterion != "toxicity"
         # Everything besides the document that shapes the answer, so a changed prompt is a new cache entry.
-        self.cache_template = orjson.dumps([SYSTEM, self.template, max_chars, max_tokens, temperature, json_mode]).decode()
+        shape = [SYSTEM, self.template, max_chars, max_tokens, temperature, json_mode]
+        self.cache_template = orjson.dumps(shape).decode()
         self._fetcher: Fetcher | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._cache: JudgeCache | None = None
@@ -163,7 +166,8 @@ class LLMJudge(TopFraction, Step):
             if self.api_key_env:
                 value = os.environ.get(self.api_key_env)
                 if not value:
-                    raise ValueError(f"llm_judge: environment variable {self.api_key_env!r} (api_key_env) is not set")
+                    raise ValueError(f"llm_judge: environment variable {self.api_key_env!r} (api_key_env) "
+                                     "is not set")
                 self._headers = {"Authorization": f"Bearer {value}"}
             self._fetcher = Fetcher(self.http, seed=f"{ctx.seed}:{ctx.task}")
             self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="llm_judge")

@@ -53,7 +53,8 @@ def test_scores_thresholds_and_usage_then_a_second_run_sends_no_request(server, 
     stats = next(iter(ctx.step_stats.values()))
     assert stats.drops == {"below_min_score": 2}
     assert stats.counts == {"requests": 5, "cache_hits": 0, "retries": 0, "parsed_json": 2, "parsed_fallback": 2,
-                            "unscored": 1, "prompt_tokens": sum(len(t.split()) + 100 for t in texts), "completion_tokens": 35}
+                            "unscored": 1, "prompt_tokens": sum(len(t.split()) + 100 for t in texts),
+                            "completion_tokens": 35}
     assert len(server.log) == 5
     again, ctx2 = run_step(judge(server, tmp_path, min_score=3), texts, tmp_path)
     assert len(server.log) == 5 and [d.id for d in again] == ["d0", "d3", "d4"]
