@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from corpusforge.curate.toxicity import Scorer, hf_scorer
 from corpusforge.document import Document
 from corpusforge.models.perplexity import model_window
+from corpusforge.models.top_fraction import TopFraction, check_fraction
 from corpusforge.registry import register
 from corpusforge.step import Filter
 
@@ -54,13 +55,14 @@ def load_scorer(model_path: str, label: str | None, max_length: int, batch_size:
 
 
 @register("classifier")
-class Classifier(Filter):
+class Classifier(TopFraction, Filter):
     """Keep documents whose classifier score is at least ``threshold``; the score goes in metadata.
 
     ``model_path``: a local sequence-classification folder. A one-output model (FineWeb-Edu's
     educational-value regressor, 0-5) is scored by its raw output; a multi-class model by the
     softmax probability of ``label``. ``metadata[key]`` holds the score; ``threshold: null`` or
-    ``drop: false`` only annotates. Reason: ``below_threshold``.
+    ``drop: false`` only annotates. Reason: ``below_threshold``. ``keep_top_fraction`` instead keeps
+    the best-scoring fraction of the whole run (a corpus-wide ``KeepTopFraction`` step).
     """
 
     def __init__(
@@ -72,9 +74,11 @@ class Classifier(Filter):
         max_length: int = 512,
         batch_size: int = 32,
         drop: bool = True,
+        keep_top_fraction: float | None = None,
     ):
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        check_fraction(keep_top_fraction, threshold=threshold, drop=drop)
         self.model_path, self.threshold, self.label, self.key = model_path, threshold, label, key
         self.max_length, self.batch_size, self.drop = max_length, batch_size, drop
         self._score: Scorer | None = None
@@ -88,6 +92,12 @@ class Classifier(Filter):
         self.setup(None)
         assert self._score is not None
         return self._score([d.text for d in docs])
+
+    def score_batch(self, docs: list[Document], ctx: TaskContext) -> list[float]:
+        scores = self.scores(docs)
+        for doc, score in zip(docs, scores, strict=True):
+            doc.metadata[self.key] = round(score, 4)
+        return scores
 
     def decide(self, doc: Document, score: float) -> str | None:
         doc.metadata[self.key] = round(score, 4)

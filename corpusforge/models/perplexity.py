@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from corpusforge.document import Document
 from corpusforge.models.arpa import ArpaModel
+from corpusforge.models.top_fraction import TopFraction, check_fraction
 from corpusforge.registry import register
 from corpusforge.step import Filter
 
@@ -75,7 +76,7 @@ class CausalLMScorer:
 
 
 @register("perplexity")
-class Perplexity(Filter):
+class Perplexity(TopFraction, Filter):
     """Drop documents whose language-model perplexity is outside [``min_perplexity``, ``max_perplexity``].
 
     ``model_path``: a local Hugging Face causal LM folder (config, weights, tokenizer), e.g. a GPT-2
@@ -83,8 +84,11 @@ class Perplexity(Filter):
     ARPA text format (KenLM ``lmplz`` output), scored per line with back-off as CCNet does. Each document is scored on its first
     ``max_length`` tokens. ``metadata[key]`` holds the perplexity; ``drop: false`` only annotates.
     Reasons: ``high_perplexity`` (too surprising: noise, boilerplate soup), ``low_perplexity``
-    (too predictable: repeated or templated text).
+    (too predictable: repeated or templated text). ``keep_top_fraction`` instead keeps the
+    lowest-perplexity fraction of the whole run (a corpus-wide ``KeepTopFraction`` step).
     """
+
+    higher_is_better = False
 
     def __init__(
         self,
@@ -96,9 +100,11 @@ class Perplexity(Filter):
         key: str = "perplexity",
         device: str | None = None,
         drop: bool = True,
+        keep_top_fraction: float | None = None,
     ):
         if batch_size < 1 or max_length < 2:
             raise ValueError("batch_size must be >= 1 and max_length >= 2")
+        check_fraction(keep_top_fraction, max_perplexity=max_perplexity, min_perplexity=min_perplexity, drop=drop)
         if min_perplexity is not None and max_perplexity is not None and min_perplexity > max_perplexity:
             raise ValueError("min_perplexity must be <= max_perplexity")
         self.model_path, self.max_perplexity, self.min_perplexity = model_path, max_perplexity, min_perplexity
@@ -118,6 +124,12 @@ class Perplexity(Filter):
         self.setup(None)
         assert self._score is not None
         return self._score([d.text for d in docs])
+
+    def score_batch(self, docs: list[Document], ctx: TaskContext) -> list[float]:
+        ppls = self.scores(docs)
+        for doc, ppl in zip(docs, ppls, strict=True):
+            doc.metadata[self.key] = round(ppl, 4) if math.isfinite(ppl) else None
+        return ppls
 
     def decide(self, doc: Document, ppl: float) -> str | None:
         doc.metadata[self.key] = round(ppl, 4) if math.isfinite(ppl) else None

@@ -20,6 +20,10 @@ RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 class FetchError(Exception):
     """A request that failed for good; the message is the quarantine reason."""
 
+    def __init__(self, message: str, body: str = ""):
+        super().__init__(message)
+        self.body = body
+
 
 class HostRateLimiter:
     """At most ``rate`` request starts per second per host, shared by every thread of a task."""
@@ -89,6 +93,8 @@ class Fetcher:
         self.rng = random.Random(seed)
         headers = {"User-Agent": opts.user_agent, **headers_from_env(opts.headers_env, "headers_env")}
         self.client = httpx.Client(headers=headers, timeout=opts.timeout, follow_redirects=True)
+        self.retried = 0  # requests sent again after a retryable failure, over every thread
+        self._count_lock = threading.Lock()
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         backoff = min(self.opts.max_backoff, self.opts.backoff * 2**attempt) * (0.5 + self.rng.random())
@@ -96,12 +102,20 @@ class Fetcher:
 
     def get(self, url: str, params: dict[str, Any] | None = None) -> Any:
         """The response (status 2xx) or FetchError after the retries are spent."""
+        return self.request("GET", url, params=params)
+
+    def request(self, method: str, url: str, params: dict[str, Any] | None = None, json: Any = None,
+                headers: dict[str, str] | None = None) -> Any:
+        """``method`` on ``url`` with the retry policy; the response (status < 400) or FetchError.
+
+        A status that retrying cannot fix (400, 401, 404, ...) raises at once; the error's ``body``
+        holds the start of the response text (an API's explanation)."""
         httpx = self.httpx
         last = ""
         for attempt in range(self.opts.retries + 1):
             self.limiter.wait(url)
             try:
-                resp = self.client.get(url, params=params)
+                resp = self.client.request(method, url, params=params, json=json, headers=headers)
             except httpx.TimeoutException as exc:
                 last, wait = f"timeout ({type(exc).__name__})", None
             except httpx.TransportError as exc:
@@ -110,10 +124,12 @@ class Fetcher:
                 if resp.status_code < 400:
                     return resp
                 if resp.status_code not in RETRY_STATUS:
-                    raise FetchError(f"HTTP {resp.status_code}")
+                    raise FetchError(f"HTTP {resp.status_code}", body=resp.text[:500])
                 last = f"HTTP {resp.status_code}"
                 wait = retry_after_seconds(resp.headers.get("Retry-After"))
             if attempt < self.opts.retries:
+                with self._count_lock:
+                    self.retried += 1
                 time.sleep(self._delay(attempt, wait))
         raise FetchError(f"{last} after {self.opts.retries + 1} attempts")
 

@@ -172,3 +172,17 @@ def test_documented_recipe_runs(tmp_path, tiny_gpt2, tiny_classifiers):
     assert steps["perplexity"]["docs_in"] == 20
     assert steps["perplexity"]["drops"] == {}
     assert steps["classifier"]["docs_in"] == 20
+
+
+def test_classifier_keep_top_fraction_keeps_the_highest_scores_of_all_tasks(tiny_classifiers, tmp_path):
+    from corpusforge.models.classify import Classifier
+    from tests.models.test_top_fraction import run_corpus_step
+
+    texts = wikitext_paragraphs(5)
+    expected = [float(lg[0]) for lg in model_outputs(tiny_classifiers["edu"], texts)]
+    docs = [Document(t, id=str(i), source="t") for i, t in enumerate(texts)]
+    step = Classifier(model_path=str(tiny_classifiers["edu"]), max_length=64, key="edu", keep_top_fraction=0.4)
+    removed = run_corpus_step(step, [docs[:3], docs[3:]], tmp_path)
+    kept = [d.id for t, part in enumerate([docs[:3], docs[3:]]) for r, d in enumerate(part) if r not in removed[t]]
+    assert sorted(kept) == sorted(str(i) for i in sorted(range(5), key=lambda i: -expected[i])[:2])
+    assert [d.metadata["edu"] for d in docs] == pytest.approx(expected, abs=1e-4)
