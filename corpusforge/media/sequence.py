@@ -42,20 +42,22 @@ def modality_mask_of(ids: np.ndarray, layout: dict[str, Any]) -> np.ndarray:
     return mask
 
 
-def media_features(path: str | Path, modality: str, cfg: dict[str, Any]) -> list[tuple[str, np.ndarray]]:
-    """The feature rows of one media file per segment: [(modality, rows)]; a video adds its audio."""
+def media_features(path: decode.Source, modality: str, cfg: dict[str, Any]) -> list[tuple[str, np.ndarray]]:
+    """The feature rows of one media file (a path or a stream) per segment: [(modality, rows)];
+    a video adds its audio track."""
     size, patch = cfg.get("image_size", 224), cfg.get("patch_size", 16)
     rate = cfg.get("audio_sample_rate", 16_000)
     if modality == "image":
         frame = decode.decode_image(path)[0]
         return [("image", features.image_patches(frame, size, patch))]
     if modality == "audio":
-        return [("audio", features.log_mel(decode.decode_audio(path, rate), rate, cfg.get("n_mels", 80)))]
-    frames, audio = decode.decode_video(path, cfg.get("max_video_frames", 8), rate)
+        return [("audio", features.audio_rows(decode.decode_audio(path, rate), cfg))]
+    frames, audio = decode.decode_video(path, cfg.get("max_video_frames", 8), rate,
+                                        cfg.get("video_sampling", "uniform"), cfg.get("video_fps", 1.0))
     rows = np.concatenate([features.image_patches(f, size, patch) for f in frames])
     out = [("video", rows)]
     if len(audio):
-        out.append(("audio", features.log_mel(audio, rate, cfg.get("n_mels", 80))))
+        out.append(("audio", features.audio_rows(audio, cfg)))
     return out
 
 
