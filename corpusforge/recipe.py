@@ -286,6 +286,13 @@ def load_recipe(data: dict[str, Any] | str | os.PathLike[str], **overrides: Any)
             if isinstance(src, dict) and isinstance(src.get("path"), str) and "://" not in src["path"]:
                 if not os.path.isabs(os.path.expanduser(src["path"])):
                     src["path"] = str(base_dir / src["path"])
+        media = data.get("media")
+        for key in ("codebooks", "encoders"):
+            paths = media.get(key) if isinstance(media, dict) else None
+            if isinstance(paths, dict):
+                for m, p in paths.items():
+                    if isinstance(p, str) and not os.path.isabs(os.path.expanduser(p)):
+                        paths[m] = str(base_dir / p)
     try:
         return Recipe.model_validate(data)
     except ValidationError as err:
