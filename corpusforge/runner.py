@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from corpusforge.executors.local import LocalExecutor
+from corpusforge.media.items import text_only
 from corpusforge.observe.lineage import finalize_lineage
 from corpusforge.observe.report import build_stats, print_report
 from corpusforge.observe.version import write_version
@@ -34,7 +35,6 @@ from corpusforge.tokenize.encoder import (
 )
 from corpusforge.tokenize.manifest import manifest_texts
 from corpusforge.tokenize.special import SPECIAL_TOKENS
-from corpusforge.media.items import text_only
 from corpusforge.tokenize.text import file_sha256
 
 

@@ -166,7 +166,7 @@ class MediaEncoder:
                  for p in (parts if parts is not None else [d.text]) if isinstance(p, str)]
         encoded = iter(self.tok.encode_batch(texts))
         kept, out = [], []
-        for i, (doc, parts) in enumerate(zip(docs, layouts, strict=True)):
+        for i, parts in enumerate(layouts):
             if parts is None:
                 kept.append(i)
                 out.append(next(encoded))
