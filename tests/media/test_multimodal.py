@@ -213,8 +213,8 @@ def test_records_name_their_media_and_missing_media_is_quarantined(tmp_path):
 def test_text_filters_pass_media_and_exact_dedup_compares_media_content(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
-    for name in ("a.png", "b.png"):
-        shutil.copy(MEDIA / "images" / "camera.png", folder / name)  # the same picture twice
+    for name in ("a.png", "b.png", "d.png"):
+        shutil.copy(MEDIA / "images" / "camera.png", folder / name)  # the same picture three times
     shutil.copy(MEDIA / "images" / "chelsea.png", folder / "c.png")
     for stem in ("c", "b"):
         (folder / f"{stem}.txt").write_text("short")  # same caption, different content for c
@@ -226,7 +226,8 @@ def test_text_filters_pass_media_and_exact_dedup_compares_media_content(tmp_path
     stats = run(load_recipe(recipe), output=str(tmp_path / "out"), workers=1, progress=False)
     kept = [json.loads(x) for f in (tmp_path / "out" / "documents").glob("*.jsonl") for x in f.read_text().splitlines()]
     assert sorted(d["source"].rsplit("/", 1)[1] for d in kept) == ["a.png", "b.png", "c.png"]
-    assert stats["documents"]["kept"] == 3  # b.png differs from a.png by its caption
+    # d.png repeats a.png (same bytes, no caption); b.png differs from a.png by its caption.
+    assert stats["documents"]["kept"] == 3 and stats["documents"]["read"] == 4
 
 
 def test_video_fps_sampling_caps_and_mfcc(tmp_path):
