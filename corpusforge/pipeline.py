@@ -240,7 +240,7 @@ class Pipeline:
         if self.recipe.media is not None:
             from corpusforge.media.stage import MediaEncoder
 
-            media = MediaEncoder(tok, self.output)
+            media = MediaEncoder(tok, self.output, self.recipe.media.encoders, self.recipe.media.audio_sample_rate)
 
         def flush(batch: list[Document]) -> None:
             if max_hash:
@@ -299,7 +299,8 @@ class Pipeline:
                   "tokens_by_source": dict(sorted(by_source.items())),
                   "documents_by_source": dict(sorted(docs_by_source.items()))}
         if media is not None:
-            result["media"] = {"tokens": media.media_tokens, "failed_items": media.failed}
+            result["media"] = {"tokens": media.media_tokens, "failed_items": media.failed,
+                               "embeddings": media.write_embeddings(self.output, task)}
         return result
 
 

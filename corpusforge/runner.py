@@ -231,6 +231,13 @@ def _index_stage(
             header["dtypes"][extra] = "int32"
     if pipe.recipe.media is not None:
         header["media"] = pipe.media_layout(tok.get("codebooks"))
+        embeddings: dict[str, Any] = {}
+        for r in results["shards"]:
+            for m, part in r.get("media", {}).get("embeddings", {}).items():
+                embeddings.setdefault(m, {"model": part["model"], "dim": part["dim"], "parts": []})["parts"].append(
+                    {k: part[k] for k in ("embeddings", "ids", "rows")})
+        if embeddings:
+            header["media"]["embeddings"] = embeddings
     if cfg.packing != "concat":
         header["packing"] = cfg.packing
     if cfg.mixture:

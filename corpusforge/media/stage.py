@@ -151,12 +151,20 @@ class MediaEncoder:
     media through the codebooks, in document order. A media item that cannot be decoded is
     quarantined and left out; a document left with nothing is dropped."""
 
-    def __init__(self, tok: Any, output: Path):
+    def __init__(self, tok: Any, output: Path, encoders: dict[str, str] | None = None, sample_rate: int = 16_000):
         self.tok = tok
         self.books = load_codebooks(output)
         self.layout = joint_vocabulary(tok.vocab_size, self.books)
         self.failed = 0
         self.media_tokens = 0
+        self.learned: dict[str, Any] = {}
+        self.embeddings: dict[str, Any] = {}
+        if encoders:
+            from corpusforge.media.encoders import EmbeddingRows, LearnedEncoder
+
+            for m, path in encoders.items():
+                self.learned[m] = _learned(LearnedEncoder, m, path, sample_rate)
+                self.embeddings[m] = EmbeddingRows(m, path)
 
     def encode(self, docs: list[Document], quarantine: Callable[[str, str], None]
                ) -> tuple[list[int], list[list[int]]]:
@@ -172,10 +180,12 @@ class MediaEncoder:
                 out.append(next(encoded))
                 continue
             ids: list[int] = []
+            n_item = 0
             for part in parts:
                 if isinstance(part, str):
                     ids.extend(next(encoded))
                     continue
+                n_item += 1
                 try:
                     segments = media_segments(open_item(part), part.get("kind", ""), self.books, self.layout,
                                               item_name(part))
@@ -186,7 +196,26 @@ class MediaEncoder:
                 for seg in segments:
                     self.media_tokens += len(seg)
                     ids.extend(seg.tolist())
+                learned = self.learned.get(part.get("kind", ""))
+                if learned is not None:
+                    self.embeddings[learned.modality].add(learned.embed(open_item(part)), docs[i].id, n_item - 1, part)
             if ids:
                 kept.append(i)
                 out.append(ids)
         return kept, out
+
+    def write_embeddings(self, output: Path, task: int) -> dict[str, Any]:
+        """This task's learned embeddings beside the shards, per modality (see ``encoders.py``)."""
+        return {m: {"model": rows.model, **rows.write(output, task)} for m, rows in self.embeddings.items()
+                if rows.vectors}
+
+
+_LEARNED: dict[tuple[str, str], Any] = {}
+
+
+def _learned(cls: Any, modality: str, path: str, sample_rate: int) -> Any:
+    """One loaded model per process and folder (shard tasks of a worker share it)."""
+    key = (modality, path)
+    if key not in _LEARNED:
+        _LEARNED[key] = cls(modality, path, sample_rate)
+    return _LEARNED[key]

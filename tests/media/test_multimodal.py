@@ -259,3 +259,51 @@ def test_text_recipes_keep_their_fingerprint_and_yaml():
     assert recipe.build_sources()[0].media == "quarantine"
     multi = load_recipe({"preset": "multimodal", "sources": [{"path": "/tmp/x"}]})
     assert multi.build_sources()[0].media == "pass" and "media:" in multi.to_yaml()
+
+
+def test_learned_encoders_write_embeddings_aligned_with_media_ids(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("torch")
+    vision = tmp_path / "clip"
+    transformers.CLIPVisionModel(transformers.CLIPVisionConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32,
+        patch_size=16)).save_pretrained(vision)
+    transformers.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
+        vision)
+    speech = tmp_path / "w2v"
+    transformers.Wav2Vec2Model(transformers.Wav2Vec2Config(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, conv_dim=(16, 16),
+        conv_stride=(5, 4), conv_kernel=(10, 8), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+        vocab_size=10)).save_pretrained(speech)
+    transformers.Wav2Vec2FeatureExtractor(sampling_rate=16_000).save_pretrained(speech)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(MEDIA / "images" / "camera.png", folder / "a.png")
+    shutil.copy(MEDIA / "images" / "chelsea.png", folder / "b.png")
+    sf.write(str(folder / "tone.wav"), sine(440, 16_000, 0.5), 16_000)
+    from corpusforge import run
+
+    recipe = {"preset": "multimodal", "sources": [{"path": str(folder)}], "tokenizer": {"vocab_size": 300},
+              "media": {"codebook_size": 8, "image_size": 32, "encoders": {"image": str(vision), "audio": str(speech)}},
+              "sharding": {"sequence_length": 64, "splits": {"train": 1.0}}}
+    out = tmp_path / "out"
+    run(load_recipe(recipe), output=str(out), workers=1, progress=False)
+    assert validate_output(out)[0] == []
+    emb = orjson.loads((out / "shard_index.json").read_bytes())["media"]["embeddings"]
+    assert emb["image"]["dim"] == 32 and emb["audio"]["dim"] == 32
+    import pyarrow.parquet as pq
+    from safetensors.numpy import load_file
+
+    part = emb["image"]["parts"][0]
+    vectors = load_file(str(out / part["embeddings"]))["embeddings"]
+    ids = pq.read_table(out / part["ids"]).to_pylist()
+    assert vectors.shape == (2, 32) and part["rows"] == 2 and np.isfinite(vectors).all()
+    assert sorted(r["uri"].rsplit("/", 1)[1] for r in ids) == ["a.png", "b.png"]
+    assert not np.allclose(vectors[0], vectors[1])  # two different pictures
+    from corpusforge.media.encoders import LearnedEncoder
+
+    row = next(i for i, r in enumerate(ids) if r["uri"].endswith("a.png"))
+    again = LearnedEncoder("image", str(vision)).embed(folder / "a.png")
+    assert np.allclose(vectors[row], again, atol=1e-5)
+    audio = load_file(str(out / emb["audio"]["parts"][0]["embeddings"]))["embeddings"]
+    assert audio.shape == (1, 32)
