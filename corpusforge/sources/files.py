@@ -418,7 +418,10 @@ class FilesSource(Source):
                 records = readers.read_text(stream, part.path, q, self.text_unit, self.encoding_errors,
                                             part.start, part.end)
             if self.media == "pass" and fmt != "text":
-                records = self._records_with_media(part, records, ctx)
+                for doc in self._documents(part, self._records_with_media(part, records, ctx), {}):
+                    doc.media = doc.metadata.get("media")
+                    yield doc
+                return
             yield from self._documents(part, records, {})
         finally:
             stream.close()

@@ -206,7 +206,8 @@ def test_records_name_their_media_and_missing_media_is_quarantined(tmp_path):
     assert set(by_text) == {PLACEHOLDER + "a man with a camera", "just words", PLACEHOLDER + "sidecar"}
     assert by_text[PLACEHOLDER + "sidecar"].metadata["license"] == "CC0"
     rec = by_text[PLACEHOLDER + "a man with a camera"]
-    assert rec.metadata["media"][0]["uri"] == str(tmp_path / "cam.png")
+    assert rec.metadata["media"][0]["uri"] == str(tmp_path / "cam.png") and rec.media == rec.metadata["media"]
+    assert by_text["just words"].media is None
     assert len(quarantined) == 1 and "gone.png" in quarantined[0]["reason"]
 
 
