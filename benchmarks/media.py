@@ -1,5 +1,6 @@
 """Media throughput on one core: ms per 224x224 image and per 32-frame video (decode + features +
-VQ encode), codebook training time, and media tokens per second.
+VQ encode), codebook training time, media tokens per second, and a whole ``multimodal`` run over
+the media folder (CPU seconds of the shards stage per media token: the figure that holds under load).
 
 Usage: ``PYTHONPATH=. python benchmarks/media.py [MEDIA_DIR]`` (default ``../shared/data/media``). Pin one core
 with ``taskset -c 0`` for the per-core figures; bars: <= 50 ms per image, <= 200 ms per video.
@@ -8,6 +9,8 @@ with ``taskset -c 0`` for the per-core figures; bars: <= 50 ms per image, <= 200
 from __future__ import annotations
 
 import os
+import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -19,6 +22,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import av  # noqa: E402
 import numpy as np  # noqa: E402
 
+from corpusforge import run  # noqa: E402
 from corpusforge.media import decode, features  # noqa: E402
 from corpusforge.media.sequence import media_features  # noqa: E402
 from corpusforge.media.vq import Codebook  # noqa: E402
@@ -45,6 +49,37 @@ def timed(fn, repeat: int) -> float:
     return (time.perf_counter() - t) / repeat * 1000
 
 
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def pipeline_run(media: Path, tmp: Path) -> None:
+    """``corpusforge run`` with the multimodal preset over ``media`` (one worker, in this process),
+    then its shards stage once more alone under the CPU clock: media tokens per CPU-second."""
+    from corpusforge.observe.stats import TaskContext
+    from corpusforge.pipeline import Pipeline
+    from corpusforge.recipe import load_recipe
+
+    out = tmp / "out"
+    recipe = load_recipe({"preset": "multimodal", "name": "bench", "sources": [{"name": "media", "path": str(media)}],
+                          "tokenizer": {"vocab_size": 2000}, "media": {"codebook_size": 256},
+                          "sharding": {"sequence_length": 2048, "splits": {"train": 1.0}}})
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    stats = run(recipe, output=str(out), workers=1, progress=False)
+    wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+    pipe = Pipeline(recipe, out)
+    shard_wall, shard_cpu, tokens = time.perf_counter(), cpu_seconds(), 0
+    for task in range(len(pipe.plan)):
+        tokens += pipe.run_shards(task, TaskContext("shards", task, out))["media"]["tokens"]
+    shard_wall, shard_cpu = time.perf_counter() - shard_wall, cpu_seconds() - shard_cpu
+    print(f"multimodal run over {media}: {stats['tokens']:,} tokens in {wall:.1f} s wall, {cpu:.1f} CPU-s "
+          "(codebook training included)")
+    print(f"  shards stage alone: {tokens:,} media tokens in {shard_cpu:.2f} CPU-s ({shard_wall:.2f} s wall): "
+          f"{tokens / shard_cpu:,.0f} media tokens per CPU-s")
+    shutil.rmtree(out)
+
+
 def main() -> None:
     media = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "shared" / "data" / "media")
     images = sorted((media / "images").iterdir())
@@ -66,6 +101,8 @@ def main() -> None:
     print(f"image decode+patches+encode: {img_ms:.1f} ms/image (bar 50), {196 / img_ms * 1000:,.0f} tokens/s")
     print(f"32-frame 224x224 video decode+patches+encode: {vid_ms:.1f} ms (bar 200), "
           f"{32 * 196 / vid_ms * 1000:,.0f} tokens/s")
+    with tempfile.TemporaryDirectory() as tmp:
+        pipeline_run(media, Path(tmp))
 
 
 if __name__ == "__main__":

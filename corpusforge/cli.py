@@ -83,15 +83,18 @@ def demo(output: str, workers: int | None, quiet: bool) -> None:
 @click.option("--preset", type=click.Choice(["small", "production", "multimodal"]), help="Preset to start from.")
 @click.option("--output", "-o", default="corpusforge-output", show_default=True, help="output.path in the recipe.")
 @click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
-def init(path: str, preset: str | None, output: str, force: bool) -> None:
-    """Write the demo's recipe, commented, to PATH as a starting point."""
+@click.option("--media", default="media", show_default=True,
+              help="With --preset multimodal: the folder of text, images, audio and video to read.")
+def init(path: str, preset: str | None, output: str, force: bool, media: str) -> None:
+    """Write the demo's recipe (or, with --preset multimodal, one over a folder of text and media),
+    commented, to PATH as a starting point."""
     from corpusforge.demo import init_text
     from corpusforge.state import atomic_write_bytes
 
     p = Path(path)
     if p.exists() and not force:
         _fail(f"{p} exists; pass --force to overwrite it")
-    atomic_write_bytes(p, init_text(str(p), output, preset).encode())
+    atomic_write_bytes(p, init_text(str(p), output, preset, media).encode())
     console.print(f"wrote {p}; run it with: corpusforge run {p}")
 
 

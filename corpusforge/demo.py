@@ -118,8 +118,56 @@ executor:
 _PRESET_SUPPLIED = ("  sequence_length:", "  max_shard_bytes:", "  vocab_size:", "  audit:")
 
 
-def init_text(path: str, output: str = "corpusforge-demo", preset: str | None = None) -> str:
-    """The commented demo recipe; with a preset, the values the preset supplies are left to it."""
+MULTIMODAL_TEMPLATE = """\
+# corpusforge recipe, written by `corpusforge init --preset multimodal`. Run it with: corpusforge run {path}
+# Text, images, audio and video from one folder, into interleaved shards:
+#   [BOS] text <IMG> image codes <IMG_END> text <AUDIO> audio codes <AUDIO_END> ... [EOS]
+# Media files become documents (a .txt/.json beside one, same stem, is its caption), HTML keeps its
+# images where they were, and a video brings its audio track. See docs/media.md.
+preset: multimodal             # sequence_length 4096, 500 MB shards, vocab 32000, the media section on
+name: multimodal
+seed: 1234
+
+sources:
+  - type: files
+    name: mixed
+    path: {media}
+    # media: pass              # what the media section sets for every files source
+
+steps:
+  - type: normalize
+  - type: quality_thresholds   # judges text; documents carrying media pass every text filter
+  - type: exact_dedup          # media documents compared by their media's content hash too
+
+tokenizer:                     # the text vocabulary; media codes get id ranges after it
+  type: bpe
+  vocab_size: 8000
+  min_frequency: 2
+
+media:
+  codebook_size: 256           # codes per modality, trained on the corpus in the tokenizer stage
+  # codebooks: {{image: cb/image}}   # or load codebooks (`corpusforge tokenizer train image ...`)
+  image_size: 224
+  patch_size: 16               # (224/16)^2 = 196 codes per image
+  audio_features: log_mel      # log_mel | mfcc
+  video_sampling: uniform      # uniform | fps (video_fps frames a second)
+  max_video_frames: 8
+
+sharding:
+  sequence_length: 2048
+  max_shard_bytes: 20000000
+
+output:
+  path: {output}
+  documents: parquet
+"""
+
+
+def init_text(path: str, output: str = "corpusforge-demo", preset: str | None = None, media: str = "media") -> str:
+    """The commented demo recipe; with a preset, the values the preset supplies are left to it.
+    ``multimodal`` writes a recipe over one folder of text and media (``media``) instead."""
+    if preset == "multimodal":
+        return MULTIMODAL_TEMPLATE.format(path=path, output=output, media=media)
     stdlib = sysconfig.get_paths()["stdlib"]
     text = INIT_TEMPLATE.format(
         path=path,

@@ -10,6 +10,7 @@ from safetensors import safe_open
 from tokenizers import Tokenizer
 
 from corpusforge.errors import CorpusforgeError
+from corpusforge.media.sequence import render_ids
 from corpusforge.shards.index import INDEX_NAME
 from corpusforge.tokenize.special import PAD
 
@@ -22,6 +23,7 @@ def decoded_samples(output: Path, split: str = "train", n: int = 2) -> Iterator[
     index = orjson.loads(index_path.read_bytes())
     tok = Tokenizer.from_file(str(output / index["tokenizer"]["path"]))
     shards = [s for s in index["shards"] if s["split"] == split]
+    layout = index.get("media")  # multimodal: media spans shown as <IMG ×196>
     if not shards:
         splits = sorted({s["split"] for s in index["shards"]})
         raise CorpusforgeError(f"no shards in split {split!r}; splits present: {', '.join(splits)}")
@@ -31,7 +33,10 @@ def decoded_samples(output: Path, split: str = "train", n: int = 2) -> Iterator[
             ids = f.get_tensor("input_ids")
         for row in range(min(left, len(ids))):
             seq = [int(i) for i in ids[row] if i != PAD]
-            yield s["path"], row, tok.decode(seq, skip_special_tokens=False)
+            if layout is None:
+                yield s["path"], row, tok.decode(seq, skip_special_tokens=False)
+            else:
+                yield s["path"], row, render_ids(seq, layout, lambda t: tok.decode(t, skip_special_tokens=False))
         left -= min(left, len(ids))
         if left <= 0:
             return

@@ -192,8 +192,19 @@ class Pipeline:
         cfg = self.recipe.sharding
         meta = {"format": "corpusforge", "sequence_length": str(cfg.sequence_length), "recipe_sha256": self.fingerprint,
                 "split": split}
+        layout = None
+        if self.recipe.media is not None:
+            layout = self.media_layout()
+            meta["vocab_size"] = str(layout["vocab_size"])
         return ShardWriter(prefix, cfg.sequence_length, cfg.max_shard_bytes, meta, cfg.position_ids, cfg.document_ids,
-                           get_format(cfg.format), cfg.compression, cfg.max_tokens_per_shard)
+                           get_format(cfg.format), cfg.compression, cfg.max_tokens_per_shard, layout)
+
+    def media_layout(self, codebooks: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The joint text + media vocabulary of a multimodal run (after its tokenizer stage)."""
+        from corpusforge.media.stage import media_layout
+
+        tok = cached_encoder(str(self.output / stored_name(self.recipe.tokenizer)))
+        return media_layout(self.output, tok.vocab_size, codebooks)
 
     def mixture_path(self) -> Path:
         return self.work / "mixture.json"
@@ -237,6 +248,11 @@ class Pipeline:
         docs_by_source: Counter[str] = Counter()
         seed = self.recipe.seed
         max_hash = read_json(self.mixture_path())["max_hash"] if cfg.max_records else {}
+        media = None
+        if self.recipe.media is not None:
+            from corpusforge.media.stage import MediaEncoder
+
+            media = MediaEncoder(tok, self.output, self.recipe.media.encoders, self.recipe.media.audio_sample_rate)
 
         def flush(batch: list[Document]) -> None:
             if max_hash:
@@ -248,7 +264,11 @@ class Pipeline:
                           for d in batch]
                 batch = [d for d, c in zip(batch, copies, strict=True) if c]
                 copies = [c for c in copies if c]
-            encodings = tok.encode_batch([d.text for d in batch])
+            if media is None:
+                encodings = tok.encode_batch([d.text for d in batch])
+            else:
+                keep, encodings = media.encode(batch, ctx.quarantine)
+                batch, copies = [batch[i] for i in keep], [copies[i] for i in keep]
             per_split: dict[str, list[list[int]]] = {s: [] for s in splits}
             split_docs: dict[str, list[Document]] = {s: [] for s in splits}
             for doc, ids, n in zip(batch, encodings, copies, strict=True):
@@ -287,9 +307,13 @@ class Pipeline:
                 counts[s]["truncated_tokens"] = packers[s].truncated_tokens
         if docs_out is not None:
             docs_out.close()
-        return {"steps": finish_stats(stats), "shards": shards, "counts": counts,
-                "tokens_by_source": dict(sorted(by_source.items())),
-                "documents_by_source": dict(sorted(docs_by_source.items()))}
+        result = {"steps": finish_stats(stats), "shards": shards, "counts": counts,
+                  "tokens_by_source": dict(sorted(by_source.items())),
+                  "documents_by_source": dict(sorted(docs_by_source.items()))}
+        if media is not None:
+            result["media"] = {"tokens": media.media_tokens, "failed_items": media.failed,
+                               "embeddings": media.write_embeddings(self.output, task)}
+        return result
 
 
 def finish_stats(stats: list[StepStats]) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """The recipe: sources, ordered steps, tokenizer, sharding and output, validated up front.
 
 A recipe is YAML or the same objects in Python. Presets (``small``, ``production``,
-``multimodal``) supply defaults that the recipe's own values override.
+``multimodal``) supply defaults that the recipe's own values override; ``multimodal`` also turns
+on the ``media`` section.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "multimodal": {
         "sharding": {"max_shard_bytes": 500 * MB, "sequence_length": 4096},
         "tokenizer": {"vocab_size": 32_000},
+        "media": {},
     },
 }
 DEFAULT_STEPS: list[dict[str, Any]] = [
@@ -129,6 +131,42 @@ _LATER_SHARDING_DEFAULTS: dict[str, Any] = {
 }  # fmt: skip
 
 
+class MediaConfig(_Strict):
+    """Media into tokens (the ``multimodal`` preset sets it): ``files`` sources hand media on as
+    documents, the tokenizer stage trains one VQ codebook per modality found (or loads
+    ``codebooks``), and the shards interleave text and media codes (see docs/media.md)."""
+
+    codebooks: dict[Literal["image", "audio", "video"], str] = Field(
+        default_factory=dict, description="modality -> codebook folder to load instead of training one")
+    codebook_size: int = Field(1024, ge=2, le=1_000_000, description="codes per trained codebook")
+    train_files: int = Field(2000, ge=1, description="at most this many files per modality train its codebook")
+    iterations: int = Field(20, ge=1, description="k-means iterations")
+    image_size: int = Field(224, ge=16)
+    patch_size: int = Field(16, ge=2)
+    audio_sample_rate: int = Field(16_000, ge=1000)
+    audio_features: Literal["log_mel", "mfcc"] = "log_mel"
+    n_mels: int = Field(80, ge=8)
+    n_mfcc: int = Field(13, ge=2)
+    video_sampling: Literal["uniform", "fps"] = Field(
+        "uniform", description="uniform: max_video_frames spread over the clip; fps: video_fps frames a second")
+    video_fps: float = Field(1.0, gt=0)
+    max_video_frames: int = Field(8, ge=1)
+    encoders: dict[Literal["image", "audio"], str] = Field(
+        default_factory=dict, description="modality -> local transformers model folder (CLIP/ViT, Whisper/"
+        "Wav2Vec2) whose pooled embeddings are written beside the shards")
+
+    @model_validator(mode="after")
+    def _patch_fits(self) -> MediaConfig:
+        if self.image_size % self.patch_size:
+            raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+        return self
+
+    def features(self) -> dict[str, Any]:
+        """The feature options a codebook records and encoding reuses."""
+        return self.model_dump(include={"image_size", "patch_size", "audio_sample_rate", "audio_features", "n_mels",
+                                        "n_mfcc", "video_sampling", "video_fps", "max_video_frames"})
+
+
 class OutputConfig(_Strict):
     path: str = "corpusforge-output"
     documents: Literal["none", "jsonl", "parquet"] = "none"
@@ -152,6 +190,7 @@ class Recipe(_Strict):
     sharding: ShardingConfig = Field(default_factory=ShardingConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    media: MediaConfig | None = None
 
     @model_validator(mode="after")
     def _components_exist(self) -> Recipe:
@@ -178,6 +217,8 @@ class Recipe(_Strict):
         for i, s in enumerate(self.sources):
             spec = {"type": "files", **s}
             spec.setdefault("name", f"source{i}")
+            if self.media is not None and spec["type"] == "files":
+                spec.setdefault("media", "pass")
             if spec["name"] in names:
                 raise RecipeError(f"sources[{i}].name: {spec['name']!r} is used twice; names must be unique")
             names.add(spec["name"])
@@ -194,10 +235,13 @@ class Recipe(_Strict):
                 del data["sharding"][key]
         if data["tokenizer"].get("manifest") is None:
             data["tokenizer"].pop("manifest", None)
+        if data.get("media") is None:
+            data.pop("media", None)
         return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        return yaml.safe_dump(self.model_dump(mode="json", exclude={"media"} if self.media is None else None),
+                              sort_keys=False)
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -242,6 +286,13 @@ def load_recipe(data: dict[str, Any] | str | os.PathLike[str], **overrides: Any)
             if isinstance(src, dict) and isinstance(src.get("path"), str) and "://" not in src["path"]:
                 if not os.path.isabs(os.path.expanduser(src["path"])):
                     src["path"] = str(base_dir / src["path"])
+        media = data.get("media")
+        for key in ("codebooks", "encoders"):
+            paths = media.get(key) if isinstance(media, dict) else None
+            if isinstance(paths, dict):
+                for m, p in paths.items():
+                    if isinstance(p, str) and not os.path.isabs(os.path.expanduser(p)):
+                        paths[m] = str(base_dir / p)
     try:
         return Recipe.model_validate(data)
     except ValidationError as err:

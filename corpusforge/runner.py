@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from corpusforge.executors.local import LocalExecutor
+from corpusforge.media.items import text_only
 from corpusforge.observe.lineage import finalize_lineage
 from corpusforge.observe.report import build_stats, print_report
 from corpusforge.observe.version import write_version
@@ -143,7 +144,7 @@ def _training_texts(pipe: Pipeline, results: dict[str, list[dict[str, Any]]], bu
             if taken >= limit:
                 break
             taken += len(doc.text)
-            yield doc.text
+            yield doc.text if doc.media is None else text_only(doc.text)
 
 
 def _tokenizer_stage(
@@ -155,7 +156,12 @@ def _tokenizer_stage(
     key = pipe.task_key(stage, 0)
     rec = records.done(0, key)
     if rec is not None and path.exists() and file_sha256(path) == rec["sha256"]:
-        return rec
+        if pipe.recipe.media is None:
+            return rec
+        from corpusforge.media.stage import codebooks_intact
+
+        if codebooks_intact(pipe.output, rec):
+            return rec
     if cfg.path:
         src = resolve_path(cfg.path)
         load_encoder(src)  # checks the special tokens before anything is written
@@ -172,7 +178,27 @@ def _tokenizer_stage(
         other.unlink()  # left by an earlier run of another tokenizer kind
     tok = load_encoder(path)
     result = {"sha256": file_sha256(path), "vocab_size": tok.vocab_size, "source": source, "path": name}
+    if pipe.recipe.media is not None:
+        result.update(_codebook_stage(pipe))
     records.write(0, key, result)
+    return result
+
+
+def _codebook_stage(pipe: Pipeline) -> dict[str, Any]:
+    """Train or copy the media codebooks beside the tokenizer; files that fail to decode are
+    quarantined under the tokenizer stage."""
+    from corpusforge.media.stage import prepare_codebooks
+    from corpusforge.observe.stats import TaskContext
+
+    ctx = TaskContext("tokenizer", 0, pipe.output)
+
+    def docs_of_tasks():
+        for t in range(len(pipe.plan)):
+            yield pipe.final_documents(t, TaskContext("tokenizer", t, pipe.output))[0]
+
+    result = prepare_codebooks(pipe.recipe.media, pipe.output, docs_of_tasks(), pipe.recipe.seed,
+                               lambda where, why: ctx.quarantine(where, why))
+    ctx.flush()
     return result
 
 
@@ -203,6 +229,15 @@ def _index_stage(
     for extra in ("position_ids", "document_ids"):
         if getattr(cfg, extra):
             header["dtypes"][extra] = "int32"
+    if pipe.recipe.media is not None:
+        header["media"] = pipe.media_layout(tok.get("codebooks"))
+        embeddings: dict[str, Any] = {}
+        for r in results["shards"]:
+            for m, part in r.get("media", {}).get("embeddings", {}).items():
+                embeddings.setdefault(m, {"model": part["model"], "dim": part["dim"], "parts": []})["parts"].append(
+                    {k: part[k] for k in ("embeddings", "ids", "rows")})
+        if embeddings:
+            header["media"]["embeddings"] = embeddings
     if cfg.packing != "concat":
         header["packing"] = cfg.packing
     if cfg.mixture:

@@ -1,7 +1,8 @@
 """Documents at rest between stages: Parquet (staging, default) or JSON Lines (for people).
 
 Staged files keep row order, which is what the signatures of corpus-wide steps refer to.
-Metadata is stored as one JSON string column because its keys differ from step to step.
+Metadata is stored as one JSON string column because its keys differ from step to step; a
+document's media items travel in it (``metadata["media"]``) and come back as ``Document.media``.
 """
 
 from __future__ import annotations
@@ -97,11 +98,13 @@ def read_documents(path: str | os.PathLike[str]) -> Iterator[Document]:
         with open(path, "rb") as fh:
             for line in fh:
                 r = orjson.loads(line)
-                yield Document(r["text"], r["id"], r["source"], r["offset"], r["metadata"])
+                meta = r["metadata"]
+                yield Document(r["text"], r["id"], r["source"], r["offset"], meta, meta.get("media"))
         return
     pf = pq.ParquetFile(path)
     for batch in pf.iter_batches(batch_size=4096):
         cols = batch.to_pydict()
         loads = orjson.loads
         for i, t, s, o, m in zip(cols["id"], cols["text"], cols["source"], cols["offset"], cols["metadata"], strict=True):
-            yield Document(t, i, s, o, loads(m))
+            meta = loads(m)
+            yield Document(t, i, s, o, meta, meta.get("media"))

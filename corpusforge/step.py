@@ -38,6 +38,8 @@ class Filter(Step):
     """A step that decides: ``keep`` returns None to keep, or the reason to drop.
 
     A filter that also trims what it keeps (C4 removes failing lines) is counted as a modification.
+    Documents carrying media pass unjudged: text filters are tuned on prose, and would drop every
+    image file (no text) and most captions (a few words).
     """
 
     @abstractmethod
@@ -47,6 +49,9 @@ class Filter(Step):
     def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
         keep = self.keep
         for doc in docs:
+            if doc.media:
+                yield doc
+                continue
             before = doc.text
             reason = keep(doc)
             if reason is None:

@@ -54,7 +54,8 @@ class ExactDedup(CorpusStep):
         digests: list[bytes] = []
         digest = self.digest
         for doc in docs:
-            digests.append(digest(doc.text))
+            # Media documents are compared by their text and their media's content hashes.
+            digests.append(digest(doc.text + "".join(m.get("hash", "") for m in doc.media) if doc.media else doc.text))
             yield doc
         pairs = np.frombuffer(b"".join(digests), dtype=">u8").reshape(-1, 2)
         sig = np.empty(len(digests), dtype=SIG_DTYPE)

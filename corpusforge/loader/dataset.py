@@ -81,6 +81,7 @@ class ShardIterator:
         self.num_samples = int(sum(self.sizes))
         self.sequence_length = int(index["sequence_length"])
         self.derive = tuple(k for k in ("position_ids", "document_ids") if k in index.get("dtypes", {}))
+        self.media_layout = index.get("media")  # multimodal runs: modality_mask of id-only formats
         self.fields = list(fields) if fields is not None else list(self._open(0))
         self.prefetch, self.return_sample_ids = prefetch, return_sample_ids
         self.epoch, self.position = 0, 0
@@ -180,7 +181,7 @@ class ShardIterator:
             cache.move_to_end(shard)
             return cache[shard]
         info = self.shards[shard]
-        tensors = open_shard(self.root / info["path"], self.sequence_length, self.derive)
+        tensors = open_shard(self.root / info["path"], self.sequence_length, self.derive, self.media_layout)
         n = len(next(iter(tensors.values())))
         if n != info["samples"]:
             raise ValueError(f"{info['path']}: holds {n} samples but the index says {info['samples']}")

@@ -13,6 +13,7 @@ import io
 import json
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -98,10 +99,12 @@ def read_megatron_rows(bin_path: Path, sequence_length: int) -> np.ndarray:
     return rows
 
 
-def open_shard(path: str | Path, sequence_length: int = 0, derive: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+def open_shard(path: str | Path, sequence_length: int = 0, derive: tuple[str, ...] = (),
+               media_layout: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
     """Tensors of one shard, by the file's name: SafeTensors (optionally .zst/.gz/.lz4), .npy,
     .parquet or Megatron .bin/.idx. Formats that store only ``input_ids`` get the other tensors
-    derived exactly as the writer makes them (``derive`` names the optional ones)."""
+    derived exactly as the writer makes them (``derive`` names the optional ones; a multimodal
+    index's ``media_layout`` gives the modality mask)."""
     path = Path(path)
     name = path.name
     for ext in COMPRESSIONS:
@@ -118,4 +121,4 @@ def open_shard(path: str | Path, sequence_length: int = 0, derive: tuple[str, ..
         ids = read_megatron_rows(path, sequence_length)
     else:
         raise ValueError(f"{path}: unknown shard format; the loader reads .safetensors, .npy, .parquet, .bin")
-    return sample_tensors(ids, "position_ids" in derive, "document_ids" in derive)
+    return sample_tensors(ids, "position_ids" in derive, "document_ids" in derive, media_layout)

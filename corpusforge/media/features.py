@@ -1,4 +1,4 @@
-"""Features that codebooks quantise: 16x16 RGB patches of an image, log-mel frames of audio (NumPy only)."""
+"""Features that codebooks quantise: 16x16 RGB patches of an image, log-mel (or MFCC) frames of audio."""
 
 from __future__ import annotations
 
@@ -51,3 +51,20 @@ def log_mel(wave: np.ndarray, sample_rate: int = 16_000, n_mels: int = 80, n_fft
     idx = np.arange(n_fft)[None, :] + hop * np.arange(n)[:, None]
     spec = np.abs(np.fft.rfft(wave[idx] * np.hanning(n_fft).astype(np.float32), axis=1)) ** 2
     return np.log(spec.astype(np.float32) @ mel_filterbank(sample_rate, n_fft, n_mels).T + 1e-6)
+
+
+def mfcc(log_mel_frames: np.ndarray, n_mfcc: int = 13) -> np.ndarray:
+    """(frames, n_mfcc) mel-frequency cepstral coefficients: the orthonormal DCT-II of each log-mel
+    frame, first ``n_mfcc`` kept (as librosa and Kaldi compute them, without liftering)."""
+    from scipy.fft import dct
+
+    return dct(log_mel_frames, type=2, axis=1, norm="ortho")[:, :n_mfcc].astype(np.float32)
+
+
+def audio_rows(wave: np.ndarray, cfg: dict) -> np.ndarray:
+    """The audio feature rows ``cfg`` asks for: ``audio_features`` log_mel (default) or mfcc."""
+    rate = cfg.get("audio_sample_rate", 16_000)
+    mel = log_mel(wave, rate, cfg.get("n_mels", 80))
+    if cfg.get("audio_features", "log_mel") == "mfcc":
+        return mfcc(mel, cfg.get("n_mfcc", 13))
+    return mel

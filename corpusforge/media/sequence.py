@@ -42,20 +42,39 @@ def modality_mask_of(ids: np.ndarray, layout: dict[str, Any]) -> np.ndarray:
     return mask
 
 
-def media_features(path: str | Path, modality: str, cfg: dict[str, Any]) -> list[tuple[str, np.ndarray]]:
-    """The feature rows of one media file per segment: [(modality, rows)]; a video adds its audio."""
+def media_features(path: decode.Source, modality: str, cfg: dict[str, Any]) -> list[tuple[str, np.ndarray]]:
+    """The feature rows of one media file (a path or a stream) per segment: [(modality, rows)];
+    a video adds its audio track."""
     size, patch = cfg.get("image_size", 224), cfg.get("patch_size", 16)
     rate = cfg.get("audio_sample_rate", 16_000)
     if modality == "image":
         frame = decode.decode_image(path)[0]
         return [("image", features.image_patches(frame, size, patch))]
     if modality == "audio":
-        return [("audio", features.log_mel(decode.decode_audio(path, rate), rate, cfg.get("n_mels", 80)))]
-    frames, audio = decode.decode_video(path, cfg.get("max_video_frames", 8), rate)
+        return [("audio", features.audio_rows(decode.decode_audio(path, rate), cfg))]
+    frames, audio = decode.decode_video(path, cfg.get("max_video_frames", 8), rate,
+                                        cfg.get("video_sampling", "uniform"), cfg.get("video_fps", 1.0))
     rows = np.concatenate([features.image_patches(f, size, patch) for f in frames])
     out = [("video", rows)]
     if len(audio):
-        out.append(("audio", features.log_mel(audio, rate, cfg.get("n_mels", 80))))
+        out.append(("audio", features.audio_rows(audio, cfg)))
+    return out
+
+
+def media_segments(source: decode.Source, modality: str, codebooks: dict[str, Codebook],
+                   layout: dict[str, Any], name: str = "") -> list[np.ndarray]:
+    """The id segments ``<M> codes <M_END>`` of one media file (a video gives its frames, then its
+    audio track) in the joint ``layout``; a modality with no codebook is a ValueError naming it."""
+    name = name or str(source)
+    if modality not in codebooks:
+        raise ValueError(f"{name}: no {modality} codebook to encode it with")
+    out = []
+    for m, rows in media_features(source, modality, codebooks[modality].config):
+        if m not in codebooks:
+            raise ValueError(f"{name}: no {m} codebook to encode it with")
+        start, end = MARKERS[m]
+        codes = codebooks[m].encode(rows) + layout["media"][m]["offset"]
+        out.append(np.concatenate([[start], codes, [end]]).astype(np.int32))
     return out
 
 
@@ -64,32 +83,62 @@ def encode_with_mask(parts: Sequence[str | tuple[str, str | Path]], tok: Any,
     """Token ids and modality mask of one document's ``parts`` in order: text strings, or
     ``(modality, path)`` media files; BOS/EOS are added by the packer. A modality with no
     codebook is an error naming the file."""
-    vocab = joint_vocabulary(tok.vocab_size, codebooks)["media"]
+    layout = joint_vocabulary(tok.vocab_size, codebooks)
     texts = [p for p in parts if isinstance(p, str)]
     encoded = iter(tok.encode_batch(texts)) if texts else iter(())
     ids: list[np.ndarray] = []
-    mask: list[np.ndarray] = []
     for part in parts:
         if isinstance(part, str):
-            t = np.asarray(next(encoded), dtype=np.int32)
-            ids.append(t)
-            mask.append(np.zeros(len(t), np.uint8))
-            continue
-        modality, path = part
-        for m, rows in media_features(path, modality, _cfg(codebooks, modality, path)):
-            if m not in codebooks:
-                raise ValueError(f"{path}: no {m} codebook to encode it with")
-            start, end = MARKERS[m]
-            codes = codebooks[m].encode(rows) + vocab[m]["offset"]
-            seg = np.concatenate([[start], codes, [end]]).astype(np.int32)
-            ids.append(seg)
-            mask.append(np.full(len(seg), MASK[m], np.uint8))
+            ids.append(np.asarray(next(encoded), dtype=np.int32))
+        else:
+            ids.extend(media_segments(part[1], part[0], codebooks, layout))
     if not ids:
         return np.zeros(0, np.int32), np.zeros(0, np.uint8)
-    return np.concatenate(ids), np.concatenate(mask)
+    flat = np.concatenate(ids)
+    return flat, modality_mask_of(flat, layout)
 
 
-def _cfg(codebooks: dict[str, Codebook], modality: str, path: str | Path) -> dict[str, Any]:
-    if modality not in codebooks:
-        raise ValueError(f"{path}: no {modality} codebook to encode it with")
-    return codebooks[modality].config
+_TAGS = {"image": "IMG", "audio": "AUDIO", "video": "VIDEO"}
+
+
+def render_ids(ids: Sequence[int], layout: dict[str, Any], decode_text: Any) -> str:
+    """A row for people: text decoded, each media span shown as ``<IMG ×196>`` (its code count);
+    a span cut by the row's start or end shows ``…`` on that side."""
+    starts = {MARKERS[m][0]: m for m in MARKERS}
+    ends = {MARKERS[m][1]: m for m in MARKERS}
+    ranges = [(r["offset"], r["offset"] + r["size"], m) for m, r in layout["media"].items()]
+    out: list[str] = []
+    text: list[int] = []
+    span: list[Any] = [None, 0, False]  # modality, codes, opened in this row
+
+    def close(cut: bool) -> None:
+        m, n, opened = span
+        if m is not None:
+            out.append(f"<{'' if opened else '… '}{_TAGS[m]} ×{n}{' …' if cut else ''}>")
+        span[:] = [None, 0, False]
+
+    for i in ids:
+        i = int(i)
+        m = starts.get(i) or ends.get(i) or next((mm for lo, hi, mm in ranges if lo <= i < hi), None)
+        if m is None:
+            text.append(i)
+            continue
+        if text:
+            out.append(decode_text(text))
+            text = []
+        if i in starts:
+            close(True)
+            span[:] = [m, 0, True]
+        elif i in ends:
+            if span[0] is None:
+                span[:] = [m, 0, False]
+            close(False)
+        else:
+            if span[0] != m:
+                close(True)
+                span[:] = [m, 0, False]
+            span[1] += 1
+    if text:
+        out.append(decode_text(text))
+    close(True)
+    return "".join(out)

@@ -55,7 +55,8 @@ class Codebook:
         x = np.ascontiguousarray(vectors, dtype=np.float32)
         if len(x) < size:
             raise ValueError(f"{len(x)} training vectors cannot make a codebook of {size} codes")
-        km = faiss.Kmeans(x.shape[1], size, niter=iterations, seed=seed, verbose=False,
+        # min_points_per_centroid only sets when faiss warns on stderr; small corpora are expected here.
+        km = faiss.Kmeans(x.shape[1], size, niter=iterations, seed=seed, verbose=False, min_points_per_centroid=1,
                           max_points_per_centroid=max(256, -(-len(x) // size)))
         km.train(x, init_centroids=kmeans_plus_plus(x, size, seed))
         return cls(modality, km.centroids.astype(np.float32), dict(config or {}))

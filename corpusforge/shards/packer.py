@@ -8,6 +8,7 @@ document and counts the tokens cut off in ``truncated_tokens``, so nothing is lo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -127,12 +128,15 @@ class Packer:
 
 
 def sample_tensors(
-    input_ids: np.ndarray, position_ids: bool = False, document_ids: bool = False
+    input_ids: np.ndarray, position_ids: bool = False, document_ids: bool = False,
+    media_layout: dict[str, Any] | None = None,
 ) -> dict[str, np.ndarray]:
     """The tensors of a text shard from its (samples, sequence_length) ``input_ids``.
 
     ``labels`` equal ``input_ids`` (unshifted, as HuggingFace causal LMs expect) with -100 on
-    padding and on the fixed special tokens; ``modality_mask`` is 0 (text) everywhere. Optional
+    padding and on the fixed special tokens (media markers included); ``modality_mask`` is 0 (text)
+    everywhere, or with a multimodal run's ``media_layout`` follows from the ids (1 image, 2 audio,
+    3 video: ``corpusforge.media.sequence.modality_mask_of``). Optional
     ``document_ids`` number the documents inside each row from 0 (-1 on padding) and
     ``position_ids`` restart at 0 at each row start and each BOS (0 on padding), so a trainer can
     keep attention inside documents.
@@ -146,6 +150,10 @@ def sample_tensors(
         "modality_mask": np.zeros(input_ids.shape, dtype=np.uint8),
         "labels": labels,
     }
+    if media_layout is not None:
+        from corpusforge.media.sequence import modality_mask_of
+
+        out["modality_mask"] = modality_mask_of(input_ids, media_layout)
     if position_ids or document_ids:
         pad = input_ids == PAD
         start = input_ids == BOS

@@ -43,6 +43,12 @@ def validate_output(output: str | Path) -> tuple[list[str], dict[str, Any]]:
         faults.append(f"{tok_path}: tokenizer missing")
     elif tok.get("sha256") and _sha256(tok_path) != tok["sha256"]:
         faults.append(f"{tok_path}: checksum differs from the index")
+    layout = index.get("media")
+    if layout is not None:
+        from corpusforge.media.check import check_layout
+
+        vocab = layout.get("vocab_size", vocab)
+        faults += check_layout(out, layout, tok.get("vocab_size"))
     totals = {"shards": 0, "samples": 0, "tokens": 0, "bytes": 0}
     per_split: dict[str, dict[str, int]] = {}
     listed = set()
@@ -58,7 +64,7 @@ def validate_output(output: str | Path) -> tuple[list[str], dict[str, Any]]:
         if _sha256(path) != entry["sha256"]:
             faults.append(f"{name}: sha256 differs from the index")
             continue
-        faults += _check_tensors(path, name, entry, length, vocab)
+        faults += _check_tensors(path, name, entry, length, vocab, layout)
         s = per_split.setdefault(entry["split"], {"shards": 0, "samples": 0, "tokens": 0, "bytes": 0})
         for agg in (s, totals):
             agg["shards"] += 1
@@ -77,7 +83,8 @@ def validate_output(output: str | Path) -> tuple[list[str], dict[str, Any]]:
     return faults, {"shards": totals["shards"], "samples": totals["samples"], "tokens": totals["tokens"]}
 
 
-def _check_tensors(path: Path, name: str, entry: dict[str, Any], length: int, vocab: int | None) -> list[str]:
+def _check_tensors(path: Path, name: str, entry: dict[str, Any], length: int, vocab: int | None,
+                   layout: dict[str, Any] | None = None) -> list[str]:
     faults: list[str] = []
     try:
         with safe_open(str(path), framework="numpy") as f:
@@ -107,4 +114,10 @@ def _check_tensors(path: Path, name: str, entry: dict[str, Any], length: int, vo
         faults.append(f"{name}: labels differ from input_ids with -100 on padding and special tokens")
     if t["modality_mask"].max(initial=0) > 3:
         faults.append(f"{name}: modality_mask has values outside 0-3")
+    elif layout is not None:
+        from corpusforge.media.check import check_rows
+
+        faults += check_rows(name, ids, t["modality_mask"], layout)
+    elif t["modality_mask"].any():
+        faults.append(f"{name}: modality_mask is not 0 everywhere, but the index has no media layout")
     return faults

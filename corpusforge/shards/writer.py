@@ -42,9 +42,11 @@ class ShardWriter:
         shard_format: ShardFormat | None = None,
         compression: str = "none",
         max_tokens_per_shard: int | None = None,
+        media_layout: dict[str, Any] | None = None,
     ):
         self.prefix, self.length = prefix, sequence_length
         self.position_ids, self.document_ids = position_ids, document_ids
+        self.media_layout = media_layout  # multimodal: modality_mask derived from ids by this layout
         self.format = shard_format or SafeTensorsFormat()
         self.compression = compression
         per_token = self.format.bytes_per_slot or BYTES_PER_TOKEN + 4 * (position_ids + document_ids)
@@ -76,7 +78,8 @@ class ShardWriter:
         if self.format.streams and self.compression == "none":
             self._write_streaming(rows)
             return
-        files = self.format.encode(sample_tensors(rows, self.position_ids, self.document_ids), self.metadata)
+        files = self.format.encode(sample_tensors(rows, self.position_ids, self.document_ids, self.media_layout),
+                                   self.metadata)
         ext = COMPRESSION_SUFFIX.get(self.compression, "")
         paths = []
         for suffix, data in files.items():
@@ -94,7 +97,8 @@ class ShardWriter:
         with atomic_path(path) as tmp:
             with open(tmp, "w+b") as fh:
                 write_safetensors_streaming(
-                    fh, rows, lambda block: sample_tensors(block, self.position_ids, self.document_ids), self.metadata)
+                    fh, rows, lambda block: sample_tensors(block, self.position_ids, self.document_ids,
+                                                           self.media_layout), self.metadata)
                 fh.seek(0)
                 digest = hashlib.sha256()
                 for chunk in iter(lambda: fh.read(1 << 20), b""):

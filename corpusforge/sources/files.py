@@ -21,6 +21,8 @@ from corpusforge.errors import CorpusforgeError, CorruptInput
 from corpusforge.extract.base import ExtractionError
 from corpusforge.extract.detect import CODE_EXTENSIONS, HEAD_BYTES, Kind, extension, sniff
 from corpusforge.extract.formats import DOCUMENT_FAMILIES, ExtractOptions, extract_document, is_license_file
+from corpusforge.media import ingest as media_ingest
+from corpusforge.media.items import PLACEHOLDER
 from corpusforge.registry import SOURCES
 from corpusforge.sources import readers
 from corpusforge.sources.base import Part, Source, TaskInput
@@ -112,6 +114,7 @@ class FilesSource(Source):
         self.max_extract_bytes = max_extract_bytes
         self.hash_inputs, self.incremental = content_hash, incremental
         self._license_cache: dict[str, str | None] = {}
+        self._names_cache: dict[str, set[str]] = {}
 
     # -- planning --------------------------------------------------------------------------------
 
@@ -269,6 +272,8 @@ class FilesSource(Source):
         if part.size == 0 and part.start == 0:
             ctx.quarantine(part.path, "empty file", None)
             return
+        if self.media == "pass" and media_ingest.is_caption(part.path, self._names):
+            return  # the caption of the media file beside it, read with that file
         kind, data = self._kind(part)
         fam = kind.family
         if fam in _RECORD_FORMATS:
@@ -298,6 +303,9 @@ class FilesSource(Source):
                 finally:
                     stream.close()
                     raw.close()
+            if fam == "html" and self.media == "pass" and media_ingest.has_media_tags(data):
+                yield from self._html_with_media(part, data)
+                return
             opts = ExtractOptions(self._pdf_password(), self.favor_precision, self.pdf_mode, self.encoding_errors)
             try:
                 out = extract_document(data, kind, part.path, opts)
@@ -346,10 +354,50 @@ class FilesSource(Source):
             what = kind.mime or kind.family
             ctx.quarantine(part.path, f"media file: enable the multimodal stage (source option media: pass; {what})", None)
             return
-        item = {"uri": part.path, "kind": kind.family, "mime": kind.mime, "bytes": part.size}
-        meta = {**self.extra_metadata, "media": [item], "source_name": self.source_name}
+        item = media_ingest.media_item(part.path, kind.family, kind.mime, media_ingest.read_bytes(part.path))
+        text, caption_meta = "", {}
+        caption = media_ingest.read_caption(part.path, self._names)
+        if caption is not None:
+            text, caption_meta = PLACEHOLDER + caption[0], caption[1]
+        meta = {**self.extra_metadata, **caption_meta, "media": [item], "source_name": self.source_name}
         key = f"{self.source_name}/{part.key}"
-        yield Document("", make_doc_id(key, 0, part.path), part.path, 0, meta, [item])
+        yield Document(text, make_doc_id(key, 0, part.path), part.path, 0, meta, [item])
+
+    def _html_with_media(self, part: Part, data: bytes) -> Iterator[Document]:
+        """An HTML page with its images, video and audio in document order (``media: pass``)."""
+        text, meta, items = media_ingest.interleaved_html(data, part.path)
+        if not text.strip(PLACEHOLDER + " \n"):
+            if not items:
+                raise CorruptInput(part.path, "HTML has no main text")
+        meta = {**self.extra_metadata, **meta, "content_type": "text/html", "media": items,
+                "source_name": self.source_name}
+        key = f"{self.source_name}/{part.key}"
+        yield Document(text, make_doc_id(key, 0, text), part.path, 0, meta, items or None)
+
+    def _records_with_media(self, part: Part, records: Iterator[readers.Record], ctx: TaskContext
+                            ) -> Iterator[readers.Record]:
+        """Records whose ``image``/``audio``/``video`` fields name media files: the media first,
+        then the record's text (its caption) after a placeholder each."""
+        for offset, text, fields in records:
+            try:
+                items = media_ingest.record_media(fields, part.path)
+            except (OSError, ValueError) as exc:
+                ctx.quarantine(f"{part.path} at {offset}", f"record media: {exc}", None)
+                continue
+            if items:
+                fields["media"] = items
+                text = PLACEHOLDER * len(items) + text
+            yield offset, text, fields
+
+    def _names(self, folder: str) -> set[str]:
+        """File names in ``folder`` (cached per source), to find captions beside media files."""
+        if folder not in self._names_cache:
+            try:
+                fs, path = url_to_fs(folder)
+                self._names_cache[folder] = {posixpath.basename(n) for n in fs.ls(path, detail=False)}
+            except (FileNotFoundError, NotADirectoryError, PermissionError):
+                self._names_cache[folder] = set()
+        return self._names_cache[folder]
 
     def _read_records(self, part: Part, fmt: str, ctx: TaskContext) -> Iterator[Document]:
         raw, stream, plain = self._open(part)
@@ -369,6 +417,11 @@ class FilesSource(Source):
             else:
                 records = readers.read_text(stream, part.path, q, self.text_unit, self.encoding_errors,
                                             part.start, part.end)
+            if self.media == "pass" and fmt != "text":
+                for doc in self._documents(part, self._records_with_media(part, records, ctx), {}):
+                    doc.media = doc.metadata.get("media")
+                    yield doc
+                return
             yield from self._documents(part, records, {})
         finally:
             stream.close()

@@ -109,7 +109,7 @@ def test_media_passes_on_as_a_media_document_when_asked(data, tmp_path):
     [doc], _ = read_all(data / "media" / "audio" / "jfk.flac", tmp_path, media="pass")
     assert doc.text == ""
     assert doc.media == [{"uri": str(data / "media" / "audio" / "jfk.flac"), "kind": "audio",
-                          "mime": "audio/flac", "bytes": 1152693}]
+                          "mime": "audio/flac", "bytes": 1152693, "hash": "9fcad749f728c578410f4756522ddc53"}]
     assert doc.metadata["media"] == doc.media
 
 

@@ -1,0 +1,78 @@
+"""Media inside documents: where each item sits in the text, what it is, and how to open it.
+
+A document carrying media has ``metadata["media"]`` (also ``Document.media``): a list of items
+``{"uri", "kind", "mime", "bytes", "hash"}`` in document order, with ``"data"`` (base64) instead of
+a readable ``uri`` for media that came inline (``data:`` URIs). The text marks where each item goes
+with one ``PLACEHOLDER`` character (U+FFFC, Unicode's object replacement character, which no text
+step rewrites); a file that is only media has empty text. Items without a placeholder (a step
+removed it) go after the text, so no media is lost silently.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import IO, Any
+
+import xxhash
+
+from corpusforge.errors import CorruptInput
+
+PLACEHOLDER = "\ufffc"
+
+
+def media_item(uri: str, kind: str, mime: str, data: bytes, inline: bool = False) -> dict[str, Any]:
+    """The description of one media item; ``hash`` (xxh3-128 of the bytes) lets dedup compare media."""
+    item: dict[str, Any] = {"uri": uri, "kind": kind, "mime": mime, "bytes": len(data),
+                            "hash": xxhash.xxh3_128_hexdigest(data)}
+    if inline:
+        item["data"] = base64.b64encode(data).decode("ascii")
+    return item
+
+
+def media_of(doc: Any) -> list[dict[str, Any]]:
+    """The document's media items (empty for a text document)."""
+    return doc.media or doc.metadata.get("media") or []
+
+
+def parts_of(text: str, items: list[dict[str, Any]]) -> list[str | dict[str, Any]]:
+    """The document in order: text pieces and media items, split at the placeholders.
+
+    Surplus placeholders are dropped; items beyond the placeholders come last."""
+    pieces = text.split(PLACEHOLDER)
+    out: list[str | dict[str, Any]] = []
+    k = 0
+    for i, piece in enumerate(pieces):
+        if piece:
+            out.append(piece)
+        if i < len(pieces) - 1 and k < len(items):
+            out.append(items[k])
+            k += 1
+    out.extend(items[k:])
+    return out
+
+
+def text_only(text: str) -> str:
+    """The text without placeholders (what the text tokenizer trains on)."""
+    return text.replace(PLACEHOLDER, "") if PLACEHOLDER in text else text
+
+
+def open_item(item: dict[str, Any]) -> str | IO[bytes]:
+    """Something the decoders can read: a local path, or the bytes of inline or remote media."""
+    if "data" in item:
+        return io.BytesIO(base64.b64decode(item["data"]))
+    uri = item["uri"]
+    if "://" not in uri:
+        return uri
+    import fsspec
+
+    try:
+        with fsspec.open(uri, "rb") as fh:
+            return io.BytesIO(fh.read())
+    except OSError as exc:
+        raise CorruptInput(uri, f"cannot open media: {exc}") from exc
+
+
+def item_name(item: dict[str, Any]) -> str:
+    """How errors name the item: its uri, or the document it was inline in."""
+    return str(item.get("uri") or "inline media")

@@ -1,0 +1,221 @@
+"""The media side of a run: codebooks in the tokenizer stage, interleaved ids in the shards stage.
+
+The tokenizer stage trains one codebook per modality found in the curated documents (or copies
+the recipe's ``media.codebooks``) into ``<output>/codebooks/<modality>/``. Shard tasks load them,
+encode each document as ``text <IMG> codes <IMG_END> text ...`` in the joint vocabulary, and the
+index stage records the layout (``media_layout``) in ``shard_index.json``.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from corpusforge.document import Document
+from corpusforge.errors import CorruptInput, RecipeError
+from corpusforge.media.items import item_name, media_of, open_item, parts_of
+from corpusforge.media.sequence import MARKERS, MASK, joint_vocabulary, media_features, media_segments
+from corpusforge.media.vq import CONFIG, MODALITIES, WEIGHTS, Codebook
+from corpusforge.tokenize.text import file_sha256
+
+CODEBOOK_DIR = "codebooks"
+TRAIN_ROWS = 200_000  # feature rows per modality at most (768 floats each: ~600 MB for images)
+
+
+def codebook_files(output: Path, modality: str) -> dict[str, str]:
+    """``{relative path: sha256}`` of one stored codebook."""
+    folder = output / CODEBOOK_DIR / modality
+    return {f"{CODEBOOK_DIR}/{modality}/{n}": file_sha256(folder / n) for n in (CONFIG, WEIGHTS)}
+
+
+def codebooks_intact(output: Path, result: dict[str, Any]) -> bool:
+    """Whether the codebooks a finished tokenizer stage recorded are still there, unchanged."""
+    for info in result.get("codebooks", {}).values():
+        for rel, sha in info["files"].items():
+            if not (output / rel).exists() or file_sha256(output / rel) != sha:
+                return False
+    return True
+
+
+def _training_items(docs_of_tasks: Iterable[Iterable[Document]], limit: int) -> dict[str, list[dict[str, Any]]]:
+    """The first ``limit`` media items of each modality, in corpus order."""
+    found: dict[str, list[dict[str, Any]]] = {m: [] for m in MODALITIES}
+    for docs in docs_of_tasks:
+        for doc in docs:
+            for item in media_of(doc):
+                pool = found.get(item.get("kind", ""))
+                if pool is not None and len(pool) < limit:
+                    pool.append(item)
+    return found
+
+
+def _spread(rows: np.ndarray, n: int) -> np.ndarray:
+    """At most ``n`` rows taken evenly over ``rows``."""
+    if len(rows) <= n:
+        return rows
+    return rows[np.linspace(0, len(rows) - 1, n).round().astype(int)]
+
+
+def prepare_codebooks(cfg: Any, output: Path, docs_of_tasks: Iterable[Iterable[Document]], seed: int,
+                      quarantine: Callable[[str, str], None]) -> dict[str, Any]:
+    """Train (or copy) the codebooks the corpus needs into ``output/codebooks``; what was done.
+
+    A modality is trained from the feature rows of its first ``train_files`` files (at most
+    ``TRAIN_ROWS`` rows, taken evenly from every file); video audio tracks train the audio
+    codebook too. Files that fail to decode are quarantined, not fatal."""
+    features_cfg = cfg.features()
+    items = _training_items(docs_of_tasks, cfg.train_files)
+    pools: dict[str, list[np.ndarray]] = {m: [] for m in MODALITIES}
+    files: dict[str, int] = {m: 0 for m in MODALITIES}
+    for modality in MODALITIES:
+        if not items[modality] or modality in cfg.codebooks:
+            continue
+        per_file = max(1, math.ceil(TRAIN_ROWS / len(items[modality])))
+        for item in items[modality]:
+            try:
+                segments = media_features(open_item(item), modality, features_cfg)
+            except CorruptInput as exc:
+                quarantine(item_name(item), exc.reason)
+                continue
+            files[modality] += 1
+            for m, rows in segments:
+                if m not in cfg.codebooks:
+                    pools[m].append(_spread(rows, per_file))
+    result: dict[str, Any] = {}
+    root = output / CODEBOOK_DIR
+    for modality in MODALITIES:
+        folder = root / modality
+        if modality in cfg.codebooks:
+            book = Codebook.load(cfg.codebooks[modality])
+            if book.modality != modality:
+                raise RecipeError(f"media.codebooks.{modality}: {cfg.codebooks[modality]!r} is a {book.modality} "
+                                  "codebook")
+            book.save(folder)
+            info: dict[str, Any] = {"source": str(cfg.codebooks[modality])}
+        elif pools[modality]:
+            x = np.concatenate(pools[modality])
+            if len(x) < cfg.codebook_size:
+                raise RecipeError(
+                    f"media.codebook_size: {cfg.codebook_size} codes need at least as many {modality} feature rows; "
+                    f"the corpus gives {len(x)} (from {files[modality] or 'video'} files). Lower codebook_size, "
+                    f"add {modality} files, or load one with media.codebooks.{modality}")
+            book = Codebook.train(modality, x, cfg.codebook_size, seed=seed, iterations=cfg.iterations,
+                                  config=features_cfg)
+            book.save(folder)
+            peak = 1.0 if modality != "audio" else float(x.max() - x.min())
+            info = {"source": "trained", "trained_on_files": files[modality], "rows": int(len(x)),
+                    **book.reconstruction(x, peak)}
+        else:
+            if folder.exists():
+                shutil.rmtree(folder)  # left by an earlier run whose corpus had this modality
+            continue
+        info.update(size=book.size, dim=int(book.centroids.shape[1]), files=codebook_files(output, modality))
+        result[modality] = info
+    return {"codebooks": result}
+
+
+@lru_cache(maxsize=4)
+def _load_books(output: str, stamp: tuple[Any, ...]) -> dict[str, Codebook]:
+    root = Path(output) / CODEBOOK_DIR
+    return {m: Codebook.load(root / m) for m in MODALITIES if (root / m / WEIGHTS).exists()}
+
+
+def load_codebooks(output: Path) -> dict[str, Codebook]:
+    """The run's stored codebooks (cached per process while their files are unchanged)."""
+    root = output / CODEBOOK_DIR
+    stamp = tuple((m, (root / m / WEIGHTS).stat().st_mtime_ns) for m in MODALITIES if (root / m / WEIGHTS).exists())
+    return _load_books(str(output), stamp)
+
+
+def media_layout(output: Path, text_vocab: int, codebooks: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The joint vocabulary for ``shard_index.json``: text size, per-modality id ranges, marker ids,
+    mask values and, given the tokenizer stage's ``codebooks`` record, each codebook's files."""
+    layout = joint_vocabulary(text_vocab, load_codebooks(output))
+    for m, r in layout["media"].items():
+        r["markers"] = list(MARKERS[m])
+        r["mask"] = MASK[m]
+        if codebooks and m in codebooks:
+            r["codebook"] = {"path": f"{CODEBOOK_DIR}/{m}", "files": codebooks[m]["files"]}
+    layout["mask"] = dict(MASK)
+    return layout
+
+
+class MediaEncoder:
+    """Documents to ids in the joint vocabulary: text through the text tokenizer (one batch call),
+    media through the codebooks, in document order. A media item that cannot be decoded is
+    quarantined and left out; a document left with nothing is dropped."""
+
+    def __init__(self, tok: Any, output: Path, encoders: dict[str, str] | None = None, sample_rate: int = 16_000):
+        self.tok = tok
+        self.books = load_codebooks(output)
+        self.layout = joint_vocabulary(tok.vocab_size, self.books)
+        self.failed = 0
+        self.media_tokens = 0
+        self.learned: dict[str, Any] = {}
+        self.embeddings: dict[str, Any] = {}
+        if encoders:
+            from corpusforge.media.encoders import EmbeddingRows, LearnedEncoder
+
+            for m, path in encoders.items():
+                self.learned[m] = _learned(LearnedEncoder, m, path, sample_rate)
+                self.embeddings[m] = EmbeddingRows(m, path)
+
+    def encode(self, docs: list[Document], quarantine: Callable[[str, str], None]
+               ) -> tuple[list[int], list[list[int]]]:
+        """Which of ``docs`` are kept (their positions) and their ids (lists, as ``encode_batch`` gives)."""
+        layouts = [parts_of(d.text, media_of(d)) if media_of(d) else None for d in docs]
+        texts = [p for d, parts in zip(docs, layouts, strict=True)
+                 for p in (parts if parts is not None else [d.text]) if isinstance(p, str)]
+        encoded = iter(self.tok.encode_batch(texts))
+        kept, out = [], []
+        for i, parts in enumerate(layouts):
+            if parts is None:
+                kept.append(i)
+                out.append(next(encoded))
+                continue
+            ids: list[int] = []
+            n_item = 0
+            for part in parts:
+                if isinstance(part, str):
+                    ids.extend(next(encoded))
+                    continue
+                n_item += 1
+                try:
+                    segments = media_segments(open_item(part), part.get("kind", ""), self.books, self.layout,
+                                              item_name(part))
+                except (CorruptInput, ValueError) as exc:
+                    self.failed += 1
+                    quarantine(item_name(part), getattr(exc, "reason", str(exc)))
+                    continue
+                for seg in segments:
+                    self.media_tokens += len(seg)
+                    ids.extend(seg.tolist())
+                learned = self.learned.get(part.get("kind", ""))
+                if learned is not None:
+                    self.embeddings[learned.modality].add(learned.embed(open_item(part)), docs[i].id, n_item - 1, part)
+            if ids:
+                kept.append(i)
+                out.append(ids)
+        return kept, out
+
+    def write_embeddings(self, output: Path, task: int) -> dict[str, Any]:
+        """This task's learned embeddings beside the shards, per modality (see ``encoders.py``)."""
+        return {m: {"model": rows.model, **rows.write(output, task)} for m, rows in self.embeddings.items()
+                if rows.vectors}
+
+
+_LEARNED: dict[tuple[str, str], Any] = {}
+
+
+def _learned(cls: Any, modality: str, path: str, sample_rate: int) -> Any:
+    """One loaded model per process and folder (shard tasks of a worker share it)."""
+    key = (modality, path)
+    if key not in _LEARNED:
+        _LEARNED[key] = cls(modality, path, sample_rate)
+    return _LEARNED[key]
