@@ -246,10 +246,16 @@ def _load_section(facts: OutputFacts) -> str:
     return text
 
 
+def _write_if_changed(path: Path, data: bytes) -> None:
+    # A resumed run that had nothing left to do leaves every file as it was, the card included.
+    if not (path.is_file() and path.read_bytes() == data):
+        atomic_write_bytes(path, data)
+
+
 def write_card(output_dir: str | Path) -> Path:
     """Write ``README.md`` and ``report.html`` of a finished output from its files; returns the card's path."""
     facts = load_facts(output_dir)
     path = Path(output_dir) / CARD_NAME
-    atomic_write_bytes(path, render_card(facts).encode("utf-8"))
-    atomic_write_bytes(Path(output_dir) / REPORT_NAME, render_report(facts).encode("utf-8"))
+    _write_if_changed(path, render_card(facts).encode("utf-8"))
+    _write_if_changed(Path(output_dir) / REPORT_NAME, render_report(facts).encode("utf-8"))
     return path
