@@ -7,11 +7,22 @@ from pathlib import Path
 
 import orjson
 import pytest
+import yaml
 
 from corpusforge import run
 from corpusforge.document import Document
 from corpusforge.registry import STEPS
 from tests.conftest import small_recipe
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "observe.md"
+
+
+def documented_section(name: str) -> dict:
+    """The YAML block of docs/observe.md that starts with ``name:``, parsed."""
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+                 if b.startswith(f"{name}:"))
+    return yaml.safe_load(block)[name]
+
 
 # The duplicate source: its first 5 paragraphs three times, the next 10 twice (exact dedup: 20 removed).
 TRIPLES, PAIRS = 5, 10

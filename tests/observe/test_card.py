@@ -14,7 +14,8 @@ from corpusforge.cli import main as cli
 from corpusforge.errors import CorpusforgeError
 from corpusforge.observe.card import size_category, write_card
 from corpusforge.observe.histogram import LENGTH_EDGES, LengthHistogram, bin_label
-from tests.observe.conftest import PAIRS, TRIPLES
+from corpusforge.recipe import load_recipe
+from tests.observe.conftest import PAIRS, TRIPLES, documented_section
 
 
 def _card(out: Path) -> tuple[dict, str]:
@@ -146,6 +147,21 @@ def test_write_card_rebuilds_from_the_files_after_an_output_changes(card_output,
     meta, body = _card(out)
     assert path == out / "README.md" and meta["size_categories"] == ["n<1K"] and "999 kept" in body
     assert (out / "report.html").is_file()
+
+
+def test_the_documented_card_section_sets_license_name_and_description(card_output, tmp_path):
+    out = tmp_path / "copy"
+    out.mkdir()
+    for name in ("stats.json", "shard_index.json"):
+        (out / name).write_bytes((card_output / name).read_bytes())
+    recipe = yaml.safe_load((card_output / "recipe.yaml").read_text())
+    recipe["card"] = documented_section("card")
+    (out / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    load_recipe(recipe)  # the documented section is a valid recipe section
+    write_card(out)
+    meta, body = _card(out)
+    assert meta["license"] == "cc-by-sa-3.0" and "license_name" not in meta
+    assert meta["pretty_name"] == "WikiText sample" and "Paragraphs of WikiText-2, normalized" in body
 
 
 def test_card_command_rewrites_the_card_and_names_a_bad_output(card_output, tmp_path):

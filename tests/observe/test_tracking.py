@@ -15,10 +15,10 @@ from corpusforge.errors import CorpusforgeError
 from corpusforge.observe.tracking import check_tracking, flatten_params, run_metrics
 from corpusforge.recipe import load_recipe
 from tests.conftest import small_recipe
+from tests.observe.conftest import documented_section
 
 mlflow = pytest.importorskip("mlflow")
 wandb = pytest.importorskip("wandb")
-
 
 def _wandb_records(path: Path) -> list:
     """Records of a ``.wandb`` file: a 7-byte header, then LevelDB-log chunks of protobuf records."""
@@ -52,8 +52,7 @@ def tracked(tmp_path_factory, shared_data):
         [{"name": "gutenberg", "path": str(shared_data / "prose" / "gutenberg" / "pg1513.txt"),
           "text_unit": "paragraph"}],
         steps=[{"type": "normalize"}, {"type": "quality_thresholds"}],
-        tracking={"mlflow": {"enabled": True, "experiment": "cards"},
-                  "wandb": {"enabled": True, "project": "cf-test", "mode": "offline"}})
+        tracking=documented_section("tracking"))
     out = root / "out"
     try:
         stats = run(recipe, output=str(out), workers=1, progress=False)
@@ -67,7 +66,7 @@ def test_mlflow_run_holds_params_metrics_and_the_card(tracked):
 
     out, stats = tracked
     client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
-    exp = client.get_experiment_by_name("cards")
+    exp = client.get_experiment_by_name("corpusforge")
     (found,) = client.search_runs([exp.experiment_id])
     assert found.info.status == "FINISHED" and found.info.run_name == "test"
     params = found.data.params
@@ -98,7 +97,7 @@ def test_wandb_offline_run_folder_holds_the_metrics_config_and_files(tracked):
     assert history["documents.kept"] == stats["documents"]["kept"] and history["tokens"] == stats["tokens"]
     (run_rec,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
     config = {i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in run_rec.config.update}
-    assert config["sharding"]["sequence_length"] == 128 and run_rec.project == "cf-test"
+    assert config["sharding"]["sequence_length"] == 128 and run_rec.project == "corpusforge"
     files = {p.name for p in (run_dir / "files").iterdir()}
     assert {"README.md", "report.html", "stats.json", "shard_index.json"} <= files
 
