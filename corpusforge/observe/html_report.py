@@ -31,13 +31,15 @@ h1{margin-bottom:4px}h2{margin-top:36px;border-bottom:1px solid #ddd;padding-bot
 .tile b{display:block;font-size:20px}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}
 td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}
-th{background:#f4f4f4}td.t{text-align:left}svg.chart{display:block;margin:8px 0}
+th{background:#f4f4f4;text-align:center}td.t{text-align:left}svg.chart{display:block;margin:8px 0}
 """
 # Cluster sizes above ten are grouped so a long tail of sizes stays a short axis.
 _SIZE_GROUPS = ((11, 20), (21, 50), (51, 100), (101, 1000), (1001, 1 << 62))
 
 
 def _num(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:,.2f}"
     return f"{v:,}" if isinstance(v, int) else escape(str(v))
 
 
@@ -115,7 +117,7 @@ def render_report(facts: OutputFacts) -> str:
         body.append("<h2>Deduplication: cluster sizes</h2>")
         for r in dedup:
             body.append(f"<p><b>{escape(r['stage'])}</b>: {r['removed']:,} of {r['documents']:,} documents removed "
-                        f"({100 * r['rate']:.2f}%) in {r['clusters']:,} clusters.</p>")
+                        f"({100 * r['rate']:.2f}%); clusters of duplicates: {r['clusters']:,}.</p>")
             groups = cluster_size_groups(r["cluster_sizes"])
             if groups:
                 body.append(column_chart(f"clusters:{r['stage']}", [g for g, _ in groups],
@@ -123,7 +125,7 @@ def render_report(facts: OutputFacts) -> str:
     body.append("<h2>Steps</h2>")
     body.append(_html_table(["step", "stage", "docs in", "docs out", "dropped", "drop rate", "modified", "seconds"],
                             [[r["step"], r["stage"], r["docs_in"], r["docs_out"], r["dropped"],
-                              f"{100 * r['drop_rate']:.2f}%", r["modified"], f"{r['seconds']:.2f}"] for r in steps]))
+                              f"{100 * r['drop_rate']:.2f}%", r["modified"], float(r["seconds"])] for r in steps]))
     body.append("<h2>Sources</h2>")
     body.append(_html_table(["source", "location", "input bytes", "documents read", "documents in shards", "tokens"],
                             [[r["name"], r["uri"], r["bytes"] if r["bytes"] is not None else "",

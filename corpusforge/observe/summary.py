@@ -67,10 +67,13 @@ def step_rows(stats: dict[str, Any]) -> list[dict[str, Any]]:
         for s in stage.get("steps", []):
             if s["name"] == "staged":
                 continue
-            dropped = sum(s["drops"].values())
+            drops = dict(s["drops"])
+            if s["name"] == "read" and s["docs_in"] > s["docs_out"] + sum(drops.values()):
+                drops["quarantined"] = s["docs_in"] - s["docs_out"] - sum(drops.values())
+            dropped = sum(drops.values())
             row = {"step": s["name"], "stage": stage["name"], "docs_in": s["docs_in"], "docs_out": s["docs_out"],
                    "dropped": dropped, "drop_rate": dropped / s["docs_in"] if s["docs_in"] else 0.0,
-                   "drops": s["drops"], "modified": s["modified"], "chars_in": s["chars_in"],
+                   "drops": drops, "modified": s["modified"], "chars_in": s["chars_in"],
                    "chars_out": s["chars_out"], "seconds": s["seconds"]}
             if rows and rows[-1]["step"] == s["name"] and rows[-1]["stage"] != stage["name"]:
                 rows[-1] = row
@@ -156,7 +159,8 @@ def tensor_dtypes(index: dict[str, Any]) -> list[tuple[str, str]]:
 def drop_reasons(stats: dict[str, Any]) -> list[tuple[str, int]]:
     """``("quality_thresholds: too_short", 1056)`` for every reason any step dropped documents for,
     and every quarantine reason, largest first."""
-    out = [(f"{r['step']}: {reason}", n) for r in step_rows(stats) for reason, n in r["drops"].items() if n]
+    out = [(f"{r['step']}: {reason}", n) for r in step_rows(stats) for reason, n in r["drops"].items()
+           if n and not (r["step"] == "read" and reason == "quarantined")]
     out += [(f"quarantine: {reason}", n) for reason, n in stats.get("quarantine", {}).items() if n]
     return sorted(out, key=lambda x: (-x[1], x[0]))
 

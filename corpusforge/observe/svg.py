@@ -36,9 +36,10 @@ def column_chart(
     """Grouped vertical bars: one group per label, one bar per series, a legend, a y axis with gridlines."""
     left, right, top, bottom = 70, 10, 28, 78
     plot_w, plot_h = width - left - right, height - top - bottom
-    top_value = _nice_max(max((v for _, vals in series for v in vals), default=0))
+    # Counts are whole numbers: an axis top of at least 4 keeps the quarter gridlines on integers.
+    top_value = max(4.0, _nice_max(max((v for _, vals in series for v in vals), default=0)))
     group_w = plot_w / max(1, len(labels))
-    bar_w = max(1.0, group_w * 0.8 / max(1, len(series)))
+    bar_w = min(48.0, max(1.0, group_w * 0.8 / max(1, len(series))))
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-chart="{_attr(name)}" width="{width}" '
            f'height="{height}" viewBox="0 0 {width} {height}" role="img" {_FONT}>']
     for i in range(5):
@@ -50,7 +51,7 @@ def column_chart(
         out.append(f'<text x="14" y="{top + plot_h / 2:.1f}" transform="rotate(-90 14 {top + plot_h / 2:.1f})" '
                    f'text-anchor="middle" fill="#333">{escape(y_label)}</text>')
     for g, label in enumerate(labels):
-        x0 = left + g * group_w + group_w * 0.1
+        x0 = left + (g + 0.5) * group_w - bar_w * len(series) / 2
         for s, (sname, vals) in enumerate(series):
             v = vals[g]
             h = plot_h * v / top_value
