@@ -124,7 +124,8 @@ def log_wandb(cfg: WandbConfig, recipe: Recipe, output: Path, stats: dict[str, A
     # No system-metrics sampler and no environment probe: they would poll hardware and metadata
     # endpoints, which an offline run on a data machine has no use for.
     settings = wandb.Settings(silent=True, console="off", x_disable_stats=True, x_disable_meta=True,
-                              disable_git=True, save_code=False, disable_job_creation=True)
+                              x_disable_machine_info=True, disable_git=True, save_code=False,
+                              disable_job_creation=True)
     run = wandb.init(project=cfg.project, mode=cfg.mode, dir=str(output), name=recipe.name,
                      config=recipe.model_dump(mode="json"), settings=settings, reinit="create_new",
                      tags=["corpusforge"])
