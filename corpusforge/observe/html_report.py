@@ -116,8 +116,9 @@ def render_report(facts: OutputFacts) -> str:
     if dedup:
         body.append("<h2>Deduplication: cluster sizes</h2>")
         for r in dedup:
+            clusters = "" if r["clusters"] is None else f"; clusters of duplicates: {r['clusters']:,}"
             body.append(f"<p><b>{escape(r['stage'])}</b>: {r['removed']:,} of {r['documents']:,} documents removed "
-                        f"({100 * r['rate']:.2f}%); clusters of duplicates: {r['clusters']:,}.</p>")
+                        f"({100 * r['rate']:.2f}%){clusters}.</p>")
             groups = cluster_size_groups(r["cluster_sizes"])
             if groups:
                 body.append(column_chart(f"clusters:{r['stage']}", [g for g, _ in groups],

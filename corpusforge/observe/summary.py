@@ -100,7 +100,8 @@ def dedup_rows(stats: dict[str, Any]) -> list[dict[str, Any]]:
         docs = result.get("documents", 0)
         rows.append({"stage": stage["name"], "documents": docs, "removed": removed,
                      "rate": removed / docs if docs else 0.0,
-                     "clusters": result.get("clusters", sum(sizes.values())), "cluster_sizes": dict(sorted(sizes.items()))})
+                     "clusters": result.get("clusters", sum(sizes.values()) if "cluster_sizes" in result else None),
+                     "cluster_sizes": dict(sorted(sizes.items()))})
     return rows
 
 

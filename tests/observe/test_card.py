@@ -149,6 +149,25 @@ def test_write_card_rebuilds_from_the_files_after_an_output_changes(card_output,
     assert (out / "report.html").is_file()
 
 
+def test_an_output_whose_stats_predate_the_card_still_gets_one(card_output, tmp_path):
+    out = tmp_path / "old"
+    out.mkdir()
+    for name in ("shard_index.json", "recipe.yaml"):
+        (out / name).write_bytes((card_output / name).read_bytes())
+    stats = _stats(card_output)
+    for key in ("sources", "lengths", "languages", "licenses"):
+        del stats[key]
+    for stage in stats["stages"]:
+        stage.get("result", {}).pop("cluster_sizes", None)
+    (out / "stats.json").write_bytes(orjson.dumps(stats))
+    write_card(out)
+    meta, body = _card(out)
+    assert meta["license"] == ["other", "cc-by-sa-3.0"] and "language" not in meta
+    exact = next(r for r in _table(_section(body, "Deduplication")) if r[0] == "exact_dedup_0")
+    assert exact[2] == str(TRIPLES * 2 + PAIRS) and exact[4:] == ["", ""]  # clusters unknown, not 0
+    assert "No length histogram in stats.json" in (out / "report.html").read_text()
+
+
 def test_the_documented_card_section_sets_license_name_and_description(card_output, tmp_path):
     out = tmp_path / "copy"
     out.mkdir()
