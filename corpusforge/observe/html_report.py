@@ -92,7 +92,7 @@ def render_report(facts: OutputFacts) -> str:
                                             for k, v in tiles) + "</div>"]
     body.append("<h2>Document lengths (characters) before and after curation</h2>")
     body.append('<p class="muted">Documents per length bin (four bins per decade) as the sources yielded them, and '
-                "as they left the last curation step (before mixture weights).</p>")
+                "as they left the last curation step (before max_records sampling and mixture weights).</p>")
     body.append(length_chart(st))
     steps = step_rows(st)
     body.append("<h2>Documents after each step</h2>")
