@@ -32,6 +32,7 @@ import xxhash
 
 from corpusforge.document import Document
 from corpusforge.observe.erase import erased_ids
+from corpusforge.observe.histogram import LengthHistogram
 from corpusforge.observe.lineage import TaskLineage, task_lineage_path
 from corpusforge.observe.stats import StepStats, TaskContext
 from corpusforge.recipe import Recipe
@@ -167,10 +168,11 @@ class Pipeline:
 
     def run_curate(self, stage: Stage, task: int, ctx: TaskContext) -> dict[str, Any]:
         seg = stage.segment
+        lengths = LengthHistogram()
         if seg == 0:
             ti = self.plan[task]
-            docs, stats = self._through(self.segments[0], self.without_erased(self.sources[ti.source].read(ti, ctx)), ctx,
-                                        "read")
+            read = lengths.counting(self.without_erased(self.sources[ti.source].read(ti, ctx)))
+            docs, stats = self._through(self.segments[0], read, ctx, "read")
         else:
             boundary = self.boundaries[seg - 1]
             docs, stats = self._through(self.segments[seg], self._staged_after(seg - 1, task, ctx), ctx, "",
@@ -185,6 +187,7 @@ class Pipeline:
         writer.close()
         if seg == 0:
             stats[0].docs_in = stats[0].docs_out + len(ctx.quarantined)
+            return {"steps": finish_stats(stats), **quarantine_summary(ctx), "lengths_read": lengths.counts}
         return {"steps": finish_stats(stats), **quarantine_summary(ctx)}
 
     def shard_writer(self, prefix: Path, split: str) -> ShardWriter:
@@ -246,6 +249,10 @@ class Pipeline:
         counts = {s: {"documents": 0, "tokens": 0} for s in splits}
         by_source: Counter[str] = Counter()
         docs_by_source: Counter[str] = Counter()
+        # For the data card: a few distinct values each, so bounded whatever the corpus size.
+        languages: Counter[str] = Counter()
+        licenses: Counter[str] = Counter()
+        curated = LengthHistogram()
         seed = self.recipe.seed
         max_hash = read_json(self.mixture_path())["max_hash"] if cfg.max_records else {}
         media = None
@@ -279,6 +286,10 @@ class Pipeline:
                 counts[split]["tokens"] += n * (len(ids) + 2)
                 by_source[doc.metadata.get("source_name", "")] += n * (len(ids) + 2)
                 docs_by_source[doc.metadata.get("source_name", "")] += n
+                if "language" in doc.metadata:
+                    languages[str(doc.metadata["language"])] += n
+                if "license" in doc.metadata:
+                    licenses[str(doc.metadata["license"])] += n
                 if docs_out is not None:
                     doc.metadata["split"] = split
                     docs_out.write(doc)
@@ -290,7 +301,7 @@ class Pipeline:
         docs, stats = self.final_documents(task, ctx)
         batch: list[Document] = []
         size = 0
-        for doc in docs:
+        for doc in curated.counting(docs):
             batch.append(doc)
             size += len(doc.text)
             if size >= cfg.encode_batch_bytes:
@@ -309,7 +320,8 @@ class Pipeline:
             docs_out.close()
         result = {"steps": finish_stats(stats), "shards": shards, "counts": counts,
                   "tokens_by_source": dict(sorted(by_source.items())),
-                  "documents_by_source": dict(sorted(docs_by_source.items()))}
+                  "documents_by_source": dict(sorted(docs_by_source.items())), "lengths_curated": curated.counts,
+                  "languages": dict(sorted(languages.items())), "licenses": dict(sorted(licenses.items()))}
         if media is not None:
             result["media"] = {"tokens": media.media_tokens, "failed_items": media.failed,
                                "embeddings": media.write_embeddings(self.output, task)}

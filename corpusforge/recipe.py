@@ -178,6 +178,37 @@ class ExecutorConfig(_Strict):
     task_bytes: int = Field(64 * MB, ge=1000, description="input bytes per task (files are grouped or split)")
 
 
+class MlflowConfig(_Strict):
+    """Log the run to MLflow (``pip install 'corpusforge[tracking]'``)."""
+
+    enabled: bool = False
+    tracking_uri: str | None = Field(None, description="default: sqlite:///<output>/mlflow.db")
+    experiment: str = "corpusforge"
+
+
+class WandbConfig(_Strict):
+    """Log the run to Weights & Biases; ``offline`` writes a local run folder under the output."""
+
+    enabled: bool = False
+    project: str = "corpusforge"
+    mode: Literal["offline", "online"] = "offline"
+
+
+class TrackingConfig(_Strict):
+    """Experiment trackers told about the run at its end (params, metrics, card and stats as artifacts)."""
+
+    mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
+    wandb: WandbConfig = Field(default_factory=WandbConfig)
+
+
+class CardConfig(_Strict):
+    """What the data card (``README.md``) says that the run cannot know."""
+
+    license: str | None = Field(None, description="SPDX/HF license id; default: from the sources' metadata")
+    pretty_name: str | None = Field(None, description="default: the recipe name")
+    description: str | None = None
+
+
 class Recipe(_Strict):
     """A validated recipe. ``steps`` and ``sources`` keep their plain-dict form (hashable, printable)."""
 
@@ -191,6 +222,8 @@ class Recipe(_Strict):
     output: OutputConfig = Field(default_factory=OutputConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     media: MediaConfig | None = None
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    card: CardConfig = Field(default_factory=CardConfig)
 
     @model_validator(mode="after")
     def _components_exist(self) -> Recipe:
@@ -227,7 +260,9 @@ class Recipe(_Strict):
 
     def fingerprint(self) -> str:
         """Hash of everything that determines the output (not where it goes, not how many workers)."""
-        data = self.model_dump(mode="json", exclude={"output": {"path"}, "executor": {"workers"}})
+        # Tracking and the card's wording describe the run; they change no shard byte.
+        data = self.model_dump(mode="json", exclude={"output": {"path"}, "executor": {"workers"}, "tracking": True,
+                                                     "card": True})
         # Options added after the first release enter the hash only when set, so recipes that do
         # not use them keep their fingerprint (and byte-identical shards, which carry it).
         for key, default in _LATER_SHARDING_DEFAULTS.items():

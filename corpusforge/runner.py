@@ -17,8 +17,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from corpusforge.executors.local import LocalExecutor
 from corpusforge.media.items import text_only
+from corpusforge.observe.card import write_card
 from corpusforge.observe.lineage import finalize_lineage
 from corpusforge.observe.report import build_stats, print_report
+from corpusforge.observe.tracking import check_tracking, track_run
 from corpusforge.observe.version import write_version
 from corpusforge.pipeline import Pipeline, Stage, run_task
 from corpusforge.recipe import Recipe
@@ -59,6 +61,7 @@ def run(
     console = console or Console(stderr=True)
     out = Path(output or recipe.output.path).expanduser().resolve()
     started = time.perf_counter()
+    check_tracking(recipe)
     _remove_stale_temporaries(out)
     pipe = Pipeline(recipe, out)
     plan = pipe.plan
@@ -93,8 +96,12 @@ def run(
     finally:
         executor.close()
     stats = read_json(out / "stats.json")
+    write_card(out)
+    tracked = track_run(recipe, out, stats)
     if progress:
         print_report(stats, console)
+        for tracker, where in tracked.items():
+            console.print(f"{tracker}: {where}", highlight=False)
     return stats
 
 

@@ -73,6 +73,12 @@ def bucket_pairs(keys: np.ndarray, members: np.ndarray, window: int = _WINDOW) -
     return np.concatenate(out).astype(np.int64)
 
 
+def cluster_size_counts(sizes: np.ndarray) -> dict[str, int]:
+    """``{"2": 40, "3": 5}``: how many clusters have each size (JSON keys; for stats and the card)."""
+    values, counts = np.unique(np.asarray(sizes, dtype=np.int64), return_counts=True)
+    return {str(int(v)): int(c) for v, c in zip(values, counts, strict=True)}
+
+
 def unique_pairs(pairs: np.ndarray) -> np.ndarray:
     """Pairs ordered (small, large) within and sorted, without repeats or self-pairs."""
     if not len(pairs):
@@ -293,6 +299,7 @@ class ClusterDedup(CorpusStep):
         removed = np.empty(0, dtype=REMOVED_DTYPE)
         lines: list[bytes] = []
         n_clusters = 0
+        sizes: dict[str, int] = {}
         if len(pairs):
             nodes, label = connected_components(pairs)
             quality = src.gather("quality", nodes).astype(np.float64)
@@ -304,6 +311,7 @@ class ClusterDedup(CorpusStep):
             first[1:] = label[1:] != label[:-1]
             cluster = np.cumsum(first) - 1
             n_clusters = int(first.sum())
+            sizes = cluster_size_counts(np.bincount(cluster))
             keeper = nodes[first][cluster]
             ids = src.gather("ids", nodes)
             src_of = np.searchsorted(src.offsets, nodes, side="right") - 1
@@ -326,7 +334,7 @@ class ClusterDedup(CorpusStep):
         _save(self.stage_dir / "result" / "removed.npy", removed)
         if self.index_dir is not None:
             self._publish(n_tasks, removed)
-        return {"clusters": n_clusters, "removed": int(len(removed)), "pairs": int(len(pairs))}
+        return {"clusters": n_clusters, "removed": int(len(removed)), "pairs": int(len(pairs)), "cluster_sizes": sizes}
 
     def _publish(self, n_tasks: int, removed: np.ndarray) -> None:
         """Add this run's surviving signatures to ``index_dir`` as one generation (atomic rename)."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xxhash
 
+from corpusforge.dedup.clusters import cluster_size_counts
 from corpusforge.document import Document
 from corpusforge.registry import register
 from corpusforge.state import atomic_save_npy as _save
@@ -85,6 +86,7 @@ class ExactDedup(CorpusStep):
                 tasks.append(np.full(b - a, t, dtype=np.uint32))
         removed = np.empty(0, dtype=REMOVED_DTYPE)
         n = 0
+        sizes: dict[str, int] = {}
         if chunks:
             sig = np.concatenate(chunks)
             task = np.concatenate(tasks)
@@ -101,8 +103,10 @@ class ExactDedup(CorpusStep):
             removed["task"], removed["row"] = task[dup], sig["row"][dup]
             removed["of_task"], removed["of_row"] = task[first[dup]], sig["row"][first[dup]]
             removed.sort(order=["task", "row"])
+            group = np.diff(np.append(np.flatnonzero(~same), n))
+            sizes = cluster_size_counts(group[group > 1])
         _save(self.stage_dir / "removed" / f"part_{partition:04d}.npy", removed)
-        return {"documents": int(n), "duplicates": int(len(removed))}
+        return {"documents": int(n), "duplicates": int(len(removed)), "cluster_sizes": sizes}
 
     def removed(self, task: int) -> dict[int, str]:
         out: dict[int, str] = {}

@@ -103,8 +103,11 @@ def erased_ids(output: Path) -> frozenset[str]:
 
 
 def regenerate_derived(output: Path) -> None:
-    """Rebuild the files derived from the shards and index (``version.json``; the data card, when present)."""
+    """Rebuild the files derived from the shards and index: ``version.json``, the data card and report."""
+    from corpusforge.observe.card import write_card
+
     write_version(output)
+    write_card(output)
 
 
 def _load_index(output: Path) -> dict[str, Any]:

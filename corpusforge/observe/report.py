@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from corpusforge.observe.histogram import LENGTH_EDGES, merge_histograms
 from corpusforge.observe.stats import merge_step_stats
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ def build_stats(
             numeric = [k for k, v in (recs[0] if recs else {}).items()
                        if isinstance(v, (int, float)) and k != "peak_rss_mb"]
             entry["result"] = {k: sum(r[k] for r in recs) for k in numeric}
+            if any("cluster_sizes" in r for r in recs):
+                entry["result"]["cluster_sizes"] = _sum_counts(r.get("cluster_sizes", {}) for r in recs)
         if stage.kind in ("tokenizer", "mixture") and recs:
             entry["result"] = recs[0]
         stages.append(entry)
@@ -52,6 +55,7 @@ def build_stats(
                 agg["truncated_tokens"] = agg.get("truncated_tokens", 0) + c["truncated_tokens"]
         by_source.update(r["tokens_by_source"])
         docs_by_source.update(r.get("documents_by_source", {}))
+    shard_recs = results.get("shards", [])
     read = stages[0]["steps"][0] if stages and stages[0].get("steps") else {"docs_out": 0}
     kept = sum(s["documents"] for s in splits.values())
     total_tokens = sum(s["tokens"] for s in splits.values())
@@ -67,9 +71,34 @@ def build_stats(
         "tokens_by_source": {k: {"tokens": v, "documents": docs_by_source[k],
                                  "share": round(v / total_tokens, 6) if total_tokens else 0.0}
                              for k, v in sorted(by_source.items())},
+        "sources": _per_source(pipe, results.get("curate", [])),
+        "lengths": {"edges": list(LENGTH_EDGES),
+                    "read": merge_histograms(r.get("lengths_read") for r in results.get("curate", [])),
+                    "curated": merge_histograms(r.get("lengths_curated") for r in shard_recs)},
+        "languages": _sum_counts(r.get("languages", {}) for r in shard_recs),
+        "licenses": _sum_counts(r.get("licenses", {}) for r in shard_recs),
         "seconds": round(elapsed, 3),
         "mb_per_s": round(input_bytes / 1e6 / elapsed, 3) if elapsed > 0 else None,
     }
+
+
+def _sum_counts(dicts: Any) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for d in dicts:
+        total.update(d)
+    return dict(sorted(total.items()))
+
+
+def _per_source(pipe: Pipeline, curate: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Tasks, input bytes and documents read of every source (curate records are in task order)."""
+    out = {name: {"tasks": 0, "bytes": 0, "documents_read": 0} for name in pipe.sources}
+    for i, t in enumerate(pipe.plan):
+        entry = out[t.source]
+        entry["tasks"] += 1
+        entry["bytes"] += t.nbytes
+        if i < len(curate) and curate[i].get("steps"):
+            entry["documents_read"] += curate[i]["steps"][0]["docs_out"]
+    return out
 
 
 def print_report(stats: dict[str, Any], console: Console) -> None:

@@ -212,6 +212,8 @@ def test_erase_by_id_rewrites_only_the_shards_that_held_it_and_keeps_every_count
     assert new_stats["shards"] == after["totals"] and new_stats["erased"] == {"erasures": 1, "documents": 1, "tokens": tokens}
     assert doc_id not in set(read_lineage(out)["doc_id"].to_pylist())
     assert load_version(out) == build_version(out)
+    card = (out / "README.md").read_text()
+    assert f"{after['totals']['tokens']:,} tokens" in card and f"{index['totals']['tokens']:,} tokens" not in card
     assert not (out / JOURNAL).exists() and not (out / "_work" / "shards").exists()
     assert validate_output(out)[0] == []
     _assert_lineage_exact(out)
