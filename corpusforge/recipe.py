@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from corpusforge.config import build, format_validation_error
+from corpusforge.embeddings.config import EmbeddingsConfig
 from corpusforge.errors import RecipeError
 from corpusforge.registry import SOURCES, STEPS
 
@@ -152,6 +153,7 @@ class Recipe(_Strict):
     sharding: ShardingConfig = Field(default_factory=ShardingConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    embeddings: EmbeddingsConfig | None = Field(None, description="embed the curated documents (a stage after curation)")
 
     @model_validator(mode="after")
     def _components_exist(self) -> Recipe:
@@ -192,6 +194,8 @@ class Recipe(_Strict):
         for key, default in _LATER_SHARDING_DEFAULTS.items():
             if data["sharding"].get(key) == default:
                 del data["sharding"][key]
+        if data.get("embeddings") is None:
+            data.pop("embeddings", None)
         if data["tokenizer"].get("manifest") is None:
             data["tokenizer"].pop("manifest", None)
         return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()

@@ -152,6 +152,13 @@ class SentenceEncoder:
             return [self.prefix + t for t in texts]
         return texts
 
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Tokens of each text without special tokens or truncation (the ``token_count`` column)."""
+        if not texts:
+            return []
+        ids = self.tok(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+        return [len(x) for x in ids]
+
     def encode(self, texts: list[str]) -> np.ndarray:
         """``(len(texts), dim)`` float32 embeddings, in the order of ``texts``."""
         if not texts:
