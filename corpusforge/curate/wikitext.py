@@ -75,7 +75,8 @@ class WikitextParagraphs(Step):
             if doc.source != source:
                 yield from flush()
                 source, title, section = doc.source, "", ""
-            for i, line in enumerate(doc.text.split("\n")):
+            text = doc.text[:-1] if doc.text.endswith("\n") else doc.text  # a row's own line end is no blank line
+            for i, line in enumerate(text.split("\n")):
                 if not line.strip():
                     yield from flush()
                     continue
