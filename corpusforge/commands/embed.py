@@ -79,11 +79,11 @@ def embed(output: str, model: str | None, pooling: str | None, dimensions: int |
                              max_length=max_length, batch_size=batch_size, device=device,
                              normalize=False if no_normalize else None)
     except (CorpusforgeError, ValueError) as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
     rows = ", ".join(f"{s} {v['rows']:,}" for s, v in index["splits"].items())
     console.print(f"embeddings: {rows} rows of dim {index['dim']} ({index['pooling']}, {index['dtype']}) in "
-                  f"{Path(output) / 'embeddings'}", highlight=False)
+                  f"{Path(output) / 'embeddings'}", highlight=False, soft_wrap=True)
 
 
 COMMANDS = [embed]
