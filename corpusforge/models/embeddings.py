@@ -113,7 +113,8 @@ class SentenceEncoder:
         kwargs: dict[str, Any] = {"dtype": getattr(torch, compute_dtype), "local_files_only": True}
         attn = attn_implementation
         if attn == "auto":
-            attn = "flash_attention_2" if on_gpu and _has_flash_attn() else "sdpa"
+            # flash-attention 2 runs in fp16/bf16 only
+            attn = "flash_attention_2" if on_gpu and compute_dtype != "float32" and _has_flash_attn() else "sdpa"
         kwargs["attn_implementation"] = attn
         try:
             self.tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
