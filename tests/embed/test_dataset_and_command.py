@@ -98,3 +98,17 @@ def test_embed_command_regenerates_with_matryoshka_float16_from_the_staged_docum
 def test_embed_command_on_a_folder_that_is_no_run_fails_with_the_reason(tmp_path):
     res = CliRunner().invoke(main, ["embed", str(tmp_path)])
     assert res.exit_code == 2 and "not a corpusforge output" in res.output
+
+
+def test_a_second_run_of_the_same_recipe_reuses_the_embeddings(wikitext_run, tmp_path):
+    from corpusforge import run
+    from corpusforge.recipe import load_recipe
+
+    out = tmp_path / "again"
+    shutil.copytree(wikitext_run, out)
+    parts = sorted((out / "embeddings").rglob("part_*"))
+    stamps = [p.stat().st_mtime_ns for p in parts]
+    index = (out / "embeddings" / "index.json").read_bytes()
+    run(load_recipe(out / "recipe.yaml"), output=str(out), workers=1)
+    assert [p.stat().st_mtime_ns for p in parts] == stamps
+    assert (out / "embeddings" / "index.json").read_bytes() == index
