@@ -6,6 +6,7 @@ Steps are cut into segments at every corpus-wide step (``CorpusStep``). Stages, 
 - for each corpus-wide step: its decide stage (per partition), its one-task ``<name>_finalize``
   stage if the step overrides ``CorpusStep.finalize``, then, if steps follow, a per-task
   stage ``curate_<k>`` that drops the decided rows and runs the next segment.
+- ``embeddings`` (only with an ``embeddings`` section): per task, embed the curated documents.
 - ``tokenizer``: train on the curated text (or load ``tokenizer.path``).
 - ``mixture`` (only with ``sharding.max_records``): one task picks each capped source's sample.
 - ``shards``: per task, drop the last decided rows, encode, pack, write shard parts.
@@ -50,7 +51,7 @@ from corpusforge.tokenize.encoder import load_encoder, stored_name
 @dataclass(frozen=True)
 class Stage:
     name: str
-    kind: str  # "curate" | "decide" | "finalize" | "tokenizer" | "shards" | "index"
+    kind: str  # "curate" | "decide" | "finalize" | "embeddings" | "tokenizer" | "shards" | "index"
     n_tasks: int
     segment: int = 0  # curate: which segment of steps; decide: which corpus-wide step
 
@@ -99,6 +100,8 @@ class Pipeline:
                 out.append(Stage(f"{name}_finalize", "finalize", 1, k))
             if self.segments[k + 1]:
                 out.append(Stage(f"curate_{k + 1}", "curate", n, k + 1))
+        if self.recipe.embeddings is not None:
+            out.append(Stage("embeddings", "embeddings", n))
         out.append(Stage("tokenizer", "tokenizer", 1))
         if self.recipe.sharding.max_records:
             out.append(Stage("mixture", "mixture", 1))
@@ -420,6 +423,10 @@ def run_task(payload: dict[str, Any]) -> dict[str, Any]:
         result = pipe.run_shards(task, ctx)
     elif stage.kind == "mixture":
         result = pipe.run_mixture(ctx)
+    elif stage.kind == "embeddings":
+        from corpusforge.embeddings.stage import run_embeddings_task
+
+        result = run_embeddings_task(pipe, task, ctx)
     else:
         raise ValueError(f"stage kind {stage.kind!r} does not run as tasks")
     ctx.flush()

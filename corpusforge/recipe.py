@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from corpusforge.config import build, format_validation_error
+from corpusforge.embeddings.config import EmbeddingsConfig
 from corpusforge.errors import RecipeError
 from corpusforge.registry import SOURCES, STEPS
 
@@ -224,6 +225,7 @@ class Recipe(_Strict):
     media: MediaConfig | None = None
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     card: CardConfig = Field(default_factory=CardConfig)
+    embeddings: EmbeddingsConfig | None = Field(None, description="embed the curated documents (a stage after curation)")
 
     @model_validator(mode="after")
     def _components_exist(self) -> Recipe:
@@ -268,6 +270,8 @@ class Recipe(_Strict):
         for key, default in _LATER_SHARDING_DEFAULTS.items():
             if data["sharding"].get(key) == default:
                 del data["sharding"][key]
+        if data.get("embeddings") is None:
+            data.pop("embeddings", None)
         if data["tokenizer"].get("manifest") is None:
             data["tokenizer"].pop("manifest", None)
         if data.get("media") is None:

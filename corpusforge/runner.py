@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from corpusforge.embeddings.stage import finalize_embeddings
 from corpusforge.executors.local import LocalExecutor
 from corpusforge.media.items import text_only
 from corpusforge.observe.card import write_card
@@ -92,6 +93,8 @@ def run(
                     results[stage.name] = [_index_stage(pipe, records, stage, results, stats)]
                 else:
                     results[stage.name] = _task_stage(pipe, records, stage, executor, bar, recipe_dict, plan_dicts)
+                    if stage.kind == "embeddings":
+                        finalize_embeddings(pipe, results[stage.name])
                 stage_seconds[stage.name] = time.perf_counter() - t0
     finally:
         executor.close()
@@ -103,6 +106,23 @@ def run(
         for tracker, where in tracked.items():
             console.print(f"{tracker}: {where}", highlight=False)
     return stats
+
+
+def embeddings_stage(pipe: Pipeline, workers: int | None = None, progress: bool = True,
+                     console: Console | None = None) -> list[dict[str, Any]]:
+    """Run only the ``embeddings`` stage of ``pipe`` over its staged documents (``corpusforge embed``)."""
+    stage = Stage("embeddings", "embeddings", len(pipe.plan))
+    executor = LocalExecutor(workers or pipe.recipe.executor.workers)
+    bar = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=console or Console(stderr=True), disable=not progress, transient=False)
+    try:
+        with bar:
+            res = _task_stage(pipe, CompletionRecords(pipe.output, stage.name), stage, executor, bar,
+                              pipe.recipe.model_dump(mode="json"), [t.to_dict() for t in pipe.plan])
+    finally:
+        executor.close()
+    finalize_embeddings(pipe, res)
+    return res
 
 
 def _task_stage(

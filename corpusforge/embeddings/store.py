@@ -1,0 +1,126 @@
+"""Embeddings at rest: per part a SafeTensors matrix and a Parquet table of the same rows, plus an index.
+
+``embeddings/<split>/part_NNNNN.safetensors`` holds one tensor ``embeddings`` of shape (rows, dim),
+float32 or float16; ``part_NNNNN.parquet`` (written with polars) holds ``text_id``, ``text``,
+``token_count``, ``char_count`` and ``metadata`` (JSON) for row i of the matrix in its row i.
+``embeddings/index.json`` lists every part with its rows and checksum. Part ``NNNNN`` is the task
+that wrote it, so a re-run rewrites exactly its own files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from corpusforge.shards.formats import _safetensors_header
+from corpusforge.state import atomic_path, atomic_write_json
+
+EMBEDDINGS_DIR = "embeddings"
+INDEX_NAME = "index.json"
+TENSOR = "embeddings"
+
+
+def _polars() -> Any:
+    try:
+        import polars as pl
+    except ImportError as e:
+        raise ImportError("embedding tables are written with polars: pip install 'corpusforge[embed]'") from e
+    return pl
+
+
+def part_stem(task: int) -> str:
+    return f"part_{task:05d}"
+
+
+class EmbeddingPartWriter:
+    """Rows of one task and split. Vectors go to a scratch file as they come (memory stays one batch);
+    ``close`` writes the SafeTensors header and copies them behind it, then the table, each atomically."""
+
+    def __init__(self, folder: Path, task: int, dim: int, dtype: str, metadata: dict[str, str]):
+        self.folder, self.stem, self.dim = Path(folder), part_stem(task), dim
+        self.dtype = np.dtype(dtype)
+        self.metadata = metadata
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, raw = tempfile.mkstemp(prefix=f".{self.stem}.", suffix=".raw.tmp", dir=self.folder)
+        self._raw_path = Path(raw)
+        self._raw = os.fdopen(fd, "wb")
+        self.rows = 0
+        self._cols: dict[str, list[Any]] = {"text_id": [], "text": [], "token_count": [], "char_count": [],
+                                            "metadata": []}
+
+    def add(self, vectors: np.ndarray, ids: list[str], texts: list[str], token_counts: list[int],
+            metadata: list[str]) -> None:
+        """Append rows: ``vectors`` (n, dim) and the documents they embed."""
+        if vectors.shape != (len(ids), self.dim):
+            raise ValueError(f"expected vectors of shape ({len(ids)}, {self.dim}), got {vectors.shape}")
+        self._raw.write(np.ascontiguousarray(vectors, dtype=self.dtype.newbyteorder("<")).data)
+        self.rows += len(ids)
+        c = self._cols
+        c["text_id"] += ids
+        c["text"] += texts
+        c["token_count"] += token_counts
+        c["char_count"] += [len(t) for t in texts]
+        c["metadata"] += metadata
+
+    def close(self) -> dict[str, Any]:
+        """Write both files; returns the part's index entry (paths relative to the split folder)."""
+        pl = _polars()
+        self._raw.close()
+        try:
+            table = self.folder / f"{self.stem}.parquet"
+            with atomic_path(table) as tmp:
+                pl.DataFrame(self._cols, schema={"text_id": pl.String, "text": pl.String, "token_count": pl.Int32,
+                                                 "char_count": pl.Int32, "metadata": pl.String}
+                             ).write_parquet(tmp, compression="zstd")
+            matrix = self.folder / f"{self.stem}.safetensors"
+            digest = hashlib.sha256()
+            with atomic_path(matrix) as tmp, open(tmp, "wb") as out, open(self._raw_path, "rb") as raw:
+                head = _safetensors_header([(TENSOR, self.dtype, (self.rows, self.dim))], self.metadata)
+                out.write(head)
+                digest.update(head)
+                while block := raw.read(1 << 22):
+                    out.write(block)
+                    digest.update(block)
+        finally:
+            self._raw_path.unlink(missing_ok=True)
+        return {"path": matrix.name, "table": table.name, "rows": self.rows, "sha256": digest.hexdigest()}
+
+    def abort(self) -> None:
+        self._raw.close()
+        self._raw_path.unlink(missing_ok=True)
+
+
+def remove_part(folder: Path, task: int) -> None:
+    """Delete a task's part in ``folder`` (left by an earlier run in which it had rows there)."""
+    for suffix in (".safetensors", ".parquet"):
+        (Path(folder) / f"{part_stem(task)}{suffix}").unlink(missing_ok=True)
+
+
+def write_index(root: Path, header: dict[str, Any], task_parts: list[dict[str, dict[str, Any]]],
+                splits: list[str]) -> dict[str, Any]:
+    """``embeddings/index.json`` from every task's parts, in task order; files no part names are removed."""
+    base = Path(root) / EMBEDDINGS_DIR
+    index: dict[str, Any] = {**header, "splits": {}}
+    for split in splits:
+        parts = [p[split] for p in task_parts if split in p]
+        index["splits"][split] = {"rows": sum(p["rows"] for p in parts),
+                                  "parts": [{**p, "path": f"{split}/{p['path']}", "table": f"{split}/{p['table']}"}
+                                            for p in parts]}
+        keep = {p["path"] for p in parts} | {p["table"] for p in parts}
+        folder = base / split
+        if folder.is_dir():
+            for f in folder.iterdir():
+                if f.name.startswith("part_") and f.name not in keep:
+                    f.unlink()
+    if base.is_dir():
+        for d in base.iterdir():
+            if d.is_dir() and d.name not in splits:
+                shutil.rmtree(d)  # a split the recipe no longer has
+    atomic_write_json(base / INDEX_NAME, index)
+    return index
