@@ -73,6 +73,7 @@ def demo(output: str, workers: int | None, quiet: bool) -> None:
         f"[bold green]demo done[/]: {stats['documents']['kept']:,} documents, {stats['tokens']:,} tokens in "
         f"{stats['shards']['shards']} shards, validated.\noutput: {out}\n"
         f"  shard index: {out / 'shard_index.json'}\n  statistics:  {out / 'stats.json'}\n"
+        f"  data card:   {out / 'README.md'}\n  report:      {out / 'report.html'} (opens offline in a browser)\n"
         f"  look inside: corpusforge inspect {out}",
         highlight=False,
     )

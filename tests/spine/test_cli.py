@@ -16,6 +16,8 @@ def test_demo_runs_every_stage_offline_and_validates(tmp_path):
     res = _cli("demo", "-o", str(tmp_path / "demo"), "-q")
     assert res.returncode == 0, res.stderr
     assert "demo done" in res.stderr and "validated" in res.stderr
+    assert "data card:" in res.stderr and (tmp_path / "demo" / "README.md").read_text().startswith("---\n")
+    assert "<svg" in (tmp_path / "demo" / "report.html").read_text()
     stats = orjson.loads((tmp_path / "demo" / "stats.json").read_bytes())
     assert [s["name"] for s in stats["stages"]] == ["curate", "exact_dedup", "tokenizer", "shards", "index"]
     assert stats["documents"]["kept"] > 200 and stats["tokens"] > 500_000
