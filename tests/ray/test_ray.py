@@ -1,0 +1,194 @@
+"""The Ray executor on a real two-node cluster on 127.0.0.1: same bytes as the local executor,
+resume across executors, and a worker killed mid-task retried to the same output."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+import yaml
+
+ray = pytest.importorskip("ray")
+psutil = pytest.importorskip("psutil")
+
+from corpusforge import run  # noqa: E402
+from corpusforge.recipe import load_recipe  # noqa: E402
+from tests.conftest import small_recipe  # noqa: E402
+
+RAY = Path(sys.executable).with_name("ray")
+# A cluster on loopback for the tests only: no token authentication (Ray 2.5x+ otherwise reads a
+# token from ~/.ray, which a node and the driver may not agree on).
+_TEST_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+ENV = {**os.environ, **_TEST_ENV}
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _node_ports() -> list[str]:
+    names = ("--dashboard-agent-listen-port", "--dashboard-agent-grpc-port", "--metrics-export-port",
+             "--runtime-env-agent-port")
+    return [f"{n}={p}" for n, p in zip(names, _free_ports(len(names)), strict=True)]
+
+
+def _processes_of(temp_dir: str) -> list:
+    """Every process of our cluster: those naming its temp dir, and their descendants."""
+    found = {}
+    for p in psutil.process_iter(["cmdline"]):
+        if any(temp_dir in a for a in (p.info["cmdline"] or [])):
+            found[p.pid] = p
+    for p in list(found.values()):
+        try:
+            for c in p.children(recursive=True):
+                found[c.pid] = c
+        except psutil.NoSuchProcess:
+            pass
+    return list(found.values())
+
+
+def _ray_cli(*args: str) -> None:
+    done = subprocess.run([str(RAY), *args], env=ENV, capture_output=True, text=True, timeout=120)
+    if done.returncode:
+        raise RuntimeError(f"ray {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """A head and a second node, one CPU each, started with the ``ray`` CLI; stopped afterwards.
+
+    Teardown stops exactly this cluster's processes (found by its own temp dir), not ``ray stop``,
+    which would stop every Ray instance of this user on the machine.
+    """
+    temp_dir = tempfile.mkdtemp(prefix="cfr-", dir="/tmp")  # short: Unix socket paths are capped
+    saved = {k: os.environ.get(k) for k in _TEST_ENV}
+    os.environ.update(_TEST_ENV)
+    port, dash = _free_ports(2)
+    common = ["--num-cpus", "1", "--temp-dir", temp_dir, "--disable-usage-stats"]
+    try:
+        _ray_cli("start", "--head", "--port", str(port), "--include-dashboard=false", f"--dashboard-port={dash}",
+                 *common, *_node_ports())
+        _ray_cli("start", "--address", f"127.0.0.1:{port}", *common, *_node_ports())
+        address = f"127.0.0.1:{port}"
+        ray.init(address=address, logging_level="ERROR")
+        assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+        ray.shutdown()
+        yield address
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        procs = _processes_of(temp_dir)
+        for p in procs:
+            try:
+                p.terminate()
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(procs, timeout=2)
+        for p in alive:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _recipe(shared_data: Path) -> dict:
+    # minhash_dedup makes decide (per band) and finalize stages, which must run as Ray tasks too.
+    return small_recipe([{"name": "wikitext", "path": str(shared_data / "wikitext-2" / "valid.txt"),
+                          "text_unit": "paragraph"}],
+                        steps=[{"type": "normalize"}, {"type": "quality_thresholds"}, {"type": "minhash_dedup"}])
+
+
+@pytest.fixture(scope="module")
+def local_output(shared_data, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("local") / "out"
+    run(_recipe(shared_data), output=str(out), workers=1)
+    return out
+
+
+def _shard_bytes(out: Path) -> dict[str, bytes]:
+    index = orjson.loads((out / "shard_index.json").read_bytes())
+    return {s["path"]: (out / s["path"]).read_bytes() for s in index["shards"]}
+
+
+def _assert_same_output(a: Path, b: Path) -> None:
+    assert (a / "shard_index.json").read_bytes() == (b / "shard_index.json").read_bytes()
+    sa, sb = _shard_bytes(a), _shard_bytes(b)
+    assert sa == sb and len(sa) > 3
+    assert (a / "tokenizer.json").read_bytes() == (b / "tokenizer.json").read_bytes()
+
+
+def test_ray_cluster_output_is_byte_identical_to_the_local_executor(cluster, local_output, shared_data, tmp_path):
+    recipe = load_recipe({**_recipe(shared_data), "executor": {"task_bytes": 300_000, "kind": "ray",
+                                                               "address": cluster}})
+    assert recipe.fingerprint() == load_recipe(_recipe(shared_data)).fingerprint()
+    stats = run(recipe, output=str(tmp_path / "ray"))
+    _assert_same_output(local_output, tmp_path / "ray")
+    decide = [s for s in stats["stages"] if s["kind"] == "decide"]
+    assert decide and decide[0]["tasks"] > 1 and all(s["peak_rss_mb"] > 0 for s in decide)
+
+
+def test_ray_resumes_a_local_run_without_redoing_any_task(cluster, local_output, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(local_output, out)
+    records = {p: p.stat().st_mtime_ns for p in (out / "_state").glob("*/*.json")}
+    shards = out / "_work" / "shards"
+    finished = {p: p.stat().st_mtime_ns for p in shards.rglob("*") if p.is_file()}
+    run(load_recipe(out / "recipe.yaml"), output=str(out), executor="ray", address=cluster)
+    assert records and {p: p.stat().st_mtime_ns for p in records} == records
+    assert {p: p.stat().st_mtime_ns for p in finished} == finished
+    _assert_same_output(local_output, out)
+
+
+def _task_workers() -> list:
+    """Ray worker processes running one of our tasks now (Ray titles them ``ray::<task name>``)."""
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = p.info["cmdline"] or []
+        if cmd and cmd[0].startswith("ray::corpusforge_task"):
+            found.append(p)
+    return found
+
+
+def test_a_worker_killed_mid_task_is_retried_to_the_same_output(cluster, local_output, shared_data, tmp_path):
+    recipe_path = tmp_path / "recipe.yaml"
+    recipe_path.write_text(yaml.safe_dump(_recipe(shared_data)))
+    out = tmp_path / "killed"
+    driver = subprocess.Popen([sys.executable, "-m", "corpusforge.cli", "run", str(recipe_path), "-o", str(out),
+                               "--executor", "ray", "--address", cluster, "--quiet"],
+                              env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    killed = None
+    deadline = time.monotonic() + 120
+    while killed is None and driver.poll() is None and time.monotonic() < deadline:
+        for p in _task_workers():
+            try:
+                p.send_signal(signal.SIGKILL)
+                killed = p.pid
+                break
+            except psutil.NoSuchProcess:
+                continue
+        time.sleep(0.005)
+    log = driver.communicate(timeout=180)[0].decode(errors="replace")
+    assert killed is not None, f"no task worker was seen running; driver said:\n{log}"
+    assert driver.returncode == 0, log
+    _assert_same_output(local_output, out)
