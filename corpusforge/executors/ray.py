@@ -20,15 +20,27 @@ from corpusforge.executors.local import default_workers
 _SHARED = ("recipe", "plan", "output", "fingerprint", "remote")
 
 
+def _reset_peak_rss() -> None:
+    """Start a task's peak-RSS window: on Linux, writing 5 to clear_refs resets the process's
+    high-water mark (ru_maxrss), so a reused Ray worker reports its task's peak in ``peak_rss_mb``,
+    not that of an earlier task (local pool workers keep the process's peak so far)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
 def _call(fn: Callable[[dict[str, Any]], Any], shared: dict[str, Any], own: dict[str, Any]) -> Any:
+    _reset_peak_rss()
     return fn({**shared, **own})
 
 
 class RayExecutor:
     """Runs ``fn(payload)`` for each payload as a Ray task: one CPU each, retried if its worker dies.
 
-    ``address`` is passed to ``ray.init`` (``auto``, ``ray://host:10001``, ``host:port``); without
-    one, a Ray instance with ``workers`` CPUs (default: all cores) is started for this run and
+    ``address`` is passed to ``ray.init`` (``auto``, ``ray://host:10001``, ``host:port``; default
+    ``$RAY_ADDRESS``); without one, a Ray instance with ``workers`` CPUs (default: all cores) is started for this run and
     stopped at ``close``. At most ``max_in_flight`` tasks (default twice the cluster's CPUs) are
     submitted at a time, so a plan of a million tasks does not queue a million payloads.
     """
@@ -49,6 +61,7 @@ class RayExecutor:
         # One CPU per task: the Rust thread pools of tokenizers/pyarrow in a task use one thread.
         runtime_env = {"env_vars": {"RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "true",
                                     "OMP_NUM_THREADS": "1"}}
+        address = address or os.environ.get("RAY_ADDRESS") or None
         self._owned = not ray.is_initialized()
         if self._owned:
             kwargs: dict[str, Any] = {"runtime_env": runtime_env, "logging_level": logging.WARNING,

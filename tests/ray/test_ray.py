@@ -4,6 +4,7 @@ resume across executors, and a worker killed mid-task retried to the same output
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -22,7 +23,6 @@ psutil = pytest.importorskip("psutil")
 
 from corpusforge import run  # noqa: E402
 from corpusforge.recipe import load_recipe  # noqa: E402
-from tests.conftest import small_recipe  # noqa: E402
 
 RAY = Path(sys.executable).with_name("ray")
 # A cluster on loopback for the tests only: no token authentication (Ray 2.5x+ otherwise reads a
@@ -112,17 +112,23 @@ def cluster():
                 os.environ[k] = v
 
 
+DOC = Path(__file__).resolve().parents[2] / "docs" / "ray.md"
+
+
 def _recipe(shared_data: Path) -> dict:
-    # minhash_dedup makes decide (per band) and finalize stages, which must run as Ray tasks too.
-    return small_recipe([{"name": "wikitext", "path": str(shared_data / "wikitext-2" / "valid.txt"),
-                          "text_unit": "paragraph"}],
-                        steps=[{"type": "normalize"}, {"type": "quality_thresholds"}, {"type": "minhash_dedup"}])
+    """The recipe of docs/ray.md, its source in ../shared/data: minhash_dedup makes decide (per band)
+    and finalize stages, which must run as Ray tasks too."""
+    recipe = yaml.safe_load(re.search(r"```yaml\n(.*?)```", DOC.read_text(), re.S).group(1))
+    assert recipe["sources"][0]["path"] == "../shared/data/wikitext-2/valid.txt"  # relative to the checkout
+    recipe["sources"][0]["path"] = str(shared_data / "wikitext-2" / "valid.txt")
+    assert recipe["executor"]["kind"] == "ray"
+    return recipe
 
 
 @pytest.fixture(scope="module")
 def local_output(shared_data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("local") / "out"
-    run(_recipe(shared_data), output=str(out), workers=1)
+    run(_recipe(shared_data), output=str(out), workers=1, executor="local")
     return out
 
 
@@ -138,10 +144,12 @@ def _assert_same_output(a: Path, b: Path) -> None:
     assert (a / "tokenizer.json").read_bytes() == (b / "tokenizer.json").read_bytes()
 
 
-def test_ray_cluster_output_is_byte_identical_to_the_local_executor(cluster, local_output, shared_data, tmp_path):
-    recipe = load_recipe({**_recipe(shared_data), "executor": {"task_bytes": 300_000, "kind": "ray",
-                                                               "address": cluster}})
-    assert recipe.fingerprint() == load_recipe(_recipe(shared_data)).fingerprint()
+def test_documented_recipe_on_a_cluster_is_byte_identical_to_the_local_executor(cluster, local_output,
+                                                                                shared_data, tmp_path):
+    doc = _recipe(shared_data)
+    recipe = load_recipe({**doc, "executor": {**doc["executor"], "address": cluster}})
+    local = load_recipe({**doc, "executor": {"task_bytes": doc["executor"]["task_bytes"]}})
+    assert recipe.fingerprint() == local.fingerprint()
     stats = run(recipe, output=str(tmp_path / "ray"))
     _assert_same_output(local_output, tmp_path / "ray")
     decide = [s for s in stats["stages"] if s["kind"] == "decide"]
