@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import orjson
@@ -23,12 +24,12 @@ psutil = pytest.importorskip("psutil")
 
 from corpusforge import run  # noqa: E402
 from corpusforge.recipe import load_recipe  # noqa: E402
+from corpusforge.shards.validate import validate_output  # noqa: E402
 
 RAY = Path(sys.executable).with_name("ray")
 # A cluster on loopback for the tests only: no token authentication (Ray 2.5x+ otherwise reads a
 # token from ~/.ray, which a node and the driver may not agree on).
 _TEST_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
-ENV = {**os.environ, **_TEST_ENV}
 
 
 def _free_ports(n: int) -> list[int]:
@@ -63,21 +64,47 @@ def _processes_of(temp_dir: str) -> list:
 
 
 def _ray_cli(*args: str) -> None:
-    done = subprocess.run([str(RAY), *args], env=ENV, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([str(RAY), *args], env=os.environ, capture_output=True, text=True, timeout=120)
     if done.returncode:
         raise RuntimeError(f"ray {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
 
 
-@pytest.fixture(scope="session")
-def cluster():
-    """A head and a second node, one CPU each, started with the ``ray`` CLI; stopped afterwards.
+@pytest.fixture(scope="module")
+def s3_env():
+    """A moto S3 server on 127.0.0.1 for this module, and the environment that reaches it."""
+    port = _free_ports(1)[0]
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("moto_server did not start") from None
+            time.sleep(0.2)
+    yield {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ENDPOINT_URL": url}
+    proc.terminate()
+    proc.wait(timeout=10)
 
+
+@pytest.fixture(scope="module")
+def cluster(s3_env):
+    """A head and a second node, one CPU each, started with the ``ray`` CLI once for this module
+    (the only one that uses it) and stopped after it, so idle raylets never outlive these tests.
+
+    The nodes start with the S3 server's environment (as real nodes carry their credentials).
     Teardown stops exactly this cluster's processes (found by its own temp dir), not ``ray stop``,
     which would stop every Ray instance of this user on the machine.
     """
     temp_dir = tempfile.mkdtemp(prefix="cfr-", dir="/tmp")  # short: Unix socket paths are capped
-    saved = {k: os.environ.get(k) for k in _TEST_ENV}
-    os.environ.update(_TEST_ENV)
+    env = {**_TEST_ENV, **s3_env}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     port, dash = _free_ports(2)
     common = ["--num-cpus", "1", "--temp-dir", temp_dir, "--disable-usage-stats"]
     try:
@@ -183,8 +210,7 @@ def test_a_worker_killed_mid_task_is_retried_to_the_same_output(cluster, local_o
     recipe_path.write_text(yaml.safe_dump(_recipe(shared_data)))
     out = tmp_path / "killed"
     driver = subprocess.Popen([sys.executable, "-m", "corpusforge.cli", "run", str(recipe_path), "-o", str(out),
-                               "--executor", "ray", "--address", cluster, "--quiet"],
-                              env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                               "--executor", "ray", "--address", cluster, "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     killed = None
     deadline = time.monotonic() + 120
     while killed is None and driver.poll() is None and time.monotonic() < deadline:
@@ -200,3 +226,25 @@ def test_a_worker_killed_mid_task_is_retried_to_the_same_output(cluster, local_o
     assert killed is not None, f"no task worker was seen running; driver said:\n{log}"
     assert driver.returncode == 0, log
     _assert_same_output(local_output, out)
+
+
+def test_a_cluster_reads_its_source_from_s3_and_writes_its_output_to_s3(cluster, shared_data, tmp_path,
+                                                                        monkeypatch):
+    import fsspec
+    import s3fs
+
+    fsspec.filesystem("s3").clear_instance_cache()
+    monkeypatch.setenv("CORPUSFORGE_MIRROR_DIR", str(tmp_path / "mirror"))
+    fs = s3fs.S3FileSystem()
+    fs.mkdir("raycorpus")
+    fs.put(str(shared_data / "wikitext-2" / "valid.txt"), "raycorpus/in/valid.txt")
+    doc = _recipe(shared_data)
+    recipe = {**doc, "sources": [{**doc["sources"][0], "path": "s3://raycorpus/in"}]}
+    run(recipe, output="s3://raycorpus/out", executor="ray", address=cluster)
+    run(recipe, output=str(tmp_path / "local"), executor="local", workers=1)
+    assert validate_output("s3://raycorpus/out") == ([], validate_output(tmp_path / "local")[1])
+    local = tmp_path / "local"
+    assert fs.cat_file("raycorpus/out/shard_index.json") == (local / "shard_index.json").read_bytes()
+    for path, data in _shard_bytes(local).items():
+        assert fs.cat_file(f"raycorpus/out/{path}") == data
+    assert len(fs.find("raycorpus/out/_state/minhash_dedup")) > 1

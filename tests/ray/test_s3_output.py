@@ -50,6 +50,7 @@ def test_s3_output_holds_the_same_shards_as_a_local_output_and_validates(s3_endp
     fs.pipe(f"corpus/out/{first}", b"not a shard")
     faults, _ = validate_output(OUT)
     assert any(f.startswith(first) for f in faults), faults
+    assert validate_output("s3://corpus/nothing")[0] == ["s3://corpus/nothing: no such output (nothing stored under it)"]
 
 
 def test_a_run_resumes_from_the_store_when_the_local_mirror_is_gone(s3_endpoint, shared_data,  # noqa: F811
