@@ -31,9 +31,9 @@ def _reset_peak_rss() -> None:
         pass
 
 
-def _call(fn: Callable[[dict[str, Any]], Any], shared: dict[str, Any], own: dict[str, Any]) -> Any:
+def _call(fn: Callable[[Any], Any], shared: dict[str, Any], own: Any) -> Any:
     _reset_peak_rss()
-    return fn({**shared, **own})
+    return fn({**shared, **own}) if shared else fn(own)
 
 
 class RayExecutor:
@@ -86,16 +86,16 @@ class RayExecutor:
         if not payloads:
             return
         first = payloads[0]
-        shared = {k: first[k] for k in _SHARED if k in first}
+        shared = {k: first[k] for k in _SHARED if k in first} if isinstance(first, dict) else {}
         shared_ref = ray.put(shared)
         pending: dict[Any, int] = {}
         it = iter(enumerate(payloads))
 
-        def submit(i: int, p: dict[str, Any]) -> None:
-            own = {k: v for k, v in p.items() if k not in shared}
-            if any(p[k] is not v and p[k] != v for k, v in shared.items()):
-                own = p  # not a stage's payload: send it whole
-            pending[self._task.remote(fn, shared_ref, own)] = i
+        def submit(i: int, p: Any) -> None:
+            if shared and isinstance(p, dict) and all(p.get(k) is v or p.get(k) == v for k, v in shared.items()):
+                pending[self._task.remote(fn, shared_ref, {k: v for k, v in p.items() if k not in shared})] = i
+            else:  # not one of this stage's payloads: sent whole
+                pending[self._task.remote(fn, {}, p)] = i
 
         for i, p in it:
             submit(i, p)

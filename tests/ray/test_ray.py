@@ -248,3 +248,36 @@ def test_a_cluster_reads_its_source_from_s3_and_writes_its_output_to_s3(cluster,
     for path, data in _shard_bytes(local).items():
         assert fs.cat_file(f"raycorpus/out/{path}") == data
     assert len(fs.find("raycorpus/out/_state/minhash_dedup")) > 1
+
+
+def _most_tasks_running_at_once(address: str, max_in_flight: int, payloads: list[float]) -> tuple[int, dict]:
+    """Run ``time.sleep`` over ``payloads`` on the cluster; the most task workers seen at once."""
+    import threading
+
+    from corpusforge.executors.ray import RayExecutor
+
+    most, stop = [0], threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            most[0] = max(most[0], len(_task_workers()))
+            time.sleep(0.01)
+
+    ex = RayExecutor(address=address, max_in_flight=max_in_flight)
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        assert ex.workers == 2  # both nodes' CPUs
+        got = dict(ex.map_unordered(time.sleep, payloads))
+    finally:
+        stop.set()
+        watcher.join()
+        ex.close()
+    return most[0], got
+
+
+def test_tasks_in_flight_are_bounded_and_every_result_comes_back(cluster):
+    most, got = _most_tasks_running_at_once(cluster, 1, [0.3] * 4)
+    assert got == {0: None, 1: None, 2: None, 3: None}
+    assert most == 1  # one at a time, although two CPUs could run two
+    assert _most_tasks_running_at_once(cluster, 2, [0.5] * 4)[0] == 2  # the count above can see two
