@@ -31,7 +31,11 @@ def _reset_peak_rss() -> None:
         pass
 
 
-def _call(fn: Callable[[Any], Any], shared: dict[str, Any], own: Any) -> Any:
+def _call(fn: Callable[[Any], Any], shared: dict[str, Any], own: Any, cwd: str) -> Any:
+    # Relative paths in a recipe (a model path, index_dir) mean what they mean to the driver,
+    # as with the local pool, wherever the driver's folder exists on the node.
+    if os.path.isdir(cwd):
+        os.chdir(cwd)
     _reset_peak_rss()
     return fn({**shared, **own}) if shared else fn(own)
 
@@ -91,11 +95,14 @@ class RayExecutor:
         pending: dict[Any, int] = {}
         it = iter(enumerate(payloads))
 
+        cwd = os.getcwd()
+
         def submit(i: int, p: Any) -> None:
             if shared and isinstance(p, dict) and all(p.get(k) is v or p.get(k) == v for k, v in shared.items()):
-                pending[self._task.remote(fn, shared_ref, {k: v for k, v in p.items() if k not in shared})] = i
+                own = {k: v for k, v in p.items() if k not in shared}
+                pending[self._task.remote(fn, shared_ref, own, cwd)] = i
             else:  # not one of this stage's payloads: sent whole
-                pending[self._task.remote(fn, {}, p)] = i
+                pending[self._task.remote(fn, {}, p, cwd)] = i
 
         for i, p in it:
             submit(i, p)
