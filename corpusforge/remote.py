@@ -58,6 +58,9 @@ class RemoteOutput:
 
     def remote_files(self) -> dict[str, int]:
         """Every object under the output in the store: relative path -> size."""
+        # Listings are cached per filesystem instance, which fsspec shares in a process: a worker
+        # must see what other machines wrote since its last task.
+        self.fs.invalidate_cache(self.root)
         try:
             found = self.fs.find(self.root, detail=True)
         except FileNotFoundError:
