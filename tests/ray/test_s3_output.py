@@ -4,6 +4,7 @@ local output, resume from the store alone, validate and inspect on the s3:// URL
 from __future__ import annotations
 
 import orjson
+import yaml
 from click.testing import CliRunner
 
 from corpusforge import run
@@ -51,6 +52,11 @@ def test_s3_output_holds_the_same_shards_as_a_local_output_and_validates(s3_endp
     faults, _ = validate_output(OUT)
     assert any(f.startswith(first) for f in faults), faults
     assert validate_output("s3://corpus/nothing")[0] == ["s3://corpus/nothing: no such output (nothing stored under it)"]
+
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    result = CliRunner().invoke(main, ["run", str(tmp_path / "recipe.yaml"), "-o", OUT, "--fresh", "-q", "-w", "1"])
+    assert result.exit_code == 0 and f"output: {OUT}" in result.output, result.output
+    assert validate_output(OUT)[0] == []  # --fresh deleted the store's output and its mirror, then rebuilt it
 
 
 def test_a_run_resumes_from_the_store_when_the_local_mirror_is_gone(s3_endpoint, shared_data,  # noqa: F811
