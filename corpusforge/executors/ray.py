@@ -40,12 +40,29 @@ def _call(fn: Callable[[Any], Any], shared: dict[str, Any], own: Any, cwd: str) 
     return fn({**shared, **own}) if shared else fn(own)
 
 
+def _check_reachable(address: str) -> None:
+    """Fail at once on a ``host:port`` nobody listens on (Ray itself retries for minutes)."""
+    import socket
+
+    if "://" in address or address in ("auto", "local"):
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise CorpusforgeError(f"executor 'ray': address {address!r} is not auto, ray://HOST:PORT or HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as exc:
+        raise CorpusforgeError(f"executor 'ray': no Ray cluster answers at {address} ({exc}); start one with "
+                               f"'ray start --head --port {port}'") from None
+
+
 class RayExecutor:
     """Runs ``fn(payload)`` for each payload as a Ray task: one CPU each, retried if its worker dies.
 
     ``address`` is passed to ``ray.init`` (``auto``, ``ray://host:10001``, ``host:port``; default
-    ``$RAY_ADDRESS``); without one, a Ray instance with ``workers`` CPUs (default: all cores) is started for this run and
-    stopped at ``close``. At most ``max_in_flight`` tasks (default twice the cluster's CPUs) are
+    ``$RAY_ADDRESS``); without one, a Ray instance with ``workers`` CPUs (default: all cores) is
+    started for this run and stopped at ``close``. A program that called ``ray.init`` itself
+    keeps its connection (and its runtime environment). At most ``max_in_flight`` tasks (default twice the cluster's CPUs) are
     submitted at a time, so a plan of a million tasks does not queue a million payloads.
     """
 
@@ -72,6 +89,7 @@ class RayExecutor:
                                       "configure_logging": True, "log_to_driver": True}
             try:
                 if address:
+                    _check_reachable(address)
                     ray.init(address=address, **kwargs)
                 else:
                     ray.init(num_cpus=workers or default_workers(), include_dashboard=False, **kwargs)

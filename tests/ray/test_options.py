@@ -36,3 +36,16 @@ def test_address_with_the_local_executor_is_refused(tmp_path):
     res = subprocess.run([sys.executable, "-m", "corpusforge.cli", "run", str(tmp_path / "r.yaml"),
                           "--executor", "local", "--address", "auto"], capture_output=True, text=True)
     assert res.returncode == 2 and "--address names a Ray cluster" in res.stderr
+
+
+def test_an_address_nobody_listens_on_fails_at_once_naming_it():
+    pytest.importorskip("ray")
+    import socket
+
+    from corpusforge.executors.ray import RayExecutor
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, never listening: connections are refused
+        with pytest.raises(CorpusforgeError, match=f"no Ray cluster answers at 127.0.0.1:{port}"):
+            RayExecutor(address=f"127.0.0.1:{port}")
