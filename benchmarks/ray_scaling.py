@@ -7,7 +7,9 @@ builds them), and the default steps plus ``minhash_dedup`` run with ``--executor
 cluster started with the ``ray`` CLI for each size. Reported per size: wall seconds, CPU seconds
 of the driver and of every process of the cluster (Ray's own daemons included, so the figure
 holds on a machine that other work shares), the speedup over one node, the largest per-task peak
-RSS of every stage, and whether the shards are byte-identical to the one-node run.
+RSS of every stage, and whether the shards are byte-identical to the one-node run. Then, for
+context, the local process pool with as many workers (wall seconds only: its workers' CPU time is
+not collected).
 """
 
 from __future__ import annotations
@@ -147,6 +149,12 @@ def main() -> None:
                 "documents_kept": stats["documents"]["kept"], "shards_identical_to_first": same,
             })  # fmt: skip
             print(json.dumps(rows[-1]), flush=True)
+        for n in args.nodes:  # context: the local process pool with as many workers, wall time only
+            t0 = time.perf_counter()
+            run(recipe, str(Path(d) / f"local_{n}"), workers=n, progress=False, executor="local")
+            wall = time.perf_counter() - t0
+            print(json.dumps({"local_workers": n, "wall_s": round(wall, 2),
+                              "shards_identical_to_first": shard_digests(Path(d) / f"local_{n}") == digests}))
         print(f"machine: {os.cpu_count()} logical CPUs, load average {os.getloadavg()[0]:.1f} at the end")
 
 
