@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from corpusforge import run
 from corpusforge.cli import main
 from corpusforge.inspect import decoded_samples
+from corpusforge.loader.dataset import ShardIterator
 from corpusforge.shards.validate import validate_output
 from tests.conftest import small_recipe
 from tests.ingest.test_s3 import s3_endpoint  # noqa: F401  (the moto server fixture)
@@ -46,6 +47,11 @@ def test_s3_output_holds_the_same_shards_as_a_local_output_and_validates(s3_endp
     assert result.exit_code == 0, result.output
     assert f"{len(local['shards'])} shards" in result.output
     assert next(decoded_samples(OUT, "train", 1))[2].strip()
+    monkeypatch.setenv("CORPUSFORGE_MIRROR_DIR", str(tmp_path / "reader"))  # a machine that only trains
+    remote_batch = next(iter(ShardIterator(OUT, batch_size=4, seed=3)))
+    assert (tmp_path / "reader").is_dir() and not list((tmp_path / "reader").rglob("_work"))
+    local_batch = next(iter(ShardIterator(tmp_path / "local", batch_size=4, seed=3)))
+    assert remote_batch.keys() == local_batch.keys() and all((remote_batch[k] == local_batch[k]).all() for k in local_batch)
 
     first = local["shards"][0]["path"]
     fs.pipe(f"corpus/out/{first}", b"not a shard")
