@@ -7,7 +7,8 @@ task runs, the mirror is brought up to date from the store (files missing locall
 size are downloaded); after it, what the task added or changed is uploaded, each file in one
 ``put`` (a single PUT, or a multipart upload that appears only when complete), and its completion
 record last, so a record in the store always follows the data it describes. A run on another
-machine, or after the mirror was deleted, resumes from the store.
+machine, or after the mirror was deleted, resumes from the store; a run first uploads what its
+mirror holds and the store lacks, so uploads cut short by a failed run are completed.
 """
 
 from __future__ import annotations
@@ -134,6 +135,16 @@ class RemoteOutput:
             except FileNotFoundError:
                 pass
         return len(data) + len(state)
+
+    def push_missing(self) -> int:
+        """Upload what the mirror has and the store lacks (or holds at another size), records last:
+        repairs a store whose uploads an earlier, failed run on this machine left unfinished."""
+        there = self.remote_files()
+        here = self.snapshot()
+        missing = sorted(rel for rel, (size, _) in here.items() if there.get(rel) != size)
+        for rel in [r for r in missing if not r.startswith(STATE)] + [r for r in missing if r.startswith(STATE)]:
+            self.fs.put_file(str(self.local / rel), f"{self.root}/{rel}")
+        return len(missing)
 
     def clear(self) -> None:
         """Delete the output in the store and its mirror (``--fresh``)."""

@@ -80,6 +80,7 @@ def run(
     _remove_stale_temporaries(out)
     if remote:
         remote.pull()
+        remote.push_missing()
     before = remote.snapshot() if remote else {}
     pipe = Pipeline(recipe, out)
     plan = pipe.plan

@@ -76,3 +76,10 @@ def test_a_run_resumes_from_the_store_when_the_local_mirror_is_gone(s3_endpoint,
     run(recipe, output=OUT, workers=1)
     assert records and {p: fs.info(p)["ETag"] for p in records} == records
     assert validate_output(OUT)[0] == []
+
+    # Uploads cut short (a record and a shard part never reached the store): the next run completes them.
+    part = next(p for p in fs.find("corpus/out/_work/shards") if p.endswith(".safetensors"))
+    fs.rm_file(part)
+    fs.rm_file("corpus/out/_state/shards/000000.json")
+    run(recipe, output=OUT, workers=1)
+    assert fs.exists(part) and fs.exists("corpus/out/_state/shards/000000.json")
