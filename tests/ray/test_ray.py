@@ -169,6 +169,10 @@ def _assert_same_output(a: Path, b: Path) -> None:
     sa, sb = _shard_bytes(a), _shard_bytes(b)
     assert sa == sb and len(sa) > 3
     assert (a / "tokenizer.json").read_bytes() == (b / "tokenizer.json").read_bytes()
+    assert (a / "version.json").read_bytes() == (b / "version.json").read_bytes()
+    lineage = sorted(p.relative_to(a) for p in (a / "lineage").rglob("*.parquet"))
+    assert lineage and lineage == sorted(p.relative_to(b) for p in (b / "lineage").rglob("*.parquet"))
+    assert all((a / p).read_bytes() == (b / p).read_bytes() for p in lineage)
 
 
 def test_documented_recipe_on_a_cluster_is_byte_identical_to_the_local_executor(cluster, local_output,
