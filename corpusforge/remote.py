@@ -159,10 +159,12 @@ def run_synced_task(payload: dict[str, Any]) -> dict[str, Any]:
     from corpusforge.pipeline import run_task
 
     out = RemoteOutput(payload["remote"], payload["output"])
-    out.pull()
+    stage = payload["stage"]
+    if not (stage["kind"] == "curate" and stage["segment"] == 0):
+        out.pull()  # the first curate stage reads only its sources: no listing of the store for it
     before = out.snapshot()
     result = run_task(payload)
-    out.push(before, records={f"{STATE}{payload['stage']['name']}/{payload['task']:06d}.json"})
+    out.push(before, records={f"{STATE}{stage['name']}/{payload['task']:06d}.json"})
     return result
 
 
