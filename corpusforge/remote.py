@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,22 @@ def mirror_dir(url: str) -> Path:
     """Where the mirror of ``url`` lives on this machine (the same path on every machine by default)."""
     root = Path(os.environ.get("CORPUSFORGE_MIRROR_DIR") or Path(tempfile.gettempdir()) / "corpusforge-mirror")
     return root / hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:16]
+
+
+def _modified(info: dict[str, Any]) -> float | None:
+    """An object's modification time (epoch seconds) from an fsspec listing entry, if it has one."""
+    for key in ("LastModified", "mtime", "updated", "last_modified"):
+        v = info.get(key)
+        if isinstance(v, datetime):
+            return v.timestamp()
+        if isinstance(v, (int, float)):
+            return float(v)
+        if isinstance(v, str) and v:
+            try:
+                return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+    return None
 
 
 def _is_temporary(name: str) -> bool:
@@ -57,8 +74,8 @@ class RemoteOutput:
         self.root = self.root.rstrip("/")
         self.local = Path(local) if local is not None else mirror_dir(self.url)
 
-    def remote_files(self) -> dict[str, int]:
-        """Every object under the output in the store: relative path -> size."""
+    def remote_files(self) -> dict[str, tuple[int, float | None]]:
+        """Every object under the output in the store: relative path -> (size, modified or None)."""
         # Listings are cached per filesystem instance, which fsspec shares in a process: a worker
         # must see what other machines wrote since its last task.
         self.fs.invalidate_cache(self.root)
@@ -67,21 +84,21 @@ class RemoteOutput:
         except FileNotFoundError:
             return {}
         prefix = self.root + "/"
-        return {p[len(prefix):]: int(info.get("size") or 0) for p, info in found.items()
+        return {p[len(prefix):]: (int(info.get("size") or 0), _modified(info)) for p, info in found.items()
                 if p.startswith(prefix) and info.get("type", "file") != "directory"}
 
-    def exists(self, rel: str) -> bool:
-        return bool(self.fs.exists(f"{self.root}/{rel}"))
-
     def pull(self, skip: tuple[str, ...] = ()) -> int:
-        """Download what the mirror lacks (or holds at another size); returns how many files came."""
+        """Download what the mirror lacks, or holds at another size and older than the store's;
+        returns how many files came. A newer local file is a task's output not yet uploaded (by a
+        concurrent task on this machine): it is never replaced by the store's older one."""
         n = 0
-        for rel, size in sorted(self.remote_files().items()):
+        for rel, (size, modified) in sorted(self.remote_files().items()):
             if rel.startswith(skip):
                 continue
             dst = self.local / rel
             try:
-                if dst.stat().st_size == size:
+                st = dst.stat()
+                if st.st_size == size or (modified is not None and st.st_mtime >= modified):
                     continue
             except FileNotFoundError:
                 pass
@@ -141,7 +158,7 @@ class RemoteOutput:
         repairs a store whose uploads an earlier, failed run on this machine left unfinished."""
         there = self.remote_files()
         here = self.snapshot()
-        missing = sorted(rel for rel, (size, _) in here.items() if there.get(rel) != size)
+        missing = sorted(rel for rel, (size, _) in here.items() if there.get(rel, (None,))[0] != size)
         for rel in [r for r in missing if not r.startswith(STATE)] + [r for r in missing if r.startswith(STATE)]:
             self.fs.put_file(str(self.local / rel), f"{self.root}/{rel}")
         return len(missing)

@@ -83,3 +83,28 @@ def test_a_run_resumes_from_the_store_when_the_local_mirror_is_gone(s3_endpoint,
     fs.rm_file("corpus/out/_state/shards/000000.json")
     run(recipe, output=OUT, workers=1)
     assert fs.exists(part) and fs.exists("corpus/out/_state/shards/000000.json")
+
+
+def test_a_pull_keeps_a_newer_local_file_and_refreshes_an_older_one(s3_endpoint, tmp_path):  # noqa: F811
+    import os
+    import time
+
+    import s3fs
+
+    from corpusforge.remote import RemoteOutput
+
+    fs = s3fs.S3FileSystem()
+    fs.mkdir("mirror")
+    fs.pipe("mirror/out/_work/a.bin", b"store version")
+    fs.pipe("mirror/out/_work/b.bin", b"store version")
+    fs.pipe("mirror/out/_work/c.bin", b"only in the store")
+    out = RemoteOutput("s3://mirror/out", tmp_path / "m")
+    (tmp_path / "m" / "_work").mkdir(parents=True)
+    (tmp_path / "m" / "_work" / "a.bin").write_bytes(b"written by a task, not yet uploaded")
+    (tmp_path / "m" / "_work" / "b.bin").write_bytes(b"left by an earlier run")
+    old = time.time() - 3600
+    os.utime(tmp_path / "m" / "_work" / "b.bin", (old, old))
+    assert out.pull() == 2
+    assert (tmp_path / "m" / "_work" / "a.bin").read_bytes() == b"written by a task, not yet uploaded"
+    assert (tmp_path / "m" / "_work" / "b.bin").read_bytes() == b"store version"
+    assert (tmp_path / "m" / "_work" / "c.bin").read_bytes() == b"only in the store"
