@@ -1,6 +1,6 @@
 """The same recipe on a Ray cluster of 1 and of 2 nodes (one CPU each) on 127.0.0.1: seconds and speedup.
 
-    python benchmarks/ray_scaling.py CORPUS [--min-mb 10] [--nodes 1 2] [--task-bytes 250000]
+    python benchmarks/ray_scaling.py CORPUS [--min-mb 10] [--nodes 1 2] [--task-bytes 250000]   (needs ray, psutil)
 
 CORPUS's paragraphs are repeated into --min-mb MB of gzip JSONL (as ``benchmarks/pipeline.py``
 builds them), and the default steps plus ``minhash_dedup`` run with ``--executor ray`` on a
