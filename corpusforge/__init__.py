@@ -12,10 +12,11 @@ from corpusforge.step import CorpusStep, Filter, Mapper, Step
 __all__ = ["Document", "Recipe", "load_recipe", "register", "Step", "Filter", "Mapper", "CorpusStep", "run"]
 
 
-def run(recipe: Recipe | dict | str, output: str | None = None, workers: int | None = None, progress: bool = False):
+def run(recipe: Recipe | dict | str, output: str | None = None, workers: int | None = None, progress: bool = False,
+        executor: str | None = None, address: str | None = None):
     """Run a recipe (object, dict or YAML path) and return its stats; see ``corpusforge.runner.run``."""
     from corpusforge.runner import run as _run
 
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
-    return _run(recipe, output, workers=workers, progress=progress)
+    return _run(recipe, output, workers=workers, progress=progress, executor=executor, address=address)

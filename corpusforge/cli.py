@@ -27,25 +27,35 @@ def main() -> None:
 
 @main.command()
 @click.argument("recipe", type=click.Path(dir_okay=False))
-@click.option("--output", "-o", type=click.Path(file_okay=False), help="Output folder (default: the recipe's output.path).")
+@click.option("--output", "-o", help="Output folder or fsspec URL, e.g. s3://bucket/run (default: the recipe's output.path).")
 @click.option("--workers", "-w", type=click.IntRange(min=1), help="Worker processes (default: all cores).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), help="Where tasks run (default: the recipe's "
+              "executor.kind, else local).")
+@click.option("--address", help="Ray cluster address: auto, ray://HOST:10001 or HOST:PORT (default: the recipe's "
+              "executor.address; none starts a local Ray instance).")
 @click.option("--fresh", is_flag=True, help="Delete the output folder first instead of resuming.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no report table.")
-def run(recipe: str, output: str | None, workers: int | None, fresh: bool, quiet: bool) -> None:
+def run(recipe: str, output: str | None, workers: int | None, executor: str | None, address: str | None,
+        fresh: bool, quiet: bool) -> None:
     """Run RECIPE (a YAML file); resumes a previous, unfinished run of the same output."""
     from corpusforge.recipe import load_recipe
+    from corpusforge.remote import is_url
     from corpusforge.runner import clean
     from corpusforge.runner import run as run_recipe
 
+    if address and executor == "local":
+        _fail("--address names a Ray cluster; it needs --executor ray (or executor.kind: ray)")
     try:
         r = load_recipe(recipe)
-        out = Path(output or r.output.path).expanduser()
+        target = output or r.output.path
+        out = target if is_url(target) else Path(target).expanduser().resolve()
         if fresh:
             clean(out)
-        run_recipe(r, out, workers=workers, progress=not quiet, console=console)
+        run_recipe(r, str(out), workers=workers, progress=not quiet, console=console,
+                   executor=executor or ("ray" if address else None), address=address)
     except CorpusforgeError as exc:
         _fail(str(exc))
-    console.print(f"output: {out.resolve()}")
+    console.print(f"output: {out}")
 
 
 @main.command()
@@ -100,9 +110,9 @@ def init(path: str, preset: str | None, output: str, force: bool, media: str) ->
 
 
 @main.command()
-@click.argument("output", type=click.Path(file_okay=False, exists=True))
+@click.argument("output")
 def validate(output: str) -> None:
-    """Check OUTPUT's shards against shard_index.json; exit 1 on any fault."""
+    """Check OUTPUT (a folder or fsspec URL) against its shard_index.json; exit 1 on any fault."""
     from corpusforge.shards.validate import validate_output
 
     faults, summary = validate_output(output)
@@ -118,16 +128,16 @@ def validate(output: str) -> None:
 
 
 @main.command()
-@click.argument("output", type=click.Path(file_okay=False, exists=True))
+@click.argument("output")
 @click.option("--split", default="train", show_default=True)
 @click.option("--samples", "-n", default=2, show_default=True, help="How many samples to decode.")
 @click.option("--chars", default=600, show_default=True, help="Characters of each sample to print.")
 def inspect(output: str, split: str, samples: int, chars: int) -> None:
-    """Decode a few samples of OUTPUT back to text, special tokens shown."""
+    """Decode a few samples of OUTPUT (a folder or fsspec URL) back to text, special tokens shown."""
     from corpusforge.inspect import decoded_samples
 
     try:
-        for shard, row, text in decoded_samples(Path(output), split, samples):
+        for shard, row, text in decoded_samples(output, split, samples):
             console.rule(f"{shard} row {row}")
             console.print(text[:chars] + (" …" if len(text) > chars else ""), markup=False, highlight=False)
     except CorpusforgeError as exc:

@@ -112,6 +112,8 @@ output:
 executor:
   task_bytes: 2000000          # input bytes per task (small files grouped, large ones split)
   # workers: 4                 # default: all cores (or --workers N)
+  # kind: ray                  # run tasks on Ray (pip install 'corpusforge[ray]'; or --executor ray)
+  # address: auto              # the Ray cluster (or --address); none starts a local instance
 """
 
 

@@ -175,6 +175,12 @@ class OutputConfig(_Strict):
 
 
 class ExecutorConfig(_Strict):
+    """Where tasks run; none of this changes the output (it is outside the fingerprint), except task_bytes."""
+
+    kind: Literal["local", "ray"] = Field("local", description="local: a process pool; ray: Ray tasks")
+    address: str | None = Field(None, description="ray: cluster address (auto, ray://host:10001, host:port); "
+                                "none starts a local Ray instance")
+    max_retries: int = Field(3, ge=0, description="ray: re-runs of a task whose worker process or node died")
     workers: int | None = Field(None, ge=1, description="processes; default: all cores")
     task_bytes: int = Field(64 * MB, ge=1000, description="input bytes per task (files are grouped or split)")
 
@@ -208,6 +214,9 @@ class CardConfig(_Strict):
     license: str | None = Field(None, description="SPDX/HF license id; default: from the sources' metadata")
     pretty_name: str | None = Field(None, description="default: the recipe name")
     description: str | None = None
+
+
+_NOT_IN_FINGERPRINT = {"workers", "kind", "address", "max_retries"}
 
 
 class Recipe(_Strict):
@@ -263,8 +272,8 @@ class Recipe(_Strict):
     def fingerprint(self) -> str:
         """Hash of everything that determines the output (not where it goes, not how many workers)."""
         # Tracking and the card's wording describe the run; they change no shard byte.
-        data = self.model_dump(mode="json", exclude={"output": {"path"}, "executor": {"workers"}, "tracking": True,
-                                                     "card": True})
+        data = self.model_dump(mode="json", exclude={"output": {"path"}, "executor": _NOT_IN_FINGERPRINT,
+                                                     "tracking": True, "card": True})
         # Options added after the first release enter the hash only when set, so recipes that do
         # not use them keep their fingerprint (and byte-identical shards, which carry it).
         for key, default in _LATER_SHARDING_DEFAULTS.items():

@@ -24,7 +24,8 @@ from corpusforge.observe.report import build_stats, print_report
 from corpusforge.observe.tracking import check_tracking, track_run
 from corpusforge.observe.version import write_version
 from corpusforge.pipeline import Pipeline, Stage, run_task
-from corpusforge.recipe import Recipe
+from corpusforge.recipe import ExecutorConfig, Recipe
+from corpusforge.remote import RemoteOutput, is_url, run_synced_task
 from corpusforge.shards.index import INDEX_NAME, finalize_shards
 from corpusforge.shards.shuffle import shuffle_order, shuffle_shards, shuffled_prefix
 from corpusforge.state import CompletionRecords, atomic_write_bytes, atomic_write_json, read_json
@@ -51,25 +52,53 @@ def _remove_stale_temporaries(output: Path) -> None:
                 os.unlink(os.path.join(dirpath, f))
 
 
+# Stages whose files the driver writes (not only its tasks): an fsspec output pulls before, pushes after.
+_DRIVER_WRITES = ("tokenizer", "index", "embeddings")
+
+
+def make_executor(cfg: ExecutorConfig, workers: int | None = None, kind: str | None = None,
+                  address: str | None = None) -> Any:
+    """The executor a run asks for: ``kind``/``address`` (command line) over the recipe's ``executor``."""
+    kind = kind or cfg.kind
+    if kind == "ray":
+        from corpusforge.executors.ray import RayExecutor
+
+        return RayExecutor(address or cfg.address, workers or cfg.workers, cfg.max_retries)
+    if kind != "local":
+        raise ValueError(f"executor {kind!r} is unknown; allowed: local, ray")
+    return LocalExecutor(workers or cfg.workers)
+
+
 def run(
     recipe: Recipe,
     output: str | os.PathLike[str] | None = None,
     workers: int | None = None,
     progress: bool = True,
     console: Console | None = None,
+    executor: str | None = None,
+    address: str | None = None,
 ) -> dict[str, Any]:
-    """Run ``recipe`` into ``output`` (default: the recipe's ``output.path``); returns the stats."""
+    """Run ``recipe`` into ``output`` (default: the recipe's ``output.path``, a folder or an fsspec
+    URL); ``executor`` (local, ray) and ``address`` override the recipe's. Returns the stats."""
     console = console or Console(stderr=True)
-    out = Path(output or recipe.output.path).expanduser().resolve()
+    target = str(output or recipe.output.path)
+    remote = RemoteOutput(target) if is_url(target) else None
+    out = remote.local if remote else Path(target).expanduser().resolve()
     started = time.perf_counter()
     check_tracking(recipe)
     _remove_stale_temporaries(out)
+    if remote:
+        remote.pull()
+        remote.push_missing()
+    before = remote.snapshot() if remote else {}
     pipe = Pipeline(recipe, out)
     plan = pipe.plan
     atomic_write_json(out / "_state" / "plan.json", [t.to_dict() for t in plan])
     atomic_write_bytes(out / "recipe.yaml", recipe.to_yaml().encode())
-    executor = LocalExecutor(workers or recipe.executor.workers)
-    if executor.workers == 1:
+    if remote:
+        remote.push(before)
+    ex = make_executor(recipe.executor, workers, executor, address)
+    if isinstance(ex, LocalExecutor) and ex.workers == 1:
         # One worker means one core: tasks then run in this process, and the Rust thread pools of
         # tokenizers/pyarrow (sized when first used) must not spread over the other cores.
         os.environ.setdefault("RAYON_NUM_THREADS", "1")
@@ -86,21 +115,30 @@ def run(
             for stage in pipe.stages():
                 t0 = time.perf_counter()
                 records = CompletionRecords(out, stage.name)
+                if stage.kind in _DRIVER_WRITES and remote:
+                    remote.pull()  # what tasks on other machines wrote
+                    before = remote.snapshot()
                 if stage.kind == "tokenizer":
                     results[stage.name] = [_tokenizer_stage(pipe, records, stage, results)]
                 elif stage.kind == "index":
                     stats = build_stats(pipe, results, stage_seconds, time.perf_counter() - started)
                     results[stage.name] = [_index_stage(pipe, records, stage, results, stats)]
                 else:
-                    results[stage.name] = _task_stage(pipe, records, stage, executor, bar, recipe_dict, plan_dicts)
+                    results[stage.name] = _task_stage(pipe, records, stage, ex, bar, recipe_dict, plan_dicts,
+                                                      remote.url if remote else None)
                     if stage.kind == "embeddings":
                         finalize_embeddings(pipe, results[stage.name])
+                if stage.kind in _DRIVER_WRITES and remote:
+                    remote.push(before)
                 stage_seconds[stage.name] = time.perf_counter() - t0
     finally:
-        executor.close()
+        ex.close()
     stats = read_json(out / "stats.json")
+    before = remote.snapshot() if remote else {}
     write_card(out)
     tracked = track_run(recipe, out, stats)
+    if remote:
+        remote.push(before)
     if progress:
         print_report(stats, console)
         for tracker, where in tracked.items():
@@ -129,10 +167,11 @@ def _task_stage(
     pipe: Pipeline,
     records: CompletionRecords,
     stage: Stage,
-    executor: LocalExecutor,
+    executor: Any,
     bar: Progress,
     recipe_dict: dict[str, Any],
     plan_dicts: list[dict[str, Any]],
+    remote: str | None = None,
 ) -> list[dict[str, Any]]:
     res: list[dict[str, Any] | None] = [None] * stage.n_tasks
     pending = []
@@ -146,10 +185,10 @@ def _task_stage(
     bar_task = bar.add_task(stage.name, total=stage.n_tasks, completed=stage.n_tasks - len(pending))
     payloads = [
         {"recipe": recipe_dict, "plan": plan_dicts, "output": str(pipe.output), "fingerprint": pipe.fingerprint,
-         "stage": stage.__dict__, "task": t, "key": key}
+         "stage": stage.__dict__, "task": t, "key": key, **({"remote": remote} if remote else {})}
         for t, key in pending
     ]
-    for i, result in executor.map_unordered(run_task, payloads):
+    for i, result in executor.map_unordered(run_synced_task if remote else run_task, payloads):
         res[pending[i][0]] = result
         bar.advance(bar_task)
     return [r for r in res if r is not None]
@@ -290,7 +329,11 @@ def _index_stage(
     return result
 
 
-def clean(output: Path) -> None:
-    """Remove an output folder entirely (``--fresh``)."""
+def clean(output: str | os.PathLike[str]) -> None:
+    """Remove an output folder (or an output at an fsspec URL and its mirror) entirely (``--fresh``)."""
+    if is_url(output):
+        RemoteOutput(str(output)).clear()
+        return
+    output = Path(output)
     if output.exists():
         shutil.rmtree(output)

@@ -21,6 +21,7 @@ import numpy as np
 
 from corpusforge.loader.order import EpochOrder
 from corpusforge.loader.reader import open_shard
+from corpusforge.remote import is_url
 from corpusforge.state import read_json
 
 INDEX_NAME = "shard_index.json"
@@ -61,6 +62,10 @@ class ShardIterator:
         prefetch: int = 2,
         return_sample_ids: bool = False,
     ):
+        if is_url(path):  # s3://... : the shards are copied to this machine's mirror of the output first
+            from corpusforge.remote import local_copy, mirror_dir
+
+            path = local_copy(str(path), mirror_dir(str(path)))
         self.root = Path(path)
         index = read_json(self.root / INDEX_NAME)
         self.shards = [s for s in index["shards"] if s["split"] == split]

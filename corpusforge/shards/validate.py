@@ -10,6 +10,8 @@ import numpy as np
 import orjson
 from safetensors import safe_open
 
+from corpusforge.errors import CorpusforgeError
+from corpusforge.remote import is_url
 from corpusforge.shards.index import INDEX_NAME
 from corpusforge.tokenize.special import IGNORE_INDEX, NUM_SPECIAL, PAD
 
@@ -25,8 +27,28 @@ def _sha256(path: Path) -> str:
 
 
 def validate_output(output: str | Path) -> tuple[list[str], dict[str, Any]]:
-    """Every fault found (empty when valid) and a summary of what was checked."""
-    out = Path(output)
+    """Every fault found (empty when valid) and a summary of what was checked.
+
+    ``output`` may be an fsspec URL (``s3://...``): its files (not ``_work``/``_state``) are
+    downloaded to a temporary folder first, since every byte is read for the checksums anyway.
+    """
+    if is_url(output):
+        import tempfile
+
+        from corpusforge.remote import local_copy
+
+        url = str(output).rstrip("/")
+        with tempfile.TemporaryDirectory(prefix="corpusforge-validate-") as tmp:
+            try:
+                local_copy(url, tmp)
+            except CorpusforgeError as exc:
+                return [str(exc)], {}
+            faults, summary = _validate_folder(Path(tmp))
+            return [f.replace(tmp, url) for f in faults], summary
+    return _validate_folder(Path(output))
+
+
+def _validate_folder(out: Path) -> tuple[list[str], dict[str, Any]]:
     faults: list[str] = []
     index_path = out / INDEX_NAME
     if not index_path.exists():
