@@ -6,17 +6,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-from safetensors import safe_open
 from tokenizers import Tokenizer
 
 from corpusforge.errors import CorpusforgeError
+from corpusforge.loader.reader import read_stored
 from corpusforge.media.sequence import render_ids
 from corpusforge.shards.index import INDEX_NAME
 from corpusforge.tokenize.special import PAD
 
 
 def decoded_samples(output: Path, split: str = "train", n: int = 2) -> Iterator[tuple[str, int, str]]:
-    """``(shard path, row, text)`` for the first ``n`` samples of ``split``, padding removed."""
+    """``(shard path, row, text)`` for the first ``n`` samples of ``split``, padding removed.
+
+    Reads every shard format and compression (``corpusforge.loader.reader.read_stored``)."""
     index_path = output / INDEX_NAME
     if not index_path.exists():
         raise CorpusforgeError(f"{index_path}: missing (is this a corpusforge output folder?)")
@@ -29,8 +31,10 @@ def decoded_samples(output: Path, split: str = "train", n: int = 2) -> Iterator[
         raise CorpusforgeError(f"no shards in split {split!r}; splits present: {', '.join(splits)}")
     left = n
     for s in shards:
-        with safe_open(str(output / s["path"]), framework="numpy") as f:
-            ids = f.get_tensor("input_ids")
+        try:
+            ids = read_stored(output / s["path"], index["sequence_length"])["input_ids"]
+        except (OSError, ValueError) as exc:
+            raise CorpusforgeError(f"{s['path']}: cannot read the shard ({exc}); corpusforge validate says more") from None
         for row in range(min(left, len(ids))):
             seq = [int(i) for i in ids[row] if i != PAD]
             if layout is None:
