@@ -53,7 +53,8 @@ def shard_kind(path: str | Path) -> tuple[str, str]:
     raise ValueError(f"{path}: unknown shard format; the loader reads {', '.join(FORMAT_SUFFIXES)}")
 
 
-def _decompress(path: Path) -> bytes:
+def read_decompressed(path: Path) -> bytes:
+    """The decompressed content of a ``.zst``, ``.gz`` or ``.lz4`` file."""
     data = path.read_bytes()
     if path.suffix == ".zst":
         import zstandard
@@ -72,7 +73,7 @@ def _decompress(path: Path) -> bytes:
 
 def _buffer(path: Path) -> np.ndarray:
     if path.suffix in COMPRESSIONS:
-        return np.frombuffer(_decompress(path), dtype=np.uint8)
+        return np.frombuffer(read_decompressed(path), dtype=np.uint8)
     return np.memmap(path, dtype=np.uint8, mode="r")
 
 
@@ -96,8 +97,7 @@ def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
     if not isinstance(header, dict):
         raise ValueError(f"{path}: not a SafeTensors file (header is not a JSON object)")
     base = 8 + n
-    out: dict[str, np.ndarray] = {}
-    spans = []
+    specs = []
     for name, info in header.items():
         if name == "__metadata__":
             continue
@@ -108,16 +108,15 @@ def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
         if hi - lo != int(np.prod(info["shape"])) * dtype.itemsize:
             raise ValueError(f"{path}: tensor {name!r} spans bytes {lo}-{hi}, which does not fit "
                              f"{info['dtype']} {info['shape']}")
-        spans.append((lo, hi, name))
-        out[name] = buf[base + lo : base + hi].view(dtype).reshape(info["shape"])
+        specs.append((lo, hi, name, dtype, info["shape"]))
     at = 0
-    for lo, hi, name in sorted(spans):
+    for lo, hi, name, _, _ in sorted(specs):
         if lo != at:
             raise ValueError(f"{path}: tensor {name!r} starts at data byte {lo}, expected {at} (no gaps or overlaps)")
         at = hi
     if base + at != len(buf):
         raise ValueError(f"{path}: the tensors end at byte {base + at} of a {len(buf)}-byte file")
-    return out
+    return {name: buf[base + lo : base + hi].view(dtype).reshape(shape) for lo, hi, name, dtype, shape in specs}
 
 
 def read_parquet(path: Path) -> dict[str, np.ndarray]:
@@ -199,7 +198,7 @@ def read_stored(path: str | Path, sequence_length: int = 0) -> dict[str, np.ndar
     if fmt == "parquet":
         return read_parquet(path)
     if fmt == "npy":
-        source = io.BytesIO(_decompress(path)) if compression != "none" else path
+        source = io.BytesIO(read_decompressed(path)) if compression != "none" else path
         return {"input_ids": np.load(source, mmap_mode=None if compression != "none" else "r", allow_pickle=False)}
     return {"input_ids": read_megatron_rows(path, sequence_length)}
 

@@ -130,7 +130,8 @@ def check_shard(out: Path, entry: dict[str, Any], index: dict[str, Any], vocab: 
     try:
         stored = read_stored(path, length)
     except Exception as exc:  # decompressors, pyarrow and numpy raise their own error types for damaged files
-        return [f"{name}: not a readable {kind} shard ({str(exc).replace(f'{out}/', '')})"]
+        reason = str(exc).replace(f"{path}: ", "").replace(f"{out}/", "")
+        return [f"{name}: not a readable {kind} shard ({reason})"]
     dtypes = index.get("dtypes", REQUIRED)
     expected = {"input_ids": dtypes["input_ids"]} if kind in IDS_ONLY else dtypes
     faults = _check_schema(name, stored, expected, (entry["samples"], length))

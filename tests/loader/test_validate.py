@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from corpusforge import run
 from corpusforge.cli import main as cli
 from corpusforge.inspect import decoded_samples
-from corpusforge.loader.reader import read_stored, shard_kind
+from corpusforge.loader.reader import read_decompressed, read_stored, shard_kind
 from corpusforge.shards.edit import shard_files
 from corpusforge.shards.formats import compress, get_format
 from corpusforge.shards.validate import validate_output
@@ -283,3 +283,26 @@ def test_the_cli_validates_an_npy_output_and_exits_1_naming_a_corrupt_file(copy_
     assert bad.exit_code == 1 and f"FAULT {name}: " in bad.output
     shown = runner.invoke(cli, ["inspect", str(out), "-n", "1"])
     assert shown.exit_code == 2 and f"error: {name}: cannot read the shard" in shown.output
+
+
+@pytest.mark.parametrize("fmt,compression,cut", [
+    ("safetensors", "none", "the tensors end at byte"), ("safetensors", "zstd", "the tensors end at byte"),
+    ("npy", "gzip", ""), ("parquet", "none", ""),
+])  # fmt: skip
+def test_a_shard_cut_short_fails_even_with_matching_checksums(copy_of, fmt, compression, cut):
+    import hashlib
+
+    out = copy_of(fmt, compression)
+    index = index_of(out)
+    entry = index["shards"][0]
+    path = out / entry["path"]
+    raw = read_decompressed(path) if compression != "none" else path.read_bytes()
+    data = raw[:-16] if compression == "none" else compress(raw[:-16], compression)
+    replace_file(path, data)
+    for agg in (index["splits"][entry["split"]], index["totals"]):
+        agg["bytes"] += len(data) - entry["bytes"]
+    entry["bytes"], entry["sha256"] = len(data), hashlib.sha256(data).hexdigest()
+    write_index(out, index)
+    faults = validate_output(out)[0]
+    assert len(faults) == 1 and faults[0].startswith(f"{entry['path']}: not a readable {fmt} shard (")
+    assert cut in faults[0] and str(out) not in faults[0], faults
