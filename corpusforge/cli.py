@@ -122,7 +122,8 @@ def validate(output: str) -> None:
         console.print(f"{len(faults)} fault(s) in {output}")
         sys.exit(1)
     console.print(
-        f"[green]valid[/]: {summary['shards']} shards, {summary['samples']:,} samples, {summary['tokens']:,} tokens",
+        f"[green]valid[/]: {summary['shards']} {summary['format']} shards, {summary['samples']:,} samples, "
+        f"{summary['tokens']:,} tokens",
         highlight=False,
     )
 

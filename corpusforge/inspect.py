@@ -3,45 +3,88 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
-from safetensors import safe_open
-from safetensors.numpy import load
-from tokenizers import Tokenizer
 
 from corpusforge.errors import CorpusforgeError
+from corpusforge.loader.reader import read_stored
 from corpusforge.media.sequence import render_ids
 from corpusforge.remote import is_url
 from corpusforge.shards.index import INDEX_NAME
 from corpusforge.tokenize.special import PAD
 
 
-def _reader(output: str | os.PathLike[str]) -> Callable[[str], bytes]:
-    """Bytes of a file of ``output`` by relative path, for a folder or an fsspec URL."""
-    if is_url(output):
-        from fsspec.core import url_to_fs
+def text_decoder(path: Path) -> Callable[[list[int]], str]:
+    """ids -> text with the special tokens shown (``<BOS>``), for the run's ``tokenizer.json`` (HF)
+    or ``tokenizer.model`` (SentencePiece, whose decode drops its control tokens PAD/UNK/BOS/EOS)."""
+    if path.suffix != ".model":
+        from tokenizers import Tokenizer
 
-        fs, root = url_to_fs(str(output).rstrip("/"))
-        return lambda rel: fs.cat_file(f"{root}/{rel}")
-    return lambda rel: (Path(output) / rel).read_bytes()
+        tok = Tokenizer.from_file(str(path))
+        return lambda ids: tok.decode(ids, skip_special_tokens=False)
+    from corpusforge.tokenize.spm import SentencePieceEncoder
+
+    sp = SentencePieceEncoder.from_file(path).sp
+
+    def decode(ids: list[int]) -> str:
+        out, run = [], []
+        for i in ids:
+            if sp.is_control(i):
+                out += [sp.decode(run), sp.id_to_piece(i)]
+                run = []
+            else:
+                run.append(i)
+        return "".join([*out, sp.decode(run)])
+
+    return decode
+
+
+def _fetcher(output: str | os.PathLike[str], scratch: Path) -> Callable[[str], Path]:
+    """``relative path -> local path``: the file itself for a folder; for an fsspec URL, a copy
+    fetched into ``scratch`` on first use, so only the files asked for are read from the store."""
+    if not is_url(output):
+        return lambda rel: Path(output) / rel
+    from fsspec.core import url_to_fs
+
+    fs, root = url_to_fs(str(output).rstrip("/"))
+
+    def fetch(rel: str) -> Path:
+        local = scratch / rel
+        if not local.exists():
+            local.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fs.get_file(f"{root}/{rel}", str(local))
+            except FileNotFoundError:
+                raise FileNotFoundError(f"{str(output).rstrip('/')}/{rel}") from None
+        return local
+
+    return fetch
 
 
 def decoded_samples(output: str | os.PathLike[str], split: str = "train", n: int = 2
                     ) -> Iterator[tuple[str, int, str]]:
     """``(shard path, row, text)`` for the first ``n`` samples of ``split``, padding removed.
 
+    Reads every shard format and compression (``corpusforge.loader.reader.read_stored``).
     ``output`` may be an fsspec URL (``s3://...``): then only the index, the tokenizer and the
-    shards that hold those samples are read from the store.
-    """
-    read = _reader(output)
+    shards that hold those samples are fetched from the store."""
+    with tempfile.TemporaryDirectory(prefix="corpusforge-inspect-") as scratch:
+        yield from _decoded(output, _fetcher(output, Path(scratch)), split, n)
+
+
+def _decoded(output: str | os.PathLike[str], fetch: Callable[[str], Path], split: str, n: int
+             ) -> Iterator[tuple[str, int, str]]:
     try:
-        index = orjson.loads(read(INDEX_NAME))
+        index_path = fetch(INDEX_NAME)
     except FileNotFoundError:
-        raise CorpusforgeError(f"{str(output).rstrip('/')}/{INDEX_NAME}: missing (is this a corpusforge output "
-                               "folder?)") from None
-    tok = Tokenizer.from_str(read(index["tokenizer"]["path"]).decode())
+        index_path = Path(str(output).rstrip("/")) / INDEX_NAME
+    if not index_path.exists():
+        raise CorpusforgeError(f"{str(output).rstrip('/')}/{INDEX_NAME}: missing (is this a corpusforge output folder?)")
+    index = orjson.loads(index_path.read_bytes())
+    decode = text_decoder(fetch(index["tokenizer"]["path"]))
     shards = [s for s in index["shards"] if s["split"] == split]
     layout = index.get("media")  # multimodal: media spans shown as <IMG ×196>
     if not shards:
@@ -49,17 +92,15 @@ def decoded_samples(output: str | os.PathLike[str], split: str = "train", n: int
         raise CorpusforgeError(f"no shards in split {split!r}; splits present: {', '.join(splits)}")
     left = n
     for s in shards:
-        if is_url(output):
-            ids = load(read(s["path"]))["input_ids"]
-        else:
-            with safe_open(str(Path(output) / s["path"]), framework="numpy") as f:
-                ids = f.get_tensor("input_ids")
+        try:
+            for side in s.get("sidecars", []):
+                fetch(side["path"])
+            ids = read_stored(fetch(s["path"]), index["sequence_length"])["input_ids"]
+        except (OSError, ValueError) as exc:
+            raise CorpusforgeError(f"{s['path']}: cannot read the shard ({exc}); corpusforge validate says more") from None
         for row in range(min(left, len(ids))):
             seq = [int(i) for i in ids[row] if i != PAD]
-            if layout is None:
-                yield s["path"], row, tok.decode(seq, skip_special_tokens=False)
-            else:
-                yield s["path"], row, render_ids(seq, layout, lambda t: tok.decode(t, skip_special_tokens=False))
+            yield s["path"], row, decode(seq) if layout is None else render_ids(seq, layout, decode)
         left -= min(left, len(ids))
         if left <= 0:
             return

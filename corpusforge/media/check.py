@@ -1,7 +1,7 @@
 """What ``corpusforge validate`` checks in a multimodal output: the joint vocabulary layout and its
 codebook files, and in every shard row that ``modality_mask`` agrees with ``input_ids`` and media
-codes sit inside their markers (``<IMG> codes <IMG_END>``; a span cut by a row boundary may
-open before the row or close after it)."""
+codes sit inside their markers (``<IMG> codes <IMG_END>``, nothing else inside; a span cut by a
+row boundary may open before the row or close after it)."""
 
 from __future__ import annotations
 
@@ -47,21 +47,22 @@ def check_rows(name: str, ids: np.ndarray, mask: np.ndarray, layout: dict[str, A
         r, c = (int(x) for x in bad[0])
         faults.append(f"{name}: modality_mask disagrees with input_ids at {len(bad)} positions (first: row {r}, "
                       f"position {c}: mask {int(mask[r, c])}, ids say {int(expected[r, c])})")
-    cols = np.broadcast_to(np.arange(ids.shape[1]), ids.shape)
+    n, length = ids.shape
+    cols = np.broadcast_to(np.arange(length), ids.shape)
+    rows = np.arange(n)[:, None]
     for m, rng in layout.get("media", {}).items():
         lo, hi = rng["offset"], rng["offset"] + rng["size"]
         codes = (ids >= lo) & (ids < hi)
         if not codes.any():
             continue
-        opens, closes = ids == MARKERS[m][0], ids == MARKERS[m][1]
-        marker = opens | closes
-        prev = np.maximum.accumulate(np.where(marker, cols, -1), axis=1)
-        nxt = np.flip(np.minimum.accumulate(np.flip(np.where(marker, cols, ids.shape[1]), axis=1), axis=1), axis=1)
-        rows = np.arange(ids.shape[0])[:, None]
-        prev_open = (prev >= 0) & opens[rows, np.maximum(prev, 0)]
-        next_close = (nxt < ids.shape[1]) & closes[rows, np.minimum(nxt, ids.shape[1] - 1)]
-        inside = prev_open | ((prev < 0) & ((nxt >= ids.shape[1]) | next_close))
-        stray = np.argwhere(codes & ~inside)
+        # A span is <M> codes <M_END> with nothing else inside, so each run of codes must be bounded
+        # by its open marker (or the row's start) on the left and its close marker (or the row's end)
+        # on the right; markers of the row do not suffice (a code after <IMG_END> text <AUDIO_END>).
+        before = np.maximum.accumulate(np.where(codes, -1, cols), axis=1)
+        after = np.flip(np.minimum.accumulate(np.flip(np.where(codes, length, cols), axis=1), axis=1), axis=1)
+        left_ok = (before < 0) | (ids[rows, np.maximum(before, 0)] == MARKERS[m][0])
+        right_ok = (after >= length) | (ids[rows, np.minimum(after, length - 1)] == MARKERS[m][1])
+        stray = np.argwhere(codes & ~(left_ok & right_ok))
         if len(stray):
             r, c = (int(x) for x in stray[0])
             faults.append(f"{name}: {len(stray)} {m} codes outside <{_TAG[m]}> ... <{_TAG[m]}_END> "

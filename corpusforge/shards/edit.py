@@ -19,14 +19,13 @@ import numpy as np
 import pyarrow as pa
 
 from corpusforge.errors import CorpusforgeError
-from corpusforge.loader.reader import COMPRESSIONS, open_shard
+from corpusforge.loader.reader import open_shard, shard_kind
 from corpusforge.shards.formats import COMPRESSION_SUFFIX, compress, get_format, write_safetensors_streaming
 from corpusforge.shards.packer import sample_tensors
 from corpusforge.tokenize.special import BOS, PAD
 
 # Tensors that sample_tensors re-derives; a shard holding any other cannot be rebuilt from input_ids.
 DERIVED = {"input_ids", "attention_mask", "modality_mask", "labels", "position_ids", "document_ids"}
-_COMPRESSION_OF = {suffix: name for name, suffix in COMPRESSION_SUFFIX.items()}
 
 
 @dataclass
@@ -43,10 +42,7 @@ class ShardEdit:
 
 def compression_of(path: str) -> str:
     """``zstd`` for ``train/shard_00000.safetensors.zst``, ``none`` for an uncompressed shard."""
-    for suffix in COMPRESSIONS:
-        if path.endswith(suffix):
-            return _COMPRESSION_OF[suffix]
-    return "none"
+    return shard_kind(path)[1]
 
 
 def check_rebuildable(path: Path, tensors: dict[str, np.ndarray]) -> None:

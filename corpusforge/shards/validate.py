@@ -1,4 +1,13 @@
-"""Check an output folder against its own index: files, checksums, schema, dtypes, shapes, values."""
+"""Check an output folder against its own index, for every shard format and compression.
+
+Per shard: its files (the main one and any sidecar, like Megatron's ``.idx``) exist with the
+index's bytes and sha256; each file keeps its format's rules (read by ``corpusforge.loader.reader``,
+the one reader the loader uses too; for Megatron also the ``.idx`` sizes, pointers and ``doc_idx``
+against the ``.bin``); the stored tensors are the index's ``dtypes`` with (samples,
+sequence_length) shapes; and their values agree with ``input_ids``: ids inside the vocabulary,
+``attention_mask``, ``labels``, ``position_ids``, ``document_ids`` and ``modality_mask`` as the
+writer derives them, non-pad tokens as the index counts them. Then the split and total counts.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +17,23 @@ from typing import Any
 
 import numpy as np
 import orjson
-from safetensors import safe_open
 
 from corpusforge.errors import CorpusforgeError
+from corpusforge.loader.reader import FORMAT_SUFFIXES, IDS_ONLY, read_megatron_index, read_stored, shard_kind
 from corpusforge.remote import is_url
 from corpusforge.shards.index import INDEX_NAME
-from corpusforge.tokenize.special import IGNORE_INDEX, NUM_SPECIAL, PAD
+from corpusforge.shards.packer import sample_tensors
+from corpusforge.tokenize.special import PAD
 
+# The tensors of an index written before it listed its dtypes.
 REQUIRED = {"input_ids": "int32", "attention_mask": "int32", "modality_mask": "uint8", "labels": "int32"}
+ENTRY_KEYS = ("split", "path", "samples", "tokens", "bytes", "sha256")
+_DERIVED_MEANING = {
+    "attention_mask": "is not 1 exactly on non-pad tokens",
+    "labels": "differ from input_ids with -100 on padding and special tokens",  # IGNORE_INDEX
+    "position_ids": "do not count from 0 at each row start and <BOS> (0 on padding)",
+    "document_ids": "do not number the row's documents from 0 (-1 on padding)",
+}
 
 
 def _sha256(path: Path) -> str:
@@ -57,7 +75,9 @@ def _validate_folder(out: Path) -> tuple[list[str], dict[str, Any]]:
         index = orjson.loads(index_path.read_bytes())
     except orjson.JSONDecodeError as exc:
         return [f"{index_path}: not valid JSON ({exc})"], {}
-    length = index.get("sequence_length")
+    fmt = index.get("format", "safetensors")
+    if fmt not in FORMAT_SUFFIXES.values():
+        return [f"{index_path}: format {fmt!r} is unknown; known: {', '.join(FORMAT_SUFFIXES.values())}"], {}
     tok = index.get("tokenizer", {})
     vocab = tok.get("vocab_size")
     tok_path = out / tok.get("path", "tokenizer.json")
@@ -74,25 +94,19 @@ def _validate_folder(out: Path) -> tuple[list[str], dict[str, Any]]:
     totals = {"shards": 0, "samples": 0, "tokens": 0, "bytes": 0}
     per_split: dict[str, dict[str, int]] = {}
     listed = set()
-    for entry in index.get("shards", []):
-        path = out / entry["path"]
-        listed.add(entry["path"])
-        name = entry["path"]
-        if not path.exists():
-            faults.append(f"{name}: listed in the index but missing")
+    for k, entry in enumerate(index.get("shards", [])):
+        missing = [key for key in ENTRY_KEYS if key not in entry]
+        if missing:
+            faults.append(f"shards[{k}] ({entry.get('path')}): index entry lacks {missing}")
             continue
-        if path.stat().st_size != entry["bytes"]:
-            faults.append(f"{name}: {path.stat().st_size} bytes, index says {entry['bytes']}")
-        if _sha256(path) != entry["sha256"]:
-            faults.append(f"{name}: sha256 differs from the index")
-            continue
-        faults += _check_tensors(path, name, entry, length, vocab, layout)
+        listed.update([entry["path"], *(side["path"] for side in entry.get("sidecars", []))])
         s = per_split.setdefault(entry["split"], {"shards": 0, "samples": 0, "tokens": 0, "bytes": 0})
         for agg in (s, totals):
             agg["shards"] += 1
-            agg["samples"] += entry["samples"]
-            agg["tokens"] += entry["tokens"]
-            agg["bytes"] += entry["bytes"]
+            for key in ("samples", "tokens", "bytes"):
+                agg[key] += entry[key]
+        file_faults = _check_files(out, entry)
+        faults += file_faults or check_shard(out, entry, index, vocab)
     for split, agg in per_split.items():
         if index.get("splits", {}).get(split) != agg:
             faults.append(f"splits.{split}: index says {index.get('splits', {}).get(split)}, shards add up to {agg}")
@@ -102,44 +116,142 @@ def _validate_folder(out: Path) -> tuple[list[str], dict[str, Any]]:
         for f in sorted((out / split).glob("shard_*")):
             if f"{split}/{f.name}" not in listed:
                 faults.append(f"{split}/{f.name}: shard file not in the index")
-    return faults, {"shards": totals["shards"], "samples": totals["samples"], "tokens": totals["tokens"]}
+    summary = {"shards": totals["shards"], "samples": totals["samples"], "tokens": totals["tokens"], "format": fmt}
+    return faults, summary
 
 
-def _check_tensors(path: Path, name: str, entry: dict[str, Any], length: int, vocab: int | None,
-                   layout: dict[str, Any] | None = None) -> list[str]:
-    faults: list[str] = []
+def _check_files(out: Path, entry: dict[str, Any]) -> list[str]:
+    """Faults of a shard's files as files: presence, total bytes, each file's sha256."""
+    files = [(entry["path"], entry["sha256"]), *((s["path"], s["sha256"]) for s in entry.get("sidecars", []))]
+    absent = [name for name, _ in files if not (out / name).exists()]
+    if absent:
+        return [f"{name}: listed in the index but missing" for name in absent]
+    faults = []
+    size = sum((out / name).stat().st_size for name, _ in files)
+    if size != entry["bytes"]:
+        what = "bytes" if len(files) == 1 else f"bytes in {len(files)} files"
+        faults.append(f"{entry['path']}: {size} {what}, index says {entry['bytes']}")
+    faults += [f"{name}: sha256 differs from the index" for name, sha in files if _sha256(out / name) != sha]
+    return faults
+
+
+def check_shard(out: Path, entry: dict[str, Any], index: dict[str, Any], vocab: int | None) -> list[str]:
+    """Faults of one shard's content (its files already match their checksums): format, schema, values."""
+    name, path = entry["path"], out / entry["path"]
+    length, fmt = index.get("sequence_length"), index.get("format", "safetensors")
     try:
-        with safe_open(str(path), framework="numpy") as f:
-            keys = set(f.keys())
-            missing = set(REQUIRED) - keys
-            if missing:
-                return [f"{name}: missing tensors {sorted(missing)}"]
-            t = {k: f.get_tensor(k) for k in REQUIRED}
-    except Exception as exc:  # safetensors raises its own error types for a damaged header
-        return [f"{name}: not a readable SafeTensors file ({exc})"]
-    for k, dtype in REQUIRED.items():
-        if str(t[k].dtype) != dtype:
-            faults.append(f"{name}: {k} has dtype {t[k].dtype}, expected {dtype}")
-        if t[k].shape != (entry["samples"], length):
-            faults.append(f"{name}: {k} has shape {t[k].shape}, expected ({entry['samples']}, {length})")
-    if faults:
+        kind, _ = shard_kind(path)
+    except ValueError:
+        return [f"{name}: not a shard file name of any format ({', '.join(FORMAT_SUFFIXES)})"]
+    if kind != fmt:
+        return [f"{name}: a {kind} file, but the index says format {fmt!r}"]
+    if kind == "megatron":
+        faults = _check_megatron(path, entry, length)
+        if faults:
+            return faults
+    try:
+        stored = read_stored(path, length)
+    except Exception as exc:  # decompressors, pyarrow and numpy raise their own error types for damaged files
+        reason = str(exc).replace(f"{path}: ", "").replace(f"{out}/", "")
+        return [f"{name}: not a readable {kind} shard ({reason})"]
+    dtypes = index.get("dtypes", REQUIRED)
+    expected = {"input_ids": dtypes["input_ids"]} if kind in IDS_ONLY else dtypes
+    faults = _check_schema(name, stored, expected, (entry["samples"], length))
+    return faults or _check_values(name, stored, entry, vocab, index.get("media"))
+
+
+def _check_megatron(bin_path: Path, entry: dict[str, Any], length: int) -> list[str]:
+    """Faults of a Megatron pair: the ``.idx`` describes ``samples`` back-to-back sequences of at most
+    ``length`` int32 tokens filling the ``.bin``, one document each (``doc_idx`` 0..samples)."""
+    name = entry["path"]
+    idx_name = name[: -len(".bin")] + ".idx"
+    try:
+        idx = read_megatron_index(bin_path.with_suffix(".idx"))
+    except ValueError as exc:
+        return [f"{idx_name}: {str(exc).split(': ', 1)[-1]}"]
+    faults = []
+    if idx.version != 1:
+        faults.append(f"{idx_name}: version {idx.version}, the writer writes version 1")
+    if idx.dtype != np.int32:
+        faults.append(f"{idx_name}: token dtype {idx.dtype}, expected int32")
+    n = len(idx.sizes)
+    if n != entry["samples"]:
+        faults.append(f"{idx_name}: {n} sequences, index says {entry['samples']} samples")
+    bad = np.flatnonzero((idx.sizes < 1) | (idx.sizes > length))
+    if len(bad):
+        faults.append(f"{idx_name}: {len(bad)} sequence sizes outside 1-{length} (first: sequence {bad[0]}, "
+                      f"size {idx.sizes[bad[0]]})")
+    want = (np.cumsum(idx.sizes, dtype=np.int64) - idx.sizes) * idx.dtype.itemsize
+    bad = np.flatnonzero(idx.pointers != want)
+    if len(bad):
+        faults.append(f"{idx_name}: {len(bad)} pointers off (first: sequence {bad[0]} at byte {idx.pointers[bad[0]]}, "
+                      f"expected {want[bad[0]]}: sequences lie back to back)")
+    if not np.array_equal(idx.doc_idx, np.arange(n + 1)):
+        faults.append(f"{idx_name}: doc_idx is not 0..{n} (one document per sequence)")
+    need = int(idx.sizes.sum(dtype=np.int64)) * idx.dtype.itemsize
+    if bin_path.stat().st_size != need:
+        faults.append(f"{name}: {bin_path.stat().st_size} bytes, the .idx sizes need {need}")
+    return faults
+
+
+def _check_schema(name: str, stored: dict[str, np.ndarray], expected: dict[str, str],
+                  shape: tuple[int, int]) -> list[str]:
+    """Faults of the stored tensors' names, dtypes and shapes against the index."""
+    faults = []
+    missing, extra = sorted(set(expected) - set(stored)), sorted(set(stored) - set(expected))
+    if missing:
+        faults.append(f"{name}: missing tensors {missing}")
+    if extra:
+        faults.append(f"{name}: holds tensors {extra} that the index's dtypes do not list")
+    for k in sorted(set(expected) & set(stored)):
+        if str(stored[k].dtype) != expected[k]:
+            faults.append(f"{name}: {k} has dtype {stored[k].dtype}, expected {expected[k]}")
+        if stored[k].shape != shape:
+            faults.append(f"{name}: {k} has shape {stored[k].shape}, expected {shape}")
+    return faults
+
+
+def _first_difference(got: np.ndarray, want: np.ndarray) -> str | None:
+    """``"at 3 positions (first: row r, position c: 5, expected 7)"``, or None when equal."""
+    bad = np.argwhere(got != want)
+    if not len(bad):
+        return None
+    r, c = (int(x) for x in bad[0])
+    return f"at {len(bad)} positions (first: row {r}, position {c}: {got[r, c]}, expected {want[r, c]})"
+
+
+def _check_values(name: str, stored: dict[str, np.ndarray], entry: dict[str, Any], vocab: int | None,
+                  layout: dict[str, Any] | None) -> list[str]:
+    """Faults of the values: ids in range, token count, every stored derived tensor equal to its derivation."""
+    faults = []
+    ids = np.asarray(stored["input_ids"])
+    tokens = int(np.count_nonzero(ids != PAD))
+    if tokens != entry["tokens"]:
+        faults.append(f"{name}: {tokens} non-pad tokens, index says {entry['tokens']}")
+    outside = (ids < 0) | (ids >= vocab) if vocab is not None else ids < 0
+    if outside.any():
+        r, c = (int(x) for x in np.argwhere(outside)[0])
+        faults.append(f"{name}: input_ids outside [0, {vocab}) at {int(outside.sum())} positions "
+                      f"(first: row {r}, position {c}: {ids[r, c]})")
+    want = sample_tensors(ids, "position_ids" in stored, "document_ids" in stored)
+    for k, meaning in _DERIVED_MEANING.items():
+        diff = _first_difference(np.asarray(stored[k]), want[k]) if k in stored else None
+        if diff:
+            faults.append(f"{name}: {k} {meaning}: wrong {diff}")
+    mask = stored.get("modality_mask")
+    if mask is None and layout is not None:
+        from corpusforge.media.sequence import modality_mask_of
+
+        mask = modality_mask_of(ids, layout)  # id-only formats: still checks media codes sit inside markers
+    if mask is None:
         return faults
-    ids = t["input_ids"]
-    if int(np.count_nonzero(ids != PAD)) != entry["tokens"]:
-        faults.append(f"{name}: {np.count_nonzero(ids != PAD)} non-pad tokens, index says {entry['tokens']}")
-    if ids.min() < 0 or (vocab is not None and ids.max() >= vocab):
-        faults.append(f"{name}: input_ids outside [0, {vocab})")
-    if not np.array_equal(t["attention_mask"], (ids != PAD).astype(np.int32)):
-        faults.append(f"{name}: attention_mask is not 1 exactly on non-pad tokens")
-    expected_labels = np.where(ids < NUM_SPECIAL, IGNORE_INDEX, ids)
-    if not np.array_equal(t["labels"], expected_labels):
-        faults.append(f"{name}: labels differ from input_ids with -100 on padding and special tokens")
-    if t["modality_mask"].max(initial=0) > 3:
+    mask = np.asarray(mask)
+    if mask.max(initial=0) > 3:
         faults.append(f"{name}: modality_mask has values outside 0-3")
     elif layout is not None:
         from corpusforge.media.check import check_rows
 
-        faults += check_rows(name, ids, t["modality_mask"], layout)
-    elif t["modality_mask"].any():
+        faults += check_rows(name, ids, mask, layout)
+    elif mask.any():
         faults.append(f"{name}: modality_mask is not 0 everywhere, but the index has no media layout")
     return faults

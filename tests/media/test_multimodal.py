@@ -52,9 +52,9 @@ def mixed_folder(root):
     return root
 
 
-@pytest.fixture(scope="module")
-def run_out(tmp_path_factory):
-    base = tmp_path_factory.mktemp("mm")
+def run_preset(base, sharding=""):
+    """The multimodal preset of ``corpusforge init`` over ``mixed_folder``, small; ``sharding`` adds
+    YAML lines to its ``sharding`` section. Returns the output folder."""
     folder = mixed_folder(base / "mixed")
     recipe = base / "r.yaml"
     runner = CliRunner()
@@ -62,10 +62,15 @@ def run_out(tmp_path_factory):
                               "--output", str(base / "out")])
     assert res.exit_code == 0, res.output
     text = recipe.read_text().replace("codebook_size: 256", "codebook_size: 64")
-    recipe.write_text(text.replace("sequence_length: 2048", "sequence_length: 512"))
+    recipe.write_text(text.replace("sequence_length: 2048", "sequence_length: 512" + sharding))
     res = runner.invoke(cli, ["run", str(recipe), "-w", "1", "-q"])
     assert res.exit_code == 0, res.output
     return base / "out"
+
+
+@pytest.fixture(scope="module")
+def run_out(tmp_path_factory):
+    return run_preset(tmp_path_factory.mktemp("mm"))
 
 
 def _shards(out):
@@ -178,6 +183,36 @@ def test_validate_catches_a_corrupted_mask_and_a_stray_code(run_out, tmp_path):
     _rewrite(out, shard, t)
     faults, _ = validate_output(out)
     assert any("audio codes outside <AUDIO> ... <AUDIO_END>" in f and f"row {r}, position {c}" in f for f in faults)
+
+
+def test_an_ids_only_format_is_validated_against_the_layout_too(tmp_path):
+    """npy shards hold input_ids alone: validate derives the mask from the layout and still finds
+    media codes outside their markers."""
+    import hashlib
+
+    from corpusforge.loader.reader import read_stored
+    from corpusforge.shards.formats import compress, get_format
+
+    out = run_preset(tmp_path, "\n  format: npy\n  compression: zstd")
+    assert validate_output(out)[0] == []
+    res = CliRunner().invoke(cli, ["inspect", str(out), "-n", "50", "--chars", "100000"])
+    assert res.exit_code == 0 and "<IMG ×196>" in res.output and "<AUDIO" in res.output
+    index = orjson.loads((out / "shard_index.json").read_bytes())
+    shard, layout = index["shards"][0], index["media"]
+    assert shard["path"].endswith(".npy.zst")
+    ids = np.array(read_stored(out / shard["path"])["input_ids"])
+    # the first text token of the shard: right after an <IMG_END>, in a row without audio markers
+    r, c = map(int, np.argwhere((ids >= NUM_SPECIAL) & (ids < layout["text_vocab_size"]))[0])
+    ids[r, c] = layout["media"]["audio"]["offset"]
+    data = compress(get_format("npy").encode({"input_ids": ids}, {})[".npy"], "zstd")
+    (out / shard["path"]).unlink()
+    (out / shard["path"]).write_bytes(data)
+    index["splits"][shard["split"]]["bytes"] += len(data) - shard["bytes"]
+    index["totals"]["bytes"] += len(data) - shard["bytes"]
+    shard["bytes"], shard["sha256"] = len(data), hashlib.sha256(data).hexdigest()
+    (out / "shard_index.json").write_bytes(orjson.dumps(index))
+    assert validate_output(out)[0] == [
+        f"{shard['path']}: 1 audio codes outside <AUDIO> ... <AUDIO_END> (first: row {r}, position {c})"]
 
 
 def test_html_interleaving_resolves_local_and_inline_images(tmp_path):
