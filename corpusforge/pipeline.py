@@ -243,7 +243,8 @@ class Pipeline:
         tok = cached_encoder(str(self.output / stored_name(self.recipe.tokenizer)))
         splits = list(cfg.splits)
         cuts = split_thresholds(cfg.splits)
-        packers = {s: Packer(cfg.sequence_length, cfg.packing) for s in splits}
+        packers = {s: Packer(cfg.sequence_length, cfg.packing, whole_spans=self.recipe.media is not None)
+                   for s in splits}
         writers = {s: self.shard_writer(self.work / "shards" / s / f"t{task:06d}", s) for s in splits}
         lineages = {s: TaskLineage() for s in splits}
         docs_out = None
@@ -298,7 +299,8 @@ class Pipeline:
                     docs_out.write(doc)
             for s, ids in per_split.items():
                 if ids:
-                    lineages[s].add(split_docs[s], packers[s].add_documents(ids))
+                    names = [f"{d.source} (document {d.id})" for d in split_docs[s]] if media else None
+                    lineages[s].add(split_docs[s], packers[s].add_documents(ids, names))
                     writers[s].add(packers[s].take_full())
 
         docs, stats = self.final_documents(task, ctx)
@@ -327,6 +329,7 @@ class Pipeline:
                   "languages": dict(sorted(languages.items())), "licenses": dict(sorted(licenses.items()))}
         if media is not None:
             result["media"] = {"tokens": media.media_tokens, "failed_items": media.failed,
+                               "span_padding": sum(p.span_padding for p in packers.values()),
                                "embeddings": media.write_embeddings(self.output, task)}
         return result
 

@@ -1,0 +1,93 @@
+"""Media documents meet every step consistently, near-dedup compares media, packing keeps spans whole,
+embedded media is not read twice, and video sampling seeks."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from corpusforge.errors import RecipeError
+from corpusforge.shards.packer import Packer
+from corpusforge.tokenize.special import BOS, EOS, PAD
+
+# sha256 of the packer's rows, lineage and truncated count on fixed random text documents, computed
+# with the packer before media spans existed: the text path must stay byte-identical.
+TEXT_PACKING = {
+    "concat": "0fb3cf3f3ed05aebdad0fdbc4181d22f7f1e06074fe53b46ece07b5d945af758",
+    "pad": "8949fc7d67f89aafa2cdd144c5220a530774a02240512a460432ef11d5155630",
+    "truncate": "72762ae6b96b9b3b446a35ef313fde963e4ff8c6dba13589e9133d15a677d2a3",
+}
+
+
+def _pack_digest(mode: str, whole_spans: bool) -> str:
+    rng = np.random.default_rng(7)
+    docs = [rng.integers(16, 1000, size=int(n)).tolist() for n in rng.integers(0, 40, size=300)]
+    p = Packer(16, mode, whole_spans=whole_spans)
+    h = hashlib.sha256()
+    lineage = []
+    for i in range(0, 300, 37):
+        lineage.append(p.add_documents(docs[i : i + 37]))
+        h.update(p.take_full().tobytes())
+    h.update(p.finish().tobytes())
+    h.update(np.concatenate(lineage).tobytes())
+    h.update(str(p.truncated_tokens).encode())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("mode", ["concat", "pad", "truncate"])
+@pytest.mark.parametrize("whole_spans", [False, True])
+def test_text_packing_is_byte_identical(mode, whole_spans):
+    assert _pack_digest(mode, whole_spans) == TEXT_PACKING[mode]
+
+
+def _spans_whole(rows: np.ndarray) -> bool:
+    """Every row opens and closes each media span it holds (no span crosses a row boundary)."""
+    for row in rows.tolist():
+        depth = 0
+        for t in row:
+            if t in (4, 6, 8):
+                depth += 1
+            elif t in (5, 7, 9):
+                depth -= 1
+                if depth < 0:
+                    return False
+        if depth:
+            return False
+    return True
+
+
+IMG = [4, 100, 101, 102, 5]  # <IMG> three codes <IMG_END>
+
+
+def test_concat_starts_a_crossing_span_on_the_next_row():
+    plain = Packer(8)
+    plain.add_documents([[20, 21, 22], [30, *IMG, 31]])
+    assert not _spans_whole(plain.finish())  # the unchanged packer cuts the image at column 8
+    p = Packer(8, whole_spans=True)
+    lineage = p.add_documents([[20, 21, 22], [30, *IMG, 31]], ["a.png (document x)", "b.png (document y)"])
+    rows = p.finish()
+    assert rows.tolist() == [[BOS, 20, 21, 22, EOS, BOS, 30, PAD], [*IMG, 31, EOS, PAD]]
+    assert p.span_padding == 1 and _spans_whole(rows)
+    assert lineage.tolist() == [[0, 0, 0, 5], [1, 0, 5, 8], [1, 1, 0, 7]]  # the padding belongs to b.png
+
+
+def test_pad_mode_splits_long_documents_between_spans():
+    p = Packer(8, "pad", whole_spans=True)
+    p.add_documents([[30, 31, *IMG, *IMG, 32]])
+    rows = p.finish()
+    assert _spans_whole(rows) and rows.tolist() == [[BOS, 30, 31, *IMG], [*IMG, 32, EOS, PAD]]
+
+
+def test_truncate_cuts_between_spans_and_counts_no_padding():
+    p = Packer(8, "truncate", whole_spans=True)
+    p.add_documents([[30, 31, 32, *IMG, 33]])
+    rows = p.finish()
+    assert rows.tolist() == [[BOS, 30, 31, 32, PAD, PAD, PAD, PAD]] and p.truncated_tokens == 7
+
+
+def test_a_span_longer_than_a_row_names_the_document_and_the_length():
+    p = Packer(8, whole_spans=True)
+    with pytest.raises(RecipeError, match=r"clip.mp4 \(document 1f\).*9 tokens.*sequence_length >= 9"):
+        p.add_documents([[8, *range(100, 107), 9]], ["clip.mp4 (document 1f)"])
