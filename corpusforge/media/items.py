@@ -35,6 +35,17 @@ def media_of(doc: Any) -> list[dict[str, Any]]:
     return doc.media or doc.metadata.get("media") or []
 
 
+def media_key(doc: Any) -> int:
+    """A 64-bit key of the document's media content (its items' hashes in order), 0 without media.
+
+    Near-duplicate steps mix it into what they compare, so two documents can only be near-duplicates
+    when they carry the same media: a shared (or empty) caption on two pictures is not enough."""
+    items = media_of(doc)
+    if not items:
+        return 0
+    return xxhash.xxh3_64_intdigest("\x00".join(str(m.get("hash", "")) for m in items).encode()) or 1
+
+
 def parts_of(text: str, items: list[dict[str, Any]]) -> list[str | dict[str, Any]]:
     """The document in order: text pieces and media items, split at the placeholders.
 

@@ -91,3 +91,58 @@ def test_a_span_longer_than_a_row_names_the_document_and_the_length():
     p = Packer(8, whole_spans=True)
     with pytest.raises(RecipeError, match=r"clip.mp4 \(document 1f\).*9 tokens.*sequence_length >= 9"):
         p.add_documents([[8, *range(100, 107), 9]], ["clip.mp4 (document 1f)"])
+
+
+# -- near-duplicate steps compare media content ---------------------------------------------------
+
+CAPTION = "A tabby cat sits on the windowsill in the morning sun and looks out at the garden birds"
+
+
+def _media_doc(i: str, text: str, *hashes: str):
+    from corpusforge.document import Document
+
+    items = [{"uri": f"{h}.png", "kind": "image", "mime": "image/png", "bytes": 1, "hash": h} for h in hashes]
+    return Document(text, id=i, source=f"{i}.png", metadata={"media": items}, media=items)
+
+
+@pytest.mark.parametrize("kind", ["minhash_dedup", "simhash_dedup"])
+def test_near_dedup_needs_the_same_media(kind, tmp_path):
+    from corpusforge.document import Document
+    from corpusforge.registry import STEPS
+    from tests.dedup.helpers import run_step
+
+    P = "\ufffc"
+    docs = [
+        _media_doc("a", P + CAPTION, "h1"),
+        _media_doc("b", P + CAPTION, "h2"),  # another picture, same caption: kept
+        _media_doc("c", P + CAPTION + (" today" if kind == "minhash_dedup" else ""), "h1"),  # a's again: removed
+        _media_doc("d", "", "h3"),
+        _media_doc("e", "", "h4"),  # two pictures without captions: both kept
+        _media_doc("f", "", "h3"),  # d's picture again: removed
+        Document(CAPTION, id="t", source="t.txt"),  # the caption as a text document: kept
+    ]
+    removed = run_step(STEPS.get(kind)(), [docs], tmp_path / kind)
+    assert sorted(docs[r].id for r in removed[0]) == ["c", "f"]
+
+
+def test_line_dedup_counts_caption_lines_per_media_and_never_empties_a_media_document(tmp_path):
+    from corpusforge.dedup.lines import LineDedup, RemoveRepeatedLines
+    from corpusforge.document import Document
+    from corpusforge.observe.stats import TaskContext
+
+    P = "\ufffc"
+    same = [_media_doc(f"s{i}", P + CAPTION, "h1") for i in range(3)]  # one picture, three times
+    other = [_media_doc(f"o{i}", P + CAPTION, f"x{i}") for i in range(3)]  # three pictures, one caption
+    text = [Document(f"{CAPTION}\nline {i} of its own text here", id=f"t{i}", source="t") for i in range(3)]
+    docs = same + other + text
+    step = LineDedup(min_repeats=3, partitions=1)
+    step.bind(tmp_path / "_work" / "line_dedup_0")
+    ctx = TaskContext("curate", 0, tmp_path)
+    assert len(list(step(iter(docs), ctx))) == 9
+    step.decide(0, 1)
+    remover = RemoveRepeatedLines()
+    remover.setup(ctx)
+    out = {d.id: remover.map(d) for d in docs}
+    assert all(out[d.id].text == P for d in same)  # the placeholder stays; the document is not dropped
+    assert all(out[d.id].text == P + CAPTION for d in other)  # different pictures: not repeated
+    assert all(out[f"t{i}"].text == f"line {i} of its own text here" for i in range(3))
