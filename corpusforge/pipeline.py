@@ -44,7 +44,7 @@ from corpusforge.sources.base import TaskInput
 from corpusforge.sources.manifest import reconcile_with_manifest
 from corpusforge.staging import DocumentWriter, read_documents
 from corpusforge.state import atomic_write_json, read_json
-from corpusforge.step import CorpusStep, Step, timed
+from corpusforge.step import CorpusStep, Step, run_step, timed
 from corpusforge.tokenize.encoder import load_encoder, stored_name
 
 
@@ -163,7 +163,7 @@ class Pipeline:
         for step in steps:
             step.setup(ctx)
             s = ctx.stats_for(step)
-            chain = timed(step(chain, ctx), s)
+            chain = timed(run_step(step, chain, ctx), s)
             all_stats.append(s)
         return chain, all_stats
 

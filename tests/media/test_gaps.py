@@ -146,3 +146,106 @@ def test_line_dedup_counts_caption_lines_per_media_and_never_empties_a_media_doc
     assert all(out[d.id].text == P for d in same)  # the placeholder stays; the document is not dropped
     assert all(out[d.id].text == P + CAPTION for d in other)  # different pictures: not repeated
     assert all(out[f"t{i}"].text == f"line {i} of its own text here" for i in range(3))
+
+
+# -- every text-judging step meets media documents the same way ---------------------------------------
+
+P = "\ufffc"
+WORDS = [f"w{i}" for i in range(10)]
+
+
+@pytest.fixture
+def unigram_arpa(tmp_path):
+    """A unigram model in which w0 is the likeliest word and w9 the least: perplexity rises with i."""
+    lines = ["\\data\\", f"ngram 1={len(WORDS) + 3}", "", "\\1-grams:", "-99\t<s>", "-0.5\t</s>", "-5.0\t<unk>"]
+    lines += [f"-{0.1 * (i + 1):.1f}\t{w}" for i, w in enumerate(WORDS)]
+    path = tmp_path / "unigram.arpa"
+    path.write_text("\n".join([*lines, "", "\\end\\", ""]), encoding="utf-8")
+    return str(path)
+
+
+def _through(step, docs, tmp_path):
+    from corpusforge.observe.stats import TaskContext
+    from corpusforge.step import run_step
+
+    ctx = TaskContext("curate", 0, tmp_path)
+    step.setup(ctx)
+    return list(run_step(step, iter(docs), ctx)), ctx
+
+
+def test_judges_score_the_caption_and_pass_media_without_text(unigram_arpa, tmp_path):
+    from corpusforge.document import Document
+    from corpusforge.models.perplexity import Perplexity
+
+    docs = [Document("w0 w0 w1", id="t0", source="t"), _media_doc("likely", P + "w0 w1 w0", "h1"),
+            _media_doc("bare", "", "h2"), _media_doc("unlikely", P + "w9 w9 w8", "h3"),
+            Document("w9 w8 w9", id="t1", source="t"), _media_doc("page", f"w0 w0\n{P}\nw1\n{P}", "h4", "h5")]
+    step = Perplexity(unigram_arpa, max_perplexity=4.0)
+    out, ctx = _through(step, docs, tmp_path)
+    assert [d.id for d in out] == ["t0", "likely", "bare", "page"]  # input order, the empty image kept
+    by = {d.id: d for d in out}
+    assert by["likely"].text == P + "w0 w1 w0" and by["page"].text == f"w0 w0\n{P}\nw1\n{P}"  # text restored
+    assert "perplexity" not in by["bare"].metadata and by["likely"].metadata["perplexity"] < 4
+    assert dict(ctx.stats_for(step).drops) == {"high_perplexity": 2}  # the caption judged "unlikely"
+
+
+def test_keep_top_fraction_ranks_captions_and_keeps_media_without_text(unigram_arpa, tmp_path):
+    from corpusforge.document import Document
+    from corpusforge.models.perplexity import Perplexity
+    from corpusforge.observe.stats import TaskContext
+    from corpusforge.step import run_step
+
+    step = Perplexity(unigram_arpa, keep_top_fraction=0.5)
+    docs = [_media_doc("bare", "", "h1"), Document("w0 w0", id="a", source="t"), _media_doc("cap", P + "w9 w9", "h2"),
+            Document("w1 w0", id="b", source="t"), Document("w9 w8", id="c", source="t")]
+    step.bind(tmp_path / "kt")
+    ctx = TaskContext("curate", 0, tmp_path)
+    step.setup(ctx)
+    assert [d.id for d in run_step(step, iter(docs), ctx)] == [d.id for d in docs]  # a corpus step sees every row
+    assert docs[2].text == P + "w9 w9"
+    step.decide(0, 1)
+    assert step.removed(0) == {2: "below_top_fraction", 4: "below_top_fraction"}  # 2 of the 4 scored kept
+    step.scorer.unscored = "drop"  # as llm_judge's unscored: drop: still no drop for the image without text
+    assert 0 not in step.removed(0)
+
+
+def test_prose_filters_skip_media_documents_in_order(tmp_path):
+    from corpusforge.curate.quality import QualityThresholds
+    from corpusforge.document import Document
+
+    long = ("The river ran quietly past the old mill, where the miller kept his accounts in a small "
+            "leather book. Every evening he counted the sacks of flour and wrote the number down.")
+    docs = [Document(long, id="t0", source="t"), _media_doc("cap", P + "A cat.", "h1"),
+            Document("too short", id="t1", source="t"), _media_doc("bare", "", "h2"),
+            Document(long + " again", id="t2", source="t")]
+    out, _ = _through(QualityThresholds(min_words=10), docs, tmp_path)
+    assert [d.id for d in out] == ["t0", "cap", "bare", "t2"]
+
+
+def test_redaction_keeps_placeholders(tmp_path):
+    from corpusforge.privacy.pii import PII
+    from corpusforge.privacy.secrets import Secrets
+
+    secret = _media_doc("s", "api_key: Xk9mQ2vL8pZ4wR7tBq3" + P, "h1")
+    (out,), _ = _through(Secrets(), [secret], tmp_path)
+    assert out.text == "api_key: <SECRET>" + P  # on the whole text the key's match swallows the placeholder
+    page = _media_doc("p", f"mail bob@example.com{P}or call\n{P}", "h1", "h2")
+    (out,), _ = _through(PII(), [page], tmp_path)
+    assert out.text == f"mail <EMAIL>{P}or call\n{P}" and out.metadata["pii"] == {"email": 1}
+    (kept,), _ = _through(PII(mode="drop"), [_media_doc("b", "", "h3")], tmp_path)
+    assert kept.id == "b"
+
+
+def test_augmentation_rewrites_text_between_placeholders(tmp_path):
+    from corpusforge.models.augment import RandomEdit, SentenceShuffle
+
+    doc = _media_doc("d", f"One a. Two b. Three c. Four d.\n{P}\nFive e. Six f. Seven g.", "h1")
+    out, _ = _through(SentenceShuffle(scope="document", seed=3), [doc], tmp_path)
+    assert [d.id for d in out][0] == "d" and len(out) == 2
+    copy = out[1]
+    assert copy.text.count(P) == 1 and copy.text != doc.text and copy.media == doc.media
+    before, after = copy.text.split(f"\n{P}\n")
+    assert sorted(before.split(". ")) != before.split(". ") or sorted(after.split(". ")) != after.split(". ")
+    assert set(before.rstrip(".").split(". ")) == {"One a", "Two b", "Three c", "Four d"}
+    bare, _ = _through(RandomEdit(seed=1), [_media_doc("b", "", "h2")], tmp_path)
+    assert [d.id for d in bare] == ["b"]  # nothing to edit: no copy, the image kept
