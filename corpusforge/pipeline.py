@@ -243,8 +243,9 @@ class Pipeline:
         tok = cached_encoder(str(self.output / stored_name(self.recipe.tokenizer)))
         splits = list(cfg.splits)
         cuts = split_thresholds(cfg.splits)
-        packers = {s: Packer(cfg.sequence_length, cfg.packing, whole_spans=self.recipe.media is not None)
-                   for s in splits}
+        mcfg = self.recipe.media
+        packers = {s: Packer(cfg.sequence_length, cfg.packing, whole_spans=mcfg is not None,
+                             split_long=mcfg is None or mcfg.long_spans == "split") for s in splits}
         writers = {s: self.shard_writer(self.work / "shards" / s / f"t{task:06d}", s) for s in splits}
         lineages = {s: TaskLineage() for s in splits}
         docs_out = None
@@ -330,6 +331,7 @@ class Pipeline:
         if media is not None:
             result["media"] = {"tokens": media.media_tokens, "failed_items": media.failed,
                                "span_padding": sum(p.span_padding for p in packers.values()),
+                               "split_spans": sum(p.split_spans for p in packers.values()),
                                "embeddings": media.write_embeddings(self.output, task)}
         return result
 

@@ -87,10 +87,16 @@ def test_truncate_cuts_between_spans_and_counts_no_padding():
     assert rows.tolist() == [[BOS, 30, 31, 32, PAD, PAD, PAD, PAD]] and p.truncated_tokens == 7
 
 
-def test_a_span_longer_than_a_row_names_the_document_and_the_length():
+def test_a_span_longer_than_a_row_is_cut_into_whole_spans_or_named():
     p = Packer(8, whole_spans=True)
+    p.add_documents([[30, 8, *range(100, 109), 9, 31]])  # a 9-code video span: 11 tokens, rows of 8
+    rows = p.finish()
+    assert rows.tolist() == [[BOS, 30, PAD, PAD, PAD, PAD, PAD, PAD], [8, *range(100, 106), 9],
+                             [8, 106, 107, 108, 9, 31, EOS, PAD]]
+    assert _spans_whole(rows) and p.split_spans == 1
+    strict = Packer(8, whole_spans=True, split_long=False)
     with pytest.raises(RecipeError, match=r"clip.mp4 \(document 1f\).*9 tokens.*sequence_length >= 9"):
-        p.add_documents([[8, *range(100, 107), 9]], ["clip.mp4 (document 1f)"])
+        strict.add_documents([[8, *range(100, 107), 9]], ["clip.mp4 (document 1f)"])
 
 
 # -- near-duplicate steps compare media content ---------------------------------------------------
