@@ -94,7 +94,6 @@ class Packer:
 
         Documents start where ``place`` will put them: concat continues the stream, pad and
         truncate start each document on a row of its own."""
-        n = self.length
         at = self._stream if self.mode == "concat" else 0
         out: list[Sequence[int]] = []
         for d, x in enumerate(ids):
