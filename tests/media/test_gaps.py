@@ -255,3 +255,51 @@ def test_augmentation_rewrites_text_between_placeholders(tmp_path):
     assert set(before.rstrip(".").split(". ")) == {"One a", "Two b", "Three c", "Four d"}
     bare, _ = _through(RandomEdit(seed=1), [_media_doc("b", "", "h2")], tmp_path)
     assert [d.id for d in bare] == ["b"]  # nothing to edit: no copy, the image kept
+
+
+# -- video sampling seeks to keyframes ------------------------------------------------------------------
+
+
+def _gop_video(path, frames: int, gop: int) -> None:
+    """A 32x32 mpeg4 clip with a keyframe every ``gop`` frames: frame i is grey level 2*i, plus a tone."""
+    from fractions import Fraction
+
+    av = pytest.importorskip("av")
+    from tests.media.test_media import sine
+
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("mpeg4", rate=Fraction(10))
+        v.width = v.height = 32
+        v.pix_fmt = "yuv420p"
+        v.codec_context.gop_size = gop
+        a = out.add_stream("aac", rate=16_000)
+        for i in range(frames):
+            out.mux(v.encode(av.VideoFrame.from_ndarray(np.full((32, 32, 3), 2 * i, np.uint8), format="rgb24")))
+        out.mux(v.encode(None))
+        wave = sine(440, 16_000, frames / 10)
+        for start in range(0, len(wave), 1024):
+            frame = av.AudioFrame.from_ndarray(wave[start : start + 1024].reshape(1, -1), format="flt", layout="mono")
+            frame.sample_rate = 16_000
+            out.mux(a.encode(frame))
+        out.mux(a.encode(None))
+
+
+@pytest.mark.parametrize("sampling", ["uniform", "fps"])
+def test_seeking_decodes_the_same_frames_and_audio(sampling, tmp_path):
+    import io
+
+    from corpusforge.media import decode
+
+    clip = tmp_path / "gop.mp4"
+    _gop_video(clip, 120, 10)  # 12 s, keyframes every second
+    seeking = decode._seeking_video(clip, 5, 16_000, sampling, 0.5)
+    assert seeking is not None  # mp4 seeks: the keyframe path was taken, not the fallback
+    frames, audio = seeking
+    ref_frames, ref_audio = decode.sequential_video(clip, 5, 16_000, sampling, 0.5)
+    assert len(frames) == len(ref_frames) == 5 and all(np.array_equal(a, b) for a, b in zip(frames, ref_frames))
+    assert np.array_equal(audio, ref_audio) and len(audio) > 0
+    levels = [int(np.median(f)) for f in frames]
+    want = [0, 60, 119, 178, 238] if sampling == "uniform" else [0, 40, 80, 120, 160]  # frames 0,30,.. / 0,20,..
+    assert all(abs(a - b) <= 3 for a, b in zip(levels, want)), levels
+    streamed = decode.decode_video(io.BytesIO(clip.read_bytes()), 5, sampling=sampling, fps=0.5)[0]
+    assert all(np.array_equal(a, b) for a, b in zip(streamed, frames))
