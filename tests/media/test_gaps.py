@@ -296,10 +296,10 @@ def test_seeking_decodes_the_same_frames_and_audio(sampling, tmp_path):
     assert seeking is not None  # mp4 seeks: the keyframe path was taken, not the fallback
     frames, audio = seeking
     ref_frames, ref_audio = decode.sequential_video(clip, 5, 16_000, sampling, 0.5)
-    assert len(frames) == len(ref_frames) == 5 and all(np.array_equal(a, b) for a, b in zip(frames, ref_frames))
+    assert len(frames) == len(ref_frames) == 5 and all(np.array_equal(a, b) for a, b in zip(frames, ref_frames, strict=True))
     assert np.array_equal(audio, ref_audio) and len(audio) > 0
     levels = [int(np.median(f)) for f in frames]
     want = [0, 60, 119, 178, 238] if sampling == "uniform" else [0, 40, 80, 120, 160]  # frames 0,30,.. / 0,20,..
-    assert all(abs(a - b) <= 3 for a, b in zip(levels, want)), levels
+    assert all(abs(a - b) <= 3 for a, b in zip(levels, want, strict=True)), levels
     streamed = decode.decode_video(io.BytesIO(clip.read_bytes()), 5, sampling=sampling, fps=0.5)[0]
-    assert all(np.array_equal(a, b) for a, b in zip(streamed, frames))
+    assert all(np.array_equal(a, b) for a, b in zip(streamed, frames, strict=True))
