@@ -303,3 +303,35 @@ def test_seeking_decodes_the_same_frames_and_audio(sampling, tmp_path):
     assert all(abs(a - b) <= 3 for a, b in zip(levels, want, strict=True)), levels
     streamed = decode.decode_video(io.BytesIO(clip.read_bytes()), 5, sampling=sampling, fps=0.5)[0]
     assert all(np.array_equal(a, b) for a, b in zip(streamed, frames, strict=True))
+
+
+# -- media that a page or a record embeds is not also a document of its own --------------------------
+
+
+def test_embedded_media_is_skipped_unless_kept(tmp_path):
+    import json
+    import shutil
+
+    from tests.conftest import SHARED_DATA
+    from tests.ingest.helpers import read_all
+
+    images = SHARED_DATA / "media" / "images"
+    root = tmp_path / "site"
+    (root / "pics").mkdir(parents=True)
+    (root / "posts").mkdir()
+    for name in ("board.png", "cam.png", "alone.png", "listed.png"):
+        shutil.copy(images / ("camera.png" if name != "board.png" else "checkerboard.png"), root / "pics" / name)
+    (root / "page.html").write_text("<html><body><p>A page about boards.</p><img src='pics/board.png'>"
+                                    "<video><source src=\"pics/missing.mp4\"></video></body></html>")
+    (root / "posts" / "post.html").write_text("<p>A post.</p><img alt=x src=../pics/cam.png>")
+    (root / "pairs.jsonl").write_text(json.dumps({"image": "pics/listed.png", "caption": "listed"}) + "\n")
+    docs, _ = read_all(root, tmp_path / "ctx", media="pass", text_field="caption")
+    own = sorted(d.source.rsplit("/", 1)[1] for d in docs if d.source.endswith(".png"))
+    # board.png is in page.html, listed.png in a record; post.html sits in a sibling folder, which is not
+    # searched (only the image's folder and those above it), so cam.png stays a document too.
+    assert own == ["alone.png", "cam.png"]
+    carriers = sorted(d.source.rsplit("/", 1)[1] for d in docs if d.media and not d.source.endswith(".png"))
+    assert carriers == ["page.html", "pairs.jsonl", "post.html"]  # the pages and the record keep their images
+    docs, _ = read_all(root, tmp_path / "ctx2", media="pass", text_field="caption", embedded_media="keep")
+    assert sorted(d.source.rsplit("/", 1)[1] for d in docs if d.source.endswith(".png")) == [
+        "alone.png", "board.png", "cam.png", "listed.png"]

@@ -84,13 +84,13 @@ def test_preset_runs_a_mixed_folder_into_valid_interleaved_shards(run_out):
     assert set(layout["media"]) == {"image", "audio", "video"}
     assert all(r["size"] == 64 for r in layout["media"].values())
     ids = np.concatenate([t["input_ids"].reshape(-1) for _, t in _shards(run_out)])
-    # 3 image files (board.png too) + 2 images of the page (the web one skipped); the tone and the
-    # clip's audio track.
-    assert int((ids == 4).sum()) == int((ids == 5).sum()) == 5
+    # 2 image files (board.png is in the page, so not a document of its own: embedded_media skip) + 2
+    # images of the page (the web one skipped); the tone and the clip's audio track.
+    assert int((ids == 4).sum()) == int((ids == 5).sum()) == 4
     assert int((ids == 6).sum()) == 2 and int((ids == 8).sum()) == 1
     img = layout["media"]["image"]
     codes = ids[(ids >= img["offset"]) & (ids < img["offset"] + img["size"])]
-    assert len(codes) == 5 * 196  # 224x224 in 16x16 patches
+    assert len(codes) == 4 * 196  # 224x224 in 16x16 patches
     vid = layout["media"]["video"]
     assert int(((ids >= vid["offset"]) & (ids < vid["offset"] + vid["size"])).sum()) == 8 * 196
 
