@@ -200,8 +200,9 @@ def test_records_name_their_media_and_missing_media_is_quarantined(tmp_path):
              {"caption": "just words"}]
     (tmp_path / "pairs.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     (tmp_path / "cam.json").write_text(json.dumps({"caption": "sidecar", "license": "CC0"}))
+    # embedded_media keep: cam.png is also a document of its own (with its sidecar), beside the record's copy
     docs, quarantined = read_all(tmp_path, tmp_path / "ctx", media="pass", text_field="caption",
-                                 include=["*.jsonl", "*.png", "*.json"])
+                                 include=["*.jsonl", "*.png", "*.json"], embedded_media="keep")
     by_text = {d.text: d for d in docs}
     assert set(by_text) == {PLACEHOLDER + "a man with a camera", "just words", PLACEHOLDER + "sidecar"}
     assert by_text[PLACEHOLDER + "sidecar"].metadata["license"] == "CC0"
