@@ -1,6 +1,8 @@
 """Media throughput on one core: ms per 224x224 image and per 32-frame video (decode + features +
 VQ encode), codebook training time, media tokens per second, and a whole ``multimodal`` run over
-the media folder (CPU seconds of the shards stage per media token: the figure that holds under load).
+the media folder (CPU seconds of the shards stage per media token: the figure that holds under load),
+and video sampling by seeking against decoding every frame (CPU seconds, best of 3) on
+``video/cockatoo.mp4`` (280 frames 1280x720) and a generated 1200-frame clip.
 
 Usage: ``PYTHONPATH=. python benchmarks/media.py [MEDIA_DIR]`` (default ``../shared/data/media``). Pin one core
 with ``taskset -c 0`` for the per-core figures; bars: <= 50 ms per image, <= 200 ms per video.
@@ -54,6 +56,38 @@ def cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def long_video(path: Path, frames: int = 1200, size: int = 224, gop: int = 25) -> None:
+    """A ``frames``-frame mp4 (25 fps, a keyframe every ``gop`` frames) of a moving gradient."""
+    ramp = np.add.outer(np.arange(size), np.arange(size)).astype(np.uint8)
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("mpeg4", rate=Fraction(25))
+        v.width = v.height = size
+        v.pix_fmt = "yuv420p"
+        v.codec_context.gop_size = gop
+        for i in range(frames):
+            img = np.repeat((ramp + np.uint8(i % 256))[:, :, None], 3, axis=2)
+            out.mux(v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(v.encode(None))
+
+
+def video_seeking(media: Path, tmp: Path) -> None:
+    """CPU seconds of ``decode_video`` (8 frames) with and without seeking, best of 3 runs."""
+    clip = tmp / "long.mp4"
+    long_video(clip)
+    for path in (media / "video" / "cockatoo.mp4", clip):
+        for sampling in ("uniform", "fps"):
+            cost = {}
+            for seek in (False, True):
+                runs = []
+                for _ in range(3):
+                    c = cpu_seconds()
+                    decode.decode_video(path, 8, sampling=sampling, fps=1.0, seek=seek)
+                    runs.append(cpu_seconds() - c)
+                cost[seek] = min(runs)
+            print(f"video {path.name} {sampling} 8 frames: every frame decoded {cost[False]:.3f} CPU-s, "
+                  f"seeking {cost[True]:.3f} CPU-s ({cost[False] / cost[True]:.1f}x)")
+
+
 def pipeline_run(media: Path, tmp: Path) -> None:
     """``corpusforge run`` with the multimodal preset over ``media`` (one worker, in this process),
     then its shards stage once more alone under the CPU clock: media tokens per CPU-second."""
@@ -101,6 +135,8 @@ def main() -> None:
     print(f"image decode+patches+encode: {img_ms:.1f} ms/image (bar 50), {196 / img_ms * 1000:,.0f} tokens/s")
     print(f"32-frame 224x224 video decode+patches+encode: {vid_ms:.1f} ms (bar 200), "
           f"{32 * 196 / vid_ms * 1000:,.0f} tokens/s")
+    with tempfile.TemporaryDirectory() as tmp:
+        video_seeking(media, Path(tmp))
     with tempfile.TemporaryDirectory() as tmp:
         pipeline_run(media, Path(tmp))
 

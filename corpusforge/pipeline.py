@@ -44,7 +44,7 @@ from corpusforge.sources.base import TaskInput
 from corpusforge.sources.manifest import reconcile_with_manifest
 from corpusforge.staging import DocumentWriter, read_documents
 from corpusforge.state import atomic_write_json, read_json
-from corpusforge.step import CorpusStep, Step, timed
+from corpusforge.step import CorpusStep, Step, run_step, timed
 from corpusforge.tokenize.encoder import load_encoder, stored_name
 
 
@@ -163,7 +163,7 @@ class Pipeline:
         for step in steps:
             step.setup(ctx)
             s = ctx.stats_for(step)
-            chain = timed(step(chain, ctx), s)
+            chain = timed(run_step(step, chain, ctx), s)
             all_stats.append(s)
         return chain, all_stats
 
@@ -243,7 +243,9 @@ class Pipeline:
         tok = cached_encoder(str(self.output / stored_name(self.recipe.tokenizer)))
         splits = list(cfg.splits)
         cuts = split_thresholds(cfg.splits)
-        packers = {s: Packer(cfg.sequence_length, cfg.packing) for s in splits}
+        mcfg = self.recipe.media
+        packers = {s: Packer(cfg.sequence_length, cfg.packing, whole_spans=mcfg is not None,
+                             split_long=mcfg is None or mcfg.long_spans == "split") for s in splits}
         writers = {s: self.shard_writer(self.work / "shards" / s / f"t{task:06d}", s) for s in splits}
         lineages = {s: TaskLineage() for s in splits}
         docs_out = None
@@ -298,7 +300,8 @@ class Pipeline:
                     docs_out.write(doc)
             for s, ids in per_split.items():
                 if ids:
-                    lineages[s].add(split_docs[s], packers[s].add_documents(ids))
+                    names = [f"{d.source} (document {d.id})" for d in split_docs[s]] if media else None
+                    lineages[s].add(split_docs[s], packers[s].add_documents(ids, names))
                     writers[s].add(packers[s].take_full())
 
         docs, stats = self.final_documents(task, ctx)
@@ -327,6 +330,8 @@ class Pipeline:
                   "languages": dict(sorted(languages.items())), "licenses": dict(sorted(licenses.items()))}
         if media is not None:
             result["media"] = {"tokens": media.media_tokens, "failed_items": media.failed,
+                               "span_padding": sum(p.span_padding for p in packers.values()),
+                               "split_spans": sum(p.split_spans for p in packers.values()),
                                "embeddings": media.write_embeddings(self.output, task)}
         return result
 

@@ -152,6 +152,9 @@ class MediaConfig(_Strict):
         "uniform", description="uniform: max_video_frames spread over the clip; fps: video_fps frames a second")
     video_fps: float = Field(1.0, gt=0)
     max_video_frames: int = Field(8, ge=1)
+    long_spans: Literal["split", "error"] = Field(
+        "split", description="a media span longer than sharding.sequence_length: cut into whole spans of one row "
+        "each, or an error naming the document")
     encoders: dict[Literal["image", "audio"], str] = Field(
         default_factory=dict, description="modality -> local transformers model folder (CLIP/ViT, Whisper/"
         "Wav2Vec2) whose pooled embeddings are written beside the shards")

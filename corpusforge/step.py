@@ -3,15 +3,27 @@
 The pipeline wraps every step's output to count documents, bytes and seconds, so a step author
 writes only the decision. ``CorpusStep`` marks steps that need the whole corpus (deduplication):
 they sign documents inside a task and decide in a stage of their own.
+
+Documents carrying media (images, audio, video at U+FFFC placeholders) meet each step as its
+``media_policy`` says; the pipeline applies it in one place, ``run_step``:
+
+- ``as_is``: the step sees the document unchanged (extraction, normalization, dedup, redaction
+  and augmentation, which edit the text between placeholders themselves: ``media.items.segments``).
+- ``skip``: media documents go around the step unjudged (``Filter``'s default: heuristic filters
+  are tuned on prose and would drop every image, which has no text, and most captions).
+- ``text``: the step judges the text part (placeholders removed, e.g. a caption) and its verdict
+  holds for the document; a media document without text goes around it, so it is never dropped
+  for its empty text (toxicity, classifier, perplexity, llm_judge). The text is restored after.
 """
 
 from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
@@ -21,10 +33,14 @@ if TYPE_CHECKING:
     from corpusforge.observe.stats import StepStats, TaskContext
 
 
+MediaPolicy = Literal["as_is", "skip", "text"]
+
+
 class Step(ABC):
     """A named stage of per-document processing; config is the constructor's arguments."""
 
     name: ClassVar[str] = "step"
+    media_policy: ClassVar[MediaPolicy] = "as_is"  # how documents carrying media meet it (module docstring)
 
     def setup(self, ctx: TaskContext) -> None:
         """Load models or tables once per task process (called before the first document)."""
@@ -38,9 +54,11 @@ class Filter(Step):
     """A step that decides: ``keep`` returns None to keep, or the reason to drop.
 
     A filter that also trims what it keeps (C4 removes failing lines) is counted as a modification.
-    Documents carrying media pass unjudged: text filters are tuned on prose, and would drop every
-    image file (no text) and most captions (a few words).
+    Documents carrying media pass unjudged (``media_policy = "skip"``): text filters are tuned on
+    prose, and would drop every image file (no text) and most captions (a few words).
     """
+
+    media_policy: ClassVar[MediaPolicy] = "skip"
 
     @abstractmethod
     def keep(self, doc: Document) -> str | None:
@@ -49,9 +67,6 @@ class Filter(Step):
     def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
         keep = self.keep
         for doc in docs:
-            if doc.media:
-                yield doc
-                continue
             before = doc.text
             reason = keep(doc)
             if reason is None:
@@ -122,6 +137,59 @@ class CorpusStep(Step):
     @abstractmethod
     def removed(self, task: int) -> dict[int, str]:
         """Rows of ``task``'s staged output to drop, mapped to the reason."""
+
+
+def run_step(step: Step, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
+    """``step`` over ``docs``, with documents carrying media handled as its ``media_policy`` says.
+
+    Documents that go around the step come out in input order among the step's own output, so the
+    step must yield its documents in input order (every built-in step does). A corpus-wide step
+    sees every document (its rows are the staged rows): ``text`` only swaps the text in and out."""
+    policy = getattr(step, "media_policy", "as_is")
+    if policy == "as_is":
+        return step(docs, ctx)
+    return _media_routed(step, docs, ctx, policy, bypass=not isinstance(step, CorpusStep))
+
+
+def _media_routed(step: Step, docs: Iterator[Document], ctx: TaskContext, policy: str, bypass: bool
+                  ) -> Iterator[Document]:
+    from corpusforge.media.items import text_only
+
+    around: deque[tuple[int, Document]] = deque()  # (input position, document) that skip the step
+    inside: deque[tuple[int, Document, str | None]] = deque()  # in the step: position, doc, its own text
+    held: dict[int, Document] = {}  # id() -> document, for those in ``inside`` (held, so ids stay unique)
+
+    def feed() -> Iterator[Document]:
+        for i, doc in enumerate(docs):
+            original = None
+            if doc.media:
+                view = text_only(doc.text) if policy == "text" else ""
+                if bypass and (policy == "skip" or not view.strip()):
+                    around.append((i, doc))
+                    continue
+                if policy == "text":
+                    original, doc.text = doc.text, view
+            inside.append((i, doc, original))
+            held[id(doc)] = doc
+            yield doc
+
+    for out in step(feed(), ctx):
+        if held.get(id(out)) is out:
+            while True:  # documents the step held before ``out`` and did not yield were dropped
+                i, doc, original = inside.popleft()
+                del held[id(doc)]
+                if original is not None:
+                    doc.text = original
+                if doc is out:
+                    break
+            while around and around[0][0] < i:
+                yield around.popleft()[1]
+        yield out
+    for _, doc, original in inside:
+        if original is not None:
+            doc.text = original
+    for _, doc in around:
+        yield doc
 
 
 def timed(it: Iterator[Document], stats: StepStats) -> Iterator[Document]:

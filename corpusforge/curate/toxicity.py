@@ -68,6 +68,8 @@ class Toxicity(Filter):
     ``metadata["toxicity"]`` holds the score; ``drop: false`` only annotates. Reason: ``toxic``.
     """
 
+    media_policy = "text"  # a media document is judged by its caption; one without text passes
+
     def __init__(
         self,
         threshold: float = 0.5,

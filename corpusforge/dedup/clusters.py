@@ -113,6 +113,18 @@ def connected_components(pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return nodes, nodes[lab]
 
 
+def with_media_keys(keys: np.ndarray, docs: list[Document]) -> np.ndarray:
+    """Bucket ``keys`` (partitions, n) with each media document's ``media_key`` mixed in, so only
+    documents carrying the same media (by content hash) share a bucket; text documents unchanged."""
+    if not any(d.media for d in docs):
+        return keys
+    from corpusforge.dedup.shingles import fmix64
+    from corpusforge.media.items import media_key
+
+    mk = np.fromiter((media_key(d) for d in docs), dtype=np.uint64, count=len(docs))
+    return np.where(mk != 0, fmix64(keys ^ mk[None, :]), keys)
+
+
 class Sources:
     """Every signed document source in global order: earlier-run index generations, then tasks."""
 
@@ -184,6 +196,7 @@ class ClusterDedup(CorpusStep):
 
         def flush() -> None:
             s, k = self.sign([d.text for d in batch])
+            k = with_media_keys(k, batch)
             sigs.append(s)
             keys.append(k)
 

@@ -23,6 +23,7 @@ import numpy as np
 import xxhash
 
 from corpusforge.document import Document
+from corpusforge.media.items import PLACEHOLDER, media_key, text_only
 from corpusforge.registry import register
 from corpusforge.state import atomic_save_npy as _save
 from corpusforge.state import atomic_write_json, read_json
@@ -41,12 +42,17 @@ def units(text: str, unit: str) -> list[str]:
     return text.splitlines() if unit == "line" else _PARAGRAPH.split(text)
 
 
-def unit_hash(u: str, min_chars: int) -> int | None:
-    """64-bit hash of a normalized unit, or None when it is too short to count."""
+def unit_hash(u: str, min_chars: int, media: int = 0) -> int | None:
+    """64-bit hash of a normalized unit, or None when it is too short to count.
+
+    ``media`` (a media document's ``media_key``) seeds the hash: a caption line repeats only among
+    documents carrying the same media, and media placeholders are not part of the unit."""
+    if media:
+        u = text_only(u)
     norm = _SPACE.sub(" ", u).strip().lower()
     if len(norm) < min_chars:
         return None
-    return xxhash.xxh3_64_intdigest(norm.encode("utf-8", "surrogatepass"))
+    return xxhash.xxh3_64_intdigest(norm.encode("utf-8", "surrogatepass"), media)
 
 
 @register("line_dedup")
@@ -69,7 +75,8 @@ class LineDedup(CorpusStep):
         hashes: list[int] = []
         unit, min_chars = self.unit, self.min_chars
         for doc in docs:
-            seen = {unit_hash(u, min_chars) for u in (doc.lines if unit == "line" else units(doc.text, unit))}
+            mk = media_key(doc) if doc.media else 0
+            seen = {unit_hash(u, min_chars, mk) for u in (doc.lines if unit == "line" else units(doc.text, unit))}
             seen.discard(None)
             hashes.extend(seen)  # type: ignore[arg-type]
             yield doc
@@ -142,11 +149,14 @@ class RemoveRepeatedLines(Mapper):
         if not self._set:
             return doc
         parts = units(doc.text, self.unit)
-        keep = [u for u in parts if unit_hash(u, self.min_chars) not in self._set]
-        if len(keep) == len(parts):
+        mk = media_key(doc) if doc.media else 0
+        keep = [u if unit_hash(u, self.min_chars, mk) not in self._set else PLACEHOLDER * u.count(PLACEHOLDER)
+                for u in parts]  # a removed unit leaves its media placeholders behind
+        keep = [u for u, old in zip(keep, parts, strict=True) if u == old or u]
+        if keep == parts:
             return doc
         text = ("\n" if self.unit == "line" else "\n\n").join(keep)
-        if not text.strip():
+        if not text.strip() and not doc.media:  # a media document stays: its media is not repeated
             return None
         doc.text = text
         return doc

@@ -111,13 +111,108 @@ def _stream_frames(stream: Any, container: Any) -> int:
 
 
 def decode_video(source: Source, max_frames: int = 32, sample_rate: int = 16_000, sampling: str = "uniform",
-                 fps: float = 1.0) -> tuple[list[np.ndarray], np.ndarray]:
-    """Up to ``max_frames`` RGB frames and the audio track (empty without one), in one demuxing pass.
+                 fps: float = 1.0, seek: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
+    """Up to ``max_frames`` RGB frames and the audio track (empty without one).
 
-    ``uniform`` picks frames evenly from first to last (the count comes from the container or, when
-    it has none, from duration x frame rate; the last frame decoded closes the pick when that
-    estimate was high); ``fps`` takes one frame every ``1/fps`` seconds from the start. Only picked
-    frames are converted and kept, so a long video never holds more than ``max_frames`` frames.
+    ``uniform`` picks frames evenly from first to last; ``fps`` takes one frame every ``1/fps``
+    seconds from the start. With ``seek`` (when every video packet has a timestamp and the
+    container seeks) a first pass reads the packets without decoding video, for the frames'
+    timestamps, the keyframes and the audio; then only the stretches from the keyframe before each
+    picked frame to that frame are decoded, so a long video costs about the frames sampled (times
+    the keyframe interval), not all its frames. Otherwise ``sequential_video`` decodes every frame.
+    """
+    if seek:
+        import av
+
+        try:
+            got = _seeking_video(source, max_frames, sample_rate, sampling, fps)
+        except (av.error.FFmpegError, OSError, ValueError):
+            got = None  # the sequential pass below gives the error, or copes
+        if got is not None:
+            return got
+    return sequential_video(source, max_frames, sample_rate, sampling, fps)
+
+
+def _picks(pts: list[int], time_base: float, max_frames: int, sampling: str, fps: float) -> list[int]:
+    """Timestamps of the frames to keep, from every frame's (sorted) ``pts``: the same frames
+    ``sequential_video`` keeps."""
+    if sampling == "uniform":
+        idx = np.linspace(0, len(pts) - 1, min(max_frames, len(pts))).round().astype(int)
+        return [pts[i] for i in sorted(set(idx.tolist()))]
+    out, next_time = [], 0.0
+    for p in pts:
+        if len(out) >= max_frames:
+            break
+        if p * time_base + 1e-6 >= next_time:
+            out.append(p)
+            next_time += 1.0 / fps
+    return out
+
+
+def _seeking_video(source: Source, max_frames: int, sample_rate: int, sampling: str, fps: float
+                   ) -> tuple[list[np.ndarray], np.ndarray] | None:
+    """``decode_video`` by seeking to keyframes; None when the container does not allow it."""
+    from bisect import bisect_right
+
+    import av
+
+    with av.open(_rewound(source)) as container:
+        if not container.streams.video:
+            return None
+        video = container.streams.video[0]
+        audio = container.streams.audio[0] if container.streams.audio else None
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate) if audio else None
+        chunks: list[np.ndarray] = []
+        pts: list[int] = []
+        keys: list[int] = []
+        for packet in container.demux(*(s for s in (video, audio) if s is not None)):
+            if packet.stream.type == "audio":
+                for frame in packet.decode():
+                    chunks.extend(r.to_ndarray().reshape(-1) for r in resampler.resample(frame))
+            elif packet.size:
+                if packet.pts is None:
+                    return None
+                pts.append(packet.pts)
+                if packet.is_keyframe:
+                    keys.append(packet.pts)
+        if resampler is not None:
+            chunks.extend(r.to_ndarray().reshape(-1) for r in resampler.resample(None))
+        pts.sort()
+        keys.sort()
+        if not pts or not keys or not video.time_base:
+            return None
+        targets = _picks(pts, float(video.time_base), max_frames, sampling, fps)
+        if targets[0] < keys[0]:
+            return None
+        video.thread_type = "AUTO"
+        frames: list[np.ndarray] = []
+        decoded: Any = None
+        at: int | None = None  # pts of the last frame decoded
+        for target in targets:
+            key = keys[bisect_right(keys, target) - 1]
+            if decoded is None or at is None or key > at:  # the keyframe is ahead: jump to it
+                container.seek(key, stream=video, backward=True, any_frame=False)
+                decoded = container.decode(video)
+            for frame in decoded:
+                if frame.pts is None:
+                    return None
+                at = frame.pts
+                if at >= target:
+                    frames.append(frame.to_ndarray(format="rgb24"))
+                    break
+            else:
+                return None
+    wave = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    return frames, np.clip(wave, -1.0, 1.0)
+
+
+def sequential_video(source: Source, max_frames: int = 32, sample_rate: int = 16_000, sampling: str = "uniform",
+                     fps: float = 1.0) -> tuple[list[np.ndarray], np.ndarray]:
+    """``decode_video`` in one demuxing pass that decodes every frame (containers that cannot seek).
+
+    The frame count comes from the container or, when it has none, from duration x frame rate; the
+    last frame decoded closes a ``uniform`` pick when that estimate was high. Only picked frames are
+    converted and kept, so a long video never holds more than ``max_frames`` frames.
     """
     import av
 

@@ -111,6 +111,42 @@ def record_media(fields: dict[str, Any], records_uri: str) -> list[dict[str, Any
     return items
 
 
+_SRC = re.compile(rb"""<(?:img|video|audio|source)\b[^>]*?\bsrc\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
+
+
+def html_media_refs(raw: bytes) -> list[str]:
+    """The ``src`` of every ``<img>``, ``<video>``, ``<audio>`` and ``<source>`` of an HTML page."""
+    return [(a or b or c).decode("utf-8", "replace").strip() for a, b, c in _SRC.findall(raw)]
+
+
+def record_media_refs(raw: bytes) -> list[str]:
+    """The media references in the ``image``/``audio``/``video`` fields of JSON or JSONL records."""
+    text = raw.strip()
+    try:
+        records = orjson.loads(text)  # a JSON document (or JSONL of one line)
+    except orjson.JSONDecodeError:
+        records = None
+    if records is None:
+        records = []
+        for line in text.splitlines():
+            try:
+                records.append(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                continue
+    out: list[str] = []
+    for rec in records if isinstance(records, list) else [records]:
+        if isinstance(rec, dict):
+            for key in MEDIA_FIELDS:
+                value = rec.get(key)
+                out += [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
+    return out
+
+
+def resolve_ref(ref: str, base_uri: str) -> str | None:
+    """Where a page's or records file's media reference points (see ``_resolve``)."""
+    return _resolve(ref, base_uri)
+
+
 def _resolve(ref: str, base_uri: str) -> str | None:
     """A reference's uri beside ``base_uri`` (the page or records file); ``data:`` URIs as they
     are; None for web URLs (no network here)."""

@@ -11,7 +11,9 @@ removed it) go after the text, so no media is lost silently.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 import xxhash
@@ -35,6 +37,17 @@ def media_of(doc: Any) -> list[dict[str, Any]]:
     return doc.media or doc.metadata.get("media") or []
 
 
+def media_key(doc: Any) -> int:
+    """A 64-bit key of the document's media content (its items' hashes in order), 0 without media.
+
+    Near-duplicate steps mix it into what they compare, so two documents can only be near-duplicates
+    when they carry the same media: a shared (or empty) caption on two pictures is not enough."""
+    items = media_of(doc)
+    if not items:
+        return 0
+    return xxhash.xxh3_64_intdigest("\x00".join(str(m.get("hash", "")) for m in items).encode()) or 1
+
+
 def parts_of(text: str, items: list[dict[str, Any]]) -> list[str | dict[str, Any]]:
     """The document in order: text pieces and media items, split at the placeholders.
 
@@ -50,6 +63,44 @@ def parts_of(text: str, items: list[dict[str, Any]]) -> list[str | dict[str, Any
             k += 1
     out.extend(items[k:])
     return out
+
+
+def find_between(find: Callable[[str], Sequence[Any]], text: str) -> list[Any]:
+    """The spans ``find`` reports (dataclasses with ``start``/``end``) in each piece of ``text``
+    between placeholders, at their positions in ``text``: a span never covers a placeholder, so
+    replacing spans (PII, secrets) keeps every media item where it was."""
+    if PLACEHOLDER not in text:
+        return list(find(text))
+    out: list[Any] = []
+    at = 0
+    for piece in text.split(PLACEHOLDER):
+        if piece.strip():
+            out += [dataclasses.replace(sp, start=sp.start + at, end=sp.end + at) for sp in find(piece)]
+        at += len(piece) + 1
+    return out
+
+
+def map_between(texts: list[str], fn: Callable[[list[str]], list[str | None]]) -> list[str | None]:
+    """``fn`` (many texts in, a changed text or None each out) applied to the pieces of every text
+    between placeholders, whitespace around each piece kept; None where no piece changed. Lets a
+    text-rewriting step (augmentation) edit around media without moving or losing placeholders."""
+    pieces, where = [], []
+    split = [t.split(PLACEHOLDER) for t in texts]
+    for i, parts in enumerate(split):
+        for k, piece in enumerate(parts):
+            core = piece.strip()
+            if core:
+                pieces.append(core)
+                where.append((i, k))
+    changed = [list(parts) for parts in split]
+    touched = [False] * len(texts)
+    for (i, k), new in zip(where, fn(pieces) if pieces else [], strict=True):
+        if new is not None:
+            old = split[i][k]
+            lead, trail = old[: len(old) - len(old.lstrip())], old[len(old.rstrip()):]
+            changed[i][k] = lead + new + trail
+            touched[i] = True
+    return [PLACEHOLDER.join(c) if t else None for c, t in zip(changed, touched, strict=True)]
 
 
 def text_only(text: str) -> str:

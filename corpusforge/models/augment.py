@@ -3,7 +3,8 @@
 A copy gets a new stable id (a hash of the original id, the step, the seed and the copy number),
 the original's source and offset, ``metadata["augmented_from"]`` (the original's id) and
 ``metadata["augmentation"]`` (the step), and is counted as modified, so lineage's ``modified_by``
-names the augmentation. Every random choice comes from a generator seeded by ``seed``, the step,
+names the augmentation. In a document carrying media each piece of text between placeholders is
+augmented on its own, so media stays where it was; one without text has no copy. Every random choice comes from a generator seeded by ``seed``, the step,
 the document id and the copy number: the copies do not depend on tasks, batches or workers.
 """
 
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 import xxhash
 
 from corpusforge.document import Document
+from corpusforge.media.items import map_between
 from corpusforge.registry import register
 from corpusforge.step import Step
 
@@ -76,7 +78,10 @@ class Augmenter(Step):
         while batch := list(islice(it, self.batch_size)):
             jobs = [(doc, k) for doc in batch if self._chosen(doc.id) for k in range(self.factor)]
             rngs = [random.Random(f"{self.seed}:{self.name}:{doc.id}:{k}") for doc, k in jobs]
-            texts = self.augment_batch([doc.text for doc, _ in jobs], rngs)
+            if any(doc.media for doc, _ in jobs):  # rewrite the text between media placeholders only
+                texts = self._between_media(jobs, rngs)
+            else:
+                texts = self.augment_batch([doc.text for doc, _ in jobs], rngs)
             made: dict[str, list[Document]] = {}
             for (doc, k), text in zip(jobs, texts, strict=True):
                 siblings = made.setdefault(doc.id, [])
@@ -96,6 +101,18 @@ class Augmenter(Step):
                 else:
                     ctx.drop(self, doc, "replaced_by_augmentation")
                 yield from made.get(doc.id, ())
+
+
+    def _between_media(self, jobs: list[tuple[Document, int]], rngs: list[random.Random]) -> list[str | None]:
+        """Copies of media documents: each piece of text between placeholders augmented with the
+        copy's generator (text documents as a whole, as without media)."""
+        out: list[str | None] = []
+        for (doc, _), rng in zip(jobs, rngs, strict=True):
+            if doc.media:
+                out += map_between([doc.text], lambda pieces, r=rng: self.augment_batch(pieces, [r] * len(pieces)))
+            else:
+                out += self.augment_batch([doc.text], [rng])
+        return out
 
 
 def paragraphs(text: str) -> list[str]:

@@ -65,6 +65,8 @@ class Classifier(TopFraction, Filter):
     the best-scoring fraction of the whole run (a corpus-wide ``KeepTopFraction`` step).
     """
 
+    media_policy = "text"  # a media document is judged by its caption; one without text passes
+
     def __init__(
         self,
         model_path: str,

@@ -111,6 +111,8 @@ class LLMJudge(TopFraction, Step):
     ``keep_top_fraction`` keeps the best fraction of the run instead (lowest, for ``toxicity``).
     """
 
+    media_policy = "text"  # a media document is judged by its caption; one without text passes
+
     def __init__(
         self,
         base_url: str,

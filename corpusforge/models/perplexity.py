@@ -88,6 +88,8 @@ class Perplexity(TopFraction, Filter):
     lowest-perplexity fraction of the whole run (a corpus-wide ``KeepTopFraction`` step).
     """
 
+    media_policy = "text"  # a media document is judged by its caption; one without text passes
+
     higher_is_better = False
 
     def __init__(

@@ -78,11 +78,13 @@ class KeepTopFraction(CorpusStep):
     """Keep the top ``fraction`` of the scored documents of the whole run (drop reason ``below_top_fraction``).
 
     Unscored documents are not ranked; the scorer's ``unscored`` option keeps them or drops them
-    (reason ``unscored``). ``fraction`` counts scored documents only.
+    (reason ``unscored``). ``fraction`` counts scored documents only. A media document without text
+    (the scorer's ``media_policy`` is ``text``) is neither scored nor ranked and always kept.
     """
 
     def __init__(self, scorer: TopFraction, fraction: float):
         self.scorer, self.fraction = scorer, fraction
+        self.media_policy = getattr(scorer, "media_policy", "as_is")
         self.name = scorer.name  # type: ignore[attr-defined]  # stats and stage named as the scoring step
 
     def setup(self, ctx: TaskContext) -> None:
@@ -93,14 +95,20 @@ class KeepTopFraction(CorpusStep):
         hashes: list[int] = []
         sign = 1.0 if self.scorer.higher_is_better else -1.0
         it = iter(docs)
+        passed: list[int] = []  # rows of media documents without text: not judged, kept
+        text_view = self.media_policy == "text"
         while batch := list(islice(it, self.scorer.batch_size)):
-            scores = self.scorer.score_batch(batch, ctx)
+            judged = [not (text_view and d.media and not d.text.strip()) for d in batch]
+            scores = iter(self.scorer.score_batch([d for d, j in zip(batch, judged, strict=True) if j], ctx)
+                          if any(judged) else ())
             self._adopt_counts(ctx)
-            ranks += [sign * s for s in scores]
+            passed += [len(ranks) + i for i, j in enumerate(judged) if not j]
+            ranks += [sign * next(scores) if j else math.nan for j in judged]
             hashes += [_tie_hash(d.id) for d in batch]
             yield from batch
         rec = np.empty(len(ranks), dtype=RANK_DTYPE)
         rec["rank"], rec["hash"] = ranks, hashes
+        atomic_save_npy(self._passed_path(ctx.task), np.asarray(passed, dtype=np.int64))
         atomic_save_npy(self._ranks_path(ctx.task), rec)
 
     def _adopt_counts(self, ctx: TaskContext) -> None:
@@ -113,6 +121,9 @@ class KeepTopFraction(CorpusStep):
 
     def _ranks_path(self, task: int) -> Any:
         return self.stage_dir / "ranks" / f"task_{task:06d}.npy"
+
+    def _passed_path(self, task: int) -> Any:
+        return self.stage_dir / "passed" / f"task_{task:06d}.npy"
 
     def _load(self, task: int) -> np.ndarray:
         return np.load(self._ranks_path(task), mmap_mode="r")
@@ -169,4 +180,6 @@ class KeepTopFraction(CorpusStep):
         out = {int(i): "below_top_fraction" for i in np.flatnonzero(~keep & ~np.isnan(rank))}
         if self.scorer.unscored == "drop":
             out.update({int(i): "unscored" for i in np.flatnonzero(np.isnan(rank))})
+            for i in np.load(self._passed_path(task)).tolist() if self._passed_path(task).exists() else ():
+                out.pop(int(i), None)
         return out

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from corpusforge.document import Document
+from corpusforge.media.items import find_between
 from corpusforge.observe.stats import TaskContext
 from corpusforge.step import Mapper
 
@@ -18,6 +19,8 @@ class SpanRedactor(Mapper):
     Subclasses say how a span is written back (``placeholder``) and under which name it is counted
     (``kind_of``); the base class redacts, drops in ``mode: drop``, counts per kind in the stats
     and in ``doc.metadata[metadata_key]``, and records the decision with the number of spans as score.
+    In a document carrying media the text between placeholders is searched piece by piece, so a
+    replacement never swallows a placeholder (``media.items.find_between``).
     """
 
     reason_prefix: ClassVar[str] = "redacted"
@@ -43,8 +46,12 @@ class SpanRedactor(Mapper):
         parts.append(text[pos:])
         return "".join(parts)
 
+    def spans(self, doc: Document) -> list[Any]:
+        """The spans to redact in ``doc`` (between its media placeholders when it has media)."""
+        return find_between(self.detector.find, doc.text) if doc.media else self.detector.find(doc.text)
+
     def map(self, doc: Document) -> Document | None:
-        spans = self.detector.find(doc.text)
+        spans = self.spans(doc)
         if not spans:
             return doc
         if self.mode == "drop":
@@ -55,7 +62,7 @@ class SpanRedactor(Mapper):
     def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
         find = self.detector.find
         for doc in docs:
-            spans = find(doc.text)
+            spans = find(doc.text) if not doc.media else find_between(find, doc.text)
             if not spans:
                 yield doc
                 continue

@@ -3,6 +3,12 @@
 Modes: ``concat`` (default) concatenates documents and cuts windows; ``pad`` gives every document
 rows of its own (a long one is split over several), padded; ``truncate`` keeps one row per
 document and counts the tokens cut off in ``truncated_tokens``, so nothing is lost silently.
+
+With ``whole_spans`` (multimodal runs) a media span ``<IMG> codes <IMG_END>`` never crosses a row
+boundary in any mode: a span that would is moved to the next row start, the rest of the row padded
+(PAD inside the document: no label, no attention). A span longer than a row is cut into whole spans
+of one row each (``<AUDIO> codes <AUDIO_END>`` repeated; ``split_long``), or else is a ``RecipeError``
+naming the document and the sequence length it needs. Without media the packing is unchanged.
 """
 
 from __future__ import annotations
@@ -12,7 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from corpusforge.errors import RecipeError
 from corpusforge.tokenize.special import BOS, EOS, IGNORE_INDEX, NUM_SPECIAL, PAD
+
+SPAN_OPEN = (4, 6, 8)  # <IMG>, <AUDIO>, <VIDEO> (corpusforge.media.sequence.MARKERS)
+SPAN_CLOSE = (5, 7, 9)
 
 
 def frame_documents(ids: Sequence[Sequence[int]]) -> np.ndarray:
@@ -36,10 +46,13 @@ PACKING_MODES = ("concat", "pad", "truncate")
 class Packer:
     """Accumulates framed token streams; hands out full windows, pads only the very last one."""
 
-    def __init__(self, sequence_length: int, mode: str = "concat"):
+    def __init__(self, sequence_length: int, mode: str = "concat", whole_spans: bool = False,
+                 split_long: bool = True):
         if mode not in PACKING_MODES:
             raise ValueError(f"packing mode {mode!r} is unknown; allowed: {', '.join(PACKING_MODES)}")
-        self.length, self.mode = sequence_length, mode
+        self.length, self.mode, self.whole_spans, self.split_long = sequence_length, mode, whole_spans, split_long
+        self.span_padding = 0  # PAD tokens placed so that media spans start on a fresh row
+        self.split_spans = 0  # spans longer than a row, cut into whole spans
         self._chunks: list[np.ndarray] = []
         self._size = 0
         self._rows: list[np.ndarray] = []
@@ -47,8 +60,12 @@ class Packer:
         self._stream = 0  # framed tokens seen (concat): where the next document starts
         self._next_row = 0  # rows handed to documents so far (pad, truncate)
 
-    def add_documents(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
-        """Frame and pack one batch of documents' token ids; returns where they landed (``place``)."""
+    def add_documents(self, ids: Sequence[Sequence[int]], names: Sequence[str] | None = None) -> np.ndarray:
+        """Frame and pack one batch of documents' token ids; returns where they landed (``place``).
+
+        ``names`` (one per document) are what a ``whole_spans`` error calls the documents."""
+        if self.whole_spans:
+            ids = self._fit_spans(ids, names)
         sizes = np.fromiter((len(x) + 2 for x in ids), dtype=np.int64, count=len(ids))
         spans = self.place(sizes)
         flat = frame_documents(ids)
@@ -59,7 +76,7 @@ class Packer:
         offset = np.arange(len(flat), dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         if self.mode == "truncate":
             keep = offset < n
-            self.truncated_tokens += int(len(flat) - np.count_nonzero(keep))
+            self.truncated_tokens += int(np.count_nonzero(flat[~keep] != PAD))  # span padding is not content
             rows_per_doc = np.ones(len(ids), dtype=np.int64)
             flat, offset, sizes_kept = flat[keep], offset[keep], np.minimum(sizes, n)
         else:
@@ -70,6 +87,62 @@ class Packer:
         out[np.repeat(first_row, sizes_kept) + offset // n, offset % n] = flat
         self._rows.append(out)
         return spans
+
+    def _fit_spans(self, ids: Sequence[Sequence[int]], names: Sequence[str] | None) -> list[Sequence[int]]:
+        """``ids`` with PAD inserted before every media span that would cross a row boundary, and
+        spans longer than a row cut into whole spans (or an error, without ``split_long``).
+
+        Documents start where ``place`` will put them: concat continues the stream, pad and
+        truncate start each document on a row of its own."""
+        at = self._stream if self.mode == "concat" else 0
+        out: list[Sequence[int]] = []
+        for d, x in enumerate(ids):
+            arr = np.asarray(x, dtype=np.int64)
+            opens = np.flatnonzero(np.isin(arr, SPAN_OPEN))
+            if len(opens):
+                closes = np.flatnonzero(np.isin(arr, SPAN_CLOSE))
+                ends = closes[np.minimum(np.searchsorted(closes, opens), len(closes) - 1)] if len(closes) else opens
+                x = self._fit_document(arr, opens.tolist(), np.maximum(ends, opens).tolist(), at,
+                                       names[d] if names is not None else f"document {d} of the batch") or x
+            out.append(x)
+            at += len(x) + 2 if self.mode == "concat" else 0
+        return out
+
+    def _fit_document(self, arr: np.ndarray, opens: list[int], ends: list[int], at: int, name: str
+                      ) -> list[int] | None:
+        """One document's ids with its spans fitted into rows (it starts at stream position ``at``),
+        or None when every span already fits where it is."""
+        n = self.length
+        pieces: list[Any] = []
+        pos, prev, changed = at + 1, 0, False  # pos: where the next token lands (+1: the BOS)
+        for s, e in zip(opens, ends, strict=True):
+            pieces.append(arr[prev:s])
+            pos += s - prev
+            span, col = e - s + 1, pos % n
+            if span > n and not self.split_long:
+                raise RecipeError(f"{name}: a media span of {span} tokens does not fit in a row of "
+                                  f"sharding.sequence_length {n}; it needs sequence_length >= {span} "
+                                  "(or media.long_spans: split, or fewer media tokens)")
+            if col and col + span > n:
+                pieces.append(np.full(n - col, PAD, np.int64))
+                self.span_padding += n - col
+                pos += n - col
+                changed = True
+            if span > n:  # whole spans of one row each: <M> codes <M_END>, <M> codes <M_END>, ...
+                codes = arr[s + 1 : e]
+                for c in range(0, len(codes), n - 2):
+                    pieces.append(np.concatenate([[arr[s]], codes[c : c + n - 2], [arr[e]]]))
+                    pos += len(codes[c : c + n - 2]) + 2
+                self.split_spans += 1
+                changed = True
+            else:
+                pieces.append(arr[s : e + 1])
+                pos += span
+            prev = e + 1
+        if not changed:
+            return None
+        pieces.append(arr[prev:])
+        return np.concatenate(pieces).tolist()
 
     def place(self, sizes: np.ndarray) -> np.ndarray:
         """Lineage of a batch of framed documents of ``sizes`` tokens: an (pieces, 4) int64 array of

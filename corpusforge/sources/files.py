@@ -89,6 +89,7 @@ class FilesSource(Source):
         pdf_password_env: str | None = None,
         pdf_mode: Literal["auto", "plain", "layout"] = "auto",
         media: Literal["quarantine", "pass"] = "quarantine",
+        embedded_media: Literal["skip", "keep"] = "skip",
         favor_precision: bool = True,
         max_extract_bytes: int = 256 * 1024 * 1024,
         content_hash: bool = True,
@@ -111,6 +112,8 @@ class FilesSource(Source):
         self.text_template = text_template
         self.pdf_password, self.pdf_password_env, self.pdf_mode = pdf_password, pdf_password_env, pdf_mode
         self.media, self.favor_precision = media, favor_precision
+        self.embedded_media = embedded_media
+        self._refs_cache: dict[str, set[str]] = {}
         self.max_extract_bytes = max_extract_bytes
         self.hash_inputs, self.incremental = content_hash, incremental
         self._license_cache: dict[str, str | None] = {}
@@ -354,6 +357,8 @@ class FilesSource(Source):
             what = kind.mime or kind.family
             ctx.quarantine(part.path, f"media file: enable the multimodal stage (source option media: pass; {what})", None)
             return
+        if self.embedded_media == "skip" and self._embedded(part):
+            return  # already a part of the page or record that embeds it
         item = media_ingest.media_item(part.path, kind.family, kind.mime, media_ingest.read_bytes(part.path))
         text, caption_meta = "", {}
         caption = media_ingest.read_caption(part.path, self._names)
@@ -388,6 +393,43 @@ class FilesSource(Source):
                 fields["media"] = items
                 text = PLACEHOLDER * len(items) + text
             yield offset, text, fields
+
+    def _embedded(self, part: Part) -> bool:
+        """Whether an HTML page or a JSON/JSONL records file in the media file's folder, or a folder
+        above it up to the source root, embeds it (``<img src>``, an ``image``/``audio``/``video``
+        field), so it is in that document already (``embedded_media: skip``)."""
+        target = posixpath.normpath(part.path)
+        folder = posixpath.dirname(part.path)
+        root = part.path[: len(part.path) - len(part.key)].rstrip("/") if part.path.endswith(part.key) else folder
+        while True:
+            if folder not in self._refs_cache:
+                self._refs_cache[folder] = self._references(folder)
+            if target in self._refs_cache[folder]:
+                return True
+            if len(folder) <= len(root) or posixpath.dirname(folder) == folder:
+                return False
+            folder = posixpath.dirname(folder)
+
+    def _references(self, folder: str) -> set[str]:
+        """Normalized uris of the media that the pages and records files directly in ``folder`` name."""
+        refs: set[str] = set()
+        for name in sorted(self._names(folder)):
+            uri = f"{folder}/{name}"
+            low = name.lower()
+            try:
+                if low.endswith((".html", ".htm", ".xhtml")):
+                    found = media_ingest.html_media_refs(media_ingest.read_bytes(uri))
+                elif low.endswith((".jsonl", ".ndjson", ".json")) and not media_ingest.is_caption(uri, self._names):
+                    found = media_ingest.record_media_refs(media_ingest.read_bytes(uri))
+                else:
+                    continue
+            except (OSError, ValueError):
+                continue  # unreadable here: the read of that file reports it
+            for ref in found:
+                resolved = media_ingest.resolve_ref(ref, uri)
+                if resolved is not None and not resolved.startswith("data:"):
+                    refs.add(posixpath.normpath(resolved))
+        return refs
 
     def _names(self, folder: str) -> set[str]:
         """File names in ``folder`` (cached per source), to find captions beside media files."""

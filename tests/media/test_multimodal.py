@@ -62,7 +62,8 @@ def run_preset(base, sharding=""):
                               "--output", str(base / "out")])
     assert res.exit_code == 0, res.output
     text = recipe.read_text().replace("codebook_size: 256", "codebook_size: 64")
-    recipe.write_text(text.replace("sequence_length: 2048", "sequence_length: 512" + sharding))
+    # sequence_length 2048: the clip's 8-frame video span (1570 tokens) fits a row
+    recipe.write_text(text.replace("sequence_length: 2048", "sequence_length: 2048" + sharding))
     res = runner.invoke(cli, ["run", str(recipe), "-w", "1", "-q"])
     assert res.exit_code == 0, res.output
     return base / "out"
@@ -89,13 +90,13 @@ def test_preset_runs_a_mixed_folder_into_valid_interleaved_shards(run_out):
     assert set(layout["media"]) == {"image", "audio", "video"}
     assert all(r["size"] == 64 for r in layout["media"].values())
     ids = np.concatenate([t["input_ids"].reshape(-1) for _, t in _shards(run_out)])
-    # 3 image files (board.png too) + 2 images of the page (the web one skipped); the tone and the
-    # clip's audio track.
-    assert int((ids == 4).sum()) == int((ids == 5).sum()) == 5
+    # 2 image files (board.png is in the page, so not a document of its own: embedded_media skip) + 2
+    # images of the page (the web one skipped); the tone and the clip's audio track.
+    assert int((ids == 4).sum()) == int((ids == 5).sum()) == 4
     assert int((ids == 6).sum()) == 2 and int((ids == 8).sum()) == 1
     img = layout["media"]["image"]
     codes = ids[(ids >= img["offset"]) & (ids < img["offset"] + img["size"])]
-    assert len(codes) == 5 * 196  # 224x224 in 16x16 patches
+    assert len(codes) == 4 * 196  # 224x224 in 16x16 patches
     vid = layout["media"]["video"]
     assert int(((ids >= vid["offset"]) & (ids < vid["offset"] + vid["size"])).sum()) == 8 * 196
 
@@ -235,8 +236,9 @@ def test_records_name_their_media_and_missing_media_is_quarantined(tmp_path):
              {"caption": "just words"}]
     (tmp_path / "pairs.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     (tmp_path / "cam.json").write_text(json.dumps({"caption": "sidecar", "license": "CC0"}))
+    # embedded_media keep: cam.png is also a document of its own (with its sidecar), beside the record's copy
     docs, quarantined = read_all(tmp_path, tmp_path / "ctx", media="pass", text_field="caption",
-                                 include=["*.jsonl", "*.png", "*.json"])
+                                 include=["*.jsonl", "*.png", "*.json"], embedded_media="keep")
     by_text = {d.text: d for d in docs}
     assert set(by_text) == {PLACEHOLDER + "a man with a camera", "just words", PLACEHOLDER + "sidecar"}
     assert by_text[PLACEHOLDER + "sidecar"].metadata["license"] == "CC0"
