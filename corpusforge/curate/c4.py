@@ -101,6 +101,9 @@ class C4Quality(SignalFilter):
 
         kept: list[str] = []
         n_sentences = 0
+        # "Fewer than k words" needs at most k pieces: split stops there instead of cutting the line.
+        min_words = self.min_words_per_line
+        max_split = max(min_words - 1, 0)
         removed = {"no_terminal_punct": 0, "too_few_words": 0, "javascript": 0, "policy": 0, "too_long_word": 0}
         lorem = curly = False
         for line in doc.lines:
@@ -116,7 +119,7 @@ class C4Quality(SignalFilter):
             if self.filter_no_terminal_punct and (not line.endswith(END_PUNCTUATION) or line.endswith(ELLIPSIS)):
                 removed["no_terminal_punct"] += 1
                 continue
-            if len(raw.split()) < self.min_words_per_line:
+            if min_words > 0 and len(raw.split(None, max_split)) < min_words:
                 removed["too_few_words"] += 1
                 continue
             lower = line.lower()
