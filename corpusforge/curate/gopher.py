@@ -87,7 +87,7 @@ class GopherQuality(SignalFilter):
             return verdict.first
         if mean_len > self.max_mean_word_length and fail("mean_word_length_too_long"):
             return verdict.first
-        n_tokens = len(ts.words)
+        n_tokens = ts.n_words
         hash_ratio = ratio(text.count("#"), n_tokens)
         sig["hash_ratio"] = round(hash_ratio, 4)
         if hash_ratio > self.max_symbol_word_ratio and fail("hash_ratio"):

@@ -1,9 +1,10 @@
 """Text statistics shared by the heuristic filters, computed once per document text.
 
 ``stats(doc)`` returns a ``TextStats`` cached on the document (keyed by the text object, so a mapper
-that replaces the text invalidates it). Words are ``doc.words`` (whitespace split), numbered once by
-distinct word, so per-word rules run over the distinct words weighted by their counts; n-grams are
-hashed into NumPy arrays so repetition signals cost a few vectorised passes, not Python loops.
+that replaces the text invalidates it). Words are what ``str.split()`` gives (``doc.words``), but
+found and hashed over the text's code points in NumPy, then grouped by distinct word, so per-word
+rules run over the distinct words weighted by their counts; n-grams are hashed into NumPy arrays so
+repetition signals cost a few vectorised passes, not Python loops.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from itertools import repeat
 
 import numpy as np
 
+from corpusforge.dedup.shingles import position_sums
 from corpusforge.document import Document
 
 # A sentence ends at . ! ? (and CJK full stops), with closing quotes or brackets, before a space or
@@ -26,29 +28,63 @@ _SENTENCE_END = re.compile(
 # Punctuation stripped from word edges (ASCII plus common typographic marks).
 PUNCTUATION = string.punctuation + "“”‘’«»„‚‹›—–…·•¡¿"
 _MUL = np.uint64(0x9E3779B97F4A7C15)
+# What str.split() splits on (str.isspace); the last whitespace code point is U+3000, and the entry
+# after it stands for every higher code point.
+_LAST_SPACE = 0x3000
+_SPACE = np.array([chr(c).isspace() for c in range(_LAST_SPACE + 1)] + [False])
+
+
+def word_spans(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The text's code points (uint8 for ASCII text, else uint32) and where each ``str.split()``
+    word starts and ends (exclusive), found in one vectorised pass."""
+    if text.isascii():
+        units: np.ndarray = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+        space = _SPACE[units]
+    else:
+        units = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        space = _SPACE[np.minimum(units, _LAST_SPACE + 1)]
+    pad = np.ones(1, dtype=bool)
+    edges = np.flatnonzero(np.diff(np.concatenate((pad, space, pad)).view(np.int8)))
+    return units, edges[0::2], edges[1::2]  # a word starts where spaces stop; the next edge ends it
 
 
 class TextStats:
     """Lazily computed views of one text: distinct words, lines, paragraphs, n-gram hashes."""
 
-    __slots__ = ("text", "words", "_lines", "_paragraphs", "_ids", "_distinct", "_counts", "_word_hash",
-                 "_word_len", "_ngrams", "_stripped", "_repeats", "_cum", "_vocab")
+    __slots__ = ("text", "_words", "_lines", "_spans", "_paragraphs", "_ids", "_distinct", "_counts",
+                 "_word_hash", "_ngrams", "_stripped", "_repeats", "_cum", "_vocab")
 
-    def __init__(self, text: str, words: list[str], lines: list[str]):
+    def __init__(self, text: str, lines: list[str]):
         self.text = text
-        self.words = words
+        self._words: list[str] | None = None
         self._lines = lines
+        self._spans: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._paragraphs: list[str] | None = None
         self._ids: np.ndarray | None = None
         self._distinct: list[str] = []
         self._counts: np.ndarray | None = None
         self._word_hash: np.ndarray | None = None
-        self._word_len: np.ndarray | None = None
         self._ngrams: dict[int, np.ndarray] = {}
         self._stripped: list[str] | None = None
         self._repeats: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._cum: np.ndarray | None = None
         self._vocab: set[str] | None = None
+
+    @property
+    def words(self) -> list[str]:
+        """The words as strings (``str.split()``); the signals themselves need only ``word_spans``."""
+        if self._words is None:
+            self._words = self.text.split()
+        return self._words
+
+    @property
+    def n_words(self) -> int:
+        return len(self._word_spans()[1])
+
+    def _word_spans(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._spans is None:
+            self._spans = word_spans(self.text)
+        return self._spans
 
     @property
     def nonempty_lines(self) -> list[str]:
@@ -97,8 +133,9 @@ class TextStats:
             group[starts[1:]] = 1
             ids = np.empty(m, dtype=np.int64)
             ids[sorted_pos] = np.cumsum(group)
-            words = self.words
-            self._distinct = [words[i] for i in sorted_pos[starts].tolist()]
+            text, (_, first, last) = self.text, self._word_spans()
+            reps = sorted_pos[starts]
+            self._distinct = [text[a:b] for a, b in zip(first[reps].tolist(), last[reps].tolist(), strict=True)]
             self._counts = np.diff(np.append(starts, m))
             self._ids = ids
         return self._ids, self._distinct, self._counts
@@ -112,19 +149,21 @@ class TextStats:
 
     @property
     def word_hash(self) -> np.ndarray:
-        """64-bit hash of every word (uint64), in order."""
+        """64-bit hash of every word (uint64), in order: ``position_sums`` over its code points."""
         if self._word_hash is None:
-            self._word_hash = np.fromiter(map(hash, self.words), dtype=np.int64, count=len(self.words)).view(
-                np.uint64
-            )
+            units, first, last = self._word_spans()
+            if len(first):
+                with np.errstate(over="ignore"):
+                    self._word_hash = position_sums(units, first, last - first, distinct_tail=True)
+            else:
+                self._word_hash = np.empty(0, dtype=np.uint64)
         return self._word_hash
 
     @property
     def word_len(self) -> np.ndarray:
-        if self._word_len is None:
-            distinct = self.distinct_words
-            self._word_len = np.fromiter(map(len, distinct), dtype=np.int64, count=len(distinct))[self.word_ids]
-        return self._word_len
+        """Characters in every word (int64), in order."""
+        _, first, last = self._word_spans()
+        return last - first
 
     def ngram_hash(self, n: int) -> np.ndarray:
         """Hash of every word n-gram (position i covers words i..i+n-1); built from the (n-1)-grams."""
@@ -147,7 +186,7 @@ class TextStats:
         if self._cum is None:
             self._cum = np.concatenate(([0], np.cumsum(self.word_len)))
         cum = self._cum
-        m = len(self.words) - n + 1
+        m = self.n_words - n + 1
         if m <= 0:
             return np.empty(0, dtype=np.int64)
         return cum[n : n + m] - cum[:m] + joiner * (n - 1)
@@ -233,7 +272,7 @@ def stats(doc: Document) -> TextStats:
     cached = _STATS.get(id(doc))
     if cached is not None and cached[0] is doc and cached[1].text is doc.text:
         return cached[1]
-    ts = TextStats(doc.text, doc.words, doc.lines)
+    ts = TextStats(doc.text, doc.lines)
     if len(_STATS) >= _CACHE_SIZE:
         # Documents flow through a chain of steps one at a time (or in small batches), so a few
         # recent entries are all that is ever reused.

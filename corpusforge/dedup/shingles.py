@@ -92,31 +92,39 @@ def word_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         return np.empty(0, np.uint64), counts
     lens = ends - starts
     with np.errstate(over="ignore"):
-        return _position_sums(buf, starts, lens), counts
+        return position_sums(buf, starts, lens), counts
 
 
-def _position_sums(buf: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
-    """fmix64 of sum (byte + 1) x R[min(position, 63)] per word, one pass per byte position.
+def position_sums(units: np.ndarray, starts: np.ndarray, lens: np.ndarray, distinct_tail: bool = False
+                  ) -> np.ndarray:
+    """fmix64 of sum (unit + 1) x R[min(position, 63)] per run of ``units``, one pass per position.
 
-    With the words ordered by decreasing length, those that have a k-th byte are a prefix, so
-    position k costs one gather over that prefix: no per-byte position or multiplier arrays
-    (uint64 sums wrap, so the order of addition does not change the result).
+    With the runs ordered by decreasing length, those that have a k-th unit are a prefix, so
+    position k costs one gather over that prefix: no per-unit position or multiplier arrays
+    (uint64 sums wrap, so the order of addition does not change the result). ``distinct_tail``
+    gives every position from 63 on a multiplier of its own (fmix64 of the position, odd), so runs
+    that differ only by the order of their units past 63 hash apart; the shingle hash keeps R[63].
     """
     capped = np.minimum(lens, 64)
     order = np.argsort(capped.astype(np.uint8), kind="stable")[::-1]
     st, ln = starts[order], lens[order]
-    longer = len(st) - np.cumsum(np.bincount(capped, minlength=65))  # longer[k]: words longer than k
+    longer = len(st) - np.cumsum(np.bincount(capped, minlength=65))  # longer[k]: runs longer than k
     acc = np.zeros(len(st), dtype=np.uint64)
     one = np.uint64(1)
     for k in range(min(int(ln[0]), 63)):
         a = int(longer[k])
-        acc[:a] += (buf[st[:a] + k].astype(np.uint64) + one) * _R[k]
+        acc[:a] += (units[st[:a] + k].astype(np.uint64) + one) * _R[k]
     n_long = int(longer[63])
-    if n_long:  # bytes from position 63 on all take R[63]
+    if n_long:  # units from position 63 on
         tail = ln[:n_long] - 63
         first = np.cumsum(tail) - tail
-        idx = np.repeat(st[:n_long] + 63 - first, tail) + np.arange(int(tail.sum()))
-        acc[:n_long] += np.add.reduceat(buf[idx].astype(np.uint64) + one, first) * _R[63]
+        within = np.arange(int(tail.sum())) - np.repeat(first, tail)
+        vals = units[np.repeat(st[:n_long] + 63, tail) + within].astype(np.uint64) + one
+        if distinct_tail:
+            vals *= fmix64(within.astype(np.uint64) + np.uint64(63)) | one
+            acc[:n_long] += np.add.reduceat(vals, first)
+        else:
+            acc[:n_long] += np.add.reduceat(vals, first) * _R[63]
     out = np.empty(len(st), dtype=np.uint64)
     out[order] = fmix64(acc)
     return out
