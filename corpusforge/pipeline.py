@@ -370,6 +370,8 @@ def split_thresholds(splits: dict[str, float]) -> list[float]:
 
 def split_of(doc_id: str, seed: int, names: list[str], cuts: list[float]) -> str:
     """The split of a document: a pure function of its id and the seed."""
+    if len(names) == 1:
+        return names[0]
     u = xxhash.xxh3_64_intdigest(doc_id.encode(), seed=seed & 0xFFFFFFFFFFFFFFFF) / 2.0**64
     for name, cut in zip(names, cuts, strict=True):
         if u < cut:

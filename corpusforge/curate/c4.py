@@ -22,6 +22,8 @@ END_PUNCTUATION = (".", "?", "!", '"', "'")
 ELLIPSIS = "..."
 CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
 POLICY_SUBSTRINGS = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
+# Every policy substring contains one of these: three searches rule most lines out.
+_POLICY_HINTS = ("cookie", "policy", "terms of use")
 BAD_WORDS_EN = Path(__file__).parent / "data" / "bad_words_en.txt"
 
 
@@ -101,37 +103,44 @@ class C4Quality(SignalFilter):
 
         kept: list[str] = []
         n_sentences = 0
+        # "Fewer than k words" needs at most k pieces: split stops there instead of cutting the line.
+        min_words = self.min_words_per_line
+        max_split = max(min_words - 1, 0)
         removed = {"no_terminal_punct": 0, "too_few_words": 0, "javascript": 0, "policy": 0, "too_long_word": 0}
         lorem = curly = False
+        # The options as locals: the loop below runs once per line.
+        max_word_length, citations = self.max_word_length, self.remove_citations
+        no_terminal, lorem_rule, javascript = self.filter_no_terminal_punct, self.filter_lorem_ipsum, self.filter_javascript
+        curly_rule, policy = self.filter_curly_bracket, self.filter_policy
         for line in doc.lines:
             line = line.strip()
             if not line:
                 continue
             raw = line  # words are counted before citation markers are removed, as in C4
-            if 0 <= self.max_word_length < len(line) and any(len(w) > self.max_word_length for w in line.split()):
+            if 0 <= max_word_length < len(line) and any(len(w) > max_word_length for w in line.split()):
                 removed["too_long_word"] += 1
                 continue
-            if self.remove_citations and "[" in line:
+            if citations and "[" in line:
                 line = CITATION.sub("", line)
-            if self.filter_no_terminal_punct and (not line.endswith(END_PUNCTUATION) or line.endswith(ELLIPSIS)):
+            if no_terminal and (not line.endswith(END_PUNCTUATION) or line.endswith(ELLIPSIS)):
                 removed["no_terminal_punct"] += 1
                 continue
-            if len(raw.split()) < self.min_words_per_line:
+            if min_words > 0 and len(raw.split(None, max_split)) < min_words:
                 removed["too_few_words"] += 1
                 continue
             lower = line.lower()
-            if self.filter_lorem_ipsum and "lorem ipsum" in lower:
+            if lorem_rule and "lorem ipsum" in lower:
                 lorem = True
                 if fail("lorem_ipsum"):
                     return verdict.first
-            if self.filter_javascript and "javascript" in lower:
+            if javascript and "javascript" in lower:
                 removed["javascript"] += 1
                 continue
-            if self.filter_curly_bracket and "{" in line:
+            if curly_rule and "{" in line:
                 curly = True
                 if fail("curly_bracket"):
                     return verdict.first
-            if self.filter_policy and any(p in lower for p in POLICY_SUBSTRINGS):
+            if policy and any(h in lower for h in _POLICY_HINTS) and any(p in lower for p in POLICY_SUBSTRINGS):
                 removed["policy"] += 1
                 continue
             n_sentences += count_sentences(line)

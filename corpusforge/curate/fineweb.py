@@ -64,7 +64,7 @@ class FineWebQuality(SignalFilter):
         sig["char_dup_ratio"] = round(dup, 4)
         if dup > self.char_duplicates_ratio and fail("char_dup_ratio"):
             return verdict.first
-        newline = ratio(text.count("\n"), len(ts.words))
+        newline = ratio(text.count("\n"), ts.n_words)
         sig["list_ratio"] = round(newline, 4)
         if newline > self.new_line_ratio and fail("list_ratio"):
             return verdict.first

@@ -7,9 +7,10 @@ Thresholds are the paper's (section A.1.1 and table A1). Words are whitespace-se
 from __future__ import annotations
 
 import re
-from itertools import filterfalse
 from operator import methodcaller
 from typing import Any
+
+import numpy as np
 
 from corpusforge.curate.signals import Mode, SignalFilter, Verdict, ratio
 from corpusforge.curate.textstats import duplicate_ngram_chars, duplicates, stats, top_ngram_chars
@@ -69,20 +70,24 @@ class GopherQuality(SignalFilter):
         verdict = Verdict(signals)
         sig, fail = verdict.sig, verdict.fail
 
-        words = ts.stripped_words  # words that are not punctuation only
-        n = len(words)
+        # Per-word rules run once per distinct word, weighted by its count. Stripped of edge
+        # punctuation; punctuation-only tokens are not words.
+        stripped, counts = ts.stripped_distinct, ts.word_counts
+        lengths = np.fromiter(map(len, stripped), dtype=np.int64, count=len(stripped))
+        is_word = lengths > 0
+        n = int(counts[is_word].sum())
         sig["words"] = n
         if n < self.min_words and fail("too_few_words"):
             return verdict.first
         if n > self.max_words and fail("too_many_words"):
             return verdict.first
-        mean_len = ratio(sum(map(len, words)), n)
+        mean_len = ratio(int(lengths @ counts), n)
         sig["mean_word_length"] = round(mean_len, 4)
         if mean_len < self.min_mean_word_length and fail("mean_word_length_too_short"):
             return verdict.first
         if mean_len > self.max_mean_word_length and fail("mean_word_length_too_long"):
             return verdict.first
-        n_tokens = len(ts.words)
+        n_tokens = ts.n_words
         hash_ratio = ratio(text.count("#"), n_tokens)
         sig["hash_ratio"] = round(hash_ratio, 4)
         if hash_ratio > self.max_symbol_word_ratio and fail("hash_ratio"):
@@ -102,9 +107,10 @@ class GopherQuality(SignalFilter):
             return verdict.first
         # Over words (punctuation-only tokens are not words): "1999" or "$5" has no letter. Words
         # made of letters only are settled by one C-level pass; only the others are inspected.
-        with_alpha = sum(map(str.isalpha, words))
-        if with_alpha < n:
-            with_alpha += len(list(filter(None, map(_LETTER.search, filterfalse(str.isalpha, words)))))
+        has_letter = np.fromiter(map(str.isalpha, stripped), dtype=bool, count=len(stripped))
+        for i in np.flatnonzero(~has_letter & is_word).tolist():
+            has_letter[i] = _LETTER.search(stripped[i]) is not None
+        with_alpha = int(counts[has_letter].sum())
         alpha = ratio(with_alpha, n)
         sig["alpha_words_ratio"] = round(alpha, 4)
         if alpha < self.min_alpha_words_ratio and fail("alpha_words_ratio"):

@@ -38,21 +38,25 @@ def normalize(text: str) -> str:
 def normalize_bytes(text: str) -> bytes:
     """``normalize(text)`` as UTF-8 bytes, runs of non-word characters as runs of spaces.
 
-    Mostly-ASCII text avoids the regex, which pays one replacement per word: the few distinct
-    non-ASCII non-word characters (curly quotes, dashes) are replaced with ``bytes.replace`` (UTF-8
-    is self-synchronising, so a character's bytes never match inside another's), then one
+    Mostly-ASCII text avoids the regex, which pays one replacement per word: the text's code points
+    (UTF-32) give its few distinct non-ASCII characters with one ``np.unique`` (a ``set`` of the
+    string hashes every character: 10x slower); the non-word ones (curly quotes, dashes) become
+    spaces in that array (one pass, where ``bytes.replace`` paid a copy per character), then one
     ``bytes.translate`` blanks ASCII punctuation.
     """
     if text.isascii():
         return text.encode("ascii").lower().translate(_ASCII_BYTES)
     low = text.lower()
-    odd = [c for c in set(low) if c > "\x7f" and not c.isalnum() and c != "_" and not _WORD.match(c)]
+    cp = np.frombuffer(low.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    high = np.unique(cp[cp > 127]).tolist()
+    odd = [u for u in high if not (c := chr(u)).isalnum() and c != "_" and not _WORD.match(c)]
     if len(odd) > _MAX_REPLACED:
         return _NOT_WORD.sub(" ", low).encode("utf-8", "surrogatepass")
-    data = low.encode("utf-8", "surrogatepass")
-    for c in odd:
-        data = data.replace(c.encode("utf-8", "surrogatepass"), b" ")
-    return data.translate(_UTF8_BYTES)
+    if odd:
+        cp = cp.copy()
+        cp[np.isin(cp, np.array(odd, dtype=np.uint32))] = 32
+        low = cp.tobytes().decode("utf-32-le", "surrogatepass")
+    return low.encode("utf-8", "surrogatepass").translate(_UTF8_BYTES)
 
 
 def normalize_words(text: str) -> list[str]:
@@ -79,19 +83,51 @@ def word_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """
     buf = np.frombuffer(b"\n".join([normalize_bytes(t) for t in texts]), dtype=np.uint8)
     isword = (buf != 32) & (buf != 10)
-    edges = np.diff(np.concatenate([[0], isword.view(np.int8), [0]]))
+    pad = np.zeros(1, dtype=np.int8)
+    edges = np.diff(np.concatenate((pad, isword.view(np.int8), pad)))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     newlines = np.flatnonzero(buf == 10)
     counts = np.bincount(np.searchsorted(newlines, starts), minlength=len(texts))
     if not len(starts):
         return np.empty(0, np.uint64), counts
     lens = ends - starts
-    first = np.cumsum(lens) - lens
-    pos = np.arange(int(lens.sum())) - np.repeat(first, lens)
     with np.errstate(over="ignore"):
-        vals = (buf[isword].astype(np.uint64) + np.uint64(1)) * _R[np.minimum(pos, 63)]
-        wh = fmix64(np.add.reduceat(vals, first))
-    return wh, counts
+        return position_sums(buf, starts, lens), counts
+
+
+def position_sums(units: np.ndarray, starts: np.ndarray, lens: np.ndarray, distinct_tail: bool = False
+                  ) -> np.ndarray:
+    """fmix64 of sum (unit + 1) x R[min(position, 63)] per run of ``units``, one pass per position.
+
+    With the runs ordered by decreasing length, those that have a k-th unit are a prefix, so
+    position k costs one gather over that prefix: no per-unit position or multiplier arrays
+    (uint64 sums wrap, so the order of addition does not change the result). ``distinct_tail``
+    gives every position from 63 on a multiplier of its own (fmix64 of the position, odd), so runs
+    that differ only by the order of their units past 63 hash apart; the shingle hash keeps R[63].
+    """
+    capped = np.minimum(lens, 64)
+    order = np.argsort(capped.astype(np.uint8), kind="stable")[::-1]
+    st, ln = starts[order], lens[order]
+    longer = len(st) - np.cumsum(np.bincount(capped, minlength=65))  # longer[k]: runs longer than k
+    acc = np.zeros(len(st), dtype=np.uint64)
+    one = np.uint64(1)
+    for k in range(min(int(ln[0]), 63)):
+        a = int(longer[k])
+        acc[:a] += (units[st[:a] + k].astype(np.uint64) + one) * _R[k]
+    n_long = int(longer[63])
+    if n_long:  # units from position 63 on
+        tail = ln[:n_long] - 63
+        first = np.cumsum(tail) - tail
+        within = np.arange(int(tail.sum())) - np.repeat(first, tail)
+        vals = units[np.repeat(st[:n_long] + 63, tail) + within].astype(np.uint64) + one
+        if distinct_tail:
+            vals *= fmix64(within.astype(np.uint64) + np.uint64(63)) | one
+            acc[:n_long] += np.add.reduceat(vals, first)
+        else:
+            acc[:n_long] += np.add.reduceat(vals, first) * _R[63]
+    out = np.empty(len(st), dtype=np.uint64)
+    out[order] = fmix64(acc)
+    return out
 
 
 def shingle_hashes(texts: Sequence[str], n: int = 5) -> tuple[np.ndarray, np.ndarray]:

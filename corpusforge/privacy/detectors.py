@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+
+import numpy as np
 
 from corpusforge.privacy.checksums import luhn, mod97_alnum
 from corpusforge.privacy.national_ids import CONTEXT_CHARS, NUMERIC, SCHEMES
@@ -140,10 +142,15 @@ def find_alnum_ids(text: str, schemes: frozenset[str]) -> Iterator[Span]:
 def windows_around(text: str, rx: re.Pattern[str], margin: int) -> list[tuple[int, int]]:
     """Merged ``[lo, hi)`` ranges reaching ``margin`` characters either side of every match of
     ``rx``, widened to whitespace so that no window starts or ends inside a word."""
+    return windows_around_spans(text, ((m.start(), m.end()) for m in rx.finditer(text)), margin)
+
+
+def windows_around_spans(text: str, spans: Iterable[tuple[int, int]], margin: int) -> list[tuple[int, int]]:
+    """``windows_around`` for ``(start, end)`` spans given in text order."""
     out: list[tuple[int, int]] = []
     n = len(text)
-    for m in rx.finditer(text):
-        lo, hi = max(0, m.start() - margin), min(n, m.end() + margin)
+    for start, end in spans:
+        lo, hi = max(0, start - margin), min(n, end + margin)
         while lo > 0 and not text[lo - 1].isspace():
             lo -= 1
         while hi < n and not text[hi].isspace():
@@ -153,6 +160,32 @@ def windows_around(text: str, rx: re.Pattern[str], margin: int) -> list[tuple[in
         else:
             out.append((lo, hi))
     return out
+
+
+_FIRST_NON_ASCII_DIGIT = 0x660  # ARABIC-INDIC DIGIT ZERO: no decimal digit lies between it and "9"
+
+
+def digit_runs(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive) of every run of decimal digits: the matches of ``\\d+``.
+
+    Found over the text's code points in NumPy: the regex scan costs ~8 ns per character, a
+    vectorised compare ~1. Non-ASCII digits (``str.isdecimal``, what ``\\d`` matches) are looked up
+    among the text's distinct code points from U+0660 on.
+    """
+    if text.isascii():
+        cp = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+        digit = (cp - np.uint8(48)) < 10
+    else:
+        cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        digit = (cp - np.uint32(48)) < 10
+        high = cp >= _FIRST_NON_ASCII_DIGIT
+        if high.any():
+            decimal = [u for u in np.unique(cp[high]).tolist() if chr(u).isdecimal()]
+            if decimal:
+                digit |= np.isin(cp, np.array(decimal, dtype=np.uint32))
+    pad = np.zeros(1, dtype=np.int8)
+    edges = np.diff(np.concatenate((pad, digit.view(np.int8), pad)))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
 
 
 # -- numbers: credit cards, numeric national IDs and phones in one pass ---------------------------

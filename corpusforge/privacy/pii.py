@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import re
 from collections.abc import Iterator
 from typing import Literal
 
@@ -15,11 +14,12 @@ from corpusforge.privacy.detectors import (
     CATEGORIES,
     NumberMatcher,
     Span,
+    digit_runs,
     find_alnum_ids,
     find_emails,
     find_ibans,
     find_ips,
-    windows_around,
+    windows_around_spans,
 )
 from corpusforge.privacy.national_ids import SCHEMES
 from corpusforge.privacy.redact import SpanRedactor
@@ -90,12 +90,12 @@ class PIIDetector:
 
 
 WINDOW = 120
-_DIGIT_RUN = re.compile(r"\d+")
 
 
 def digit_windows(text: str) -> list[tuple[int, int]]:
     """Merged ranges reaching ``WINDOW`` characters either side of every digit run."""
-    return windows_around(text, _DIGIT_RUN, WINDOW)
+    starts, ends = digit_runs(text)
+    return windows_around_spans(text, zip(starts.tolist(), ends.tolist(), strict=True), WINDOW)
 
 
 @register("pii")

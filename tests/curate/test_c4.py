@@ -113,3 +113,9 @@ def test_sentence_count_skips_titles_and_initials(line, n):
     from corpusforge.curate.textstats import count_sentences
 
     assert count_sentences(line) == n
+
+
+def test_policy_hints_cover_every_policy_substring():
+    from corpusforge.curate.c4 import _POLICY_HINTS, POLICY_SUBSTRINGS
+
+    assert all(any(h in p for h in _POLICY_HINTS) for p in POLICY_SUBSTRINGS)

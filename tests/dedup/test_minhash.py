@@ -5,6 +5,7 @@ import random
 import numpy as np
 import pytest
 
+from corpusforge.dedup import shingles
 from corpusforge.dedup.minhash import MinHashDedup, optimal_bands
 from corpusforge.dedup.shingles import normalize_words, shingle_hashes
 
@@ -129,3 +130,23 @@ def test_non_ascii_text_normalizes_like_ascii_text():
     h1, _ = shingle_hashes(["Ça c est bien vraiment"], 3)
     h2, _ = shingle_hashes(["«ÇA», c'est BIEN... vraiment!"], 3)
     assert np.array_equal(h1, h2) and len(h1) == 3
+
+
+def _reference_word_hash(word: bytes) -> int:
+    """fmix64 of sum (byte + 1) * R[min(position, 63)], in Python integers."""
+    m = (1 << 64) - 1
+    x = sum((b + 1) * int(shingles._R[min(i, 63)]) for i, b in enumerate(word)) & m
+    for c in (0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, None):
+        x ^= x >> 33
+        if c is not None:
+            x = (x * c) & m
+    return x
+
+
+def test_word_hashes_match_the_position_weighted_byte_sum():
+    # Words shorter and longer than the 64 distinct position multipliers, across a batch.
+    texts = ["a " + "b" * 63 + " " + "c" * 64, "", "d" * 65 + " éé " + "e" * 200, "x"]
+    wh, counts = shingles.word_hashes(texts)
+    words = [w.encode() for t in texts for w in normalize_words(t)]
+    assert counts.tolist() == [3, 0, 3, 1]
+    assert wh.tolist() == [_reference_word_hash(w) for w in words]

@@ -168,3 +168,15 @@ def test_web_articles_yield_only_the_columnists_email():
 def test_table_rows_of_small_numbers_are_not_phones():
     text = "1 Kyle Busch 5040 5 1 17 27\n2 Martin Truex Jr. 5035 7 0 15 24"
     assert redact(text) == text
+
+
+def test_digit_runs_are_the_regex_digit_runs_in_any_script():
+    import re
+
+    from corpusforge.privacy.detectors import digit_runs
+
+    # ASCII, Arabic-Indic and Devanagari digits count; a superscript two is not a decimal digit.
+    for text in ["", "no digits", "tel 0612 345", "٣٤ and ०१२x9", "x\u00b2 = 4", "99"]:
+        starts, ends = digit_runs(text)
+        assert list(zip(starts.tolist(), ends.tolist(), strict=True)) == [
+            (m.start(), m.end()) for m in re.finditer(r"\d+", text)]
