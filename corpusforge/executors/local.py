@@ -17,7 +17,12 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, env: dict[str, str]) -> None:
+    # Workers fork from a forkserver started by the first run of this process, so they inherit the
+    # environment of that moment: give them the caller's environment of now (credentials, endpoints
+    # set since then), as a fresh process would have.
+    os.environ.clear()
+    os.environ.update(env)
     # One process per core: the Rust thread pools inside tokenizers/pyarrow get the rest, so
     # N processes x N threads never oversubscribes the machine.
     os.environ["RAYON_NUM_THREADS"] = str(threads)
@@ -42,7 +47,7 @@ class LocalExecutor:
                 ctx.set_forkserver_preload(["corpusforge.pipeline"])
             threads = max(1, default_workers() // self.workers)
             self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                             initargs=(threads,))
+                                             initargs=(threads, dict(os.environ)))
         return self._pool
 
     def map_unordered(self, fn: Callable[[Any], Any], payloads: list[Any]) -> Iterator[tuple[int, Any]]:

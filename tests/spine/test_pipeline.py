@@ -136,3 +136,14 @@ def test_validate_reports_a_corrupted_shard(tmp_path, shared_data):
     assert any("sha256 differs" in f for f in faults)
     res = subprocess.run([sys.executable, "-m", "corpusforge.cli", "validate", str(out)], capture_output=True)
     assert res.returncode == 1
+
+
+def test_workers_see_the_environment_of_the_run_not_of_the_first_run(tmp_path, shared_data, monkeypatch):
+    """Pool workers fork from a forkserver started by the first run of the process; a variable set
+    after it (a key, credentials) must still reach the tasks of a later run."""
+    source = _prose(shared_data)  # several tasks, so both runs use the process pool
+    run(small_recipe(source), output=str(tmp_path / "first"), workers=2)
+    monkeypatch.setenv("CORPUSFORGE_TEST_PII_KEY", "k1")
+    recipe = small_recipe(source, steps=[{"type": "pii", "mode": "hash", "hash_key_env": "CORPUSFORGE_TEST_PII_KEY"}])
+    stats = run(recipe, output=str(tmp_path / "second"), workers=2)
+    assert stats["documents"]["kept"] > 0
