@@ -28,7 +28,7 @@ from corpusforge.recipe import ExecutorConfig, Recipe
 from corpusforge.remote import RemoteOutput, is_url, run_synced_task
 from corpusforge.shards.index import INDEX_NAME, finalize_shards
 from corpusforge.shards.shuffle import shuffle_order, shuffle_shards, shuffled_prefix
-from corpusforge.state import CompletionRecords, atomic_write_bytes, atomic_write_json, read_json
+from corpusforge.state import CompletionRecords, atomic_write_bytes, atomic_write_json, file_sha256, read_json
 from corpusforge.tokenize.encoder import (
     HF_NAME,
     SPM_NAME,
@@ -39,7 +39,6 @@ from corpusforge.tokenize.encoder import (
 )
 from corpusforge.tokenize.manifest import manifest_texts
 from corpusforge.tokenize.special import SPECIAL_TOKENS
-from corpusforge.tokenize.text import file_sha256
 
 
 def _remove_stale_temporaries(output: Path) -> None:

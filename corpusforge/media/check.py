@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from corpusforge.media.sequence import MARKERS, modality_mask_of
-from corpusforge.tokenize.text import file_sha256
+from corpusforge.state import file_sha256
 
 _TAG = {"image": "IMG", "audio": "AUDIO", "video": "VIDEO"}
 

@@ -22,7 +22,7 @@ from corpusforge.errors import CorruptInput, RecipeError
 from corpusforge.media.items import item_name, media_of, open_item, parts_of
 from corpusforge.media.sequence import MARKERS, MASK, joint_vocabulary, media_features, media_segments
 from corpusforge.media.vq import CONFIG, MODALITIES, WEIGHTS, Codebook
-from corpusforge.tokenize.text import file_sha256
+from corpusforge.state import file_sha256
 
 CODEBOOK_DIR = "codebooks"
 TRAIN_ROWS = 200_000  # feature rows per modality at most (768 floats each: ~600 MB for images)

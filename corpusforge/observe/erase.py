@@ -34,7 +34,7 @@ from corpusforge.observe.lineage import LINEAGE_DIR, SCHEMA, read_lineage
 from corpusforge.observe.version import VERSION_NAME, write_version
 from corpusforge.shards.edit import cut_pieces, read_input_ids, shard_files, shard_metadata, write_shard_files
 from corpusforge.shards.index import INDEX_NAME
-from corpusforge.state import atomic_write_bytes, atomic_write_json, read_json
+from corpusforge.state import atomic_write_bytes, atomic_write_json, file_sha256, read_json
 from corpusforge.tokenize.special import BOS, EOS, NUM_SPECIAL, PAD
 
 ERASURES = Path("audit") / "erasures.jsonl"
@@ -252,13 +252,6 @@ def _lineage_path(output: Path, shard: str) -> Path:
     return output / LINEAGE_DIR / split / f"{Path(name).name.split('.')[0]}.parquet"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def apply_erasure(output: Path, plan: ErasurePlan, selector: Selector) -> dict[str, Any]:
     """Carry out ``plan`` on ``output``; returns the audit record written to ``audit/erasures.jsonl``."""
@@ -299,9 +292,9 @@ def apply_erasure(output: Path, plan: ErasurePlan, selector: Selector) -> dict[s
             pq.write_table(edit.lineage.cast(SCHEMA), tmp_lineage, compression="zstd")
             paths = list(temps.values())
             new = {**entry, "samples": int(len(edit.input_ids)), "tokens": int(np.count_nonzero(edit.input_ids != PAD)),
-                   "bytes": sum(p.stat().st_size for p in paths), "sha256": _sha256(paths[0])}
+                   "bytes": sum(p.stat().st_size for p in paths), "sha256": file_sha256(paths[0])}
             if len(paths) > 1:
-                new["sidecars"] = [{"path": files[s].relative_to(output).as_posix(), "sha256": _sha256(temps[s])}
+                new["sidecars"] = [{"path": files[s].relative_to(output).as_posix(), "sha256": file_sha256(temps[s])}
                                    for s in list(files)[1:]]
             entries.append(new)
             changed.append(entry["path"])

@@ -18,17 +18,10 @@ from corpusforge.errors import CorpusforgeError
 from corpusforge.observe.lineage import LINEAGE_DIR
 from corpusforge.shards.index import INDEX_NAME
 from corpusforge.sources.manifest import load_manifest
-from corpusforge.state import atomic_write_json, read_json
+from corpusforge.state import atomic_write_json, file_sha256, read_json
 
 VERSION_NAME = "version.json"
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def build_version(output: Path) -> dict[str, Any]:
@@ -44,7 +37,7 @@ def build_version(output: Path) -> dict[str, Any]:
             files[side["path"]] = side["sha256"]
     for extra in [output / "tokenizer.json", *sorted((output / LINEAGE_DIR).glob("*/*.parquet"))]:
         if extra.is_file():
-            files[extra.relative_to(output).as_posix()] = _sha256(extra)
+            files[extra.relative_to(output).as_posix()] = file_sha256(extra)
     record = {"recipe_sha256": index["recipe_sha256"], "inputs": inputs, "files": dict(sorted(files.items())),
               "splits": index["splits"]}
     return {"version": hashlib.sha256(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest(), **record}

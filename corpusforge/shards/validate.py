@@ -11,7 +11,6 @@ writer derives them, non-pad tokens as the index counts them. Then the split and
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from corpusforge.loader.reader import FORMAT_SUFFIXES, IDS_ONLY, read_megatron_i
 from corpusforge.remote import is_url
 from corpusforge.shards.index import INDEX_NAME
 from corpusforge.shards.packer import sample_tensors
+from corpusforge.state import file_sha256
 from corpusforge.tokenize.special import PAD
 
 # The tensors of an index written before it listed its dtypes.
@@ -35,13 +35,6 @@ _DERIVED_MEANING = {
     "document_ids": "do not number the row's documents from 0 (-1 on padding)",
 }
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def validate_output(output: str | Path) -> tuple[list[str], dict[str, Any]]:
@@ -83,7 +76,7 @@ def _validate_folder(out: Path) -> tuple[list[str], dict[str, Any]]:
     tok_path = out / tok.get("path", "tokenizer.json")
     if not tok_path.exists():
         faults.append(f"{tok_path}: tokenizer missing")
-    elif tok.get("sha256") and _sha256(tok_path) != tok["sha256"]:
+    elif tok.get("sha256") and file_sha256(tok_path) != tok["sha256"]:
         faults.append(f"{tok_path}: checksum differs from the index")
     layout = index.get("media")
     if layout is not None:
@@ -131,7 +124,7 @@ def _check_files(out: Path, entry: dict[str, Any]) -> list[str]:
     if size != entry["bytes"]:
         what = "bytes" if len(files) == 1 else f"bytes in {len(files)} files"
         faults.append(f"{entry['path']}: {size} {what}, index says {entry['bytes']}")
-    faults += [f"{name}: sha256 differs from the index" for name, sha in files if _sha256(out / name) != sha]
+    faults += [f"{name}: sha256 differs from the index" for name, sha in files if file_sha256(out / name) != sha]
     return faults
 
 

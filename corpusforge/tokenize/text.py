@@ -6,7 +6,6 @@ them first, which gives them the lowest ids in order.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -104,10 +103,3 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     check_special_tokens(tok, f"tokenizer.path {str(p)!r}")
     return tok
 
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
