@@ -246,6 +246,14 @@ class ArpaModel:
         return (np.bincount(owner[scored], weights=logp, minlength=len(texts)),
                 np.bincount(owner[scored], minlength=len(texts)))
 
+    def conditional_log10(self, context: list[str], words: list[str]) -> np.ndarray:
+        """log10 P(w | ``<s>`` context) for each w of ``words`` (to inspect or check a model)."""
+        vocab, unk = self.vocab, self.unk_id
+        sent = [self.bos, *(vocab.get(w, unk) for w in context)]
+        ids = np.array([[*sent, vocab.get(w, unk)] for w in words], dtype=np.uint64).reshape(-1)
+        pos = np.tile(np.arange(len(sent) + 1), len(words))
+        return self._token_log10(ids, pos)[len(sent) :: len(sent) + 1]
+
     def sentence_log10(self, words: list[str]) -> float:
         """log10 probability of one sentence between ``<s>`` and ``</s>`` (KenLM's ``Model.score``)."""
         return float(self.log10_totals([" ".join(words)])[0][0])
@@ -335,3 +343,91 @@ def _backoff_log10(logp: list[dict], backoff: list[dict], g: tuple[str, ...]) ->
             return p + penalty
         penalty += backoff[len(g) - 2].get(g[:-1], 0.0)
         g = g[1:]
+
+
+KENLM_MAGIC = b"mmap lm http://kheafield.com/code"
+NGRAM_SUFFIXES = (".arpa", ".arpa.gz", ".bin", ".binary", ".klm", ".mmap")
+BACKENDS = ("auto", "kenlm", "python")
+
+
+def is_kenlm_binary(path: str | Path) -> bool:
+    """Whether ``path`` starts with the header KenLM's ``build_binary`` writes."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(KENLM_MAGIC)) == KENLM_MAGIC
+    except OSError as e:
+        raise ValueError(f"perplexity: cannot read n-gram model {path}: {e}") from e
+
+
+class KenLMModel:
+    """An ARPA or binary KenLM model through the ``kenlm`` module, with ``ArpaModel``'s perplexity."""
+
+    def __init__(self, path: str | Path):
+        try:
+            import kenlm
+        except ImportError as e:
+            raise ImportError("perplexity: KenLM models need the kenlm module: pip install 'corpusforge[kenlm]'") from e
+        self.path = Path(path)
+        config = kenlm.Config()
+        config.show_progress = False
+        try:
+            self.model = kenlm.Model(str(self.path), config)
+        except (OSError, RuntimeError) as e:
+            raise ValueError(f"perplexity: kenlm cannot load {self.path}: {e}") from e
+        self.order = self.model.order
+
+    def perplexities(self, texts: list[str]) -> list[float]:
+        """CCNet's document perplexity of each text (as ``ArpaModel.perplexities``)."""
+        score = self.model.score
+        out: list[float] = []
+        for text in texts:
+            total, n = 0.0, 0
+            for line in text.splitlines():
+                words = line.split()
+                if words:
+                    total += score(" ".join(words), bos=True, eos=True)
+                    n += len(words) + 1
+            out.append(10.0 ** (-total / n) if n else math.inf)
+        return out
+
+
+def arpa_order(path: str | Path) -> int:
+    """The highest order an ARPA file's ``\\data\\`` header announces (0 if none)."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    order = 0
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("ngram "):
+                    order = max(order, int(line[6:].split("=")[0]))
+                elif line.startswith("\\") and line.strip().endswith("-grams:"):
+                    break
+    except (OSError, EOFError, ValueError):
+        return 0
+    return order
+
+
+def load_ngram(path: str | Path, backend: str = "auto") -> ArpaModel | KenLMModel:
+    """The n-gram model at ``path``: the ``kenlm`` module when present (``auto``) or asked for
+    (``kenlm``), else corpusforge's own ARPA reader (``python``); a KenLM binary needs the module.
+    ``auto`` reads a unigram ARPA itself: KenLM's structures need at least a bigram model."""
+    if backend not in BACKENDS:
+        raise ValueError(f"perplexity: ngram_backend {backend!r} is invalid; allowed: {', '.join(BACKENDS)}")
+    binary = is_kenlm_binary(path)
+    if backend == "auto" and not binary and arpa_order(path) == 1:
+        backend = "python"
+    if backend == "auto":
+        try:
+            import kenlm  # noqa: F401
+        except ImportError:
+            if binary:
+                raise ImportError(f"perplexity: {path} is a binary KenLM model, which needs the kenlm module: "
+                                  "pip install 'corpusforge[kenlm]' (or give the ARPA file it was built from)") from None
+            return ArpaModel(path)
+        backend = "kenlm"
+    if backend == "python":
+        if binary:
+            raise ValueError(f"perplexity: {path} is a binary KenLM model; ngram_backend python reads only ARPA "
+                             "text: use ngram_backend kenlm or the ARPA file it was built from")
+        return ArpaModel(path)
+    return KenLMModel(path)
