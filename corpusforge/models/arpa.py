@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import mmap
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -26,46 +27,69 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 
 
+_BLOCK = 16 << 20
 _SECTION = re.compile(rb"^\\(?:(\d+)-grams:|end\\|data\\)[ \t\r]*$", re.M)
 
 
-def _parse_arrow(data: bytes, start: int, end: int, k: int, words: list[str]
+def _parse_arrow(data: bytes | mmap.mmap, start: int, end: int, k: int, words: list[str]
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Column-wise parse of ``prob<TAB>w1 ... wk[<TAB>backoff]`` lines; None if any line is not so."""
+    """Column-wise parse of ``prob<TAB>w1 ... wk[<TAB>backoff]`` lines, ``_BLOCK`` bytes at a time
+    (bounded memory); None if any line is not so. 1-grams append their words to ``words``."""
     if data.find(b"\r", start, end) != -1:
         return None
+    view = memoryview(data)
+    value_set = pa.array(words, pa.string()) if k > 1 else None
+    new_words: list[str] = []
+    keys, probs, backoffs = [], [], []
     try:
-        lines = pacsv.read_csv(
-            pa.py_buffer(memoryview(data)[start:end]),
-            read_options=pacsv.ReadOptions(column_names=["line"], block_size=1 << 26),
-            parse_options=pacsv.ParseOptions(delimiter="\x01", quote_char=False, escape_char=False,
-                                              double_quote=False, newlines_in_values=False),
-            convert_options=pacsv.ConvertOptions(column_types={"line": pa.string()}),
-        ).column("line").combine_chunks()
-        parts = pc.split_pattern(lines, "\t")
-        nparts = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
-        if not np.isin(nparts, (2, 3)).all():
-            return None
-        prob = pc.cast(pc.list_element(parts, 0), pa.float32()).to_numpy(zero_copy_only=False)
-        backoff = np.zeros(len(lines), dtype=np.float32)
-        has = nparts == 3
-        if has.any():
-            tail = pc.list_flatten(pc.list_slice(parts, 2, 3))
-            backoff[has] = pc.cast(tail, pa.float32()).to_numpy(zero_copy_only=False)
-        grams = pc.split_pattern(pc.list_element(parts, 1), " ")
-        if not (pc.list_value_length(grams).to_numpy(zero_copy_only=False) == k).all():
-            return None
-        flat = pc.list_flatten(grams)
-        if k == 1:
-            ids = np.arange(len(words), len(words) + len(flat), dtype=np.uint64)
-            words += flat.to_pylist()
-        else:
-            found = pc.index_in(flat, value_set=pa.array(words, pa.string()))
-            if found.null_count:
+        while start < end:
+            stop = end if end - start <= _BLOCK else data.find(b"\n", start + _BLOCK, end) + 1 or end
+            block = _parse_block(view[start:stop], k, len(words) + len(new_words), value_set, new_words)
+            if block is None:
                 return None
-            ids = found.to_numpy(zero_copy_only=False).astype(np.uint64)
+            keys.append(block[0])
+            probs.append(block[1])
+            backoffs.append(block[2])
+            start = stop
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
+    finally:
+        view.release()
+    words += new_words
+    return np.concatenate(keys), np.concatenate(probs), np.concatenate(backoffs)
+
+
+def _parse_block(chunk: memoryview, k: int, first_id: int, value_set: pa.Array | None, new_words: list[str]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    lines = pacsv.read_csv(
+        pa.py_buffer(chunk),
+        read_options=pacsv.ReadOptions(column_names=["line"], block_size=1 << 24),
+        parse_options=pacsv.ParseOptions(delimiter="\x01", quote_char=False, escape_char=False,
+                                          double_quote=False, newlines_in_values=False),
+        convert_options=pacsv.ConvertOptions(column_types={"line": pa.string()}),
+    ).column("line").combine_chunks()
+    parts = pc.split_pattern(lines, "\t")
+    nparts = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
+    if not np.isin(nparts, (2, 3)).all():
+        return None
+    prob = pc.cast(pc.list_element(parts, 0), pa.float32()).to_numpy(zero_copy_only=False)
+    backoff = np.zeros(len(lines), dtype=np.float32)
+    has = nparts == 3
+    if has.any():
+        tail = pc.list_flatten(pc.list_slice(parts, 2, 3))
+        backoff[has] = pc.cast(tail, pa.float32()).to_numpy(zero_copy_only=False)
+    grams = pc.split_pattern(pc.list_element(parts, 1), " ")
+    if not (pc.list_value_length(grams).to_numpy(zero_copy_only=False) == k).all():
+        return None
+    flat = pc.list_flatten(grams)
+    if value_set is None:
+        ids = np.arange(first_id, first_id + len(flat), dtype=np.uint64)
+        new_words += flat.to_pylist()
+    else:
+        found = pc.index_in(flat, value_set=value_set)
+        if found.null_count:
+            return None
+        ids = found.to_numpy(zero_copy_only=False).astype(np.uint64)
     return ngram_hashes(ids.reshape(-1, k)), prob, backoff
 
 
@@ -85,12 +109,16 @@ def ngram_hashes(ids: np.ndarray) -> np.ndarray:
     return h
 
 
-def _read_bytes(path: Path) -> bytes:
+def _open_bytes(path: Path) -> bytes | mmap.mmap:
+    """The file's bytes: memory-mapped, or decompressed whole for ``.gz``."""
     try:
         if path.suffix == ".gz":
             with gzip.open(path, "rb") as f:
                 return f.read()
-        return path.read_bytes()
+        with open(path, "rb") as f:
+            if f.seek(0, 2) == 0:
+                return b""
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except (OSError, EOFError) as e:
         raise ValueError(f"perplexity: cannot read ARPA model {path}: {e}") from e
 
@@ -118,7 +146,15 @@ class ArpaModel:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        data = _read_bytes(self.path)
+        data = _open_bytes(self.path)
+        try:
+            self._load(data)
+        finally:
+            if isinstance(data, mmap.mmap):
+                data.close()
+            pa.default_memory_pool().release_unused()  # the parse's buffers, kept by Arrow's allocator
+
+    def _load(self, data: bytes | mmap.mmap) -> None:
         heads = list(_SECTION.finditer(data))
         sections: dict[int, tuple[int, int]] = {}
         for m, nxt in zip(heads, [*heads[1:], None], strict=True):
@@ -133,7 +169,7 @@ class ArpaModel:
             start, end = sections.get(k, (0, 0))
             parsed = _parse_arrow(data, start, end, k, self.words) if end > start else None
             if parsed is None:
-                first_line = data.count(b"\n", 0, start) + 1
+                first_line = data[:start].count(b"\n") + 1
                 parsed = self._parse_lines(data[start:end], k, first_line)
             self.tables.append(_Table(*parsed))
         self.vocab = {w: i for i, w in enumerate(self.words)}

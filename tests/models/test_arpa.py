@@ -156,3 +156,15 @@ def test_binary_model_without_the_kenlm_module_is_a_clear_error(tmp_path, monkey
         Perplexity(model_path=str(binary)).setup(None)
     with pytest.raises(ImportError, match=r"pip install 'corpusforge\[kenlm\]'"):
         load_ngram(binary, "kenlm")
+
+
+def test_arrow_blocks_and_the_line_reader_agree(wiki_arpa, tmp_path, monkeypatch):
+    from corpusforge.models import arpa as arpa_module
+
+    path, paras = wiki_arpa
+    whole = ArpaModel(path).perplexities(paras)
+    monkeypatch.setattr(arpa_module, "_BLOCK", 4096)  # many blocks per section, cut at line ends
+    assert ArpaModel(path).perplexities(paras) == whole
+    spaced = tmp_path / "spaced.arpa"
+    spaced.write_text(path.read_text(encoding="utf-8").replace("\t", " "), encoding="utf-8")  # line reader
+    assert ArpaModel(spaced).perplexities(paras) == pytest.approx(whole, rel=1e-12)
