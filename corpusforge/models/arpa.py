@@ -8,6 +8,7 @@ n-gram plus its vocabulary, and a whole batch of documents is scored with a few 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
 import mmap
@@ -151,7 +152,8 @@ class ArpaModel:
             self._load(data)
         finally:
             if isinstance(data, mmap.mmap):
-                data.close()
+                with contextlib.suppress(BufferError):  # a buffer still held unmaps when collected
+                    data.close()
             pa.default_memory_pool().release_unused()  # the parse's buffers, kept by Arrow's allocator
 
     def _load(self, data: bytes | mmap.mmap) -> None:
