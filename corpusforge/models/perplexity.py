@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from corpusforge.document import Document
 from corpusforge.models.arpa import BACKENDS, NGRAM_SUFFIXES, load_ngram
@@ -103,7 +103,7 @@ class Perplexity(TopFraction, Filter):
         device: str | None = None,
         drop: bool = True,
         keep_top_fraction: float | None = None,
-        ngram_backend: str = "auto",
+        ngram_backend: Literal["auto", "kenlm", "python"] = "auto",
     ):
         if ngram_backend not in BACKENDS:
             raise ValueError(f"ngram_backend must be one of {', '.join(BACKENDS)}; got {ngram_backend!r}")
