@@ -119,7 +119,8 @@ class Perplexity(TopFraction, Filter):
 
     def is_ngram(self) -> bool:
         """A file or an n-gram suffix means an ARPA/KenLM model; a causal LM is a folder."""
-        return self.model_path.endswith(NGRAM_SUFFIXES) or Path(self.model_path).is_file()
+        path = Path(self.model_path)
+        return path.is_file() or (self.model_path.endswith(NGRAM_SUFFIXES) and not path.is_dir())
 
     def setup(self, ctx: object) -> None:
         if self._score is None:
