@@ -1,8 +1,8 @@
 """Back-off n-gram language models in the ARPA text format (the format KenLM's ``lmplz`` writes).
 
-The model is held as KenLM's ``probing`` structure is: per order, a sorted array of 64-bit hashes of
-the n-grams' word ids with float32 log10 probabilities and back-offs, so a model costs 16 bytes per
-n-gram plus its vocabulary, and a whole batch of documents is scored with a few NumPy searches.
+Like KenLM's ``probing`` structure the model keeps 64-bit hashes of the n-grams' word ids, no strings;
+per order a sorted array of them with float32 log10 probabilities and back-offs, so a model costs 16
+bytes per n-gram plus its vocabulary, and a whole batch of documents is scored with a few NumPy searches.
 ``train_arpa`` writes a small interpolated Kneser-Ney model from text, for tests and quick baselines.
 """
 
