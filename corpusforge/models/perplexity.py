@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from corpusforge.document import Document
-from corpusforge.models.arpa import ArpaModel
+from corpusforge.models.arpa import BACKENDS, NGRAM_SUFFIXES, load_ngram
 from corpusforge.models.top_fraction import TopFraction, check_fraction
 from corpusforge.registry import register
 from corpusforge.step import Filter
@@ -80,8 +81,9 @@ class Perplexity(TopFraction, Filter):
     """Drop documents whose language-model perplexity is outside [``min_perplexity``, ``max_perplexity``].
 
     ``model_path``: a local Hugging Face causal LM folder (config, weights, tokenizer), e.g. a GPT-2
-    or a small Qwen/Llama; fp16 on GPU, fp32 on CPU. A path ending ``.arpa`` is an n-gram model in
-    ARPA text format (KenLM ``lmplz`` output), scored per line with back-off as CCNet does. Each document is scored on its first
+    or a small Qwen/Llama; fp16 on GPU, fp32 on CPU. A file (``.arpa``, ``.arpa.gz``, KenLM ``.bin``)
+    is an n-gram model scored per line with back-off as CCNet does, through the ``kenlm`` module or
+    corpusforge's own ARPA reader (``ngram_backend``). A causal LM scores a document's first
     ``max_length`` tokens. ``metadata[key]`` holds the perplexity; ``drop: false`` only annotates.
     Reasons: ``high_perplexity`` (too surprising: noise, boilerplate soup), ``low_perplexity``
     (too predictable: repeated or templated text). ``keep_top_fraction`` instead keeps the
@@ -103,7 +105,10 @@ class Perplexity(TopFraction, Filter):
         device: str | None = None,
         drop: bool = True,
         keep_top_fraction: float | None = None,
+        ngram_backend: Literal["auto", "kenlm", "python"] = "auto",
     ):
+        if ngram_backend not in BACKENDS:
+            raise ValueError(f"ngram_backend must be one of {', '.join(BACKENDS)}; got {ngram_backend!r}")
         if batch_size < 1 or max_length < 2:
             raise ValueError("batch_size must be >= 1 and max_length >= 2")
         check_fraction(keep_top_fraction, max_perplexity=max_perplexity, min_perplexity=min_perplexity, drop=drop)
@@ -111,13 +116,18 @@ class Perplexity(TopFraction, Filter):
             raise ValueError("min_perplexity must be <= max_perplexity")
         self.model_path, self.max_perplexity, self.min_perplexity = model_path, max_perplexity, min_perplexity
         self.max_length, self.batch_size, self.key, self.device, self.drop = max_length, batch_size, key, device, drop
+        self.ngram_backend = ngram_backend
         self._score: Callable[[list[str]], list[float]] | None = None
+
+    def is_ngram(self) -> bool:
+        """A file or an n-gram suffix means an ARPA/KenLM model; a causal LM is a folder."""
+        path = Path(self.model_path)
+        return path.is_file() or (self.model_path.endswith(NGRAM_SUFFIXES) and not path.is_dir())
 
     def setup(self, ctx: object) -> None:
         if self._score is None:
-            if self.model_path.endswith(".arpa"):
-                lm = ArpaModel(self.model_path)
-                self._score = lambda texts: [lm.perplexity(t) for t in texts]
+            if self.is_ngram():
+                self._score = load_ngram(self.model_path, self.ngram_backend).perplexities
             else:
                 self._score = CausalLMScorer(self.model_path, self.max_length, self.batch_size, self.device)
 

@@ -19,6 +19,11 @@ import orjson
 _DOC = re.compile(r"<<<\n(.*)\n>>>", re.S)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 drops SYNs under 8+ concurrent clients: 1 s TCP retransmits
+    daemon_threads = True
+
+
 class ChatServer:
     def __init__(self, api_key: str | None = None):
         self.api_key = api_key
@@ -26,7 +31,7 @@ class ChatServer:
         self.tries: Counter[str] = Counter()
         self.lock = threading.Lock()
         self.in_flight = self.max_in_flight = 0
-        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.srv = _Server(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
 
     @property

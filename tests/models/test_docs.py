@@ -12,11 +12,11 @@ from .llm_server import ChatServer
 DOC = Path(__file__).resolve().parents[2] / "docs" / "models.md"
 
 
-def documented_recipe(step_type: str) -> dict:
-    """The docs' full recipe (one with sources) that uses ``step_type``, its path made absolute."""
+def documented_recipe(step_type: str, option: str | None = None) -> dict:
+    """The docs' full recipe (one with sources) that uses ``step_type`` (with ``option``), its path made absolute."""
     blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", DOC.read_text(), re.S)]
     recipe = next(b for b in blocks if isinstance(b, dict) and "sources" in b
-                  and any(s["type"] == step_type for s in b["steps"]))
+                  and any(s["type"] == step_type and (option is None or option in s) for s in b["steps"]))
     assert recipe["sources"][0]["path"] == "../shared/data/html/scrapinghub"  # relative to the checkout
     recipe["sources"][0]["path"] = str(SHARED_DATA / "html" / "scrapinghub")
     return recipe
@@ -42,3 +42,15 @@ def test_documented_augmentation_recipe_runs(tmp_path):
     assert extract["docs_out"] > read["docs_out"] and noise["docs_out"] > extract["docs_out"]
     assert edit["drops"]["replaced_by_augmentation"] == edit["counts"]["augmented"]
     assert stats["documents"]["kept"] == edit["docs_out"]
+
+
+def test_documented_ngram_perplexity_recipe_runs(tmp_path):
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
+    snippet = next(b for b in blocks if "train_arpa(" in b)
+    exec(snippet.replace("../shared/data", str(SHARED_DATA)).replace('"wiki3.arpa"', repr(str(tmp_path / "w.arpa"))), {})
+    recipe = documented_recipe("perplexity", "ngram_backend")
+    assert recipe["steps"][0]["model_path"] == "wiki3.arpa"
+    recipe["steps"][0]["model_path"] = str(tmp_path / "w.arpa")
+    stats = run(recipe, output=str(tmp_path / "out"), workers=1, progress=False)
+    step = stats["stages"][0]["steps"][1]
+    assert step["name"] == "perplexity" and 0 < step["drops"]["high_perplexity"] < step["docs_in"]
