@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -23,8 +25,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def s3_endpoint(monkeypatch):
+@contextlib.contextmanager
+def moto_s3() -> Iterator[dict[str, str]]:
+    """A moto S3 server on a free 127.0.0.1 port while the block runs; yields the environment
+    (credentials, region, endpoint) that reaches it through the standard AWS chain."""
     port = _free_port()
     server = Path(sys.executable).with_name("moto_server")
     proc = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(port)],
@@ -40,16 +44,24 @@ def s3_endpoint(monkeypatch):
                 proc.kill()
                 raise RuntimeError("moto_server did not start") from None
             time.sleep(0.2)
-    # Credentials and endpoint come from the standard environment chain, never from the recipe.
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                 "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": url}.items():
-        monkeypatch.setenv(k, v)
-    import fsspec
+    try:
+        yield {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": url}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
-    fsspec.filesystem("s3").clear_instance_cache()
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+
+@pytest.fixture
+def s3_endpoint(monkeypatch):
+    # Credentials and endpoint come from the standard environment chain, never from the recipe.
+    with moto_s3() as env:
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        import fsspec
+
+        fsspec.filesystem("s3").clear_instance_cache()
+        yield env["AWS_ENDPOINT_URL"]
 
 
 def test_s3_folder_runs_through_the_pipeline_with_etags_in_the_manifest(s3_endpoint, data, tmp_path):

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import orjson
@@ -25,6 +24,7 @@ psutil = pytest.importorskip("psutil")
 from corpusforge import run  # noqa: E402
 from corpusforge.recipe import load_recipe  # noqa: E402
 from corpusforge.shards.validate import validate_output  # noqa: E402
+from tests.ingest.test_s3 import moto_s3  # noqa: E402
 
 RAY = Path(sys.executable).with_name("ray")
 # A cluster on loopback for the tests only: no token authentication (Ray 2.5x+ otherwise reads a
@@ -72,24 +72,8 @@ def _ray_cli(*args: str) -> None:
 @pytest.fixture(scope="module")
 def s3_env():
     """A moto S3 server on 127.0.0.1 for this module, and the environment that reaches it."""
-    port = _free_ports(1)[0]
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("moto_server did not start") from None
-            time.sleep(0.2)
-    yield {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_ENDPOINT_URL": url}
-    proc.terminate()
-    proc.wait(timeout=10)
+    with moto_s3() as env:
+        yield env
 
 
 @pytest.fixture(scope="module")

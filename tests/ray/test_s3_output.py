@@ -45,7 +45,7 @@ def test_s3_output_holds_the_same_shards_as_a_local_output_and_validates(s3_endp
 
     result = CliRunner().invoke(main, ["validate", OUT])
     assert result.exit_code == 0, result.output
-    assert f"{len(local['shards'])} shards" in result.output
+    assert f"{len(local['shards'])} safetensors shards" in result.output
     assert next(decoded_samples(OUT, "train", 1))[2].strip()
     monkeypatch.setenv("CORPUSFORGE_MIRROR_DIR", str(tmp_path / "reader"))  # a machine that only trains
     remote_batch = next(iter(ShardIterator(OUT, batch_size=4, seed=3)))
