@@ -4,6 +4,8 @@
 
 CORPUS is a file or folder any ``files`` source reads. For the reader figure a gzip JSONL copy
 of the corpus (repeated until it holds at least --min-mb of text) is written to a temp folder.
+Each worker count runs in a fresh process, as ``corpusforge run`` would: a run in this process would
+inherit the Rust thread pools sized by the previous run (one worker caps them to one thread).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import argparse
 import gzip
 import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -76,18 +80,19 @@ def bench_reader(path: Path, raw_bytes: int, repeats: int = 3) -> None:
               f"({mb:.0f} MB uncompressed, one core, best of {repeats})")
 
 
-def bench_pipeline(path: Path, workers: int, out: Path) -> float:
+def bench_pipeline(path: Path, workers: int, out: Path, task_mb: float) -> float:
     recipe = load_recipe({
         "sources": [{"path": str(path)}],
         "tokenizer": {"vocab_size": 8000, "sample_bytes": 20_000_000},
         "sharding": {"sequence_length": 2048},
-        "executor": {"task_bytes": 16_000_000},
+        "executor": {"task_bytes": int(task_mb * 1e6)},
     })
     t0 = time.perf_counter()
     stats = run(recipe, out, workers=workers, progress=False)
     wall = time.perf_counter() - t0
+    tasks = next(s["tasks"] for s in stats["stages"] if s["name"] == "curate")
     print(f"\npipeline, {workers} worker(s): {wall:.1f} s wall, end to end "
-          f"{stats['input']['bytes'] / 1e6 / wall:.1f} MB/s (compressed input)")
+          f"{stats['input']['bytes'] / 1e6 / wall:.1f} MB/s (compressed input), {tasks} input tasks")
     for stage in stats["stages"]:
         line = f"  {stage['name']:<12} {stage['seconds']:7.2f} s"
         steps = stage.get("steps") or []
@@ -108,14 +113,24 @@ def main() -> None:
     ap.add_argument("corpus", type=Path)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--min-mb", type=float, default=100.0)
+    ap.add_argument("--task-mb", type=float, default=4.0, help="executor.task_bytes in MB (compressed input)")
+    ap.add_argument("--one", nargs=2, metavar=("WORKERS", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.one:  # one pipeline run in this fresh process; the wall time goes to stdout's last line
+        print(bench_pipeline(args.corpus, int(args.one[0]), Path(args.one[1]), args.task_mb))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         path, raw = make_gzip_jsonl(args.corpus, tmp, args.min_mb)
         gz = sum(f.stat().st_size for f in path.glob("*.gz"))
         print(f"corpus: {args.corpus} -> {gz / 1e6:.0f} MB gzip, {raw / 1e6:.0f} MB JSONL; cores {os.cpu_count()}")
         bench_reader(path, raw)
-        walls = {w: bench_pipeline(path, w, tmp / f"out{w}") for w in args.workers}
+        walls = {}
+        for w in args.workers:
+            cmd = [sys.executable, __file__, str(path), "--task-mb", str(args.task_mb), "--one", str(w), str(tmp / f"out{w}")]
+            lines = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()
+            print("\n".join(lines[:-1]))
+            walls[w] = float(lines[-1])
         if 1 in walls and 2 in walls:
             print(f"\nscaling 1 -> 2 workers: {walls[1] / walls[2]:.2f}x")
 
