@@ -446,6 +446,10 @@ class FilesSource(Source):
         q = ctx.quarantine
         tf, tpl = self.text_field, self.text_template
         try:
+            if fmt == "jsonl" and tpl is None and not self.id_field and not self.extra_metadata and self.media != "pass":
+                yield from readers.read_jsonl_documents(stream, part.path, q, tf, f"{self.source_name}/{part.key}",
+                                                        self.source_name, part.start, part.end)
+                return
             if fmt == "jsonl":
                 records = readers.read_jsonl(stream, part.path, q, tf, part.start, part.end, tpl)
             elif fmt == "json":
