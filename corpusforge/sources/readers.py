@@ -28,7 +28,7 @@ from corpusforge.errors import CorruptInput
 Record = tuple[int, str, dict[str, Any]]
 Quarantine = Callable[[str, str, "bytes | str | None"], None]
 
-CHUNK = 1 << 22
+CHUNK = 1 << 16  # measured: 64 KB blocks read gzip JSONL ~12% faster per CPU-s than 4 MB ones
 _SURROGATE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of undecodable bytes
 _STREAM_ERRORS = (EOFError, OSError, zlib.error, zstandard.ZstdError, ValueError)
 STREAM_ERRORS = _STREAM_ERRORS
@@ -64,12 +64,14 @@ def _utf8_error(raw: bytes) -> str:
 def iter_line_blocks(
     stream: IO[bytes], path: str, start: int = 0, end: int = -1
 ) -> Iterator[tuple[int, list[bytes]]]:
-    """Yield ``(byte_offset_of_first_line, lines)`` per 4 MB chunk, for every line that starts in
-    [start, end).
+    """Yield ``(byte_offset_of_first_line, lines)`` per chunk of about ``CHUNK`` bytes, for every
+    line that starts in [start, end).
 
     A line that starts before ``end`` belongs to this range even if it ends past it; a range
     starting mid-line skips to the next line (the previous range owns it). Handing out whole
-    blocks lets readers loop over lines without one generator step per line.
+    blocks lets readers loop over lines without one generator step per line; small blocks keep
+    the decompressed bytes, the lines and their parsing in the CPU cache. Chunks without a newline
+    are collected and joined once, so a line far longer than ``CHUNK`` still costs linear time.
     """
     pos = start
     if start > 0:
@@ -77,7 +79,8 @@ def iter_line_blocks(
         if stream.read(1) != b"\n":
             skipped = stream.readline()
             pos += len(skipped)
-    buf = b""
+    buf = b""  # the unfinished last line so far
+    more: list[bytes] = []  # chunks after ``buf`` that hold no newline
     # read1 returns what one decompression step yields, so a truncated stream loses no record
     # that was complete before the damage (read(n) would discard its partial result).
     read = getattr(stream, "read1", stream.read)
@@ -85,13 +88,20 @@ def iter_line_blocks(
         try:
             chunk = read(CHUNK)
         except _STREAM_ERRORS as exc:
+            raw = b"".join((buf, *more))
             raise CorruptInput(
-                f"{path} byte {pos}", f"compressed stream is truncated or corrupt ({exc})", buf or None
+                f"{path} byte {pos}", f"compressed stream is truncated or corrupt ({exc})", raw or None
             ) from None
         if not chunk:
             break
-        buf += chunk
-        lines = buf.split(b"\n")
+        if b"\n" not in chunk:
+            more.append(chunk)
+            continue
+        if more:
+            lines = b"".join((buf, *more, chunk)).split(b"\n")
+            more = []
+        else:
+            lines = (buf + chunk).split(b"\n")
         buf = lines.pop()
         if end >= 0:
             lines = _lines_before(lines, pos, end)
@@ -101,6 +111,8 @@ def iter_line_blocks(
         pos += sum(map(len, lines)) + len(lines)
         if 0 <= end <= pos:
             return
+    if more:
+        buf = b"".join((buf, *more))
     if buf and (end < 0 or pos < end):
         yield pos, [buf]
 
