@@ -1,9 +1,10 @@
 """Format readers: bytes of one input part in, documents out, bad records quarantined.
 
 Each reader takes an open binary stream and yields ``(offset, text, fields)``; the source turns
-these into Documents (``read_jsonl_documents`` does both for plain JSONL). A bad record raises nothing: it is handed to ``quarantine(location, reason,
-raw)`` and reading goes on. A fault that ends the file (a truncated gzip stream) raises
-CorruptInput after every complete record before it has been yielded.
+these into Documents (``read_jsonl_documents`` does both for plain JSONL). A bad record raises
+nothing: it is handed to ``quarantine(location, reason, raw)`` and reading goes on. A fault that
+ends the file (a truncated gzip stream) raises CorruptInput after every complete record before it
+has been yielded.
 """
 
 from __future__ import annotations
