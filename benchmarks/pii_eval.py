@@ -22,6 +22,7 @@ from pathlib import Path
 
 from corpusforge.privacy import national_ids as nid
 from corpusforge.privacy.checksums import iso7064_mod11_2, iso7064_mod11_10, luhn, verhoeff
+from corpusforge.privacy.detectors import IBAN_LENGTHS
 from corpusforge.privacy.pii import PIIDetector
 from corpusforge.privacy.secrets import SecretDetector
 
@@ -242,13 +243,15 @@ def locale_positives(n: int, seed: int) -> list[tuple[str, Case]]:
                 pass
             for v in dict.fromkeys(forms):
                 out.append((loc, (rng.choice(TEMPLATES["phone"]).format(v=v), "phone", v)))
-            if loc not in _NO_LOCAL_ADDRESS:
-                v = f.street_address().replace("\n", ", ").strip()
+            v = f.street_address().replace("\n", ", ").strip()
+            if loc not in _NO_LOCAL_ADDRESS and any(c.isdigit() for c in v):  # a street alone is not matched
                 out.append((loc, (rng.choice(TEMPLATES["address"]).format(v=v), "address", v)))
             try:
                 v = f.iban()
             except AttributeError:
                 continue
+            if len(v) != IBAN_LENGTHS.get(v[:2]):
+                continue  # faker's fallback IBAN for a country without its own has no registry length
             if rng.random() < 0.5:
                 v = " ".join(v[k:k + 4] for k in range(0, len(v), 4))
             out.append((loc, (rng.choice(TEMPLATES["iban"]).format(v=v), "iban", v)))
