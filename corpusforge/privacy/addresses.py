@@ -70,24 +70,24 @@ _ADDRESSES = (
     re.compile(r"(?:ul\.|al\.|pl\.|os\.|ulica|aleja|plac|osiedle) (?:[\w'’.-]+ ){0,3}?[\w'’.-]+ \d{1,4}(?:/\d{1,4})?\b"),
     # ru/uk: ул. Разина, д. 1/8 к. 4 / вул. Шевченка, буд. 12 — the house word (д., буд.) is required
     re.compile(r"(?:ул\.|улица|пр\.|просп\.|проспект|пер\.|переулок|наб\.|набережная|ш\.|шоссе|бул\.|бульвар|"
-               r"пл\.|площадь|вул\.|вулиця|пров\.|провулок|бульв\.|парк|майдан|алея) (?:[\w.-]+ ){0,3}?[\w.-]+,? "
+               r"пл\.|площадь|вул\.|вулиця|пров\.|провулок|бульв\.|парк|майдан|алея|площа|сквер|узвіз) (?:[\w.'’-]+ ){0,6}?[\w.'’-]+,? "
                r"(?:д\.|дом|буд\.) ?\d{1,4}(?:/\d{1,4})?[а-яА-Я]?(?:,? (?:к\.|корп\.|стр\.|кв\.) ?\d{1,4})*"),
     # hu: Kossuth Lajos utca 12. / Széchenyi tér 3
     re.compile(r"[A-ZÁÉÍÓÖŐÚÜŰ][\wáéíóöőúüű-]*(?: [\wáéíóöőúüű-]+){0,2} (?:utca|út|útja|tér|tere|körút|köz|sor|"
                r"sétány|rakpart|fasor|u\.) \d{1,4}\b\.?"),
     # ro: Strada Mihai Eminescu nr. 5 / Bulevardul Unirii Nr. 17
-    re.compile(r"(?:Strada|Str\.|Bulevardul|Bd\.|B-dul|Calea|Aleea|Șoseaua|Şoseaua|Splaiul|Piața|Intrarea|Drumul) "
-               r"(?:[\w'’.-]+ ){0,3}?[\w'’.-]+,? (?i:nr\.?) ?\d{1,4}\b"),
+    re.compile(r"(?:Strada|Str\.|Bulevardul|Bd\.|B-dul|Calea|Aleea|Șoseaua|Şoseaua|Soseaua|Splaiul|Piața|Intrarea|Drumul) "
+               r"(?:[\w'’.-]+ ){0,3}?[\w'’.-]+,? (?i:nr\.?) ?\d{1,4}\b(?: +(?:Bl\.|Sc\.|Ap\.|Et\.) ?\d{1,4}\b)*"),
     # tr: Atatürk Cad. No: 12 / Gül Sokak No 5
     re.compile(r"[A-ZÇĞİÖŞÜ][\wçğıöşü]*(?: [\wçğıöşü]+){0,2} (?:Caddesi|Cad\.|Sokak|Sokağı|Sk\.|Bulvarı|Blv\.),? "
                r"(?:No|no)[:.]? ?\d{1,4}\b"),
     # ko: 압구정로 739 / 테헤란로12길 34 (road-name addresses); "으로" is a particle, not a road
-    re.compile(r"[가-힣0-9]+(?<!으)(?:로|길|대로) \d{1,4}(?:-\d{1,4})?(?![\w-])"),
+    re.compile(r"[가-힣0-9]+(?<!으)(?:로|길|대로|거리) (?:지하)?\d{1,4}(?:-\d{1,4})?(?![\w-])"),
     # zh/ja: 勝利路19號 / 中山路一段12巷3号 — the house-number character makes it an address
-    re.compile(r"[\u4e00-\u9fff]{1,10}(?:路|街|大道|道)(?:[一二三四五六七八九十\d]+段)?(?:\d+巷)?(?:\d+弄)?\d+[號号]"),
+    re.compile(r"[\u4e00-\u9fff]{1,10}(?:路|街|大道|道|巷)(?:[一二三四五六七八九十\d]+段)?(?:\d+巷)?(?:\d+弄)?\d+[號号]"),
     # de/nl/da/sv/no with the street word apart: Lange Straße 5 / Sorø Allé 12 / Kongens gate 3
     re.compile(r"[A-ZÄÖÜÅØÆ][\wäöüßåøæé-]+ (?i:straße|strasse|str\.|weg|platz|allee|allé|gasse|ring|damm|ufer|vej|"
-               r"gade|plads|torv|gata|gatan|vägen|gate|veien|vei|straat|laan|plein|gracht|kade) \d{1,4}"
+               r"gade|plads|torv|gata|gatan|vägen|gate|veien|vei|straat|laan|plein|gracht|kade|katu|tie|kuja) \d{1,4}"
                r"(?:[a-zA-Z]|-\d{1,4}|/\d{1,4})?\b"),
 )
 # de/nl/sv/da/no: Goethestraße 12a / Keizersgracht 123 / Nygränd 4 — a capitalised word and a
@@ -106,7 +106,7 @@ _NOT_STREETS = frozenset(("spring", "string", "during", "bring", "offspring", "w
                           "ring", "weg", "tie", "kai", "stig", "hof", "pad", "baan", "markt", "kade", "damm"))
 # What may precede a match and belongs to the address: "Suite 905 1 Brown Corner", "Studio 68p, ...",
 # "Wally-auch Schlauchin-Straße 3".
-_ADDRESS_LEAD = re.compile(r"(?:(?:Suite|Apt\.|Unit|Level|Flat) \d{1,5}[A-Za-z]?,? |(?:Studio|Flat|Apartment|Unit|Suite) |"
+_ADDRESS_LEAD = re.compile(r"(?:H\.No\. |(?:Suite|Apt\.|Unit|Level|Flat) \d{1,5}[A-Za-z]?,? |(?:Studio|Flat|Apartment|Unit|Suite) |"
                            r"[A-ZÄÖÜ][\wäöüß]*-[\wäöüß-]+ )$")
 
 
