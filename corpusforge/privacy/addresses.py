@@ -40,7 +40,9 @@ _EN_SUFFIX = (
     "Nagar|Chowk|Marg|Ganj|Colony|Bazar|Bazaar|Vihar|Enclave|Layout|Puram"
 )
 _FR_TYPES = ("rue|avenue|av\\.|boulevard|bd|place|chemin|allée|impasse|quai|route|cours|square|passage|faubourg|"
-             "rang|montée|côte|croissant|promenade|ruelle|sentier|esplanade|parvis|voie|rond-point|carré")
+             "rang|montée|côte|ruelle|sentier|parvis|rond-point")
+# Type first, number after: only words that are not also English ("took place on June 8", "Route 29").
+_FR_TYPES_FIRST = "rue|avenue|boulevard|bd|chemin|allée|impasse|quai|ruelle|sentier|montée|rang|faubourg"
 # Each pattern starts with a character class or literal words and no \b, so that the regex engine
 # can skip ahead to possible first characters (a leading \b or optional group disables that and
 # made addresses the slowest detector); the word boundary before a match is checked afterwards.
@@ -52,7 +54,7 @@ _ADDRESSES = (
     re.compile(r"\d{1,5}(?: ?(?:bis|ter))?,? (?i:" + _FR_TYPES + r") (?:[\w'’-]+ ){0,4}[A-ZÉÈ][\w'’-]+"
                r"(?:,? (?:Suite|Apt\.|app\.|bureau|unité) \d{1,5})?"),
     # fr (BE, CH, Québec): rue du Lac 12 / chemin de Cretton 3 — type first, number after
-    re.compile(r"(?i:" + _FR_TYPES + r") (?:[\w'’-]+ ){0,3}?[A-ZÉÈ][\w'’-]+,? \d{1,4}(?: ?(?:bis|ter)|[a-z])?\b"),
+    re.compile(r"(?i:" + _FR_TYPES_FIRST + r") (?:[\w'’-]+ ){0,3}?[A-ZÉÈ][\w'’-]+,? \d{1,4}(?: ?(?:bis|ter)|[a-z])?\b"),
     # es/it/pt: Calle Mayor 5 / Via Roma, 12 / Rua Augusta, 100
     re.compile(r"(?:Calle|C/|R\.|Av|Avenida|Avda\.|Av\.|Paseo|Plaza|Camino|Carrer|Ronda|Travesía|Alameda|Callejón|"
                r"Cerrada|Andador|Calzada|Circuito|Prolongación|Privada|Retorno|Via|Viale|Piazza|Piazzale|Corso|"
@@ -114,8 +116,8 @@ def _compound_streets(text: str) -> Iterator[re.Match[str]]:
     for m in _COMPOUND_STREET.finditer(text):
         word = m.group().split(" ", 1)[0].lower()
         if word.endswith(_STREET_ENDINGS) and word.rstrip(".") not in _NOT_STREETS and (
-            not word.endswith(("ring", "tie")) or "-" in word or len(word) > 8
-        ):
+            "-" in word or not word.endswith(("ring", "tie")) or (word.endswith("ntie") and len(word) > 8)
+        ):  # "Engineering 39", "Christie 12" are not streets; "Kreusel-Ring 10", "Mannerheimintie 5" are
             yield m
 
 
