@@ -84,11 +84,11 @@ _ADDRESSES = (
     re.compile(r"[A-ZÇĞİÖŞÜ][\wçğıöşü]*(?: [\wçğıöşü]+){0,2} (?:Caddesi|Cad\.|Sokak|Sokağı|Sk\.|Bulvarı|Blv\.),? "
                r"(?:No|no)[:.]? ?\d{1,4}\b"),
     # ko: 압구정로 739 / 테헤란로12길 34 (road-name addresses); "으로" is a particle, not a road
-    re.compile(r"[가-힣0-9]+(?<!으)(?:로|길|대로|거리) (?:지하)?\d{1,4}(?:-\d{1,4})?(?![\w-])"),
+    re.compile(r"[가-힣0-9]+(?<!으)(?:로|길|대로|거리) (?:지하)?\d{1,4}(?:-\d{1,4})?(?![\w-])(?: \([가-힣0-9]+\))?"),
     # zh/ja: 勝利路19號 / 中山路一段12巷3号 — the house-number character makes it an address
     re.compile(r"[\u4e00-\u9fff]{1,10}(?:路|街|大道|道|巷)(?:[一二三四五六七八九十\d]+段)?(?:\d+巷)?(?:\d+弄)?\d+[號号]"),
     # de/nl/da/sv/no with the street word apart: Lange Straße 5 / Sorø Allé 12 / Kongens gate 3
-    re.compile(r"[A-ZÄÖÜÅØÆ][\wäöüßåøæé-]+ (?i:straße|strasse|str\.|weg|platz|allee|allé|gasse|ring|damm|ufer|vej|"
+    re.compile(r"[A-ZÄÖÜÅØÆ][\wäöüßåøæé-]+(?: [A-ZÄÖÜÅØÆ][\wäöüßåøæé-]+){0,2} (?i:straße|strasse|str\.|weg|platz|allee|allé|gasse|ring|damm|ufer|vej|"
                r"gade|plads|torv|gata|gatan|vägen|gate|veien|vei|straat|laan|plein|gracht|kade|katu|tie|kuja) \d{1,4}"
                r"(?:[a-zA-Z]|-\d{1,4}|/\d{1,4})?\b"),
 )
@@ -109,7 +109,8 @@ _NOT_STREETS = frozenset(("spring", "string", "during", "bring", "offspring", "w
 # What may precede a match and belongs to the address: "Suite 905 1 Brown Corner", "Studio 68p, ...",
 # "Wally-auch Schlauchin-Straße 3".
 _ADDRESS_LEAD = re.compile(r"(?:H\.No\. |(?:Suite|Apt\.|Unit|Level|Flat) \d{1,5}[A-Za-z]?,? |(?:Studio|Flat|Apartment|Unit|Suite) |"
-                           r"[A-ZÄÖÜ][\wäöüß]*-[\wäöüß-]+ )$")
+                           r"[A-ZÄÖÜ][\wäöüß]*-[\wäöüß-]+ |(?:Store|Lille|Gamle|Nye|Ny|Sankt|Große|Kleine|Alte|Neue|Lange|Hohe) |"
+                           r"(?:[가-힣]+(?:시|도|군|구|읍|면) ){1,3})$")
 
 
 def _compound_streets(text: str) -> Iterator[re.Match[str]]:
@@ -127,7 +128,7 @@ def find_addresses(text: str) -> Iterator[Span]:
             start = m.start()
             if start and (text[start - 1].isalnum() or text[start - 1] == "_"):
                 continue  # not at a word boundary
-            lead = _ADDRESS_LEAD.search(text, max(0, start - 24), start)
+            lead = _ADDRESS_LEAD.search(text, max(0, start - 32), start)
             if lead is not None and (lead.start() == 0 or not text[lead.start() - 1].isalnum()):
                 start = lead.start()
             yield Span(start, m.end(), "address", "ADDRESS", text[start:m.end()])
