@@ -72,7 +72,7 @@ _ADDRESSES = (
     re.compile(r"(?:ul\.|al\.|pl\.|os\.|ulica|aleja|plac|osiedle) (?:[\w'’.-]+ ){0,3}?[\w'’.-]+ \d{1,4}(?:/\d{1,4})?\b"),
     # ru/uk: ул. Разина, д. 1/8 к. 4 / вул. Шевченка, буд. 12 — the house word (д., буд.) is required
     re.compile(r"(?:ул\.|улица|пр\.|просп\.|проспект|пер\.|переулок|наб\.|набережная|ш\.|шоссе|бул\.|бульвар|"
-               r"пл\.|площадь|вул\.|вулиця|пров\.|провулок|бульв\.|парк|майдан|алея|площа|сквер|узвіз) (?:[\w.'’-]+ ){0,6}?[\w.'’-]+,? "
+               r"пл\.|площадь|вул\.|вулиця|пров\.|провулок|бульв\.|парк|майдан|алея|площа|сквер|узвіз|набережна) (?:[\w.'’-]+ ){0,6}?[\w.'’-]+,? "
                r"(?:д\.|дом|буд\.) ?\d{1,4}(?:/\d{1,4})?[а-яА-Я]?(?:,? (?:к\.|корп\.|стр\.|кв\.) ?\d{1,4})*"),
     # hu: Kossuth Lajos utca 12. / Széchenyi tér 3
     re.compile(r"[A-ZÁÉÍÓÖŐÚÜŰ][\wáéíóöőúüű-]*(?: [\wáéíóöőúüű-]+){0,2} (?:utca|út|útja|tér|tere|körút|köz|sor|"
@@ -101,7 +101,7 @@ _STREET_ENDINGS = (
     "stien", "torget", "plass", "stigen", "backen", "allén", "platsen", "leden", "slingan", "hof", "pad", "baan",
     "dijk", "markt", "boulevard", "ring", "chaussee", "steig", "stieg", "pfad", "zeile", "gürtel", "kai", "promenade",
     "bulevardi", "katu", "tie", "kuja", "polku", "kaari", "raitti", "tori", "väylä", "bakken", "svingen", "vegen",
-    "stræde", "vænge", "stig", "backe",
+    "stræde", "vænge", "stig", "backe", "ringen",
 )
 # Capitalised words that end in a street word without being one ("Spring 2020", "During 1990").
 _NOT_STREETS = frozenset(("spring", "string", "during", "bring", "offspring", "wring", "sterling", "boring", "goring",
@@ -118,7 +118,9 @@ def _compound_streets(text: str) -> Iterator[re.Match[str]]:
         word = m.group().split(" ", 1)[0].lower()
         if word.endswith(_STREET_ENDINGS) and word.rstrip(".") not in _NOT_STREETS and (
             "-" in word or not word.endswith(("ring", "tie")) or (word.endswith("ntie") and len(word) > 8)
-        ):  # "Engineering 39", "Christie 12" are not streets; "Kreusel-Ring 10", "Mannerheimintie 5" are
+            or (len(word) > 6 and word.endswith("ring") and word[-5] not in "aeiouyptbwh")
+        ):  # "Engineering 39", "String 4", "Christie 12" are not streets; "Kreusel-Ring 10", "Tijlring 7",
+            # "Mannerheimintie 5" are
             yield m
 
 

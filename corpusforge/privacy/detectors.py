@@ -224,7 +224,7 @@ _PHONE_CONTEXT = ("tel", "phone", "call", "mobile", "cell", "fax", "ring", "cont
                   "my number", "his number", "her number", "your number", "our number", "their number",
                   "téléphone", "portable", "telefon", "handy", "teléfono", "telefone", "telefono", "móvil",
                   "celular", "cellulare", "电话", "手机")
-_NOT_PII_BEFORE = re.compile(r"(?:isbn(?:-1[03])?|issn|doi|arxiv|patent|order|invoice|ticket)[:# ]*(?:no\.? ?)?$")
+_NOT_PII_BEFORE = re.compile(r"(?:isbn(?:-1[03])?|issn|doi|arxiv|patent|order|invoice|ticket|ean|upc|gtin|barcode)[:# ]*(?:no\.? ?)?$")
 
 
 # Words that name a payment card: with one nearby, the issuer ranges outside the published ones that

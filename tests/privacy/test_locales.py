@@ -36,6 +36,7 @@ def redact(text: str, **kw) -> str:
     "Sorø Allé 932",  # da
     "Store Regnevej 642",
     "Haugebakken 79",  # no
+    "Tijlring 76",  # nl
 ])
 def test_local_street_addresses_are_found_whole(address):
     text = f"Deliver the parcel to {address}, please."
@@ -47,6 +48,7 @@ def test_local_street_addresses_are_found_whole(address):
     "Route 29 intersects Route 175 near the river.",
     "Engineering 39.0 Financial 53.0",
     "In Spring 2020 the town grew.",
+    "A String 4 of the guitar broke.",
     "Agatha Christie 12 novels were filmed.",
     "Returns the square root HP10062461 15 times.",
     "They went to the boulevard 12 times.",
