@@ -323,6 +323,9 @@ def negatives(seed: int) -> list[Case]:
         out.append(f"Use colour #{rng.getrandbits(24):06X} for the header.")
         out.append(f"Flight LH{rng.randint(100, 9999)} departs from gate B{rng.randint(1, 60)}.")
         out.append(f"Part no. {rng.randint(10, 99)}-{rng.randint(1000, 9999)}-{rng.randint(10, 99)} is in stock.")
+        out.append(f"The final took place on {rng.choice(['June', 'May', 'March'])} {rng.randint(1, 28)} .")
+        out.append(f"Route {rng.randint(1, 400)} intersects Route {rng.randint(1, 400)} near the river.")
+        out.append(f"Engineering {rng.randint(10, 99)}.0 and Spring {rng.randint(1990, 2030)} results.")
     return [(t, None, None) for t in out if t]
 
 

@@ -104,3 +104,15 @@ def test_russian_iban_of_the_2023_registry():
     iban = "RU02 0445 2560 0407 0281 0412 3456 7890 1"
     found = [s for s in DET.find(f"IBAN {iban}.") if s.category == "iban"]
     assert [s.value for s in found] == [iban.replace(" ", "")]
+
+
+def test_python_example_in_the_docs_runs(capsys):
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "privacy.md").read_text(encoding="utf-8")
+    code = next(b for b in re.findall(r"```python\n(.*?)```", doc, re.S) if "sofinummer" in b)
+    exec(code, {})
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("'")[1] for line in lines] == ["national_id", "national_id", "credit_card", "address",
+                                                      "address"]
