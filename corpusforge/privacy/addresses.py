@@ -37,7 +37,9 @@ _EN_SUFFIX = (
     "Riviera|Roadside|Roadway|Ronde|Rosebowl|Rotary|Siding|Slope|Strand|Tarn|Thoroughfare|Tollway|Tor|"
     "Trunkway|Villas|Wade|Walkway|Wynd|"
     # India Post: the street and locality words of Indian addresses
-    "Nagar|Chowk|Marg|Ganj|Colony|Bazar|Bazaar|Vihar|Enclave|Layout|Puram"
+    "Nagar|Chowk|Marg|Ganj|Colony|Bazar|Bazaar|Vihar|Enclave|Layout|Puram|Zila|"
+    # Australia Post street types that are also plain words, safe after a capitalised name
+    "Range|Cross|Gap|Elbow|Dip|Break|Via|Subway|Block"
 )
 _FR_TYPES = ("rue|avenue|av\\.|boulevard|bd|place|chemin|allée|impasse|quai|route|cours|square|passage|faubourg|"
              "rang|montée|côte|ruelle|sentier|parvis|rond-point")
@@ -56,7 +58,7 @@ _ADDRESSES = (
     # fr (BE, CH, Québec): rue du Lac 12 / chemin de Cretton 3 — type first, number after
     re.compile(r"(?i:" + _FR_TYPES_FIRST + r") (?:[\w'’-]+ ){0,3}?[A-ZÉÈ][\w'’-]+,? \d{1,4}(?: ?(?:bis|ter)|[a-z])?\b"),
     # es/it/pt: Calle Mayor 5 / Via Roma, 12 / Rua Augusta, 100
-    re.compile(r"(?:Calle|C/|R\.|Av|Avenida|Avda\.|Av\.|Paseo|Plaza|Camino|Carrer|Ronda|Travesía|Alameda|Callejón|"
+    re.compile(r"(?:Calle|C/|C\.|R\.|Av|Avenida|Avda\.|Av\.|Paseo|Plaza|Camino|Carrer|Ronda|Travesía|Alameda|Callejón|"
                r"Cerrada|Andador|Calzada|Circuito|Prolongación|Privada|Retorno|Via|Viale|Piazza|Piazzale|Corso|"
                r"Largo|Vicolo|Contrada|Borgo|Strada|Rotonda|Rua|Travessa|Praça|Rodovia|Estrada|Ladeira|Vereda|"
                r"Recanto|Quadra|Lago|Setor|Conjunto|Esplanada|Pátio|Aeroporto|Área|Chácara|Colônia|Condomínio|"
@@ -101,7 +103,10 @@ _STREET_ENDINGS = (
     "stien", "torget", "plass", "stigen", "backen", "allén", "platsen", "leden", "slingan", "hof", "pad", "baan",
     "dijk", "markt", "boulevard", "ring", "chaussee", "steig", "stieg", "pfad", "zeile", "gürtel", "kai", "promenade",
     "bulevardi", "katu", "tie", "kuja", "polku", "kaari", "raitti", "tori", "väylä", "bakken", "svingen", "vegen",
-    "stræde", "vænge", "stig", "backe", "ringen",
+    "stræde", "vænge", "stig", "backe", "ringen", "lei",
+    # Norwegian street names end in the place word: Andersenplassen, Nielsenkroken, Hansenvollen
+    "plassen", "alléen", "kroken", "stranda", "grenda", "bråten", "lunden", "vollen", "haugen", "jordet", "løkka",
+    "tunet", "stykket", "holtet", "tjernet", "berget", "engen",
 )
 # Capitalised words that end in a street word without being one ("Spring 2020", "During 1990").
 _NOT_STREETS = frozenset(("spring", "string", "during", "bring", "offspring", "wring", "sterling", "boring", "goring",
