@@ -123,9 +123,9 @@ def _compound_streets(text: str) -> Iterator[re.Match[str]]:
         word = m.group().split(" ", 1)[0].lower()
         if word.endswith(_STREET_ENDINGS) and word.rstrip(".") not in _NOT_STREETS and (
             "-" in word or not word.endswith(("ring", "tie")) or (word.endswith("ntie") and len(word) > 8)
-            or (len(word) > 6 and word.endswith("ring") and word[-5] not in "aeiouyptbwh")
-        ):  # "Engineering 39", "String 4", "Christie 12" are not streets; "Kreusel-Ring 10", "Tijlring 7",
-            # "Mannerheimintie 5" are
+            or (len(word) > 6 and word.endswith("ring") and word[-5] not in "aeiouyptbwhr")
+        ):  # "Engineering 39", "String 4", "Herring 8", "Christie 12" are not streets;
+            # "Kreusel-Ring 10", "Tijlring 7", "Mannerheimintie 5" are
             yield m
 
 

@@ -49,6 +49,7 @@ def test_local_street_addresses_are_found_whole(address):
     "Engineering 39.0 Financial 53.0",
     "In Spring 2020 the town grew.",
     "A String 4 of the guitar broke.",
+    "Pickled Herring 8 ways.",
     "Agatha Christie 12 novels were filmed.",
     "Returns the square root HP10062461 15 times.",
     "They went to the boulevard 12 times.",
