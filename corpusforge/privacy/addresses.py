@@ -94,6 +94,41 @@ _ADDRESSES = (
                r"gade|plads|torv|gata|gatan|vägen|gate|veien|vei|straat|laan|plein|gracht|kade|katu|tie|kuja) \d{1,4}"
                r"(?:[a-zA-Z]|-\d{1,4}|/\d{1,4})?\b"),
 )
+# Substring gates per pattern index above: a pattern that starts with a character class is tried
+# at every capital letter or digit, so these run only when a word they need is in the text
+# (the flag: compare with the lower-cased text).
+_GATES: dict[int, tuple[tuple[str, ...], bool]] = {
+    2: (tuple(f" {w} " for w in _FR_TYPES_FIRST.split("|")), True),
+    5: (("д.", "дом", "буд."), False),
+    6: ((" utca", " út", " tér", " tere", " körút", " köz ", " sor ", " sétány", " rakpart", " fasor", " u. "), False),
+    7: (("nr", "Nr", "NR"), False),
+    8: (("Cad", "Sok", "Sk.", "Bulvar", "Blv."), False),
+    9: (("로 ", "길 ", "거리 "), False),
+    10: (("号", "號"), False),
+    11: ((" straße", " strasse", " str.", " weg ", " platz", " allee", " allé", " gasse", " ring ", " damm", " ufer",
+          " vej ", " gade", " plads", " torv", " gata", " vägen", " gate ", " veien", " vei ", " straat", " laan",
+          " plein", " gracht", " kade", " katu", " tie ", " kuja"), True),
+}
+assert len(_ADDRESSES) == 12
+
+
+def _active_patterns(text: str) -> list[re.Pattern[str]]:
+    """The ungated patterns, and the gated ones whose words occur in ``text``."""
+    hay = " " + text
+    low_hay: str | None = None
+    out = []
+    for i, rx in enumerate(_ADDRESSES):
+        gate = _GATES.get(i)
+        if gate is not None:
+            words, low = gate
+            if low and low_hay is None:
+                low_hay = hay.lower()
+            if not any(w in (low_hay if low else hay) for w in words):
+                continue
+        out.append(rx)
+    return out
+
+
 # de/nl/sv/da/no: Goethestraße 12a / Keizersgracht 123 / Nygränd 4 — a capitalised word and a
 # number, kept when the word ends in a street word (checked with str.endswith, not in the regex).
 _COMPOUND_STREET = re.compile(r"[A-ZÄÖÜÅØÆ][\wäöüßåøæé-]*\.? \d{1,4}(?:[a-zA-Z]|-\d{1,4}|/\d{1,4})?\b")
@@ -130,7 +165,7 @@ def _compound_streets(text: str) -> Iterator[re.Match[str]]:
 
 
 def find_addresses(text: str) -> Iterator[Span]:
-    for matches in [rx.finditer(text) for rx in _ADDRESSES] + [_compound_streets(text)]:
+    for matches in [rx.finditer(text) for rx in _active_patterns(text)] + [_compound_streets(text)]:
         for m in matches:
             start = m.start()
             if start and (text[start - 1].isalnum() or text[start - 1] == "_"):
