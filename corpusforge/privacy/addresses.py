@@ -58,7 +58,7 @@ _ADDRESSES = (
     # fr (BE, CH, Québec): rue du Lac 12 / chemin de Cretton 3 — type first, number after
     re.compile(r"(?i:" + _FR_TYPES_FIRST + r") (?:[\w'’-]+ ){0,3}?[A-ZÉÈ][\w'’-]+,? \d{1,4}(?: ?(?:bis|ter)|[a-z])?\b"),
     # es/it/pt: Calle Mayor 5 / Via Roma, 12 / Rua Augusta, 100
-    re.compile(r"(?:Calle|C/|C\.|R\.|Av|Avenida|Avda\.|Av\.|Paseo|Plaza|Camino|Carrer|Ronda|Travesía|Alameda|Callejón|"
+    re.compile(r"(?:Calle|C/|C\. del?|R\.|Av|Avenida|Avda\.|Av\.|Paseo|Plaza|Camino|Carrer|Ronda|Travesía|Alameda|Callejón|"
                r"Cerrada|Andador|Calzada|Circuito|Prolongación|Privada|Retorno|Via|Viale|Piazza|Piazzale|Corso|"
                r"Largo|Vicolo|Contrada|Borgo|Strada|Rotonda|Rua|Travessa|Praça|Rodovia|Estrada|Ladeira|Vereda|"
                r"Recanto|Quadra|Lago|Setor|Conjunto|Esplanada|Pátio|Aeroporto|Área|Chácara|Colônia|Condomínio|"
@@ -168,8 +168,8 @@ def find_addresses(text: str) -> Iterator[Span]:
     for matches in [rx.finditer(text) for rx in _active_patterns(text)] + [_compound_streets(text)]:
         for m in matches:
             start = m.start()
-            if start and (text[start - 1].isalnum() or text[start - 1] == "_"):
-                continue  # not at a word boundary
+            if start and (text[start - 1].isalnum() or text[start - 1] in "_."):
+                continue  # not at a word boundary ("D.C. on September 25" is no "C. de …" street)
             lead = _ADDRESS_LEAD.search(text, max(0, start - 32), start)
             if lead is not None and (lead.start() == 0 or not text[lead.start() - 1].isalnum()):
                 start = lead.start()

@@ -53,6 +53,8 @@ def test_local_street_addresses_are_found_whole(address):
     "Agatha Christie 12 novels were filmed.",
     "Returns the square root HP10062461 15 times.",
     "They went to the boulevard 12 times.",
+    "The premiere in Washington, D.C. on September 25, 1961.",
+    "An exhibition in Washington , D.C. that ran from 30 June.",
 ])
 def test_english_words_that_end_like_street_words_are_left(text):
     assert DET.find(text) == []
