@@ -284,6 +284,7 @@ class NumberMatcher:
         self.ids = [SCHEMES[k] for k in NUMERIC if k in schemes] if "national_id" in categories else []
         self.id_keys = {s.key for s in self.ids}
         self.regions = regions
+        self.regions_now = regions  # set by PIIDetector.find for one text (the document's language first)
         self._pn = None
         if self.phones:
             try:
@@ -418,7 +419,7 @@ class NumberMatcher:
         if _DATE_LIKE.fullmatch(raw) or raw.count("/") > 1 or raw.count(".") > 3:
             return False
         pn = self._pn
-        regions: tuple[str | None, ...] = (None,) if raw[0] == "+" or raw.startswith("(+") else self.regions
+        regions: tuple[str | None, ...] = (None,) if raw[0] == "+" or raw.startswith("(+") else self.regions_now
         for region in regions:
             try:
                 num = pn.parse(raw, region)

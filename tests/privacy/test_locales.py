@@ -119,3 +119,31 @@ def test_python_example_in_the_docs_runs(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("'")[1] for line in lines] == ["national_id", "national_id", "credit_card", "address",
                                                       "address"]
+
+
+def test_language_puts_its_regions_first():
+    from corpusforge.privacy.pii import DEFAULT_REGIONS, language_regions
+
+    assert language_regions("pt-BR", DEFAULT_REGIONS)[:2] == ("BR", "PT")
+    assert language_regions("nl", DEFAULT_REGIONS)[:2] == ("NL", "BE")
+    assert language_regions(None, DEFAULT_REGIONS) == DEFAULT_REGIONS
+    assert set(language_regions("xx", DEFAULT_REGIONS)) == set(DEFAULT_REGIONS)
+
+
+def test_document_language_finds_numbers_of_its_regions(tmp_path):
+    """A Belgian national number and a Belarusian one parse in none of the default regions."""
+    from corpusforge.document import Document
+    from corpusforge.observe.stats import TaskContext
+
+    step = PII()
+    ctx = TaskContext("curate", 0, tmp_path)
+    texts = [("Bureau : 078 79 12 34, accueil.", "fr"), ("Офис: 8 0152 45-09-11, приёмная.", "ru"),
+             ("Bureau : 078 79 12 34, accueil.", None)]
+    docs = []
+    for i, (text, lang) in enumerate(texts):
+        doc = Document(text, f"d{i}", "mem://x", i)
+        if lang:
+            doc.metadata["language"] = lang
+        docs.append(doc)
+    out = [d.text for d in step(iter(docs), ctx)]
+    assert out == ["Bureau : <PHONE>, accueil.", "Офис: <PHONE>, приёмная.", "Bureau : 078 79 12 34, accueil."]
