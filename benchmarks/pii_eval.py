@@ -3,7 +3,9 @@
 Positives are generated with faker (seeded) across locales and embedded in sentences; where faker
 has no provider for a national ID, or its values fail the scheme's own checksum (Aadhaar, Korean
 RRN), a valid value is built here from the published algorithm. Negatives are look-alikes:
-invalid checksums, ISBNs, dates, versions, git hashes, UUIDs, order numbers, prices.
+invalid checksums, ISBNs, dates, versions, git hashes, UUIDs, order numbers, prices, English
+phrases shaped like foreign street forms. A second table gives recall per locale (39 faker locales)
+for e-mails, phones (national and international form), addresses and IBANs, and per card brand.
 
     python benchmarks/pii_eval.py [--n 40] [--seed 0] [--prose ../shared/data/prose/gutenberg]
 
