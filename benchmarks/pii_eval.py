@@ -3,7 +3,9 @@
 Positives are generated with faker (seeded) across locales and embedded in sentences; where faker
 has no provider for a national ID, or its values fail the scheme's own checksum (Aadhaar, Korean
 RRN), a valid value is built here from the published algorithm. Negatives are look-alikes:
-invalid checksums, ISBNs, dates, versions, git hashes, UUIDs, order numbers, prices.
+invalid checksums, ISBNs, dates, versions, git hashes, UUIDs, order numbers, prices, English
+phrases shaped like foreign street forms. A second table gives recall per locale (39 faker locales)
+for e-mails, phones (national and international form), addresses and IBANs, and per card brand.
 
     python benchmarks/pii_eval.py [--n 40] [--seed 0] [--prose ../shared/data/prose/gutenberg]
 
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from corpusforge.privacy import national_ids as nid
 from corpusforge.privacy.checksums import iso7064_mod11_2, iso7064_mod11_10, luhn, verhoeff
+from corpusforge.privacy.detectors import IBAN_LENGTHS
 from corpusforge.privacy.pii import PIIDetector
 from corpusforge.privacy.secrets import SecretDetector
 
@@ -206,6 +209,72 @@ def positives(n: int, seed: int) -> list[Case]:
     return cases
 
 
+# Locales of the per-locale evaluation: emails, phones (as faker writes them, and in national and
+# international form), street addresses and IBANs of each locale.
+LOCALES = ["en_US", "en_GB", "en_CA", "en_AU", "en_IN", "en_IE", "de_DE", "de_AT", "de_CH", "fr_FR", "fr_CA",
+           "fr_CH", "es_ES", "es_MX", "it_IT", "nl_NL", "nl_BE", "pt_BR", "pt_PT", "pl_PL", "sv_SE", "da_DK",
+           "no_NO", "fi_FI", "ja_JP", "ko_KR", "zh_CN", "zh_TW", "ru_RU", "uk_UA", "tr_TR", "cs_CZ", "sk_SK",
+           "hu_HU", "ro_RO", "el_GR", "he_IL", "hr_HR", "ar_AA"]
+CARD_TYPES = ["visa13", "visa16", "visa19", "mastercard", "amex", "discover", "jcb15", "jcb16", "diners", "maestro"]
+# A faker provider that invents an English street for a locale without its own ("706 斎藤 Street")
+# or a street without a house number ("惠州街B座") is not a test of that locale's addresses.
+_NO_LOCAL_ADDRESS = {"ja_JP", "zh_CN", "tr_TR", "ar_AA", "he_IL", "cs_CZ", "sk_SK", "hr_HR", "el_GR"}
+
+
+def locale_positives(n: int, seed: int) -> list[tuple[str, Case]]:
+    """``n`` cases per locale and category, each tagged with its locale."""
+    import phonenumbers
+    from faker import Faker
+
+    rng = random.Random(seed + 9)
+    out: list[tuple[str, Case]] = []
+    for i, loc in enumerate(LOCALES):
+        f = Faker(loc)
+        f.seed_instance(seed * 1000 + 700 + i)
+        region = loc.split("_")[1]
+        for _ in range(n):
+            out.append((loc, (rng.choice(TEMPLATES["email"]).format(v=(v := f.email())), "email", v)))
+            raw = f.phone_number()
+            forms = [raw]
+            try:
+                num = phonenumbers.parse(raw, region)
+                if phonenumbers.is_valid_number(num):
+                    forms += [phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.NATIONAL),
+                              phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.INTERNATIONAL)]
+            except phonenumbers.NumberParseException:
+                pass
+            for v in dict.fromkeys(forms):
+                out.append((loc, (rng.choice(TEMPLATES["phone"]).format(v=v), "phone", v)))
+            v = f.street_address().replace("\n", ", ").strip()
+            if loc not in _NO_LOCAL_ADDRESS and any(c.isdigit() for c in v):  # a street alone is not matched
+                out.append((loc, (rng.choice(TEMPLATES["address"]).format(v=v), "address", v)))
+            try:
+                v = f.iban()
+            except AttributeError:
+                continue
+            if len(v) != IBAN_LENGTHS.get(v[:2]):
+                continue  # faker's fallback IBAN for a country without its own has no registry length
+            if rng.random() < 0.5:
+                v = " ".join(v[k:k + 4] for k in range(0, len(v), 4))
+            out.append((loc, (rng.choice(TEMPLATES["iban"]).format(v=v), "iban", v)))
+    f = Faker("en_US")
+    f.seed_instance(seed + 11)
+    for k in range(n * 3):
+        card = f.credit_card_number(CARD_TYPES[k % len(CARD_TYPES)])
+        if k % 2:
+            card = " ".join(card[j:j + 4] for j in range(0, len(card), 4))
+        out.append(("cards", (rng.choice(TEMPLATES["credit_card"]).format(v=card), "credit_card", card)))
+    return out
+
+
+def per_locale(tagged: list[tuple[str, Case]], detector: PIIDetector) -> dict[str, dict]:
+    """Recall per locale and category of ``locale_positives``."""
+    by_loc: dict[str, list[Case]] = defaultdict(list)
+    for loc, case in tagged:
+        by_loc[loc].append(case)
+    return {loc: evaluate(cases, detector) for loc, cases in by_loc.items()}
+
+
 def negatives(seed: int) -> list[Case]:
     """Look-alikes that must be left unchanged."""
     rng = random.Random(seed + 1)
@@ -256,6 +325,9 @@ def negatives(seed: int) -> list[Case]:
         out.append(f"Use colour #{rng.getrandbits(24):06X} for the header.")
         out.append(f"Flight LH{rng.randint(100, 9999)} departs from gate B{rng.randint(1, 60)}.")
         out.append(f"Part no. {rng.randint(10, 99)}-{rng.randint(1000, 9999)}-{rng.randint(10, 99)} is in stock.")
+        out.append(f"The final took place on {rng.choice(['June', 'May', 'March'])} {rng.randint(1, 28)} .")
+        out.append(f"Route {rng.randint(1, 400)} intersects Route {rng.randint(1, 400)} near the river.")
+        out.append(f"Engineering {rng.randint(10, 99)}.0 and Spring {rng.randint(1990, 2030)} results.")
     return [(t, None, None) for t in out if t]
 
 
@@ -471,6 +543,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"overall recall {res['recall_overall']:.3f}  precision {res['precision_overall']:.3f}  "
           f"look-alikes unchanged {res['lookalikes_unchanged']:.3f} of {res['lookalikes']}")
     for c, ms in res["misses"].items():
+        for m in ms[: args.show_misses]:
+            print(f"  [{c}] {m}")
+    tagged = locale_positives(max(1, args.n // 6), args.seed)
+    lres = evaluate([c for _, c in tagged] + neg, det)
+    print(f"per locale ({len(tagged)} cases; recall, n in brackets)")
+    cats = ("email", "phone", "address", "iban", "credit_card")
+    print(f"  {'locale':<8}" + "".join(f"{c:>18}" for c in cats))
+    for loc, r in per_locale(tagged, det).items():
+        cells = [r["per_category"].get(c) for c in cats]
+        print(f"  {loc:<8}" + "".join(f"{'-':>18}" if x is None else f"{x['recall']:>11.3f} ({x['n']:>3})"
+                                       for x in cells))
+    for c, row in lres["per_category"].items():
+        print(f"  all {c:<14}{row['n']:>6}  precision {row['precision']:.3f}  recall {row['recall']:.3f}")
+    print(f"  overall recall {lres['recall_overall']:.3f}  precision {lres['precision_overall']:.3f}")
+    for c, ms in lres["misses"].items():
         for m in ms[: args.show_misses]:
             print(f"  [{c}] {m}")
     print("national IDs per scheme: recall when the sentence names the scheme / when it does not")

@@ -87,6 +87,9 @@ IBAN_LENGTHS = {
     "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29,
     "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28,
     "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+    # joined 2020-2024
+    "BI": 27, "DJ": 27, "FK": 18, "HN": 28, "LY": 25, "MN": 20, "NI": 28, "OM": 23, "RU": 33, "SD": 18, "SO": 23,
+    "YE": 30,
 }
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
 
@@ -207,9 +210,12 @@ _SHAPE_DIGITS = re.compile(r"\d+")
 _SHAPES: dict[str, tuple[tuple[str, bool], ...]] = {
     "3.3.3-2": (("br_cpf", True),), "3-2-4": (("us_ssn", True),), "6-7": (("kr_rrn", True),),
     "2.2.2-3.2": (("be_national_number", True),), "8-4": (("se_personnummer", True),),
-    "6+4": (("se_personnummer", True),), "6-4": (("se_personnummer", True), ("dk_cpr", False)),
+    "6+4": (("se_personnummer", True),), "6-4": (("se_personnummer", True), ("dk_cpr", True)),
     "2-7": (),  # NN-NNNNNNN is a US employer number (EIN): an organisation's, not a person's
 }
+# Printed forms that count alone when the checksum passes, and otherwise are read like any other
+# number (a Steuer-ID's "12 345 678 901" shape is also a phone's): BSN 1234.56.782, Steuer-ID.
+_SOFT_SHAPES: dict[str, tuple[str, ...]] = {"4.2.3": ("nl_bsn",), "2 3 3 3": ("de_steuer_id",)}
 _AADHAAR_SPACED = re.compile(r"\d{4} \d{4} \d{4}")
 _CARD_SHAPE = re.compile(r"\d{4} \d{4} \d{4} \d{4}")
 _PHONE_TRIPLETS = re.compile(r"\d{3}(?: \d{3}){2,3}(?<!000 000)")  # "665 675 714", not "250 000 000"
@@ -218,12 +224,23 @@ _PHONE_CONTEXT = ("tel", "phone", "call", "mobile", "cell", "fax", "ring", "cont
                   "my number", "his number", "her number", "your number", "our number", "their number",
                   "téléphone", "portable", "telefon", "handy", "teléfono", "telefone", "telefono", "móvil",
                   "celular", "cellulare", "电话", "手机")
-_NOT_PII_BEFORE = re.compile(r"(?:isbn(?:-1[03])?|issn|doi|arxiv|patent|order|invoice|ticket)[:# ]*(?:no\.? ?)?$")
+_NOT_PII_BEFORE = re.compile(r"(?:isbn(?:-1[03])?|issn|doi|arxiv|patent|order|invoice|ticket|ean|upc|gtin|barcode)[:# ]*(?:no\.? ?)?$")
 
 
-def card_brand_ok(d: str) -> bool:
-    """Issuer (IIN) range and length of the major card networks."""
+# Words that name a payment card: with one nearby, the issuer ranges outside the published ones that
+# real and test cards use (all of 35xx, JCB's old 15-digit 1800/2131, 12-digit Maestro) count too.
+_CARD_CONTEXT = ("card", "credit", "debit", "visa", "mastercard", "amex", "jcb", "maestro", "diners", "discover",
+                 "unionpay", "cc", "carte", "karte", "kreditkarte", "tarjeta", "cartão", "carta", "kaart", "kort",
+                 "karta", "kortti", "kártya", "kart", "карта", "карты", "カード", "卡", "카드")
+
+
+def card_brand_ok(d: str, loose: bool = False) -> bool:
+    """Issuer (IIN) range and length of the major card networks (ISO/IEC 7812 ranges the networks
+    publish); ``loose`` (a card word nearby) also takes all of 35xx, old JCB and 12-digit Maestro."""
     n, p2, p4 = len(d), int(d[:2]), int(d[:4])
+    if loose and ((p2 == 35 and 16 <= n <= 19) or (p4 in (1800, 2131) and n == 15)
+                  or (p2 in (50, 56, 57, 58, 60, 63, 67) and n == 12)):
+        return True
     if d[0] == "4":
         return n in (13, 16, 19)  # Visa
     if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:
@@ -236,8 +253,14 @@ def card_brand_ok(d: str) -> bool:
         return 16 <= n <= 19  # JCB
     if p2 in (36, 38, 39) or 300 <= int(d[:3]) <= 305:
         return 14 <= n <= 19  # Diners Club
-    if p2 == 62:
+    if p2 == 62 or 8100 <= p4 <= 8171:
         return 16 <= n <= 19  # UnionPay
+    if 2200 <= p4 <= 2204:
+        return 16 <= n <= 19  # Mir
+    if p2 in (81, 82) or d[:3] == "508":
+        return n == 16  # RuPay
+    if p4 == 9792:
+        return n == 16  # Troy
     if p2 in (50, 56, 57, 58, 60, 63, 67):
         return 13 <= n <= 19  # Maestro (12-digit cards exist but collide with too many other numbers)
     return False
@@ -261,6 +284,7 @@ class NumberMatcher:
         self.ids = [SCHEMES[k] for k in NUMERIC if k in schemes] if "national_id" in categories else []
         self.id_keys = {s.key for s in self.ids}
         self.regions = regions
+        self.regions_now = regions  # set by PIIDetector.find for one text (the document's language first)
         self._pn = None
         if self.phones:
             try:
@@ -313,6 +337,9 @@ class NumberMatcher:
         if ext_end is not None or raw[0] in "+(" or "(" in raw or _NANP.fullmatch(raw):
             return self._phone_span(text, lower, start, end, ext_end, raw, digits)  # written as a phone
         shape = _SHAPE_DIGITS.sub(lambda g: str(len(g.group())), raw)
+        for key in _SOFT_SHAPES.get(shape, ()):
+            if key in self.id_keys and SCHEMES[key].validate(digits):
+                return Span(start, end, "national_id", SCHEMES[key].label, digits)
         only = _SHAPES.get(shape)
         if only is not None:  # a scheme's own printed form: that scheme or nothing
             named = own = None
@@ -343,7 +370,9 @@ class NumberMatcher:
                 or (scheme.key == "in_aadhaar" and _AADHAAR_SPACED.fullmatch(raw))
             )):
                 fallback = scheme
-        if self.cards and n >= 12 and card_brand_ok(digits) and luhn(digits):
+        if self.cards and n >= 12 and luhn(digits) and (
+            card_brand_ok(digits) or card_brand_ok(digits, self._context(lower, start, _CARD_CONTEXT))
+        ):
             return Span(start, end, "credit_card", "CREDIT_CARD", digits)
         if named_other:
             fallback = None
@@ -390,7 +419,7 @@ class NumberMatcher:
         if _DATE_LIKE.fullmatch(raw) or raw.count("/") > 1 or raw.count(".") > 3:
             return False
         pn = self._pn
-        regions: tuple[str | None, ...] = (None,) if raw[0] == "+" or raw.startswith("(+") else self.regions
+        regions: tuple[str | None, ...] = (None,) if raw[0] == "+" or raw.startswith("(+") else self.regions_now
         for region in regions:
             try:
                 num = pn.parse(raw, region)

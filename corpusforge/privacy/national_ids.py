@@ -4,7 +4,9 @@ Validators take the identifier normalised to its digits and letters (separators 
 case). Schemes whose checksum is weak (one check digit over nine digits or fewer, or none) are
 marked ``needs_context``: they count only when a word naming them ("SSN", "BSN", "TFN"...) occurs
 within ``CONTEXT_CHARS`` before the number, or when written in the scheme's own printed form
-(US SSN as AAA-GG-SSSS, Aadhaar as NNNN NNNN NNNN, Swedish personnummer as YYMMDD-NNNN).
+(US SSN as AAA-GG-SSSS, Aadhaar as NNNN NNNN NNNN, Swedish personnummer as YYMMDD-NNNN, Danish
+CPR as DDMMYY-NNNN, Dutch BSN as NNNN.NN.NNN, German Steuer-ID as NN NNN NNN NNN). SIN and TFN
+("NNN NNN NNN") and My Number stay context-only: that shape is also a phone's or a large number's.
 """
 
 from __future__ import annotations
@@ -262,29 +264,35 @@ def sg_nric(s: str) -> bool:
 SCHEMES: dict[str, Scheme] = {
     s.key: s
     for s in (
-        Scheme("us_ssn", "US_SSN", (9,), us_ssn, True, ("ssn", "social security")),
+        Scheme("us_ssn", "US_SSN", (9,), us_ssn, True, ("ssn", "ss#", "social security", "soc. sec.")),
         Scheme("uk_nino", "UK_NINO", (9,), uk_nino, False),
-        Scheme("ca_sin", "CA_SIN", (9,), ca_sin, True, ("sin", "social insurance", "nas", "assurance sociale")),
+        Scheme("ca_sin", "CA_SIN", (9,), ca_sin, True, ("sin", "social insurance", "nas", "n.a.s.", "assurance sociale",
+                                                           "assurance-sociale")),
         Scheme("br_cpf", "BR_CPF", (11,), br_cpf, False, ("cpf",)),
-        Scheme("in_aadhaar", "IN_AADHAAR", (12,), in_aadhaar, True, ("aadhaar", "aadhar", "uidai", "uid")),
-        Scheme("fr_nir", "FR_NIR", (15,), fr_nir, False, ("sécurité sociale", "securite sociale", "nir", "insee")),
+        Scheme("in_aadhaar", "IN_AADHAAR", (12,), in_aadhaar, True, ("aadhaar", "aadhar", "uidai", "uid", "आधार")),
+        Scheme("fr_nir", "FR_NIR", (15,), fr_nir, False, ("sécurité sociale", "securite sociale", "nir", "insee", "carte vitale",
+                                                         "numéro de sécu")),
         Scheme("es_dni", "ES_DNI", (9,), es_dni),
         Scheme("it_codice_fiscale", "IT_CODICE_FISCALE", (16,), it_codice_fiscale),
-        Scheme("nl_bsn", "NL_BSN", (9,), nl_bsn, True, ("bsn", "burgerservicenummer", "sofi")),
-        Scheme("se_personnummer", "SE_PERSONNUMMER", (10, 12), se_personnummer, True, ("personnummer", "personnr")),
+        Scheme("nl_bsn", "NL_BSN", (9,), nl_bsn, True, ("bsn", "burgerservicenummer", "burgerservice", "sofi",
+                                                           "sofinummer", "sofi-nummer")),
+        Scheme("se_personnummer", "SE_PERSONNUMMER", (10, 12), se_personnummer, True, ("personnummer", "personnr",
+                                                                                     "samordningsnummer")),
         Scheme("pl_pesel", "PL_PESEL", (11,), pl_pesel, False, ("pesel",)),
-        Scheme("cn_resident_id", "CN_RESIDENT_ID", (18,), cn_resident_id, False, ("身份证",)),
+        Scheme("cn_resident_id", "CN_RESIDENT_ID", (18,), cn_resident_id, False, ("身份证", "身份号码", "居民身份")),
         Scheme("mx_curp", "MX_CURP", (18,), mx_curp),
         Scheme("de_steuer_id", "DE_STEUER_ID", (11,), de_steuer_id, True,
-               ("steuer-id", "steuerid", "steuer-identifikationsnummer", "identifikationsnummer", "idnr", "tax id", "tin")),
-        Scheme("au_tfn", "AU_TFN", (8, 9), au_tfn, True, ("tfn", "tax file number", "tax file no")),
+               ("steuer-id", "steuerid", "steuer-identifikationsnummer", "steueridentifikationsnummer",
+                "identifikationsnummer", "steuer-idnr", "steueridentnummer", "identnummer", "idnr", "tax id", "tin",
+                "tax identification number")),
+        Scheme("au_tfn", "AU_TFN", (8, 9), au_tfn, True, ("tfn", "tax file number", "tax file no", "tax file")),
         Scheme("be_national_number", "BE_NATIONAL_NUMBER", (11,), be_national_number, False, ("rijksregisternummer", "rijksregister", "numéro national", "national number", "insz")),
-        Scheme("dk_cpr", "DK_CPR", (10,), dk_cpr, True, ("cpr", "personnummer")),
+        Scheme("dk_cpr", "DK_CPR", (10,), dk_cpr, True, ("cpr", "cpr-nummer", "cpr-nr", "personnummer", "personnr")),
         Scheme("fi_hetu", "FI_HETU", (11,), fi_hetu),
-        Scheme("no_fodselsnummer", "NO_FODSELSNUMMER", (11,), no_fodselsnummer, False, ("fødselsnummer", "fodselsnummer", "fnr")),
+        Scheme("no_fodselsnummer", "NO_FODSELSNUMMER", (11,), no_fodselsnummer, False, ("fødselsnummer", "fodselsnummer", "fnr", "fødselsnr", "personnummer")),
         Scheme("kr_rrn", "KR_RRN", (13,), kr_rrn, False, ("주민등록", "rrn", "resident registration")),
         Scheme("jp_my_number", "JP_MY_NUMBER", (12,), jp_my_number, True,
-               ("my number", "individual number", "マイナンバー", "個人番号")),
+               ("my number", "individual number", "マイナンバー", "個人番号", "個人番号カード", "mynumber")),
         Scheme("sg_nric", "SG_NRIC", (9,), sg_nric),
     )
 }

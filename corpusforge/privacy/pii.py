@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Literal
 
+from corpusforge.document import Document
 from corpusforge.observe.stats import TaskContext
 from corpusforge.privacy.addresses import find_addresses
 from corpusforge.privacy.detectors import (
@@ -27,6 +29,26 @@ from corpusforge.registry import register
 
 # Which span wins when two overlap: checksum-validated kinds before looser ones.
 _PRIORITY = {"iban": 0, "national_id": 1, "credit_card": 2, "email": 3, "ip_address": 4, "phone": 5, "address": 6}
+# Regions to try first for a document whose metadata names its language (langid, HTML lang).
+LANGUAGE_REGIONS: dict[str, tuple[str, ...]] = {
+    "de": ("DE", "AT", "CH"), "fr": ("FR", "BE", "CH", "CA"), "es": ("ES", "MX", "AR", "CO", "CL", "PE"),
+    "pt": ("BR", "PT"), "it": ("IT", "CH"), "nl": ("NL", "BE"), "sv": ("SE", "FI"), "da": ("DK",),
+    "no": ("NO",), "nb": ("NO",), "nn": ("NO",), "fi": ("FI",), "pl": ("PL",), "cs": ("CZ",), "sk": ("SK",),
+    "hu": ("HU",), "ro": ("RO", "MD"), "el": ("GR", "CY"), "tr": ("TR",), "ru": ("RU", "UA", "BY", "KZ"),
+    "uk": ("UA",), "he": ("IL",), "ar": ("SA", "AE", "EG", "MA"), "ja": ("JP",), "ko": ("KR",),
+    "zh": ("CN", "TW", "HK"), "hi": ("IN",), "en": ("US", "GB", "CA", "AU", "IN", "IE", "NZ"),
+}
+
+
+def language_regions(language: str | None, regions: tuple[str, ...]) -> tuple[str, ...]:
+    """``regions`` with the language's own regions first: "pt-BR" gives BR, then PT, then the rest."""
+    if not language:
+        return regions
+    tag = language.replace("_", "-").split("-")
+    first = ([tag[1].upper()] if len(tag) > 1 and len(tag[1]) == 2 else []) + list(LANGUAGE_REGIONS.get(tag[0].lower(), ()))
+    return tuple(dict.fromkeys(first + list(regions)))
+
+
 DEFAULT_REGIONS = ("US", "GB", "CA", "AU", "IN", "FR", "DE", "ES", "IT", "NL", "SE", "PL", "BR", "MX", "CN")
 
 
@@ -55,14 +77,16 @@ class PIIDetector:
         self.skip_private_ips = skip_private_ips
         self.numbers = NumberMatcher(self.categories, self.schemes, tuple(phone_regions))
 
-    def find(self, text: str) -> list[Span]:
-        """Non-overlapping spans in text order.
+    def find(self, text: str, language: str | None = None) -> list[Span]:
+        """Non-overlapping spans in text order; ``language`` (a BCP 47 tag) puts its regions first
+        when a phone number without ``+`` is parsed.
 
         Emails are searched in the whole text (only if it holds an '@'); every other kind contains
         a digit, so the other detectors run only on windows of ``WINDOW`` characters around digit
         runs, which is what makes the step cheap on prose where numbers are rare.
         """
         spans: list[Span] = []
+        self.numbers.regions_now = language_regions(language, self.numbers.regions)
         if "email" in self.categories:
             spans.extend(find_emails(text))
         for lo, hi in digit_windows(text):
@@ -166,3 +190,10 @@ class PII(SpanRedactor):
 
     def kind_of(self, sp: Span) -> str:
         return sp.category
+
+    def finder(self, doc: Document) -> Callable[[str], list[Span]]:
+        """``detector.find`` with the document's language (``metadata["language"]``) as a phone hint."""
+        lang = doc.metadata.get("language")
+        if not isinstance(lang, str):
+            return self.detector.find
+        return functools.partial(self.detector.find, language=lang)

@@ -46,9 +46,14 @@ class SpanRedactor(Mapper):
         parts.append(text[pos:])
         return "".join(parts)
 
+    def finder(self, doc: Document) -> Any:
+        """The span finder for ``doc`` (a subclass may pass document hints, e.g. its language)."""
+        return self.detector.find
+
     def spans(self, doc: Document) -> list[Any]:
         """The spans to redact in ``doc`` (between its media placeholders when it has media)."""
-        return find_between(self.detector.find, doc.text) if doc.media else self.detector.find(doc.text)
+        find = self.finder(doc)
+        return find_between(find, doc.text) if doc.media else find(doc.text)
 
     def map(self, doc: Document) -> Document | None:
         spans = self.spans(doc)
@@ -60,9 +65,8 @@ class SpanRedactor(Mapper):
         return doc
 
     def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
-        find = self.detector.find
         for doc in docs:
-            spans = find(doc.text) if not doc.media else find_between(find, doc.text)
+            spans = self.spans(doc)
             if not spans:
                 yield doc
                 continue
