@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import resource
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,11 +39,11 @@ from corpusforge.observe.lineage import TaskLineage, task_lineage_path
 from corpusforge.observe.stats import StepStats, TaskContext
 from corpusforge.recipe import Recipe
 from corpusforge.shards.formats import get_format
-from corpusforge.shards.packer import Packer
+from corpusforge.shards.packer import Packer, flat_ids
 from corpusforge.shards.writer import ShardWriter
 from corpusforge.sources.base import TaskInput
 from corpusforge.sources.manifest import reconcile_with_manifest
-from corpusforge.staging import DocumentWriter, read_documents
+from corpusforge.staging import DocumentColumns, DocumentWriter, read_document_columns, read_documents
 from corpusforge.state import atomic_write_json, read_json
 from corpusforge.step import CorpusStep, Step, run_step, timed
 from corpusforge.tokenize.encoder import load_encoder, stored_name
@@ -143,6 +144,17 @@ class Pipeline:
         """The curated documents of ``task`` as the tokenizer and shard stages see them."""
         docs, stats = self._final_documents(task, ctx)
         return self.without_erased(docs), stats
+
+    def final_staged_path(self, task: int) -> Path | None:
+        """The staged file that holds ``task``'s final documents unchanged, if one does (no rows
+        removed after it was written, no documents erased): the shard stage then reads it as columns."""
+        if self.erased:
+            return None
+        if not self.boundaries:
+            return self.staged_path(0, task)
+        if self.segments[len(self.boundaries)]:
+            return self.staged_path(len(self.boundaries), task)
+        return None
 
     def _final_documents(self, task: int, ctx: TaskContext) -> tuple[Iterator[Document], list[StepStats]]:
         if not self.boundaries:
@@ -304,7 +316,70 @@ class Pipeline:
                     lineages[s].add(split_docs[s], packers[s].add_documents(ids, names))
                     writers[s].add(packers[s].take_full())
 
-        docs, stats = self.final_documents(task, ctx)
+        def flush_columns(c: DocumentColumns) -> None:
+            """``flush`` for documents as columns: the same outputs, per-batch array work instead of per-document."""
+            rows = np.arange(len(c.texts))
+            doc_ids = c.docs["id"].to_pylist() if max_hash or cfg.mixture or len(splits) > 1 else []
+            if max_hash:
+                caps = [max_hash.get(m.get("source_name", ""), _NO_CAP) for m in c.metas]
+                rows = rows[np.fromiter((sample_hash(i, seed) <= caps[m] for i, m in
+                                         zip(doc_ids, c.meta_index.tolist(), strict=True)), bool, len(doc_ids))]
+            copies = np.ones(len(rows), dtype=np.int64)
+            if cfg.mixture:
+                weights = [cfg.mixture.get(m.get("source_name", ""), 1.0) for m in c.metas]
+                copies = np.fromiter((mixture_copies(doc_ids[r], seed, weights[c.meta_index[r]]) for r in rows.tolist()),
+                                     np.int64, len(rows))
+                rows, copies = rows[copies > 0], copies[copies > 0]
+            whole = len(rows) == len(c.texts)
+            encodings = tok.encode_batch(c.texts if whole else [c.texts[r] for r in rows.tolist()])
+            lengths = np.fromiter((len(x) for x in encodings), np.int64, len(encodings))
+            if len(splits) == 1:
+                split_at = np.zeros(len(rows), dtype=np.int64)
+            else:
+                number = {name: k for k, name in enumerate(splits)}
+                split_at = np.fromiter((number[split_of(doc_ids[r], seed, splits, cuts)] for r in rows.tolist()),
+                                       np.int64, len(rows))
+            for k, s in enumerate(splits):
+                order = np.repeat(np.flatnonzero(split_at == k), copies[split_at == k])  # into rows, copies repeated
+                if not len(order):
+                    continue
+                sizes = lengths[order] + 2
+                counts[s]["documents"] += len(order)
+                counts[s]["tokens"] += int(sizes.sum())
+                meta = c.meta_index[rows[order]]
+                tokens_by_meta = np.bincount(meta, weights=sizes, minlength=len(c.metas))
+                for j, n in enumerate(np.bincount(meta, minlength=len(c.metas)).tolist()):
+                    if n:
+                        m = c.metas[j]
+                        by_source[m.get("source_name", "")] += int(tokens_by_meta[j])
+                        docs_by_source[m.get("source_name", "")] += n
+                        if "language" in m:
+                            languages[str(m["language"])] += n
+                        if "license" in m:
+                            licenses[str(m["license"])] += n
+                same = len(order) == len(encodings) and bool((order == np.arange(len(order))).all())
+                flat = flat_ids(encodings if same else [encodings[i] for i in order.tolist()], sizes - 2)
+                spans = packers[s].add_flat(flat, sizes - 2)
+                spans[:, 0] = rows[order][spans[:, 0]]
+                lineages[s].add_columns(c.docs, c.metas, c.meta_index, spans)
+                writers[s].add(packers[s].take_full())
+
+        staged = self.final_staged_path(task) if media is None and docs_out is None else None
+        if staged is not None:
+            stats = [StepStats("staged")]
+            clock = time.perf_counter
+            t0 = clock()
+            for c in read_document_columns(staged, cfg.encode_batch_bytes):
+                stats[0].seconds_cum += clock() - t0
+                stats[0].docs_out += len(c.texts)
+                stats[0].chars_out += int(c.chars.sum())
+                curated.add_lengths(c.chars)
+                flush_columns(c)
+                t0 = clock()
+            stats[0].seconds_cum += clock() - t0
+            docs: Iterator[Document] = iter(())
+        else:
+            docs, stats = self.final_documents(task, ctx)
         batch: list[Document] = []
         size = 0
         for doc in curated.counting(docs):
