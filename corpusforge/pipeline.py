@@ -135,7 +135,7 @@ class Pipeline:
             if reason is None:
                 yield doc
             else:
-                ctx.drop(boundary, doc, reason)
+                pass
 
     def without_erased(self, docs: Iterator[Document]) -> Iterator[Document]:
         return (d for d in docs if d.id not in self.erased) if self.erased else docs
@@ -145,16 +145,49 @@ class Pipeline:
         docs, stats = self._final_documents(task, ctx)
         return self.without_erased(docs), stats
 
-    def final_staged_path(self, task: int) -> Path | None:
-        """The staged file that holds ``task``'s final documents unchanged, if one does (no rows
-        removed after it was written, no documents erased): the shard stage then reads it as columns."""
+    def final_columns(self, task: int, ctx: TaskContext, batch_chars: int
+                      ) -> tuple[Iterator[DocumentColumns], list[StepStats]] | None:
+        """``final_documents`` as column batches (``read_document_columns``), for a shard stage
+        that needs no Document objects; None where documents were erased."""
         if self.erased:
             return None
-        if not self.boundaries:
-            return self.staged_path(0, task)
-        if self.segments[len(self.boundaries)]:
-            return self.staged_path(len(self.boundaries), task)
-        return None
+        k = len(self.boundaries) - 1
+        if not self.boundaries or self.segments[k + 1]:
+            return self._timed_columns(read_document_columns(self.staged_path(k + 1, task), batch_chars),
+                                       StepStats("staged"))
+        boundary = self.boundaries[k]
+        stats = ctx.stats_for(boundary)
+
+        def drop(doc: Document, reason: str) -> None:
+            stats.docs_in += 1
+            stats.chars_in += len(doc.text)
+            ctx.drop(boundary, doc, reason)
+
+        cols = read_document_columns(self.staged_path(k, task), batch_chars, boundary.removed(task), drop)
+        return self._timed_columns(cols, stats, inputs=True)
+
+    @staticmethod
+    def _timed_columns(cols: Iterator[DocumentColumns], stats: StepStats, inputs: bool = False
+                       ) -> tuple[Iterator[DocumentColumns], list[StepStats]]:
+        """``timed`` for column batches; with ``inputs`` the kept rows count as the step's input too
+        (its dropped rows are counted where they are dropped)."""
+
+        def gen() -> Iterator[DocumentColumns]:
+            clock = time.perf_counter
+            t0 = clock()
+            for c in cols:
+                stats.seconds_cum += clock() - t0
+                chars = int(c.chars.sum())
+                stats.docs_out += len(c.texts)
+                stats.chars_out += chars
+                if inputs:
+                    stats.docs_in += len(c.texts)
+                    stats.chars_in += chars
+                yield c
+                t0 = clock()
+            stats.seconds_cum += clock() - t0
+
+        return gen(), [stats]
 
     def _final_documents(self, task: int, ctx: TaskContext) -> tuple[Iterator[Document], list[StepStats]]:
         if not self.boundaries:
@@ -364,19 +397,12 @@ class Pipeline:
                 lineages[s].add_columns(c.docs, c.metas, c.meta_index, spans)
                 writers[s].add(packers[s].take_full())
 
-        staged = self.final_staged_path(task) if media is None and docs_out is None else None
-        if staged is not None:
-            stats = [StepStats("staged")]
-            clock = time.perf_counter
-            t0 = clock()
-            for c in read_document_columns(staged, cfg.encode_batch_bytes):
-                stats[0].seconds_cum += clock() - t0
-                stats[0].docs_out += len(c.texts)
-                stats[0].chars_out += int(c.chars.sum())
+        columns = self.final_columns(task, ctx, cfg.encode_batch_bytes) if media is None and docs_out is None else None
+        if columns is not None:
+            batches, stats = columns
+            for c in batches:
                 curated.add_lengths(c.chars)
                 flush_columns(c)
-                t0 = clock()
-            stats[0].seconds_cum += clock() - t0
             docs: Iterator[Document] = iter(())
         else:
             docs, stats = self.final_documents(task, ctx)

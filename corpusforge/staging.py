@@ -8,7 +8,7 @@ document's media items travel in it (``metadata["media"]``) and come back as ``D
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,13 +127,19 @@ class DocumentColumns:
     metas: list[dict[str, Any]]
 
 
-def read_document_columns(path: str | os.PathLike[str], batch_chars: int) -> Iterator[DocumentColumns]:
+def read_document_columns(
+    path: str | os.PathLike[str], batch_chars: int, removed: dict[int, str] | None = None,
+    drop: Callable[[Document, str], None] | None = None,
+) -> Iterator[DocumentColumns]:
     """The documents of a staged Parquet file in row order, cut into batches the way a loop over
-    ``read_documents`` would: a batch closes once its texts hold ``batch_chars`` characters."""
+    ``read_documents`` would: a batch closes once its texts hold ``batch_chars`` characters.
+
+    Rows in ``removed`` (row number: reason) are left out, each handed to ``drop`` as a Document."""
     metas: list[dict[str, Any]] = []
     known: dict[str, int] = {}
     pending: list[pa.RecordBatch] = []
     size = 0
+    first = 0  # file row number of the read batch's first row
 
     def emit(parts: list[pa.RecordBatch]) -> DocumentColumns:
         table = pa.Table.from_batches(parts, schema=parts[0].schema).combine_chunks()
@@ -148,6 +154,8 @@ def read_document_columns(path: str | os.PathLike[str], batch_chars: int) -> Ite
         )
 
     for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
+        if removed:
+            batch, first = _without_removed(batch, first, removed, drop), first + len(batch)
         chars = pc.utf8_length(batch.column("text")).to_numpy(zero_copy_only=False).astype(np.int64)
         start = 0
         while start < len(batch):
@@ -170,3 +178,19 @@ def _meta_slot(text: str, known: dict[str, int], metas: list[dict[str, Any]]) ->
         slot = known[text] = len(metas)
         metas.append(orjson.loads(text))
     return slot
+
+
+def _without_removed(batch: pa.RecordBatch, first: int, removed: dict[int, str],
+                     drop: Callable[[Document, str], None] | None) -> pa.RecordBatch:
+    """``batch`` (file rows ``first``...) without the ``removed`` rows, each passed to ``drop``."""
+    gone = sorted(r - first for r in removed if first <= r < first + len(batch))
+    if not gone:
+        return batch
+    if drop is not None:
+        for i in gone:
+            r = batch.slice(i, 1).to_pylist()[0]
+            meta = orjson.loads(r["metadata"])
+            drop(Document(r["text"], r["id"], r["source"], r["offset"], meta, meta.get("media")), removed[first + i])
+    keep = np.ones(len(batch), dtype=bool)
+    keep[gone] = False
+    return batch.filter(pa.array(keep))
