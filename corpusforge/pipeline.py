@@ -135,7 +135,7 @@ class Pipeline:
             if reason is None:
                 yield doc
             else:
-                pass
+                ctx.drop(boundary, doc, reason)
 
     def without_erased(self, docs: Iterator[Document]) -> Iterator[Document]:
         return (d for d in docs if d.id not in self.erased) if self.erased else docs
