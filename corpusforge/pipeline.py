@@ -18,11 +18,13 @@ output folder and the task, which is what makes outputs identical for any worker
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import resource
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -402,7 +404,8 @@ class Pipeline:
             batches, stats = columns
             for c in batches:
                 curated.add_lengths(c.chars)
-                flush_columns(c)
+                with cyclic_gc_paused():
+                    flush_columns(c)
             docs: Iterator[Document] = iter(())
         else:
             docs, stats = self.final_documents(task, ctx)
@@ -494,6 +497,19 @@ _NO_CAP = 1 << 64  # above every 64-bit hash: sources without a cap keep every d
 def sample_hash(doc_id: str, seed: int) -> int:
     """The key ``max_records`` samples by: the smallest hashes of a source's ids are kept."""
     return xxhash.xxh3_64_intdigest(doc_id.encode(), seed=(seed + 2) & 0xFFFFFFFFFFFFFFFF)
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside the block: a batch's id lists (one per document) live
+    until packed, and each collection pass walked all of them; nothing in between makes cycles."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 @lru_cache(maxsize=4)
