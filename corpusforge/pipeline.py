@@ -18,10 +18,13 @@ output folder and the task, which is what makes outputs identical for any worker
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import resource
+import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -38,11 +41,11 @@ from corpusforge.observe.lineage import TaskLineage, task_lineage_path
 from corpusforge.observe.stats import StepStats, TaskContext
 from corpusforge.recipe import Recipe
 from corpusforge.shards.formats import get_format
-from corpusforge.shards.packer import Packer
+from corpusforge.shards.packer import Packer, flat_ids
 from corpusforge.shards.writer import ShardWriter
 from corpusforge.sources.base import TaskInput
 from corpusforge.sources.manifest import reconcile_with_manifest
-from corpusforge.staging import DocumentWriter, read_documents
+from corpusforge.staging import DocumentColumns, DocumentWriter, read_document_columns, read_documents
 from corpusforge.state import atomic_write_json, read_json
 from corpusforge.step import CorpusStep, Step, run_step, timed
 from corpusforge.tokenize.encoder import load_encoder, stored_name
@@ -143,6 +146,50 @@ class Pipeline:
         """The curated documents of ``task`` as the tokenizer and shard stages see them."""
         docs, stats = self._final_documents(task, ctx)
         return self.without_erased(docs), stats
+
+    def final_columns(self, task: int, ctx: TaskContext, batch_chars: int
+                      ) -> tuple[Iterator[DocumentColumns], list[StepStats]] | None:
+        """``final_documents`` as column batches (``read_document_columns``), for a shard stage
+        that needs no Document objects; None where documents were erased."""
+        if self.erased:
+            return None
+        k = len(self.boundaries) - 1
+        if not self.boundaries or self.segments[k + 1]:
+            return self._timed_columns(read_document_columns(self.staged_path(k + 1, task), batch_chars),
+                                       StepStats("staged"))
+        boundary = self.boundaries[k]
+        stats = ctx.stats_for(boundary)
+
+        def drop(doc: Document, reason: str) -> None:
+            stats.docs_in += 1
+            stats.chars_in += len(doc.text)
+            ctx.drop(boundary, doc, reason)
+
+        cols = read_document_columns(self.staged_path(k, task), batch_chars, boundary.removed(task), drop)
+        return self._timed_columns(cols, stats, inputs=True)
+
+    @staticmethod
+    def _timed_columns(cols: Iterator[DocumentColumns], stats: StepStats, inputs: bool = False
+                       ) -> tuple[Iterator[DocumentColumns], list[StepStats]]:
+        """``timed`` for column batches; with ``inputs`` the kept rows count as the step's input too
+        (its dropped rows are counted where they are dropped)."""
+
+        def gen() -> Iterator[DocumentColumns]:
+            clock = time.perf_counter
+            t0 = clock()
+            for c in cols:
+                stats.seconds_cum += clock() - t0
+                chars = int(c.chars.sum())
+                stats.docs_out += len(c.texts)
+                stats.chars_out += chars
+                if inputs:
+                    stats.docs_in += len(c.texts)
+                    stats.chars_in += chars
+                yield c
+                t0 = clock()
+            stats.seconds_cum += clock() - t0
+
+        return gen(), [stats]
 
     def _final_documents(self, task: int, ctx: TaskContext) -> tuple[Iterator[Document], list[StepStats]]:
         if not self.boundaries:
@@ -304,7 +351,64 @@ class Pipeline:
                     lineages[s].add(split_docs[s], packers[s].add_documents(ids, names))
                     writers[s].add(packers[s].take_full())
 
-        docs, stats = self.final_documents(task, ctx)
+        def flush_columns(c: DocumentColumns) -> None:
+            """``flush`` for documents as columns: the same outputs, per-batch array work instead of per-document."""
+            rows = np.arange(len(c.texts))
+            doc_ids = c.docs["id"].to_pylist() if max_hash or cfg.mixture or len(splits) > 1 else []
+            if max_hash:
+                caps = [max_hash.get(m.get("source_name", ""), _NO_CAP) for m in c.metas]
+                rows = rows[np.fromiter((sample_hash(i, seed) <= caps[m] for i, m in
+                                         zip(doc_ids, c.meta_index.tolist(), strict=True)), bool, len(doc_ids))]
+            copies = np.ones(len(rows), dtype=np.int64)
+            if cfg.mixture:
+                weights = [cfg.mixture.get(m.get("source_name", ""), 1.0) for m in c.metas]
+                copies = np.fromiter((mixture_copies(doc_ids[r], seed, weights[c.meta_index[r]]) for r in rows.tolist()),
+                                     np.int64, len(rows))
+                rows, copies = rows[copies > 0], copies[copies > 0]
+            whole = len(rows) == len(c.texts)
+            encodings = tok.encode_batch(c.texts if whole else [c.texts[r] for r in rows.tolist()])
+            lengths = np.fromiter((len(x) for x in encodings), np.int64, len(encodings))
+            if len(splits) == 1:
+                split_at = np.zeros(len(rows), dtype=np.int64)
+            else:
+                number = {name: k for k, name in enumerate(splits)}
+                split_at = np.fromiter((number[split_of(doc_ids[r], seed, splits, cuts)] for r in rows.tolist()),
+                                       np.int64, len(rows))
+            for k, s in enumerate(splits):
+                order = np.repeat(np.flatnonzero(split_at == k), copies[split_at == k])  # into rows, copies repeated
+                if not len(order):
+                    continue
+                sizes = lengths[order] + 2
+                counts[s]["documents"] += len(order)
+                counts[s]["tokens"] += int(sizes.sum())
+                meta = c.meta_index[rows[order]]
+                tokens_by_meta = np.bincount(meta, weights=sizes, minlength=len(c.metas))
+                for j, n in enumerate(np.bincount(meta, minlength=len(c.metas)).tolist()):
+                    if n:
+                        m = c.metas[j]
+                        by_source[m.get("source_name", "")] += int(tokens_by_meta[j])
+                        docs_by_source[m.get("source_name", "")] += n
+                        if "language" in m:
+                            languages[str(m["language"])] += n
+                        if "license" in m:
+                            licenses[str(m["license"])] += n
+                same = len(order) == len(encodings) and bool((order == np.arange(len(order))).all())
+                flat = flat_ids(encodings if same else [encodings[i] for i in order.tolist()], sizes - 2)
+                spans = packers[s].add_flat(flat, sizes - 2)
+                spans[:, 0] = rows[order][spans[:, 0]]
+                lineages[s].add_columns(c.docs, c.metas, c.meta_index, spans)
+                writers[s].add(packers[s].take_full())
+
+        columns = self.final_columns(task, ctx, cfg.encode_batch_bytes) if media is None and docs_out is None else None
+        if columns is not None:
+            batches, stats = columns
+            for c in batches:
+                curated.add_lengths(c.chars)
+                with cyclic_gc_paused():
+                    flush_columns(c)
+            docs: Iterator[Document] = iter(())
+        else:
+            docs, stats = self.final_documents(task, ctx)
         batch: list[Document] = []
         size = 0
         for doc in curated.counting(docs):
@@ -393,6 +497,19 @@ _NO_CAP = 1 << 64  # above every 64-bit hash: sources without a cap keep every d
 def sample_hash(doc_id: str, seed: int) -> int:
     """The key ``max_records`` samples by: the smallest hashes of a source's ids are kept."""
     return xxhash.xxh3_64_intdigest(doc_id.encode(), seed=(seed + 2) & 0xFFFFFFFFFFFFFFFF)
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside the block: a batch's id lists (one per document) live
+    until packed, and each collection pass walked all of them; nothing in between makes cycles."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 @lru_cache(maxsize=4)

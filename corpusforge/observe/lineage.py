@@ -50,24 +50,37 @@ class TaskLineage:
     """The lineage of one split in one shard task: packer placements joined to their documents."""
 
     def __init__(self) -> None:
-        self._cols: dict[str, list[Any]] = {f.name: [] for f in _TASK_SCHEMA}
+        self._parts: list[pa.Table] = []
 
     def add(self, docs: list[Document], spans: np.ndarray) -> None:
         """Record ``Packer.place`` pieces (document in ``docs``, row, start, end)."""
-        c = self._cols
-        c["row"].extend(spans[:, 1].tolist())
-        c["token_start"].extend(spans[:, 2].tolist())
-        c["token_end"].extend(spans[:, 3].tolist())
-        for k in spans[:, 0].tolist():
-            d = docs[k]
-            c["doc_id"].append(d.id)
-            c["source_name"].append(d.metadata.get("source_name", ""))
-            c["source_uri"].append(d.source)
-            c["offset"].append(d.offset)
-            c["modified_by"].append(list(d.metadata.get(MODIFIED_BY, ())))
+        which = [docs[k] for k in spans[:, 0].tolist()]
+        self._parts.append(pa.table({
+            "row": spans[:, 1], "token_start": spans[:, 2].astype(np.int32), "token_end": spans[:, 3].astype(np.int32),
+            "doc_id": [d.id for d in which],
+            "source_name": [d.metadata.get("source_name", "") for d in which],
+            "source_uri": [d.source for d in which],
+            "offset": [d.offset for d in which],
+            "modified_by": [list(d.metadata.get(MODIFIED_BY, ())) for d in which],
+        }, schema=_TASK_SCHEMA))  # fmt: skip
+
+    def add_columns(self, docs: pa.Table, metas: list[dict[str, Any]], meta_index: np.ndarray,
+                    spans: np.ndarray) -> None:
+        """``add`` for documents as columns: ``docs`` has their ``id``, ``source`` and ``offset``,
+        ``metas[meta_index[i]]`` is document i's metadata; no per-piece Python work."""
+        k = pa.array(spans[:, 0])
+        m = pa.array(meta_index[spans[:, 0]])
+        names = pa.array([d.get("source_name", "") for d in metas], pa.string())
+        modified = pa.array([list(d.get(MODIFIED_BY, ())) for d in metas], pa.list_(pa.string()))
+        self._parts.append(pa.table([
+            pa.array(spans[:, 1]), pa.array(spans[:, 2].astype(np.int32)), pa.array(spans[:, 3].astype(np.int32)),
+            docs["id"].take(k), names.take(m), docs["source"].take(k), docs["offset"].take(k), modified.take(m),
+        ], schema=_TASK_SCHEMA))  # fmt: skip
 
     def write(self, path: Path) -> None:
-        _write(pa.table(self._cols, schema=_TASK_SCHEMA), path)
+        table = (pa.concat_tables(self._parts).combine_chunks() if self._parts
+                 else pa.table({f.name: [] for f in _TASK_SCHEMA}, schema=_TASK_SCHEMA))
+        _write(table, path)
 
 
 def task_lineage_path(work: Path, split: str, task: int) -> Path:
