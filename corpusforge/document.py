@@ -20,21 +20,23 @@ def make_doc_id(source_key: str, offset: int, text: str) -> str:
 
 class DocIdHasher:
     """``make_doc_id`` for many documents of one source key, in one hashing call per document
-    over key, offset and text concatenated (the same bytes as three updates; bytes ``+`` and a
-    packed offset measured 0.56 us against 0.91 us for %-formatting and ``int.to_bytes``)."""
+    over key, offset and text concatenated (the same bytes as three updates). Key and offset are
+    packed by one ``struct`` call (key bytes, then the offset as 8 bytes little-endian signed),
+    cheaper than concatenating the key with a packed offset."""
 
     def __init__(self, source_key: str):
-        self._key = source_key.encode("utf-8", "surrogatepass")
+        key = source_key.encode("utf-8", "surrogatepass")
+        self._key = key
+        self._head = struct.Struct(f"<{len(key)}sq").pack
 
     def __call__(self, offset: int, text: str) -> str:
         try:
             data = text.encode()
         except UnicodeEncodeError:  # lone surrogates: hashed as their surrogatepass bytes
             data = text.encode("utf-8", "surrogatepass")
-        return _hexdigest(self._key + _pack_offset(offset) + data)
+        return _hexdigest(self._head(self._key, offset) + data)
 
 
-_pack_offset = struct.Struct("<q").pack  # 8 bytes little-endian signed, as int.to_bytes but faster
 _hexdigest = xxhash.xxh3_64_hexdigest
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import struct
 import sys
 import zlib
 from collections.abc import Callable, Iterator
@@ -20,10 +19,9 @@ from typing import IO, Any
 
 import orjson
 import pyarrow.parquet as pq
-import xxhash
 import zstandard
 
-from corpusforge.document import Document
+from corpusforge.document import DocIdHasher, Document
 from corpusforge.errors import CorruptInput
 
 Record = tuple[int, str, dict[str, Any]]
@@ -195,8 +193,7 @@ def read_jsonl_documents(
     metadata, offsets and quarantine entries, but no record tuple and no second generator per line.
     """
     loads, JSONDecodeError = orjson.loads, orjson.JSONDecodeError
-    hexdigest, key, doc = xxhash.xxh3_64_hexdigest, source_key.encode("utf-8", "surrogatepass"), Document
-    head = struct.Struct(f"<{len(key)}sq").pack  # key and offset in one call: DocIdHasher's bytes
+    make_id, doc = DocIdHasher(source_key), Document
     line_no = 1  # meaningful only for a range that starts at byte 0
     for pos, lines in iter_line_blocks(stream, path, start, end):
         for line in lines:
@@ -216,11 +213,7 @@ def read_jsonl_documents(
                 quarantine(_where(path, start, line_no - 1, here), f"field {text_field!r} is missing or not a string", line)
                 continue
             obj["source_name"] = source_name
-            try:
-                data = text.encode()
-            except UnicodeEncodeError:  # lone surrogates: hashed as their surrogatepass bytes
-                data = text.encode("utf-8", "surrogatepass")
-            yield doc(text, hexdigest(head(key, here) + data), path, here, obj)
+            yield doc(text, make_id(here, text), path, here, obj)
 
 
 def _where(path: str, start: int, line_no: int, pos: int) -> str:
