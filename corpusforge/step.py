@@ -22,6 +22,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -75,6 +76,40 @@ class Filter(Step):
                 yield doc
             else:
                 ctx.drop(self, doc, reason)
+
+
+class ScoringFilter(Filter):
+    """A filter that scores documents in batches (a model) and decides on each score.
+
+    Subclasses give ``scores`` (one model call per batch) and ``decide`` (the reason to drop, or
+    None; it also writes the score into the metadata). ``batch_size`` documents are scored per
+    call, ``score_chunk`` batches at a time, so a scorer may sort a chunk by length.
+    """
+
+    batch_size: int = 32
+    score_chunk: ClassVar[int] = 1
+
+    @abstractmethod
+    def scores(self, docs: list[Document]) -> list[float]:
+        """One score per document."""
+
+    @abstractmethod
+    def decide(self, doc: Document, score: float) -> str | None:
+        """Record ``score`` in the metadata; None to keep, or the reason to drop."""
+
+    def keep(self, doc: Document) -> str | None:
+        return self.decide(doc, self.scores([doc])[0])
+
+    def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
+        self.setup(ctx)
+        it = iter(docs)
+        while batch := list(islice(it, self.batch_size * self.score_chunk)):
+            for doc, score in zip(batch, self.scores(batch), strict=True):
+                reason = self.decide(doc, score)
+                if reason is None:
+                    yield doc
+                else:
+                    ctx.drop(self, doc, reason, score)
 
 
 class Mapper(Step):

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from itertools import islice
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 from corpusforge.document import Document
 from corpusforge.registry import register
-from corpusforge.step import Filter
+from corpusforge.step import ScoringFilter
 
 if TYPE_CHECKING:
-    from corpusforge.observe.stats import TaskContext
+    pass
 
 Scorer = Callable[[list[str]], list[float]]
 
@@ -58,7 +57,7 @@ def hf_scorer(model_path: str, label: str, max_length: int, batch_size: int) -> 
 
 
 @register("toxicity")
-class Toxicity(Filter):
+class Toxicity(ScoringFilter):
     """Drop documents whose toxicity score is at least ``threshold``; the score goes in metadata.
 
     Default model: alt-profanity-check (ships in its wheel); ``threshold: 0.5`` is that library's
@@ -116,17 +115,3 @@ class Toxicity(Filter):
     def decide(self, doc: Document, score: float) -> str | None:
         doc.metadata["toxicity"] = round(score, 4)
         return "toxic" if self.drop and score >= self.threshold else None
-
-    def keep(self, doc: Document) -> str | None:
-        return self.decide(doc, self.scores([doc])[0])
-
-    def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
-        self.setup(ctx)
-        it = iter(docs)
-        while batch := list(islice(it, self.batch_size)):
-            for doc, score in zip(batch, self.scores(batch), strict=True):
-                reason = self.decide(doc, score)
-                if reason is None:
-                    yield doc
-                else:
-                    ctx.drop(self, doc, reason, score)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from itertools import islice
 from typing import TYPE_CHECKING
 
 from corpusforge.curate.toxicity import Scorer, hf_scorer
@@ -11,10 +9,10 @@ from corpusforge.document import Document
 from corpusforge.models.perplexity import model_window
 from corpusforge.models.top_fraction import TopFraction, check_fraction
 from corpusforge.registry import register
-from corpusforge.step import Filter
+from corpusforge.step import ScoringFilter
 
 if TYPE_CHECKING:
-    from corpusforge.observe.stats import TaskContext
+    pass
 
 
 def regression_scorer(model_path: str, max_length: int, batch_size: int) -> Scorer:
@@ -55,7 +53,7 @@ def load_scorer(model_path: str, label: str | None, max_length: int, batch_size:
 
 
 @register("classifier")
-class Classifier(TopFraction, Filter):
+class Classifier(TopFraction, ScoringFilter):
     """Keep documents whose classifier score is at least ``threshold``; the score goes in metadata.
 
     ``model_path``: a local sequence-classification folder. A one-output model (FineWeb-Edu's
@@ -95,28 +93,11 @@ class Classifier(TopFraction, Filter):
         assert self._score is not None
         return self._score([d.text for d in docs])
 
-    def score_batch(self, docs: list[Document], ctx: TaskContext) -> list[float]:
-        scores = self.scores(docs)
-        for doc, score in zip(docs, scores, strict=True):
-            doc.metadata[self.key] = round(score, 4)
-        return scores
+    def record(self, doc: Document, score: float) -> None:
+        doc.metadata[self.key] = round(score, 4)
 
     def decide(self, doc: Document, score: float) -> str | None:
-        doc.metadata[self.key] = round(score, 4)
+        self.record(doc, score)
         if self.drop and self.threshold is not None and score < self.threshold:
             return "below_threshold"
         return None
-
-    def keep(self, doc: Document) -> str | None:
-        return self.decide(doc, self.scores([doc])[0])
-
-    def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
-        self.setup(ctx)
-        it = iter(docs)
-        while batch := list(islice(it, self.batch_size)):
-            for doc, score in zip(batch, self.scores(batch), strict=True):
-                reason = self.decide(doc, score)
-                if reason is None:
-                    yield doc
-                else:
-                    ctx.drop(self, doc, reason, score)

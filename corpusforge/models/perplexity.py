@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from itertools import islice
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -12,10 +11,10 @@ from corpusforge.document import Document
 from corpusforge.models.arpa import BACKENDS, NGRAM_SUFFIXES, load_ngram
 from corpusforge.models.top_fraction import TopFraction, check_fraction
 from corpusforge.registry import register
-from corpusforge.step import Filter
+from corpusforge.step import ScoringFilter
 
 if TYPE_CHECKING:
-    from corpusforge.observe.stats import TaskContext
+    pass
 
 
 def _device() -> str:
@@ -77,7 +76,7 @@ class CausalLMScorer:
 
 
 @register("perplexity")
-class Perplexity(TopFraction, Filter):
+class Perplexity(TopFraction, ScoringFilter):
     """Drop documents whose language-model perplexity is outside [``min_perplexity``, ``max_perplexity``].
 
     ``model_path``: a local Hugging Face causal LM folder (config, weights, tokenizer), e.g. a GPT-2
@@ -91,6 +90,7 @@ class Perplexity(TopFraction, Filter):
     """
 
     media_policy = "text"  # a media document is judged by its caption; one without text passes
+    score_chunk = 4  # four batches per call: the n-gram scorer vectorises over it; the LM still steps by batch_size
 
     higher_is_better = False
 
@@ -137,14 +137,11 @@ class Perplexity(TopFraction, Filter):
         assert self._score is not None
         return self._score([d.text for d in docs])
 
-    def score_batch(self, docs: list[Document], ctx: TaskContext) -> list[float]:
-        ppls = self.scores(docs)
-        for doc, ppl in zip(docs, ppls, strict=True):
-            doc.metadata[self.key] = round(ppl, 4) if math.isfinite(ppl) else None
-        return ppls
+    def record(self, doc: Document, ppl: float) -> None:
+        doc.metadata[self.key] = round(ppl, 4) if math.isfinite(ppl) else None
 
     def decide(self, doc: Document, ppl: float) -> str | None:
-        doc.metadata[self.key] = round(ppl, 4) if math.isfinite(ppl) else None
+        self.record(doc, ppl)
         if not self.drop:
             return None
         if self.max_perplexity is not None and not ppl <= self.max_perplexity:
@@ -152,17 +149,3 @@ class Perplexity(TopFraction, Filter):
         if self.min_perplexity is not None and ppl < self.min_perplexity:
             return "low_perplexity"
         return None
-
-    def keep(self, doc: Document) -> str | None:
-        return self.decide(doc, self.scores([doc])[0])
-
-    def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
-        self.setup(ctx)
-        it = iter(docs)
-        while batch := list(islice(it, self.batch_size * 4)):
-            for doc, ppl in zip(batch, self.scores(batch), strict=True):
-                reason = self.decide(doc, ppl)
-                if reason is None:
-                    yield doc
-                else:
-                    ctx.drop(self, doc, reason, ppl)

@@ -32,7 +32,9 @@ RANK_DTYPE = np.dtype([("rank", "<f8"), ("hash", "<u8")])
 class TopFraction:
     """Mixin for scoring filters: ``keep_top_fraction=f`` in the constructor yields a ``KeepTopFraction``.
 
-    A subclass sets ``higher_is_better``, ``key``, ``batch_size`` and implements ``score_batch``.
+    A subclass sets ``higher_is_better``, ``key``, ``batch_size``; ``score_batch`` scores with its
+    ``scores`` and writes each score with its ``record`` (a scorer that counts per task, such as
+    the judge, overrides ``score_batch`` itself).
     ``unscored`` (``keep`` or ``drop``) says what happens to a document ``score_batch`` left NaN.
     """
 
@@ -49,7 +51,10 @@ class TopFraction:
 
     def score_batch(self, docs: list[Document], ctx: TaskContext) -> list[float]:
         """Score ``docs`` and write each score into its metadata; NaN where a document stays unscored."""
-        raise NotImplementedError
+        scores = self.scores(docs)  # type: ignore[attr-defined]
+        for doc, score in zip(docs, scores, strict=True):
+            self.record(doc, score)  # type: ignore[attr-defined]
+        return scores
 
 
 def check_fraction(fraction: float | None, drop: bool = True, **thresholds: Any) -> None:
