@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from corpusforge.document import Document  # noqa: E402
 from corpusforge.models.arpa import ArpaModel, KenLMModel, train_arpa  # noqa: E402
 from corpusforge.observe.stats import TaskContext  # noqa: E402
+from tests.models.tiny import word_tokenizer  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WIKI = DATA / "wikitext-2" / "valid.txt"
@@ -58,25 +59,13 @@ def report(name: str, n: int, unit: str, wall: float, cpu: float, extra: str = "
           f"{n / cpu:,.1f} {unit}/CPU-s{extra}", flush=True)
 
 
-def save_tokenizer(path: Path, corpus: list[str]):
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tk = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-    tk.pre_tokenizer = pre_tokenizers.Whitespace()
-    tk.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["[UNK]", "[PAD]", "[EOS]"]))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]", pad_token="[PAD]", eos_token="[EOS]")
-    fast.save_pretrained(path)
-    return fast
-
-
 def random_models(root: Path, layers: int, width: int) -> tuple[Path, Path]:
     from transformers import BertConfig, BertForSequenceClassification, GPT2Config, GPT2LMHeadModel
 
     corpus = paragraphs(10_000)
     lm, cls = root / "lm", root / "cls"
     for p in (lm, cls):
-        tok = save_tokenizer(p, corpus)
+        tok = word_tokenizer(p, corpus)
     GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=1024, n_embd=width, n_layer=layers,
                                n_head=width // 64, bos_token_id=2, eos_token_id=2)).save_pretrained(lm)
     BertForSequenceClassification(BertConfig(vocab_size=len(tok), hidden_size=width, num_hidden_layers=layers,

@@ -7,7 +7,8 @@ from corpusforge.observe.stats import TaskContext
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from tests.models.test_perplexity_classifier import wikitext_paragraphs, word_tokenizer  # noqa: E402
+from tests.models.test_perplexity_classifier import wikitext_paragraphs  # noqa: E402
+from tests.models.tiny import word_tokenizer  # noqa: E402
 
 
 @pytest.fixture(scope="module")

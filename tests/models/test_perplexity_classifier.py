@@ -5,6 +5,7 @@ import pytest
 from corpusforge.document import Document
 from corpusforge.recipe import Recipe
 from tests.conftest import SHARED_DATA
+from tests.models.tiny import word_tokenizer
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -14,19 +15,6 @@ def wikitext_paragraphs(n: int) -> list[str]:
     """The first ``n`` long body paragraphs of the shared WikiText-2 validation split."""
     lines = (SHARED_DATA / "wikitext-2" / "valid.txt").read_text(encoding="utf-8").splitlines()
     return [ln.strip() for ln in lines if len(ln.split()) > 40 and not ln.strip().startswith("=")][:n]
-
-
-def word_tokenizer(path, corpus: list[str]):
-    """A word-level tokenizer trained on ``corpus`` and saved as a transformers fast tokenizer."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tk = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-    tk.pre_tokenizer = pre_tokenizers.Whitespace()
-    tk.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["[UNK]", "[PAD]", "[EOS]"]))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]", pad_token="[PAD]", eos_token="[EOS]")
-    fast.save_pretrained(path)
-    return fast
 
 
 @pytest.fixture(scope="module")
