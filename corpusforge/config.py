@@ -42,20 +42,49 @@ def allowed_params(cls: type) -> list[str]:
     return list(_params_model(cls).model_fields)
 
 
-def format_validation_error(err: ValidationError, where: str, allowed: dict[str, list[str]] | None = None) -> str:
-    """One line per problem: ``where.field: value 'x' — what is wrong / allowed``."""
+def format_validation_error(
+    err: ValidationError, where: str, allowed: dict[str, list[str]] | None = None, model: type | None = None,
+) -> str:
+    """One line per problem: ``where.field: value 'x' — what is wrong / allowed``.
+
+    An unknown option lists ``allowed["params"]``, or the fields of the part of ``model`` it was
+    found in (``sharding.max_shard_bytez`` lists the ``sharding`` options)."""
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"])
         field = f"{where}.{loc}" if where and loc else (where or loc)
         if e["type"] == "extra_forbidden":
-            options = (allowed or {}).get("params", [])
+            options = (allowed or {}).get("params") or _fields_at(model, e["loc"][:-1])
             lines.append(f"{field}: unknown option; allowed options: {', '.join(options) or '(none)'}")
         elif e["type"] == "missing":
             lines.append(f"{field}: required option is missing")
         else:
             lines.append(f"{field}: value {e.get('input')!r} is invalid: {e['msg']}")
     return "\n".join(lines)
+
+
+def _fields_at(model: type | None, loc: tuple[Any, ...]) -> list[str]:
+    """The option names of the pydantic model reached from ``model`` along ``loc`` (list indexes
+    and dict keys skipped), or [] where ``loc`` leads to no model."""
+    for part in loc:
+        if model is None:
+            return []
+        if isinstance(part, int) or not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        info = model.model_fields.get(str(part))
+        if info is None:
+            return []
+        model = next((t for t in _model_types(info.annotation)), None)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return sorted(f.alias or name for name, f in model.model_fields.items())
+    return []
+
+
+def _model_types(annotation: Any) -> list[type]:
+    """The pydantic models inside an annotation (``X``, ``X | None``, ``list[X]``, ``dict[str, X]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _model_types(arg)]
 
 
 def validate_params(cls: type, params: dict[str, Any], where: str) -> dict[str, Any]:

@@ -79,7 +79,8 @@ class ShardingConfig(_Strict):
         default_factory=dict, description="per-source cap: exactly N documents of that source (a seeded sample by "
         "document id), taken before mixture weights")
     sequence_length: int = Field(2048, ge=8, le=1_048_576)
-    max_shard_bytes: int = Field(100 * MB, ge=10_000)
+    max_shard_bytes: int = Field(100 * MB, ge=10_000, description="bytes of samples per shard (alias: "
+                                 "max_shard_size_bytes)")
     splits: dict[str, float] = Field(default_factory=lambda: {"train": 0.98, "val": 0.01, "test": 0.01})
     encode_batch_bytes: int = Field(2 * MB, ge=1000, description="text handed to one encode_batch call")
     packing: Literal["concat", "pad", "truncate"] = Field(
@@ -305,6 +306,21 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Other spellings of recipe options: (section, alias) -> option.
+ALIASES = {("sharding", "max_shard_size_bytes"): "max_shard_bytes"}
+
+
+def _rename_aliases(data: dict[str, Any]) -> None:
+    """Rewrite ``ALIASES`` to their option names in place (before presets merge, so the recipe's
+    value wins whichever spelling it used); giving both spellings is an error."""
+    for (section, alias), name in ALIASES.items():
+        part = data.get(section)
+        if isinstance(part, dict) and alias in part:
+            if name in part:
+                raise RecipeError(f"{section}.{alias}: the same option as {section}.{name}; give one of them")
+            part[name] = part.pop(alias)
+
+
 def load_recipe(data: dict[str, Any] | str | os.PathLike[str], **overrides: Any) -> Recipe:
     """Validate a recipe given as a dict or a YAML file path; RecipeError names every bad field.
 
@@ -323,6 +339,7 @@ def load_recipe(data: dict[str, Any] | str | os.PathLike[str], **overrides: Any)
             raise RecipeError(f"{path}: a recipe is a mapping with 'sources', 'steps', ...; got {type(data).__name__}")
         base_dir = path.resolve().parent
     data = copy.deepcopy(data)
+    _rename_aliases(data)
     preset = data.get("preset")
     if preset is not None:
         if preset not in PRESETS:
@@ -347,4 +364,4 @@ def load_recipe(data: dict[str, Any] | str | os.PathLike[str], **overrides: Any)
     try:
         return Recipe.model_validate(data)
     except ValidationError as err:
-        raise RecipeError(format_validation_error(err, "")) from None
+        raise RecipeError(format_validation_error(err, "", model=Recipe)) from None

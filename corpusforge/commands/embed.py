@@ -39,7 +39,7 @@ def embed_output(output: str | Path, workers: int | None = None, progress: bool 
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as err:
-        raise RecipeError(format_validation_error(err, "")) from None
+        raise RecipeError(format_validation_error(err, "", model=Recipe)) from None
     plan = [TaskInput.from_dict(t) for t in read_json(plan_file)]
     pipe = Pipeline(recipe, out, plan)
     last = len(pipe.boundaries) if pipe.segments[-1] or not pipe.boundaries else len(pipe.boundaries) - 1

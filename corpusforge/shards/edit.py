@@ -21,11 +21,11 @@ import pyarrow as pa
 from corpusforge.errors import CorpusforgeError
 from corpusforge.loader.reader import open_shard, shard_kind
 from corpusforge.shards.formats import COMPRESSION_SUFFIX, compress, get_format, write_safetensors_streaming
-from corpusforge.shards.packer import sample_tensors
+from corpusforge.shards.packer import OPTIONAL_TENSORS, TEXT_TENSORS, sample_tensors
 from corpusforge.tokenize.special import BOS, PAD
 
 # Tensors that sample_tensors re-derives; a shard holding any other cannot be rebuilt from input_ids.
-DERIVED = {"input_ids", "attention_mask", "modality_mask", "labels", "position_ids", "document_ids"}
+DERIVED = {*TEXT_TENSORS, *OPTIONAL_TENSORS}
 
 
 @dataclass
@@ -133,7 +133,8 @@ def write_shard_files(
     pos, docs = "position_ids" in dtypes, "document_ids" in dtypes
     if fmt.streams and compression == "none":
         with open(targets[fmt.suffixes[0]], "wb") as fh:
-            write_safetensors_streaming(fh, rows, lambda block: sample_tensors(block, pos, docs), metadata)
+            write_safetensors_streaming(fh, rows, lambda block, names: sample_tensors(block, pos, docs, names=names),
+                                        metadata)
         return
     for suffix, data in fmt.encode(sample_tensors(rows, pos, docs), metadata).items():
         if compression != "none":

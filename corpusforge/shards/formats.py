@@ -8,17 +8,28 @@ suffix being the shard's main file (the one ``shard_index.json`` points to). ``c
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import struct
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from typing import Any, BinaryIO, ClassVar
+from collections.abc import Callable, Collection
+from typing import Any, BinaryIO, ClassVar, Protocol
 
 import numpy as np
 
 from corpusforge.registry import SHARD_FORMATS
 from corpusforge.tokenize.special import PAD
+
+class Rows(Protocol):
+    """(samples, sequence_length) rows: an array, or rows kept on disk (``SpilledRows``)."""
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, rows: slice) -> np.ndarray: ...
+
+
+# tensors_of(block, names): the named tensors of a block of input_ids rows (all of them for None).
+TensorsOf = Callable[[np.ndarray, Collection[str] | None], dict[str, np.ndarray]]
 
 COMPRESSION_SUFFIX = {"zstd": ".zst", "gzip": ".gz", "lz4": ".lz4"}
 
@@ -71,32 +82,30 @@ def _safetensors_header(specs: list[tuple[str, np.dtype, tuple[int, ...]]], meta
 
 
 def write_safetensors_streaming(
-    fh: BinaryIO, rows: np.ndarray, tensors_of: Callable[[np.ndarray], dict[str, np.ndarray]],
-    metadata: dict[str, str], block_rows: int = 4096,
-) -> None:
-    """The bytes ``safetensors_bytes(tensors_of(rows), metadata)`` would give, written to ``fh``
-    ``block_rows`` rows at a time, so a shard never exists whole in memory as tensors or bytes.
+    fh: BinaryIO, rows: Rows, tensors_of: TensorsOf, metadata: dict[str, str], block_rows: int = 256,
+) -> str:
+    """Write the bytes ``safetensors_bytes(tensors_of(rows), metadata)`` would give to ``fh`` in one
+    sequential pass, ``block_rows`` rows at a time, and return their sha256 (hex).
 
-    ``tensors_of`` must work row by row (every tensor row depends on its own input row only),
-    which holds for ``sample_tensors``. Blocks are written at their tensor's offset in the file.
+    No shard exists whole in memory, as tensors or as bytes, and the file is never read back to be
+    hashed. ``rows`` is an array or anything with ``len`` and row slicing (``SpilledRows``).
+    ``tensors_of(block, names)`` gives the tensors ``names`` of a block and must work row by row
+    (every tensor row depends on its own input row only), which holds for ``sample_tensors``.
     """
-    first = tensors_of(rows[:1])
+    first = tensors_of(rows[:1], None)
     specs = [(name, first[name].dtype, (len(rows), *first[name].shape[1:])) for name in sorted(first)]
-    head = _safetensors_header(specs, metadata)
-    fh.write(head)
-    starts, at = {}, len(head)
-    for name, dtype, shape in specs:
-        starts[name] = at
-        at += int(np.prod(shape)) * dtype.itemsize
-    for lo in range(0, len(rows), block_rows):
-        block = tensors_of(rows[lo : lo + block_rows])
-        for name, dtype, shape in specs:
-            row_bytes = int(np.prod(shape[1:])) * dtype.itemsize
-            fh.seek(starts[name] + lo * row_bytes)
-            arr = np.ascontiguousarray(block[name])
-            fh.write(arr.astype(arr.dtype.newbyteorder("<"), copy=False).data)
-    fh.seek(at)
-    fh.truncate()
+    digest = hashlib.sha256()
+
+    def put(data: bytes | memoryview) -> None:
+        fh.write(data)
+        digest.update(data)
+
+    put(_safetensors_header(specs, metadata))
+    for name, _, _ in specs:  # tensor after tensor, as they lie in the file
+        for lo in range(0, len(rows), block_rows):
+            arr = np.ascontiguousarray(tensors_of(rows[lo : lo + block_rows], (name,))[name])
+            put(arr.astype(arr.dtype.newbyteorder("<"), copy=False).data)
+    return digest.hexdigest()
 
 
 def safetensors_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:

@@ -13,7 +13,7 @@ naming the document and the sequence length it needs. Without media the packing 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from itertools import chain
 from typing import Any
 
@@ -218,11 +218,17 @@ class Packer:
         return np.concatenate([full, last])
 
 
+# What every text shard holds; position_ids and document_ids are optional (sharding.position_ids...).
+TEXT_TENSORS = ("input_ids", "attention_mask", "modality_mask", "labels")
+OPTIONAL_TENSORS = ("position_ids", "document_ids")
+
+
 def sample_tensors(
     input_ids: np.ndarray, position_ids: bool = False, document_ids: bool = False,
-    media_layout: dict[str, Any] | None = None,
+    media_layout: dict[str, Any] | None = None, names: Collection[str] | None = None,
 ) -> dict[str, np.ndarray]:
-    """The tensors of a text shard from its (samples, sequence_length) ``input_ids``.
+    """The tensors of a text shard from its (samples, sequence_length) ``input_ids``; only those in
+    ``names`` when given (a streaming writer asks for one tensor at a time).
 
     ``labels`` equal ``input_ids`` (unshifted, as HuggingFace causal LMs expect) with -100 on
     padding and on the fixed special tokens (media markers included); ``modality_mask`` is 0 (text)
@@ -232,28 +238,36 @@ def sample_tensors(
     ``position_ids`` restart at 0 at each row start and each BOS (0 on padding), so a trainer can
     keep attention inside documents.
     """
+    want = set(TEXT_TENSORS) | ({"position_ids"} if position_ids else set()) | (
+        {"document_ids"} if document_ids else set())
+    if names is not None:
+        want &= set(names)
     input_ids = np.ascontiguousarray(input_ids, dtype=np.int32)
-    labels = input_ids.copy()
-    labels[input_ids < NUM_SPECIAL] = IGNORE_INDEX
-    out = {
-        "input_ids": input_ids,
-        "attention_mask": (input_ids != PAD).astype(np.int32),
-        "modality_mask": np.zeros(input_ids.shape, dtype=np.uint8),
-        "labels": labels,
-    }
-    if media_layout is not None:
-        from corpusforge.media.sequence import modality_mask_of
+    out: dict[str, np.ndarray] = {}
+    if "input_ids" in want:
+        out["input_ids"] = input_ids
+    if "attention_mask" in want:
+        out["attention_mask"] = (input_ids != PAD).astype(np.int32)
+    if "modality_mask" in want:
+        if media_layout is not None:
+            from corpusforge.media.sequence import modality_mask_of
 
-        out["modality_mask"] = modality_mask_of(input_ids, media_layout)
-    if position_ids or document_ids:
+            out["modality_mask"] = modality_mask_of(input_ids, media_layout)
+        else:
+            out["modality_mask"] = np.zeros(input_ids.shape, dtype=np.uint8)
+    if "labels" in want:
+        labels = input_ids.copy()
+        labels[input_ids < NUM_SPECIAL] = IGNORE_INDEX
+        out["labels"] = labels
+    if want & {"position_ids", "document_ids"}:
         pad = input_ids == PAD
         start = input_ids == BOS
         start[:, :1] = True
-        if document_ids:
+        if "document_ids" in want:
             doc = np.cumsum(start, axis=1, dtype=np.int32) - 1
             doc[pad] = -1
             out["document_ids"] = doc
-        if position_ids:
+        if "position_ids" in want:
             col = np.broadcast_to(np.arange(input_ids.shape[1], dtype=np.int32), input_ids.shape)
             pos = col - np.maximum.accumulate(np.where(start, col, 0), axis=1)
             pos[pad] = 0

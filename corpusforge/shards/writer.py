@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,47 @@ from corpusforge.tokenize.special import PAD
 
 # input_ids + attention_mask + labels (int32) + modality_mask (uint8), per token.
 BYTES_PER_TOKEN = 4 + 4 + 4 + 1
+
+
+class SpilledRows:
+    """The int32 rows of one shard while it fills, appended to a file beside it and read back in
+    slices: a shard costs its writer no memory however large it is, and only the page cache holds it.
+    """
+
+    def __init__(self, path: Path, length: int):
+        self.path, self.length = path, length
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(path, "w+b", buffering=0)
+        self._n = 0
+        self.tokens = 0  # non-PAD ids, counted as they arrive
+
+    def append(self, rows: np.ndarray) -> None:
+        rows = np.ascontiguousarray(rows, dtype=np.int32)
+        view = memoryview(rows).cast("B")
+        while view.nbytes:
+            view = view[self._fh.write(view) :]
+        self._n += len(rows)
+        self.tokens += int(np.count_nonzero(rows != PAD))
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        lo, hi, step = rows.indices(self._n)
+        if step != 1:
+            raise ValueError("SpilledRows reads contiguous rows only")
+        out = np.empty((max(0, hi - lo), self.length), dtype=np.int32)
+        view, at = memoryview(out).cast("B"), lo * self.length * 4
+        while view.nbytes:
+            got = os.preadv(self._fh.fileno(), [view], at)
+            if not got:
+                raise OSError(f"{self.path}: spilled rows end early")
+            view, at = view[got:], at + got
+        return out
+
+    def remove(self) -> None:
+        self._fh.close()
+        self.path.unlink(missing_ok=True)
 
 
 class ShardWriter:
@@ -54,64 +97,61 @@ class ShardWriter:
         if max_tokens_per_shard is not None:
             self.rows_per_shard = max(1, min(self.rows_per_shard, max_tokens_per_shard // sequence_length))
         self.metadata = metadata
-        self._rows: list[np.ndarray] = []
-        self._n = 0
+        self._spill: SpilledRows | None = None
         self.shards: list[dict[str, Any]] = []
 
     def add(self, rows: np.ndarray) -> None:
-        if not len(rows):
-            return
-        self._rows.append(rows)
-        self._n += len(rows)
-        while self._n >= self.rows_per_shard:
-            self._flush(self.rows_per_shard)
+        """Append (samples, sequence_length) rows; every full shard is written at once."""
+        while len(rows):
+            if self._spill is None:
+                self._spill = SpilledRows(self._path(len(self.shards), ".rows"), self.length)
+            room = self.rows_per_shard - len(self._spill)
+            self._spill.append(rows[:room])
+            rows = rows[room:]
+            if len(self._spill) == self.rows_per_shard:
+                self._flush()
 
     def close(self) -> list[dict[str, Any]]:
-        if self._n:
-            self._flush(self._n)
+        if self._spill is not None:
+            self._flush()
         return self.shards
 
-    def _flush(self, n: int) -> None:
-        flat = np.concatenate(self._rows) if len(self._rows) > 1 else self._rows[0]
-        rows, rest = flat[:n], flat[n:]
-        self._rows, self._n = ([rest] if len(rest) else []), len(rest)
-        if self.format.streams and self.compression == "none":
-            self._write_streaming(rows)
-            return
-        files = self.format.encode(sample_tensors(rows, self.position_ids, self.document_ids, self.media_layout),
-                                   self.metadata)
-        ext = COMPRESSION_SUFFIX.get(self.compression, "")
-        paths = []
-        for suffix, data in files.items():
-            if ext:
-                data = compress(data, self.compression)
-            path = self.prefix.with_name(f"{self.prefix.name}_{len(self.shards):04d}{suffix}{ext}")
-            atomic_write_bytes(path, data)
-            paths.append((path, len(data), hashlib.sha256(data).hexdigest()))
-        self._record(rows, paths)
+    def _path(self, k: int, suffix: str) -> Path:
+        return self.prefix.with_name(f"{self.prefix.name}_{k:04d}{suffix}")
 
-    def _write_streaming(self, rows: np.ndarray) -> None:
-        """A SafeTensors shard written in row blocks: memory holds ``input_ids``, not every tensor
-        plus the file's bytes (a 100 MB shard peaked ~3x its size in memory before)."""
-        path = self.prefix.with_name(f"{self.prefix.name}_{len(self.shards):04d}.safetensors")
-        with atomic_path(path) as tmp:
-            with open(tmp, "w+b") as fh:
-                write_safetensors_streaming(
-                    fh, rows, lambda block: sample_tensors(block, self.position_ids, self.document_ids,
-                                                           self.media_layout), self.metadata)
-                fh.seek(0)
-                digest = hashlib.sha256()
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(chunk)
-                size = fh.tell()
-        self._record(rows, [(path, size, digest.hexdigest())])
+    def _tensors(self, block: np.ndarray, names: Collection[str] | None = None) -> dict[str, np.ndarray]:
+        return sample_tensors(block, self.position_ids, self.document_ids, self.media_layout, names)
 
-    def _record(self, rows: np.ndarray, paths: list[tuple[Path, int, str]]) -> None:
+    def _flush(self) -> None:
+        rows, self._spill = self._spill, None
+        assert rows is not None
+        try:
+            if self.format.streams and self.compression == "none":
+                path = self._path(len(self.shards), self.format.suffixes[0])
+                with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                    sha = write_safetensors_streaming(fh, rows, self._tensors, self.metadata)
+                    size = fh.tell()
+                self._record(rows, [(path, size, sha)])
+                return
+            files = self.format.encode(self._tensors(rows[: len(rows)]), self.metadata)
+            ext = COMPRESSION_SUFFIX.get(self.compression, "")
+            paths = []
+            for suffix, data in files.items():
+                if ext:
+                    data = compress(data, self.compression)
+                path = self._path(len(self.shards), f"{suffix}{ext}")
+                atomic_write_bytes(path, data)
+                paths.append((path, len(data), hashlib.sha256(data).hexdigest()))
+            self._record(rows, paths)
+        finally:
+            rows.remove()
+
+    def _record(self, rows: SpilledRows, paths: list[tuple[Path, int, str]]) -> None:
         (path, _, sha), sidecars = paths[0], paths[1:]
         record: dict[str, Any] = {
             "part": str(path),
-            "samples": int(len(rows)),
-            "tokens": int(np.count_nonzero(rows != PAD)),
+            "samples": len(rows),
+            "tokens": rows.tokens,
             "bytes": sum(size for _, size, _ in paths),
             "sha256": sha,
         }

@@ -25,10 +25,11 @@ def _rows(n: int, length: int = 64) -> np.ndarray:
 @pytest.mark.parametrize("extra", [False, True])
 def test_streaming_bytes_equal_the_in_memory_file(n, extra):
     rows = _rows(n)
-    tensors_of = lambda block: sample_tensors(block, extra, extra)  # noqa: E731
+    tensors_of = lambda block, names=None: sample_tensors(block, extra, extra, names=names)  # noqa: E731
     buf = io.BytesIO()
-    write_safetensors_streaming(buf, rows, tensors_of, {"split": "train"})
+    sha = write_safetensors_streaming(buf, rows, tensors_of, {"split": "train"})
     assert buf.getvalue() == safetensors_bytes(tensors_of(rows), {"split": "train"})
+    assert sha == hashlib.sha256(buf.getvalue()).hexdigest()
 
 
 def test_writer_shard_reads_back_with_safetensors_and_matches_its_checksum(tmp_path):

@@ -87,3 +87,19 @@ def test_fingerprint_ignores_output_path_and_workers(tmp_path):
     b = load_recipe({**base, "output": {"path": "y"}, "executor": {"workers": 4}})
     c = load_recipe({**base, "seed": 1})
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
+
+
+def test_unknown_section_option_lists_that_sections_options(tmp_path):
+    with pytest.raises(RecipeError) as err:
+        load_recipe({"sources": _src(tmp_path), "sharding": {"max_shard_bytez": 10}})
+    msg = str(err.value)
+    assert "sharding.max_shard_bytez: unknown option" in msg and "max_shard_bytes" in msg and "sequence_length" in msg
+    with pytest.raises(RecipeError, match=r"executorr: unknown option; allowed options: .*executor"):
+        load_recipe({"sources": _src(tmp_path), "executorr": {}})
+
+
+def test_max_shard_size_bytes_is_an_alias_that_beats_the_preset(tmp_path):
+    r = load_recipe({"sources": _src(tmp_path), "preset": "production", "sharding": {"max_shard_size_bytes": 123_456}})
+    assert r.sharding.max_shard_bytes == 123_456
+    with pytest.raises(RecipeError, match="give one of them"):
+        load_recipe({"sources": _src(tmp_path), "sharding": {"max_shard_size_bytes": 20_000, "max_shard_bytes": 20_000}})
