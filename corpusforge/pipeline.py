@@ -41,14 +41,14 @@ from corpusforge.observe.lineage import TaskLineage, task_lineage_path
 from corpusforge.observe.stats import StepStats, TaskContext
 from corpusforge.recipe import Recipe
 from corpusforge.shards.formats import get_format
-from corpusforge.shards.packer import Packer, flat_ids
+from corpusforge.shards.packer import Packer, gather_segments
 from corpusforge.shards.writer import ShardWriter
 from corpusforge.sources.base import TaskInput
 from corpusforge.sources.manifest import reconcile_with_manifest
 from corpusforge.staging import DocumentColumns, DocumentWriter, read_document_columns, read_documents
 from corpusforge.state import atomic_write_json, read_json
 from corpusforge.step import CorpusStep, Step, run_step, timed
-from corpusforge.tokenize.encoder import load_encoder, stored_name
+from corpusforge.tokenize.encoder import encode_flat, load_encoder, stored_name
 
 
 @dataclass(frozen=True)
@@ -366,8 +366,8 @@ class Pipeline:
                                      np.int64, len(rows))
                 rows, copies = rows[copies > 0], copies[copies > 0]
             whole = len(rows) == len(c.texts)
-            encodings = tok.encode_batch(c.texts if whole else [c.texts[r] for r in rows.tolist()])
-            lengths = np.fromiter((len(x) for x in encodings), np.int64, len(encodings))
+            all_ids, lengths = encode_flat(tok, c.texts if whole else [c.texts[r] for r in rows.tolist()])
+            starts = np.cumsum(lengths) - lengths
             if len(splits) == 1:
                 split_at = np.zeros(len(rows), dtype=np.int64)
             else:
@@ -392,8 +392,8 @@ class Pipeline:
                             languages[str(m["language"])] += n
                         if "license" in m:
                             licenses[str(m["license"])] += n
-                same = len(order) == len(encodings) and bool((order == np.arange(len(order))).all())
-                flat = flat_ids(encodings if same else [encodings[i] for i in order.tolist()], sizes - 2)
+                same = len(order) == len(lengths) and bool((order == np.arange(len(order))).all())
+                flat = all_ids if same else gather_segments(all_ids, starts[order], sizes - 2)
                 spans = packers[s].add_flat(flat, sizes - 2)
                 spans[:, 0] = rows[order][spans[:, 0]]
                 lineages[s].add_columns(c.docs, c.metas, c.meta_index, spans)

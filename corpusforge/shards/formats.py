@@ -21,6 +21,7 @@ import numpy as np
 from corpusforge.registry import SHARD_FORMATS
 from corpusforge.tokenize.special import PAD
 
+
 class Rows(Protocol):
     """(samples, sequence_length) rows: an array, or rows kept on disk (``SpilledRows``)."""
 

@@ -40,6 +40,12 @@ def flat_ids(ids: Sequence[Sequence[int]], lengths: np.ndarray) -> np.ndarray:
     return np.fromiter(chain.from_iterable(ids), dtype=np.int32, count=int(lengths.sum()))
 
 
+def gather_segments(flat: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Segments ``flat[starts[i] : starts[i] + lengths[i]]`` back to back, in one vectorised take."""
+    out_starts = np.cumsum(lengths) - lengths
+    return flat[np.arange(int(lengths.sum())) + np.repeat(starts - out_starts, lengths)]
+
+
 def frame_flat(tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """``tokens`` (documents of ``lengths`` back to back) framed as BOS doc EOS, vectorised."""
     ends = np.cumsum(lengths + 2)

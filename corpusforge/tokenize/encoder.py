@@ -6,12 +6,20 @@ A run stores its tokenizer as ``tokenizer.json`` (HF) or ``tokenizer.model`` (Se
 
 from __future__ import annotations
 
+from itertools import chain
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from corpusforge.errors import RecipeError
 
 HF_NAME, SPM_NAME = "tokenizer.json", "tokenizer.model"
+# Characters per encode_batch call inside encode_flat. The library builds a few dozen bytes of
+# objects per token (token strings, offsets, masks) for a whole call before returning; 256K
+# characters keeps that near 10 MB, and on prose it encodes ~4% faster than 2 MB calls (the
+# objects stay in cache and the allocator reuses them).
+ENCODE_CHUNK_CHARS = 1 << 18
 
 
 class HFEncoder:
@@ -46,6 +54,30 @@ def stored_name(cfg: Any) -> str:
     if cfg.path:
         return SPM_NAME if resolve_path(cfg.path).suffix == ".model" else HF_NAME
     return SPM_NAME if cfg.type.startswith("sentencepiece") else HF_NAME
+
+
+def encode_flat(enc: Any, texts: list[str], chunk_chars: int = ENCODE_CHUNK_CHARS) -> tuple[np.ndarray, np.ndarray]:
+    """The ids of ``texts`` back to back as one int32 array, and each text's number of ids.
+
+    ``enc.encode_batch`` gets ``chunk_chars`` characters at a time and each call's id lists are
+    turned into the array at once, so neither the library's per-token objects nor Python's int
+    lists exist for more than one chunk."""
+    chars = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)))
+    cuts = [0]
+    while cuts[-1] < len(texts):  # a chunk closes at the text that reaches chunk_chars
+        done = chars[cuts[-1] - 1] if cuts[-1] else 0
+        cuts.append(min(len(texts), int(np.searchsorted(chars, done + chunk_chars)) + 1))
+    ids, lengths = [], []
+    for lo, hi in zip(cuts, cuts[1:], strict=False):
+        lists = enc.encode_batch(texts[lo:hi])
+        n = np.fromiter(map(len, lists), np.int64, len(lists))
+        ids.append(np.fromiter(chain.from_iterable(lists), np.int32, int(n.sum())))
+        lengths.append(n)
+    if not ids:
+        return np.zeros(0, np.int32), np.zeros(0, np.int64)
+    if len(ids) == 1:
+        return ids[0], lengths[0]
+    return np.concatenate(ids), np.concatenate(lengths)
 
 
 def load_encoder(path: str | Path) -> HFEncoder | Any:

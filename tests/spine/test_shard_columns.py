@@ -110,3 +110,33 @@ def test_vectorised_framing_and_histogram_match_the_per_document_ones():
     for n in sample:
         expected[bisect_right(LENGTH_EDGES, n) - 1] += 1
     assert h.counts == expected
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 50, 10**9])
+def test_encode_flat_equals_one_encode_batch_at_any_chunk_size(chunk):
+    from corpusforge.tokenize.encoder import encode_flat
+
+    class Chars:  # ids = code points: easy to check, and each call's texts are recorded
+        calls: list[int] = []
+
+        def encode_batch(self, texts):
+            self.calls.append(sum(map(len, texts)))
+            return [[ord(ch) for ch in t] for t in texts]
+
+    texts = ["hello", "", "a much longer text of words", "x", "zz" * 40, "end"]
+    enc = Chars()
+    flat, lengths = encode_flat(enc, texts, chunk)
+    assert flat.dtype == np.int32 and flat.tolist() == [ord(ch) for t in texts for ch in t]
+    assert lengths.tolist() == [len(t) for t in texts]
+    assert sum(enc.calls) == sum(map(len, texts))
+    assert all(c < chunk + 80 for c in enc.calls)  # a call closes at the text that reaches chunk
+    assert encode_flat(enc, [], chunk)[0].tolist() == []
+
+
+def test_gather_segments_takes_segments_in_the_given_order():
+    from corpusforge.shards.packer import gather_segments
+
+    flat = np.arange(10, dtype=np.int32)  # segments [0,1,2] [3] [] [4..9]
+    starts, lengths = np.array([0, 3, 4, 4]), np.array([3, 1, 0, 6])
+    order = np.array([3, 0, 0, 2, 1])
+    assert gather_segments(flat, starts[order], lengths[order]).tolist() == [4, 5, 6, 7, 8, 9, 0, 1, 2, 0, 1, 2, 3]
