@@ -220,7 +220,7 @@ def _row_groups(path: Path) -> Iterator[tuple[pa.Table, float]]:
         for i in range(meta.num_row_groups):
             stats = meta.row_group(i).column(0).statistics  # column 0 is ``row``
             least.append(stats.min if stats is not None and stats.has_min_max else 0)
-        later = np.minimum.accumulate([*least[::-1], np.inf])[::-1][1:] if least else []
+        later = np.minimum.accumulate([np.inf, *least[::-1]])[::-1][1:]  # later[i]: min of least[i + 1:]
         for i in range(meta.num_row_groups):
             yield f.read_row_group(i), later[i]
 
