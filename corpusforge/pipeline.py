@@ -295,7 +295,7 @@ class Pipeline:
         packers = {s: Packer(cfg.sequence_length, cfg.packing, whole_spans=mcfg is not None,
                              split_long=mcfg is None or mcfg.long_spans == "split") for s in splits}
         writers = {s: self.shard_writer(self.work / "shards" / s / f"t{task:06d}", s) for s in splits}
-        lineages = {s: TaskLineage() for s in splits}
+        lineages = {s: TaskLineage(task_lineage_path(self.work, s, task)) for s in splits}
         docs_out = None
         if self.recipe.output.documents != "none":
             docs_out = DocumentWriter(self.output / "documents" / f"part_{task:06d}.{self.recipe.output.documents}")
@@ -424,7 +424,7 @@ class Pipeline:
         for s in splits:
             writers[s].add(packers[s].finish())
             shards[s] = writers[s].close()
-            lineages[s].write(task_lineage_path(self.work, s, task))
+            lineages[s].close()
             if cfg.packing == "truncate":
                 counts[s]["truncated_tokens"] = packers[s].truncated_tokens
         if docs_out is not None:

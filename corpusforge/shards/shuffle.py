@@ -17,13 +17,15 @@ from corpusforge.shards.writer import ShardWriter
 
 
 def shuffle_split(
-    parts: list[dict[str, Any]], seed: int, sequence_length: int, writer: ShardWriter, chunk: int = 1 << 14
+    parts: list[dict[str, Any]], seed: int, sequence_length: int, writer: ShardWriter, chunk_bytes: int = 8 << 20
 ) -> list[dict[str, Any]]:
-    """Write the rows of ``parts`` (in task order) through ``writer`` in a permutation fixed by ``seed``."""
+    """Write the rows of ``parts`` (in task order) through ``writer`` in a permutation fixed by ``seed``,
+    gathering at most ``chunk_bytes`` of ``input_ids`` (at least one row) per step."""
     from corpusforge.loader.reader import open_shard
 
     if not parts:
         return writer.close()
+    chunk = max(1, chunk_bytes // (sequence_length * np.dtype(np.int32).itemsize))
     ids = [open_shard(p["part"], sequence_length)["input_ids"] for p in parts]
     first = np.cumsum([0] + [len(a) for a in ids])
     order = shuffle_order(seed, int(first[-1]))

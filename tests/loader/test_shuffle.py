@@ -1,9 +1,12 @@
+import hashlib
 import json
 
 import numpy as np
 import pytest
 
 from corpusforge.loader import ShardIterator, validate_epoch
+from corpusforge.shards.shuffle import shuffle_split
+from corpusforge.shards.writer import ShardWriter
 
 from .conftest import make_shards
 
@@ -40,3 +43,19 @@ def test_global_shuffle_is_fixed_by_the_seed(tmp_path):
     np.testing.assert_array_equal(split_rows(a), split_rows(b))
     index = json.loads((a / "shard_index.json").read_text())
     assert all((a / s["path"]).exists() and (a / s["sidecars"][0]["path"]).exists() for s in index["shards"])
+
+
+def test_shuffled_shards_do_not_depend_on_how_many_rows_a_step_gathers(tmp_path):
+    rng = np.random.default_rng(0)
+    parts = []
+    for task in range(3):
+        writer = ShardWriter(tmp_path / "parts" / f"t{task}", 16, 10_000, {})
+        writer.add(rng.integers(10, 500, (40 + task, 16), dtype=np.int32))
+        parts += writer.close()
+    written = {}
+    for chunk_bytes in (1, 16 * 4 * 7, 8 << 20):  # one row, 7 rows, every row per step
+        shards = shuffle_split(parts, 7, 16, ShardWriter(tmp_path / str(chunk_bytes) / "s", 16, 10_000, {}),
+                               chunk_bytes)
+        written[chunk_bytes] = [hashlib.sha256(open(s["part"], "rb").read()).hexdigest() for s in shards]
+    assert len(written[1]) > 1
+    assert written[1] == written[16 * 4 * 7] == written[8 << 20]

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import orjson
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from tokenizers import Tokenizer
@@ -18,6 +19,7 @@ from tokenizers import Tokenizer
 from corpusforge import run
 from corpusforge.cli import main as cli
 from corpusforge.loader.reader import open_shard
+from corpusforge.observe import lineage
 from corpusforge.observe.lineage import trace_document, trace_row
 from corpusforge.shards.packer import Packer
 from corpusforge.staging import read_documents
@@ -57,13 +59,45 @@ def built(tmp_path_factory, shared_data) -> Path:
     return out
 
 
+@pytest.fixture(scope="module", params=[True, False], ids=["shuffled", "in_order"])
+def many_tasks_and_shards(request, tmp_path_factory, shared_data) -> Path:
+    """Several shard tasks, each with several lineage row groups, feeding several shards per split."""
+    out = tmp_path_factory.mktemp("lineage_many") / "out"
+    recipe = small_recipe(
+        [{"name": "gutenberg", "path": str(shared_data / "prose" / "gutenberg"), "text_unit": "paragraph"},
+         {"name": "wikitext", "path": str(shared_data / "wikitext-2" / "valid.txt"), "text_unit": "paragraph"}],
+        sharding={"shuffle": request.param, "max_tokens_per_shard": 128 * 150, "encode_batch_bytes": 20_000,
+                  "splits": {"train": 0.9, "val": 0.1}},
+        executor={"task_bytes": 200_000}, output={"documents": "parquet"})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lineage, "ROW_GROUP_ROWS", 500)
+        run(recipe, output=str(out), workers=1)
+    return out
+
+
 def test_every_shard_token_is_the_traced_span_of_exactly_one_document(built):
+    assert orjson.loads((built / "shard_index.json").read_bytes())["shuffled"] is True
+    _assert_lineage_covers_every_token_once(built)
+
+
+def test_lineage_of_many_tasks_over_many_shards_covers_every_token_once(many_tasks_and_shards):
+    out = many_tasks_and_shards
+    index = orjson.loads((out / "shard_index.json").read_bytes())
+    for split in ("train", "val"):
+        tasks = sorted((out / "_work" / "lineage" / split).glob("*.parquet"))
+        assert len(tasks) > 1 and sum(s["split"] == split for s in index["shards"]) > 1
+    assert max(pq.ParquetFile(t).metadata.num_row_groups for t in tasks) > 1
+    assert not (out / "_work" / lineage.SPILL_DIR).exists()
+    _assert_lineage_covers_every_token_once(out)
+
+
+def _assert_lineage_covers_every_token_once(built: Path) -> None:
+    """Every non-pad shard token lies in exactly one lineage span, which holds its document's tokens."""
     tok = Tokenizer.from_file(str(built / "tokenizer.json"))
     docs = {d.id: d for f in sorted((built / "documents").glob("*.parquet")) for d in read_documents(f)}
     framed = {i: [BOS, *e.ids, EOS] for i, e in zip(docs, tok.encode_batch([d.text for d in docs.values()],
                                                                            add_special_tokens=False), strict=True)}
     index = orjson.loads((built / "shard_index.json").read_bytes())
-    assert index["shuffled"] is True
     seen_docs: dict[str, int] = {}
     for shard in index["shards"]:
         ids = open_shard(str(built / shard["path"]), index["sequence_length"])["input_ids"]
