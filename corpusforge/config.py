@@ -43,7 +43,8 @@ def allowed_params(cls: type) -> list[str]:
 
 
 def format_validation_error(
-    err: ValidationError, where: str, allowed: dict[str, list[str]] | None = None, model: type | None = None,
+    err: ValidationError, where: str, allowed: dict[str, list[str]] | None = None,
+    model: type[BaseModel] | None = None,
 ) -> str:
     """One line per problem: ``where.field: value 'x' — what is wrong / allowed``.
 
@@ -63,21 +64,17 @@ def format_validation_error(
     return "\n".join(lines)
 
 
-def _fields_at(model: type | None, loc: tuple[Any, ...]) -> list[str]:
+def _fields_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
     """The option names of the pydantic model reached from ``model`` along ``loc`` (list indexes
     and dict keys skipped), or [] where ``loc`` leads to no model."""
     for part in loc:
         if model is None:
             return []
-        if isinstance(part, int) or not (isinstance(model, type) and issubclass(model, BaseModel)):
+        if isinstance(part, int):
             continue
         info = model.model_fields.get(str(part))
-        if info is None:
-            return []
-        model = next((t for t in _model_types(info.annotation)), None)
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return sorted(f.alias or name for name, f in model.model_fields.items())
-    return []
+        model = next(iter(_model_types(info.annotation)), None) if info is not None else None
+    return sorted(f.alias or name for name, f in model.model_fields.items()) if model is not None else []
 
 
 def _model_types(annotation: Any) -> list[type]:

@@ -22,6 +22,7 @@ from corpusforge.media.items import text_only
 from corpusforge.observe.card import write_card
 from corpusforge.observe.lineage import finalize_lineage
 from corpusforge.observe.report import build_stats, print_report
+from corpusforge.observe.stats import TaskContext
 from corpusforge.observe.tracking import check_tracking, track_run
 from corpusforge.observe.version import write_version
 from corpusforge.pipeline import Pipeline, Stage, run_task
@@ -204,8 +205,6 @@ def _task_stage(
 
 def _training_texts(pipe: Pipeline, results: dict[str, list[dict[str, Any]]], budget: int):
     """Curated text for tokenizer training: the same share of every task, up to ``budget`` chars."""
-    from corpusforge.observe.stats import TaskContext
-
     last_curate = [name for name in results if name.startswith("curate")][-1]
     task_chars = [r["steps"][-1]["chars_out"] for r in results[last_curate]]
     total = sum(task_chars) or 1
@@ -220,7 +219,7 @@ def _training_texts(pipe: Pipeline, results: dict[str, list[dict[str, Any]]], bu
             yield text
 
 
-def _task_texts(pipe: Pipeline, task: int, ctx: Any) -> Iterator[str]:
+def _task_texts(pipe: Pipeline, task: int, ctx: TaskContext) -> Iterator[str]:
     """The final curated texts of ``task`` in order, media markers removed; read as Arrow columns
     (no Document per row) where the documents allow it, which made this serial read ~4x faster."""
     columns = pipe.final_columns(task, ctx, 1 << 20)
@@ -275,8 +274,6 @@ def _codebook_stage(pipe: Pipeline) -> dict[str, Any]:
     """Train or copy the media codebooks beside the tokenizer; files that fail to decode are
     quarantined under the tokenizer stage."""
     from corpusforge.media.stage import prepare_codebooks
-    from corpusforge.observe.stats import TaskContext
-
     ctx = TaskContext("tokenizer", 0, pipe.output)
 
     def docs_of_tasks():
