@@ -1,6 +1,7 @@
 """Spine benchmark: reader MB/s on gzip JSONL, and per-stage / end-to-end MB/s and docs/s.
 
-    python benchmarks/pipeline.py CORPUS [--workers 1 2] [--min-mb 100] [--repeat 3]
+    python benchmarks/pipeline.py CORPUS [--workers 1 2] [--min-mb 100] [--task-mb 4] [--repeat 3] [--ceiling]
+                                         [--tokenizer tokenizer.json]
 
 CORPUS is a file or folder any ``files`` source reads. For the reader figure a gzip JSONL copy
 of the corpus (repeated until it holds at least --min-mb of text) is written to a temp folder.
