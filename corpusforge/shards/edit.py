@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from corpusforge.errors import CorpusforgeError
 from corpusforge.loader.reader import open_shard, shard_kind
-from corpusforge.shards.formats import COMPRESSION_SUFFIX, compress, get_format, write_safetensors_streaming
+from corpusforge.shards.formats import COMPRESSION_SUFFIX, get_format, write_shard
 from corpusforge.shards.packer import OPTIONAL_TENSORS, TEXT_TENSORS, sample_tensors
 from corpusforge.tokenize.special import BOS, PAD
 
@@ -131,15 +131,8 @@ def write_shard_files(
     compression = compression_of(main.name)
     dtypes = index.get("dtypes", {})
     pos, docs = "position_ids" in dtypes, "document_ids" in dtypes
-    if fmt.streams and compression == "none":
-        with open(targets[fmt.suffixes[0]], "wb") as fh:
-            write_safetensors_streaming(fh, rows, lambda block, names: sample_tensors(block, pos, docs, names=names),
-                                        metadata)
-        return
-    for suffix, data in fmt.encode(sample_tensors(rows, pos, docs), metadata).items():
-        if compression != "none":
-            data = compress(data, compression)
-        targets[suffix].write_bytes(data)
+    write_shard(fmt, rows, lambda block, names: sample_tensors(block, pos, docs, names=names), metadata,
+                compression, targets.__getitem__, atomic=False)
 
 
 def shard_files(index: dict[str, Any], main: str) -> dict[str, str]:

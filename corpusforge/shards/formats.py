@@ -1,24 +1,29 @@
 """Shard file formats (``sharding.format``), registered in ``SHARD_FORMATS``.
 
-A format turns one shard's tensors into files: ``encode`` returns ``{suffix: bytes}``, the first
-suffix being the shard's main file (the one ``shard_index.json`` points to). ``compression``
-(zstd, gzip, lz4) wraps every file of the formats that allow it; the loader undoes it.
+A format writes one shard's files from its rows (``write``), block by block through sinks that
+compress and hash on the way (``write_shard``), so no format holds a shard in memory; the first
+suffix is the shard's main file (the one ``shard_index.json`` points to). ``encode`` gives the same
+files as bytes. ``compression`` (zstd, gzip, lz4) wraps every file of the formats that allow it;
+the loader undoes it.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
 import struct
+import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, Protocol
 
 import numpy as np
 
 from corpusforge.registry import SHARD_FORMATS
+from corpusforge.state import atomic_path
 from corpusforge.tokenize.special import PAD
 
 
@@ -32,37 +37,131 @@ class Rows(Protocol):
 # tensors_of(block, names): the named tensors of a block of input_ids rows (all of them for None).
 TensorsOf = Callable[[np.ndarray, Collection[str] | None], dict[str, np.ndarray]]
 
+# open_file(suffix, size): a sink for the shard file of that suffix, ``size`` its uncompressed bytes
+# (None where unknown before writing; zstd records a known size in its frame header).
+OpenFile = Callable[[str, "int | None"], AbstractContextManager[Any]]
+
+# Rows per block when a shard is streamed: 256 x 2048 int32 is 2 MB per tensor.
+BLOCK_ROWS = 256
+
 COMPRESSION_SUFFIX = {"zstd": ".zst", "gzip": ".gz", "lz4": ".lz4"}
 
 
 def compress(data: bytes, compression: str) -> bytes:
-    if compression == "zstd":
-        import zstandard
+    """``data`` as one file of ``compression``, the bytes a ``Sink`` writes for it."""
+    buf = io.BytesIO()
+    sink = Sink(buf, compression, len(data))
+    sink.write(data)
+    sink.close()
+    return buf.getvalue()
 
-        return zstandard.ZstdCompressor(level=3).compress(data)
-    if compression == "gzip":
-        return gzip.compress(data, compresslevel=6, mtime=0)
-    if compression == "lz4":
-        try:
-            import lz4.frame
-        except ImportError:
-            raise ImportError("lz4 compression needs lz4: pip install 'corpusforge[formats]'") from None
-        return lz4.frame.compress(data)
-    raise ValueError(f"unknown compression {compression!r}; allowed: none, {', '.join(COMPRESSION_SUFFIX)}")
+
+class Sink:
+    """A shard file being written: compresses (``compression``) and then counts and sha256-hashes
+    the bytes that reach ``fh``, so a file is never read back to be checksummed."""
+
+    def __init__(self, fh: BinaryIO, compression: str = "none", size: int | None = None):
+        self._fh, self._sha, self.size, self.written = fh, hashlib.sha256(), 0, 0
+        self._expected = size
+        self._compressor: Any = None
+        self._end: Callable[[], bytes] = bytes
+        if compression == "zstd":
+            import zstandard
+
+            c = zstandard.ZstdCompressor(level=3).compressobj(size=-1 if size is None else size)
+            self._compressor, self._end = c.compress, c.flush
+        elif compression == "gzip":  # a gzip member with no name and mtime 0: the same bytes every run
+            c = zlib.compressobj(6, zlib.DEFLATED, 31)
+            self._compressor, self._end = c.compress, c.flush
+        elif compression == "lz4":
+            try:
+                import lz4.frame
+            except ImportError:
+                raise ImportError("lz4 compression needs lz4: pip install 'corpusforge[formats]'") from None
+            c = lz4.frame.LZ4FrameCompressor()
+            self._put(c.begin(source_size=size or 0))
+            self._compressor, self._end = c.compress, c.flush
+        elif compression != "none":
+            raise ValueError(f"unknown compression {compression!r}; allowed: none, {', '.join(COMPRESSION_SUFFIX)}")
+
+    def write(self, data: bytes | memoryview) -> int:
+        n = memoryview(data).nbytes
+        self.written += n
+        self._put(self._compressor(data) if self._compressor else data)
+        return n
+
+    def close(self) -> None:
+        """Finish the compressed stream; check the size announced when the file was opened."""
+        self._put(self._end())
+        if self._expected is not None and self.written != self._expected:
+            raise AssertionError(f"shard file: wrote {self.written} bytes, announced {self._expected}")
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+    def _put(self, data: bytes | memoryview) -> None:
+        if memoryview(data).nbytes:
+            self._fh.write(data)
+            self._sha.update(data)
+            self.size += memoryview(data).nbytes
+
+
+class _Raw(io.RawIOBase):
+    """A write-only file whose bytes go to ``put``, for a writer that wants a real file object
+    (pyarrow's ParquetWriter); closing it leaves the sink behind it open."""
+
+    def __init__(self, put: Callable[[bytes | memoryview], Any]):
+        self._put, self._at = put, 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._put(data)
+        n = memoryview(data).nbytes
+        self._at += n
+        return n
+
+    def tell(self) -> int:
+        return self._at
+
+
+def write_shard(fmt: ShardFormat, rows: Rows, tensors_of: TensorsOf, metadata: dict[str, str], compression: str,
+                target: Callable[[str], Path], atomic: bool = True) -> list[tuple[Path, int, str]]:
+    """Write one shard's files, ``target(suffix)`` being each one's path (compression suffix included),
+    under a temporary name renamed into place when ``atomic``; ``(path, bytes, sha256)`` of each file."""
+    written: list[tuple[Path, int, str]] = []
+
+    @contextmanager
+    def open_file(suffix: str, size: int | None) -> Iterator[Sink]:
+        path = target(suffix)
+        with atomic_path(path) if atomic else nullcontext(path) as tmp, open(tmp, "wb") as fh:
+            sink = Sink(fh, compression, size)
+            yield sink
+            sink.close()
+        written.append((path, sink.size, sink.hexdigest()))
+
+    fmt.write(open_file, rows, tensors_of, metadata)
+    return written
 
 
 class ShardFormat(ABC):
     name: ClassVar[str] = "format"
     suffixes: ClassVar[tuple[str, ...]] = ()
     compressible: ClassVar[bool] = True
-    # True: an uncompressed shard is written block by block (write_safetensors_streaming), not as bytes.
-    streams: ClassVar[bool] = False
     # Stored bytes per token slot given the tensors, used to size shards by max_shard_bytes.
     bytes_per_slot: ClassVar[int | None] = None
 
     @abstractmethod
     def encode(self, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> dict[str, bytes]:
         """The files of one shard: ``{suffix: content}``, main file first."""
+
+    def write(self, open_file: OpenFile, rows: Rows, tensors_of: TensorsOf, metadata: dict[str, str]) -> None:
+        """Write one shard's files through ``open_file``, main file first. This default holds the
+        shard in memory (``encode``); the built-in formats stream ``BLOCK_ROWS`` rows at a time."""
+        for suffix, data in self.encode(tensors_of(rows[: len(rows)], None), metadata).items():
+            with open_file(suffix, len(data)) as fh:
+                fh.write(data)
 
 
 _ST_DTYPES = {np.dtype(np.int32): "I32", np.dtype(np.uint8): "U8", np.dtype(np.int64): "I64",
@@ -83,30 +182,26 @@ def _safetensors_header(specs: list[tuple[str, np.dtype, tuple[int, ...]]], meta
 
 
 def write_safetensors_streaming(
-    fh: BinaryIO, rows: Rows, tensors_of: TensorsOf, metadata: dict[str, str], block_rows: int = 256,
-) -> str:
-    """Write the bytes ``safetensors_bytes(tensors_of(rows), metadata)`` would give to ``fh`` in one
-    sequential pass, ``block_rows`` rows at a time, and return their sha256 (hex).
+    open_file: OpenFile, rows: Rows, tensors_of: TensorsOf, metadata: dict[str, str], block_rows: int = BLOCK_ROWS,
+) -> None:
+    """Write the bytes ``safetensors_bytes(tensors_of(rows), metadata)`` would give as the file
+    ``.safetensors`` of ``open_file``, in one sequential pass, ``block_rows`` rows at a time.
 
-    No shard exists whole in memory, as tensors or as bytes, and the file is never read back to be
-    hashed. ``rows`` is an array or anything with ``len`` and row slicing (``SpilledRows``).
-    ``tensors_of(block, names)`` gives the tensors ``names`` of a block and must work row by row
-    (every tensor row depends on its own input row only), which holds for ``sample_tensors``.
+    No shard exists whole in memory, as tensors or as bytes. ``rows`` is an array or anything with
+    ``len`` and row slicing (``SpilledRows``). ``tensors_of(block, names)`` gives the tensors
+    ``names`` of a block and must work row by row (every tensor row depends on its own input row
+    only), which holds for ``sample_tensors``.
     """
     first = tensors_of(rows[:1], None)
     specs = [(name, first[name].dtype, (len(rows), *first[name].shape[1:])) for name in sorted(first)]
-    digest = hashlib.sha256()
-
-    def put(data: bytes | memoryview) -> None:
-        fh.write(data)
-        digest.update(data)
-
-    put(_safetensors_header(specs, metadata))
-    for name, _, _ in specs:  # tensor after tensor, as they lie in the file
-        for lo in range(0, len(rows), block_rows):
-            arr = np.ascontiguousarray(tensors_of(rows[lo : lo + block_rows], (name,))[name])
-            put(arr.astype(arr.dtype.newbyteorder("<"), copy=False).data)
-    return digest.hexdigest()
+    head = _safetensors_header(specs, metadata)
+    size = len(head) + sum(int(np.prod(shape)) * dtype.itemsize for _, dtype, shape in specs)
+    with open_file(".safetensors", size) as fh:
+        fh.write(head)
+        for name, _, _ in specs:  # tensor after tensor, as they lie in the file
+            for lo in range(0, len(rows), block_rows):
+                arr = np.ascontiguousarray(tensors_of(rows[lo : lo + block_rows], (name,))[name])
+                fh.write(arr.astype(arr.dtype.newbyteorder("<"), copy=False).data)
 
 
 def safetensors_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
@@ -124,14 +219,16 @@ def safetensors_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str]) 
 class SafeTensorsFormat(ShardFormat):
     """Every tensor in one SafeTensors file, the run's metadata in its header (default).
 
-    Uncompressed shards are written by ``write_safetensors_streaming`` (see ``ShardWriter``).
+    Written by ``write_safetensors_streaming``, a block of rows at a time.
     """
 
     suffixes = (".safetensors",)
-    streams = True
 
     def encode(self, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> dict[str, bytes]:
         return {".safetensors": safetensors_bytes(tensors, metadata)}
+
+    def write(self, open_file: OpenFile, rows: Rows, tensors_of: TensorsOf, metadata: dict[str, str]) -> None:
+        write_safetensors_streaming(open_file, rows, tensors_of, metadata)
 
 
 @SHARD_FORMATS.register("npy")
@@ -146,6 +243,17 @@ class NpyFormat(ShardFormat):
         np.save(buf, tensors["input_ids"], allow_pickle=False)
         return {".npy": buf.getvalue()}
 
+    def write(self, open_file: OpenFile, rows: Rows, tensors_of: TensorsOf, metadata: dict[str, str]) -> None:
+        """The bytes ``np.save`` writes: its version 1.0 header for the whole shape, then the rows."""
+        length = rows[:1].shape[1]
+        head = io.BytesIO()
+        np.lib.format.write_array_header_1_0(head, {"descr": np.dtype("<i4").str, "fortran_order": False,
+                                                    "shape": (len(rows), length)})
+        with open_file(".npy", head.tell() + len(rows) * length * 4) as fh:
+            fh.write(head.getvalue())
+            for lo in range(0, len(rows), BLOCK_ROWS):
+                fh.write(np.ascontiguousarray(rows[lo : lo + BLOCK_ROWS], dtype="<i4").data)
+
 
 @SHARD_FORMATS.register("parquet")
 class ParquetFormat(ShardFormat):
@@ -153,20 +261,39 @@ class ParquetFormat(ShardFormat):
 
     suffixes = (".parquet",)
     compressible = False
+    ROW_GROUP = 1024
 
     def encode(self, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> dict[str, bytes]:
-        import pyarrow as pa
         import pyarrow.parquet as pq
+
+        buf = io.BytesIO()
+        pq.write_table(self._table(tensors, metadata), buf, compression="zstd", row_group_size=self.ROW_GROUP)
+        return {".parquet": buf.getvalue()}
+
+    def write(self, open_file: OpenFile, rows: Rows, tensors_of: TensorsOf, metadata: dict[str, str]) -> None:
+        """One row group (``ROW_GROUP`` rows) at a time: the row groups ``encode`` makes."""
+        import pyarrow.parquet as pq
+
+        with open_file(".parquet", None) as fh:
+            writer = None
+            for lo in range(0, len(rows), self.ROW_GROUP):
+                table = self._table(tensors_of(rows[lo : lo + self.ROW_GROUP], None), metadata)
+                if writer is None:
+                    writer = pq.ParquetWriter(_Raw(fh.write), table.schema, compression="zstd")
+                writer.write_table(table, row_group_size=self.ROW_GROUP)
+            if writer is not None:
+                writer.close()
+
+    @staticmethod
+    def _table(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> Any:
+        import pyarrow as pa
 
         cols = {}
         for name, arr in tensors.items():
             n, length = arr.shape
             offsets = pa.array(np.arange(0, (n + 1) * length, length, dtype=np.int32))
             cols[name] = pa.ListArray.from_arrays(offsets, pa.array(arr.reshape(-1)))
-        table = pa.table(cols).replace_schema_metadata({f"corpusforge.{k}": v for k, v in metadata.items()})
-        buf = io.BytesIO()
-        pq.write_table(table, buf, compression="zstd", row_group_size=1024)
-        return {".parquet": buf.getvalue()}
+        return pa.table(cols).replace_schema_metadata({f"corpusforge.{k}": v for k, v in metadata.items()})
 
 
 MEGATRON_HEADER = b"MMIDIDX\x00\x00"
@@ -190,19 +317,34 @@ class MegatronFormat(ShardFormat):
     def encode(self, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> dict[str, bytes]:
         ids = tensors["input_ids"]
         keep = ids != PAD
-        lengths = keep.sum(axis=1).astype(np.int32)
         tokens = ids[keep].astype(np.int32)  # row-major, so rows stay in order
-        pointers = (np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)[:-1]]) * tokens.itemsize).astype(np.int64)
-        doc_idx = np.arange(len(ids) + 1, dtype=np.int64)
-        idx = b"".join([
+        return {".bin": tokens.tobytes(), ".idx": self._index(keep.sum(axis=1).astype(np.int32))}
+
+    def write(self, open_file: OpenFile, rows: Rows, tensors_of: TensorsOf, metadata: dict[str, str]) -> None:
+        """Two passes over the rows: their lengths (4 bytes a sample), then the tokens block by block."""
+        lengths = np.concatenate([np.count_nonzero(rows[lo : lo + BLOCK_ROWS] != PAD, axis=1).astype(np.int32)
+                                  for lo in range(0, len(rows), BLOCK_ROWS)])
+        with open_file(".bin", int(lengths.sum()) * 4) as fh:
+            for lo in range(0, len(rows), BLOCK_ROWS):
+                block = rows[lo : lo + BLOCK_ROWS]
+                fh.write(np.ascontiguousarray(block[block != PAD], dtype="<i4").data)
+        idx = self._index(lengths)
+        with open_file(".idx", len(idx)) as fh:
+            fh.write(idx)
+
+    @staticmethod
+    def _index(lengths: np.ndarray) -> bytes:
+        """The ``.idx`` of int32 sequences of ``lengths``, one document each."""
+        pointers = (np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)[:-1]]) * 4).astype(np.int64)
+        doc_idx = np.arange(len(lengths) + 1, dtype=np.int64)
+        return b"".join([
             MEGATRON_HEADER,
             struct.pack("<Q", 1),
-            struct.pack("<B", MEGATRON_DTYPE_CODES[tokens.dtype]),
+            struct.pack("<B", MEGATRON_DTYPE_CODES[np.dtype(np.int32)]),
             struct.pack("<Q", len(lengths)),
             struct.pack("<Q", len(doc_idx)),
             lengths.tobytes(), pointers.tobytes(), doc_idx.tobytes(),
         ])  # fmt: skip
-        return {".bin": tokens.tobytes(), ".idx": idx}
 
 
 def get_format(name: str) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Collection
 from pathlib import Path
@@ -10,15 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from corpusforge.shards.formats import (
-    COMPRESSION_SUFFIX,
-    SafeTensorsFormat,
-    ShardFormat,
-    compress,
-    write_safetensors_streaming,
-)
+from corpusforge.shards.formats import COMPRESSION_SUFFIX, SafeTensorsFormat, ShardFormat, write_shard
 from corpusforge.shards.packer import sample_tensors
-from corpusforge.state import atomic_path, atomic_write_bytes
 from corpusforge.tokenize.special import PAD
 
 # input_ids + attention_mask + labels (int32) + modality_mask (uint8), per token.
@@ -125,23 +117,10 @@ class ShardWriter:
     def _flush(self) -> None:
         rows, self._spill = self._spill, None
         assert rows is not None
+        k, ext = len(self.shards), COMPRESSION_SUFFIX.get(self.compression, "")
         try:
-            if self.format.streams and self.compression == "none":
-                path = self._path(len(self.shards), self.format.suffixes[0])
-                with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-                    sha = write_safetensors_streaming(fh, rows, self._tensors, self.metadata)
-                    size = fh.tell()
-                self._record(rows, [(path, size, sha)])
-                return
-            files = self.format.encode(self._tensors(rows[: len(rows)]), self.metadata)
-            ext = COMPRESSION_SUFFIX.get(self.compression, "")
-            paths = []
-            for suffix, data in files.items():
-                if ext:
-                    data = compress(data, self.compression)
-                path = self._path(len(self.shards), f"{suffix}{ext}")
-                atomic_write_bytes(path, data)
-                paths.append((path, len(data), hashlib.sha256(data).hexdigest()))
+            paths = write_shard(self.format, rows, self._tensors, self.metadata, self.compression,
+                                lambda suffix: self._path(k, suffix + ext))
             self._record(rows, paths)
         finally:
             rows.remove()
