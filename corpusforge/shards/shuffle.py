@@ -7,6 +7,7 @@ so the writer rebuilds them exactly.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,38 @@ def shuffle_split(
 ) -> list[dict[str, Any]]:
     """Write the rows of ``parts`` (in task order) through ``writer`` in a permutation fixed by ``seed``,
     gathering at most ``chunk_bytes`` of ``input_ids`` (at least one row) per step."""
-    from corpusforge.loader.reader import open_shard
-
     if not parts:
         return writer.close()
     chunk = max(1, chunk_bytes // (sequence_length * np.dtype(np.int32).itemsize))
-    ids = [open_shard(p["part"], sequence_length)["input_ids"] for p in parts]
+    unpacked = writer.prefix.parent / ".unpacked"  # one name, so a killed run's files go on the next
+    shutil.rmtree(unpacked, ignore_errors=True)
+    unpacked.mkdir(parents=True)
+    try:
+        ids = [_mapped_ids(p["part"], sequence_length, unpacked / f"{k:06d}.rows") for k, p in enumerate(parts)]
+        _gather(ids, seed, sequence_length, writer, chunk)
+    finally:
+        shutil.rmtree(unpacked, ignore_errors=True)
+    return writer.close()
+
+
+def _mapped_ids(part: str, sequence_length: int, spill: Path) -> np.ndarray:
+    """The ``input_ids`` of a shard part backed by a file, so the shuffle holds one part in memory at
+    a time, not the split: the part itself where its format maps (uncompressed SafeTensors or npy),
+    else its rows written once, as int32, to ``spill``."""
+    from corpusforge.loader.reader import open_shard, shard_kind
+
+    fmt, compression = shard_kind(Path(part))
+    ids = open_shard(part, sequence_length)["input_ids"]
+    if compression == "none" and fmt in ("safetensors", "npy"):
+        return ids
+    np.ascontiguousarray(ids, dtype=np.int32).tofile(spill)
+    shape = (len(ids), sequence_length)
+    del ids
+    return np.memmap(spill, dtype=np.int32, mode="r", shape=shape) if shape[0] else np.zeros(shape, np.int32)
+
+
+def _gather(ids: list[np.ndarray], seed: int, sequence_length: int, writer: ShardWriter, chunk: int) -> None:
+    """Hand ``writer`` the rows of ``ids`` (parts in task order) in ``shuffle_order``, ``chunk`` at a time."""
     first = np.cumsum([0] + [len(a) for a in ids])
     order = shuffle_order(seed, int(first[-1]))
     for lo in range(0, len(order), chunk):
@@ -39,7 +66,6 @@ def shuffle_split(
             sort = np.argsort(rows)  # ascending reads from each part, then back into place
             out[np.flatnonzero(sel)[sort]] = ids[k][rows[sort]]
         writer.add(out)
-    return writer.close()
 
 
 def shuffle_order(seed: int, n: int) -> np.ndarray:
