@@ -276,13 +276,12 @@ class ParquetFormat(ShardFormat):
 
         with open_file(".parquet", None) as fh:
             writer = None
-            for lo in range(0, len(rows), self.ROW_GROUP):
+            for lo in range(0, max(len(rows), 1), self.ROW_GROUP):  # an empty shard: one empty table
                 table = self._table(tensors_of(rows[lo : lo + self.ROW_GROUP], None), metadata)
                 if writer is None:
                     writer = pq.ParquetWriter(_Raw(fh.write), table.schema, compression="zstd")
                 writer.write_table(table, row_group_size=self.ROW_GROUP)
-            if writer is not None:
-                writer.close()
+            writer.close()
 
     @staticmethod
     def _table(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> Any:
@@ -323,7 +322,7 @@ class MegatronFormat(ShardFormat):
     def write(self, open_file: OpenFile, rows: Rows, tensors_of: TensorsOf, metadata: dict[str, str]) -> None:
         """Two passes over the rows: their lengths (4 bytes a sample), then the tokens block by block."""
         lengths = np.concatenate([np.count_nonzero(rows[lo : lo + BLOCK_ROWS] != PAD, axis=1).astype(np.int32)
-                                  for lo in range(0, len(rows), BLOCK_ROWS)])
+                                  for lo in range(0, max(len(rows), 1), BLOCK_ROWS)])
         with open_file(".bin", int(lengths.sum()) * 4) as fh:
             for lo in range(0, len(rows), BLOCK_ROWS):
                 block = rows[lo : lo + BLOCK_ROWS]

@@ -70,6 +70,19 @@ def test_every_format_streams_what_it_encodes(tmp_path, name, compression, n):
     assert np.array_equal(open_shard(written[0][0], 64)["input_ids"], rows)
 
 
+@pytest.mark.parametrize("name,compression", FORMAT_COMPRESSIONS)
+def test_an_empty_shard_streams_what_it_encodes(tmp_path, name, compression):
+    fmt = get_format(name)
+    rows = np.zeros((0, 64), dtype=np.int32)
+    tensors_of = lambda block, names=None: sample_tensors(block, names=names)  # noqa: E731
+    written = write_shard(fmt, rows, tensors_of, {}, compression, lambda suffix: tmp_path / f"s{suffix}")
+    for (path, _, _), expected in zip(written, fmt.encode(tensors_of(rows), {}).values(), strict=True):
+        if name == "parquet":
+            assert pq.read_table(path).equals(pq.read_table(pa.BufferReader(expected)))
+        else:
+            assert DECOMPRESS[compression](path.read_bytes()) == expected
+
+
 @pytest.mark.parametrize("name,compression", [("safetensors", "none"), ("safetensors", "zstd"), ("npy", "gzip"),
                                               ("megatron", "none"), ("parquet", "none")])
 def test_every_format_peaks_far_below_its_shard(tmp_path, name, compression):
