@@ -36,6 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import orjson
 
 from corpusforge import load_recipe
@@ -59,9 +60,12 @@ def make_gzip_jsonl(corpus: Path, dest: Path, min_mb: float, files: int = 16) ->
     path = dest / "corpus"
     path.mkdir()
     handles = [gzip.open(path / f"part_{k:03d}.jsonl.gz", "wb", compresslevel=6) for k in range(files)]
-    # Every file gets a 1/files slice of every repetition, so the files (tasks) are of equal size and
-    # the benchmark measures the executor rather than the generator's leftover repetitions.
-    cuts = [len(lines) * k // files for k in range(files + 1)]
+    # Every file gets a 1/files slice of every repetition, cut at equal bytes (lines differ in length
+    # by 100x between the corpus's files), so the files (tasks) are of equal size and the benchmark
+    # measures the executor rather than the generator's leftovers.
+    ends = np.cumsum([len(line) for line in lines])
+    cuts = [0, *(int(np.searchsorted(ends, len(blob) * k // files, side="right")) for k in range(1, files)),
+            len(lines)]
     slices = [b"".join(lines[a:b]) for a, b in zip(cuts, cuts[1:], strict=False)]
     for i in range(reps):
         for fh, part in zip(handles, slices, strict=True):
