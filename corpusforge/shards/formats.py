@@ -100,10 +100,10 @@ class Sink:
         return self._sha.hexdigest()
 
     def _put(self, data: bytes | memoryview) -> None:
-        if memoryview(data).nbytes:
+        if n := memoryview(data).nbytes:
             self._fh.write(data)
             self._sha.update(data)
-            self.size += memoryview(data).nbytes
+            self.size += n
 
 
 class _Raw(io.RawIOBase):
@@ -320,14 +320,14 @@ class MegatronFormat(ShardFormat):
         return {".bin": tokens.tobytes(), ".idx": self._index(keep.sum(axis=1).astype(np.int32))}
 
     def write(self, open_file: OpenFile, rows: Rows, tensors_of: TensorsOf, metadata: dict[str, str]) -> None:
-        """Two passes over the rows: their lengths (4 bytes a sample), then the tokens block by block."""
-        lengths = np.concatenate([np.count_nonzero(rows[lo : lo + BLOCK_ROWS] != PAD, axis=1).astype(np.int32)
-                                  for lo in range(0, max(len(rows), 1), BLOCK_ROWS)])
-        with open_file(".bin", int(lengths.sum()) * 4) as fh:
+        """The tokens block by block, keeping each row's length (4 bytes a sample) for the ``.idx``."""
+        lengths = [np.zeros(0, np.int32)]
+        with open_file(".bin", None) as fh:
             for lo in range(0, len(rows), BLOCK_ROWS):
-                block = rows[lo : lo + BLOCK_ROWS]
-                fh.write(np.ascontiguousarray(block[block != PAD], dtype="<i4").data)
-        idx = self._index(lengths)
+                keep = (block := rows[lo : lo + BLOCK_ROWS]) != PAD
+                lengths.append(np.count_nonzero(keep, axis=1).astype(np.int32))
+                fh.write(np.ascontiguousarray(block[keep], dtype="<i4").data)
+        idx = self._index(np.concatenate(lengths))
         with open_file(".idx", len(idx)) as fh:
             fh.write(idx)
 

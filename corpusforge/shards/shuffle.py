@@ -40,10 +40,10 @@ def _mapped_ids(part: str, sequence_length: int, spill: Path) -> np.ndarray:
     """The ``input_ids`` of a shard part backed by a file, so the shuffle holds one part in memory at
     a time, not the split: the part itself where its format maps (uncompressed SafeTensors or npy),
     else its rows written once, as int32, to ``spill``."""
-    from corpusforge.loader.reader import open_shard, shard_kind
+    from corpusforge.loader.reader import read_stored, shard_kind
 
     fmt, compression = shard_kind(Path(part))
-    ids = open_shard(part, sequence_length)["input_ids"]
+    ids = read_stored(part, sequence_length)["input_ids"]  # as stored: no derived tensors for npy/Megatron
     if compression == "none" and fmt in ("safetensors", "npy"):
         return ids
     np.ascontiguousarray(ids, dtype=np.int32).tofile(spill)
