@@ -126,8 +126,8 @@ def _zip_kind(head: bytes, data: bytes | None, ext: str) -> Kind:
     if data is not None:
         try:
             names = zipfile.ZipFile(io.BytesIO(data)).namelist()
-        except zipfile.BadZipFile:
-            names = []
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, NotImplementedError):
+            names = []  # a damaged directory: the extension decides, and extraction reports the damage
     if head[30:38] == b"mimetype":
         if b"application/epub+zip" in head[:100]:
             return Kind("epub", "application/epub+zip")

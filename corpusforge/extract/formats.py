@@ -7,6 +7,11 @@ from dataclasses import dataclass
 
 from corpusforge.extract.base import Extracted, ExtractionError
 from corpusforge.extract.detect import CODE_EXTENSIONS, Kind, extension
+from corpusforge.sources.compression import (
+    DEFAULT_EXPANSION_FLOOR_BYTES,
+    DEFAULT_MAX_EXPANSION_RATIO,
+    expansion_limit,
+)
 
 # Families read whole and turned into one document by ``extract_document``.
 DOCUMENT_FAMILIES = frozenset(
@@ -18,10 +23,17 @@ _LICENSE = re.compile(r"^(?:licen[cs]e|copying|unlicense)(?:[-_.].*)?$", re.I)
 
 @dataclass(frozen=True)
 class ExtractOptions:
+    """How to extract. A ZIP container (Office, EPUB, ODF) may decompress to
+    ``expansion_limit(compressed_bytes, max_expansion_ratio, expansion_floor_bytes)`` bytes;
+    ``compressed_bytes`` is the file's size as stored (0: the size of the bytes given)."""
+
     pdf_password: str | None = None
     favor_precision: bool = True
     pdf_mode: str = "auto"
     encoding_errors: str = "quarantine"
+    max_expansion_ratio: float | None = DEFAULT_MAX_EXPANSION_RATIO
+    expansion_floor_bytes: int = DEFAULT_EXPANSION_FLOOR_BYTES
+    compressed_bytes: int = 0
 
 
 def decode_utf8(raw: bytes, errors: str) -> str:
@@ -46,7 +58,9 @@ def extract_document(raw: bytes, kind: Kind, path: str, opts: ExtractOptions) ->
     if fam in ("docx", "pptx", "xlsx", "epub", "odf"):
         from corpusforge.extract import office
 
-        return getattr(office, f"extract_{fam}")(raw)
+        stored = opts.compressed_bytes or len(raw)
+        limit = expansion_limit(stored, opts.max_expansion_ratio, opts.expansion_floor_bytes)
+        return getattr(office, f"extract_{fam}")(raw, limit, stored)
     if fam == "legacy_office":
         from corpusforge.extract.office import legacy_office
 

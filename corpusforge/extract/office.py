@@ -2,6 +2,11 @@
 
 Reading order is kept (paragraphs and tables of a DOCX as they appear; shapes of each slide,
 then its notes). Legacy binary formats (DOC/XLS/PPT, RTF) are reported, never guessed at.
+
+Every container is checked before a library parses it (``check_container``): the members'
+declared sizes and the bytes they actually inflate to stay under the expansion limit, and an
+OOXML part that declares a DTD is refused. Any parse error of a damaged or hostile file (ZIP,
+XML, a library's own) becomes an ExtractionError, which the source quarantines.
 """
 
 from __future__ import annotations
@@ -9,11 +14,66 @@ from __future__ import annotations
 import io
 import posixpath
 import zipfile
+import zlib
 from typing import Any
 
 from corpusforge.extract.base import Extracted, ExtractionError, require
+from corpusforge.sources.compression import expansion_reason
 
-_OFFICE_ERRORS = (zipfile.BadZipFile, KeyError, ValueError, TypeError, AttributeError, IndexError, OSError)
+# SyntaxError covers lxml's XMLSyntaxError and ElementTree's ParseError (openpyxl parses
+# worksheets with the standard library); the libraries' own errors are added by ``_errors``.
+_OFFICE_ERRORS: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, LookupError, ValueError, TypeError,
+    AttributeError, OSError, SyntaxError, NotImplementedError, RecursionError,
+)
+_OOXML = ("DOCX", "PPTX", "XLSX")
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    """``_OFFICE_ERRORS`` plus lxml's and the Office libraries' base errors, those installed."""
+    extra: list[type[BaseException]] = []
+    for module, name in (("lxml.etree", "LxmlError"), ("docx.opc.exceptions", "OpcError"),
+                         ("pptx.exc", "PythonPptxError"), ("openpyxl.utils.exceptions", "InvalidFileException")):
+        try:
+            extra.append(getattr(__import__(module, fromlist=[name]), name))
+        except (ImportError, AttributeError):
+            continue
+    return (*_OFFICE_ERRORS, *extra)
+
+
+def check_container(raw: bytes, what: str, limit: int | None, stored: int) -> None:
+    """Refuse a ZIP container (``what``: DOCX, EPUB ...) that would inflate past ``limit`` bytes,
+    or an OOXML part that declares a DTD (OPC, ECMA-376 Part 2 rule M1.18: an error, since
+    DTDs are how entity-expansion bombs work).
+
+    The declared sizes are checked first, then every member is inflated in 64 KB pieces and
+    counted (nothing is kept), so a lying header cannot get past either.
+    """
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(raw))
+        infos = zf.infolist()
+    except _OFFICE_ERRORS as exc:
+        raise ExtractionError(f"unreadable {what} ({type(exc).__name__}: {exc})") from None
+    declared = sum(i.file_size for i in infos)
+    if limit is not None and declared > limit:
+        raise ExtractionError(f"{what} {expansion_reason(limit, stored)}; its members declare {declared} bytes")
+    total = 0
+    for info in infos:
+        if info.is_dir():
+            continue
+        xml = what in _OOXML and info.filename.lower().endswith((".xml", ".rels"))
+        tail = b""
+        try:
+            with zf.open(info) as member:
+                while chunk := member.read(1 << 16):
+                    total += len(chunk)
+                    if limit is not None and total > limit:
+                        raise ExtractionError(f"{what} {expansion_reason(limit, stored)}; {info.filename} inflates past it")
+                    if xml and b"<!DOCTYPE" in tail + chunk:
+                        raise ExtractionError(f"{what} part {info.filename} declares a DTD (refused: entity expansion)")
+                    tail = chunk[-16:]
+        except _OFFICE_ERRORS as exc:
+            raise ExtractionError(f"unreadable {what} ({info.filename}: {type(exc).__name__}: {exc})") from None
 
 
 def _docx_blocks(container: Any, out: list[str]) -> None:
@@ -40,14 +100,16 @@ def _docx_blocks(container: Any, out: list[str]) -> None:
                 out.append(text)
 
 
-def extract_docx(raw: bytes) -> Extracted:
+def extract_docx(raw: bytes, limit: int | None = None, stored: int = 0) -> Extracted:
+    """Paragraphs and tables in reading order; ``limit``/``stored`` as in ``check_container``."""
     docx = require("docx", "extract")
+    check_container(raw, "DOCX", limit, stored or len(raw))
     try:
         document = docx.Document(io.BytesIO(raw))
         blocks: list[str] = []
         _docx_blocks(document, blocks)
         title = document.core_properties.title
-    except _OFFICE_ERRORS as exc:
+    except _errors() as exc:
         raise ExtractionError(f"unreadable DOCX ({type(exc).__name__}: {exc})") from None
     if not blocks:
         raise ExtractionError("DOCX has no text")
@@ -72,8 +134,10 @@ def _pptx_shape_text(shape: Any, out: list[str]) -> None:
             out.append(text)
 
 
-def extract_pptx(raw: bytes) -> Extracted:
+def extract_pptx(raw: bytes, limit: int | None = None, stored: int = 0) -> Extracted:
+    """Each slide's shapes, tables and notes; ``limit``/``stored`` as in ``check_container``."""
     pptx = require("pptx", "extract")
+    check_container(raw, "PPTX", limit, stored or len(raw))
     try:
         prs = pptx.Presentation(io.BytesIO(raw))
         slides: list[str] = []
@@ -88,7 +152,7 @@ def extract_pptx(raw: bytes) -> Extracted:
             if parts:
                 slides.append("\n\n".join(parts))
         n_slides = len(prs.slides)
-    except _OFFICE_ERRORS as exc:
+    except _errors() as exc:
         raise ExtractionError(f"unreadable PPTX ({type(exc).__name__}: {exc})") from None
     if not slides:
         raise ExtractionError("PPTX has no text")
@@ -103,9 +167,10 @@ def _cell(v: Any) -> str:
     return str(v).strip()
 
 
-def extract_xlsx(raw: bytes) -> Extracted:
+def extract_xlsx(raw: bytes, limit: int | None = None, stored: int = 0) -> Extracted:
     """Each sheet as its name then one line per non-empty row, cells separated by tabs."""
     openpyxl = require("openpyxl", "extract")
+    check_container(raw, "XLSX", limit, stored or len(raw))
     try:
         wb = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
         sheets: list[str] = []
@@ -119,7 +184,7 @@ def extract_xlsx(raw: bytes) -> Extracted:
                 sheets.append(ws.title + "\n" + "\n".join(rows))
         names = wb.sheetnames
         wb.close()
-    except _OFFICE_ERRORS as exc:
+    except _errors() as exc:
         raise ExtractionError(f"unreadable XLSX ({type(exc).__name__}: {exc})") from None
     if not sheets:
         raise ExtractionError("XLSX has no cell values")
@@ -138,7 +203,7 @@ def _xml_text(data: bytes, html: bool) -> str:
         texts = [" ".join(b.text_content().split()) for b in blocks]
         text = "\n\n".join(t for t in texts if t)
         return text or " ".join(root.text_content().split())
-    root = etree.fromstring(data, etree.XMLParser(recover=True, resolve_entities=False, no_network=True))
+    root = etree.fromstring(data, _safe_parser(recover=True))
     if root is None:
         return ""
     blocks = root.iter(f"{{{_ODF_TEXT}}}p", f"{{{_ODF_TEXT}}}h")
@@ -163,16 +228,22 @@ def _odf_inline(el: Any) -> str:
     return "".join(out)
 
 
-def extract_epub(raw: bytes) -> Extracted:
-    """Chapters in spine order (from the OPF package file), each as readable paragraphs."""
-    require("lxml", "extract")
+def _safe_parser(recover: bool = False) -> Any:
+    """An lxml parser that expands no entities, fetches nothing and keeps libxml2's size limits."""
     from lxml import etree
 
+    return etree.XMLParser(recover=recover, resolve_entities=False, no_network=True, huge_tree=False)
+
+
+def extract_epub(raw: bytes, limit: int | None = None, stored: int = 0) -> Extracted:
+    """Chapters in spine order (from the OPF package file), each as readable paragraphs."""
+    require("lxml", "extract")
+    check_container(raw, "EPUB", limit, stored or len(raw))
     try:
         zf = zipfile.ZipFile(io.BytesIO(raw))
-        container = etree.fromstring(zf.read("META-INF/container.xml"))
+        container = _fromstring(zf.read("META-INF/container.xml"))
         opf_path = container.xpath("//*[local-name()='rootfile']/@full-path")[0]
-        opf = etree.fromstring(zf.read(opf_path))
+        opf = _fromstring(zf.read(opf_path))
         base = posixpath.dirname(opf_path)
         items = {i.get("id"): i.get("href") for i in opf.xpath("//*[local-name()='item']")}
         order = [items[r] for r in opf.xpath("//*[local-name()='itemref']/@idref") if r in items]
@@ -183,20 +254,27 @@ def extract_epub(raw: bytes) -> Extracted:
             text = _xml_text(zf.read(name), html=True)
             if text:
                 chapters.append(text)
-    except (*_OFFICE_ERRORS, etree.XMLSyntaxError, etree.ParserError) as exc:
+    except _errors() as exc:
         raise ExtractionError(f"unreadable EPUB ({type(exc).__name__}: {exc})") from None
     if not chapters:
         raise ExtractionError("EPUB has no text")
     return Extracted("\n\n".join(chapters), {"title": title} if title else {})
 
 
-def extract_odf(raw: bytes) -> Extracted:
-    require("lxml", "extract")
+def _fromstring(data: bytes) -> Any:
+    """``lxml.etree.fromstring`` with ``_safe_parser``."""
     from lxml import etree
 
+    return etree.fromstring(data, _safe_parser())
+
+
+def extract_odf(raw: bytes, limit: int | None = None, stored: int = 0) -> Extracted:
+    """ODT/ODS/ODP paragraphs and headings, with their tabs, spaces and line breaks."""
+    require("lxml", "extract")
+    check_container(raw, "OpenDocument file", limit, stored or len(raw))
     try:
         text = _xml_text(zipfile.ZipFile(io.BytesIO(raw)).read("content.xml"), html=False)
-    except (*_OFFICE_ERRORS, etree.XMLSyntaxError) as exc:
+    except _errors() as exc:
         raise ExtractionError(f"unreadable OpenDocument file ({type(exc).__name__}: {exc})") from None
     if not text.strip():
         raise ExtractionError("OpenDocument file has no text")

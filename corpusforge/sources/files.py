@@ -28,7 +28,10 @@ from corpusforge.sources import readers
 from corpusforge.sources.base import Part, Source, TaskInput
 from corpusforge.sources.compression import (
     COMPRESSED_SUFFIXES,
+    DEFAULT_EXPANSION_FLOOR_BYTES,
+    DEFAULT_MAX_EXPANSION_RATIO,
     decompressing_reader,
+    expansion_limit,
     sniff_compression,
     strip_compression_suffix,
 )
@@ -94,6 +97,8 @@ class FilesSource(Source):
         max_extract_bytes: int = 256 * 1024 * 1024,
         content_hash: bool = True,
         incremental: bool = False,
+        max_expansion_ratio: float | None = DEFAULT_MAX_EXPANSION_RATIO,
+        expansion_floor_bytes: int = DEFAULT_EXPANSION_FLOOR_BYTES,
     ):
         self.source_name = name
         self.paths = [path] if isinstance(path, str) else list(path)
@@ -116,6 +121,11 @@ class FilesSource(Source):
         self._refs_cache: dict[str, set[str]] = {}
         self.max_extract_bytes = max_extract_bytes
         self.hash_inputs, self.incremental = content_hash, incremental
+        if max_expansion_ratio is not None and max_expansion_ratio < 1:
+            raise ValueError(f"max_expansion_ratio: {max_expansion_ratio} is below 1 (null turns the limit off)")
+        if expansion_floor_bytes < 0:
+            raise ValueError(f"expansion_floor_bytes: {expansion_floor_bytes} is negative")
+        self.max_expansion_ratio, self.expansion_floor_bytes = max_expansion_ratio, expansion_floor_bytes
         self._license_cache: dict[str, str | None] = {}
         self._names_cache: dict[str, set[str]] = {}
 
@@ -185,6 +195,18 @@ class FilesSource(Source):
         with fs.open(part.path, "rb") as fh:
             return sniff_compression(fh.read(8)) is None
 
+    def _parquet_metadata(self, fs: fsspec.AbstractFileSystem, part: Part) -> pq.FileMetaData | None:
+        """The footer of a plain Parquet file, to cut it by row groups; None for a compressed or
+        unreadable one, which is read whole (and quarantined by the reader if it is damaged)."""
+        with fs.open(part.path, "rb") as fh:
+            if sniff_compression(fh.read(8)) is not None:
+                return None
+            fh.seek(0)
+            try:
+                return pq.ParquetFile(fh).metadata
+            except Exception:  # pyarrow raises several unrelated types for a damaged footer
+                return None
+
     def plan(self, task_bytes: int) -> list[TaskInput]:
         tasks: list[TaskInput] = []
         group: list[Part] = []
@@ -198,10 +220,9 @@ class FilesSource(Source):
 
         for fs, part in self.discover():
             fmt = self._format(part.path)
-            if fmt == "parquet" and part.size > task_bytes:
+            meta = self._parquet_metadata(fs, part) if fmt == "parquet" and part.size > task_bytes else None
+            if meta is not None:
                 flush()
-                with fs.open(part.path, "rb") as fh:
-                    meta = pq.ParquetFile(fh).metadata
                 start, acc = 0, 0
                 for rg in range(meta.num_row_groups):
                     acc += meta.row_group(rg).total_byte_size
@@ -242,7 +263,12 @@ class FilesSource(Source):
         head = raw.read(8)
         raw.seek(0)
         comp = sniff_compression(head)
-        return raw, decompressing_reader(raw, comp), comp is None
+        stream = decompressing_reader(raw, comp, self._expansion_limit(part), part.path, part.size)
+        return raw, stream, comp is None
+
+    def _expansion_limit(self, part: Part) -> int | None:
+        """The most bytes this part's compressed stream or ZIP container may expand to."""
+        return expansion_limit(part.size, self.max_expansion_ratio, self.expansion_floor_bytes)
 
     def _kind(self, part: Part) -> tuple[Kind, bytes | None]:
         """The part's kind and, for whole-file formats, its (decompressed) bytes."""
@@ -309,7 +335,8 @@ class FilesSource(Source):
             if fam == "html" and self.media == "pass" and media_ingest.has_media_tags(data):
                 yield from self._html_with_media(part, data)
                 return
-            opts = ExtractOptions(self._pdf_password(), self.favor_precision, self.pdf_mode, self.encoding_errors)
+            opts = ExtractOptions(self._pdf_password(), self.favor_precision, self.pdf_mode, self.encoding_errors,
+                                  self.max_expansion_ratio, self.expansion_floor_bytes, part.size)
             try:
                 out = extract_document(data, kind, part.path, opts)
             except ExtractionError as exc:
@@ -456,7 +483,10 @@ class FilesSource(Source):
                 records = readers.read_json_array(stream, part.path, q, tf, tpl)
             elif fmt == "parquet":
                 # Parquet needs random access: a compressed Parquet file is decompressed in memory.
-                seekable = stream if plain else io.BytesIO(stream.read())
+                try:
+                    seekable = stream if plain else io.BytesIO(stream.read())
+                except readers.STREAM_ERRORS as exc:
+                    raise CorruptInput(part.path, f"compressed stream is truncated or corrupt ({exc})") from None
                 records = readers.read_parquet(seekable, part.path, q, tf, part.start, part.end, tpl)
             elif fmt in ("csv", "tsv"):
                 records = readers.read_csv(stream, part.path, q, tf, "\t" if fmt == "tsv" else ",", tpl)
