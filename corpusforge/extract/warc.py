@@ -17,6 +17,7 @@ from typing import IO, Any
 from corpusforge.errors import CorruptInput
 from corpusforge.extract.base import ExtractionError, require
 from corpusforge.extract.html import extract_html
+from corpusforge.sources.compression import ExpansionLimitExceeded, expansion_reason
 from corpusforge.sources.readers import Quarantine, Record
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -30,8 +31,15 @@ def _charset(content_type: str) -> str | None:
     return None
 
 
-def read_warc(stream: IO[bytes], path: str, quarantine: Quarantine, favor_precision: bool = True) -> Iterator[Record]:
-    """``(offset, text, metadata)`` for every extractable response record of a WARC/ARC stream."""
+def read_warc(
+    stream: IO[bytes], path: str, quarantine: Quarantine, favor_precision: bool = True,
+    max_body_bytes: int | None = None, compressed_bytes: int = 0,
+) -> Iterator[Record]:
+    """``(offset, text, metadata)`` for every extractable response record of a WARC/ARC stream.
+
+    A record body longer than ``max_body_bytes`` (the archive's expansion limit: warcio inflates
+    gzip records itself) ends the archive with ExpansionLimitExceeded, before it is held whole.
+    """
     require("warcio", "extract")
     from warcio.archiveiterator import ArchiveIterator
     from warcio.exceptions import ArchiveLoadFailed
@@ -63,7 +71,10 @@ def read_warc(stream: IO[bytes], path: str, quarantine: Quarantine, favor_precis
             meta["content_type"] = mime
             if mime not in _HTML_TYPES and mime != "text/plain":
                 continue
-            body = record.content_stream().read()
+            body = record.content_stream().read(None if max_body_bytes is None else max_body_bytes + 1)
+            if max_body_bytes is not None and len(body) > max_body_bytes:
+                raise ExpansionLimitExceeded(path, expansion_reason(max_body_bytes, compressed_bytes)
+                                             + f" (record at byte {it.get_record_offset()})")
             missing = getattr(record.raw_stream, "limit", 0)  # bytes the header promised but the file lacks
             offset = it.get_record_offset()  # only valid once the record has been read
             where = f"{path} record at byte {offset}"

@@ -56,6 +56,32 @@ def expansion_reason(limit: int, compressed_bytes: int) -> str:
             f"max_expansion_ratio x compressed size, at least expansion_floor_bytes): a decompression bomb?")
 
 
+def gzip_is_per_record(raw: IO[bytes], probe: int = 1 << 22) -> bool:
+    """Whether a gzip WARC is one member per record (what warcio reads, with offsets of the
+    compressed file) rather than one stream over the whole archive, which warcio refuses.
+
+    Per record: the first member ends within ``probe`` decompressed bytes and more follows, or
+    the file ends inside it (a clipped download, which warcio reports as a truncated record).
+    One stream: the first member runs past ``probe`` or is the whole file. ``raw`` is left at 0.
+    """
+    raw.seek(0)
+    inflate = zlib.decompressobj(31)
+    left = probe
+    try:
+        while not inflate.eof:
+            chunk = inflate.unconsumed_tail or raw.read(1 << 16)
+            if not chunk:
+                return True
+            left -= len(inflate.decompress(chunk, 1 << 16))
+            if left <= 0 and not inflate.eof:
+                return False
+        return bool(inflate.unused_data or raw.read(1))
+    except zlib.error:
+        return True
+    finally:
+        raw.seek(0)
+
+
 def sniff_compression(head: bytes) -> str | None:
     """Name of the compression whose magic number starts ``head``, or None for plain bytes."""
     for magic, name in _MAGIC.items():

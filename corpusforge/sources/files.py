@@ -32,6 +32,7 @@ from corpusforge.sources.compression import (
     DEFAULT_MAX_EXPANSION_RATIO,
     decompressing_reader,
     expansion_limit,
+    gzip_is_per_record,
     sniff_compression,
     strip_compression_suffix,
 )
@@ -314,10 +315,13 @@ class FilesSource(Source):
         elif fam == "warc":
             from corpusforge.extract.warc import read_warc
 
-            raw, stream, _ = self._open(part)
+            raw, stream, plain = self._open(part)
             try:
-                # warcio reads gzip per record itself, so offsets are those of the compressed file.
-                records = read_warc(raw, part.path, ctx.quarantine, self.favor_precision)
+                # warcio reads gzip per record itself, so offsets are those of the compressed file;
+                # zstd, bz2 and xz archives are read decompressed (offsets of the decompressed bytes).
+                per_record = plain or (getattr(stream, "compression", "") == "gzip" and gzip_is_per_record(raw))
+                records = read_warc(raw if per_record else stream, part.path, ctx.quarantine,
+                                    self.favor_precision, self._expansion_limit(part), part.size)
                 yield from self._documents(part, records, {"format": "warc"})
             finally:
                 stream.close()
