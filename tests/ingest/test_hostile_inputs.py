@@ -1,0 +1,280 @@
+"""Hostile inputs (decompression bombs, damaged and entity-expanding Office files) are quarantined
+with their path and reason, through the CLI as a user runs it: exit code 0, the good file beside
+them kept exactly, and the run's memory bounded by the expansion limit, not by the bomb."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import orjson
+import psutil
+import pytest
+import yaml
+import zstandard
+
+from corpusforge.extract.detect import sniff
+from corpusforge.extract.formats import ExtractOptions, extract_document
+from tests.conftest import REPO, SHARED_DATA
+
+GOOD_DOCX = SHARED_DATA / "docs" / "textract" / "raw_text.docx"
+GOOD_TEXT = (SHARED_DATA / "prose" / "gutenberg" / "pg84.txt").read_bytes().decode("utf-8-sig")
+MB = 1 << 20
+
+
+def _zeros(write, total: int) -> None:
+    """Stream ``total`` ASCII zeros through ``write`` in 1 MB pieces: the bomb is never in memory.
+    (NUL bytes would be refused from the first 8 KB as a binary file, never reaching the limit.)"""
+    block = b"0" * MB
+    for _ in range(total // MB):
+        write(block)
+
+
+def _gzip_bomb(path: Path, total: int) -> None:
+    with open(path, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", compresslevel=9) as gz:
+        _zeros(gz.write, total)
+
+
+def _zstd_bomb(path: Path, total: int) -> None:
+    with open(path, "wb") as fh, zstandard.ZstdCompressor(level=3).stream_writer(fh) as zw:
+        _zeros(zw.write, total)
+
+
+def _cli_run(src: Path, out: Path, **source_options: object) -> tuple[subprocess.CompletedProcess, float]:
+    """``corpusforge run`` over ``src`` (no filters, documents written back); returns the process
+    and the peak resident memory in MB of it and all its children, sampled every 20 ms."""
+    recipe = {"name": "hostile", "seed": 1, "sources": [{"path": str(src), **source_options}], "steps": [],
+              "tokenizer": {"vocab_size": 300}, "sharding": {"sequence_length": 256, "splits": {"train": 1.0}},
+              "output": {"documents": "parquet"}}
+    path = out.parent / f"{out.name}.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "corpusforge.cli", "run", str(path), "--output", str(out),
+                             "--workers", "1", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    peak = 0
+    watched = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        try:
+            tree = [watched, *watched.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    stdout, stderr = proc.communicate()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), peak / MB
+
+
+def _kept(out: Path) -> dict[str, list[str]]:
+    from corpusforge.staging import read_documents
+
+    kept: dict[str, list[tuple[int, str]]] = {}
+    for part in sorted((out / "documents").glob("*.parquet")):
+        for doc in read_documents(part):
+            kept.setdefault(Path(doc.source).name, []).append((doc.offset, doc.text))
+    return {name: [t for _, t in sorted(docs)] for name, docs in kept.items()}
+
+
+def _quarantined(out: Path) -> dict[str, list[str]]:
+    by_file: dict[str, list[str]] = {}
+    for f in (out / "quarantine").rglob("*.jsonl"):
+        for line in f.read_bytes().splitlines():
+            rec = orjson.loads(line)
+            by_file.setdefault(Path(rec["location"].split(" ")[0]).name, []).append(rec["reason"])
+    return by_file
+
+
+@pytest.fixture
+def good_folder(tmp_path: Path) -> Path:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "good.txt.gz").write_bytes(gzip.compress(GOOD_TEXT.encode()))
+    return src
+
+
+# -- decompression bombs -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make, name", [(_gzip_bomb, "bomb.txt.gz"), (_zstd_bomb, "bomb.jsonl.zst")])
+def test_a_bomb_past_a_small_limit_is_quarantined_and_the_good_file_kept(tmp_path, good_folder, make, name):
+    make(good_folder / name, 300 * MB)
+    done, _ = _cli_run(good_folder, tmp_path / "out", expansion_floor_bytes=8 * MB, max_expansion_ratio=20)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert _kept(tmp_path / "out") == {"good.txt.gz": [GOOD_TEXT]}
+    limit = max(8 * MB, 20 * (good_folder / name).stat().st_size)
+    assert _quarantined(tmp_path / "out") == {
+        name: [f"expands past {limit} bytes (from {(good_folder / name).stat().st_size} compressed bytes; the limit is "
+               "max_expansion_ratio x compressed size, at least expansion_floor_bytes): a decompression bomb?"]}
+
+
+def test_a_gigabyte_zstd_bomb_at_the_default_limit_keeps_memory_bounded(tmp_path, good_folder):
+    _zstd_bomb(good_folder / "bomb.txt.zst", 1024 * MB)  # ~33 KB on disk, 1 GiB of zeros inside
+    _gzip_bomb(good_folder / "bomb2.txt.gz", 512 * MB)  # ~0.5 MB on disk
+    done, peak_mb = _cli_run(good_folder, tmp_path / "out")
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert _kept(tmp_path / "out") == {"good.txt.gz": [GOOD_TEXT]}
+    reasons = _quarantined(tmp_path / "out")
+    assert sorted(reasons) == ["bomb.txt.zst", "bomb2.txt.gz"]
+    assert all(r == [f"expands past 67108864 bytes (from {(good_folder / n).stat().st_size} compressed bytes; the "
+                     "limit is max_expansion_ratio x compressed size, at least expansion_floor_bytes): a decompression "
+                     "bomb?"] for n, r in reasons.items()), reasons
+    # The same run without the bombs peaks at ~290 MB (driver, forkserver and worker together,
+    # the shard stage being the largest); reading either bomb whole would add 0.5-1 GiB.
+    print(f"peak RSS of the run with 1 GiB zstd and 512 MiB gzip bombs: {peak_mb:.0f} MB")
+    assert peak_mb < 600
+
+
+_READ_BOMB = """
+import resource, sys
+from pathlib import Path
+from corpusforge.observe.stats import TaskContext
+from corpusforge.sources.files import FilesSource
+src = FilesSource(name="t", path=sys.argv[1], text_unit=sys.argv[2])
+ctx = TaskContext("curate", 0, Path(sys.argv[3]))
+tasks = src.plan(1 << 30)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+docs = [d for task in tasks for d in src.read(task, ctx)]
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(len(docs), (after - before) // 1024, ctx.quarantined[0]["reason"])
+"""
+
+
+@pytest.mark.parametrize("unit", ["file", "line"])
+def test_reading_a_gigabyte_bomb_holds_no_more_than_the_default_limit(tmp_path, unit):
+    bomb = tmp_path / "bomb.txt.zst"
+    _zstd_bomb(bomb, 1024 * MB)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", _READ_BOMB, str(bomb), unit, str(tmp_path / "ctx")],
+                          capture_output=True, env=env, check=True)
+    n_docs, grown_mb, reason = done.stdout.decode().split(" ", 2)
+    print(f"reading a 1 GiB zstd bomb, text_unit {unit}: peak RSS grew {grown_mb} MB")
+    assert n_docs == "0" and reason.startswith("expands past 67108864 bytes")
+    assert int(grown_mb) < 64 + 40  # the 64 MiB limit, plus the last step and the join
+
+
+def test_an_expansion_limit_below_one_is_refused_with_the_option_named(tmp_path, good_folder):
+    done, _ = _cli_run(good_folder, tmp_path / "out", max_expansion_ratio=0.5)
+    assert done.returncode != 0
+    assert b"max_expansion_ratio" in done.stderr
+
+
+def test_a_zstd_stream_cut_inside_a_frame_is_quarantined_not_read_short(tmp_path, good_folder):
+    whole = zstandard.ZstdCompressor().compress(GOOD_TEXT.encode())
+    (good_folder / "cut.txt.zst").write_bytes(whole[: len(whole) - 100])
+    done, _ = _cli_run(good_folder, tmp_path / "out")
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert _kept(tmp_path / "out") == {"good.txt.gz": [GOOD_TEXT]}
+    assert _quarantined(tmp_path / "out") == {
+        "cut.txt.zst": ["compressed stream is truncated or corrupt (zstd stream ends inside a frame (truncated))"]}
+
+
+# -- hostile Office files ----------------------------------------------------------------------
+
+
+def _rezip(src: Path, dest: Path, replace: dict[str, bytes | None]) -> None:
+    """Copy a real Office file with some members replaced (bytes, or None to stream the member
+    from ``_STREAMED``), compressed at level 9."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zout:
+        for info in zin.infolist():
+            if info.filename in replace:
+                data = replace[info.filename]
+                if data is None:
+                    with zout.open(info.filename, "w", force_zip64=True) as member:
+                        _STREAMED[info.filename](member.write)
+                else:
+                    zout.writestr(info.filename, data)
+            else:
+                zout.writestr(info, zin.read(info.filename))
+
+
+def _huge_sheet(write) -> None:
+    """A worksheet of 400 MB of repeated cells, streamed."""
+    write(b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
+          b'spreadsheetml/2006/main"><sheetData>')
+    row = b'<row>' + b'<c t="n"><v>1</v></c>' * 1000 + b'</row>'
+    for _ in range(400 * MB // len(row)):
+        write(row)
+    write(b"</sheetData></worksheet>")
+
+
+_STREAMED = {"xl/worksheets/sheet1.xml": _huge_sheet}
+
+_LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+           + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10) for i in range(1, 10))
+           + b']><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>'
+           b"<w:p><w:r><w:t>&lol9;</w:t></w:r></w:p></w:body></w:document>")
+
+
+def _hostile_office(src: Path) -> None:
+    document = zipfile.ZipFile(GOOD_DOCX).read("word/document.xml")
+    _rezip(GOOD_DOCX, src / "truncated.docx", {"word/document.xml": document[: len(document) // 2]})
+    _rezip(GOOD_DOCX, src / "laughs.docx", {"word/document.xml": _LAUGHS})
+    node = (b'<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+            b"<w:body><w:p><w:r><w:t>" + b"a" * (50 * MB) + b"</w:t></w:r></w:p></w:body></w:document>")
+    _rezip(GOOD_DOCX, src / "hugenode.docx", {"word/document.xml": node})
+    _rezip(SHARED_DATA / "docs" / "markitdown" / "test.xlsx", src / "bomb.xlsx", {"xl/worksheets/sheet1.xml": None})
+    with zipfile.ZipFile(SHARED_DATA / "docs" / "python-pptx" / "tbl-cell.pptx") as z:
+        slide = next(n for n in z.namelist() if n.startswith("ppt/slides/slide") and n.endswith(".xml"))
+        data = z.read(slide)
+    _rezip(SHARED_DATA / "docs" / "python-pptx" / "tbl-cell.pptx", src / "truncated.pptx", {slide: data[: len(data) // 3]})
+    raw = (SHARED_DATA / "docs" / "markitdown" / "test.xlsx").read_bytes()
+    (src / "cut.xlsx").write_bytes(raw[: len(raw) // 2])  # the ZIP itself cut short: no central directory
+
+
+def test_hostile_office_files_are_quarantined_one_entry_each_and_the_run_goes_on(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "good.docx").write_bytes(GOOD_DOCX.read_bytes())
+    _hostile_office(src)
+    expected = extract_document(GOOD_DOCX.read_bytes(), sniff(GOOD_DOCX.read_bytes()[:8192], "good.docx",
+                                GOOD_DOCX.read_bytes()), "good.docx", ExtractOptions()).text
+    done, peak_mb = _cli_run(src, tmp_path / "out")
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert _kept(tmp_path / "out") == {"good.docx": [expected]}
+    reasons = _quarantined(tmp_path / "out")
+    assert sorted(reasons) == ["bomb.xlsx", "cut.xlsx", "hugenode.docx", "laughs.docx", "truncated.docx", "truncated.pptx"]
+    assert all(len(r) == 1 for r in reasons.values()), reasons
+    assert reasons["laughs.docx"] == ["DOCX part word/document.xml declares a DTD (refused: entity expansion)"]
+    limit = max(64 * MB, 100 * (src / "bomb.xlsx").stat().st_size)
+    assert reasons["bomb.xlsx"][0].startswith(f"XLSX expands past {limit} bytes")
+    assert reasons["bomb.xlsx"][0].endswith("its members declare 419445560 bytes")
+    assert reasons["truncated.docx"][0].startswith("unreadable DOCX (XMLSyntaxError: ")
+    assert reasons["truncated.pptx"][0].startswith("unreadable PPTX (XMLSyntaxError: ")
+    assert reasons["hugenode.docx"][0].startswith("unreadable DOCX (XMLSyntaxError: ")
+    assert "huge text node" in reasons["hugenode.docx"][0] or "Text node too long" in reasons["hugenode.docx"][0]
+    assert reasons["cut.xlsx"][0].startswith("unreadable XLSX (BadZipFile: ")
+    print(f"peak RSS of the run with the hostile Office files: {peak_mb:.0f} MB")
+    assert peak_mb < 900
+
+
+def test_a_member_declaring_a_small_size_cannot_smuggle_more_bytes_past_the_check():
+    """A member header patched to declare 1,000 bytes over 20 MB of deflated zeros: zipfile stops
+    at the declared size, the checksum then fails, and the container is refused before any parser."""
+    from corpusforge.extract.base import ExtractionError
+    from corpusforge.extract.office import check_container
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/worksheets/sheet1.xml", b"<a>" + b"0" * (20 * MB) + b"</a>")
+    raw = bytearray(buf.getvalue())
+    central = raw.rindex(b"PK\x01\x02")
+    raw[central + 24 : central + 28] = (1000).to_bytes(4, "little")  # uncompressed size, central directory
+    raw[22:26] = (1000).to_bytes(4, "little")  # and the local header
+    with pytest.raises(ExtractionError, match=r"^unreadable XLSX \(xl/worksheets/sheet1.xml: BadZipFile: Bad CRC-32"):
+        check_container(bytes(raw), "XLSX", 1 * MB, len(raw))
+
+
+def test_declared_sizes_past_the_limit_are_refused_before_inflating():
+    from corpusforge.extract.base import ExtractionError
+    from corpusforge.extract.office import check_container
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/worksheets/sheet1.xml", b"<a>" + b"0" * (20 * MB) + b"</a>")
+    with pytest.raises(ExtractionError, match=r"^XLSX expands past 1048576 bytes .*; its members declare 20971527 bytes$"):
+        check_container(buf.getvalue(), "XLSX", 1 * MB, len(buf.getvalue()))
