@@ -224,7 +224,10 @@ def read_json_array(
     stream: IO[bytes], path: str, quarantine: Quarantine, text_field: str, template: str | None = None
 ) -> Iterator[Record]:
     """A ``.json`` file holding one object or an array of objects."""
-    raw = stream.read()
+    try:
+        raw = stream.read()
+    except _STREAM_ERRORS as exc:
+        raise CorruptInput(path, f"compressed stream is truncated or corrupt ({exc})") from None
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:

@@ -173,6 +173,25 @@ def test_a_zstd_stream_cut_inside_a_frame_is_quarantined_not_read_short(tmp_path
         "cut.txt.zst": ["compressed stream is truncated or corrupt (zstd stream ends inside a frame (truncated))"]}
 
 
+@pytest.mark.parametrize("name, raw", [
+    ("cut.json.gz", orjson.dumps([{"text": GOOD_TEXT}] * 20)),
+    ("cut.parquet.bz2", (SHARED_DATA / "docs" / "markitdown" / "test.xlsx").read_bytes()),  # bytes; cut below
+    ("cut.csv.xz", b"text\n" + b"".join(b'"%s"\n' % GOOD_TEXT[:5000].replace('"', "'").encode() for _ in range(50))),
+])
+def test_a_truncated_whole_file_format_is_quarantined_and_the_run_goes_on(tmp_path, good_folder, name, raw):
+    import bz2
+    import lzma
+
+    compress = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}["." + name.rsplit(".", 1)[1]]
+    whole = compress(raw)
+    (good_folder / name).write_bytes(whole[: len(whole) // 2])
+    done, _ = _cli_run(good_folder, tmp_path / "out")
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert _kept(tmp_path / "out").get("good.txt.gz") == [GOOD_TEXT]
+    [reason] = _quarantined(tmp_path / "out")[name]
+    assert reason.startswith(("compressed stream is truncated or corrupt", "stream is truncated or corrupt"))
+
+
 # -- hostile Office files ----------------------------------------------------------------------
 
 
