@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -448,3 +449,11 @@ def test_secrets_in_recipe_urls_are_in_no_file_of_the_output(hosts, tmp_path):
     stats = json.loads((out / "stats.json").read_text())
     assert stats["recipe_sha256"] == load_recipe(recipe).fingerprint()
     assert stats["documents"]["read"] == 3 and stats["quarantine"] == {"HTTP 404": 1}
+
+
+def test_the_documented_credentials_and_redirects_example_sets_the_options():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "ingest.md").read_text()
+    block = re.search(r"### Credentials and redirects.*?```yaml\n(.*?)```", doc, re.S).group(1)
+    [src] = load_recipe(yaml.safe_load(block)).build_sources()
+    assert (src.http.max_redirects, src.http.max_body_bytes, src.http.allow_private_redirects) == (10, 256 << 20, True)
+    assert src.http.headers_env == {"Authorization": "TICKETS_TOKEN", "X-Api-Key": "TICKETS_KEY"}
