@@ -26,6 +26,7 @@ _SECRET_ENDINGS = ("key", "token", "secret", "signature", "sig", "password", "pa
 _ACCOUNT_SCHEMES = frozenset({"ssh", "git", "git+ssh", "sftp"})
 
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s'\"<>`]+")
+_QUERY = re.compile(r"\?([^\s'\"<>`#]*)")
 _AUTHORITY = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*)://([^/?#]*)")
 
 
@@ -69,10 +70,13 @@ def redact_url(url: str) -> str:
 
 
 def redact_text(text: str) -> str:
-    """Every URL inside ``text`` (a log line, a quarantine location or reason) redacted."""
-    if "://" not in text:
-        return text
-    return _URL.sub(lambda m: redact_url(m.group(0)), text)
+    """Every URL inside ``text`` (a log line, a quarantine location or reason) redacted, and the
+    query of a schemeless path (``data.jsonl?api_key=...``, a part key relative to its source)."""
+    if "://" in text:
+        text = _URL.sub(lambda m: redact_url(m.group(0)), text)
+    if "?" in text:
+        text = _QUERY.sub(lambda m: "?" + _redact_pairs(m.group(1)), text)
+    return text
 
 
 def redact_secrets(data: Any) -> Any:

@@ -24,7 +24,7 @@ import zstandard
 
 from corpusforge.observe.stats import TaskContext
 from corpusforge.recipe import load_recipe
-from corpusforge.redact_urls import redact_secrets, redact_url
+from corpusforge.redact_urls import redact_secrets, redact_text, redact_url
 from corpusforge.sources.http_client import Fetcher, FetchError, HttpOptions, origin
 from corpusforge.sources.private_network import refusal
 from corpusforge.sources.web import RestApiSource, UrlsSource
@@ -389,6 +389,12 @@ def test_corrupt_gzip_is_a_clear_failure(hosts):
 ])
 def test_redact_url_replaces_secret_values_and_keeps_the_rest(url, redacted):
     assert redact_url(url) == redacted
+
+
+def test_redact_text_covers_urls_inside_text_and_queries_of_relative_keys():
+    assert redact_text("http://h/api?access_token=S3 page 2: HTTP 401") == "http://h/api?access_token=REDACTED page 2: HTTP 401"
+    assert redact_text("data.jsonl?api_key=S3&x=1") == "data.jsonl?api_key=REDACTED&x=1"
+    assert redact_text("why? no query here") == "why? no query here"
 
 
 def test_redact_secrets_covers_urls_in_text_and_secret_named_params():
