@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import io
 import os
 import random
 import threading
@@ -272,12 +273,13 @@ class Fetcher:
         declared = resp.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
             raise _too_big(limit, f"Content-Length is {int(declared):,}")
-        body = bytearray()
+        body, size = io.BytesIO(), 0  # getvalue() hands over its buffer: no second copy of the body
         for chunk in _decoded_chunks(resp):
-            body += chunk
-            if len(body) > limit:
+            size += len(chunk)
+            if size > limit:
                 raise _too_big(limit, "stopped reading")
-        return bytes(body)
+            body.write(chunk)
+        return body.getvalue()
 
     def _error_text(self, resp: Any) -> str:
         """The start of an error response's text (an API's explanation), reading at most 64 KB."""
