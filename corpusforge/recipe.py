@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from corpusforge.config import build, format_validation_error
 from corpusforge.embeddings.config import EmbeddingsConfig
 from corpusforge.errors import RecipeError
+from corpusforge.redact_urls import redact_secrets
 from corpusforge.registry import SOURCES, STEPS
 
 MB = 1_000_000
@@ -292,8 +293,10 @@ class Recipe(_Strict):
         return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json", exclude={"media"} if self.media is None else None),
-                              sort_keys=False)
+        """The recipe as ``recipe.yaml`` stores it: secrets in URLs redacted (``redact_urls``), so a
+        copy kept beside the shards holds no API key; the fingerprint is of the real recipe."""
+        data = self.model_dump(mode="json", exclude={"media"} if self.media is None else None)
+        return yaml.safe_dump(redact_secrets(data), sort_keys=False)
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

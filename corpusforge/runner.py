@@ -27,6 +27,7 @@ from corpusforge.observe.tracking import check_tracking, track_run
 from corpusforge.observe.version import write_version
 from corpusforge.pipeline import Pipeline, Stage, run_task
 from corpusforge.recipe import ExecutorConfig, Recipe
+from corpusforge.redact_urls import redact_secrets
 from corpusforge.remote import RemoteOutput, is_url, run_synced_task
 from corpusforge.shards.index import INDEX_NAME, finalize_shards
 from corpusforge.shards.shuffle import shuffle_order, shuffle_shards, shuffled_prefix
@@ -94,7 +95,8 @@ def run(
     before = remote.snapshot() if remote else {}
     pipe = Pipeline(recipe, out)
     plan = pipe.plan
-    atomic_write_json(out / "_state" / "plan.json", [t.to_dict() for t in plan])
+    # The plan on disk is for people and `corpusforge embed`; tasks get the real one in their payload.
+    atomic_write_json(out / "_state" / "plan.json", redact_secrets([t.to_dict() for t in plan]))
     atomic_write_bytes(out / "recipe.yaml", recipe.to_yaml().encode())
     if remote:
         remote.push(before)

@@ -1,6 +1,7 @@
 """Tell experiment trackers about a finished run: MLflow and Weights & Biases, both optional.
 
-Params are the recipe flattened to dotted keys (``sharding.sequence_length``); metrics are the
+Params are the recipe flattened to dotted keys (``sharding.sequence_length``), secrets in URLs
+redacted as in ``recipe.yaml``; metrics are the
 run's totals and, per step, documents in/out, drops and throughput; the data card, the report,
 ``stats.json`` and ``shard_index.json`` go along as files. Both libraries come with
 ``pip install 'corpusforge[tracking]'`` and are imported only when a recipe enables them.
@@ -17,6 +18,7 @@ from typing import Any
 from corpusforge.errors import CorpusforgeError
 from corpusforge.observe.summary import dedup_rows, step_rows
 from corpusforge.recipe import MlflowConfig, Recipe, WandbConfig
+from corpusforge.redact_urls import redact_secrets, redact_text
 
 _INSTALL = "pip install 'corpusforge[tracking]'"
 ARTIFACTS = ("README.md", "report.html", "stats.json", "shard_index.json")
@@ -98,10 +100,10 @@ def log_mlflow(cfg: MlflowConfig, recipe: Recipe, output: Path, stats: dict[str,
         exp_id = client.create_experiment(cfg.experiment, artifact_location=where.as_uri() if where else None)
     run = client.create_run(exp_id, run_name=recipe.name,
                             tags={"corpusforge.recipe_sha256": stats.get("recipe_sha256", ""),
-                                  "corpusforge.output": str(output)})
+                                  "corpusforge.output": redact_text(str(output))})
     run_id = run.info.run_id
     try:
-        params = [Param(k, v) for k, v in flatten_params(recipe.model_dump(mode="json")).items()]
+        params = [Param(k, v) for k, v in flatten_params(redact_secrets(recipe.model_dump(mode="json"))).items()]
         now = int(time.time() * 1000)
         metrics = [Metric(k, v, now, 0) for k, v in run_metrics(stats).items()]
         for i in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
@@ -127,7 +129,7 @@ def log_wandb(cfg: WandbConfig, recipe: Recipe, output: Path, stats: dict[str, A
                               x_disable_machine_info=True, disable_git=True, save_code=False,
                               disable_job_creation=True)
     run = wandb.init(project=cfg.project, mode=cfg.mode, dir=str(output), name=recipe.name,
-                     config=recipe.model_dump(mode="json"), settings=settings, reinit="create_new",
+                     config=redact_secrets(recipe.model_dump(mode="json")), settings=settings, reinit="create_new",
                      tags=["corpusforge"])
     try:
         metrics = run_metrics(stats)

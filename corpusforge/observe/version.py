@@ -16,6 +16,7 @@ import orjson
 
 from corpusforge.errors import CorpusforgeError
 from corpusforge.observe.lineage import LINEAGE_DIR
+from corpusforge.redact_urls import redact_text
 from corpusforge.shards.index import INDEX_NAME
 from corpusforge.sources.manifest import load_manifest
 from corpusforge.state import atomic_write_json, file_sha256, read_json
@@ -28,7 +29,8 @@ def build_version(output: Path) -> dict[str, Any]:
     """The version record of ``output`` from its index, manifest and files (not written)."""
     output = Path(output)
     index = read_json(output / INDEX_NAME)
-    inputs = sorted(({"source": m["source"], "key": m["key"], "hash": m["hash"], "size": m["size"]}
+    # Keys redacted (a key of a URL input may hold an api_key): the content hash identifies the input.
+    inputs = sorted(({"source": m["source"], "key": redact_text(m["key"]), "hash": m["hash"], "size": m["size"]}
                      for m in load_manifest(output).values()), key=lambda m: (m["source"], m["key"]))
     files: dict[str, str] = {}
     for shard in index["shards"]:

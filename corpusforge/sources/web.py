@@ -3,7 +3,10 @@
 Both fetch through ``http_client.Fetcher``: per-host rate limit (default 5 requests/s), retries
 with exponential backoff and jitter on 429/5xx/timeouts honouring ``Retry-After``; every URL or
 page that fails for good is quarantined with its reason. Secrets (API tokens) never go in the
-recipe: ``headers_env`` maps a header name to the environment variable holding its value.
+recipe: ``headers_env`` maps a header name to the environment variable holding its value. They are
+sent only to the origin of the configured URL, redirects into a more private network are refused
+unless ``allow_private_redirects``, bodies are capped at ``max_body_bytes`` (see ``http_client``),
+and URIs and quarantine locations are written with secret query values redacted.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from corpusforge.document import Document, make_doc_id
 from corpusforge.extract.base import ExtractionError
 from corpusforge.extract.detect import HEAD_BYTES, Kind, sniff
 from corpusforge.extract.formats import ExtractOptions, extract_document
+from corpusforge.redact_urls import redact_text, redact_url
 from corpusforge.registry import SOURCES
 from corpusforge.sources.base import Part, Source, TaskInput
-from corpusforge.sources.http_client import Fetcher, FetchError, HttpOptions
+from corpusforge.sources.http_client import MB, Fetcher, FetchError, HttpOptions
 from corpusforge.sources.readers import text_of
 
 if TYPE_CHECKING:
@@ -33,13 +37,17 @@ _CTYPE_FAMILY = {"text/html": "html", "application/xhtml+xml": "html", "applicat
 
 
 def _http_options(rate_limit: float, retries: int, backoff: float, timeout: float,
-                  headers_env: dict[str, str] | None) -> HttpOptions:
+                  headers_env: dict[str, str] | None, max_redirects: int, max_body_bytes: int,
+                  allow_private_redirects: bool) -> HttpOptions:
     if rate_limit <= 0:
         raise ValueError("rate_limit must be > 0 requests per second per host")
     if retries < 0 or backoff < 0 or timeout <= 0:
         raise ValueError("retries and backoff must be >= 0 and timeout > 0")
+    if max_redirects < 0 or max_body_bytes < 1:
+        raise ValueError("max_redirects must be >= 0 and max_body_bytes >= 1")
     return HttpOptions(rate_limit=rate_limit, retries=retries, backoff=backoff, timeout=timeout,
-                       headers_env=headers_env)
+                       headers_env=headers_env, max_redirects=max_redirects, max_body_bytes=max_body_bytes,
+                       allow_private_redirects=allow_private_redirects)
 
 
 @SOURCES.register("urls")
@@ -62,6 +70,9 @@ class UrlsSource(Source):
         backoff: float = 0.5,
         timeout: float = 30.0,
         headers_env: dict[str, str] | None = None,
+        max_redirects: int = 10,
+        max_body_bytes: int = 256 * MB,
+        allow_private_redirects: bool = False,
         favor_precision: bool = True,
         metadata: dict[str, Any] | None = None,
     ):
@@ -71,7 +82,8 @@ class UrlsSource(Source):
             raise ValueError("concurrency must be >= 1")
         self.source_name = name
         self.urls, self.url_file = list(urls or []), url_file
-        self.http = _http_options(rate_limit, retries, backoff, timeout, headers_env)
+        self.http = _http_options(rate_limit, retries, backoff, timeout, headers_env, max_redirects,
+                                  max_body_bytes, allow_private_redirects)
         self.concurrency, self.favor_precision = concurrency, favor_precision
         self.extra_metadata = metadata or {}
 
@@ -104,17 +116,18 @@ class UrlsSource(Source):
             with ThreadPoolExecutor(self.concurrency) as pool:
                 results = pool.map(lambda p: self._fetch_one(fetcher, p.path), task.parts)
                 for part, (final_url, body, info) in zip(task.parts, results, strict=True):
+                    where = redact_url(part.path)
                     if body is None:
-                        ctx.quarantine(part.path, info, None)
+                        ctx.quarantine(where, redact_text(info), None)
                         continue
                     try:
                         text, meta = _extract_response(body, info, final_url, opts)
                     except ExtractionError as exc:
-                        ctx.quarantine(part.path, str(exc), None)
+                        ctx.quarantine(where, redact_text(str(exc)), None)
                         continue
-                    meta = {**self.extra_metadata, **meta, "url": meta.get("url") or final_url,
+                    meta = {**self.extra_metadata, **meta, "url": redact_url(str(meta.get("url") or final_url)),
                             "source_name": self.source_name}
-                    yield Document(text, make_doc_id(f"{self.source_name}/{part.key}", 0, text), part.path, 0, meta)
+                    yield Document(text, make_doc_id(f"{self.source_name}/{part.key}", 0, text), where, 0, meta)
         finally:
             fetcher.close()
 
@@ -192,6 +205,9 @@ class RestApiSource(Source):
         backoff: float = 0.5,
         timeout: float = 30.0,
         headers_env: dict[str, str] | None = None,
+        max_redirects: int = 10,
+        max_body_bytes: int = 256 * MB,
+        allow_private_redirects: bool = False,
         metadata: dict[str, Any] | None = None,
     ):
         self.source_name = name
@@ -201,7 +217,8 @@ class RestApiSource(Source):
         self.cursor_param, self.cursor_path, self.next_path = cursor_param, cursor_path, next_path
         self.params = dict(params or {})
         self.max_pages, self.max_records = max_pages, max_records
-        self.http = _http_options(rate_limit, retries, backoff, timeout, headers_env)
+        self.http = _http_options(rate_limit, retries, backoff, timeout, headers_env, max_redirects,
+                                  max_body_bytes, allow_private_redirects)
         self.extra_metadata = metadata or {}
 
     def plan(self, task_bytes: int) -> list[TaskInput]:
@@ -215,18 +232,20 @@ class RestApiSource(Source):
         while url is not None and (self.max_pages is None or n < self.max_pages):
             if self.pagination == "page":
                 params[self.page_param] = page
+            where = f"{redact_url(url)} page {n + 1}"
             try:
-                resp = fetcher.get(url, params=params or None)
+                # A next link is checked like a redirect, and gets the credentials only on the API's origin.
+                resp = fetcher.get(url, params=params or None, configured=self.url)
                 body = resp.json()
             except FetchError as exc:
-                ctx.quarantine(f"{url} page {n + 1}", str(exc), None)
+                ctx.quarantine(where, redact_text(str(exc)), None)
                 return
             except ValueError as exc:
-                ctx.quarantine(f"{url} page {n + 1}", f"response is not JSON ({exc})", None)
+                ctx.quarantine(where, f"response is not JSON ({exc})", None)
                 return
             records = json_path(body, self.records_path)
             if not isinstance(records, list):
-                ctx.quarantine(f"{url} page {n + 1}", f"no list of records at {self.records_path!r}", None)
+                ctx.quarantine(where, f"no list of records at {self.records_path!r}", None)
                 return
             n += 1
             yield n, records
@@ -247,12 +266,13 @@ class RestApiSource(Source):
     def read(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
         fetcher = Fetcher(self.http, seed=f"{ctx.seed}:{self.url}")
         count = 0
+        uri = redact_url(self.url)
         try:
             for page, records in self._pages(fetcher, ctx):
                 for i, rec in enumerate(records):
                     if self.max_records is not None and count >= self.max_records:
                         return
-                    where = f"{self.url} page {page} record {i}"
+                    where = f"{uri} page {page} record {i}"
                     if not isinstance(rec, dict):
                         ctx.quarantine(where, f"expected a JSON object, got {type(rec).__name__}", None)
                         continue
@@ -265,7 +285,7 @@ class RestApiSource(Source):
                     offset = page * 1_000_000 + i
                     meta = {**self.extra_metadata, **fields, "source_name": self.source_name}
                     yield Document(text, str(doc_id) if doc_id is not None else
-                                   make_doc_id(f"{self.source_name}/{self.url}", offset, text), self.url, offset, meta)
+                                   make_doc_id(f"{self.source_name}/{self.url}", offset, text), uri, offset, meta)
                     count += 1
         finally:
             fetcher.close()
