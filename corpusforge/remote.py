@@ -62,8 +62,8 @@ def mirror_dir(url: str) -> Path:
 def private_dir(path: Path, what: str, chosen: bool = False) -> Path:
     """``path``, created with mode 0700 if missing, after checking that no other user can put files
     in it: a folder (not a symlink) owned by this uid with mode 700, in a folder that no other user
-    can rename it out of (owned by this user or root, and not writable by others unless sticky, as
-    the temp folder is). A ``chosen`` folder (``$CORPUSFORGE_MIRROR_DIR``) may be a symlink, readable
+    can rename it out of (sticky, as the temp folder is, or owned by this user or root and not
+    writable by others). A ``chosen`` folder (``$CORPUSFORGE_MIRROR_DIR``) may be a symlink, readable
     by others and anywhere, but must be this user's and not writable by others. Raises
     CorpusforgeError naming the folder and why."""
     fix = f"; remove it or set ${MIRROR_ENV} to a folder of your own"
@@ -72,7 +72,8 @@ def private_dir(path: Path, what: str, chosen: bool = False) -> Path:
             up = os.stat(path.parent)
         except FileNotFoundError:
             raise CorpusforgeError(f"{what} {path}: the folder {path.parent} does not exist{fix}") from None
-        if up.st_uid not in (0, os.geteuid()) or (up.st_mode & 0o022 and not up.st_mode & stat.S_ISVTX):
+        others_may_rename = up.st_uid not in (0, os.geteuid()) or up.st_mode & 0o022
+        if others_may_rename and not up.st_mode & stat.S_ISVTX:
             raise CorpusforgeError(f"{what} {path}: the folder holding it, {path.parent}, is writable by other "
                                    f"users (uid {up.st_uid}, mode {stat.S_IMODE(up.st_mode):o}): refused{fix}")
     try:

@@ -191,3 +191,9 @@ def test_a_recorded_file_changed_afterwards_is_not_uploaded(s3_endpoint, shared_
     out = RemoteOutput(OUT)
     assert not out.recorded("stats.json") and out.push_missing() == 0
     assert not fs.exists("corpus/out/stats.json") and not (mirror / "stats.json").exists()
+
+
+def test_a_mirror_in_a_folder_others_may_write_without_the_sticky_bit_is_refused(tmpdir_here):
+    tmpdir_here.chmod(0o777)  # anyone could rename our folder away and put theirs in its place
+    with pytest.raises(CorpusforgeError, match=f"the folder holding it, {tmpdir_here}, is writable by other users"):
+        mirror_dir(OUT)
