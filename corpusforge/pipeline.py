@@ -237,8 +237,9 @@ class Pipeline:
             raise
         writer.close()
         if seg == 0:
-            stats[0].docs_in = stats[0].docs_out + len(ctx.quarantined)
-            return {"steps": finish_stats(stats), **quarantine_summary(ctx), "lengths_read": lengths.counts}
+            summary = quarantine_summary(ctx)
+            stats[0].docs_in = stats[0].docs_out + summary["quarantined"]
+            return {"steps": finish_stats(stats), **summary, "lengths_read": lengths.counts}
         return {"steps": finish_stats(stats), **quarantine_summary(ctx)}
 
     def shard_writer(self, prefix: Path, split: str) -> ShardWriter:
@@ -456,8 +457,11 @@ def finish_stats(stats: list[StepStats]) -> list[dict[str, Any]]:
 
 
 def quarantine_summary(ctx: TaskContext) -> dict[str, Any]:
+    """Quarantine entries by reason; ``quarantined`` counts those that cost a document (not a refused
+    media reference of a document that was kept)."""
     reasons = Counter(_reason_kind(q["reason"]) for q in ctx.quarantined)
-    return {"quarantined": len(ctx.quarantined), "quarantine_reasons": dict(sorted(reasons.items()))}
+    lost = sum(not q.get("document_kept") for q in ctx.quarantined)
+    return {"quarantined": lost, "quarantine_reasons": dict(sorted(reasons.items()))}
 
 
 def _reason_kind(reason: str) -> str:

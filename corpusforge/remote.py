@@ -2,29 +2,44 @@
 is published to the store object by object.
 
 Every stage writes its files as it does locally, into a mirror folder (the same path on every
-machine: ``$CORPUSFORGE_MIRROR_DIR`` or the system temp folder, then a hash of the URL). Before a
-task runs, the mirror is brought up to date from the store (files missing locally or of another
-size are downloaded); after it, what the task added or changed is uploaded, each file in one
-``put`` (a single PUT, or a multipart upload that appears only when complete), and its completion
-record last, so a record in the store always follows the data it describes. A run on another
-machine, or after the mirror was deleted, resumes from the store; a run first uploads what its
-mirror holds and the store lacks, so uploads cut short by a failed run are completed.
+machine: ``$CORPUSFORGE_MIRROR_DIR``, or ``corpusforge-mirror-<uid>`` in the system temp folder,
+then a hash of the URL). The mirror's files are uploaded with this user's credentials, so its
+folders must be this user's alone: created 0700 and checked on every use (a real folder owned by
+this user, not writable by others), else the run stops naming the folder. Before a task runs, the
+mirror is brought up to date from the store (files missing locally or of another size are
+downloaded); after it, what the task added or changed is uploaded, each file in one ``put`` (a
+single PUT, or a multipart upload that appears only when complete), and its completion record
+last, so a record in the store always follows the data it describes. Each upload's size and
+sha256 are first appended to the mirror's upload ledger (``.corpusforge-uploads.jsonl``). A run
+on another machine, or after the mirror was deleted, resumes from the store; a run first uploads
+what its mirror holds and the store lacks when the ledger has that very file, so uploads cut
+short by a failed run are completed, while a file no run here recorded (one planted in the
+mirror, or a task's output left before its upload began) is never uploaded: it is removed from
+the mirror, with a warning naming it, and the store's copy or the task that writes it replaces it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
+import stat
 import tempfile
 import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from corpusforge.errors import CorpusforgeError
+from corpusforge.state import file_sha256
 
 STATE = "_state/"
+LEDGER = ".corpusforge-uploads.jsonl"
+MIRROR_ENV = "CORPUSFORGE_MIRROR_DIR"
+log = logging.getLogger(__name__)
 
 
 def is_url(path: str | os.PathLike[str] | None) -> bool:
@@ -34,9 +49,54 @@ def is_url(path: str | os.PathLike[str] | None) -> bool:
 
 
 def mirror_dir(url: str) -> Path:
-    """Where the mirror of ``url`` lives on this machine (the same path on every machine by default)."""
-    root = Path(os.environ.get("CORPUSFORGE_MIRROR_DIR") or Path(tempfile.gettempdir()) / "corpusforge-mirror")
-    return root / hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:16]
+    """Where the mirror of ``url`` lives on this machine (the same path on every machine by default),
+    created private and checked (see ``private_dir``) on every call."""
+    override = os.environ.get(MIRROR_ENV)
+    if override:
+        root = private_dir(Path(override).expanduser(), f"${MIRROR_ENV}", chosen=True)
+    else:
+        root = private_dir(Path(tempfile.gettempdir()) / f"corpusforge-mirror-{os.geteuid()}", "mirror folder")
+    return private_dir(root / hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:16], "mirror folder")
+
+
+def private_dir(path: Path, what: str, chosen: bool = False) -> Path:
+    """``path``, created with mode 0700 if missing, after checking that no other user can put files
+    in it: a folder (not a symlink) owned by this uid with mode 700, in a folder that no other user
+    can rename it out of (sticky, as the temp folder is, or owned by this user or root and not
+    writable by others). A ``chosen`` folder (``$CORPUSFORGE_MIRROR_DIR``) may be a symlink, readable
+    by others and anywhere, but must be this user's and not writable by others. Raises
+    CorpusforgeError naming the folder and why."""
+    fix = f"; remove it or set ${MIRROR_ENV} to a folder of your own"
+    if not chosen:
+        try:
+            up = os.stat(path.parent)
+        except FileNotFoundError:
+            raise CorpusforgeError(f"{what} {path}: the folder {path.parent} does not exist{fix}") from None
+        others_may_rename = up.st_uid not in (0, os.geteuid()) or up.st_mode & 0o022
+        if others_may_rename and not up.st_mode & stat.S_ISVTX:
+            raise CorpusforgeError(f"{what} {path}: the folder holding it, {path.parent}, is writable by other "
+                                   f"users (uid {up.st_uid}, mode {stat.S_IMODE(up.st_mode):o}): refused{fix}")
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise CorpusforgeError(f"{what} {path}: cannot create it ({exc.strerror or exc}){fix}") from None
+    st = os.stat(path) if chosen else os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        raise CorpusforgeError(f"{what} {path} is a symlink, refused (another user may have made it){fix}")
+    if not stat.S_ISDIR(st.st_mode):
+        raise CorpusforgeError(f"{what} {path} is not a folder{fix}")
+    if st.st_uid != os.geteuid():
+        raise CorpusforgeError(f"{what} {path} belongs to uid {st.st_uid}, not to this user (uid {os.geteuid()}): "
+                               f"refused, its files would be uploaded with your credentials{fix}")
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o022:
+        raise CorpusforgeError(f"{what} {path} is writable by other users (mode {mode:o}): refused, files "
+                               f"planted there would be uploaded with your credentials{fix}")
+    if mode & 0o077 and not chosen:
+        raise CorpusforgeError(f"{what} {path} has mode {mode:o}, not 700: refused{fix}")
+    return path
 
 
 def _modified(info: dict[str, Any]) -> float | None:
@@ -59,6 +119,11 @@ def _is_temporary(name: str) -> bool:
     return name.startswith(".") and ".tmp-" in name
 
 
+def _not_output(rel: str) -> bool:
+    """Mirror bookkeeping, never an output file: the upload ledger (and a store object of its name)."""
+    return rel == LEDGER
+
+
 class RemoteOutput:
     """The output ``url`` and its local mirror ``local``; ``pull`` and ``push`` keep them in step."""
 
@@ -72,7 +137,15 @@ class RemoteOutput:
             raise CorpusforgeError(f"output {self.url}: no filesystem for this URL ({exc}); for s3:// install "
                                    "'corpusforge[remote]'") from None
         self.root = self.root.rstrip("/")
-        self.local = Path(local) if local is not None else mirror_dir(self.url)
+        if local is None:
+            self.local = mirror_dir(self.url)
+        else:
+            # A task's mirror on a worker, or a download folder: as private as the default one.
+            self.local = Path(local)
+            if not self.local.parent.exists():
+                self.local.parent.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(self.local.parent, "mirror folder")
+            private_dir(self.local, "mirror folder")
 
     def remote_files(self) -> dict[str, tuple[int, float | None]]:
         """Every object under the output in the store: relative path -> (size, modified or None)."""
@@ -93,7 +166,7 @@ class RemoteOutput:
         concurrent task on this machine): it is never replaced by the store's older one."""
         n = 0
         for rel, (size, modified) in sorted(self.remote_files().items()):
-            if rel.startswith(skip):
+            if rel.startswith(skip) or _not_output(rel):
                 continue
             dst = self.local / rel
             try:
@@ -102,16 +175,20 @@ class RemoteOutput:
                     continue
             except FileNotFoundError:
                 pass
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dst.with_name(f".{dst.name}.tmp-{uuid.uuid4().hex[:8]}")
-            try:
-                self.fs.get_file(f"{self.root}/{rel}", str(tmp))
-                os.replace(tmp, dst)
-            finally:
-                if tmp.exists():
-                    tmp.unlink()
+            self._download(rel)
             n += 1
         return n
+
+    def _download(self, rel: str) -> None:
+        dst = self.local / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(f".{dst.name}.tmp-{uuid.uuid4().hex[:8]}")
+        try:
+            self.fs.get_file(f"{self.root}/{rel}", str(tmp))
+            os.replace(tmp, dst)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
 
     def snapshot(self) -> dict[str, tuple[int, int]]:
         """Relative path -> (size, mtime_ns) of every finished file in the mirror."""
@@ -120,7 +197,7 @@ class RemoteOutput:
             return out
         for dirpath, _, files in os.walk(self.local):
             for f in files:
-                if _is_temporary(f):
+                if _is_temporary(f) or (f == LEDGER and dirpath == str(self.local)):
                     continue
                 p = os.path.join(dirpath, f)
                 try:
@@ -140,9 +217,12 @@ class RemoteOutput:
         changed = sorted(rel for rel, sig in after.items() if before.get(rel) != sig)
         data = [r for r in changed if not r.startswith(STATE)]
         state = [r for r in changed if r.startswith(STATE) and (records is None or r in records)]
+        n = 0
         for rel in data + state:
             try:
+                self._record(rel)
                 self.fs.put_file(str(self.local / rel), f"{self.root}/{rel}")
+                n += 1
             except FileNotFoundError:
                 if (self.local / rel).exists():
                     raise
@@ -151,17 +231,65 @@ class RemoteOutput:
                 self.fs.rm_file(f"{self.root}/{rel}")
             except FileNotFoundError:
                 pass
-        return len(data) + len(state)
+        return n
+
+    def _record(self, rel: str) -> None:
+        """Append ``rel``'s size and sha256 to the upload ledger, before it is uploaded: what a later
+        ``push_missing`` may complete. One ``write`` per line, so concurrent tasks never interleave."""
+        path = self.local / rel
+        line = orjson.dumps({"path": rel, "size": path.stat().st_size, "sha256": file_sha256(path)}) + b"\n"
+        fd = os.open(self.local / LEDGER, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+    def _ledger(self) -> dict[str, set[tuple[int, str]]]:
+        """Relative path -> every (size, sha256) the upload ledger holds for it."""
+        out: dict[str, set[tuple[int, str]]] = {}
+        try:
+            fd = os.open(self.local / LEDGER, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return out
+        with os.fdopen(fd, "rb") as fh:
+            for line in fh:
+                try:
+                    rec = orjson.loads(line)
+                    out.setdefault(rec["path"], set()).add((int(rec["size"]), str(rec["sha256"])))
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                    continue  # a line cut short by a crash: that upload was never recorded
+        return out
+
+    def recorded(self, rel: str, ledger: dict[str, set[tuple[int, str]]] | None = None) -> bool:
+        """Whether the mirror's ``rel`` is, byte for byte, a file a run here recorded for upload."""
+        entries = (self._ledger() if ledger is None else ledger).get(rel, set())
+        path = self.local / rel
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return False
+        return any(s == size for s, _ in entries) and (size, file_sha256(path)) in entries
 
     def push_missing(self) -> int:
         """Upload what the mirror has and the store lacks (or holds at another size), records last:
-        repairs a store whose uploads an earlier, failed run on this machine left unfinished."""
+        repairs a store whose uploads an earlier, failed run on this machine left unfinished. Only
+        files the upload ledger holds with the same sha256 go; any other such file is removed from
+        the mirror with a warning (and the store's copy, if any, downloaded in its place), so a
+        planted file never reaches the store and a task whose record never went up runs again."""
         there = self.remote_files()
         here = self.snapshot()
+        ledger = self._ledger()
         missing = sorted(rel for rel, (size, _) in here.items() if there.get(rel, (None,))[0] != size)
-        for rel in [r for r in missing if not r.startswith(STATE)] + [r for r in missing if r.startswith(STATE)]:
+        backed = [rel for rel in missing if self.recorded(rel, ledger)]
+        for rel in sorted(set(missing) - set(backed)):
+            log.warning("%s: mirror file %s was not written by a run on this machine (no upload record with its "
+                        "checksum): not uploaded, removed from the mirror", self.url, self.local / rel)
+            (self.local / rel).unlink(missing_ok=True)
+            if rel in there:
+                self._download(rel)
+        for rel in [r for r in backed if not r.startswith(STATE)] + [r for r in backed if r.startswith(STATE)]:
             self.fs.put_file(str(self.local / rel), f"{self.root}/{rel}")
-        return len(missing)
+        return len(backed)
 
     def clear(self) -> None:
         """Delete the output in the store and its mirror (``--fresh``)."""

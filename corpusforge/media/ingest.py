@@ -2,18 +2,22 @@
 document order, and records that name media files (``{"image": "cat.png", "caption": ...}``).
 
 Used by the ``files`` source when ``media: pass``; everything here works on bytes and fsspec paths,
-so local folders and object stores behave the same.
+so local folders and object stores behave the same. A reference is loaded only when ``MediaScope``
+allows it: inside the source's root (symlinks followed), or under a folder or URL prefix the
+recipe lists in ``media_roots``; a record or page must not pull private files or fetch URLs with
+the runner's credentials just by naming them.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import os
 import posixpath
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import fsspec
 import orjson
@@ -43,6 +47,85 @@ def kind_of(data: bytes, name: str) -> tuple[str, str] | None:
     """``(family, mime)`` of media bytes, or None when they are not an image, audio or video."""
     kind = sniff(data[:HEAD_BYTES], name)
     return (kind.family, kind.mime) if kind.is_media else None
+
+
+# -- where references may point -----------------------------------------------------------------------
+
+_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.I)
+_WEB = ("http", "https")
+
+
+class MediaScope:
+    """Where the media references of one source's files may point: under the source's ``root``
+    (a local folder, compared after following symlinks, or a URL prefix such as ``s3://bucket/in``),
+    or under one of ``extra`` (the source's ``media_roots``: folders or URL prefixes).
+    ``any_local`` (``allow_external_media``) lets every local file through; remote URLs still need
+    a prefix in ``extra``. ``data:`` URIs are always allowed (their bytes are in the reference)."""
+
+    def __init__(self, root: str, extra: Sequence[str] = (), any_local: bool = False):
+        self.root = root
+        self.any_local = any_local
+        self.local_roots: list[str] = []
+        self.url_roots: list[tuple[str, str, str]] = []
+        for r in (root, *extra):
+            url = _as_url(r)
+            if url is not None:
+                self.url_roots.append(url)
+            else:
+                self.local_roots.append(os.path.realpath(os.path.expanduser(_local_path(r))))
+
+    def refusal(self, uri: str) -> str | None:
+        """Why ``uri`` (a resolved reference) may not be loaded, or None when it may."""
+        if uri.startswith("data:"):
+            return None
+        url = _as_url(uri)
+        if url is not None:
+            if any(_under_url(url, r) for r in self.url_roots):
+                return None
+            return (f"a remote reference ({url[0]}://) outside the source; list its prefix in media_roots "
+                    "to allow it")
+        path = os.path.normpath(_local_path(uri))
+        real = os.path.realpath(path)
+        if self.any_local or any(_under(real, r) for r in self.local_roots):
+            return None
+        if any(_under(path, r) for r in self.local_roots) or real != path:
+            return f"a symlink to {real}, outside the source root {self.root}; list that folder in media_roots to allow it"
+        return f"outside the source root {self.root}; list its folder in media_roots to allow it"
+
+
+def scope_of(uri: str, extra: Sequence[str] = ()) -> MediaScope:
+    """The default scope of a page or records file read on its own: its folder."""
+    return MediaScope(posixpath.dirname(uri), extra)
+
+
+def is_web(uri: str) -> bool:
+    """An ``http(s)://`` (or protocol-relative ``//``) reference."""
+    m = _SCHEME.match(uri)
+    return uri.startswith("//") or (m is not None and m.group(1).lower() in _WEB)
+
+
+def _local_path(uri: str) -> str:
+    return unquote(uri[len("file://"):]) if uri.lower().startswith("file://") else uri
+
+
+def _as_url(uri: str) -> tuple[str, str, str] | None:
+    """``(scheme, host, normalized path)`` of a URL other than ``file://``; None for a local path."""
+    if uri.startswith("//"):
+        uri = "https:" + uri
+    m = _SCHEME.match(uri)
+    if m is None or m.group(1).lower() == "file":
+        return None
+    parts = urlsplit(uri)
+    path = posixpath.normpath("/" + unquote(parts.path).lstrip("/"))
+    return parts.scheme.lower(), parts.netloc.lower(), path
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _under_url(url: tuple[str, str, str], root: tuple[str, str, str]) -> bool:
+    return url[:2] == root[:2] and (url[2] == root[2] or url[2].startswith(root[2].rstrip("/") + "/"))
 
 
 # -- captions --------------------------------------------------------------------------------------
@@ -88,10 +171,37 @@ def read_caption(media_uri: str, listing: Listing) -> tuple[str, dict[str, Any]]
 # -- records naming media ----------------------------------------------------------------------------
 
 
-def record_media(fields: dict[str, Any], records_uri: str) -> list[dict[str, Any]]:
+def record_media(fields: dict[str, Any], records_uri: str, scope: MediaScope | None = None
+                 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Media items of a record's ``image``/``audio``/``video`` fields (a path relative to the records
-    file, or a list of them), removed from ``fields``; raises FileNotFoundError/ValueError naming it."""
-    items = []
+    file, or a list of them), removed from ``fields``, and why each reference ``scope`` refused was
+    not loaded. A record's own ``media`` list (items as the files source writes them) is checked the
+    same way and rebuilt from the bytes. Raises FileNotFoundError/ValueError naming a missing or
+    non-media reference."""
+    scope = scope or scope_of(records_uri)
+    items: list[dict[str, Any]] = []
+    refused: list[str] = []
+    for key, ref in _record_refs(fields):
+        if ref.startswith("data:"):
+            uri = ref
+        elif key == "media":
+            uri = ref  # an item's uri is where it was read, not relative to this file
+        else:
+            uri = _resolve(ref, records_uri)
+        why = scope.refusal(uri)
+        if why is not None:
+            refused.append(f"field {key!r}: {_short(ref)!r} is {why}")
+            continue
+        item = _load(uri, ref)
+        if item is None:
+            raise ValueError(f"field {key!r}: {_short(ref)!r} is not an image, audio or video file")
+        items.append(item)
+    return items, refused
+
+
+def _record_refs(fields: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(field, reference)`` of every media reference of a record, the fields removed."""
+    out: list[tuple[str, str]] = []
     for key in MEDIA_FIELDS:
         value = fields.get(key)
         if value is None:
@@ -100,15 +210,21 @@ def record_media(fields: dict[str, Any], records_uri: str) -> list[dict[str, Any
         if not all(isinstance(r, str) for r in refs):
             continue
         del fields[key]
-        for ref in refs:
-            uri = _resolve(ref, records_uri)
-            if uri is None:
-                raise ValueError(f"field {key!r}: {ref!r} is neither a local path nor a data: URI")
-            item = _load(uri, ref)
-            if item is None:
-                raise ValueError(f"field {key!r}: {ref!r} is not an image, audio or video file")
-            items.append(item)
-    return items
+        out += [(key, r) for r in refs]
+    own = fields.get("media")
+    if isinstance(own, list) and all(isinstance(m, dict) for m in own):
+        del fields["media"]
+        for m in own:
+            if isinstance(m.get("data"), str):
+                out.append(("media", "data:;base64," + m["data"]))
+            elif isinstance(m.get("uri"), str):
+                out.append(("media", m["uri"]))
+    return out
+
+
+def _short(ref: str) -> str:
+    """A reference as errors name it (a ``data:`` URI is cut, its bytes say nothing)."""
+    return ref if len(ref) <= 200 else ref[:200] + "..."
 
 
 _SRC = re.compile(rb"""<(?:img|video|audio|source)\b[^>]*?\bsrc\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
@@ -142,19 +258,22 @@ def record_media_refs(raw: bytes) -> list[str]:
     return out
 
 
-def resolve_ref(ref: str, base_uri: str) -> str | None:
+def resolve_ref(ref: str, base_uri: str) -> str:
     """Where a page's or records file's media reference points (see ``_resolve``)."""
     return _resolve(ref, base_uri)
 
 
-def _resolve(ref: str, base_uri: str) -> str | None:
-    """A reference's uri beside ``base_uri`` (the page or records file); ``data:`` URIs as they
-    are; None for web URLs (no network here)."""
+def _resolve(ref: str, base_uri: str) -> str:
+    """A reference's uri beside ``base_uri`` (the page or records file); ``data:`` URIs and URLs
+    as they are (a protocol-relative ``//host/x`` as ``https:``); ``file://`` URIs as local paths.
+    Whether it may be loaded is ``MediaScope.refusal``'s answer, not this one's."""
     if ref.startswith("data:"):
         return ref
-    if ref.lower().startswith(("http://", "https://", "//")):
-        return None
-    if re.match(r"^[a-z][a-z0-9+.-]*://", ref, re.I):
+    if ref.startswith("//"):
+        return "https:" + ref
+    if ref.lower().startswith("file://"):
+        return posixpath.normpath(_local_path(ref.split("#", 1)[0].split("?", 1)[0]))
+    if _SCHEME.match(ref):
         return ref
     ref = unquote(ref.split("#", 1)[0].split("?", 1)[0])
     proto, sep, path = base_uri.rpartition("://")
@@ -184,33 +303,44 @@ def has_media_tags(raw: bytes) -> bool:
     return _HAS_MEDIA_TAG.search(raw) is not None
 
 
-def interleaved_html(raw: bytes, uri: str) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+def interleaved_html(raw: bytes, uri: str, scope: MediaScope | None = None,
+                     on_refused: Callable[[str], None] | None = None
+                     ) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
     """Text and media of an HTML page in document order: a PLACEHOLDER line where each ``<img>``,
-    ``<video>`` or ``<audio>`` was. Sources are local files relative to the page or ``data:`` URIs;
-    web URLs and missing files are counted in ``media_skipped``. Script, navigation, header, footer
-    and form elements are left out."""
+    ``<video>`` or ``<audio>`` was. Sources are files relative to the page or ``data:`` URIs, as
+    ``scope`` (default: the page's folder) allows; web URLs it does not allow and missing files are
+    counted in ``media_skipped``, other refused sources (outside the root, a symlink out of it,
+    ``s3://``...) in ``media_refused``, each reason passed to ``on_refused``. Script, navigation,
+    header, footer and form elements are left out."""
     from lxml import html as lxml_html
 
     from corpusforge.extract.charset import decode_web
 
+    scope = scope or scope_of(uri)
     text, encoding = decode_web(raw, None)
     root = lxml_html.document_fromstring(text)
     chunks: list[str] = []
     items: list[dict[str, Any]] = []
-    skipped = 0
+    skipped = refused = 0
 
     def media(el: Any) -> None:
-        nonlocal skipped
+        nonlocal skipped, refused
         src = el.get("src")
         if not src and el.tag in ("video", "audio"):
             src = next((s.get("src") for s in el.iter("source") if s.get("src")), None)
-        target = _resolve(src.strip(), uri) if src else None
+        target = _resolve(src.strip(), uri) if src and src.strip() else None
+        why = scope.refusal(target) if target is not None else None
         item = None
-        if target is not None:
+        if target is not None and why is None:
             try:
                 item = _load(target, src)
-            except (FileNotFoundError, IsADirectoryError, PermissionError):
+            except OSError:
                 item = None
+        elif why is not None and not is_web(target or ""):
+            refused += 1
+            if on_refused is not None:
+                on_refused(f"<{el.tag}> {_short(src.strip())!r} is {why}")
+            return
         if item is None:
             skipped += 1
             return
@@ -251,4 +381,6 @@ def interleaved_html(raw: bytes, uri: str) -> tuple[str, dict[str, Any], list[di
         meta["title"] = " ".join(title.split())
     if skipped:
         meta["media_skipped"] = skipped
+    if refused:
+        meta["media_refused"] = refused
     return out, meta, items

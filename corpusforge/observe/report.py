@@ -21,6 +21,7 @@ def build_stats(
     """Everything a user asks after a run: what came in, what was dropped and why, what came out."""
     input_bytes = sum(t.nbytes for t in pipe.plan)
     quarantine: Counter[str] = Counter()
+    lost = 0  # quarantined documents; a refused media reference is an entry, not a lost document
     stages = []
     for stage in pipe.stages():
         recs = results.get(stage.name, [])
@@ -34,6 +35,7 @@ def build_stats(
         if stage.kind == "curate":
             for r in recs:
                 quarantine.update(r.get("quarantine_reasons", {}))
+                lost += r.get("quarantined", sum(r.get("quarantine_reasons", {}).values()))
         if stage.kind in ("decide", "finalize", "embeddings"):
             numeric = [k for k, v in (recs[0] if recs else {}).items()
                        if isinstance(v, (int, float)) and k != "peak_rss_mb"]
@@ -63,7 +65,7 @@ def build_stats(
         "recipe": pipe.recipe.name,
         "recipe_sha256": pipe.fingerprint,
         "input": {"tasks": len(pipe.plan), "bytes": input_bytes},
-        "documents": {"read": read["docs_out"], "quarantined": sum(quarantine.values()), "kept": kept},
+        "documents": {"read": read["docs_out"], "quarantined": lost, "kept": kept},
         "quarantine": dict(sorted(quarantine.items())),
         "stages": stages,
         "splits": splits,

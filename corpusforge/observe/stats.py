@@ -132,9 +132,12 @@ class TaskContext:
             rec["score"] = score
         self._audit.append(orjson.dumps(rec))
 
-    def quarantine(self, location: str, reason: str, raw: bytes | str | None = None) -> None:
-        """Set aside an unreadable record or file, with where it was and why."""
+    def quarantine(self, location: str, reason: str, raw: bytes | str | None = None, kept: bool = False) -> None:
+        """Set aside an unreadable record or file, with where it was and why; ``kept``: only a part
+        of it was (a refused media reference), the document itself goes on."""
         rec: dict[str, Any] = {"location": location, "reason": reason}
+        if kept:
+            rec["document_kept"] = True
         if raw is not None:
             if isinstance(raw, bytes):
                 raw = raw[:2000].decode("utf-8", "backslashreplace")

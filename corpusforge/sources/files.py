@@ -74,6 +74,10 @@ class FilesSource(Source):
     document is in a text file; ``text_template`` (e.g. ``"{title}\n\n{body}"``) builds the text
     of a record from its fields instead of ``text_field``. Files and folders whose names start
     with a dot are skipped; ``include``/``exclude`` are globs on the path relative to the root.
+    With ``media: pass``, the media a record or page names is loaded only from inside the root it
+    was found under (symlinks followed) or under ``media_roots`` (folders, URL prefixes);
+    ``allow_external_media`` lets any local file through. Other references are quarantined with
+    the reason and the document keeps its text.
     """
 
     def __init__(
@@ -100,6 +104,8 @@ class FilesSource(Source):
         incremental: bool = False,
         max_expansion_ratio: float | None = DEFAULT_MAX_EXPANSION_RATIO,
         expansion_floor_bytes: int = DEFAULT_EXPANSION_FLOOR_BYTES,
+        media_roots: list[str] | None = None,
+        allow_external_media: bool = False,
     ):
         self.source_name = name
         self.paths = [path] if isinstance(path, str) else list(path)
@@ -120,6 +126,11 @@ class FilesSource(Source):
         self.media, self.favor_precision = media, favor_precision
         self.embedded_media = embedded_media
         self._refs_cache: dict[str, set[str]] = {}
+        if any(not isinstance(r, str) or not r.strip() for r in media_roots or []):
+            raise ValueError("media_roots: every entry must be a folder or a URL prefix (a non-empty string)")
+        self.media_roots = [r.strip() for r in media_roots or []]
+        self.allow_external_media = allow_external_media
+        self._scopes: dict[str, media_ingest.MediaScope] = {}
         self.max_extract_bytes = max_extract_bytes
         self.hash_inputs, self.incremental = content_hash, incremental
         if max_expansion_ratio is not None and max_expansion_ratio < 1:
@@ -337,7 +348,7 @@ class FilesSource(Source):
                     stream.close()
                     raw.close()
             if fam == "html" and self.media == "pass" and media_ingest.has_media_tags(data):
-                yield from self._html_with_media(part, data)
+                yield from self._html_with_media(part, data, ctx)
                 return
             opts = ExtractOptions(self._pdf_password(), self.favor_precision, self.pdf_mode, self.encoding_errors,
                                   self.max_expansion_ratio, self.expansion_floor_bytes, part.size)
@@ -399,9 +410,20 @@ class FilesSource(Source):
         key = f"{self.source_name}/{part.key}"
         yield Document(text, make_doc_id(key, 0, part.path), part.path, 0, meta, [item])
 
-    def _html_with_media(self, part: Part, data: bytes) -> Iterator[Document]:
+    def _media_scope(self, part: Part) -> media_ingest.MediaScope:
+        """Where the media that ``part`` names may be: the root it was found under, ``media_roots``."""
+        root = part.path[: len(part.path) - len(part.key)] if part.path.endswith(part.key) else None
+        root = (root.rstrip("/") or "/") if root else posixpath.dirname(part.path)
+        if root not in self._scopes:
+            self._scopes[root] = media_ingest.MediaScope(root, self.media_roots, self.allow_external_media)
+        return self._scopes[root]
+
+    def _html_with_media(self, part: Part, data: bytes, ctx: TaskContext) -> Iterator[Document]:
         """An HTML page with its images, video and audio in document order (``media: pass``)."""
-        text, meta, items = media_ingest.interleaved_html(data, part.path)
+        def refused(why: str) -> None:
+            ctx.quarantine(part.path, f"media reference refused: {why}", kept=True)
+
+        text, meta, items = media_ingest.interleaved_html(data, part.path, self._media_scope(part), refused)
         if not text.strip(PLACEHOLDER + " \n"):
             if not items:
                 raise CorruptInput(part.path, "HTML has no main text")
@@ -413,13 +435,19 @@ class FilesSource(Source):
     def _records_with_media(self, part: Part, records: Iterator[readers.Record], ctx: TaskContext
                             ) -> Iterator[readers.Record]:
         """Records whose ``image``/``audio``/``video`` fields name media files: the media first,
-        then the record's text (its caption) after a placeholder each."""
+        then the record's text (its caption) after a placeholder each. A refused reference is
+        quarantined and left out; the record keeps its text and its other media."""
+        scope = self._media_scope(part)
         for offset, text, fields in records:
             try:
-                items = media_ingest.record_media(fields, part.path)
+                items, refused = media_ingest.record_media(fields, part.path, scope)
             except (OSError, ValueError) as exc:
                 ctx.quarantine(f"{part.path} at {offset}", f"record media: {exc}", None)
                 continue
+            for why in refused:
+                ctx.quarantine(f"{part.path} at {offset}", f"media reference refused: {why}", kept=True)
+            if refused:
+                fields["media_refused"] = len(refused)
             if items:
                 fields["media"] = items
                 text = PLACEHOLDER * len(items) + text
