@@ -22,7 +22,7 @@ from corpusforge.media.items import text_only
 from corpusforge.observe.card import write_card
 from corpusforge.observe.lineage import finalize_lineage
 from corpusforge.observe.report import build_stats, print_report
-from corpusforge.observe.stats import TaskContext
+from corpusforge.observe.stats import TIMING, TaskContext
 from corpusforge.observe.tracking import check_tracking, track_run
 from corpusforge.observe.version import write_version
 from corpusforge.pipeline import Pipeline, Stage, run_task
@@ -86,6 +86,7 @@ def run(
     remote = RemoteOutput(target) if is_url(target) else None
     out = remote.local if remote else Path(target).expanduser().resolve()
     started = time.perf_counter()
+    started_at = time.time()
     check_tracking(recipe)
     _remove_stale_temporaries(out)
     if remote:
@@ -122,7 +123,7 @@ def run(
                 if stage.kind == "tokenizer":
                     results[stage.name] = [_tokenizer_stage(pipe, records, stage, results)]
                 elif stage.kind == "index":
-                    stats = build_stats(pipe, results, stage_seconds, time.perf_counter() - started)
+                    stats = build_stats(pipe, results, stage_seconds, time.perf_counter() - started, started_at)
                     results[stage.name] = [_index_stage(pipe, records, stage, results, stats)]
                 else:
                     results[stage.name] = _task_stage(pipe, records, stage, ex, bar, recipe_dict, plan_dicts,
@@ -241,6 +242,7 @@ def _tokenizer_stage(
     path = pipe.output / name
     key = pipe.task_key(stage, 0)
     rec = records.done(0, key)
+    started = time.time()
     if rec is not None and path.exists() and file_sha256(path) == rec["sha256"]:
         if pipe.recipe.media is None:
             return rec
@@ -266,6 +268,7 @@ def _tokenizer_stage(
     result = {"sha256": file_sha256(path), "vocab_size": tok.vocab_size, "source": source, "path": name}
     if pipe.recipe.media is not None:
         result.update(_codebook_stage(pipe))
+    result[TIMING] = [started, time.time()]
     records.write(0, key, result)
     return result
 

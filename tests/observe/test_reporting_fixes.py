@@ -1,0 +1,121 @@
+"""Issue 24, reporting: resumed runs keep their time, re-runs log no duplicate tracker runs, the card
+loads with 🤗 Datasets, observe commands take fsspec outputs, a full disk ends in one error line, and
+the tokenizer stage shows progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from corpusforge import run
+from corpusforge.observe.stats import union_seconds
+from tests.conftest import small_recipe
+
+
+def _recipe(shared_data: Path, **over) -> dict:
+    return small_recipe([{"name": "gutenberg", "path": str(shared_data / "prose" / "gutenberg"),
+                          "text_unit": "paragraph"}], **over)
+
+
+def _records(out: Path, stage: str) -> list[dict]:
+    return [orjson.loads(p.read_bytes()) for p in sorted((out / "_state" / stage).glob("*.json"))]
+
+
+def test_union_seconds_counts_overlapping_tasks_once_and_gaps_never():
+    assert union_seconds([(0.0, 2.0), (1.0, 3.0), (10.0, 11.0)]) == 3.0 + 1.0
+    assert union_seconds([]) == 0.0
+
+
+def test_a_run_stopped_after_the_tokenizer_then_resumed_reports_the_time_of_every_task(
+        shared_data, tmp_path, monkeypatch):
+    import corpusforge.pipeline as pipeline
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed in the shard stage")
+
+    out = tmp_path / "out"
+    with monkeypatch.context() as m:
+        m.setattr(pipeline.Pipeline, "run_shards", killed)
+        with pytest.raises(KeyboardInterrupt):
+            run(_recipe(shared_data), output=str(out), workers=1, progress=False)
+    assert not (out / "stats.json").exists() and _records(out, "tokenizer")
+    curate = _records(out, "curate")
+    curate_seconds = sum(r["timing"][1] - r["timing"][0] for r in curate)
+    done_before = [r for d in (out / "_state").iterdir() if d.is_dir() for r in _records(out, d.name)]
+    first = sum(r["timing"][1] - r["timing"][0] for r in done_before)
+    assert first >= curate_seconds > 0
+
+    stats = run(_recipe(shared_data), output=str(out), workers=1, progress=False)
+
+    by_stage = {s["name"]: s for s in stats["stages"]}
+    # One worker: the stage ran its tasks one after another, so its time is their sum.
+    assert by_stage["curate"]["seconds"] == pytest.approx(curate_seconds, abs=2e-3)
+    assert by_stage["curate"]["task_seconds"] == pytest.approx(curate_seconds, abs=2e-3)
+    steps = by_stage["curate"]["steps"]
+    assert sum(s["seconds"] for s in steps) == pytest.approx(
+        sum(sum(s["seconds"] for s in r["steps"]) for r in curate), abs=1e-4)
+    # The whole run: what this invocation took plus what the tasks finished before it took.
+    assert stats["seconds"] == pytest.approx(stats["invocation_seconds"] + first, abs=5e-3)
+    assert stats["invocation_seconds"] < stats["seconds"]
+    assert stats["mb_per_s"] == pytest.approx(stats["input"]["bytes"] / 1e6 / stats["seconds"], rel=1e-2)
+    assert orjson.loads((out / "stats.json").read_bytes())["seconds"] == stats["seconds"]
+
+
+@pytest.fixture
+def offline_wandb(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    pytest.importorskip("wandb")
+    for var in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
+        monkeypatch.setenv(var, str(tmp_path / var.lower()))
+
+
+def _tracked_recipe(shared_data: Path, *books: str) -> dict:
+    return small_recipe([{"name": b.split(".")[0], "path": str(shared_data / "prose" / "gutenberg" / b),
+                          "text_unit": "paragraph"} for b in books],
+                        tracking={"mlflow": {"enabled": True}, "wandb": {"enabled": True, "mode": "offline"}})
+
+
+def _mlflow_runs(out: Path) -> list:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
+    return client.search_runs([client.get_experiment_by_name("corpusforge").experiment_id])
+
+
+def test_rerunning_a_finished_output_logs_no_second_mlflow_or_wandb_run(shared_data, tmp_path, offline_wandb):
+    out = tmp_path / "out"
+    recipe = _tracked_recipe(shared_data, "pg1513.txt")
+    run(recipe, output=str(out), workers=1, progress=False)
+    (first,) = _mlflow_runs(out)
+    (wandb_run,) = (out / "wandb").glob("offline-run-*")
+
+    run(recipe, output=str(out), workers=1, progress=False)
+
+    assert [r.info.run_id for r in _mlflow_runs(out)] == [first.info.run_id]
+    assert list((out / "wandb").glob("offline-run-*")) == [wandb_run]
+
+
+def test_a_rerun_that_changes_the_output_logs_a_new_run(shared_data, tmp_path, offline_wandb):
+    out = tmp_path / "out"
+    run(_tracked_recipe(shared_data, "pg1513.txt"), output=str(out), workers=1, progress=False)
+    run(_tracked_recipe(shared_data, "pg1513.txt", "pg26184.txt"), output=str(out), workers=1, progress=False)
+
+    assert len(_mlflow_runs(out)) == 2
+    assert len(list((out / "wandb").glob("offline-run-*"))) == 2
+
+
+def test_a_tracked_run_deleted_from_the_store_is_logged_again(shared_data, tmp_path, offline_wandb):
+    from mlflow.tracking import MlflowClient
+
+    out = tmp_path / "out"
+    recipe = _tracked_recipe(shared_data, "pg1513.txt")
+    run(recipe, output=str(out), workers=1, progress=False)
+    (first,) = _mlflow_runs(out)
+    MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}").delete_run(first.info.run_id)
+
+    run(recipe, output=str(out), workers=1, progress=False)
+
+    (again,) = _mlflow_runs(out)
+    assert again.info.run_id != first.info.run_id
