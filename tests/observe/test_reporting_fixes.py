@@ -119,3 +119,64 @@ def test_a_tracked_run_deleted_from_the_store_is_logged_again(shared_data, tmp_p
 
     (again,) = _mlflow_runs(out)
     assert again.info.run_id != first.info.run_id
+
+
+def _book_output(shared_data: Path, root: Path, name: str, **over) -> Path:
+    out = root / name
+    recipe = small_recipe([{"name": "gutenberg", "path": str(shared_data / "prose" / "gutenberg" / "pg1513.txt"),
+                            "text_unit": "paragraph"}], **over)
+    run(recipe, output=str(out), workers=1, progress=False)
+    return out
+
+
+@pytest.fixture
+def load_dataset(tmp_path, monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")
+    return lambda out, *args: datasets.load_dataset(str(out), *args, cache_dir=str(tmp_path / "hf-cache"))
+
+
+def test_load_dataset_of_an_output_with_documents_gives_the_curated_documents(shared_data, tmp_path, load_dataset):
+    out = _book_output(shared_data, tmp_path, "docs", output={"documents": "parquet"})
+    kept = orjson.loads((out / "stats.json").read_bytes())["documents"]["kept"]
+
+    ds = load_dataset(out)
+
+    assert list(ds) == ["train"] and ds["train"].num_rows == kept > 0
+    assert ds["train"].column_names == ["id", "text", "source", "offset", "metadata"]
+    assert orjson.loads(ds["train"][0]["metadata"])["split"] in ("train", "val", "test")
+
+
+def test_load_dataset_of_jsonl_documents_beside_npy_shards(shared_data, tmp_path, load_dataset):
+    out = _book_output(shared_data, tmp_path, "jsonl", output={"documents": "jsonl"}, sharding={"format": "npy"})
+    kept = orjson.loads((out / "stats.json").read_bytes())["documents"]["kept"]
+
+    ds = load_dataset(out)
+
+    assert ds["train"].num_rows == kept and "text" in ds["train"].column_names
+
+
+def test_load_dataset_of_parquet_shards_gives_the_token_rows_of_every_split(shared_data, tmp_path, load_dataset):
+    out = _book_output(shared_data, tmp_path, "parquet", sharding={"format": "parquet"})
+    index = orjson.loads((out / "shard_index.json").read_bytes())
+
+    ds = load_dataset(out)
+
+    assert {s: d.num_rows for s, d in ds.items()} == {s: v["samples"] for s, v in index["splits"].items()}
+    assert ds["train"].column_names == ["input_ids", "attention_mask", "modality_mask", "labels"]
+    assert len(ds["train"][0]["input_ids"]) == 128
+
+
+def test_load_dataset_of_safetensors_shards_alone_gives_their_lineage(shared_data, tmp_path, load_dataset):
+    import pyarrow.parquet as pq
+
+    out = _book_output(shared_data, tmp_path, "plain")
+    lines = {s.name: sum(pq.read_metadata(p).num_rows for p in s.glob("*.parquet")) for s in (out / "lineage").iterdir()}
+
+    ds = load_dataset(out)
+
+    assert {s: d.num_rows for s, d in ds.items()} == lines
+    assert ds["train"].column_names[:4] == ["shard", "row", "token_start", "token_end"]
+    assert "doc_id" in ds["train"].column_names
