@@ -12,6 +12,7 @@ import pytest
 from corpusforge import run
 from corpusforge.observe.stats import union_seconds
 from tests.conftest import small_recipe
+from tests.ingest.test_s3 import s3_endpoint  # noqa: F401  (the moto server fixture)
 
 
 def _recipe(shared_data: Path, **over) -> dict:
@@ -180,3 +181,93 @@ def test_load_dataset_of_safetensors_shards_alone_gives_their_lineage(shared_dat
     assert {s: d.num_rows for s, d in ds.items()} == lines
     assert ds["train"].column_names[:4] == ["shard", "row", "token_start", "token_end"]
     assert "doc_id" in ds["train"].column_names
+
+
+S3_OUT = "s3://corpus/out"
+
+
+@pytest.fixture
+def s3_output(s3_endpoint, shared_data, tmp_path, monkeypatch):  # noqa: F811
+    """A run whose output is on a real S3 endpoint (moto on 127.0.0.1); yields the store and the recipe."""
+    import s3fs
+
+    monkeypatch.setenv("CORPUSFORGE_MIRROR_DIR", str(tmp_path / "mirror"))
+    fs = s3fs.S3FileSystem()
+    fs.mkdir("corpus")
+    recipe = small_recipe([{"name": "gutenberg", "path": str(shared_data / "prose" / "gutenberg" / "pg1513.txt"),
+                            "text_unit": "paragraph"}], output={"documents": "parquet"})
+    run(recipe, output=S3_OUT, workers=1, progress=False)
+    return fs
+
+
+def _cli(*args: str):
+    from click.testing import CliRunner
+
+    from corpusforge.cli import main
+
+    return CliRunner().invoke(main, list(args))
+
+
+def _store_copy(fs, dest: Path) -> Path:
+    fs.get("corpus/out", str(dest), recursive=True)
+    return dest
+
+
+def test_trace_and_diff_read_an_s3_output_as_they_read_its_copy(s3_output, tmp_path):
+    local = _store_copy(s3_output, tmp_path / "copy")
+    shard = "train/shard_00000.safetensors"
+
+    remote_rows = _cli("trace", S3_OUT, "--shard", shard, "--row", "0", "--json")
+    local_rows = _cli("trace", str(local), "--shard", shard, "--row", "0", "--json")
+    doc_id = orjson.loads(local_rows.output.splitlines()[0])["doc_id"]
+    remote_doc = _cli("trace", S3_OUT, "--doc-id", doc_id)
+    same = _cli("diff", S3_OUT, str(local))
+
+    assert remote_rows.exit_code == 0 and remote_rows.output == local_rows.output != ""
+    assert remote_doc.exit_code == 0 and remote_doc.output == _cli("trace", str(local), "--doc-id", doc_id).output
+    assert same.exit_code == 0 and same.output.startswith("identical: version")
+
+
+def test_trace_of_a_missing_s3_output_is_one_error_naming_the_url(s3_output):
+    result = _cli("trace", "s3://corpus/nothing", "--doc-id", "x")
+    assert result.exit_code == 2
+    assert "s3://corpus/nothing: no such output" in result.output
+
+
+def test_erase_on_an_s3_output_rewrites_the_store_from_a_machine_without_a_mirror(s3_output, tmp_path, monkeypatch):
+    from corpusforge.shards.validate import validate_output
+
+    fs = s3_output
+    before = orjson.loads(fs.cat_file("corpus/out/version.json"))["version"]
+    row = _cli("trace", S3_OUT, "--shard", "train/shard_00000.safetensors", "--row", "0", "--json")
+    doc_id = orjson.loads(row.output.splitlines()[0])["doc_id"]
+    monkeypatch.setenv("CORPUSFORGE_MIRROR_DIR", str(tmp_path / "another-machine"))
+
+    result = _cli("erase", S3_OUT, "--doc-id", doc_id)
+
+    assert result.exit_code == 0, result.output
+    assert orjson.loads(fs.cat_file("corpus/out/version.json"))["version"] != before
+    (record,) = [orjson.loads(line) for line in fs.cat_file("corpus/out/audit/erasures.jsonl").splitlines()]
+    assert record["documents"] == [doc_id] and record["version_after"] != before
+    assert validate_output(S3_OUT)[0] == []
+    monkeypatch.setenv("CORPUSFORGE_MIRROR_DIR", str(tmp_path / "mirror"))  # the machine that ran it: stale mirror
+    gone = _cli("trace", S3_OUT, "--doc-id", doc_id)
+    assert gone.exit_code == 1 and "no shard row holds document" in gone.output
+    import pyarrow.parquet as pq
+
+    local = _store_copy(fs, tmp_path / "after")
+    kept = {i for p in (local / "documents").glob("*.parquet") for i in pq.read_table(p)["id"].to_pylist()}
+    assert kept and doc_id not in kept
+
+
+def test_card_on_an_s3_output_writes_the_card_and_report_back_to_the_store(s3_output, tmp_path):
+    fs = s3_output
+    card = fs.cat_file("corpus/out/README.md")
+    fs.rm_file("corpus/out/README.md")
+    fs.rm_file("corpus/out/report.html")
+
+    result = _cli("card", S3_OUT)
+
+    assert result.exit_code == 0, result.output
+    assert f"card:   {S3_OUT}/README.md" in result.output
+    assert fs.cat_file("corpus/out/README.md") == card and fs.exists("corpus/out/report.html")
