@@ -4,6 +4,7 @@ the tokenizer stage shows progress."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import orjson
@@ -271,3 +272,120 @@ def test_card_on_an_s3_output_writes_the_card_and_report_back_to_the_store(s3_ou
     assert result.exit_code == 0, result.output
     assert f"card:   {S3_OUT}/README.md" in result.output
     assert fs.cat_file("corpus/out/README.md") == card and fs.exists("corpus/out/report.html")
+
+
+_FAILING_WRITES = '''
+import errno, multiprocessing, os
+import pyarrow.parquet as pq
+
+_write = pq.ParquetWriter.write_table
+
+
+def write_table(self, *args, **kwargs):
+    if multiprocessing.current_process().name != "MainProcess":  # only in the pool's workers
+        code = getattr(errno, os.environ["CF_TEST_ERRNO"])
+        raise OSError(code, f"[Errno {code}] Error writing bytes to file. Detail: {os.strerror(code)}")
+    return _write(self, *args, **kwargs)
+
+
+pq.ParquetWriter.write_table = write_table
+'''
+
+
+def _cli_run(recipe: dict, out: str, tmp_path: Path, *flags: str, env: dict | None = None):
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return subprocess.run([sys.executable, "-m", "corpusforge.cli", "run", str(path), "-o", out, *flags],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "COLUMNS": "300", **(env or {})})
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(("code", "reason"), [("ENOSPC", "No space left on device"),
+                                              ("EDQUOT", "Disk quota exceeded"),
+                                              ("EROFS", "Read-only file system"),
+                                              ("EACCES", "Permission denied")])
+def test_a_storage_error_in_a_worker_ends_the_run_with_one_line_and_exit_1(shared_data, tmp_path, code, reason):
+    import os
+
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(_FAILING_WRITES)
+    out = tmp_path / "out"
+    recipe = _recipe(shared_data, executor={"task_bytes": 300_000})
+    result = _cli_run(recipe, str(out), tmp_path, "-w", "2",  # the progress bar on: it must leave no line
+                      env={"PYTHONPATH": os.pathsep.join([str(shim), *os.environ.get("PYTHONPATH", "").split(
+                          os.pathsep)]), "CF_TEST_ERRNO": code})
+
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    (line,) = _error_lines(result.stderr)
+    assert line.startswith(f"error: {out}: {reason} ({code}")
+
+
+def test_a_full_disk_ends_the_run_with_one_line_naming_the_output(shared_data, tmp_path):
+    import subprocess
+
+    disk = tmp_path / "tiny"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("mounting a 1 MB tmpfs needs root")
+    try:
+        out = disk / "out"
+        result = _cli_run(_recipe(shared_data, executor={"task_bytes": 300_000}, output={"documents": "parquet"}),
+                          str(out), tmp_path, "-w", "2", "-q")
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    (line,) = _error_lines(result.stderr)
+    assert line.startswith(f"error: {out}") and "No space left on device (ENOSPC" in line
+
+
+def test_the_tokenizer_stage_shows_the_characters_of_its_sample(shared_data, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from corpusforge.recipe import load_recipe
+    from corpusforge.runner import run as run_recipe
+
+    shown = io.StringIO()
+    run_recipe(load_recipe(_recipe(shared_data)), tmp_path / "out", workers=1, console=Console(file=shown, width=200))
+    stats = orjson.loads((tmp_path / "out" / "stats.json").read_bytes())
+
+    (line,) = [ln for ln in shown.getvalue().splitlines() if ln.startswith("tokenizer")]
+    # At the end the bar is full at what was read: the curated text less the exact duplicates.
+    curated = next(s for s in stats["stages"] if s["name"] == "curate")["steps"][-1]["chars_out"] / 1e6
+    m = re.search(r" (\d+\.\d)/(\d+\.\d) M chars ", line)
+    assert m and m.group(1) == m.group(2) and 0.5 * curated < float(m.group(1)) <= curated
+
+
+def test_the_sample_is_counted_as_read_then_the_training_phase_shows(tmp_path):
+    from rich.console import Console
+
+    from corpusforge.observe.progress import CHARS, StageProgress, counted_texts
+
+    bar = StageProgress(Console(file=(tmp_path / "bar.txt").open("w")))
+    task = bar.add_task("tokenizer", total=9, **{CHARS: True})
+    texts = counted_texts(["abc", "defgh"], bar, task, "tokenizer (training)")
+    assert next(texts) == "abc" and bar.tasks[0].completed == 3 and bar.tasks[0].description == "tokenizer"
+    assert list(texts) == ["defgh"]
+    assert bar.tasks[0].completed == 8 and bar.tasks[0].description == "tokenizer (training)"
+    assert bar.tasks[0].total is None  # a pulsing bar: the trainer reports nothing while it works
+
+
+def test_quiet_runs_show_no_progress(shared_data, tmp_path):
+    result = _cli_run(_recipe(shared_data), str(tmp_path / "out"), tmp_path, "-w", "1", "-q")
+    assert result.returncode == 0, result.stderr
+    assert "tokenizer" not in result.stderr and "curate" not in result.stderr
