@@ -3,6 +3,9 @@ that a module of ``corpusforge.commands`` lists in its ``COMMANDS``."""
 
 from __future__ import annotations
 
+import errno
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -19,7 +22,83 @@ def _fail(msg: str) -> None:
     sys.exit(2)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Errors of the storage a command writes to: no retry inside the run helps, so each ends the
+# command with one line (path and reason) and exit code 1; a run started again resumes.
+STORAGE_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+                  errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied"}
+_ERRNO_IN_MESSAGE = re.compile(r"\[errno (\d+)\]", re.I)  # pyarrow puts it in the message
+
+
+def storage_error(exc: BaseException) -> OSError | None:
+    """The out-of-space, over-quota, read-only or permission ``OSError`` behind ``exc``, if any:
+    ``exc`` itself, its cause or context (a worker's error re-raised in the driver), or a Ray
+    task error's ``cause``."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError):
+            code = e.errno
+            if code is None and (m := _ERRNO_IN_MESSAGE.search(str(e))):
+                code = int(m.group(1))
+            if code in STORAGE_ERRNOS:
+                return e
+        todo += [getattr(e, "cause", None), e.__cause__, e.__context__]
+    return None
+
+
+def storage_error_line(exc: OSError, where: str | None) -> str:
+    """``PATH: No space left on device (ENOSPC: the disk is full)``: the file when the error names
+    one, else ``where`` (the command's output)."""
+    code = exc.errno if exc.errno in STORAGE_ERRNOS else next(
+        c for c in STORAGE_ERRNOS if f"[errno {c}]" in str(exc).lower())
+    path = exc.filename or where or "output"
+    hint = "; free space and run again to resume" if code in (errno.ENOSPC, errno.EDQUOT) else ""
+    return f"{os.fsdecode(path)}: {os.strerror(code)} ({errno.errorcode[code]}: {STORAGE_ERRNOS[code]}){hint}"
+
+
+class _Main(click.Group):
+    """The ``corpusforge`` group: a storage error anywhere in a command is one line, exit 1."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["corpusforge.argv"] = list(args)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            err = storage_error(exc)
+            if err is None:
+                raise
+            from rich.markup import escape
+
+            console.print(f"[bold red]error:[/] {escape(storage_error_line(err, _output_of(self, ctx)))}",
+                          highlight=False, soft_wrap=True)
+            sys.exit(1)
+
+
+def _output_of(group: click.Group, ctx: click.Context) -> str | None:
+    """The output the failed command wrote to: its ``--output``/``OUTPUT``, else its recipe's."""
+    argv = ctx.meta.get("corpusforge.argv") or []
+    try:
+        name, cmd, rest = group.resolve_command(ctx, list(argv))
+        params = cmd.make_context(name, rest, parent=ctx, resilient_parsing=True).params
+        if params.get("output"):
+            return str(params["output"])
+        if params.get("recipe"):
+            from corpusforge.recipe import load_recipe
+
+            return load_recipe(params["recipe"]).output.path
+    except (click.ClickException, CorpusforgeError, OSError, TypeError):
+        pass
+    return None
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="corpusforge")
 def main() -> None:
     """Turn raw corpora into curated, tokenized, training-ready shards."""

@@ -39,7 +39,7 @@ from corpusforge.document import Document
 from corpusforge.observe.erase import erased_ids
 from corpusforge.observe.histogram import LengthHistogram
 from corpusforge.observe.lineage import TaskLineage, task_lineage_path
-from corpusforge.observe.stats import StepStats, TaskContext
+from corpusforge.observe.stats import TIMING, StepStats, TaskContext
 from corpusforge.recipe import Recipe
 from corpusforge.shards.formats import get_format
 from corpusforge.shards.packer import Packer, gather_segments
@@ -552,6 +552,7 @@ def run_task(payload: dict[str, Any]) -> dict[str, Any]:
         pipe = _PIPELINES[key] = Pipeline(recipe, output, plan)
     stage = Stage(**payload["stage"])
     task = payload["task"]
+    started = time.time()
     ctx = TaskContext(stage.name, task, output, pipe.recipe.seed, pipe.recipe.output.audit)
     if stage.kind == "curate":
         result = pipe.run_curate(stage, task, ctx)
@@ -572,5 +573,6 @@ def run_task(payload: dict[str, Any]) -> dict[str, Any]:
     ctx.flush()
     # The peak so far of the process that ran the task (workers are reused): memory per stage in stats.json.
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result[TIMING] = [started, time.time()]  # a resumed run adds the time of the tasks done before it
     CompletionRecords(output, stage.name).write(task, payload["key"], result)
     return result

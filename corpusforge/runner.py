@@ -14,15 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
 from corpusforge.embeddings.stage import finalize_embeddings
 from corpusforge.executors.local import LocalExecutor
 from corpusforge.media.items import text_only
 from corpusforge.observe.card import write_card
 from corpusforge.observe.lineage import finalize_lineage
+from corpusforge.observe.progress import CHARS, StageProgress, counted_texts, to_phase
 from corpusforge.observe.report import build_stats, print_report
-from corpusforge.observe.stats import TaskContext
+from corpusforge.observe.stats import TIMING, TaskContext
 from corpusforge.observe.tracking import check_tracking, track_run
 from corpusforge.observe.version import write_version
 from corpusforge.pipeline import Pipeline, Stage, run_task
@@ -87,6 +88,7 @@ def run(
     remote = RemoteOutput(target) if is_url(target) else None
     out = remote.local if remote else Path(target).expanduser().resolve()
     started = time.perf_counter()
+    started_at = time.time()
     check_tracking(recipe)
     _remove_stale_temporaries(out)
     if remote:
@@ -109,10 +111,7 @@ def run(
     plan_dicts = [t.to_dict() for t in plan]
     results: dict[str, list[dict[str, Any]]] = {}
     stage_seconds: dict[str, float] = {}
-    bar = Progress(
-        TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, disable=not progress, transient=False,
-    )
+    bar = StageProgress(console, progress)
     try:
         with bar:
             for stage in pipe.stages():
@@ -122,9 +121,9 @@ def run(
                     remote.pull()  # what tasks on other machines wrote
                     before = remote.snapshot()
                 if stage.kind == "tokenizer":
-                    results[stage.name] = [_tokenizer_stage(pipe, records, stage, results)]
+                    results[stage.name] = [_tokenizer_stage(pipe, records, stage, results, bar)]
                 elif stage.kind == "index":
-                    stats = build_stats(pipe, results, stage_seconds, time.perf_counter() - started)
+                    stats = build_stats(pipe, results, stage_seconds, time.perf_counter() - started, started_at)
                     results[stage.name] = [_index_stage(pipe, records, stage, results, stats)]
                 else:
                     results[stage.name] = _task_stage(pipe, records, stage, ex, bar, recipe_dict, plan_dicts,
@@ -154,8 +153,7 @@ def embeddings_stage(pipe: Pipeline, workers: int | None = None, progress: bool 
     """Run only the ``embeddings`` stage of ``pipe`` over its staged documents (``corpusforge embed``)."""
     stage = Stage("embeddings", "embeddings", len(pipe.plan))
     executor = LocalExecutor(workers or pipe.recipe.executor.workers)
-    bar = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=console or Console(stderr=True), disable=not progress, transient=False)
+    bar = StageProgress(console or Console(stderr=True), progress)
     try:
         with bar:
             res = _task_stage(pipe, CompletionRecords(pipe.output, stage.name), stage, executor, bar,
@@ -236,29 +234,37 @@ def _task_texts(pipe: Pipeline, task: int, ctx: TaskContext) -> Iterator[str]:
 
 
 def _tokenizer_stage(
-    pipe: Pipeline, records: CompletionRecords, stage: Stage, results: dict[str, list[dict[str, Any]]]
+    pipe: Pipeline, records: CompletionRecords, stage: Stage, results: dict[str, list[dict[str, Any]]],
+    bar: Progress,
 ) -> dict[str, Any]:
     cfg = pipe.recipe.tokenizer
     name = stored_name(cfg)
     path = pipe.output / name
     key = pipe.task_key(stage, 0)
     rec = records.done(0, key)
+    started = time.time()
     if rec is not None and path.exists() and file_sha256(path) == rec["sha256"]:
-        if pipe.recipe.media is None:
-            return rec
-        from corpusforge.media.stage import codebooks_intact
+        intact = pipe.recipe.media is None
+        if not intact:
+            from corpusforge.media.stage import codebooks_intact
 
-        if codebooks_intact(pipe.output, rec):
+            intact = codebooks_intact(pipe.output, rec)
+        if intact:
+            bar.add_task(stage.name, total=1, completed=1)
             return rec
     if cfg.path:
+        bar_task = bar.add_task(stage.name, total=1)
         src = resolve_path(cfg.path)
         load_encoder(src)  # checks the special tokens before anything is written
         data = src.read_bytes()
         source = str(Path(cfg.path).expanduser())
     else:
+        # The sample's characters as they are read, then the training phase (13-30 s on big inputs).
+        bar_task = bar.add_task(stage.name, total=None if cfg.manifest else _sample_chars(results, cfg.sample_bytes),
+                                **{CHARS: True})
         texts = manifest_texts(cfg.manifest, pipe.output, cfg.sample_bytes) if cfg.manifest else _training_texts(
             pipe, results, cfg.sample_bytes)
-        data = train_to_bytes(cfg, texts)
+        data = train_to_bytes(cfg, counted_texts(texts, bar, bar_task, f"{stage.name} (training)"))
         source = "trained"
     atomic_write_bytes(path, data)
     other = pipe.output / (SPM_NAME if name == HF_NAME else HF_NAME)
@@ -267,9 +273,19 @@ def _tokenizer_stage(
     tok = load_encoder(path)
     result = {"sha256": file_sha256(path), "vocab_size": tok.vocab_size, "source": source, "path": name}
     if pipe.recipe.media is not None:
+        to_phase(bar, bar_task, f"{stage.name} (codebooks)")
         result.update(_codebook_stage(pipe))
+    result[TIMING] = [started, time.time()]
     records.write(0, key, result)
+    read = next(t.completed for t in bar.tasks if t.id == bar_task) or 1
+    bar.update(bar_task, description=stage.name, total=read, completed=read)
     return result
+
+
+def _sample_chars(results: dict[str, list[dict[str, Any]]], budget: int) -> int:
+    """The characters ``_training_texts`` reads: the budget, or all the curated text if less."""
+    last_curate = [name for name in results if name.startswith("curate")][-1]
+    return min(budget, sum(r["steps"][-1]["chars_out"] for r in results[last_curate]))
 
 
 def _codebook_stage(pipe: Pipeline) -> dict[str, Any]:

@@ -6,25 +6,30 @@ import sys
 
 import click
 
+from corpusforge.commands.output_folder import output_folder
 from corpusforge.errors import CorpusforgeError
+
+# What a card is built from and what it writes: all an fsspec output's copy needs (no shards, no _work).
+CARD_INPUTS = ("stats.json", "shard_index.json", "recipe.yaml", "documents/", "lineage/", "README.md", "report.html")
 
 
 @click.command()
-@click.argument("output", type=click.Path(exists=True, file_okay=False))
+@click.argument("output")
 def card(output: str) -> None:
     """Rewrite OUTPUT/README.md (Hugging Face data card) and OUTPUT/report.html from stats.json,
-    shard_index.json and recipe.yaml, e.g. after a command changed the output."""
-    from pathlib import Path
-
-    from corpusforge.observe.card import write_card
+    shard_index.json and recipe.yaml, e.g. after a command changed the output. OUTPUT is a folder
+    or an fsspec URL (s3://bucket/run), whose two files are written back to the store."""
+    from corpusforge.observe.card import CARD_NAME, write_card
     from corpusforge.observe.html_report import REPORT_NAME
 
     try:
-        path = write_card(output)
+        with output_folder(output, only=CARD_INPUTS, write=True) as folder:
+            write_card(folder)
     except CorpusforgeError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    click.echo(f"card:   {path}\nreport: {Path(output) / REPORT_NAME}")
+    where = output.rstrip("/")
+    click.echo(f"card:   {where}/{CARD_NAME}\nreport: {where}/{REPORT_NAME}")
 
 
 COMMANDS = [card]

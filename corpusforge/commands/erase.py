@@ -7,11 +7,12 @@ import sys
 
 import click
 
+from corpusforge.commands.output_folder import output_folder
 from corpusforge.errors import CorpusforgeError
 
 
 @click.command()
-@click.argument("output", type=click.Path(exists=True, file_okay=False))
+@click.argument("output")
 @click.option("--doc-id", "doc_ids", multiple=True, metavar="ID", help="A document id to erase (repeat for more).")
 @click.option("--source", "sources", multiple=True, metavar="NAME", help="Erase every document of this source (repeatable).")
 @click.option("--match", metavar="REGEX", help="Erase every document whose text a Python regex matches (re.search).")
@@ -19,7 +20,9 @@ from corpusforge.errors import CorpusforgeError
 @click.option("--json", "as_json", is_flag=True, help="Print the documents and the summary as JSON lines.")
 def erase(output: str, doc_ids: tuple[str, ...], sources: tuple[str, ...], match: str | None, dry_run: bool,
           as_json: bool) -> None:
-    """Remove documents from OUTPUT's shards and every file that holds them; exit 1 if none matched."""
+    """Remove documents from OUTPUT's shards and every file that holds them; exit 1 if none matched.
+    OUTPUT is a folder or an fsspec URL (s3://bucket/run): its mirror is brought up to date, erased,
+    and every changed or removed file is published to the store."""
     from rich.console import Console
 
     from corpusforge.observe.erase import Selector
@@ -27,7 +30,8 @@ def erase(output: str, doc_ids: tuple[str, ...], sources: tuple[str, ...], match
 
     err = Console(stderr=True)
     try:
-        plan, record = run_erase(output, Selector(doc_ids, sources, match), dry_run=dry_run)
+        with output_folder(output, write=True) as folder:
+            plan, record = run_erase(folder, Selector(doc_ids, sources, match), dry_run=dry_run)
     except CorpusforgeError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(2)
@@ -39,7 +43,8 @@ def erase(output: str, doc_ids: tuple[str, ...], sources: tuple[str, ...], match
         err.print(f"nothing matched in {output}; nothing changed", highlight=False)
         sys.exit(1)
     summary = {"dry_run": dry_run, "documents": len(plan.documents), "tokens": plan.tokens, "shards": plan.shards,
-               "files": [str(p) for p in plan.text_files + plan.audit_files + list(plan.quarantine)],
+               "files": [str(p).replace(str(folder), output.rstrip("/"), 1)
+                         for p in plan.text_files + plan.audit_files + list(plan.quarantine)],
                "quarantine_records": sum(plan.quarantine.values())}
     if record is not None:
         summary.update(erasure=record["erasure"], rows_removed=record["rows_removed"],

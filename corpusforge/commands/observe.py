@@ -7,17 +7,19 @@ import sys
 
 import click
 
+from corpusforge.commands.output_folder import output_folder
 from corpusforge.errors import CorpusforgeError
 
 
 @click.command()
-@click.argument("output", type=click.Path(exists=True, file_okay=False))
+@click.argument("output")
 @click.option("--doc-id", help="A document id: list the shard rows that hold it.")
 @click.option("--shard", help="A shard's path as in shard_index.json (train/shard_00000.safetensors); needs --row.")
 @click.option("--row", type=click.IntRange(min=0), help="A row of --shard: list the documents it holds.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of tab-separated columns.")
 def trace(output: str, doc_id: str | None, shard: str | None, row: int | None, as_json: bool) -> None:
-    """Answer "where did this sample come from?" and "where did this document go?" from lineage."""
+    """Answer "where did this sample come from?" and "where did this document go?" from lineage.
+    OUTPUT is a folder or an fsspec URL (s3://bucket/run)."""
     from rich.console import Console
 
     from corpusforge.observe.lineage import trace_document, trace_row
@@ -25,9 +27,10 @@ def trace(output: str, doc_id: str | None, shard: str | None, row: int | None, a
     if (doc_id is None) == (shard is None) or (shard is None) != (row is None):
         raise click.UsageError("give either --doc-id ID, or --shard S with --row R")
     try:
-        found = trace_document(output, doc_id) if doc_id is not None else trace_row(output, shard, row)
+        with output_folder(output, only=("lineage/",)) as folder:
+            found = trace_document(folder, doc_id) if doc_id is not None else trace_row(folder, shard, row)
     except CorpusforgeError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
     if not found:
         Console(stderr=True).print(f"no shard row holds document {doc_id!r} (dropped, or not in {output})")
@@ -44,15 +47,20 @@ def trace(output: str, doc_id: str | None, shard: str | None, row: int | None, a
 
 
 @click.command()
-@click.argument("a", type=click.Path(exists=True, file_okay=False))
-@click.argument("b", type=click.Path(exists=True, file_okay=False))
+@click.argument("a")
+@click.argument("b")
 @click.option("--json", "as_json", is_flag=True, help="Print the difference as JSON.")
 def diff(a: str, b: str, as_json: bool) -> None:
-    """Say what changed between two outputs (recipe, inputs, files, totals); exit 1 if they differ."""
+    """Say what changed between two outputs (recipe, inputs, files, totals); exit 1 if they differ.
+    A and B are folders or fsspec URLs (s3://bucket/run)."""
     from corpusforge.observe.version import diff_versions, format_diff, load_version
 
+    def version(output: str) -> dict:
+        with output_folder(output, only=("version.json",)) as folder:
+            return load_version(folder)
+
     try:
-        d = diff_versions(load_version(a), load_version(b))
+        d = diff_versions(version(a), version(b))
     except CorpusforgeError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

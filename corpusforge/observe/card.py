@@ -87,6 +87,49 @@ def _shard_glob(facts: OutputFacts, split: str) -> str:
     return f"{split}/shard_*{name[name.index('.'):] if '.' in name else ''}"
 
 
+# Shard formats 🤗 Datasets reads as a builder (its parquet module); the others (SafeTensors, npy,
+# Megatron .bin/.idx) it has no reader for, so a config naming them breaks ``load_dataset(output)``.
+_DATASETS_FORMATS = ("parquet",)
+
+
+def _lineage_splits(facts: OutputFacts, splits: list[str]) -> list[str]:
+    return [s for s in splits if any((facts.output / "lineage" / s).glob("*.parquet"))]
+
+
+def default_config(facts: OutputFacts) -> str:
+    """What ``load_dataset(output)`` gives: ``shards`` (token rows, Parquet shards), else
+    ``documents`` (text rows, when ``output.documents`` wrote them), else ``lineage`` (the only
+    table of a SafeTensors/npy/Megatron output that 🤗 Datasets can read), else ``none``."""
+    splits = [s for s in split_names(facts) if facts.index["splits"][s].get("shards")]
+    if facts.index.get("format", "safetensors") in _DATASETS_FORMATS and splits:
+        return "shards"
+    if facts.document_files:
+        return "documents"
+    return "lineage" if _lineage_splits(facts, splits) else "none"
+
+
+def dataset_configs(facts: OutputFacts) -> list[dict[str, Any]]:
+    """The card's ``configs``: ``default`` (see ``default_config``), then each of ``shards``,
+    ``documents`` and ``lineage`` the output has, by name; every one names only files 🤗 Datasets
+    can read. Documents are one table (each row's split is in its ``metadata``), so they load as
+    the single split ``train``."""
+    splits = [s for s in split_names(facts) if facts.index["splits"][s].get("shards")]
+    named: dict[str, list[dict[str, str]]] = {}
+    if facts.index.get("format", "safetensors") in _DATASETS_FORMATS and splits:
+        named["shards"] = [{"split": s, "path": _shard_glob(facts, s)} for s in splits]
+    if facts.document_files:
+        suffix = Path(facts.document_files[0]).suffix
+        named["documents"] = [{"split": "train", "path": f"documents/*{suffix}"}]
+    lineage = _lineage_splits(facts, splits)
+    if lineage:
+        named["lineage"] = [{"split": s, "path": f"lineage/{s}/*.parquet"} for s in lineage]
+    default = default_config(facts)
+    if default == "none":
+        return []
+    configs = [{"config_name": "default", "data_files": named[default]}]
+    return configs + [{"config_name": name, "data_files": files} for name, files in named.items()]
+
+
 def front_matter(facts: OutputFacts) -> dict[str, Any]:
     """The YAML header the Hub reads: license, languages, size, task, configs and splits."""
     card = facts.recipe.get("card") or {}
@@ -101,17 +144,18 @@ def front_matter(facts: OutputFacts) -> dict[str, Any]:
     meta["size_categories"] = [size_category(facts.stats["documents"]["kept"])]
     meta["task_categories"] = ["text-generation"]
     meta["tags"] = ["corpusforge", "pretraining", facts.index.get("format", "safetensors")]
-    splits = [s for s in split_names(facts) if facts.index["splits"][s].get("shards")]
-    configs = [{"config_name": "default", "data_files": [{"split": s, "path": _shard_glob(facts, s)} for s in splits]}]
-    if facts.document_files:
-        suffix = Path(facts.document_files[0]).suffix
-        configs.append({"config_name": "documents", "data_files": [{"split": "all", "path": f"documents/*{suffix}"}]})
-    meta["configs"] = configs
-    meta["dataset_info"] = {
-        "features": [{"name": k, "sequence": v} for k, v in tensor_dtypes(facts.index)],
-        "splits": [{"name": s, "num_bytes": facts.index["splits"][s]["bytes"],
-                    "num_examples": facts.index["splits"][s]["samples"]} for s in splits],
-    }
+    configs = dataset_configs(facts)
+    if configs:
+        meta["configs"] = configs
+    if default_config(facts) == "shards":
+        # 🤗 Datasets checks these against what it reads (features, rows per split), so they are
+        # given only where the default config is the shards they describe.
+        splits = [f["split"] for f in configs[0]["data_files"]]
+        meta["dataset_info"] = {
+            "features": [{"name": k, "sequence": v} for k, v in tensor_dtypes(facts.index)],
+            "splits": [{"name": s, "num_bytes": facts.index["splits"][s]["bytes"],
+                        "num_examples": facts.index["splits"][s]["samples"]} for s in splits],
+        }
     return meta
 
 
@@ -239,10 +283,21 @@ def _load_section(facts: OutputFacts) -> str:
             "print({name: array.shape for name, array in batch.items()})\n```\n\n"
             "PyTorch: `corpusforge.loader.ShardDataset` / `ShardDataLoader` take the same arguments; "
             "`state_dict()` resumes exactly.")
-    if facts.document_files and facts.document_files[0].endswith(".parquet"):
-        text += ("\n\nThe curated documents (text and metadata, no tokens) load with 🤗 Datasets:\n\n```python\n"
-                 "from datasets import load_dataset\n\n"
-                 "docs = load_dataset(\"parquet\", data_files=\"documents/*.parquet\", split=\"train\")\n```")
+    default = default_config(facts)
+    if default == "none":
+        return text
+    what = {"shards": "the token rows, one per sample, per split",
+            "documents": "the curated documents (text and metadata, each row's split in `metadata`) as split "
+                         "`train`",
+            "lineage": "the lineage lines (which document spans each shard row holds) per split; for token rows "
+                       "write Parquet shards (`sharding.format: parquet`), for text `output.documents: parquet`"}
+    # The folder's own path, not ".": 🤗 Datasets names the dataset after the path's last part.
+    lines = ["import os", "", "from datasets import load_dataset", "",
+             f"dataset = load_dataset(os.getcwd())  # this folder: the {default}"]
+    if facts.document_files:
+        lines.append("docs = load_dataset(os.getcwd(), \"documents\", split=\"train\")")
+    text += (f"\n\nWith 🤗 Datasets (`pip install datasets`), from this folder: `load_dataset(path)` gives "
+             f"{what[default]}.\n\n```python\n" + "\n".join(lines) + "\n```")
     return text
 
 

@@ -9,24 +9,35 @@ from rich.console import Console
 from rich.table import Table
 
 from corpusforge.observe.histogram import LENGTH_EDGES, merge_histograms
-from corpusforge.observe.stats import merge_step_stats
+from corpusforge.observe.stats import TIMING, earlier_seconds, merge_step_stats, task_seconds
 
 if TYPE_CHECKING:
     from corpusforge.pipeline import Pipeline
 
 
 def build_stats(
-    pipe: Pipeline, results: dict[str, list[dict[str, Any]]], stage_seconds: dict[str, float], elapsed: float
+    pipe: Pipeline, results: dict[str, list[dict[str, Any]]], stage_seconds: dict[str, float], elapsed: float,
+    started_at: float | None = None,
 ) -> dict[str, Any]:
-    """Everything a user asks after a run: what came in, what was dropped and why, what came out."""
+    """Everything a user asks after a run: what came in, what was dropped and why, what came out.
+
+    ``stage_seconds`` and ``elapsed`` are this invocation's wall times; ``started_at`` (epoch
+    seconds) is when it began, so the tasks earlier invocations of a resumed run finished add their
+    recorded time: ``seconds`` and ``mb_per_s`` cover the whole run, ``invocation_seconds`` this one.
+    """
     input_bytes = sum(t.nbytes for t in pipe.plan)
     quarantine: Counter[str] = Counter()
     lost = 0  # quarantined documents; a refused media reference is an entry, not a lost document
     stages = []
+    earlier_total = 0.0
     for stage in pipe.stages():
         recs = results.get(stage.name, [])
+        earlier = earlier_seconds(recs, started_at) if started_at is not None else 0.0
+        earlier_total += earlier
         entry: dict[str, Any] = {"name": stage.name, "kind": stage.kind, "tasks": stage.n_tasks,
-                                 "seconds": round(stage_seconds.get(stage.name, 0.0), 3)}
+                                 "seconds": round(stage_seconds.get(stage.name, 0.0) + earlier, 3)}
+        if any(TIMING in r for r in recs):
+            entry["task_seconds"] = round(task_seconds(recs), 3)
         peaks = [r["peak_rss_mb"] for r in recs if "peak_rss_mb" in r]
         if peaks:
             entry["peak_rss_mb"] = max(peaks)
@@ -43,7 +54,7 @@ def build_stats(
             if any("cluster_sizes" in r for r in recs):
                 entry["result"]["cluster_sizes"] = _sum_counts(r.get("cluster_sizes", {}) for r in recs)
         if stage.kind in ("tokenizer", "mixture") and recs:
-            entry["result"] = recs[0]
+            entry["result"] = {k: v for k, v in recs[0].items() if k != TIMING}
         stages.append(entry)
     splits: dict[str, dict[str, int]] = {}
     by_source: Counter[str] = Counter()
@@ -79,8 +90,9 @@ def build_stats(
                     "curated": merge_histograms(r.get("lengths_curated") for r in shard_recs)},
         "languages": _sum_counts(r.get("languages", {}) for r in shard_recs),
         "licenses": _sum_counts(r.get("licenses", {}) for r in shard_recs),
-        "seconds": round(elapsed, 3),
-        "mb_per_s": round(input_bytes / 1e6 / elapsed, 3) if elapsed > 0 else None,
+        "seconds": round(elapsed + earlier_total, 3),
+        "invocation_seconds": round(elapsed, 3),
+        "mb_per_s": round(input_bytes / 1e6 / (elapsed + earlier_total), 3) if elapsed + earlier_total > 0 else None,
     }
 
 
@@ -120,4 +132,6 @@ def print_report(stats: dict[str, Any], console: Console) -> None:
         f"documents read {d['read']:,}, quarantined {d['quarantined']:,}, kept {d['kept']:,}; "
         f"tokens {stats['tokens']:,}; shards {stats.get('shards', {}).get('shards', 0)}; "
         f"{stats['seconds']:.1f} s ({stats['mb_per_s']} MB/s end to end)"
+        + (f", {inv:.1f} s of it in this resumed invocation"
+           if (inv := stats.get("invocation_seconds")) is not None and stats["seconds"] - inv >= 0.05 else "")
     )

@@ -158,3 +158,28 @@ class TaskContext:
             path = self.output / "audit" / self.stage / f"task_{self.task:06d}.jsonl.zst"
             with atomic_path(path) as tmp:
                 tmp.write_bytes(zstandard.ZstdCompressor(level=3).compress(b"\n".join(self._audit) + b"\n"))
+
+
+TIMING = "timing"  # completion record key: [start, end] of the task, epoch seconds
+
+
+def union_seconds(intervals: list[tuple[float, float]]) -> float:
+    """Seconds covered by at least one of ``intervals`` (start, end): tasks that ran side by side
+    count once, and the gaps between a killed run and its resumption not at all."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
+
+
+def earlier_seconds(records: list[dict[str, Any]], since: float) -> float:
+    """Wall seconds of the tasks in ``records`` that finished before ``since`` (this invocation's
+    start, epoch seconds): the time earlier invocations of a resumed run spent on them."""
+    return union_seconds([tuple(r[TIMING]) for r in records if TIMING in r and r[TIMING][1] < since])
+
+
+def task_seconds(records: list[dict[str, Any]]) -> float:
+    """The summed durations of every task in ``records`` that carries its timing, all invocations."""
+    return sum(r[TIMING][1] - r[TIMING][0] for r in records if TIMING in r)

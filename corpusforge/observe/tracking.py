@@ -5,6 +5,9 @@ redacted as in ``recipe.yaml``; metrics are the
 run's totals and, per step, documents in/out, drops and throughput; the data card, the report,
 ``stats.json`` and ``shard_index.json`` go along as files. Both libraries come with
 ``pip install 'corpusforge[tracking]'`` and are imported only when a recipe enables them.
+
+Each logged run is recorded in ``_state/tracking.json`` with the output's version: a re-run that
+leaves the same output (nothing to do) logs no second run, and reports the recorded one.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from corpusforge.errors import CorpusforgeError
 from corpusforge.observe.summary import dedup_rows, step_rows
 from corpusforge.recipe import MlflowConfig, Recipe, WandbConfig
 from corpusforge.redact_urls import redact_secrets, redact_text
+from corpusforge.state import atomic_write_json, read_json
 
 _INSTALL = "pip install 'corpusforge[tracking]'"
 ARTIFACTS = ("README.md", "report.html", "stats.json", "shard_index.json")
 _MAX_PARAM = 6000  # MLflow's limit on a param value's length
+TRACKED_NAME = "_state/tracking.json"  # the runs logged for this output, per tracker
 
 
 def check_tracking(recipe: Recipe) -> None:
@@ -84,12 +89,17 @@ def _artifacts(output: Path) -> list[Path]:
     return [output / name for name in ARTIFACTS if (output / name).is_file()]
 
 
+def mlflow_uri(cfg: MlflowConfig, output: Path) -> str:
+    """The tracking URI a run logs to: the recipe's, else a sqlite store inside the output."""
+    return cfg.tracking_uri or f"sqlite:///{output / 'mlflow.db'}"
+
+
 def log_mlflow(cfg: MlflowConfig, recipe: Recipe, output: Path, stats: dict[str, Any]) -> str:
     """One MLflow run with params, metrics and files; returns its run id."""
     from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
-    uri = cfg.tracking_uri or f"sqlite:///{output / 'mlflow.db'}"
+    uri = mlflow_uri(cfg, output)
     client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name(cfg.experiment)
     if exp is not None:
@@ -142,12 +152,63 @@ def log_wandb(cfg: WandbConfig, recipe: Recipe, output: Path, stats: dict[str, A
     return Path(run.dir).parent
 
 
+def _mlflow_run_exists(uri: str, run_id: str) -> bool:
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        return MlflowClient(tracking_uri=uri).get_run(run_id).info.lifecycle_stage != "deleted"
+    except MlflowException:
+        return False
+
+
+def _output_version(output: Path) -> str | None:
+    try:
+        return read_json(output / "version.json")["version"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def track_run(recipe: Recipe, output: str | os.PathLike[str], stats: dict[str, Any]) -> dict[str, str]:
-    """Log the run to every enabled tracker; returns ``{"mlflow": run id, "wandb": run folder}``."""
+    """Log the run to every enabled tracker; returns ``{"mlflow": run id, "wandb": run folder}``.
+
+    A tracker that already logged this output at its current version (``_state/tracking.json``;
+    same store and experiment or project), whose run still exists, is not logged to again: the
+    recorded run is returned, so re-running a finished recipe adds no duplicate run.
+    """
     output = Path(output)
+    version = _output_version(output)
+    record_path = output / TRACKED_NAME
+    try:
+        record: dict[str, Any] = read_json(record_path)
+    except (OSError, ValueError):
+        record = {}
+    logged = dict(record)
     done: dict[str, str] = {}
     if recipe.tracking.mlflow.enabled:
-        done["mlflow"] = log_mlflow(recipe.tracking.mlflow, recipe, output, stats)
+        cfg = recipe.tracking.mlflow
+        # The default store is inside the output: recorded as null, so a moved output still matches.
+        where = {"tracking_uri": cfg.tracking_uri, "experiment": cfg.experiment, "version": version}
+        prev = record.get("mlflow") or {}
+        if version and all(prev.get(k) == v for k, v in where.items()) and _mlflow_run_exists(
+                mlflow_uri(cfg, output), prev.get("run_id", "")):
+            done["mlflow"] = prev["run_id"]
+        else:
+            done["mlflow"] = log_mlflow(cfg, recipe, output, stats)
+            logged["mlflow"] = {**where, "run_id": done["mlflow"]}
     if recipe.tracking.wandb.enabled:
-        done["wandb"] = str(log_wandb(recipe.tracking.wandb, recipe, output, stats))
+        cfg_w = recipe.tracking.wandb
+        where = {"project": cfg_w.project, "mode": cfg_w.mode, "version": version}
+        prev = record.get("wandb") or {}
+        # An offline run is a folder of the output: gone (deleted by hand) means log it again.
+        if version and all(prev.get(k) == v for k, v in where.items()) and prev.get("run_dir") and (
+                cfg_w.mode == "online" or (output / prev["run_dir"]).is_dir()):
+            done["wandb"] = str(output / prev["run_dir"])
+        else:
+            run_dir = log_wandb(cfg_w, recipe, output, stats)
+            done["wandb"] = str(run_dir)
+            rel = run_dir.relative_to(output) if run_dir.is_relative_to(output) else run_dir
+            logged["wandb"] = {**where, "run_dir": rel.as_posix()}
+    if logged != record and version:
+        atomic_write_json(record_path, logged)
     return done

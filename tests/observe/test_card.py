@@ -62,19 +62,19 @@ def test_front_matter_is_hub_metadata_of_this_output(card_output):
     assert meta["language"][0] == "en" and set(meta["language"]) <= set(stats["languages"])
     assert meta["size_categories"] == [size_category(stats["documents"]["kept"])] == ["1K<n<10K"]
     assert meta["task_categories"] == ["text-generation"]
-    default = meta["configs"][0]
-    assert default["config_name"] == "default"
-    assert [f["split"] for f in default["data_files"]] == ["train", "val", "test"]
-    for f in default["data_files"]:
-        assert sorted(p.relative_to(card_output).as_posix() for p in card_output.glob(f["path"])) == \
-            sorted(s["path"] for s in index["shards"] if s["split"] == f["split"])
+    # SafeTensors shards are no 🤗 Datasets builder: the default config is the documents, read as one split.
+    assert meta["configs"][0] == {"config_name": "default",
+                                  "data_files": [{"split": "train", "path": "documents/*.parquet"}]}
     assert meta["configs"][1] == {"config_name": "documents",
-                                  "data_files": [{"split": "all", "path": "documents/*.parquet"}]}
-    assert {s["name"]: s["num_examples"] for s in meta["dataset_info"]["splits"]} == \
-        {k: v["samples"] for k, v in index["splits"].items()}
-    assert [f["name"] for f in meta["dataset_info"]["features"]] == ["input_ids", "attention_mask", "modality_mask",
-                                                                    "labels"]
-
+                                  "data_files": [{"split": "train", "path": "documents/*.parquet"}]}
+    lineage = meta["configs"][2]
+    assert lineage["config_name"] == "lineage"
+    assert [f["split"] for f in lineage["data_files"]] == ["train", "val", "test"]
+    for f in lineage["data_files"]:
+        assert sorted(p.relative_to(card_output).as_posix() for p in card_output.glob(f["path"])) == \
+            sorted("lineage/" + s["path"].rsplit(".", 1)[0] + ".parquet" for s in index["shards"]
+                   if s["split"] == f["split"])
+    assert "dataset_info" not in meta  # it would describe the shards, not the default config's rows
 
 def test_every_step_is_listed_once_with_its_counts_and_reasons(card_output):
     _, body = _card(card_output)
