@@ -7,7 +7,6 @@ point and started again finds the completion records and continues where it stop
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,10 +26,21 @@ from corpusforge.observe.tracking import check_tracking, track_run
 from corpusforge.observe.version import write_version
 from corpusforge.pipeline import Pipeline, Stage, run_task
 from corpusforge.recipe import ExecutorConfig, Recipe
-from corpusforge.remote import RemoteOutput, is_url, run_synced_task
+from corpusforge.remote import RemoteOutput, is_url, mirror_dir, run_synced_task
 from corpusforge.shards.index import INDEX_NAME, finalize_shards
 from corpusforge.shards.shuffle import shuffle_order, shuffle_shards, shuffled_prefix
-from corpusforge.state import CompletionRecords, atomic_write_bytes, atomic_write_json, file_sha256, read_json
+from corpusforge.state import (
+    MARKER,
+    CompletionRecords,
+    OutputLock,
+    OutputRefused,
+    atomic_write_bytes,
+    atomic_write_json,
+    check_deletable,
+    file_sha256,
+    read_json,
+    remove_output,
+)
 from corpusforge.tokenize.encoder import (
     HF_NAME,
     SPM_NAME,
@@ -78,18 +88,69 @@ def run(
     console: Console | None = None,
     executor: str | None = None,
     address: str | None = None,
+    fresh: bool = False,
 ) -> dict[str, Any]:
     """Run ``recipe`` into ``output`` (default: the recipe's ``output.path``, a folder or an fsspec
-    URL); ``executor`` (local, ray) and ``address`` override the recipe's. Returns the stats."""
+    URL); ``executor`` (local, ray) and ``address`` override the recipe's; ``fresh`` deletes the
+    output first (only a corpusforge output, see ``state.check_deletable``). The output is locked
+    for the whole run; ``OutputRefused`` says why it cannot be used. Returns the stats."""
     console = console or Console(stderr=True)
     target = str(output or recipe.output.path)
     remote = RemoteOutput(target) if is_url(target) else None
     out = remote.local if remote else Path(target).expanduser().resolve()
-    started = time.perf_counter()
     check_tracking(recipe)
+    if fresh and not remote:
+        check_deletable(out)  # before the lock file is made in a folder that may not be an output
+    with output_lock(target):
+        if fresh:
+            if remote:
+                remote.clear()
+            else:
+                remove_output(out, keep_lock=True)
+        return _run_locked(recipe, out, remote, workers, progress, console, executor, address)
+
+
+def output_lock(output: str | os.PathLike[str], command: str = "run") -> OutputLock:
+    """The lock of an output folder (in its ``_state/``) or of an fsspec URL's mirror (beside it:
+    the mirror is emptied by ``--fresh``); it excludes other processes on this machine."""
+    if is_url(output):
+        mirror = mirror_dir(str(output).rstrip("/"))
+        return OutputLock(mirror, command, mirror.with_name(mirror.name + ".lock"))
+    return OutputLock(Path(output).expanduser().resolve(), command)
+
+
+def _claim(out: Path, fingerprint: str, where: str) -> bool:
+    """Mark ``out`` as this recipe's output before anything else is written in it, or refuse an
+    output another recipe wrote: resuming would mix the files of two recipes. Returns whether
+    the marker was written now. Outputs from before markers existed are adopted as they are."""
+    marker = out / MARKER
+    try:
+        theirs = read_json(marker).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        theirs = None
+    if theirs == fingerprint:
+        return False
+    if theirs is not None:
+        raise OutputRefused(f"{where}: holds the output of another recipe (fingerprint {theirs[:12]}…, this "
+                            f"recipe {fingerprint[:12]}…); run with --fresh to replace it, or choose another output")
+    import corpusforge
+
+    atomic_write_json(marker, {"corpusforge": corpusforge.__version__, "fingerprint": fingerprint,
+                               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    return True
+
+
+def _run_locked(recipe: Recipe, out: Path, remote: RemoteOutput | None, workers: int | None, progress: bool,
+                console: Console, executor: str | None, address: str | None) -> dict[str, Any]:
+    started = time.perf_counter()
+    fingerprint = recipe.fingerprint()
+    if not remote:
+        _claim(out, fingerprint, str(out))  # first: an output cut short at once is still recognisable
     _remove_stale_temporaries(out)
     if remote:
         remote.pull()
+        if _claim(out, fingerprint, remote.url):
+            remote.fs.put_file(str(out / MARKER), f"{remote.root}/{MARKER}")  # before any other object
         remote.push_missing()
     before = remote.snapshot() if remote else {}
     pipe = Pipeline(recipe, out)
@@ -348,10 +409,10 @@ def _index_stage(
 
 
 def clean(output: str | os.PathLike[str]) -> None:
-    """Remove an output folder (or an output at an fsspec URL and its mirror) entirely (``--fresh``)."""
-    if is_url(output):
-        RemoteOutput(str(output)).clear()
-        return
-    output = Path(output)
-    if output.exists():
-        shutil.rmtree(output)
+    """Remove a corpusforge output folder (or one at an fsspec URL, and its mirror) entirely; a
+    folder that is not one, or holds files corpusforge did not write, raises ``OutputRefused``."""
+    with output_lock(output, "clean"):
+        if is_url(output):
+            RemoteOutput(str(output)).clear()
+        else:
+            remove_output(Path(output).expanduser().resolve())
