@@ -5,8 +5,10 @@ outlive their driver."""
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import orjson
 import yaml
@@ -62,3 +64,42 @@ def test_a_changed_file_in_the_moved_folder_changes_the_version(shared_data, tmp
     assert versions[0]["recipe_sha256"] == versions[1]["recipe_sha256"]
     assert versions[0]["version"] != versions[1]["version"]
     assert {m["key"] for m in versions[0]["inputs"]} == {"valid.txt", "extra.txt"}
+
+
+# -- workers die with their driver ----------------------------------------------------------------
+
+
+def _slow_recipe(tmp_path, shared_data):
+    """A recipe over real files whose curate tasks each take a few seconds (small tasks, many of
+    them), so the pool is busy when the driver is killed."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for k in range(4):
+        shutil.copy(shared_data / "code" / "code.jsonl", src / f"code{k}.jsonl")
+    recipe = small_recipe([{"name": "code", "path": str(src)}],
+                          steps=[{"type": "normalize"}, {"type": "minhash_dedup"}],
+                          executor={"task_bytes": 2_000_000})
+    path = tmp_path / "slow.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def test_killing_the_driver_ends_every_worker_and_the_forkserver(shared_data, tmp_path):
+    import psutil
+
+    out = tmp_path / "out"
+    driver = subprocess.Popen([sys.executable, "-m", "corpusforge.cli", "run", str(_slow_recipe(tmp_path, shared_data)),
+                               "-o", str(out), "-q", "-w", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = psutil.Process(driver.pid)
+    deadline = time.monotonic() + 60
+    children: list[psutil.Process] = []
+    while time.monotonic() < deadline and len(children) < 3:  # the forkserver and two workers
+        children = proc.children(recursive=True)
+        time.sleep(0.1)
+    assert len(children) >= 3, f"the pool did not start: {driver.stderr.read() if driver.poll() is not None else ''}"
+    assert not (out / "shard_index.json").exists()  # still working
+    driver.send_signal(signal.SIGKILL)  # not reaped yet: a zombie driver must count as dead too
+    gone, alive = psutil.wait_procs(children, timeout=5)
+    driver.wait()
+    assert alive == [], [(p.pid, p.cmdline()) for p in alive]
+    assert _cli("run", str(tmp_path / "slow.yaml"), "-o", str(out), "-q", "-w", "1").returncode == 0
