@@ -121,8 +121,8 @@ def output_lock(output: str | os.PathLike[str], command: str = "run") -> OutputL
 
 def _claim(out: Path, fingerprint: str, where: str) -> bool:
     """Mark ``out`` as this recipe's output before anything else is written in it, or refuse an
-    output another recipe wrote: resuming would mix the files of two recipes. Returns whether
-    the marker was written now. Outputs from before markers existed are adopted as they are."""
+    output that holds another recipe's work: resuming would mix the files of two recipes. Returns
+    whether the marker was written now. Outputs from before markers existed are adopted as they are."""
     marker = out / MARKER
     try:
         theirs = read_json(marker).get("fingerprint")
@@ -130,7 +130,12 @@ def _claim(out: Path, fingerprint: str, where: str) -> bool:
         theirs = None
     if theirs == fingerprint:
         return False
-    if theirs is not None:
+    # Work files or records of finished tasks; a run that failed before its first task (a bad
+    # source path, say) left neither, and its output is taken over.
+    state = out / "_state"
+    has_work = any((out / name).exists() for name in (INDEX_NAME, "_work")) or (
+        state.is_dir() and any(p.is_dir() for p in state.iterdir()))
+    if theirs is not None and has_work:
         raise OutputRefused(f"{where}: holds the output of another recipe (fingerprint {theirs[:12]}…, this "
                             f"recipe {fingerprint[:12]}…); run with --fresh to replace it, or choose another output")
     import corpusforge

@@ -14,6 +14,7 @@ import orjson
 import yaml
 
 from tests.conftest import small_recipe
+from tests.ingest.test_s3 import s3_endpoint  # noqa: F401  (the moto server fixture)
 
 
 def _cli(*args, cwd=None):
@@ -25,6 +26,161 @@ def _write_recipe(path, source, **over):
                           steps=[{"type": "normalize"}, {"type": "exact_dedup"}], **over)
     path.write_text(yaml.safe_dump(recipe))
     return path
+
+
+# -- what --fresh and demo -o may delete ---------------------------------------------------------
+
+
+def _small(tmp_path, shared_data, name="r.yaml", **over):
+    src = tmp_path / "in"
+    if not src.exists():
+        src.mkdir()
+        shutil.copy(shared_data / "prose" / "gutenberg" / "pg26184.txt", src / "pg26184.txt")
+    return _write_recipe(tmp_path / name, src, **over)
+
+
+def _thesis(tmp_path):
+    folder = tmp_path / "thesis"
+    (folder / "chapters").mkdir(parents=True)
+    (folder / "README.md").write_text("my thesis\n")
+    (folder / "chapters" / "one.tex").write_text("\\chapter{One}\n")
+    return folder
+
+
+def _files(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+
+
+def _one_line_error(res):
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in res.stderr, res.stderr
+    return lines[0]
+
+
+def test_fresh_refuses_a_folder_that_is_not_a_corpusforge_output_and_leaves_it_untouched(shared_data, tmp_path):
+    thesis = _thesis(tmp_path)
+    before = _files(thesis)
+    res = _cli("run", str(_small(tmp_path, shared_data)), "-o", str(thesis), "--fresh", "-q")
+    assert res.returncode == 1
+    assert _one_line_error(res) == (f"error: {thesis}: not a corpusforge output (no _state/output.json), refusing "
+                                    "to delete it; delete it yourself or choose another output")
+    assert _files(thesis) == before
+
+
+def test_demo_refuses_an_output_folder_that_is_not_a_corpusforge_output(tmp_path):
+    thesis = _thesis(tmp_path)
+    before = _files(thesis)
+    res = _cli("demo", "-o", str(thesis), "-q")
+    assert res.returncode == 1 and "not a corpusforge output" in _one_line_error(res)
+    assert _files(thesis) == before
+
+
+def test_fresh_refuses_an_output_that_also_holds_a_users_file_and_deletes_nothing(shared_data, tmp_path):
+    recipe, out = _small(tmp_path, shared_data), tmp_path / "out"
+    assert _cli("run", str(recipe), "-o", str(out), "-q", "-w", "1").returncode == 0
+    (out / "notes.txt").write_text("mine\n")
+    before = _files(out)
+    res = _cli("run", str(recipe), "-o", str(out), "--fresh", "-q")
+    assert res.returncode == 1
+    assert _one_line_error(res) == (f"error: {out}: holds files corpusforge did not write (notes.txt), refusing "
+                                    "to delete it; move them out or choose another output")
+    assert _files(out) == before
+
+
+def test_fresh_replaces_a_finished_output_and_accepts_an_empty_or_missing_folder(shared_data, tmp_path):
+    recipe = _small(tmp_path, shared_data)
+    (tmp_path / "empty").mkdir()
+    for out in (tmp_path / "empty", tmp_path / "missing", tmp_path / "empty"):  # the last: a finished output
+        res = _cli("run", str(recipe), "-o", str(out), "--fresh", "-q", "-w", "1")
+        assert res.returncode == 0, res.stderr
+        assert _cli("validate", str(out)).returncode == 0
+
+
+def test_a_run_cut_short_before_its_first_task_leaves_a_marker_that_fresh_recognises(shared_data, tmp_path):
+    out = tmp_path / "out"
+    recipe = _small(tmp_path, shared_data)
+    broken = yaml.safe_load(recipe.read_text())
+    broken["sources"][0]["include"] = ["*.md"]  # valid, but the plan finds no input: the run stops at once
+    (tmp_path / "broken.yaml").write_text(yaml.safe_dump(broken))
+    res = _cli("run", str(tmp_path / "broken.yaml"), "-o", str(out), "-q")
+    assert res.returncode == 2 and "no input files" in res.stderr
+    assert orjson.loads((out / "_state" / "output.json").read_bytes())["fingerprint"]
+    res = _cli("run", str(recipe), "-o", str(out), "--fresh", "-q", "-w", "1")
+    assert res.returncode == 0, res.stderr
+
+
+def test_fresh_refuses_a_store_prefix_without_a_corpusforge_marker_and_keeps_its_objects(
+        s3_endpoint, shared_data, tmp_path, monkeypatch):  # noqa: F811
+    import s3fs
+    from click.testing import CliRunner
+
+    from corpusforge.cli import main
+
+    monkeypatch.setenv("CORPUSFORGE_MIRROR_DIR", str(tmp_path / "mirror"))
+    fs = s3fs.S3FileSystem()
+    fs.mkdir("corpus")
+    fs.pipe("corpus/papers/thesis.tex", b"\\chapter{One}\n")
+    result = CliRunner().invoke(main, ["run", str(_small(tmp_path, shared_data)), "-o", "s3://corpus/papers",
+                                       "--fresh", "-q", "-w", "1"])
+    assert result.exit_code == 1
+    assert "s3://corpus/papers: not a corpusforge output (no _state/output.json), refusing to delete it" in result.output
+    assert fs.cat_file("corpus/papers/thesis.tex") == b"\\chapter{One}\n"
+
+
+# -- one run per output at a time, one recipe per output ----------------------------------------------
+
+
+def test_a_run_on_an_output_another_process_holds_fails_at_once_naming_the_holder(shared_data, tmp_path):
+    import os
+    import socket
+
+    from corpusforge.state import OutputLock
+
+    out = tmp_path / "out"
+    with OutputLock(out):
+        res = _cli("run", str(_small(tmp_path, shared_data)), "-o", str(out), "-q")
+    assert res.returncode == 1
+    line = _one_line_error(res)
+    assert line.startswith(f"error: {out}: in use by corpusforge run (pid {os.getpid()} on {socket.gethostname()}, "
+                           "started 20") and line.endswith("; wait for it to end or choose another output")
+    assert sorted(p.name for p in (out / "_state").iterdir()) == ["lock"]  # nothing written
+
+
+def test_two_recipes_run_at_once_on_one_output_the_second_fails_and_the_first_finishes(shared_data, tmp_path):
+    out = tmp_path / "out"
+    first = subprocess.Popen([sys.executable, "-m", "corpusforge.cli", "run", str(_slow_recipe(tmp_path, shared_data)),
+                              "-o", str(out), "-q", "-w", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (out / "_state" / "output.json").exists():
+        time.sleep(0.05)
+    second = _cli("run", str(_small(tmp_path, shared_data, seed=8)), "-o", str(out), "-q")
+    assert first.poll() is None, "the first run ended before the second started"
+    assert second.returncode == 1 and f"pid {first.pid} " in _one_line_error(second)
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    slow = orjson.loads((out / "_state" / "output.json").read_bytes())["fingerprint"]
+    assert orjson.loads((out / "shard_index.json").read_bytes())["recipe_sha256"] == slow
+
+
+def test_another_recipe_on_a_finished_output_is_refused_and_fresh_replaces_it(shared_data, tmp_path):
+    out = tmp_path / "out"
+    assert _cli("run", str(_small(tmp_path, shared_data)), "-o", str(out), "-q", "-w", "1").returncode == 0
+    other = _small(tmp_path, shared_data, "other.yaml", sharding={"splits": {"train": 1.0}})
+    res = _cli("run", str(other), "-o", str(out), "-q", "-w", "1")
+    assert res.returncode == 1
+    line = _one_line_error(res)
+    assert f"{out}: holds the output of another recipe" in line and "run with --fresh to replace it" in line
+    assert (out / "val").is_dir()  # untouched
+    assert _cli("run", str(other), "-o", str(out), "-q", "-w", "1", "--fresh").returncode == 0
+    assert sorted(orjson.loads((out / "shard_index.json").read_bytes())["splits"]) == ["train"]
+    assert not (out / "val").exists() and not (out / "test").exists()
+
+
+def test_a_changed_worker_count_or_tracking_section_resumes_the_same_output(shared_data, tmp_path):
+    out = tmp_path / "out"
+    assert _cli("run", str(_small(tmp_path, shared_data)), "-o", str(out), "-q", "-w", "1").returncode == 0
+    card = _small(tmp_path, shared_data, "card.yaml", card={"description": "same data, other words"})
+    res = _cli("run", str(card), "-o", str(out), "-q", "-w", "2")
+    assert res.returncode == 0, res.stderr
 
 
 # -- the same data in another folder -------------------------------------------------------------
