@@ -220,13 +220,14 @@ def embeddings_stage(pipe: Pipeline, workers: int | None = None, progress: bool 
     executor = LocalExecutor(workers or pipe.recipe.executor.workers)
     bar = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=console or Console(stderr=True), disable=not progress, transient=False)
-    try:
-        with bar:
-            res = _task_stage(pipe, CompletionRecords(pipe.output, stage.name), stage, executor, bar,
-                              pipe.recipe.model_dump(mode="json"), [t.to_dict() for t in pipe.plan])
-    finally:
-        executor.close()
-    finalize_embeddings(pipe, res)
+    with OutputLock(pipe.output, "embed", create=False):
+        try:
+            with bar:
+                res = _task_stage(pipe, CompletionRecords(pipe.output, stage.name), stage, executor, bar,
+                                  pipe.recipe.model_dump(mode="json"), [t.to_dict() for t in pipe.plan])
+        finally:
+            executor.close()
+        finalize_embeddings(pipe, res)
     return res
 
 

@@ -214,10 +214,11 @@ class OutputLock:
     """An exclusive ``flock`` on ``<output>/_state/lock`` (or ``path``), held by the driver for a whole
     run: a second run, erase, card or embed of the same output fails at once, naming the holder.
     The kernel drops the lock when the process ends, however it ends, so a crash leaves none behind.
-    Where ``fcntl`` is missing (Windows) nothing is locked."""
+    Where ``fcntl`` is missing (Windows) nothing is locked. With ``create=False`` (commands that
+    change a finished output) a folder without ``_state/`` is left as it is and not locked."""
 
-    def __init__(self, output: Path, command: str = "run", path: Path | None = None):
-        self.output, self.command = Path(output), command
+    def __init__(self, output: Path, command: str = "run", path: Path | None = None, create: bool = True):
+        self.output, self.command, self.create = Path(output), command, create
         self.path = Path(path) if path is not None else self.output / LOCK
 
     def __enter__(self) -> OutputLock:
@@ -234,6 +235,8 @@ class OutputLock:
             return
         if self.output.exists() and not self.output.is_dir():
             raise OutputRefused(f"{self.output}: exists and is not a folder")
+        if not self.create and not self.path.parent.is_dir():
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fh = open(self.path, "a+b")  # noqa: SIM115 (held open for the lock's lifetime)
         try:

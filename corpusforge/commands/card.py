@@ -18,9 +18,11 @@ def card(output: str) -> None:
 
     from corpusforge.observe.card import write_card
     from corpusforge.observe.html_report import REPORT_NAME
+    from corpusforge.state import OutputLock
 
     try:
-        path = write_card(output)
+        with OutputLock(Path(output).resolve(), "card", create=False):  # not while a run writes the output
+            path = write_card(output)
     except CorpusforgeError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

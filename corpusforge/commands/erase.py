@@ -20,16 +20,20 @@ from corpusforge.errors import CorpusforgeError
 def erase(output: str, doc_ids: tuple[str, ...], sources: tuple[str, ...], match: str | None, dry_run: bool,
           as_json: bool) -> None:
     """Remove documents from OUTPUT's shards and every file that holds them; exit 1 if none matched."""
+    from pathlib import Path
+
     from rich.console import Console
 
     from corpusforge.observe.erase import Selector
     from corpusforge.observe.erase import erase as run_erase
+    from corpusforge.state import OutputLock
 
     err = Console(stderr=True)
     try:
-        plan, record = run_erase(output, Selector(doc_ids, sources, match), dry_run=dry_run)
+        with OutputLock(Path(output).resolve(), "erase", create=False):  # not while a run writes the output
+            plan, record = run_erase(output, Selector(doc_ids, sources, match), dry_run=dry_run)
     except CorpusforgeError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
     for doc_id in plan.unknown_ids:
         err.print(f"not found: document {doc_id!r}", highlight=False)

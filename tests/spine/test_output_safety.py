@@ -259,3 +259,17 @@ def test_killing_the_driver_ends_every_worker_and_the_forkserver(shared_data, tm
     driver.wait()
     assert alive == [], [(p.pid, p.cmdline()) for p in alive]
     assert _cli("run", str(tmp_path / "slow.yaml"), "-o", str(out), "-q", "-w", "1").returncode == 0
+
+
+def test_erase_and_card_fail_while_a_run_holds_the_output_and_change_nothing(shared_data, tmp_path):
+    from corpusforge.state import OutputLock
+
+    out = tmp_path / "out"
+    assert _cli("run", str(_small(tmp_path, shared_data)), "-o", str(out), "-q", "-w", "1").returncode == 0
+    version = (out / "version.json").read_bytes()
+    with OutputLock(out):
+        for args in (("erase", str(out), "--match", "the"), ("card", str(out))):
+            res = _cli(*args)
+            assert res.returncode == 2 and f"{out}: in use by corpusforge run (pid" in res.stderr, res.stderr
+    assert (out / "version.json").read_bytes() == version
+    assert _cli("card", str(out)).returncode == 0
