@@ -37,9 +37,11 @@ from corpusforge.state import (
     atomic_write_bytes,
     atomic_write_json,
     check_deletable,
+    check_writable,
     file_sha256,
     read_json,
     remove_output,
+    write_refusal,
 )
 from corpusforge.tokenize.encoder import (
     HF_NAME,
@@ -99,14 +101,21 @@ def run(
     remote = RemoteOutput(target) if is_url(target) else None
     out = remote.local if remote else Path(target).expanduser().resolve()
     check_tracking(recipe)
-    if fresh and not remote:
-        check_deletable(out)  # before the lock file is made in a folder that may not be an output
+    if not remote:  # before the lock file is made in a folder that may not be an output
+        (check_deletable if fresh else check_writable)(out)
     with output_lock(target):
         if fresh:
             if remote:
                 remote.clear()
             else:
                 remove_output(out, keep_lock=True)
+        elif remote:
+            files = remote.remote_files()
+            why = write_refusal(remote.url, {r.split("/", 1)[0] for r in files},
+                                {r[len("_state/"):].split("/", 1)[0] for r in files if r.startswith("_state/")},
+                                lambda rel: remote.fs.cat_file(f"{remote.root}/{rel}").decode() if rel in files else None)
+            if why:
+                raise OutputRefused(why)
         return _run_locked(recipe, out, remote, workers, progress, console, executor, address)
 
 

@@ -135,6 +135,16 @@ def _splits_named(read_text: Callable[[str], str | None]) -> set[str]:
     return {n for n in names if isinstance(n, str)}
 
 
+def _recognised(state_names: set[str], read_text: Callable[[str], str | None]) -> bool:
+    """A marker in ``_state/``, or (its ``_state/`` deleted) an index that names its recipe's hash."""
+    if state_names & set(_STATE_MARKERS):
+        return True
+    try:
+        return "recipe_sha256" in orjson.loads(read_text(INDEX) or "{}")
+    except (orjson.JSONDecodeError, TypeError):
+        return False
+
+
 def deletion_refusal(where: str, names: set[str], state_names: set[str],
                      read_text: Callable[[str], str | None]) -> str | None:
     """Why the folder ``where`` (top-level entries ``names``, ``_state/`` entries ``state_names``)
@@ -146,7 +156,7 @@ def deletion_refusal(where: str, names: set[str], state_names: set[str],
         names.discard("_state")
     if not names:
         return None
-    if not state_names & set(_STATE_MARKERS):
+    if not _recognised(state_names, read_text):
         return (f"{where}: not a corpusforge output (no {MARKER}), refusing to delete it; "
                 "delete it yourself or choose another output")
     unknown = sorted(names - OUTPUT_ENTRIES - _splits_named(read_text))
@@ -155,6 +165,31 @@ def deletion_refusal(where: str, names: set[str], state_names: set[str],
         return (f"{where}: holds files corpusforge did not write ({shown}), refusing to delete it; "
                 "move them out or choose another output")
     return None
+
+
+def write_refusal(where: str, names: set[str], state_names: set[str],
+                  read_text: Callable[[str], str | None]) -> str | None:
+    """Why a run must not write into ``where`` (top-level entries ``names``, ``_state/`` entries
+    ``state_names``), or None: a folder holding someone else's files is not an output, and a run
+    would overwrite a README.md there and clean up names it uses (``shard_*``, ``lineage/``...)."""
+    names = {n for n in names if not _is_temporary(n)}
+    if not state_names - {Path(LOCK).name}:
+        names.discard("_state")
+    if not names or _recognised(state_names, read_text):
+        return None
+    return (f"{where}: not empty and not a corpusforge output (no {MARKER}), refusing to write into it; "
+            "choose an empty or new folder")
+
+
+def check_writable(output: Path) -> None:
+    """Raise ``OutputRefused`` if a run must not write into the folder ``output`` (``write_refusal``)."""
+    if not output.is_dir():
+        return
+    state = output / "_state"
+    state_names = {p.name for p in state.iterdir()} if state.is_dir() else set()
+    why = write_refusal(str(output), {p.name for p in output.iterdir()}, state_names, _read_text(output))
+    if why:
+        raise OutputRefused(why)
 
 
 def _read_text(root: Path) -> Callable[[str], str | None]:

@@ -67,6 +67,16 @@ def test_fresh_refuses_a_folder_that_is_not_a_corpusforge_output_and_leaves_it_u
     assert _files(thesis) == before
 
 
+def test_a_run_refuses_to_write_into_a_folder_holding_a_users_files(shared_data, tmp_path):
+    thesis = _thesis(tmp_path)
+    before = _files(thesis)
+    res = _cli("run", str(_small(tmp_path, shared_data)), "-o", str(thesis), "-q")
+    assert res.returncode == 1
+    assert _one_line_error(res) == (f"error: {thesis}: not empty and not a corpusforge output (no "
+                                    "_state/output.json), refusing to write into it; choose an empty or new folder")
+    assert _files(thesis) == before and (thesis / "README.md").read_text() == "my thesis\n"
+
+
 def test_demo_refuses_an_output_folder_that_is_not_a_corpusforge_output(tmp_path):
     thesis = _thesis(tmp_path)
     before = _files(thesis)
