@@ -41,6 +41,7 @@ from corpusforge.state import (
     file_sha256,
     read_json,
     remove_output,
+    retire_published,
     write_refusal,
 )
 from corpusforge.tokenize.encoder import (
@@ -128,25 +129,28 @@ def output_lock(output: str | os.PathLike[str], command: str = "run") -> OutputL
     return OutputLock(Path(output).expanduser().resolve(), command)
 
 
-def _claim(out: Path, fingerprint: str, where: str) -> bool:
-    """Mark ``out`` as this recipe's output before anything else is written in it, or refuse an
-    output that holds another recipe's work: resuming would mix the files of two recipes. Returns
-    whether the marker was written now. Outputs from before markers existed are adopted as they are."""
+def _claim(out: Path, fingerprint: str, console: Console, where: str) -> bool:
+    """Mark ``out`` as this recipe's output before anything else is written in it. An output that
+    another recipe wrote first loses what it published (``state.retire_published``): a re-run with
+    a changed recipe is supported (work files and caches such as the judge's are reused), but its
+    results must not sit beside the old recipe's. Returns whether the marker was written now."""
     marker = out / MARKER
     try:
         theirs = read_json(marker).get("fingerprint")
     except (OSError, ValueError, AttributeError):
         theirs = None
-    if theirs == fingerprint:
+    if theirs is None:  # an output from before markers existed names its recipe in its index
+        try:
+            theirs = read_json(out / INDEX_NAME).get("recipe_sha256")
+        except (OSError, ValueError, AttributeError):
+            theirs = None
+    if theirs == fingerprint and marker.exists():
         return False
-    # Work files or records of finished tasks; a run that failed before its first task (a bad
-    # source path, say) left neither, and its output is taken over.
-    state = out / "_state"
-    has_work = any((out / name).exists() for name in (INDEX_NAME, "_work")) or (
-        state.is_dir() and any(p.is_dir() for p in state.iterdir()))
-    if theirs is not None and has_work:
-        raise OutputRefused(f"{where}: holds the output of another recipe (fingerprint {theirs[:12]}…, this "
-                            f"recipe {fingerprint[:12]}…); run with --fresh to replace it, or choose another output")
+    if theirs not in (None, fingerprint):
+        removed = retire_published(out)
+        if removed:
+            console.print(f"{where}: was written by another recipe (fingerprint {theirs[:12]}…); its results "
+                          f"({', '.join(removed)}) are replaced by this one's", highlight=False, soft_wrap=True)
     import corpusforge
 
     atomic_write_json(marker, {"corpusforge": corpusforge.__version__, "fingerprint": fingerprint,
@@ -159,12 +163,14 @@ def _run_locked(recipe: Recipe, out: Path, remote: RemoteOutput | None, workers:
     started = time.perf_counter()
     fingerprint = recipe.fingerprint()
     if not remote:
-        _claim(out, fingerprint, str(out))  # first: an output cut short at once is still recognisable
+        _claim(out, fingerprint, console, str(out))  # first: an output cut short at once is still recognisable
     _remove_stale_temporaries(out)
     if remote:
         remote.pull()
-        if _claim(out, fingerprint, remote.url):
+        pulled = remote.snapshot()
+        if _claim(out, fingerprint, console, remote.url):
             remote.fs.put_file(str(out / MARKER), f"{remote.root}/{MARKER}")  # before any other object
+            remote.push(pulled)  # and what another recipe published goes from the store too
         remote.push_missing()
     before = remote.snapshot() if remote else {}
     pipe = Pipeline(recipe, out)

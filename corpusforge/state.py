@@ -242,6 +242,35 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+# Kept when another recipe takes an output over: task records and work files are keyed by the
+# recipe (so never reused wrongly) and hold caches worth keeping; the input manifest; the tracking
+# history; the erasure record (erased documents stay out of every later run).
+_KEPT_ON_RECIPE_CHANGE = frozenset({"_state", "_work", "manifest.jsonl", "mlflow.db", "mlruns", "wandb"})
+ERASURES = "audit/erasures.jsonl"
+
+
+def retire_published(output: Path) -> list[str]:
+    """Delete what the recipe that wrote ``output`` published (shards of every split it had, index,
+    stats, version, card, documents, lineage, embeddings, codebooks, quarantine and audit logs, the
+    tokenizer), before another recipe runs into it; files corpusforge did not write are left alone.
+    Returns the top-level names removed."""
+    if not output.is_dir():
+        return []
+    ours = (OUTPUT_ENTRIES | _splits_named(_read_text(output))) - _KEPT_ON_RECIPE_CHANGE
+    removed = []
+    for entry in sorted(output.iterdir()):
+        if entry.name not in ours:
+            continue
+        if entry.name == "audit" and entry.is_dir() and not entry.is_symlink():
+            for sub in entry.iterdir():
+                if sub.name != Path(ERASURES).name:
+                    _remove(sub)
+        else:
+            _remove(entry)
+        removed.append(entry.name)
+    return removed
+
+
 _HELD: dict[str, list[Any]] = {}  # lock path -> [open file, depth]: a process may re-enter its own lock
 
 

@@ -171,18 +171,24 @@ def test_two_recipes_run_at_once_on_one_output_the_second_fails_and_the_first_fi
     assert orjson.loads((out / "shard_index.json").read_bytes())["recipe_sha256"] == slow
 
 
-def test_another_recipe_on_a_finished_output_is_refused_and_fresh_replaces_it(shared_data, tmp_path):
+def test_another_recipe_on_a_finished_output_replaces_what_the_first_published(shared_data, tmp_path):
     out = tmp_path / "out"
-    assert _cli("run", str(_small(tmp_path, shared_data)), "-o", str(out), "-q", "-w", "1").returncode == 0
+    first = _small(tmp_path, shared_data, output={"documents": "jsonl"})
+    assert _cli("run", str(first), "-o", str(out), "-q", "-w", "1").returncode == 0
+    assert (out / "val").is_dir() and (out / "documents").is_dir() and (out / "lineage" / "val").is_dir()
+    (out / "notes.txt").write_text("mine\n")
     other = _small(tmp_path, shared_data, "other.yaml", sharding={"splits": {"train": 1.0}})
     res = _cli("run", str(other), "-o", str(out), "-q", "-w", "1")
-    assert res.returncode == 1
-    line = _one_line_error(res)
-    assert f"{out}: holds the output of another recipe" in line and "run with --fresh to replace it" in line
-    assert (out / "val").is_dir()  # untouched
-    assert _cli("run", str(other), "-o", str(out), "-q", "-w", "1", "--fresh").returncode == 0
-    assert sorted(orjson.loads((out / "shard_index.json").read_bytes())["splits"]) == ["train"]
-    assert not (out / "val").exists() and not (out / "test").exists()
+    assert res.returncode == 0, res.stderr
+    assert "was written by another recipe" in res.stderr
+    index = orjson.loads((out / "shard_index.json").read_bytes())
+    assert sorted(index["splits"]) == ["train"] and sorted(p.name for p in (out / "lineage").iterdir()) == ["train"]
+    assert not any((out / name).exists() for name in ("val", "test", "documents"))
+    assert (out / "notes.txt").read_text() == "mine\n"
+    assert _cli("validate", str(out)).returncode == 0
+    version = orjson.loads((out / "version.json").read_bytes())
+    assert version["recipe_sha256"] == index["recipe_sha256"] == orjson.loads(
+        (out / "_state" / "output.json").read_bytes())["fingerprint"]
 
 
 def test_a_changed_worker_count_or_tracking_section_resumes_the_same_output(shared_data, tmp_path):
