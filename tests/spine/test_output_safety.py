@@ -137,6 +137,24 @@ def test_fresh_refuses_a_store_prefix_without_a_corpusforge_marker_and_keeps_its
     assert fs.cat_file("corpus/papers/thesis.tex") == b"\\chapter{One}\n"
 
 
+def test_another_recipe_on_a_store_output_removes_the_old_splits_from_the_store(
+        s3_endpoint, shared_data, tmp_path, monkeypatch):  # noqa: F811
+    import s3fs
+
+    from corpusforge import run
+
+    monkeypatch.setenv("CORPUSFORGE_MIRROR_DIR", str(tmp_path / "mirror"))
+    fs = s3fs.S3FileSystem()
+    fs.mkdir("corpus")
+    first = yaml.safe_load(_small(tmp_path, shared_data).read_text())
+    run(first, output="s3://corpus/out", workers=1)
+    assert fs.exists("corpus/out/val")
+    run({**first, "sharding": {**first["sharding"], "splits": {"train": 1.0}}}, output="s3://corpus/out", workers=1)
+    fs.invalidate_cache()
+    assert not [p for p in fs.find("corpus/out") if p.startswith(("corpus/out/val/", "corpus/out/test/"))]
+    assert sorted(orjson.loads(fs.cat_file("corpus/out/shard_index.json"))["splits"]) == ["train"]
+
+
 # -- one run per output at a time, one recipe per output ----------------------------------------------
 
 
