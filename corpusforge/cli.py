@@ -98,6 +98,12 @@ def _output_of(group: click.Group, ctx: click.Context) -> str | None:
     return None
 
 
+def _refuse(msg: str) -> None:
+    """An output that is in use, another recipe's, or not corpusforge's to delete: exit 1."""
+    console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+    sys.exit(1)
+
+
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="corpusforge")
 def main() -> None:
@@ -112,15 +118,16 @@ def main() -> None:
               "executor.kind, else local).")
 @click.option("--address", help="Ray cluster address: auto, ray://HOST:10001 or HOST:PORT (default: the recipe's "
               "executor.address; none starts a local Ray instance).")
-@click.option("--fresh", is_flag=True, help="Delete the output folder first instead of resuming.")
+@click.option("--fresh", is_flag=True, help="Delete the output first instead of resuming (only a corpusforge "
+              "output with nothing else in it; anything else is refused).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no report table.")
 def run(recipe: str, output: str | None, workers: int | None, executor: str | None, address: str | None,
         fresh: bool, quiet: bool) -> None:
     """Run RECIPE (a YAML file); resumes a previous, unfinished run of the same output."""
     from corpusforge.recipe import load_recipe
     from corpusforge.remote import is_url
-    from corpusforge.runner import clean
     from corpusforge.runner import run as run_recipe
+    from corpusforge.state import OutputRefused
 
     if address and executor == "local":
         _fail("--address names a Ray cluster; it needs --executor ray (or executor.kind: ray)")
@@ -128,31 +135,34 @@ def run(recipe: str, output: str | None, workers: int | None, executor: str | No
         r = load_recipe(recipe)
         target = output or r.output.path
         out = target if is_url(target) else Path(target).expanduser().resolve()
-        if fresh:
-            clean(out)
         run_recipe(r, str(out), workers=workers, progress=not quiet, console=console,
-                   executor=executor or ("ray" if address else None), address=address)
+                   executor=executor or ("ray" if address else None), address=address, fresh=fresh)
+    except OutputRefused as exc:
+        _refuse(str(exc))
     except CorpusforgeError as exc:
         _fail(str(exc))
     console.print(f"output: {out}")
 
 
 @main.command()
-@click.option("--output", "-o", type=click.Path(file_okay=False), default="corpusforge-demo", show_default=True)
+@click.option("--output", "-o", type=click.Path(file_okay=False), default="corpusforge-demo", show_default=True,
+              help="Output folder, replaced on every demo run (refused unless empty, missing or a corpusforge output).")
 @click.option("--workers", "-w", type=click.IntRange(min=1), help="Worker processes (default: all cores).")
 @click.option("--quiet", "-q", is_flag=True)
 def demo(output: str, workers: int | None, quiet: bool) -> None:
     """Run every stage offline on this Python's own documentation and standard library."""
     from corpusforge.demo import demo_recipe
     from corpusforge.recipe import load_recipe
-    from corpusforge.runner import clean
     from corpusforge.runner import run as run_recipe
     from corpusforge.shards.validate import validate_output
+    from corpusforge.state import OutputRefused
 
     out = Path(output).expanduser().resolve()
-    clean(out)
     try:
-        stats = run_recipe(load_recipe(demo_recipe(str(out))), out, workers=workers, progress=not quiet, console=console)
+        stats = run_recipe(load_recipe(demo_recipe(str(out))), out, workers=workers, progress=not quiet,
+                           console=console, fresh=True)
+    except OutputRefused as exc:
+        _refuse(str(exc))
     except CorpusforgeError as exc:
         _fail(str(exc))
     faults, _ = validate_output(out)

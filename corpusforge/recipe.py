@@ -275,10 +275,15 @@ class Recipe(_Strict):
         return out
 
     def fingerprint(self) -> str:
-        """Hash of everything that determines the output (not where it goes, not how many workers)."""
+        """Hash of everything that determines the output (not where the input is or the output goes,
+        not how many workers)."""
         # Tracking and the card's wording describe the run; they change no shard byte.
         data = self.model_dump(mode="json", exclude={"output": {"path"}, "executor": _NOT_IN_FINGERPRINT,
                                                      "tracking": True, "card": True})
+        # Where the input lives is not what it is: the same files in another folder give the same
+        # hash (and shards). Their content and root-relative layout enter the version record and
+        # every task key through the plan, so moved or changed input is still noticed.
+        data["sources"] = [{k: v for k, v in s.items() if k != "path"} for s in data["sources"]]
         # Options added after the first release enter the hash only when set, so recipes that do
         # not use them keep their fingerprint (and byte-identical shards, which carry it).
         for key, default in _LATER_SHARDING_DEFAULTS.items():

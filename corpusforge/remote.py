@@ -292,8 +292,21 @@ class RemoteOutput:
         return len(backed)
 
     def clear(self) -> None:
-        """Delete the output in the store and its mirror (``--fresh``)."""
-        if self.fs.exists(self.root):
+        """Delete the output in the store and its mirror (``--fresh``): only a corpusforge output
+        (its marker in the store) holding nothing corpusforge did not write, else ``OutputRefused``."""
+        from corpusforge.state import OutputRefused, deletion_refusal
+
+        files = self.remote_files()
+        names = {rel.split("/", 1)[0] for rel in files}
+        in_state = {rel[len(STATE):].split("/", 1)[0] for rel in files if rel.startswith(STATE)}
+
+        def read_text(rel: str) -> str | None:
+            return self.fs.cat_file(f"{self.root}/{rel}").decode("utf-8", "replace") if rel in files else None
+
+        why = deletion_refusal(self.url, names, in_state, read_text)
+        if why:
+            raise OutputRefused(why)
+        if files:
             self.fs.rm(self.root, recursive=True)
         if self.local.exists():
             shutil.rmtree(self.local)

@@ -7,7 +7,6 @@ point and started again finds the completion records and continues where it stop
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,10 +28,24 @@ from corpusforge.observe.version import write_version
 from corpusforge.pipeline import Pipeline, Stage, run_task
 from corpusforge.recipe import ExecutorConfig, Recipe
 from corpusforge.redact_urls import redact_secrets
-from corpusforge.remote import RemoteOutput, is_url, run_synced_task
+from corpusforge.remote import RemoteOutput, is_url, mirror_dir, run_synced_task
 from corpusforge.shards.index import INDEX_NAME, finalize_shards
 from corpusforge.shards.shuffle import shuffle_order, shuffle_shards, shuffled_prefix
-from corpusforge.state import CompletionRecords, atomic_write_bytes, atomic_write_json, file_sha256, read_json
+from corpusforge.state import (
+    MARKER,
+    CompletionRecords,
+    OutputLock,
+    OutputRefused,
+    atomic_write_bytes,
+    atomic_write_json,
+    check_deletable,
+    check_writable,
+    file_sha256,
+    read_json,
+    remove_output,
+    retire_published,
+    write_refusal,
+)
 from corpusforge.tokenize.encoder import (
     HF_NAME,
     SPM_NAME,
@@ -80,19 +93,89 @@ def run(
     console: Console | None = None,
     executor: str | None = None,
     address: str | None = None,
+    fresh: bool = False,
 ) -> dict[str, Any]:
     """Run ``recipe`` into ``output`` (default: the recipe's ``output.path``, a folder or an fsspec
-    URL); ``executor`` (local, ray) and ``address`` override the recipe's. Returns the stats."""
+    URL); ``executor`` (local, ray) and ``address`` override the recipe's; ``fresh`` deletes the
+    output first (only a corpusforge output, see ``state.check_deletable``). The output is locked
+    for the whole run; ``OutputRefused`` says why it cannot be used. Returns the stats."""
     console = console or Console(stderr=True)
     target = str(output or recipe.output.path)
     remote = RemoteOutput(target) if is_url(target) else None
     out = remote.local if remote else Path(target).expanduser().resolve()
+    check_tracking(recipe)
+    if not remote:  # before the lock file is made in a folder that may not be an output
+        (check_deletable if fresh else check_writable)(out)
+    with output_lock(target):
+        if fresh:
+            if remote:
+                remote.clear()
+            else:
+                remove_output(out, keep_lock=True)
+        elif remote:
+            files = remote.remote_files()
+            why = write_refusal(remote.url, {r.split("/", 1)[0] for r in files},
+                                {r[len("_state/"):].split("/", 1)[0] for r in files if r.startswith("_state/")},
+                                lambda rel: remote.fs.cat_file(f"{remote.root}/{rel}").decode() if rel in files else None)
+            if why:
+                raise OutputRefused(why)
+        return _run_locked(recipe, out, remote, workers, progress, console, executor, address)
+
+
+def output_lock(output: str | os.PathLike[str], command: str = "run", create: bool = True) -> OutputLock:
+    """The lock of an output folder (in its ``_state/``) or of an fsspec URL's mirror (beside it:
+    the mirror is emptied by ``--fresh``); it excludes other processes on this machine. With
+    ``create=False`` (commands that change a finished output) a local folder without ``_state/``
+    is not locked."""
+    if is_url(output):
+        mirror = mirror_dir(str(output).rstrip("/"))
+        return OutputLock(mirror, command, mirror.with_name(mirror.name + ".lock"))
+    return OutputLock(Path(output).expanduser().resolve(), command, create=create)
+
+
+def _claim(out: Path, fingerprint: str, console: Console, where: str) -> bool:
+    """Mark ``out`` as this recipe's output before anything else is written in it. An output that
+    another recipe wrote first loses what it published (``state.retire_published``): a re-run with
+    a changed recipe is supported (work files and caches such as the judge's are reused), but its
+    results must not sit beside the old recipe's. Returns whether the marker was written now."""
+    marker = out / MARKER
+    try:
+        theirs = read_json(marker).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        theirs = None
+    if theirs is None:  # an output from before markers existed names its recipe in its index
+        try:
+            theirs = read_json(out / INDEX_NAME).get("recipe_sha256")
+        except (OSError, ValueError, AttributeError):
+            theirs = None
+    if theirs == fingerprint and marker.exists():
+        return False
+    if theirs not in (None, fingerprint):
+        removed = retire_published(out)
+        if removed:
+            console.print(f"{where}: was written by another recipe (fingerprint {theirs[:12]}…); its results "
+                          f"({', '.join(removed)}) are replaced by this one's", highlight=False, soft_wrap=True)
+    import corpusforge
+
+    atomic_write_json(marker, {"corpusforge": corpusforge.__version__, "fingerprint": fingerprint,
+                               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    return True
+
+
+def _run_locked(recipe: Recipe, out: Path, remote: RemoteOutput | None, workers: int | None, progress: bool,
+                console: Console, executor: str | None, address: str | None) -> dict[str, Any]:
     started = time.perf_counter()
     started_at = time.time()
-    check_tracking(recipe)
+    fingerprint = recipe.fingerprint()
+    if not remote:
+        _claim(out, fingerprint, console, str(out))  # first: an output cut short at once is still recognisable
     _remove_stale_temporaries(out)
     if remote:
         remote.pull()
+        pulled = remote.snapshot()
+        if _claim(out, fingerprint, console, remote.url):
+            remote.fs.put_file(str(out / MARKER), f"{remote.root}/{MARKER}")  # before any other object
+            remote.push(pulled)  # and what another recipe published goes from the store too
         remote.push_missing()
     before = remote.snapshot() if remote else {}
     pipe = Pipeline(recipe, out)
@@ -154,13 +237,14 @@ def embeddings_stage(pipe: Pipeline, workers: int | None = None, progress: bool 
     stage = Stage("embeddings", "embeddings", len(pipe.plan))
     executor = LocalExecutor(workers or pipe.recipe.executor.workers)
     bar = StageProgress(console or Console(stderr=True), progress)
-    try:
-        with bar:
-            res = _task_stage(pipe, CompletionRecords(pipe.output, stage.name), stage, executor, bar,
-                              pipe.recipe.model_dump(mode="json"), [t.to_dict() for t in pipe.plan])
-    finally:
-        executor.close()
-    finalize_embeddings(pipe, res)
+    with OutputLock(pipe.output, "embed", create=False):
+        try:
+            with bar:
+                res = _task_stage(pipe, CompletionRecords(pipe.output, stage.name), stage, executor, bar,
+                                  pipe.recipe.model_dump(mode="json"), [t.to_dict() for t in pipe.plan])
+        finally:
+            executor.close()
+        finalize_embeddings(pipe, res)
     return res
 
 
@@ -366,10 +450,10 @@ def _index_stage(
 
 
 def clean(output: str | os.PathLike[str]) -> None:
-    """Remove an output folder (or an output at an fsspec URL and its mirror) entirely (``--fresh``)."""
-    if is_url(output):
-        RemoteOutput(str(output)).clear()
-        return
-    output = Path(output)
-    if output.exists():
-        shutil.rmtree(output)
+    """Remove a corpusforge output folder (or one at an fsspec URL, and its mirror) entirely; a
+    folder that is not one, or holds files corpusforge did not write, raises ``OutputRefused``."""
+    with output_lock(output, "clean"):
+        if is_url(output):
+            RemoteOutput(str(output)).clear()
+        else:
+            remove_output(Path(output).expanduser().resolve())

@@ -21,9 +21,11 @@ def card(output: str) -> None:
     or an fsspec URL (s3://bucket/run), whose two files are written back to the store."""
     from corpusforge.observe.card import CARD_NAME, write_card
     from corpusforge.observe.html_report import REPORT_NAME
+    from corpusforge.runner import output_lock
 
     try:
-        with output_folder(output, only=CARD_INPUTS, write=True) as folder:
+        with output_lock(output, "card", create=False), \
+                output_folder(output, only=CARD_INPUTS, write=True) as folder:  # not while a run writes it
             write_card(folder)
     except CorpusforgeError as exc:
         click.echo(f"error: {exc}", err=True)

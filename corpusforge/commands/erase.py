@@ -27,13 +27,15 @@ def erase(output: str, doc_ids: tuple[str, ...], sources: tuple[str, ...], match
 
     from corpusforge.observe.erase import Selector
     from corpusforge.observe.erase import erase as run_erase
+    from corpusforge.runner import output_lock
 
     err = Console(stderr=True)
     try:
-        with output_folder(output, write=True) as folder:
+        with output_lock(output, "erase", create=False), \
+                output_folder(output, write=True) as folder:  # not while a run writes the output
             plan, record = run_erase(folder, Selector(doc_ids, sources, match), dry_run=dry_run)
     except CorpusforgeError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
     for doc_id in plan.unknown_ids:
         err.print(f"not found: document {doc_id!r}", highlight=False)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
@@ -17,7 +20,55 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def _init_worker(threads: int, env: dict[str, str]) -> None:
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+WATCH_SECONDS = 0.5  # how often a worker checks that the driver that started it is alive
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel sends SIGKILL to this process when its parent (the forkserver) ends.
+    Outputs are written atomically, so a killed task leaves only temporaries, which the next run
+    clears."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (killed, not yet reaped by its parent)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _watch_driver(driver: int, parent: int) -> None:
+    """End this worker once the driver process is gone or this process was re-parented (its
+    parent died). A driver killed with SIGKILL cannot stop its workers, and the forkserver lives
+    as long as a worker does (each holds its keep-alive pipe), so workers must notice themselves."""
+    while True:
+        time.sleep(WATCH_SECONDS)
+        if not _alive(driver) or os.getppid() != parent:
+            os._exit(1)
+
+
+def _init_worker(threads: int, env: dict[str, str], driver: int | None = None) -> None:
+    parent = os.getppid()
+    _die_with_parent()
+    if driver is not None:
+        threading.Thread(target=_watch_driver, args=(driver, parent), name="corpusforge-watch-driver",
+                         daemon=True).start()
     # Workers fork from a forkserver started by the first run of this process, so they inherit the
     # environment of that moment: give them the caller's environment of now (credentials, endpoints
     # set since then), as a fresh process would have.
@@ -47,7 +98,7 @@ class LocalExecutor:
                 ctx.set_forkserver_preload(["corpusforge.pipeline"])
             threads = max(1, default_workers() // self.workers)
             self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                             initargs=(threads, dict(os.environ)))
+                                             initargs=(threads, dict(os.environ), os.getpid()))
         return self._pool
 
     def map_unordered(self, fn: Callable[[Any], Any], payloads: list[Any]) -> Iterator[tuple[int, Any]]:

@@ -2,8 +2,9 @@
 
 ``version.json`` holds the recipe hash, the input manifest (source, key, content hash, size of
 every input file), the sha256 of every output file a consumer reads (shards and sidecars,
-``tokenizer.json``, lineage tables) and the totals per split; ``version`` is the sha256 of all of
-that, so two outputs with equal versions hold the same bytes from the same recipe and inputs.
+``tokenizer.json``; lineage tables without their absolute ``source_uri``) and the totals per
+split; ``version`` is the sha256 of all of that, so two outputs with equal versions hold the same
+bytes from the same recipe and inputs, wherever those inputs were read from.
 """
 
 from __future__ import annotations
@@ -25,6 +26,21 @@ VERSION_NAME = "version.json"
 
 
 
+def lineage_sha256(path: Path) -> str:
+    """Hex sha256 of a lineage table without its ``source_uri`` column (the input's absolute
+    location): the same data read from another folder gives the same digest. Document ids,
+    source names and offsets, all derived from root-relative paths, still enter it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    table = table.drop_columns([c for c in ("source_uri",) if c in table.column_names]).replace_schema_metadata(None)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+
+
 def build_version(output: Path) -> dict[str, Any]:
     """The version record of ``output`` from its index, manifest and files (not written)."""
     output = Path(output)
@@ -37,9 +53,11 @@ def build_version(output: Path) -> dict[str, Any]:
         files[shard["path"]] = shard["sha256"]
         for side in shard.get("sidecars", []):
             files[side["path"]] = side["sha256"]
-    for extra in [output / "tokenizer.json", *sorted((output / LINEAGE_DIR).glob("*/*.parquet"))]:
-        if extra.is_file():
-            files[extra.relative_to(output).as_posix()] = file_sha256(extra)
+    tok = output / "tokenizer.json"
+    if tok.is_file():
+        files["tokenizer.json"] = file_sha256(tok)
+    for table in sorted((output / LINEAGE_DIR).glob("*/*.parquet")):
+        files[table.relative_to(output).as_posix()] = lineage_sha256(table)
     record = {"recipe_sha256": index["recipe_sha256"], "inputs": inputs, "files": dict(sorted(files.items())),
               "splits": index["splits"]}
     return {"version": hashlib.sha256(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest(), **record}

@@ -408,7 +408,7 @@ class FilesSource(Source):
             text, caption_meta = PLACEHOLDER + caption[0], caption[1]
         meta = {**self.extra_metadata, **caption_meta, "media": [item], "source_name": self.source_name}
         key = f"{self.source_name}/{part.key}"
-        yield Document(text, make_doc_id(key, 0, part.path), part.path, 0, meta, [item])
+        yield Document(text, make_doc_id(key, 0, part.key), part.path, 0, meta, [item])
 
     def _media_scope(self, part: Part) -> media_ingest.MediaScope:
         """Where the media that ``part`` names may be: the root it was found under, ``media_roots``."""
