@@ -16,6 +16,7 @@ import orjson
 import zstandard
 
 from corpusforge.document import Document
+from corpusforge.redact_urls import redact_text
 from corpusforge.state import atomic_path
 
 
@@ -135,7 +136,8 @@ class TaskContext:
     def quarantine(self, location: str, reason: str, raw: bytes | str | None = None, kept: bool = False) -> None:
         """Set aside an unreadable record or file, with where it was and why; ``kept``: only a part
         of it was (a refused media reference), the document itself goes on."""
-        rec: dict[str, Any] = {"location": location, "reason": reason}
+        # A URL input's query may hold a credential (?api_key=...): the quarantine is a copy, redacted.
+        rec: dict[str, Any] = {"location": redact_text(location), "reason": redact_text(reason)}
         if kept:
             rec["document_kept"] = True
         if raw is not None:

@@ -91,6 +91,10 @@ def sniff_compression(head: bytes) -> str | None:
 
 
 def strip_compression_suffix(path: str) -> str:
+    """``path`` without a compression suffix, and for an http(s) URL without its query and fragment
+    (``data.jsonl.gz?api_key=K`` is a gzip JSONL file): what a file's format is read from."""
+    if path[:8].lower().startswith(("http://", "https://")):
+        path = path.split("#", 1)[0].split("?", 1)[0]
     for suffix in COMPRESSED_SUFFIXES:
         if path.lower().endswith(suffix):
             return path[: -len(suffix)]

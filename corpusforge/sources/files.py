@@ -23,6 +23,7 @@ from corpusforge.extract.detect import CODE_EXTENSIONS, HEAD_BYTES, Kind, extens
 from corpusforge.extract.formats import DOCUMENT_FAMILIES, ExtractOptions, extract_document, is_license_file
 from corpusforge.media import ingest as media_ingest
 from corpusforge.media.items import PLACEHOLDER
+from corpusforge.redact_urls import redact_url
 from corpusforge.registry import SOURCES
 from corpusforge.sources import readers
 from corpusforge.sources.base import Part, Source, TaskInput
@@ -408,7 +409,7 @@ class FilesSource(Source):
             text, caption_meta = PLACEHOLDER + caption[0], caption[1]
         meta = {**self.extra_metadata, **caption_meta, "media": [item], "source_name": self.source_name}
         key = f"{self.source_name}/{part.key}"
-        yield Document(text, make_doc_id(key, 0, part.key), part.path, 0, meta, [item])
+        yield Document(text, make_doc_id(key, 0, part.key), redact_url(part.path), 0, meta, [item])
 
     def _media_scope(self, part: Part) -> media_ingest.MediaScope:
         """Where the media that ``part`` names may be: the root it was found under, ``media_roots``."""
@@ -430,7 +431,7 @@ class FilesSource(Source):
         meta = {**self.extra_metadata, **meta, "content_type": "text/html", "media": items,
                 "source_name": self.source_name}
         key = f"{self.source_name}/{part.key}"
-        yield Document(text, make_doc_id(key, 0, text), part.path, 0, meta, items or None)
+        yield Document(text, make_doc_id(key, 0, text), redact_url(part.path), 0, meta, items or None)
 
     def _records_with_media(self, part: Part, records: Iterator[readers.Record], ctx: TaskContext
                             ) -> Iterator[readers.Record]:
@@ -506,7 +507,7 @@ class FilesSource(Source):
         tf, tpl = self.text_field, self.text_template
         try:
             if fmt == "jsonl" and tpl is None and not self.id_field and not self.extra_metadata and self.media != "pass":
-                yield from readers.read_jsonl_documents(stream, part.path, q, tf, f"{self.source_name}/{part.key}",
+                yield from readers.read_jsonl_documents(stream, redact_url(part.path), q, tf, f"{self.source_name}/{part.key}",
                                                         self.source_name, part.start, part.end)
                 return
             if fmt == "jsonl":
@@ -537,7 +538,7 @@ class FilesSource(Source):
 
     def _documents(self, part: Part, records: Iterator[readers.Record], base: dict[str, Any]) -> Iterator[Document]:
         make_id = DocIdHasher(f"{self.source_name}/{part.key}")
-        id_field, name, path = self.id_field, self.source_name, part.path
+        id_field, name, path = self.id_field, self.source_name, redact_url(part.path)
         extra = {**self.extra_metadata, **base}
         if not id_field and not extra:  # the common case, kept to the fewest operations per record
             for offset, text, fields in records:

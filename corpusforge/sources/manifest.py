@@ -24,6 +24,7 @@ import fsspec
 import orjson
 import xxhash
 
+from corpusforge.redact_urls import redact_secrets, redact_text, redact_url
 from corpusforge.sources.base import Part, Source, TaskInput
 from corpusforge.state import atomic_write_bytes
 
@@ -63,7 +64,8 @@ def _keep_slots(previous: list[dict[str, Any]], tasks: list[TaskInput]) -> list[
     """Reorder ``tasks`` so each unchanged task keeps its previous index; others fill the gaps."""
     if not previous:
         return tasks
-    key = lambda t: orjson.dumps(t.identity(), option=orjson.OPT_SORT_KEYS)  # noqa: E731
+    # plan.json is stored redacted (a URL input's query may hold an api_key): compare redacted forms.
+    key = lambda t: orjson.dumps(redact_secrets(t.identity()), option=orjson.OPT_SORT_KEYS)  # noqa: E731
     wanted: dict[bytes, list[int]] = {}
     for i, t in enumerate(tasks):
         wanted.setdefault(key(t), []).append(i)
@@ -107,7 +109,9 @@ def reconcile_with_manifest(
                 files.setdefault(p.path, (t.source, p))
     if not files:
         return tasks
-    digests = {uri: prev[uri]["hash"] for uri, (_, p) in files.items() if _unchanged(prev.get(uri), p)}
+    # Entries are stored under the redacted uri (the manifest is a copy in the output, like recipe.yaml).
+    digests = {uri: prev[redact_url(uri)]["hash"] for uri, (_, p) in files.items()
+               if _unchanged(prev.get(redact_url(uri)), p)}
     todo = sorted(uri for uri in files if uri not in digests)
     if todo:
         with ThreadPoolExecutor(max(1, min(threads, len(todo)))) as pool:
@@ -123,7 +127,7 @@ def reconcile_with_manifest(
     lines = []
     for uri in sorted(files):
         source, p = files[uri]
-        rec = {"uri": uri, "source": source, "key": p.key, "size": p.size, "mtime": p.mtime, "etag": p.etag,
+        rec = {"uri": redact_url(uri), "source": source, "key": redact_text(p.key), "size": p.size, "mtime": p.mtime, "etag": p.etag,
                "hash": digests[uri]}
         lines.append(orjson.dumps(rec))
     atomic_write_bytes(output / MANIFEST_NAME, b"\n".join(lines) + b"\n")

@@ -463,3 +463,37 @@ def test_the_documented_credentials_and_redirects_example_sets_the_options():
     [src] = load_recipe(yaml.safe_load(block)).build_sources()
     assert (src.http.max_redirects, src.http.max_body_bytes, src.http.allow_private_redirects) == (10, 256 << 20, True)
     assert src.http.headers_env == {"Authorization": "TICKETS_TOKEN", "X-Api-Key": "TICKETS_KEY"}
+
+
+def test_secret_in_a_files_source_url_is_in_no_file_of_the_output_and_a_rerun_does_no_work(hosts, tmp_path):
+    a, _ = hosts
+    records = b"".join(json.dumps({"text": f"Record {i} of a file served over HTTP, with words."}).encode() + b"\n"
+                       for i in range(5))
+    a.route(lambda h, p, q: (200, {"Content-Type": "application/json"}, records) if p == "/data.jsonl"
+            else (404, {}, b""))
+    recipe = {
+        "name": "files-url", "seed": 1,
+        "sources": [{"name": "web", "path": [f"{a.base}/data.jsonl?api_key=SECRET6"]}],
+        "steps": [{"type": "normalize"}],
+        "tokenizer": {"vocab_size": 300}, "sharding": {"sequence_length": 32},
+        "output": {"documents": "jsonl", "audit": True},
+    }
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "corpusforge.cli", "run", str(tmp_path / "recipe.yaml"), "--output", str(out),
+           "--workers", "1", "--quiet"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "stats.json").read_text())["documents"]["read"] == 5
+    files = dict(_every_file_text(out))
+    assert sorted(str(p.relative_to(out)) for p, data in files.items() if b"SECRET6" in data) == []
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [m["uri"] for m in manifest] == [f"{a.base}/data.jsonl?api_key=REDACTED"]
+    # The redacted manifest and plan still match the real input: a re-run neither hashes the file
+    # again (fsspec's info and the format sniff are the only requests) nor curates it again.
+    staged = out / "_work" / "curate" / "task_000000.parquet"
+    staged_mtime, before = staged.stat().st_mtime_ns, len(a.httpd.seen)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert len(a.httpd.seen) - before <= 2
+    assert staged.stat().st_mtime_ns == staged_mtime
