@@ -109,19 +109,43 @@ def text_only(text: str) -> str:
 
 
 def open_item(item: dict[str, Any]) -> str | IO[bytes]:
-    """Something the decoders can read: a local path, or the bytes of inline or remote media."""
+    """Something the decoders can read: a local path, or the bytes of inline or remote media.
+
+    A referenced item is opened only if its bytes still have the ``hash`` recorded when the source
+    read them (``media_item``). Only a source that checked the reference against its root records
+    one, and nobody can forge the hash of a file whose content they do not know: so an item list
+    that arrived as record data (an API's or a table's ``media`` field) cannot pull in a private
+    file, and a file changed since ingest is not tokenized in its place."""
     if "data" in item:
         return io.BytesIO(base64.b64decode(item["data"]))
     uri = item["uri"]
+    want = item.get("hash")
+    if not isinstance(want, str) or not want:
+        raise CorruptInput(uri, "media item has no recorded hash (it was not read by a files source); not opened")
     if "://" not in uri:
+        h = xxhash.xxh3_128()
+        try:
+            with open(uri, "rb") as fh:
+                while block := fh.read(1 << 22):
+                    h.update(block)
+        except OSError as exc:
+            raise CorruptInput(uri, f"cannot open media: {exc.strerror or exc}") from None
+        _check_hash(uri, h.hexdigest(), want)
         return uri
     import fsspec
 
     try:
         with fsspec.open(uri, "rb") as fh:
-            return io.BytesIO(fh.read())
+            data = fh.read()
     except OSError as exc:
         raise CorruptInput(uri, f"cannot open media: {exc}") from exc
+    _check_hash(uri, xxhash.xxh3_128_hexdigest(data), want)
+    return io.BytesIO(data)
+
+
+def _check_hash(uri: str, got: str, want: str) -> None:
+    if got != want:
+        raise CorruptInput(uri, "media bytes differ from those read at ingest (hash mismatch); not opened")
 
 
 def item_name(item: dict[str, Any]) -> str:

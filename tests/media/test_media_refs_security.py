@@ -241,3 +241,46 @@ def test_a_multimodal_run_reports_refused_media_and_keeps_every_document(tmp_pat
     entries = [orjson.loads(x) for f in (out / "quarantine").rglob("*.jsonl") for x in f.read_bytes().splitlines()]
     assert len(entries) == 2 and all(e["reason"].startswith("media reference refused") for e in entries)
     assert stats["quarantine"] == {"media reference refused": 2} and stats["documents"]["quarantined"] == 0
+
+
+def test_media_items_that_arrive_as_record_data_are_never_opened(tmp_path):
+    """An API's records may carry a ``media`` list naming any file: the shard stage opens an item
+    only if its bytes have the hash a files source recorded when it read them."""
+    src, private = layout(tmp_path)
+    secret = str(private / "secret.png")
+    body = json.dumps({"items": [
+        {"text": "no hash at all", "media": [{"uri": secret, "kind": "image", "mime": "image/png"}]},
+        {"text": "a guessed hash", "media": [{"uri": secret, "kind": "image", "mime": "image/png", "hash": "0" * 32}]},
+    ]}).encode()
+
+    class Api(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        recipe = {"preset": "multimodal", "steps": [], "tokenizer": {"vocab_size": 300},
+                  "sources": [{"type": "rest_api", "name": "api", "url": f"http://127.0.0.1:{server.server_address[1]}/",
+                               "records_path": "items", "rate_limit": 50},
+                              {"path": str(src / "ok.png")}],
+                  "media": {"codebook_size": 4, "image_size": 32}, "sharding": {"sequence_length": 64}}
+        stats = run(load_recipe(recipe), output=str(tmp_path / "out"), workers=1, progress=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = tmp_path / "out"
+    entries = [orjson.loads(x) for f in (out / "quarantine").rglob("*.jsonl") for x in f.read_bytes().splitlines()]
+    # Refused where codebooks are trained and again where documents are tokenized.
+    assert sorted({(e["location"], e["reason"]) for e in entries}) == [
+        (secret, "media bytes differ from those read at ingest (hash mismatch); not opened"),
+        (secret, "media item has no recorded hash (it was not read by a files source); not opened"),
+    ]
+    assert stats["documents"]["read"] == 3
