@@ -310,6 +310,7 @@ class RemoteOutput:
             self.fs.rm(self.root, recursive=True)
         if self.local.exists():
             shutil.rmtree(self.local)
+        private_dir(self.local, "mirror folder")  # made again as private as before: the run writes into it
 
 
 def run_synced_task(payload: dict[str, Any]) -> dict[str, Any]:
