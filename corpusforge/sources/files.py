@@ -73,7 +73,8 @@ class FilesSource(Source):
     PDF, DOCX, PPTX, XLSX, EPUB, ODF, WARC/ARC); media files are recognised and never read as
     text. Compression (gz, zst, bz2, xz) is detected from the bytes. ``text_unit`` says what one
     document is in a text file; ``text_template`` (e.g. ``"{title}\n\n{body}"``) builds the text
-    of a record from its fields instead of ``text_field``. Files and folders whose names start
+    of a record from its fields instead of ``text_field`` (the fields it uses are then not metadata);
+    ``id_prefix`` (e.g. ``"{source}/"``) starts every document id of the source. Files and folders whose names start
     with a dot are skipped; ``include``/``exclude`` are globs on the path relative to the root.
     With ``media: pass``, the media a record or page names is loaded only from inside the root it
     was found under (symlinks followed) or under ``media_roots`` (folders, URL prefixes);
@@ -107,6 +108,7 @@ class FilesSource(Source):
         expansion_floor_bytes: int = DEFAULT_EXPANSION_FLOOR_BYTES,
         media_roots: list[str] | None = None,
         allow_external_media: bool = False,
+        id_prefix: str | None = None,
     ):
         self.source_name = name
         self.paths = [path] if isinstance(path, str) else list(path)
@@ -114,6 +116,7 @@ class FilesSource(Source):
             raise ValueError("path: at least one path is required")
         self.format = format
         self.text_field, self.id_field = text_field, id_field
+        self.id_prefix = _check_id_prefix(id_prefix)
         self.text_unit = text_unit
         self.include, self.exclude = include or [], exclude or []
         self.encoding_errors = encoding_errors
@@ -506,7 +509,8 @@ class FilesSource(Source):
         q = ctx.quarantine
         tf, tpl = self.text_field, self.text_template
         try:
-            if fmt == "jsonl" and tpl is None and not self.id_field and not self.extra_metadata and self.media != "pass":
+            if (fmt == "jsonl" and tpl is None and not self.id_field and not self.id_prefix and not self.extra_metadata
+                    and self.media != "pass"):
                 yield from readers.read_jsonl_documents(stream, redact_url(part.path), q, tf, f"{self.source_name}/{part.key}",
                                                         self.source_name, part.start, part.end)
                 return
@@ -527,30 +531,49 @@ class FilesSource(Source):
                 records = readers.read_text(stream, part.path, q, self.text_unit, self.encoding_errors,
                                             part.start, part.end)
             if self.media == "pass" and fmt != "text":
-                for doc in self._documents(part, self._records_with_media(part, records, ctx), {}):
+                for doc in self._documents(part, self._records_with_media(part, records, ctx), {}, tpl is not None):
                     doc.media = doc.metadata.get("media")
                     yield doc
                 return
-            yield from self._documents(part, records, {})
+            yield from self._documents(part, records, {}, tpl is not None and fmt != "text")
         finally:
             stream.close()
             raw.close()
 
-    def _documents(self, part: Part, records: Iterator[readers.Record], base: dict[str, Any]) -> Iterator[Document]:
+    def _documents(self, part: Part, records: Iterator[readers.Record], base: dict[str, Any],
+                   templated: bool = False) -> Iterator[Document]:
+        """Documents from ``records`` (``templated``: their text was filled from ``text_template``)."""
         make_id = DocIdHasher(f"{self.source_name}/{part.key}")
         id_field, name, path = self.id_field, self.source_name, redact_url(part.path)
         extra = {**self.extra_metadata, **base}
-        if not id_field and not extra:  # the common case, kept to the fewest operations per record
+        # The text already holds the fields its template used: they are not metadata too.
+        used = readers.template_fields(self.text_template) if templated and self.text_template else frozenset()
+        prefix = self.id_prefix.format(source=name) if self.id_prefix else ""
+        if not id_field and not extra and not used and not prefix:  # the common case, fewest operations per record
             for offset, text, fields in records:
                 fields["source_name"] = name
                 yield Document(text, make_id(offset, text), path, offset, fields)
             return
         for offset, text, fields in records:
             doc_id = fields.pop(id_field, None) if id_field else None
+            for key in used:
+                fields.pop(key, None)
             if extra:
                 fields = {**extra, **fields}
             fields["source_name"] = name
-            yield Document(text, str(doc_id) if doc_id is not None else make_id(offset, text), path, offset, fields)
+            doc_id = str(doc_id) if doc_id is not None else make_id(offset, text)
+            yield Document(text, prefix + doc_id, path, offset, fields)
+
+
+def _check_id_prefix(prefix: str | None) -> str | None:
+    """``id_prefix`` as given, once it is known to format with ``{source}`` as its only field."""
+    if prefix is None:
+        return None
+    try:
+        prefix.format(source="s")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(f"id_prefix {prefix!r}: the only field it may name is {{source}} ({exc})") from None
+    return prefix
 
 
 def _check_template(template: str) -> None:

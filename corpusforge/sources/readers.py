@@ -10,8 +10,12 @@ has been yielded.
 from __future__ import annotations
 
 import csv
+import datetime
+import decimal
+import functools
 import io
 import re
+import string
 import sys
 import zlib
 from collections.abc import Callable, Iterator
@@ -37,7 +41,9 @@ def text_of(fields: dict[str, Any], text_field: str, template: str | None) -> tu
     """The record's text and ``""``, or None and the reason it has none.
 
     Without a template the text field is removed from ``fields`` (the rest is metadata); with
-    one, the text is the template filled from the fields, which all stay as metadata.
+    one, the text is the template filled from the fields as a person would write them
+    (``render_value``). The fields stay in ``fields``: the caller takes its id from them first,
+    then drops the ones the template used (``template_fields``).
     """
     if template is None:
         text = fields.pop(text_field, None)
@@ -45,11 +51,74 @@ def text_of(fields: dict[str, Any], text_field: str, template: str | None) -> tu
             return None, f"field {text_field!r} is missing or not a string"
         return text, ""
     try:
-        return template.format_map(fields), ""
+        return _TEMPLATE.vformat(template, (), fields), ""
     except KeyError as exc:
         return None, f"text_template field {exc.args[0]!r} is missing"
-    except (ValueError, IndexError, AttributeError) as exc:
+    except (ValueError, IndexError, AttributeError, TypeError) as exc:
         return None, f"text_template cannot be filled ({exc})"
+
+
+def render_value(value: Any) -> str:
+    """A field value as text a person would write: null is empty, true/false in lower case,
+    numbers as written (``str`` of an int, float or Decimal), dates ISO 8601, lists as their
+    items joined by ", " (nulls left out, nested lists flattened the same way), objects as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, decimal.Decimal)):
+        return str(value)
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return ", ".join(render_value(v) for v in value if v is not None)
+    if isinstance(value, dict):
+        return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return ""  # binary is not text; the SQL source stores it as null too
+    return str(value)
+
+
+class _HumanFormatter(string.Formatter):
+    """``str.format`` with fields rendered by ``render_value``; a format spec (``{score:.2f}``)
+    applies to the value itself where its type takes one, else to its rendered text, and a number
+    written as text (a CSV column) is formatted as that number."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if value is None or not format_spec:
+            return render_value(value)
+        if isinstance(value, (int, float, decimal.Decimal, datetime.date, datetime.time)) and not isinstance(value, bool):
+            return format(value, format_spec)
+        text = render_value(value)
+        try:
+            return format(text, format_spec)
+        except ValueError:
+            if not isinstance(value, str):
+                raise
+        # A number that arrived as text (a CSV column): ``{score:.2f}`` formats its value.
+        try:
+            number: int | decimal.Decimal = int(value)
+        except ValueError:
+            try:
+                number = decimal.Decimal(value.strip())
+            except decimal.InvalidOperation:
+                raise ValueError(f"{value!r} is not a number for format {format_spec!r}") from None
+        return format(number, format_spec)
+
+
+_TEMPLATE = _HumanFormatter()
+
+
+@functools.lru_cache(maxsize=64)
+def template_fields(template: str) -> frozenset[str]:
+    """The top-level field names ``template`` uses (``{a.b}`` and ``{a[0]}`` use ``a``)."""
+    names = set()
+    for _, name, _, _ in string.Formatter().parse(template):
+        if name:
+            names.add(re.split(r"[.\[]", name, maxsplit=1)[0])
+    return frozenset(names)
 
 
 def _utf8_error(raw: bytes) -> str:

@@ -13,7 +13,7 @@ from corpusforge.errors import CorpusforgeError
 from corpusforge.extract.base import require
 from corpusforge.registry import SOURCES
 from corpusforge.sources.base import Part, Source, TaskInput
-from corpusforge.sources.readers import text_of
+from corpusforge.sources.readers import template_fields, text_of
 
 if TYPE_CHECKING:
     from corpusforge.observe.stats import TaskContext
@@ -22,9 +22,10 @@ if TYPE_CHECKING:
 @SOURCES.register("sql")
 class SqlSource(Source):
     """Each row of ``query`` is a document: text from ``text_field`` or ``text_template``, the
-    other columns metadata. ``url`` is a SQLAlchemy URL without a password (``sqlite:///x.db``,
-    ``postgresql+psycopg://user@host/db``); put a URL with a password in an environment variable
-    and name it in ``url_env`` instead, or use the driver's own chain (``PGPASSWORD``, ``.pgpass``).
+    other columns (those the template does not use) metadata. ``url`` is a SQLAlchemy URL without a
+    password (``sqlite:///x.db``, ``postgresql+psycopg://user@host/db``); put a URL with a password
+    in an environment variable and name it in ``url_env`` instead, or use the driver's own chain
+    (``PGPASSWORD``, ``.pgpass``).
     Rows are fetched ``batch_size`` at a time with a server-side cursor where the driver has one.
     """
 
@@ -74,6 +75,7 @@ class SqlSource(Source):
         where = self._display()
         engine = sa.create_engine(self._url())
         row_no = 0
+        used = template_fields(self.text_template) if self.text_template else frozenset()
         try:
             with engine.connect() as conn:
                 result = conn.execution_options(stream_results=True, yield_per=self.batch_size).execute(
@@ -81,11 +83,15 @@ class SqlSource(Source):
                 for batch in result.mappings().partitions(self.batch_size):
                     for row in batch:
                         fields = {k: _plain(v) for k, v in row.items()}
-                        text, why = text_of(fields, self.text_field, self.text_template)
+                        # A template renders the column values themselves (a NUMERIC 7.50 stays "7.50").
+                        text, why = text_of(dict(row) if self.text_template else fields, self.text_field,
+                                            self.text_template)
                         if text is None:
                             ctx.quarantine(f"{where} row {row_no}", why, None)
                         else:
                             doc_id = fields.get(self.id_field) if self.id_field else None
+                            for key in used:  # already in the text
+                                fields.pop(key, None)
                             meta = {**self.extra_metadata, **fields, "source_name": self.source_name}
                             yield Document(text, str(doc_id) if doc_id is not None else
                                            make_doc_id(f"{self.source_name}/{self.query}", row_no, text),
@@ -107,7 +113,8 @@ def _plain(v: Any) -> Any:
     if isinstance(v, (datetime.date, datetime.datetime, datetime.time)):
         return v.isoformat()
     if isinstance(v, decimal.Decimal):
-        return float(v)
+        # An integral NUMERIC is an int (7, not 7.0) where JSON can hold it.
+        return int(v) if v.is_finite() and v == v.to_integral_value() and abs(v) < 2**63 else float(v)
     if isinstance(v, (bytes, memoryview)):
         return None
     return v
