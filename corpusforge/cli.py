@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from corpusforge.errors import CorpusforgeError
+from corpusforge.errors import CorpusforgeError, UnusableInput
 
 console = Console(stderr=True)
 
@@ -137,7 +137,7 @@ def run(recipe: str, output: str | None, workers: int | None, executor: str | No
         out = target if is_url(target) else Path(target).expanduser().resolve()
         run_recipe(r, str(out), workers=workers, progress=not quiet, console=console,
                    executor=executor or ("ray" if address else None), address=address, fresh=fresh)
-    except OutputRefused as exc:
+    except (OutputRefused, UnusableInput) as exc:  # one line, exit 1: the input, not the command, is wrong
         _refuse(str(exc))
     except CorpusforgeError as exc:
         _fail(str(exc))

@@ -22,6 +22,11 @@ class CorruptInput(CorpusforgeError):
         self.location, self.reason, self.raw = location, reason, raw
 
 
+class UnusableInput(CorpusforgeError):
+    """The sources gave no document, or more than ``max_quarantine_fraction`` of their records were
+    quarantined: the run stops after curation, its stats.json and quarantine/ kept for a look."""
+
+
 class InputChanged(CorpusforgeError):
     """An input differs from what an earlier, unfinished run of the same output recorded."""
 

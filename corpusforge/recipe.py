@@ -240,6 +240,9 @@ class Recipe(_Strict):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     card: CardConfig = Field(default_factory=CardConfig)
     embeddings: EmbeddingsConfig | None = Field(None, description="embed the curated documents (a stage after curation)")
+    max_quarantine_fraction: float = Field(
+        0.5, ge=0, le=1, description="a run fails after curation when more than this share of the records read "
+        "was quarantined (documents lost / documents read + lost); a run that reads no document always fails")
 
     @model_validator(mode="after")
     def _components_exist(self) -> Recipe:
@@ -277,9 +280,9 @@ class Recipe(_Strict):
     def fingerprint(self) -> str:
         """Hash of everything that determines the output (not where the input is or the output goes,
         not how many workers)."""
-        # Tracking and the card's wording describe the run; they change no shard byte.
+        # Tracking, the card's wording and the quarantine limit describe the run; they change no shard byte.
         data = self.model_dump(mode="json", exclude={"output": {"path"}, "executor": _NOT_IN_FINGERPRINT,
-                                                     "tracking": True, "card": True})
+                                                     "tracking": True, "card": True, "max_quarantine_fraction": True})
         # Where the input lives is not what it is: the same files in another folder give the same
         # hash (and shards). Their content and root-relative layout enter the version record and
         # every task key through the plan, so moved or changed input is still noticed.

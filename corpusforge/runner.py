@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import Progress
 
 from corpusforge.embeddings.stage import finalize_embeddings
+from corpusforge.errors import UnusableInput
 from corpusforge.executors.local import LocalExecutor
 from corpusforge.media.items import text_only
 from corpusforge.observe.card import write_card
-from corpusforge.observe.lineage import finalize_lineage
+from corpusforge.observe.lineage import LINEAGE_DIR, finalize_lineage
 from corpusforge.observe.progress import CHARS, StageProgress, counted_texts, to_phase
 from corpusforge.observe.report import build_stats, print_report
 from corpusforge.observe.stats import TIMING, TaskContext
@@ -207,18 +212,26 @@ def _run_locked(recipe: Recipe, out: Path, remote: RemoteOutput | None, workers:
                     results[stage.name] = [_tokenizer_stage(pipe, records, stage, results, bar)]
                 elif stage.kind == "index":
                     stats = build_stats(pipe, results, stage_seconds, time.perf_counter() - started, started_at)
-                    results[stage.name] = [_index_stage(pipe, records, stage, results, stats)]
+                    results[stage.name] = [_index_stage(pipe, records, stage, results, stats, console)]
                 else:
                     results[stage.name] = _task_stage(pipe, records, stage, ex, bar, recipe_dict, plan_dicts,
                                                       remote.url if remote else None)
                     if stage.kind == "embeddings":
                         finalize_embeddings(pipe, results[stage.name])
+                    if stage.kind == "curate" and stage.segment == 0:
+                        # Before the tokenizer is trained on what may be nothing.
+                        stage_seconds[stage.name] = time.perf_counter() - t0
+                        _check_quarantine(pipe, results, stage_seconds, time.perf_counter() - started, started_at,
+                                          remote.url if remote else str(out), remote)
                 if stage.kind in _DRIVER_WRITES and remote:
                     remote.push(before)
                 stage_seconds[stage.name] = time.perf_counter() - t0
     finally:
         ex.close()
     stats = read_json(out / "stats.json")
+    if stats["documents"]["read"] and not stats["documents"]["kept"]:
+        console.print(f"warning: the steps dropped all {stats['documents']['read']:,} documents read (0 kept, "
+                      "0 shards); see the drops in stats.json", highlight=False, soft_wrap=True)
     before = remote.snapshot() if remote else {}
     write_card(out)
     tracked = track_run(recipe, out, stats)
@@ -229,6 +242,33 @@ def _run_locked(recipe: Recipe, out: Path, remote: RemoteOutput | None, workers:
         for tracker, where in tracked.items():
             console.print(f"{tracker}: {where}", highlight=False)
     return stats
+
+
+def _check_quarantine(pipe: Pipeline, results: dict[str, list[dict[str, Any]]], stage_seconds: dict[str, float],
+                      elapsed: float, started_at: float, where: str, remote: RemoteOutput | None) -> None:
+    """Raise ``UnusableInput`` when the sources gave no document or more than the recipe's
+    ``max_quarantine_fraction`` of the records read was quarantined, after writing stats.json so
+    the user can see why. Entries that cost no document (a refused media reference) do not count."""
+    curate = results["curate"]
+    read = sum(r["steps"][0]["docs_out"] for r in curate if r.get("steps"))
+    lost = sum(r.get("quarantined", 0) for r in curate)
+    limit = pipe.recipe.max_quarantine_fraction
+    if read and lost <= limit * (read + lost):
+        return
+    reasons: Counter[str] = Counter()
+    for r in curate:
+        reasons.update(r.get("quarantine_reasons", {}))
+    top = ", ".join(f"{why}: {n:,}" for why, n in reasons.most_common(3))
+    before = remote.snapshot() if remote else {}
+    atomic_write_json(pipe.output / "stats.json", build_stats(pipe, results, stage_seconds, elapsed, started_at))
+    if remote:
+        remote.push(before)
+    see = f"; see {where.rstrip('/')}/quarantine/"
+    if not read:
+        what = f"{lost:,} records quarantined ({top}){see}" if lost else "the sources yielded no record"
+        raise UnusableInput(f"no documents: {what}")
+    raise UnusableInput(f"too many records quarantined: {lost:,} of {read + lost:,} ({lost / (read + lost):.0%}, "
+                        f"max_quarantine_fraction is {limit:g}; {top}){see}")
 
 
 def embeddings_stage(pipe: Pipeline, workers: int | None = None, progress: bool = True,
@@ -394,6 +434,7 @@ def _index_stage(
     stage: Stage,
     results: dict[str, list[dict[str, Any]]],
     stats: dict[str, Any],
+    console: Console,
 ) -> dict[str, Any]:
     key = pipe.task_key(stage, 0)
     rec = records.done(0, key)
@@ -443,10 +484,36 @@ def _index_stage(
     finalize_lineage(pipe.output, pipe.work, len(results["shards"]), task_rows, index, order)
     write_version(pipe.output)
     stats["shards"] = index["totals"]
+    stats["ids"] = {"duplicated": _duplicate_ids(pipe, console)}
     atomic_write_json(pipe.output / "stats.json", stats)
     result = {"totals": index["totals"]}
     records.write(0, key, result)
     return result
+
+
+def _duplicate_ids(pipe: Pipeline, console: Console) -> int:
+    """Documents in the shards whose id another document has too, with one warning line naming a
+    few of them and their sources. Only ids from an ``id_field`` can collide (derived ids hash the
+    source, path and offset), so without one nothing is read; otherwise the final lineage's ids,
+    one row per document (a document spanning rows or repeated by a mixture weight is one)."""
+    if not any(getattr(src, "id_field", None) for src in pipe.sources.values()):
+        return 0
+    files = sorted((pipe.output / LINEAGE_DIR).glob("*/*.parquet"))
+    if not files:
+        return 0
+    cols = ["doc_id", "source_name", "source_uri", "offset"]
+    docs = pa.concat_tables([pq.read_table(f, columns=cols) for f in files]).group_by(cols).aggregate([])
+    per_id = docs.group_by("doc_id").aggregate([("source_name", "count"), ("source_name", "distinct")])
+    dup = per_id.filter(pc.greater(per_id["source_name_count"], 1)).sort_by("doc_id")
+    if not dup.num_rows:
+        return 0
+    n = pc.sum(dup["source_name_count"]).as_py() - dup.num_rows
+    examples = "; ".join(f"{r['doc_id']!r} in {', '.join(sorted(r['source_name_distinct']))}"
+                         for r in dup.slice(0, 3).to_pylist())
+    console.print(f"warning: {n:,} documents reuse an id another document has ({dup.num_rows:,} ids, e.g. {examples}); "
+                  "`trace --doc-id` finds them all: make ids unique with id_prefix: \"{source}/\" on the sources",
+                  highlight=False, soft_wrap=True, markup=False)
+    return n
 
 
 def clean(output: str | os.PathLike[str]) -> None:

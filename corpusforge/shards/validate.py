@@ -109,6 +109,10 @@ def _validate_folder(out: Path) -> tuple[list[str], dict[str, Any]]:
         for f in sorted((out / split).glob("shard_*")):
             if f"{split}/{f.name}" not in listed:
                 faults.append(f"{split}/{f.name}: shard file not in the index")
+    if not totals["samples"]:
+        # An output with nothing to train on is not a valid dataset, however consistent its index.
+        faults.append(f"{index_path}: the output holds no samples ({totals['shards']} shards); "
+                      "see stats.json for what was read, dropped and quarantined")
     summary = {"shards": totals["shards"], "samples": totals["samples"], "tokens": totals["tokens"], "format": fmt}
     return faults, summary
 
