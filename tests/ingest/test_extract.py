@@ -160,7 +160,7 @@ def test_text_template_builds_the_text_from_jsonl_fields(tmp_path):
     (tmp_path / "a.jsonl").write_text('{"title": "T1", "body": "B1"}\n{"title": "T2"}\n')
     docs, quarantined = read_all(tmp_path / "a.jsonl", tmp_path, text_template="{title}\n\n{body}")
     assert [d.text for d in docs] == ["T1\n\nB1"]
-    assert docs[0].metadata["title"] == "T1"
+    assert "title" not in docs[0].metadata  # already in the text (issue 23)
     assert quarantined[0]["reason"] == "text_template field 'body' is missing"
 
 

@@ -49,7 +49,9 @@ def _zstd_bomb(path: Path, total: int) -> None:
 def _cli_run(src: Path, out: Path, **source_options: object) -> tuple[subprocess.CompletedProcess, float]:
     """``corpusforge run`` over ``src`` (no filters, documents written back); returns the process
     and the peak resident memory in MB of it and all its children, sampled every 20 ms."""
-    recipe = {"name": "hostile", "seed": 1, "sources": [{"path": str(src), **source_options}], "steps": [],
+    # Folders that are mostly hostile files on purpose: the run must go on, not stop at the quarantine limit.
+    recipe = {"name": "hostile", "seed": 1, "max_quarantine_fraction": 1.0,
+              "sources": [{"path": str(src), **source_options}], "steps": [],
               "tokenizer": {"vocab_size": 300}, "sharding": {"sequence_length": 256, "splits": {"train": 1.0}},
               "output": {"documents": "parquet"}}
     path = out.parent / f"{out.name}.yaml"
