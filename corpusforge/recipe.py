@@ -241,7 +241,7 @@ class Recipe(_Strict):
     card: CardConfig = Field(default_factory=CardConfig)
     embeddings: EmbeddingsConfig | None = Field(None, description="embed the curated documents (a stage after curation)")
     max_quarantine_fraction: float = Field(
-        0.5, ge=0, le=1, description="a run fails after curation when more than this share of the records read "
+        0.9, ge=0, le=1, description="a run fails after curation when more than this share of the records read "
         "was quarantined (documents lost / documents read + lost); a run that reads no document always fails")
 
     @model_validator(mode="after")

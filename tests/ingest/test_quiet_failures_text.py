@@ -138,12 +138,12 @@ def test_python_run_over_the_quarantine_fraction_raises_with_counts(tmp_path):
     from corpusforge import run
     from corpusforge.errors import CorpusforgeError
 
-    _jsonl(tmp_path / "in.jsonl", _rows(2) + _rows(3, "body"))
+    _jsonl(tmp_path / "in.jsonl", _rows(1) + _rows(19, "body"))
     with pytest.raises(CorpusforgeError) as err:
         run(str(_recipe(tmp_path / "in.jsonl", tmp_path)), output=str(tmp_path / "out"), workers=1)
     assert str(err.value) == (
-        "too many records quarantined: 3 of 5 (60%, max_quarantine_fraction is 0.5; field 'text' is missing or "
-        f"not a string: 3); see {tmp_path / 'out'}/quarantine/")
+        "too many records quarantined: 19 of 20 (95%, max_quarantine_fraction is 0.9; field 'text' is missing or "
+        f"not a string: 19); see {tmp_path / 'out'}/quarantine/")
 
 
 def test_raising_max_quarantine_fraction_lets_the_same_input_through(tmp_path):
@@ -151,10 +151,10 @@ def test_raising_max_quarantine_fraction_lets_the_same_input_through(tmp_path):
 
     from corpusforge import run
 
-    _jsonl(tmp_path / "in.jsonl", _rows(2) + _rows(3, "body"))
+    _jsonl(tmp_path / "in.jsonl", _rows(1) + _rows(19, "body"))
     recipe = yaml.safe_load(_recipe(tmp_path / "in.jsonl", tmp_path).read_text())
-    stats = run({**recipe, "max_quarantine_fraction": 0.8}, output=str(tmp_path / "out"), workers=1)
-    assert stats["documents"] == {"read": 2, "quarantined": 3, "kept": 2}
+    stats = run({**recipe, "max_quarantine_fraction": 0.96}, output=str(tmp_path / "out"), workers=1)
+    assert stats["documents"] == {"read": 1, "quarantined": 19, "kept": 1}
 
 
 def test_run_whose_steps_drop_everything_warns_but_succeeds_and_validate_reports_it(tmp_path):
