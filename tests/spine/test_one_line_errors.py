@@ -140,3 +140,23 @@ def test_hf_path_offline_says_the_hub_is_unreachable_and_how_to_use_a_local_copy
     assert line.startswith("error: source 'wt' (hf://datasets/Salesforce/wikitext/wikitext-2-raw-v1): cannot reach "
                            "the HuggingFace Hub (offline: HF_HUB_OFFLINE is set); point `path:` at a local copy")
     assert "does not exist" not in line
+
+
+def test_collect_name_as_the_readme_shows_it_writes_collect_name_in_the_working_folder(tmp_path):
+    import datasets
+
+    rows = {"instruction": [f"Say {i}" for i in range(6)], "context": [""] * 6, "response": [f"{i}" for i in range(6)]}
+    datasets.Dataset.from_dict(rows).save_to_disk(str(tmp_path / "dolly-copy"))
+    res = _cli("collect", "dolly", "--local-path", "dolly-copy", "-n", "5", "-w", "1", "--vocab-size", "300",
+               "--sequence-length", "32", "-q", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    stats = yaml.safe_load((tmp_path / "collect-dolly" / "stats.json").read_text())
+    assert stats["documents"]["read"] == 5
+
+
+def test_collect_offline_hint_names_the_local_path_option(tmp_path):
+    res = _cli("collect", "wikitext", "-o", str(tmp_path / "out"), "-q", env=_env(HF_HUB_OFFLINE="1"))
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode != 0 and len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    assert "then run again with --local-path DIR: corpusforge collect wikitext --local-path DIR" in lines[0]
+    assert "`path: DIR`" not in lines[0]
