@@ -11,14 +11,15 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
-from corpusforge.errors import CorpusforgeError, UnusableInput
+from corpusforge.errors import AccessError, CorpusforgeError, UnusableInput
 
 console = Console(stderr=True)
 
 
 def _fail(msg: str) -> None:
-    console.print(f"[bold red]error:[/] {msg}", highlight=False)
+    console.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
     sys.exit(2)
 
 
@@ -61,7 +62,8 @@ def storage_error_line(exc: OSError, where: str | None) -> str:
 
 
 class _Main(click.Group):
-    """The ``corpusforge`` group: a storage error anywhere in a command is one line, exit 1."""
+    """The ``corpusforge`` group: a storage error anywhere in a command, or a source or output out of
+    reach (``AccessError``, or an error ``remote.access_reason`` knows), is one line, exit 1."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta["corpusforge.argv"] = list(args)
@@ -70,15 +72,19 @@ class _Main(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except AccessError as exc:
+            _refuse(str(exc))
         except Exception as exc:
-            err = storage_error(exc)
-            if err is None:
-                raise
-            from rich.markup import escape
+            from corpusforge.remote import access_error
 
-            console.print(f"[bold red]error:[/] {escape(storage_error_line(err, _output_of(self, ctx)))}",
-                          highlight=False, soft_wrap=True)
-            sys.exit(1)
+            err = storage_error(exc)
+            if err is not None:
+                _refuse(storage_error_line(err, _output_of(self, ctx)))
+            # Sources are named where they are planned; what is left is the store the command writes or reads.
+            unreachable = access_error(exc, f"output {_output_of(self, ctx) or 'store'}")
+            if unreachable is None:
+                raise
+            _refuse(str(unreachable))
 
 
 def _output_of(group: click.Group, ctx: click.Context) -> str | None:
@@ -100,7 +106,7 @@ def _output_of(group: click.Group, ctx: click.Context) -> str | None:
 
 def _refuse(msg: str) -> None:
     """An output that is in use, another recipe's, or not corpusforge's to delete: exit 1."""
-    console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
     sys.exit(1)
 
 
@@ -137,7 +143,7 @@ def run(recipe: str, output: str | None, workers: int | None, executor: str | No
         out = target if is_url(target) else Path(target).expanduser().resolve()
         run_recipe(r, str(out), workers=workers, progress=not quiet, console=console,
                    executor=executor or ("ray" if address else None), address=address, fresh=fresh)
-    except (OutputRefused, UnusableInput) as exc:  # one line, exit 1: the input, not the command, is wrong
+    except (OutputRefused, UnusableInput, AccessError) as exc:  # one line, exit 1: not the recipe's fault
         _refuse(str(exc))
     except CorpusforgeError as exc:
         _fail(str(exc))

@@ -33,3 +33,9 @@ class InputChanged(CorpusforgeError):
 
 class ValidationFailed(CorpusforgeError):
     """An output directory does not satisfy its own index."""
+
+
+class AccessError(CorpusforgeError):
+    """A source or output cannot be reached: missing credentials, an unreachable endpoint or hub, a
+    missing bucket or file, an unset environment variable or a missing filesystem package. The
+    message names the source or output and the reason; the command ends with it, exit code 1."""

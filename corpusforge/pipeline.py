@@ -36,11 +36,13 @@ import orjson
 import xxhash
 
 from corpusforge.document import Document
+from corpusforge.errors import CorpusforgeError
 from corpusforge.observe.erase import erased_ids
 from corpusforge.observe.histogram import LengthHistogram
 from corpusforge.observe.lineage import TaskLineage, task_lineage_path
 from corpusforge.observe.stats import TIMING, StepStats, TaskContext
 from corpusforge.recipe import Recipe
+from corpusforge.remote import access_error
 from corpusforge.shards.formats import get_format
 from corpusforge.shards.packer import Packer, gather_segments
 from corpusforge.shards.writer import ShardWriter
@@ -89,8 +91,15 @@ class Pipeline:
     def plan(self) -> list[TaskInput]:
         if self._plan is None:
             tasks: list[TaskInput] = []
-            for src in self.sources.values():
-                tasks.extend(src.plan(self.recipe.executor.task_bytes))
+            for name, src in self.sources.items():
+                try:
+                    tasks.extend(src.plan(self.recipe.executor.task_bytes))
+                except Exception as exc:  # a store, endpoint or hub out of reach: one line naming the source
+                    paths = getattr(src, "paths", None)
+                    where = f"source {name!r}" + (f" ({', '.join(map(str, paths))})" if paths else "")
+                    if isinstance(exc, CorpusforgeError) or (err := access_error(exc, where)) is None:
+                        raise
+                    raise err from None
             self._plan = reconcile_with_manifest(self.output, tasks, self.sources)
         return self._plan
 

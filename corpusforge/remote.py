@@ -33,13 +33,97 @@ from typing import Any
 
 import orjson
 
-from corpusforge.errors import CorpusforgeError
+from corpusforge.errors import AccessError, CorpusforgeError
 from corpusforge.state import file_sha256
 
 STATE = "_state/"
 LEDGER = ".corpusforge-uploads.jsonl"
 MIRROR_ENV = "CORPUSFORGE_MIRROR_DIR"
 log = logging.getLogger(__name__)
+
+
+# The fsspec filesystem packages corpusforge's extras install, by the name fsspec's import error gives.
+FS_PACKAGE_EXTRA = {"s3fs": "remote", "gcsfs": "cloud", "adlfs": "cloud", "huggingface_hub": "remote"}
+_BUCKET_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"}
+_HF_LOCAL_COPY = ("point `path:` at a local copy instead (made where the Hub is reachable, e.g. `hf download "
+                  "REPO --repo-type dataset --local-dir DIR`), or use an hf_dataset source with `path: DIR`")
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc``, then its causes and contexts, each once."""
+    out: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop(0)
+        if e is not None and all(e is not o for o in out):
+            out.append(e)
+            todo += [e.__cause__, e.__context__]
+    return out
+
+
+def _host(url: str) -> str:
+    """``scheme://host:port`` of a URL: where a connection went, without its path or query."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else url
+
+
+def access_reason(exc: BaseException) -> str | None:
+    """Why a store, endpoint or hub could not be used, in one clause, when ``exc`` (or what caused
+    it) is one of the failures a user fixes outside the recipe: no credentials, a connection refused
+    or a name not resolved, a missing bucket, the Hub offline, a filesystem package not installed.
+    None for anything else, which stays the error it is."""
+    for e in _chain(exc):
+        name, module = type(e).__name__, type(e).__module__ or ""
+        text = str(e)
+        if name in ("NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError"):
+            return ("no S3 credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, "
+                    "in the environment of the run)")
+        if name == "EndpointConnectionError":
+            url = getattr(e, "kwargs", {}).get("endpoint_url", "")
+            return f"cannot connect to the endpoint {_host(url)} (check AWS_ENDPOINT_URL / endpoint_url)"
+        if name == "OfflineModeIsEnabled" or (module.startswith("huggingface_hub") and isinstance(e, ConnectionError)):
+            return f"cannot reach the HuggingFace Hub (offline: HF_HUB_OFFLINE is set); {_HF_LOCAL_COPY}"
+        if isinstance(e, FileNotFoundError) and "bucket does not exist" in text.lower():
+            return "the bucket does not exist"
+        if name == "ClientError" and "NoSuchBucket" in text:
+            return "the bucket does not exist"
+        if isinstance(e, ImportError) and (pkg := next((p for p in FS_PACKAGE_EXTRA if p in text), None)):
+            return (f"the filesystem package {pkg} is not installed: pip install "
+                    f"'corpusforge[{FS_PACKAGE_EXTRA[pkg]}]'")
+        if name == "ClientConnectorError":  # aiohttp (http(s):// files)
+            return f"cannot connect to {e.host}:{e.port} ({_short_os_reason(e)})"
+        if name == "ConnectError" or isinstance(e, ConnectionRefusedError):  # httpx (the Hub), or a socket
+            url = _request_url(e)
+            if "huggingface.co" in url:
+                return f"cannot reach the HuggingFace Hub at {_host(url)} ({_short_os_reason(e)}); {_HF_LOCAL_COPY}"
+            return f"cannot connect to {_host(url) if url else 'the endpoint'} ({_short_os_reason(e)})"
+    return None
+
+
+def _request_url(e: BaseException) -> str:
+    """The URL of the request an httpx error belongs to, or ``""`` (httpx raises when it has none)."""
+    try:
+        return str(e.request.url)  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):
+        return ""
+
+
+def _short_os_reason(e: BaseException) -> str:
+    """The OS reason of a connection failure (``Connection refused``), else its message."""
+    for x in _chain(e):
+        if isinstance(x, OSError) and x.strerror:
+            return x.strerror
+    return str(e) or type(e).__name__
+
+
+def access_error(exc: BaseException, where: str) -> AccessError | None:
+    """``AccessError("WHERE: reason")`` when ``access_reason`` knows ``exc``, else None."""
+    from corpusforge.redact_urls import redact_text
+
+    why = access_reason(exc)
+    return AccessError(redact_text(f"{where}: {why}")) if why else None
 
 
 def is_url(path: str | os.PathLike[str] | None) -> bool:
@@ -133,9 +217,11 @@ class RemoteOutput:
         self.url = url.rstrip("/")
         try:
             self.fs, self.root = url_to_fs(self.url)
-        except (ImportError, ValueError) as exc:
-            raise CorpusforgeError(f"output {self.url}: no filesystem for this URL ({exc}); for s3:// install "
-                                   "'corpusforge[remote]'") from None
+        except ImportError as exc:
+            raise access_error(exc, f"output {self.url}") or CorpusforgeError(
+                f"output {self.url}: no filesystem for this URL ({exc})") from None
+        except ValueError as exc:
+            raise CorpusforgeError(f"output {self.url}: no filesystem for this URL ({exc})") from None
         self.root = self.root.rstrip("/")
         if local is None:
             self.local = mirror_dir(self.url)
@@ -155,10 +241,20 @@ class RemoteOutput:
         try:
             found = self.fs.find(self.root, detail=True)
         except FileNotFoundError:
+            self._check_bucket()
             return {}
         prefix = self.root + "/"
         return {p[len(prefix):]: (int(info.get("size") or 0), _modified(info)) for p, info in found.items()
                 if p.startswith(prefix) and info.get("type", "file") != "directory"}
+
+    def _check_bucket(self) -> None:
+        """Raise ``AccessError`` when the bucket (container) of an object-store output does not exist:
+        the run would fail at its first upload, after writing its mirror."""
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        bucket = self.root.split("/", 1)[0]
+        if set(protocols) & _BUCKET_STORES and bucket and not self.fs.exists(bucket):
+            raise AccessError(f"output {self.url}: the bucket {bucket!r} does not exist (create it, or "
+                              "name another with --output / output.path)")
 
     def pull(self, skip: tuple[str, ...] = ()) -> int:
         """Download what the mirror lacks, or holds at another size and older than the store's;

@@ -24,8 +24,10 @@ def datasets(as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--dataset", "-d", "name", required=True, help="A name from `corpusforge datasets`.")
-@click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.argument("dataset", required=False)
+@click.option("--dataset", "-d", "name", help="A name from `corpusforge datasets` (or give it as DATASET).")
+@click.option("--output", "-o", type=click.Path(file_okay=False),
+              help="Output folder (default: ./collect-DATASET).")
 @click.option("--max-samples", "-n", type=click.IntRange(min=1), help="Read at most this many records.")
 @click.option("--preset", type=click.Choice(["small", "production", "multimodal"]), help="Recipe preset.")
 @click.option("--local-path", type=click.Path(exists=True),
@@ -34,15 +36,24 @@ def datasets(as_json: bool) -> None:
 @click.option("--vocab-size", type=click.IntRange(min=300), help="Tokenizer vocabulary (default: the recipe's).")
 @click.option("--sequence-length", type=click.IntRange(min=8), help="Shard sequence length (default: the recipe's).")
 @click.option("--quiet", "-q", is_flag=True)
-def collect(name: str, output: str, max_samples: int | None, preset: str | None, local_path: str | None,
+def collect(dataset: str | None, name: str | None, output: str | None, max_samples: int | None, preset: str | None, local_path: str | None,
             workers: int | None, vocab_size: int | None, sequence_length: int | None, quiet: bool) -> None:
-    """Run one catalog dataset through the default curation into shards."""
+    """Run the catalog dataset DATASET (or --dataset) through the default curation into shards."""
     from rich.console import Console
+    from rich.markup import escape
 
+    from corpusforge.errors import AccessError
     from corpusforge.recipe import load_recipe
     from corpusforge.runner import run
     from corpusforge.sources.catalog import collect_recipe
+    from corpusforge.sources.hf import USE_LOCAL_COPY
 
+    if dataset and name and dataset != name:
+        raise click.UsageError(f"two datasets given: {dataset!r} and --dataset {name!r}")
+    name = dataset or name
+    if not name:
+        raise click.UsageError("name a dataset from `corpusforge datasets`: corpusforge collect NAME")
+    output = output or f"collect-{name}"
     console = Console(stderr=True)
     overrides = {}
     if vocab_size:
@@ -53,8 +64,11 @@ def collect(name: str, output: str, max_samples: int | None, preset: str | None,
         recipe = load_recipe(collect_recipe(name, max_samples, preset, local_path, overrides))
         stats = run(recipe, output, workers=workers, progress=not quiet, console=console)
     except CorpusforgeError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(2)
+        # The hub hint names the recipe option; here the copy is given with --local-path.
+        msg = str(exc).replace(USE_LOCAL_COPY, f"then run again with --local-path DIR: corpusforge collect {name} "
+                               "--local-path DIR")
+        console.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
+        sys.exit(1 if isinstance(exc, AccessError) else 2)
     console.print(f"{name}: {stats['documents']['kept']:,} documents, {stats['tokens']:,} tokens -> {output}",
                   highlight=False)
 

@@ -1,7 +1,7 @@
 """A small registry of well-known text datasets, and ``collect``: one dataset to shards in one call.
 
 Behind ``corpusforge datasets`` (``list_datasets`` / ``format_catalog``) and
-``corpusforge collect --dataset NAME --output DIR --max-samples N --preset P`` (``collect``).
+``corpusforge collect NAME [--output DIR] [--max-samples N] [--preset P]`` (``collect``).
 Entries say where a dataset lives on the HuggingFace hub, which config and split to read, how
 its text is built and under which license it is distributed; check the dataset card before use.
 """

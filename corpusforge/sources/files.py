@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import io
 import os
@@ -197,6 +198,9 @@ class FilesSource(Source):
             return fs, root, entries
         if fs.exists(root):
             return fs, posixpath.dirname(root), {root: fs.info(root)}
+        if "hf" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+            with contextlib.suppress(FileNotFoundError):
+                fs.info(root)  # exists() says False for a Hub out of reach too: raise that error instead
         raise CorpusforgeError(f"source {self.source_name!r}: path {spec!r} does not exist")
 
     def _format(self, path: str) -> str:

@@ -18,13 +18,17 @@ if TYPE_CHECKING:
     from corpusforge.observe.stats import TaskContext
 
 
+# How the offline hint says to use a local copy; `corpusforge collect` puts its --local-path in its place.
+USE_LOCAL_COPY = "then use `path: DIR` instead of `dataset:` in this source"
+
+
 def _offline_hint(dataset: str, config: str | None, split: str) -> str:
     cfg = f", {config!r}" if config else ""
     return (
         f"the HuggingFace hub is unreachable (or HF_HUB_OFFLINE is set), so dataset {dataset!r} cannot be "
         f"loaded. Make a local copy where the hub is reachable: python -c \"import datasets; "
-        f"datasets.load_dataset({dataset!r}{cfg}, split={split!r}).save_to_disk('DIR')\", then use "
-        f"`path: DIR` instead of `dataset:` in this source (a folder of parquet/jsonl files also works)."
+        f"datasets.load_dataset({dataset!r}{cfg}, split={split!r}).save_to_disk('DIR')\", {USE_LOCAL_COPY} "
+        f"(a folder of parquet/jsonl files also works)."
     )
 
 

@@ -11,6 +11,7 @@ and URIs and quarantine locations are written with secret query values redacted.
 
 from __future__ import annotations
 
+import os
 import posixpath
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ from urllib.parse import urljoin, urlsplit
 import fsspec
 
 from corpusforge.document import Document, make_doc_id
+from corpusforge.errors import AccessError
 from corpusforge.extract.base import ExtractionError
 from corpusforge.extract.detect import HEAD_BYTES, Kind, sniff
 from corpusforge.extract.formats import ExtractOptions, extract_document
@@ -48,6 +50,15 @@ def _http_options(rate_limit: float, retries: int, backoff: float, timeout: floa
     return HttpOptions(rate_limit=rate_limit, retries=retries, backoff=backoff, timeout=timeout,
                        headers_env=headers_env, max_redirects=max_redirects, max_body_bytes=max_body_bytes,
                        allow_private_redirects=allow_private_redirects)
+
+
+def _check_headers_env(source: str, headers_env: dict[str, str] | None) -> None:
+    """Refuse, before anything is fetched, a ``headers_env`` variable that is not set: every request
+    would go without its credential and be quarantined one by one."""
+    for header, var in (headers_env or {}).items():
+        if var not in os.environ:
+            raise AccessError(f"source {source!r}: headers_env: environment variable {var!r} (for header "
+                              f"{header}) is not set")
 
 
 @SOURCES.register("urls")
@@ -90,11 +101,20 @@ class UrlsSource(Source):
     def _all_urls(self) -> list[str]:
         urls = list(self.urls)
         if self.url_file:
-            with fsspec.open(self.url_file, "rt", encoding="utf-8") as fh:
-                urls += [line.strip() for line in fh if line.strip() and not line.startswith("#")]
+            try:
+                with fsspec.open(self.url_file, "rt", encoding="utf-8") as fh:
+                    urls += [line.strip() for line in fh if line.strip() and not line.startswith("#")]
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+                why = {FileNotFoundError: "does not exist", IsADirectoryError: "is a folder, not a file",
+                       NotADirectoryError: "does not exist"}.get(type(exc), exc.strerror or str(exc))
+                raise AccessError(f"source {self.source_name!r}: url_file {redact_url(self.url_file)} {why}") from None
+            except UnicodeDecodeError as exc:
+                raise AccessError(f"source {self.source_name!r}: url_file {redact_url(self.url_file)} is not "
+                                  f"UTF-8 text (byte {exc.start})") from None
         return list(dict.fromkeys(urls))
 
     def plan(self, task_bytes: int) -> list[TaskInput]:
+        _check_headers_env(self.source_name, self.http.headers_env)
         by_host: dict[str, list[Part]] = {}
         for url in self._all_urls():
             by_host.setdefault(urlsplit(url).netloc, []).append(Part(url, key=url))
@@ -222,6 +242,7 @@ class RestApiSource(Source):
         self.extra_metadata = metadata or {}
 
     def plan(self, task_bytes: int) -> list[TaskInput]:
+        _check_headers_env(self.source_name, self.http.headers_env)
         return [TaskInput(self.source_name, (Part(self.url, key=self.url),))]
 
     def _pages(self, fetcher: Fetcher, ctx: TaskContext) -> Iterator[tuple[int, list[Any]]]:
