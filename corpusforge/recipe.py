@@ -307,6 +307,62 @@ class Recipe(_Strict):
         return yaml.safe_dump(redact_secrets(data), sort_keys=False)
 
 
+# Recipe keys that name a local file or folder, in sources, steps, the tokenizer and embeddings.
+_SOURCE_PATH_KEYS = ("path", "url_file", "media_roots")
+_STEP_PATH_KEYS = ("model_path", "reverse_model_path", "index_dir", "counts_dir", "cache_path")
+# Keys that may also hold a name that is not a path (a model id): resolved only where the file exists.
+_MAYBE_PATH_KEYS = ("model",)
+
+
+def _rebased(value: Any, base_dir: Path, only_existing: bool = False) -> Any:
+    """``value`` (a path or a list of them) with each relative local path joined to ``base_dir``;
+    URLs, absolute and ``~`` paths are kept. ``sqlite:///relative.db`` is a relative path too."""
+    if isinstance(value, list):
+        return [_rebased(v, base_dir, only_existing) for v in value]
+    if not isinstance(value, str) or not value:
+        return value
+    if value.startswith("sqlite:///") and not value.startswith("sqlite:////"):
+        rel = value[len("sqlite:///"):]
+        return f"sqlite:///{base_dir / rel}" if rel and not rel.startswith(":memory:") else value
+    if "://" in value or os.path.isabs(os.path.expanduser(value)):
+        return value
+    joined = base_dir / value
+    return str(joined) if not only_existing or joined.exists() else value
+
+
+def _resolve_relative_paths(data: dict[str, Any], base_dir: Path) -> None:
+    """Resolve every relative path of a recipe file against its folder, wherever the run starts:
+    sources' ``path``/``url_file``/``media_roots`` and SQLite ``url``, steps' model and index
+    folders, ``tokenizer.path``/``manifest``, ``embeddings.model``, media codebooks and encoders."""
+    for src in data.get("sources") or []:
+        if isinstance(src, dict):
+            for key in _SOURCE_PATH_KEYS:
+                if key in src:
+                    src[key] = _rebased(src[key], base_dir)
+            if isinstance(src.get("url"), str) and src["url"].startswith("sqlite:"):
+                src["url"] = _rebased(src["url"], base_dir)
+    for step in data.get("steps") or []:
+        if isinstance(step, dict):
+            for key in _STEP_PATH_KEYS:
+                if key in step:
+                    step[key] = _rebased(step[key], base_dir)
+            for key in _MAYBE_PATH_KEYS:
+                if key in step:
+                    step[key] = _rebased(step[key], base_dir, only_existing=True)
+    for section, keys in (("tokenizer", ("path", "manifest")), ("embeddings", ("model",))):
+        part = data.get(section)
+        if isinstance(part, dict):
+            for key in keys:
+                if key in part:
+                    part[key] = _rebased(part[key], base_dir, only_existing=section == "embeddings")
+    media = data.get("media")
+    for key in ("codebooks", "encoders"):
+        paths = media.get(key) if isinstance(media, dict) else None
+        if isinstance(paths, dict):
+            for m, p in paths.items():
+                paths[m] = _rebased(p, base_dir)
+
+
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for k, v in over.items():
@@ -335,7 +391,7 @@ def _rename_aliases(data: dict[str, Any]) -> None:
 def load_recipe(data: dict[str, Any] | str | os.PathLike[str], **overrides: Any) -> Recipe:
     """Validate a recipe given as a dict or a YAML file path; RecipeError names every bad field.
 
-    Relative source paths in a YAML file are resolved against the file's directory.
+    Relative paths in a YAML file are resolved against the file's directory (``_resolve_relative_paths``).
     """
     base_dir: Path | None = None
     if not isinstance(data, dict):
@@ -361,17 +417,7 @@ def load_recipe(data: dict[str, Any] | str | os.PathLike[str], **overrides: Any)
             section, _, field = key.partition("__")
             data.setdefault(section, {})[field] = value
     if base_dir is not None:
-        for src in data.get("sources") or []:
-            if isinstance(src, dict) and isinstance(src.get("path"), str) and "://" not in src["path"]:
-                if not os.path.isabs(os.path.expanduser(src["path"])):
-                    src["path"] = str(base_dir / src["path"])
-        media = data.get("media")
-        for key in ("codebooks", "encoders"):
-            paths = media.get(key) if isinstance(media, dict) else None
-            if isinstance(paths, dict):
-                for m, p in paths.items():
-                    if isinstance(p, str) and not os.path.isabs(os.path.expanduser(p)):
-                        paths[m] = str(base_dir / p)
+        _resolve_relative_paths(data, base_dir)
     try:
         return Recipe.model_validate(data)
     except ValidationError as err:
