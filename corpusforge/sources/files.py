@@ -333,7 +333,8 @@ class FilesSource(Source):
                 # zstd, bz2 and xz archives are read decompressed (offsets of the decompressed bytes).
                 per_record = plain or (getattr(stream, "compression", "") == "gzip" and gzip_is_per_record(raw))
                 records = read_warc(raw if per_record else stream, part.path, ctx.quarantine,
-                                    self.favor_precision, self._expansion_limit(part), part.size)
+                                    self.favor_precision, self._expansion_limit(part), part.size,
+                                    lambda why: ctx.count(self, f"warc records skipped: {why}"))
                 yield from self._documents(part, records, {"format": "warc"})
             finally:
                 stream.close()
