@@ -104,3 +104,110 @@ def test_skipped_warc_records_are_counted_by_reason(data, tmp_path):
     assert len(docs) == 1
     assert sorted(skipped) == ["request record", "request record", "revisit record", "warcinfo record",
                                "warcinfo record"]
+
+
+# -- filesystem oddities --------------------------------------------------------------------------
+
+GOOD = {"a.txt": WIKI[:2000], "with space.txt": WIKI[2000:3000], "new\nline.txt": WIKI[3000:4000],
+        "real/sub/deep.txt": WIKI[4000:5000]}
+ODD = {
+    "again": "symlinked folder already read through another path",
+    "caf\\xe9.txt": "file name is not valid UTF-8: rename the file to read it",
+    "dangling.txt": "dangling symlink (its target 'nowhere' does not exist)",
+    "pipe.txt": "not a regular file: a FIFO (named pipe)",
+    "real/loop": "symlink loop: links to its own ancestor folder",
+    "sock": "not a regular file: a socket",
+    "zero.txt": "empty file",
+    "self": "symlink loop: Too many levels of symbolic links",
+}
+
+
+def _odd_folder(tmp_path: Path) -> Path:
+    """Good text files beside every filesystem oddity: a followed symlinked folder, a second link
+    to a folder already read, a loop to an ancestor, a self-link, a dangling link, a FIFO, a
+    socket, names with a space, a newline and a Latin-1 byte, and an empty file."""
+    import socket
+
+    root, outside = tmp_path / "in", tmp_path / "outside"
+    (root / "real" / "sub").mkdir(parents=True)
+    outside.mkdir()
+    for name, text in GOOD.items():
+        (root / name).write_text(text, "utf-8")
+    (outside / "o.txt").write_text(WIKI[5000:6000], "utf-8")
+    os.symlink(outside, root / "linked")
+    os.symlink("real", root / "again")
+    os.symlink("..", root / "real" / "loop")
+    os.symlink("self", root / "self")
+    os.symlink("nowhere", root / "dangling.txt")
+    os.mkfifo(root / "pipe.txt")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(root / "sock"))
+    sock.close()
+    with open(os.fsencode(root) + b"/caf\xe9.txt", "wb") as fh:
+        fh.write(b"a file whose name is Latin-1\n")
+    (root / "zero.txt").write_bytes(b"")
+    return root
+
+
+def test_every_filesystem_oddity_is_one_quarantine_entry_and_every_good_file_is_read_once(tmp_path):
+    root = _odd_folder(tmp_path)
+    proc, out = _cli_run(tmp_path, root)
+    assert proc.returncode == 0, proc.stderr.decode()
+    expected = sorted([(str(root / name), text) for name, text in GOOD.items()]
+                      + [(str(root / "linked" / "o.txt"), WIKI[5000:6000])])
+    assert _kept(out) == expected
+    entries = _quarantined(out)
+    got = {rec["location"][len(str(root)) + 1:]: rec["reason"] for rec in entries}
+    assert len(entries) == len(ODD)
+    assert set(got) == set(ODD)
+    for name, reason in ODD.items():
+        assert got[name].startswith(reason), (name, got[name])
+
+
+def test_a_file_that_vanishes_between_listing_and_reading_is_quarantined(tmp_path):
+    from corpusforge.observe.stats import TaskContext
+    from corpusforge.sources.files import FilesSource
+
+    (tmp_path / "in").mkdir()
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / "in" / name).write_text(f"text of {name}\n")
+    src = FilesSource(name="t", path=str(tmp_path / "in"))
+    tasks = src.plan(1 << 30)
+    (tmp_path / "in" / "a.txt").unlink()
+    ctx = TaskContext("curate", 0, tmp_path / "ctx")
+    docs = [d.text for t in tasks for d in src.read(t, ctx)]
+    assert docs == ["text of b.txt\n"]
+    assert ctx.quarantined == [{"location": str(tmp_path / "in" / "a.txt"), "reason": "file vanished after it was listed"}]
+
+
+def test_a_file_whose_size_changes_between_listing_and_reading_is_quarantined(tmp_path):
+    from corpusforge.observe.stats import TaskContext
+    from corpusforge.sources.files import FilesSource
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("first\n")
+    src = FilesSource(name="t", path=str(tmp_path / "in"))
+    tasks = src.plan(1 << 30)
+    (tmp_path / "in" / "a.txt").write_text("first and more\n")
+    ctx = TaskContext("curate", 0, tmp_path / "ctx")
+    assert [d for t in tasks for d in src.read(t, ctx)] == []
+    assert [q["reason"] for q in ctx.quarantined] == [
+        "file changed after it was listed (size 6 -> 15 bytes); run again to read it"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="as root, permission bits do not stop reads")
+def test_unreadable_file_and_folder_are_quarantined(tmp_path):
+    root = tmp_path / "in"
+    (root / "locked").mkdir(parents=True)
+    (root / "locked" / "x.txt").write_text("hidden\n")
+    (root / "secret.txt").write_text("secret\n")
+    (root / "ok.txt").write_text("ok\n")
+    os.chmod(root / "secret.txt", 0)
+    os.chmod(root / "locked", 0)
+    try:
+        docs, quarantined = read_all(root, tmp_path)
+    finally:
+        os.chmod(root / "locked", 0o755)
+    assert [d.text for d in docs] == ["ok\n"]
+    assert sorted(q["reason"] for q in quarantined) == ["cannot list folder: permission denied",
+                                                        "cannot open: Permission denied"]
