@@ -94,6 +94,7 @@ class FilesSource(Source):
         include: list[str] | None = None,
         exclude: list[str] | None = None,
         encoding_errors: Literal["quarantine", "replace"] = "quarantine",
+        encoding: str = "auto",
         metadata: dict[str, Any] | None = None,
         text_template: str | None = None,
         pdf_password: str | None = None,
@@ -119,6 +120,9 @@ class FilesSource(Source):
         self.text_unit = text_unit
         self.include, self.exclude = include or [], exclude or []
         self.encoding_errors = encoding_errors
+        from corpusforge.extract.charset import check_encoding
+
+        self.encoding = check_encoding(encoding)
         self.extra_metadata = metadata or {}
         if text_template is not None:
             _check_template(text_template)
@@ -326,6 +330,8 @@ class FilesSource(Source):
             return  # the caption of the media file beside it, read with that file
         kind, data = self._kind(part)
         fam = kind.family
+        if fam == "binary" and self.encoding != "auto":  # NUL bytes are text in UTF-16/32 without a BOM
+            fam = "text"
         if fam in _RECORD_FORMATS:
             yield from self._read_records(part, fam, ctx)
         elif fam == "binary":
@@ -361,7 +367,7 @@ class FilesSource(Source):
                 yield from self._html_with_media(part, data, ctx)
                 return
             opts = ExtractOptions(self._pdf_password(), self.favor_precision, self.pdf_mode, self.encoding_errors,
-                                  self.max_expansion_ratio, self.expansion_floor_bytes, part.size)
+                                  self.max_expansion_ratio, self.expansion_floor_bytes, part.size, self.encoding)
             try:
                 out = extract_document(data, kind, part.path, opts)
             except ExtractionError as exc:
@@ -534,7 +540,7 @@ class FilesSource(Source):
                 records = readers.read_csv(stream, part.path, q, tf, "\t" if fmt == "tsv" else ",", tpl)
             else:
                 records = readers.read_text(stream, part.path, q, self.text_unit, self.encoding_errors,
-                                            part.start, part.end)
+                                            part.start, part.end, self.encoding)
             if self.media == "pass" and fmt != "text":
                 for doc in self._documents(part, self._records_with_media(part, records, ctx), {}):
                     doc.media = doc.metadata.get("media")

@@ -211,3 +211,66 @@ def test_unreadable_file_and_folder_are_quarantined(tmp_path):
     assert [d.text for d in docs] == ["ok\n"]
     assert sorted(q["reason"] for q in quarantined) == ["cannot list folder: permission denied",
                                                         "cannot open: Permission denied"]
+
+
+# -- encodings ------------------------------------------------------------------------------------
+
+BOOK = (SHARED_DATA / "prose" / "gutenberg" / "pg1342.txt").read_text("utf-8-sig")[20000:26000]  # ’ “ ”
+LATIN = "\n".join([line for line in (SHARED_DATA / "wikitext-2" / "test.txt").read_text("utf-8").splitlines()
+                   if max(map(ord, line), default=0) in range(128, 256)][:30])  # é, ö, £ ..., all in latin-1
+
+
+@pytest.mark.parametrize(("codec", "text", "recorded"), [
+    ("cp1252", BOOK, "cp1252"),
+    ("utf-16", BOOK, "utf-16-le"),
+    ("utf-8-sig", BOOK, None),
+    ("utf-32", BOOK, "utf-32-le"),
+])
+def test_text_in_another_encoding_round_trips_exactly(tmp_path, codec, text, recorded):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "book.txt").write_bytes(text.encode(codec))
+    docs, quarantined = read_all(tmp_path / "in", tmp_path)
+    assert quarantined == []
+    assert [d.text for d in docs] == [text]
+    assert docs[0].metadata.get("encoding") == recorded
+
+
+def test_latin1_text_is_decoded_not_quarantined(tmp_path):
+    assert any(ord(c) > 127 for c in LATIN)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "wiki.txt").write_bytes(LATIN.encode("latin-1"))
+    docs, quarantined = read_all(tmp_path / "in", tmp_path)
+    assert quarantined == []
+    assert [d.text for d in docs] == [LATIN]
+
+
+def test_utf16_markdown_with_a_bom_is_extracted_not_called_binary(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "notes.md").write_bytes("# Café\n\nDéjà vu.\n".encode("utf-16"))
+    docs, quarantined = read_all(tmp_path / "in", tmp_path)
+    assert quarantined == []
+    assert [d.text for d in docs] == ["Café\n\nDéjà vu."]
+    assert docs[0].metadata["encoding"] == "utf-16-le"
+
+
+def test_an_explicit_encoding_overrides_detection(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "book.txt").write_bytes(BOOK.encode("utf-16-le"))  # no BOM: NUL bytes everywhere
+    docs, quarantined = read_all(tmp_path / "in", tmp_path, encoding="utf-16-le")
+    assert quarantined == []
+    assert [d.text for d in docs] == [BOOK]
+
+
+def test_an_explicit_encoding_that_does_not_fit_is_quarantined(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "x.txt").write_bytes("naïve\n".encode())
+    docs, quarantined = read_all(tmp_path / "in", tmp_path, encoding="ascii")
+    assert docs == []
+    assert [q["reason"] for q in quarantined] == ["invalid ascii at byte 2"]
+
+
+def test_an_unknown_encoding_name_is_refused_when_the_source_is_built():
+    from corpusforge.sources.files import FilesSource
+
+    with pytest.raises(ValueError, match="encoding: 'klingon' is not a known text encoding"):
+        FilesSource(name="t", path=".", encoding="klingon")
