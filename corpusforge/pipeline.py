@@ -247,6 +247,7 @@ class Pipeline:
         writer.close()
         if seg == 0:
             summary = quarantine_summary(ctx)
+            stats[0].counts.update(ctx.stats_for(self.sources[ti.source]).counts)  # what the source skipped
             stats[0].docs_in = stats[0].docs_out + summary["quarantined"]
             return {"steps": finish_stats(stats), **summary, "lengths_read": lengths.counts}
         return {"steps": finish_stats(stats), **quarantine_summary(ctx)}

@@ -34,6 +34,7 @@ class ExtractOptions:
     max_expansion_ratio: float | None = DEFAULT_MAX_EXPANSION_RATIO
     expansion_floor_bytes: int = DEFAULT_EXPANSION_FLOOR_BYTES
     compressed_bytes: int = 0
+    encoding: str = "auto"
 
 
 def decode_utf8(raw: bytes, errors: str) -> str:
@@ -78,15 +79,25 @@ def extract_document(raw: bytes, kind: Kind, path: str, opts: ExtractOptions) ->
         if not text.strip():
             raise ExtractionError("XML has no text")
         return Extracted(text, {"format": "xml"})
-    text = decode_utf8(raw, opts.encoding_errors)
+    from corpusforge.extract.charset import UndetectedEncoding, decode_text
+
+    try:
+        text, used = decode_text(raw, opts.encoding, "replace" if opts.encoding_errors == "replace" else "strict")
+    except UnicodeDecodeError as exc:
+        raise ExtractionError(f"invalid {opts.encoding if opts.encoding != 'auto' else 'UTF-8'} at byte {exc.start}") from None
+    except UndetectedEncoding as exc:
+        raise ExtractionError(str(exc)) from None
     if not text.strip():
         raise ExtractionError("empty file")
+    enc = {} if used == "utf-8" else {"encoding": used}
     if fam in ("markdown", "rst"):
         from corpusforge.extract.markup import extract_markup
 
-        return extract_markup(text, fam)
+        out = extract_markup(text, fam)
+        out.metadata.update(enc)
+        return out
     if fam == "code":
-        return Extracted(text, {"language": kind.language or CODE_EXTENSIONS.get(extension(path), "unknown")})
+        return Extracted(text, {"language": kind.language or CODE_EXTENSIONS.get(extension(path), "unknown"), **enc})
     raise ExtractionError(f"no extractor for {fam}")
 
 

@@ -2,8 +2,10 @@
 
 Each response record with a 2xx status and an HTML (or plain-text) body becomes one document;
 its byte offset in the archive is the document offset, and the target URI, HTTP status,
-content type, WARC date and record id go into metadata. Other records (requests, metadata,
-images, redirects) are skipped. A damaged archive yields every record before the damage and
+content type, WARC date and record id go into metadata. A ``conversion`` record (Common Crawl
+WET: the page's text, UTF-8 by the WET format) is one document with its text as it is. Other
+records (warcinfo, requests, metadata, revisits, images, redirects) are skipped, each counted by
+``skipped(reason)``. A damaged archive yields every record before the damage and
 then raises CorruptInput, which the source turns into a quarantine entry; a record cut short
 (fewer bytes than its Content-Length) is quarantined as a truncated record.
 """
@@ -11,7 +13,7 @@ then raises CorruptInput, which the source turns into a quarantine entry; a reco
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from corpusforge.errors import CorruptInput
@@ -21,6 +23,10 @@ from corpusforge.sources.compression import ExpansionLimitExceeded, expansion_re
 from corpusforge.sources.readers import Quarantine, Record
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+_CONTENT_RECORDS = ("response", "resource", "conversion")
+_WARC_META = (("WARC-Date", "warc_date"), ("WARC-Record-ID", "warc_record_id"),
+              ("WARC-Refers-To", "warc_refers_to"),
+              ("WARC-Identified-Content-Language", "warc_identified_content_language"))
 
 
 def _charset(content_type: str) -> str | None:
@@ -34,8 +40,10 @@ def _charset(content_type: str) -> str | None:
 def read_warc(
     stream: IO[bytes], path: str, quarantine: Quarantine, favor_precision: bool = True,
     max_body_bytes: int | None = None, compressed_bytes: int = 0,
+    skipped: Callable[[str], None] | None = None,
 ) -> Iterator[Record]:
-    """``(offset, text, metadata)`` for every extractable response record of a WARC/ARC stream.
+    """``(offset, text, metadata)`` for every extractable response, resource or conversion (WET)
+    record of a WARC/ARC stream; ``skipped`` is told why each other record yields no document.
 
     A record body longer than ``max_body_bytes`` (the archive's expansion limit: warcio inflates
     gzip records itself) ends the archive with ExpansionLimitExceeded, before it is held whole.
@@ -44,15 +52,17 @@ def read_warc(
     from warcio.archiveiterator import ArchiveIterator
     from warcio.exceptions import ArchiveLoadFailed
 
+    skip = skipped or (lambda reason: None)
     it = ArchiveIterator(stream, arc2warc=True)
     offset = 0
     try:
         for record in it:
-            if record.rec_type not in ("response", "resource"):
+            if record.rec_type not in _CONTENT_RECORDS:
+                skip(f"{record.rec_type} record")
                 continue
             uri = record.rec_headers.get_header("WARC-Target-URI") or ""
             meta: dict[str, Any] = {"url": uri, "warc_type": record.rec_type}
-            for header, key in (("WARC-Date", "warc_date"), ("WARC-Record-ID", "warc_record_id")):
+            for header, key in _WARC_META:
                 value = record.rec_headers.get_header(header)
                 if value:
                     meta[key] = value
@@ -64,12 +74,14 @@ def read_warc(
                 except (TypeError, ValueError):
                     meta["http_status"] = 0
                 if not 200 <= meta["http_status"] < 300:
+                    skip("response status not 2xx")
                     continue
             else:
                 ctype = record.rec_headers.get_header("Content-Type") or ""
             mime = ctype.split(";")[0].strip().lower()
             meta["content_type"] = mime
             if mime not in _HTML_TYPES and mime != "text/plain":
+                skip(f"{record.rec_type} of type {mime or 'unknown'}")
                 continue
             body = record.content_stream().read(None if max_body_bytes is None else max_body_bytes + 1)
             if max_body_bytes is not None and len(body) > max_body_bytes:
@@ -82,10 +94,13 @@ def read_warc(
                 quarantine(where, f"truncated WARC record ({missing} bytes missing; {uri})", None)
                 continue
             if not body.strip():
+                skip(f"{record.rec_type} with an empty body")
                 continue
             if mime == "text/plain":
                 try:
-                    text = body.decode(_charset(ctype) or "utf-8")
+                    # A WET conversion record is UTF-8 by definition, whatever it declares.
+                    charset = "utf-8" if record.rec_type == "conversion" else _charset(ctype) or "utf-8"
+                    text = body.decode(charset)
                 except (UnicodeDecodeError, LookupError):
                     quarantine(where, "undecodable text/plain body", body[:200])
                     continue

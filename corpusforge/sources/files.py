@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fnmatch
 import io
 import os
 import posixpath
+import stat
 import string
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -94,6 +96,7 @@ class FilesSource(Source):
         include: list[str] | None = None,
         exclude: list[str] | None = None,
         encoding_errors: Literal["quarantine", "replace"] = "quarantine",
+        encoding: str = "auto",
         metadata: dict[str, Any] | None = None,
         text_template: str | None = None,
         pdf_password: str | None = None,
@@ -121,6 +124,9 @@ class FilesSource(Source):
         self.text_unit = text_unit
         self.include, self.exclude = include or [], exclude or []
         self.encoding_errors = encoding_errors
+        from corpusforge.extract.charset import check_encoding
+
+        self.encoding = check_encoding(encoding)
         self.extra_metadata = metadata or {}
         if text_template is not None:
             _check_template(text_template)
@@ -180,6 +186,8 @@ class FilesSource(Source):
         """``(fs, base, {path: info})`` for one path spec. A folder's subfolders are listed in
         parallel (object-store listings are slow per request, not per byte)."""
         fs, root = url_to_fs(spec)
+        if _is_local(fs) and not _has_glob(root) and os.path.isdir(root):
+            return fs, root, _walk_local(root)
         if _has_glob(root):
             base = root
             while _has_glob(base):
@@ -318,6 +326,10 @@ class FilesSource(Source):
             raw.close()
 
     def _read_part(self, part: Part, ctx: TaskContext) -> Iterator[Document]:
+        why = _local_oddity(part) if "://" not in part.path else None
+        if why:
+            ctx.quarantine(part.path, why, None)
+            return
         if part.size == 0 and part.start == 0:
             ctx.quarantine(part.path, "empty file", None)
             return
@@ -325,6 +337,8 @@ class FilesSource(Source):
             return  # the caption of the media file beside it, read with that file
         kind, data = self._kind(part)
         fam = kind.family
+        if fam == "binary" and self.encoding != "auto":  # NUL bytes are text in UTF-16/32 without a BOM
+            fam = "text"
         if fam in _RECORD_FORMATS:
             yield from self._read_records(part, fam, ctx)
         elif fam == "binary":
@@ -340,7 +354,8 @@ class FilesSource(Source):
                 # zstd, bz2 and xz archives are read decompressed (offsets of the decompressed bytes).
                 per_record = plain or (getattr(stream, "compression", "") == "gzip" and gzip_is_per_record(raw))
                 records = read_warc(raw if per_record else stream, part.path, ctx.quarantine,
-                                    self.favor_precision, self._expansion_limit(part), part.size)
+                                    self.favor_precision, self._expansion_limit(part), part.size,
+                                    lambda why: ctx.count(self, f"warc records skipped: {why}"))
                 yield from self._documents(part, records, {"format": "warc"})
             finally:
                 stream.close()
@@ -359,7 +374,7 @@ class FilesSource(Source):
                 yield from self._html_with_media(part, data, ctx)
                 return
             opts = ExtractOptions(self._pdf_password(), self.favor_precision, self.pdf_mode, self.encoding_errors,
-                                  self.max_expansion_ratio, self.expansion_floor_bytes, part.size)
+                                  self.max_expansion_ratio, self.expansion_floor_bytes, part.size, self.encoding)
             try:
                 out = extract_document(data, kind, part.path, opts)
             except ExtractionError as exc:
@@ -533,7 +548,7 @@ class FilesSource(Source):
                 records = readers.read_csv(stream, part.path, q, tf, "\t" if fmt == "tsv" else ",", tpl)
             else:
                 records = readers.read_text(stream, part.path, q, self.text_unit, self.encoding_errors,
-                                            part.start, part.end)
+                                            part.start, part.end, self.encoding)
             if self.media == "pass" and fmt != "text":
                 for doc in self._documents(part, self._records_with_media(part, records, ctx), {}, tpl is not None):
                     doc.media = doc.metadata.get("media")
@@ -590,6 +605,110 @@ def _check_template(template: str) -> None:
 
 
 _LIST_THREADS = 8
+_SPECIAL = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+            (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _display(path: str) -> str:
+    """``path`` as valid UTF-8 text: undecodable name bytes (surrogateescape) become ``\\xNN``."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _walk_local(root: str) -> dict[str, Any]:
+    """``{path: info}`` of every entry under a local folder, symlinked folders followed once.
+
+    Real folders are walked first and each folder (by device and inode) is read at most once, so a
+    symlink to an ancestor (a loop) or to a folder already read is listed as itself, not followed;
+    so are dangling links, special files and folders that cannot be listed. ``_local_oddity``
+    gives the reason when the task reads them, which quarantines them instead of opening them.
+    """
+    entries: dict[str, Any] = {}
+    seen: set[tuple[int, int]] = set()
+    links: list[str] = []
+
+    def add(path: str, st: os.stat_result | None) -> None:
+        info = {"type": "file", "size": st.st_size if st else 0, "mtime": st.st_mtime if st else 0.0}
+        entries[_display(path)] = {"name": _display(path), **info}
+
+    def visit(folder: str) -> None:
+        st = os.stat(folder)
+        seen.add((st.st_dev, st.st_ino))
+        try:
+            with os.scandir(folder) as it:
+                children = sorted(it, key=lambda e: e.name)
+        except OSError:
+            add(folder, None)
+            return
+        for entry in children:
+            try:
+                if entry.is_symlink():
+                    target = os.stat(entry.path)
+                    if stat.S_ISDIR(target.st_mode):
+                        links.append(entry.path)
+                    else:
+                        add(entry.path, target)
+                elif entry.is_dir(follow_symlinks=False):
+                    if entry.name.startswith("."):
+                        continue  # hidden folders are skipped (``_wanted``): do not walk them
+                    visit(entry.path)
+                else:
+                    add(entry.path, entry.stat(follow_symlinks=False))
+            except OSError:  # dangling link, link loop, entry gone: the read says which
+                add(entry.path, None)
+
+    visit(root)
+    while links:
+        link = links.pop(0)
+        st = os.stat(link)
+        if (st.st_dev, st.st_ino) in seen or os.path.basename(link).startswith("."):
+            add(link, None)
+        else:
+            visit(link)
+    return entries
+
+
+def _local_oddity(part: Part) -> str | None:
+    """Why a listed local path cannot be read as a file (None for a regular file): a special
+    file, a folder (loop, already read, unlistable), a dangling link, a name that is not UTF-8,
+    a file gone or changed since it was listed. Checked before opening: opening a FIFO blocks."""
+    path = part.path
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return f"dangling symlink (its target {os.readlink(path)!r} does not exist)"
+        if _undecodable_name(path):
+            return "file name is not valid UTF-8: rename the file to read it"
+        return "file vanished after it was listed"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"symlink loop: {exc.strerror}"
+        return f"cannot open: {exc.strerror or exc}"
+    mode = st.st_mode
+    if stat.S_ISDIR(mode):
+        if not os.path.islink(path):
+            return "cannot list folder: permission denied" if not os.access(path, os.R_OK | os.X_OK) \
+                else "cannot list folder"
+        real, parent = os.path.realpath(path), os.path.realpath(os.path.dirname(path))
+        if parent == real or parent.startswith(real.rstrip("/") + "/"):
+            return f"symlink loop: links to its own ancestor folder {_display(real)}"
+        return f"symlinked folder already read through another path ({_display(real)})"
+    for test, what in _SPECIAL:
+        if test(mode):
+            return f"not a regular file: {what}"
+    if part.start == 0 and part.end == -1 and part.size and st.st_size != part.size:
+        return f"file changed after it was listed (size {part.size} -> {st.st_size} bytes); run again to read it"
+    return None
+
+
+def _undecodable_name(display: str) -> bool:
+    """Whether ``display`` is the ``_display`` form of a name in its folder that is not UTF-8."""
+    folder, name = os.path.split(display)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return _undecodable_name(folder) if "\\x" in folder else False
+    return any(_display(n) == name and n != name for n in names)
 
 
 def _map_threads(fn: Any, items: list[Any]) -> list[Any]:

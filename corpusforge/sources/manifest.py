@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import stat
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,11 +35,17 @@ _CHUNK = 1 << 22
 
 
 def content_hash(uri: str) -> str:
-    """xxh3-128 of a file's stored (possibly compressed) bytes, read in 4 MB chunks."""
+    """xxh3-128 of a file's stored (possibly compressed) bytes, read in 4 MB chunks; ``""`` for
+    what is not a readable regular file (the read quarantines it; opening a FIFO would block)."""
     h = xxhash.xxh3_128()
-    with fsspec.open(uri, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
+    try:
+        if "://" not in uri and not stat.S_ISREG(os.stat(uri).st_mode):
+            return ""
+        with fsspec.open(uri, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                h.update(chunk)
+    except OSError:
+        return ""
     return h.hexdigest()
 
 

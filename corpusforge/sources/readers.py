@@ -327,33 +327,45 @@ def read_text(
     encoding_errors: str,
     start: int = 0,
     end: int = -1,
+    encoding: str = "auto",
 ) -> Iterator[Record]:
-    """Plain text: the whole file, each line, or each blank-line-separated paragraph is a document."""
+    """Plain text: the whole file, each line, or each blank-line-separated paragraph is a document.
+
+    A whole file is decoded by ``charset.decode_text`` (BOM, ``encoding``, UTF-8, detection); the
+    encoding goes into metadata when it is not UTF-8. Lines and paragraphs are UTF-8 unless
+    ``encoding`` names an ASCII-compatible codec."""
+    from corpusforge.extract.charset import UndetectedEncoding, bom_encoding, decode_text
+
     errors = "replace" if encoding_errors == "replace" else "strict"
     if unit == "file":
         try:
             raw = stream.read()
         except _STREAM_ERRORS as exc:
             raise CorruptInput(path, f"compressed stream is truncated or corrupt ({exc})") from None
-        if b"\x00" in raw[:8192]:
+        if encoding == "auto" and b"\x00" in raw[:8192] and not bom_encoding(raw):
             quarantine(path, "binary file (NUL bytes), not text", None)
             return
         try:
-            text = raw.decode("utf-8-sig", errors)
+            text, used = decode_text(raw, encoding, errors)
         except UnicodeDecodeError as exc:
-            quarantine(path, f"invalid UTF-8 at byte {exc.start}", raw[max(0, exc.start - 40) : exc.start + 40])
+            quarantine(path, f"invalid {encoding if encoding != 'auto' else 'UTF-8'} at byte {exc.start}",
+                       raw[max(0, exc.start - 40) : exc.start + 40])
+            return
+        except UndetectedEncoding as exc:
+            quarantine(path, str(exc), raw[:80])
             return
         if not text.strip():
             quarantine(path, "empty file", None)
             return
-        yield 0, text, {}
+        yield 0, text, {} if used == "utf-8" else {"encoding": used}
         return
+    codec = "utf-8" if encoding == "auto" else encoding
 
     def decode(pos: int, raw: bytes) -> str | None:
         try:
-            return raw.decode("utf-8", errors)
+            return raw.decode(codec, errors)
         except UnicodeDecodeError as exc:
-            quarantine(f"{path} byte {pos + exc.start}", f"invalid UTF-8 at byte {exc.start} of the record", raw)
+            quarantine(f"{path} byte {pos + exc.start}", f"invalid {codec} at byte {exc.start} of the record", raw)
             return None
 
     lines = iter_lines(stream, path, start, end)
