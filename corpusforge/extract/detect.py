@@ -14,6 +14,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 
+from corpusforge.sources.archives import is_tar_header
 from corpusforge.sources.compression import strip_compression_suffix
 
 HEAD_BYTES = 8192
@@ -179,6 +180,8 @@ def sniff(head: bytes, name: str, data: bytes | None = None) -> Kind:
         return Kind("parquet", "application/vnd.apache.parquet")
     if head.lstrip(b"\r\n").startswith((b"WARC/", b"filedesc://")):  # bodies may hold NUL bytes
         return Kind("warc", "application/warc")
+    if is_tar_header(head):  # its members are read as files (sources/archives.py)
+        return Kind("tar", "application/x-tar")
     if not _looks_textual(head):
         if ext in _MEDIA_EXT:
             return Kind(_MEDIA_EXT[ext])

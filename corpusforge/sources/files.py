@@ -25,7 +25,7 @@ from corpusforge.media import ingest as media_ingest
 from corpusforge.media.items import PLACEHOLDER
 from corpusforge.redact_urls import redact_url
 from corpusforge.registry import SOURCES
-from corpusforge.sources import readers
+from corpusforge.sources import archives, readers
 from corpusforge.sources.base import Part, Source, TaskInput
 from corpusforge.sources.compression import (
     COMPRESSED_SUFFIXES,
@@ -54,6 +54,8 @@ _EXT_FORMAT = {
     ".pq": "parquet",
     ".csv": "csv",
     ".tsv": "tsv",
+    **dict.fromkeys((".tar", ".tgz", ".tbz", ".tbz2", ".txz", ".tzst"), "tar"),
+    ".zip": "archive",
 }
 
 
@@ -141,6 +143,7 @@ class FilesSource(Source):
         self.max_expansion_ratio, self.expansion_floor_bytes = max_expansion_ratio, expansion_floor_bytes
         self._license_cache: dict[str, str | None] = {}
         self._names_cache: dict[str, set[str]] = {}
+        self._members: dict[str, bytes] = {}  # archive members being read, by their path (archives.py)
 
     # -- planning --------------------------------------------------------------------------------
 
@@ -272,7 +275,8 @@ class FilesSource(Source):
                 ctx.quarantine(part.path, f"cannot open: {exc.strerror or exc}", None)
 
     def _open(self, part: Part) -> tuple[IO[bytes], IO[bytes], bool]:
-        raw = fsspec.open(part.path, "rb").open()
+        member = self._members.get(part.path)
+        raw = io.BytesIO(member) if member is not None else fsspec.open(part.path, "rb").open()
         head = raw.read(8)
         raw.seek(0)
         comp = sniff_compression(head)
@@ -324,6 +328,8 @@ class FilesSource(Source):
             ctx.quarantine(part.path, "binary file (NUL bytes), not text", None)
         elif kind.is_media:
             yield from self._media_document(part, kind, ctx)
+        elif fam in archives.ARCHIVE_FAMILIES:
+            yield from archives.read_archive(self, part, fam, data, ctx)
         elif fam == "warc":
             from corpusforge.extract.warc import read_warc
 

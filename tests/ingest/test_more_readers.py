@@ -1,0 +1,211 @@
+"""Readers users expect from datatrove and NeMo Curator: tar and zip archives of documents (members
+streamed, traversal-safe, bounded by the expansion limit), read end to end through the CLI with
+the exact texts of real files from ../shared/data."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import orjson
+import pytest
+import yaml
+import zstandard
+
+from tests.conftest import REPO, SHARED_DATA
+from tests.ingest.helpers import read_all
+
+PLAY = (SHARED_DATA / "prose" / "tinyshakespeare.txt").read_text("utf-8")[:3000]
+BOOK = (SHARED_DATA / "prose" / "gutenberg" / "pg84.txt").read_bytes().decode("utf-8-sig")[:5000]
+DOCX = SHARED_DATA / "docs" / "python-docx" / "par-hyperlinks.docx"
+
+
+def _cli_run(src: Path, out: Path, **source_options: object) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
+    """``corpusforge run`` over ``src`` as a user runs it; the kept documents as {uri: text}."""
+    recipe = {"name": "readers", "seed": 1, "sources": [{"path": str(src), **source_options}], "steps": [],
+              "tokenizer": {"vocab_size": 300}, "sharding": {"sequence_length": 256, "splits": {"train": 1.0}},
+              "output": {"documents": "jsonl"}}
+    path = out.parent / f"{out.name}.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "corpusforge.cli", "run", str(path), "--output", str(out),
+                           "--workers", "1", "--quiet"], capture_output=True, text=True, env=env)
+    docs: dict[str, str] = {}
+    for part in sorted((out / "documents").glob("*.jsonl*")):
+        from corpusforge.staging import read_documents
+
+        for doc in read_documents(part):
+            assert doc.source not in docs or doc.source.endswith("jsonl"), doc.source
+            docs.setdefault(doc.source, doc.text)
+    return proc, docs
+
+
+def _quarantine(out: Path) -> dict[str, str]:
+    entries = [orjson.loads(line) for p in sorted((out / "quarantine").rglob("*.jsonl"))
+               for line in p.read_bytes().splitlines()]
+    return {e["location"]: e["reason"] for e in entries}
+
+
+def _tar_add(tf: tarfile.TarFile, name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE, link: str = "") -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.type, info.linkname = len(data), kind, link
+    tf.addfile(info, io.BytesIO(data) if data else None)
+
+
+def _tar_bytes(members: dict[str, bytes], mode: str = "w") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tf:
+        for name, data in members.items():
+            _tar_add(tf, name, data)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name,mode", [("docs.tar", "w"), ("docs.tar.gz", "w:gz"), ("docs.tgz", "w:gz"),
+                                       ("docs.tar.bz2", "w:bz2"), ("docs.tar.xz", "w:xz")])
+def test_tar_members_are_documents_with_their_exact_text(tmp_path: Path, name: str, mode: str) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / name).write_bytes(_tar_bytes({"a/play.txt": PLAY.encode(), "b/book.txt": BOOK.encode()}, mode))
+    docs, quarantined = read_all(src, tmp_path)
+    assert {d.source: d.text for d in docs} == {f"{src}/{name}!a/play.txt": PLAY, f"{src}/{name}!b/book.txt": BOOK}
+    assert quarantined == []
+
+
+def test_zstd_tar_is_read_through_the_decompressing_stream(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "docs.tar.zst").write_bytes(zstandard.ZstdCompressor().compress(_tar_bytes({"play.txt": PLAY.encode()})))
+    docs, _ = read_all(src, tmp_path)
+    assert [(d.source, d.text) for d in docs] == [(f"{src}/docs.tar.zst!play.txt", PLAY)]
+
+
+def test_archive_members_are_read_by_their_own_format(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    records = b'{"text": "first record", "lang": "en"}\n{"text": "second record", "lang": "fr"}\n'
+    with zipfile.ZipFile(src / "mixed.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("r/records.jsonl.gz", __import__("gzip").compress(records))
+        zf.writestr("report.docx", DOCX.read_bytes())
+        zf.writestr("notes.md", "# Heading\n\nA *markdown* body.\n")
+    docs, quarantined = read_all(src, tmp_path)
+    got = [(d.source.rsplit("!", 1)[1], d.text, d.metadata.get("lang") or d.metadata.get("format")) for d in docs]
+    docx_text = read_all(DOCX, tmp_path)[0][0].text
+    assert got == [("r/records.jsonl.gz", "first record", "en"), ("r/records.jsonl.gz", "second record", "fr"),
+                   ("report.docx", docx_text, "docx"), ("notes.md", "Heading\n\nA markdown body.", "markdown")]
+    assert quarantined == []
+
+
+def test_office_file_is_still_extracted_as_office_not_as_an_archive(tmp_path: Path) -> None:
+    docs, quarantined = read_all(DOCX, tmp_path)
+    assert len(docs) == 1 and docs[0].metadata["format"] == "docx" and "!" not in docs[0].source
+    assert docs[0].text.startswith("No hyperlinks\n\nOne awesome hyperlink.")
+    assert quarantined == []
+
+
+def test_links_devices_and_escaping_names_are_quarantined_never_followed(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not read me")
+    with tarfile.open(src / "hostile.tar", "w") as tf:
+        _tar_add(tf, "good.txt", PLAY.encode())
+        _tar_add(tf, "sym", kind=tarfile.SYMTYPE, link=str(secret))
+        _tar_add(tf, "hard", kind=tarfile.LNKTYPE, link="good.txt")
+        _tar_add(tf, "tty", kind=tarfile.CHRTYPE)
+        _tar_add(tf, "fifo", kind=tarfile.FIFOTYPE)
+        _tar_add(tf, "../up.txt", b"climbs out")
+        _tar_add(tf, "/etc/abs.txt", b"absolute")
+    docs, quarantined = read_all(src, tmp_path)
+    assert [(d.source, d.text) for d in docs] == [(f"{src}/hostile.tar!good.txt", PLAY)]
+    where = f"{src}/hostile.tar!"
+    assert {q["location"]: q["reason"] for q in quarantined} == {
+        where + "sym": f"archive member not read: symbolic link member (to {str(secret)!r}), not followed",
+        where + "hard": "archive member not read: hard link member (to 'good.txt'), not followed",
+        where + "tty": "archive member not read: device or FIFO member",
+        where + "fifo": "archive member not read: device or FIFO member",
+        where + "../up.txt": "archive member not read: member path climbs out of the archive (..)",
+        where + "/etc/abs.txt": "archive member not read: absolute member path",
+    }
+    assert not (tmp_path / "up.txt").exists() and not (src / "good.txt").exists()
+
+
+def test_zip_symlink_member_is_quarantined(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    with zipfile.ZipFile(src / "links.zip", "w") as zf:
+        link = zipfile.ZipInfo("passwd")
+        link.external_attr = (0o120777 << 16)
+        zf.writestr(link, "/etc/passwd")
+        zf.writestr("ok.txt", "kept text")
+    docs, quarantined = read_all(src, tmp_path)
+    assert [d.text for d in docs] == ["kept text"]
+    assert quarantined == [{"location": f"{src}/links.zip!passwd",
+                            "reason": "archive member not read: symbolic link member, not followed"}]
+
+
+def test_zip_bomb_member_is_quarantined_and_the_other_members_kept(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    with zipfile.ZipFile(src / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("before.txt", PLAY)
+        zf.writestr("zeros.txt", b"0" * (3 << 20))
+        zf.writestr("after.txt", BOOK)
+    docs, quarantined = read_all(src, tmp_path, expansion_floor_bytes=1 << 20)
+    assert [d.text for d in docs] == [PLAY, BOOK]
+    assert len(quarantined) == 1 and quarantined[0]["location"] == f"{src}/bomb.zip!zeros.txt"
+    assert quarantined[0]["reason"].startswith("zip archive expands past 1048576 bytes")
+    assert quarantined[0]["reason"].endswith(f"this member declares {3 << 20} bytes")
+
+
+def test_compressed_tar_bomb_stops_at_the_limit_keeping_members_before_it(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "bomb.tar.gz").write_bytes(_tar_bytes({"first.txt": PLAY.encode(), "zeros.txt": b"0" * (4 << 20)}, "w:gz"))
+    docs, quarantined = read_all(src, tmp_path, expansion_floor_bytes=1 << 20)
+    assert [d.text for d in docs] == [PLAY]
+    assert [q["location"] for q in quarantined] == [f"{src}/bomb.tar.gz"]
+    assert quarantined[0]["reason"].startswith("expands past 1048576 bytes")
+
+
+def test_hidden_members_are_skipped_like_hidden_files(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    with zipfile.ZipFile(src / "mac.zip", "w") as zf:
+        zf.writestr("doc.txt", "the text")
+        zf.writestr("__MACOSX/._doc.txt", "resource fork")
+        zf.writestr(".DS_Store", "finder")
+    docs, quarantined = read_all(src, tmp_path)
+    assert [(d.source, d.text) for d in docs] == [(f"{src}/mac.zip!doc.txt", "the text")]
+    assert quarantined == []
+
+
+def test_damaged_tar_keeps_members_before_the_damage(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    whole = _tar_bytes({"one.txt": PLAY.encode(), "two.txt": BOOK.encode()}, "w:gz")
+    (src / "cut.tar.gz").write_bytes(whole[: len(whole) - 900])
+    docs, quarantined = read_all(src, tmp_path)
+    assert [d.text for d in docs] == [PLAY]
+    assert [q["location"] for q in quarantined] == [f"{src}/cut.tar.gz"]
+    assert quarantined[0]["reason"].startswith("unreadable tar archive")
+
+
+def test_archives_through_the_cli_give_every_member_once_with_ids_per_member(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.tar.gz").write_bytes(_tar_bytes({"play.txt": PLAY.encode()}, "w:gz"))
+    with zipfile.ZipFile(src / "b.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("book.txt", BOOK)
+        zf.writestr("report.docx", DOCX.read_bytes())
+    (src / "plain.txt").write_text("a plain file beside the archives")
+    proc, docs = _cli_run(src, tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    docx_text = read_all(DOCX, tmp_path)[0][0].text
+    assert docs == {f"{src}/a.tar.gz!play.txt": PLAY, f"{src}/b.zip!book.txt": BOOK,
+                    f"{src}/b.zip!report.docx": docx_text, f"{src}/plain.txt": "a plain file beside the archives"}
+    assert _quarantine(tmp_path / "out") == {}
