@@ -178,6 +178,8 @@ def sniff(head: bytes, name: str, data: bytes | None = None) -> Kind:
         return media
     if head.startswith(b"PAR1"):
         return Kind("parquet", "application/vnd.apache.parquet")
+    if head.startswith(b"ARROW1") or (head[:4] == b"\xff\xff\xff\xff" and ext in (".arrow", ".feather", ".ipc")):
+        return Kind("arrow", "application/vnd.apache.arrow.file")  # IPC file (Feather v2), or stream
     if head.lstrip(b"\r\n").startswith((b"WARC/", b"filedesc://")):  # bodies may hold NUL bytes
         return Kind("warc", "application/warc")
     if is_tar_header(head):  # its members are read as files (sources/archives.py)

@@ -43,9 +43,9 @@ if TYPE_CHECKING:
 
 Format = Literal[
     "auto", "jsonl", "json", "parquet", "csv", "tsv", "text", "html", "xml", "markdown", "rst", "code", "pdf",
-    "docx", "pptx", "xlsx", "epub", "odf", "warc",
+    "docx", "pptx", "xlsx", "epub", "odf", "warc", "arrow",
 ]
-_RECORD_FORMATS = ("jsonl", "json", "parquet", "csv", "tsv", "text")
+_RECORD_FORMATS = ("jsonl", "json", "parquet", "csv", "tsv", "text", "arrow")
 _EXT_FORMAT = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
@@ -56,6 +56,7 @@ _EXT_FORMAT = {
     ".tsv": "tsv",
     **dict.fromkeys((".tar", ".tgz", ".tbz", ".tbz2", ".txz", ".tzst"), "tar"),
     ".zip": "archive",
+    **dict.fromkeys((".arrow", ".feather", ".ipc"), "arrow"),
 }
 
 
@@ -527,6 +528,12 @@ class FilesSource(Source):
                 except readers.STREAM_ERRORS as exc:
                     raise CorruptInput(part.path, f"compressed stream is truncated or corrupt ({exc})") from None
                 records = readers.read_parquet(seekable, part.path, q, tf, part.start, part.end, tpl)
+            elif fmt == "arrow":  # the IPC file format needs random access, as Parquet does
+                try:
+                    seekable = stream if plain else io.BytesIO(stream.read())
+                except readers.STREAM_ERRORS as exc:
+                    raise CorruptInput(part.path, f"compressed stream is truncated or corrupt ({exc})") from None
+                records = readers.read_arrow(seekable, part.path, q, tf, tpl)
             elif fmt in ("csv", "tsv"):
                 records = readers.read_csv(stream, part.path, q, tf, "\t" if fmt == "tsv" else ",", tpl)
             else:

@@ -407,3 +407,46 @@ def _parquet_templated(
                 continue
             yield row + i, text, fields
         row += pf.metadata.row_group(rg).num_rows
+
+
+def read_arrow(
+    stream: IO[bytes], path: str, quarantine: Quarantine, text_field: str, template: str | None = None
+) -> Iterator[Record]:
+    """Arrow IPC records (``.arrow``/``.feather`` file format, or the ``.ipc`` stream format), like
+    Parquet: one record batch in memory at a time; rows whose text is null are quarantined.
+
+    The file format needs random access (a seekable ``stream``); the stream format is read in order.
+    """
+    import pyarrow as pa
+
+    try:
+        head = stream.read(6)
+        stream.seek(0)
+        if head == b"ARROW1":
+            reader = pa.ipc.open_file(stream)
+            schema, batches = reader.schema, (reader.get_batch(i) for i in range(reader.num_record_batches))
+        else:
+            reader = pa.ipc.open_stream(stream)
+            schema, batches = reader.schema, iter(reader)
+    except (pa.ArrowException, *_STREAM_ERRORS) as exc:
+        raise CorruptInput(path, f"not a readable Arrow IPC file ({exc})") from None
+    if template is None and text_field not in schema.names:
+        raise CorruptInput(path, f"no column {text_field!r}; columns are {', '.join(schema.names)}")
+    row = 0
+    while True:
+        try:
+            batch = next(batches, None)
+        except (pa.ArrowException, *_STREAM_ERRORS) as exc:
+            raise CorruptInput(f"{path} row {row}", f"Arrow IPC data is truncated or corrupt ({exc})") from None
+        if batch is None:
+            return
+        for i, fields in enumerate(batch.to_pylist()):
+            if template is None and not isinstance(fields.get(text_field), str):
+                quarantine(f"{path} row {row + i}", f"column {text_field!r} is null or not text", None)
+                continue
+            text, why = text_of(fields, text_field, template)
+            if text is None:
+                quarantine(f"{path} row {row + i}", why, None)
+                continue
+            yield row + i, text, fields
+        row += batch.num_rows

@@ -209,3 +209,112 @@ def test_archives_through_the_cli_give_every_member_once_with_ids_per_member(tmp
     assert docs == {f"{src}/a.tar.gz!play.txt": PLAY, f"{src}/b.zip!book.txt": BOOK,
                     f"{src}/b.zip!report.docx": docx_text, f"{src}/plain.txt": "a plain file beside the archives"}
     assert _quarantine(tmp_path / "out") == {}
+
+
+# -- lz4 inputs ------------------------------------------------------------------------------------
+
+def test_lz4_text_and_jsonl_read_like_their_plain_files(tmp_path: Path) -> None:
+    import lz4.frame
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "book.txt.lz4").write_bytes(lz4.frame.compress(BOOK.encode()))
+    lines = b"".join(orjson.dumps({"text": t, "n": i}) + b"\n" for i, t in enumerate(PLAY.split("\n\n")))
+    (src / "play.jsonl.lz4").write_bytes(lz4.frame.compress(lines))
+    docs, quarantined = read_all(src, tmp_path)
+    assert [d.text for d in docs] == [BOOK, *PLAY.split("\n\n")]
+    assert [d.metadata.get("n") for d in docs[1:]] == list(range(len(PLAY.split("\n\n"))))
+    assert quarantined == []
+
+
+def test_lz4_is_detected_from_the_bytes_not_the_name(tmp_path: Path) -> None:
+    import lz4.frame
+
+    (tmp_path / "notes.txt").write_bytes(lz4.frame.compress(PLAY.encode()))
+    docs, _ = read_all(tmp_path / "notes.txt", tmp_path)
+    assert [d.text for d in docs] == [PLAY]
+
+
+def test_truncated_lz4_keeps_the_records_before_the_damage(tmp_path: Path) -> None:
+    import lz4.frame
+
+    lines = b"".join(orjson.dumps({"text": f"record {i} " + "x" * 200}) + b"\n" for i in range(2000))
+    whole = lz4.frame.compress(lines, block_size=lz4.frame.BLOCKSIZE_MAX64KB)
+    (tmp_path / "cut.jsonl.lz4").write_bytes(whole[: len(whole) // 2])
+    docs, quarantined = read_all(tmp_path / "cut.jsonl.lz4", tmp_path)
+    assert 0 < len(docs) < 2000 and [d.text for d in docs] == [f"record {i} " + "x" * 200 for i in range(len(docs))]
+    assert len(quarantined) == 1 and "compressed stream is truncated or corrupt" in quarantined[0]["reason"]
+
+
+def test_lz4_bomb_is_stopped_at_the_expansion_limit(tmp_path: Path) -> None:
+    import lz4.frame
+
+    bomb = tmp_path / "bomb.txt.lz4"
+    bomb.write_bytes(lz4.frame.compress(b"0" * (16 << 20)))
+    limit = 100 * bomb.stat().st_size  # lz4 packs zeros ~250x: past the default 100x ratio
+    docs, quarantined = read_all(bomb, tmp_path, expansion_floor_bytes=1 << 20)
+    assert docs == [] and quarantined[0]["reason"].startswith(f"expands past {limit} bytes")
+
+
+# -- Arrow IPC / Feather -----------------------------------------------------------------------------
+
+def _table():
+    import pyarrow as pa
+
+    return pa.table({"id": ["p1", "p2", "p3"], "text": [PLAY, None, BOOK], "lang": ["en", "en", "en"]})
+
+
+def test_arrow_file_records_take_text_id_and_metadata_columns(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    with pa.ipc.new_file(tmp_path / "t.arrow", _table().schema) as writer:
+        for batch in _table().to_batches(max_chunksize=1):
+            writer.write_batch(batch)
+    docs, quarantined = read_all(tmp_path / "t.arrow", tmp_path, id_field="id")
+    assert [(d.id, d.text, d.metadata["lang"]) for d in docs] == [("p1", PLAY, "en"), ("p3", BOOK, "en")]
+    assert quarantined == [{"location": f"{tmp_path}/t.arrow row 1", "reason": "column 'text' is null or not text"}]
+
+
+def test_feather_and_ipc_stream_files_are_read_as_records(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.feather as feather
+
+    feather.write_feather(_table(), tmp_path / "t.feather")  # Feather v2, lz4-compressed buffers
+    with pa.ipc.new_stream(tmp_path / "t.ipc", _table().schema) as writer:
+        writer.write_table(_table())
+    for name in ("t.feather", "t.ipc"):
+        docs, _ = read_all(tmp_path / name, tmp_path)
+        assert [d.text for d in docs] == [PLAY, BOOK], name
+
+
+def test_compressed_arrow_file_is_read(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    buf = pa.BufferOutputStream()
+    with pa.ipc.new_file(buf, _table().schema) as writer:
+        writer.write_table(_table())
+    (tmp_path / "t.arrow.zst").write_bytes(zstandard.ZstdCompressor().compress(buf.getvalue().to_pybytes()))
+    docs, _ = read_all(tmp_path / "t.arrow.zst", tmp_path)
+    assert [d.text for d in docs] == [PLAY, BOOK]
+
+
+def test_arrow_without_the_text_column_names_the_columns(tmp_path: Path) -> None:
+    import pyarrow.feather as feather
+
+    feather.write_feather(_table(), tmp_path / "t.feather")
+    docs, quarantined = read_all(tmp_path / "t.feather", tmp_path, text_field="body")
+    assert docs == [] and quarantined == [{"location": f"{tmp_path}/t.feather",
+                                           "reason": "no column 'body'; columns are id, text, lang"}]
+
+
+def test_lz4_and_arrow_inputs_through_the_cli(tmp_path: Path) -> None:
+    import lz4.frame
+    import pyarrow.feather as feather
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "book.txt.lz4").write_bytes(lz4.frame.compress(BOOK.encode()))
+    feather.write_feather(_table().slice(0, 1), src / "play.feather")
+    proc, docs = _cli_run(src, tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    assert docs == {f"{src}/book.txt.lz4": BOOK, f"{src}/play.feather": PLAY}
