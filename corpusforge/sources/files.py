@@ -110,6 +110,9 @@ class FilesSource(Source):
         expansion_floor_bytes: int = DEFAULT_EXPANSION_FLOOR_BYTES,
         media_roots: list[str] | None = None,
         allow_external_media: bool = False,
+        csv_delimiter: str | None = None,
+        csv_header: bool = True,
+        csv_columns: list[str] | None = None,
     ):
         self.source_name = name
         self.paths = [path] if isinstance(path, str) else list(path)
@@ -144,6 +147,9 @@ class FilesSource(Source):
         self.max_expansion_ratio, self.expansion_floor_bytes = max_expansion_ratio, expansion_floor_bytes
         self._license_cache: dict[str, str | None] = {}
         self._names_cache: dict[str, set[str]] = {}
+        if csv_delimiter is not None and len(csv_delimiter) != 1:
+            raise ValueError(f"csv_delimiter: {csv_delimiter!r} must be one character (e.g. ';' or '|')")
+        self.csv_delimiter, self.csv_header, self.csv_columns = csv_delimiter, csv_header, csv_columns
         self._members: dict[str, bytes] = {}  # archive members being read, by their path (archives.py)
 
     # -- planning --------------------------------------------------------------------------------
@@ -513,6 +519,11 @@ class FilesSource(Source):
         q = ctx.quarantine
         tf, tpl = self.text_field, self.text_template
         try:
+            if fmt in ("jsonl", "json") and tpl is None and "." in tf + (self.id_field or ""):
+                records = readers.read_json_nested(stream, part.path, q, tf, self.id_field, fmt == "json",
+                                                   part.start, part.end)
+                yield from self._documents(part, records, {})
+                return
             if fmt == "jsonl" and tpl is None and not self.id_field and not self.extra_metadata and self.media != "pass":
                 yield from readers.read_jsonl_documents(stream, redact_url(part.path), q, tf, f"{self.source_name}/{part.key}",
                                                         self.source_name, part.start, part.end)
@@ -535,7 +546,9 @@ class FilesSource(Source):
                     raise CorruptInput(part.path, f"compressed stream is truncated or corrupt ({exc})") from None
                 records = readers.read_arrow(seekable, part.path, q, tf, tpl)
             elif fmt in ("csv", "tsv"):
-                records = readers.read_csv(stream, part.path, q, tf, "\t" if fmt == "tsv" else ",", tpl)
+                delim = self.csv_delimiter or ("\t" if fmt == "tsv" else ",")
+                rows = readers.csv_with_header(stream, delim, self.csv_header, self.csv_columns)
+                records = readers.read_csv(rows, part.path, q, tf, delim, tpl)
             else:
                 records = readers.read_text(stream, part.path, q, self.text_unit, self.encoding_errors,
                                             part.start, part.end)

@@ -25,8 +25,9 @@ BOOK = (SHARED_DATA / "prose" / "gutenberg" / "pg84.txt").read_bytes().decode("u
 DOCX = SHARED_DATA / "docs" / "python-docx" / "par-hyperlinks.docx"
 
 
-def _cli_run(src: Path, out: Path, **source_options: object) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
-    """``corpusforge run`` over ``src`` as a user runs it; the kept documents as {uri: text}."""
+def _cli_run(src: Path, out: Path, **source_options: object
+             ) -> tuple[subprocess.CompletedProcess, list[tuple[str, str, str]]]:
+    """``corpusforge run`` over ``src`` as a user runs it; the kept documents as sorted (uri, id, text)."""
     recipe = {"name": "readers", "seed": 1, "sources": [{"path": str(src), **source_options}], "steps": [],
               "tokenizer": {"vocab_size": 300}, "sharding": {"sequence_length": 256, "splits": {"train": 1.0}},
               "output": {"documents": "jsonl"}}
@@ -35,14 +36,10 @@ def _cli_run(src: Path, out: Path, **source_options: object) -> tuple[subprocess
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run([sys.executable, "-m", "corpusforge.cli", "run", str(path), "--output", str(out),
                            "--workers", "1", "--quiet"], capture_output=True, text=True, env=env)
-    docs: dict[str, str] = {}
-    for part in sorted((out / "documents").glob("*.jsonl*")):
-        from corpusforge.staging import read_documents
+    from corpusforge.staging import read_documents
 
-        for doc in read_documents(part):
-            assert doc.source not in docs or doc.source.endswith("jsonl"), doc.source
-            docs.setdefault(doc.source, doc.text)
-    return proc, docs
+    docs = [(d.source, d.id, d.text) for p in sorted((out / "documents").glob("*.jsonl*")) for d in read_documents(p)]
+    return proc, sorted(docs)
 
 
 def _quarantine(out: Path) -> dict[str, str]:
@@ -206,8 +203,10 @@ def test_archives_through_the_cli_give_every_member_once_with_ids_per_member(tmp
     proc, docs = _cli_run(src, tmp_path / "out")
     assert proc.returncode == 0, proc.stderr
     docx_text = read_all(DOCX, tmp_path)[0][0].text
-    assert docs == {f"{src}/a.tar.gz!play.txt": PLAY, f"{src}/b.zip!book.txt": BOOK,
-                    f"{src}/b.zip!report.docx": docx_text, f"{src}/plain.txt": "a plain file beside the archives"}
+    assert [(uri, text) for uri, _, text in docs] == [
+        (f"{src}/a.tar.gz!play.txt", PLAY), (f"{src}/b.zip!book.txt", BOOK), (f"{src}/b.zip!report.docx", docx_text),
+        (f"{src}/plain.txt", "a plain file beside the archives")]
+    assert len({doc_id for _, doc_id, _ in docs}) == 4
     assert _quarantine(tmp_path / "out") == {}
 
 
@@ -317,4 +316,79 @@ def test_lz4_and_arrow_inputs_through_the_cli(tmp_path: Path) -> None:
     feather.write_feather(_table().slice(0, 1), src / "play.feather")
     proc, docs = _cli_run(src, tmp_path / "out")
     assert proc.returncode == 0, proc.stderr
-    assert docs == {f"{src}/book.txt.lz4": BOOK, f"{src}/play.feather": PLAY}
+    assert [(uri, text) for uri, _, text in docs] == [(f"{src}/book.txt.lz4", BOOK), (f"{src}/play.feather", PLAY)]
+
+
+# -- dotted text_field / id_field, CSV options ----------------------------------------------------
+
+def _nested_lines() -> bytes:
+    rows = [{"meta": {"id": "a1", "lang": "en"}, "content": {"body": PLAY, "title": "Coriolanus"}},
+            {"meta": {"id": "b2", "lang": "en"}, "content": {"body": BOOK}},
+            {"meta": {"id": "c3"}, "content": {"title": "no body"}}]
+    return b"".join(orjson.dumps(r) + b"\n" for r in rows)
+
+
+def test_dotted_text_field_reads_nested_json_lines(tmp_path: Path) -> None:
+    (tmp_path / "n.jsonl").write_bytes(_nested_lines())
+    docs, quarantined = read_all(tmp_path / "n.jsonl", tmp_path, text_field="content.body")
+    assert [d.text for d in docs] == [PLAY, BOOK]
+    assert {k: v for k, v in docs[0].metadata.items() if k != "source_name"} == {
+        "meta": {"id": "a1", "lang": "en"}, "content": {"title": "Coriolanus"}}
+    assert "content" not in docs[1].metadata
+    assert quarantined == [{"location": f"{tmp_path}/n.jsonl line 3", "reason": "field 'content.body' is missing or not a string",
+                            "raw": _nested_lines().splitlines()[2].decode()}]
+
+
+def test_dotted_id_field_gives_the_nested_id(tmp_path: Path) -> None:
+    (tmp_path / "n.json").write_bytes(orjson.dumps([orjson.loads(x) for x in _nested_lines().splitlines()[:2]]))
+    docs, _ = read_all(tmp_path / "n.json", tmp_path, text_field="content.body", id_field="meta.id")
+    assert [(d.id, d.text, d.metadata["meta"]) for d in docs] == [("a1", PLAY, {"lang": "en"}), ("b2", BOOK, {"lang": "en"})]
+
+
+def test_a_key_spelled_with_a_dot_wins_over_the_nested_path(tmp_path: Path) -> None:
+    (tmp_path / "k.jsonl").write_bytes(orjson.dumps({"content.body": "flat key", "content": {"body": "nested"}}) + b"\n")
+    docs, _ = read_all(tmp_path / "k.jsonl", tmp_path, text_field="content.body")
+    assert [d.text for d in docs] == ["flat key"]
+
+
+def test_csv_delimiter_option_reads_semicolon_files(tmp_path: Path) -> None:
+    (tmp_path / "s.csv").write_text('id;text\n1;"First Citizen: hear me; speak."\n2;plain\n')
+    docs, quarantined = read_all(tmp_path / "s.csv", tmp_path, csv_delimiter=";", id_field="id")
+    assert [(d.id, d.text) for d in docs] == [("1", "First Citizen: hear me; speak."), ("2", "plain")]
+    assert quarantined == []
+
+
+def test_csv_without_header_names_columns_by_position(tmp_path: Path) -> None:
+    (tmp_path / "h.csv").write_text(f'7,"{PLAY[:200]}",en\n8,second text,fr\n')
+    docs, _ = read_all(tmp_path / "h.csv", tmp_path, csv_header=False, text_field="column_1")
+    assert [(d.text, d.metadata["column_0"], d.metadata["column_2"]) for d in docs] == [
+        (PLAY[:200], "7", "en"), ("second text", "8", "fr")]
+
+
+def test_csv_columns_name_a_headerless_file_or_replace_a_header(tmp_path: Path) -> None:
+    (tmp_path / "h.tsv").write_text("7\tfirst text\n8\tsecond text\n")
+    (tmp_path / "r.csv").write_text("A,B\n7,first text\n")
+    docs, _ = read_all(tmp_path / "h.tsv", tmp_path, csv_header=False, csv_columns=["n", "body"], text_field="body")
+    assert [(d.text, d.metadata["n"]) for d in docs] == [("first text", "7"), ("second text", "8")]
+    docs, _ = read_all(tmp_path / "r.csv", tmp_path, csv_columns=["n", "body"], text_field="body")
+    assert [(d.text, d.metadata["n"]) for d in docs] == [("first text", "7")]
+
+
+def test_a_csv_delimiter_longer_than_one_character_is_refused() -> None:
+    from corpusforge.sources.files import FilesSource
+
+    with pytest.raises(ValueError, match="csv_delimiter: ';;' must be one character"):
+        FilesSource(name="t", path=".", csv_delimiter=";;")
+
+
+def test_nested_json_and_csv_options_through_the_cli(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "n.jsonl").write_bytes(b"\n".join(_nested_lines().splitlines()[:2]) + b"\n")
+    (tmp_path / "s.csv").write_text("n;body\n9;semicolon text\n")
+    proc, docs = _cli_run(src, tmp_path / "out", text_field="content.body", id_field="meta.id")
+    assert proc.returncode == 0, proc.stderr
+    assert [(doc_id, text) for _, doc_id, text in docs] == [("a1", PLAY), ("b2", BOOK)]
+    proc, docs = _cli_run(tmp_path / "s.csv", tmp_path / "out2", text_field="body", csv_delimiter=";")
+    assert proc.returncode == 0, proc.stderr
+    assert [text for _, _, text in docs] == ["semicolon text"]
