@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import io
+import itertools
 import os
 import posixpath
 import string
@@ -113,6 +114,8 @@ class FilesSource(Source):
         csv_delimiter: str | None = None,
         csv_header: bool = True,
         csv_columns: list[str] | None = None,
+        skip: int = 0,
+        limit: int | None = None,
     ):
         self.source_name = name
         self.paths = [path] if isinstance(path, str) else list(path)
@@ -150,6 +153,9 @@ class FilesSource(Source):
         if csv_delimiter is not None and len(csv_delimiter) != 1:
             raise ValueError(f"csv_delimiter: {csv_delimiter!r} must be one character (e.g. ';' or '|')")
         self.csv_delimiter, self.csv_header, self.csv_columns = csv_delimiter, csv_header, csv_columns
+        if skip < 0 or (limit is not None and limit < 1):
+            raise ValueError(f"skip: {skip}, limit: {limit}: skip must be 0 or more and limit 1 or more (null: no limit)")
+        self.skip, self.limit = skip, limit
         self._members: dict[str, bytes] = {}  # archive members being read, by their path (archives.py)
 
     # -- planning --------------------------------------------------------------------------------
@@ -231,6 +237,8 @@ class FilesSource(Source):
                 return None
 
     def plan(self, task_bytes: int) -> list[TaskInput]:
+        if self.skip or self.limit is not None:  # one task: which documents come first must not depend on workers
+            return [TaskInput(self.source_name, tuple(part for _, part in self.discover()))]
         tasks: list[TaskInput] = []
         group: list[Part] = []
         group_bytes = 0
@@ -273,6 +281,13 @@ class FilesSource(Source):
     # -- reading ---------------------------------------------------------------------------------
 
     def read(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
+        docs = self._read_task(task, ctx)
+        if self.skip or self.limit is not None:
+            yield from itertools.islice(docs, self.skip, None if self.limit is None else self.skip + self.limit)
+            return
+        yield from docs
+
+    def _read_task(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
         for part in task.parts:
             try:
                 yield from self._read_part(part, ctx)

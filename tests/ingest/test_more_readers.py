@@ -392,3 +392,64 @@ def test_nested_json_and_csv_options_through_the_cli(tmp_path: Path) -> None:
     proc, docs = _cli_run(tmp_path / "s.csv", tmp_path / "out2", text_field="body", csv_delimiter=";")
     assert proc.returncode == 0, proc.stderr
     assert [text for _, _, text in docs] == ["semicolon text"]
+
+
+# -- skip / limit ----------------------------------------------------------------------------------
+
+def _numbered(src: Path) -> list[str]:
+    """Three files of 40 JSONL records each, "a-0" ... "c-39": 120 documents in a known order."""
+    src.mkdir()
+    texts = []
+    for name in "abc":
+        rows = [f"{name}-{i} " + PLAY[i * 20 : i * 20 + 60] for i in range(40)]
+        (src / f"{name}.jsonl").write_bytes(b"".join(orjson.dumps({"text": t}) + b"\n" for t in rows))
+        texts += rows
+    return texts
+
+
+def test_skip_then_limit_take_documents_in_path_then_file_order(tmp_path: Path) -> None:
+    texts = _numbered(tmp_path / "src")
+    docs, _ = read_all(tmp_path / "src", tmp_path, skip=35, limit=10)
+    assert [d.text for d in docs] == texts[35:45]
+
+
+def test_skip_and_limit_plan_one_task_whatever_the_task_size(tmp_path: Path) -> None:
+    from corpusforge.sources.files import FilesSource
+
+    _numbered(tmp_path / "src")
+    src = FilesSource(name="t", path=str(tmp_path / "src"), limit=5)
+    assert len(src.plan(100)) == 1 and len(FilesSource(name="t", path=str(tmp_path / "src")).plan(100)) > 3
+
+
+def test_quarantined_records_do_not_count_towards_the_limit(tmp_path: Path) -> None:
+    (tmp_path / "q.jsonl").write_bytes(b'{"text": "one"}\n{"body": "no text"}\nnot json\n{"text": "two"}\n{"text": "three"}\n')
+    docs, quarantined = read_all(tmp_path / "q.jsonl", tmp_path, limit=2)
+    assert [d.text for d in docs] == ["one", "two"] and len(quarantined) == 2
+
+
+def test_negative_skip_or_zero_limit_is_refused() -> None:
+    from corpusforge.sources.files import FilesSource
+
+    for bad in ({"skip": -1}, {"limit": 0}):
+        with pytest.raises(ValueError, match="skip must be 0 or more and limit 1 or more"):
+            FilesSource(name="t", path=".", **bad)
+
+
+def test_skip_and_limit_give_the_same_documents_with_one_or_two_workers(tmp_path: Path) -> None:
+    texts = _numbered(tmp_path / "src")
+    got = []
+    for workers in (1, 2):
+        recipe = {"name": "lim", "seed": 1, "steps": [], "tokenizer": {"vocab_size": 300},
+                  "sources": [{"path": str(tmp_path / "src"), "skip": 30, "limit": 60}],
+                  "sharding": {"sequence_length": 256, "splits": {"train": 1.0}}, "output": {"documents": "jsonl"},
+                  "executor": {"task_bytes": 2000}}
+        (tmp_path / f"r{workers}.yaml").write_text(yaml.safe_dump(recipe))
+        out = tmp_path / f"out{workers}"
+        proc = subprocess.run([sys.executable, "-m", "corpusforge.cli", "run", str(tmp_path / f"r{workers}.yaml"),
+                               "--output", str(out), "--workers", str(workers), "--quiet"],
+                              capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert proc.returncode == 0, proc.stderr
+        from corpusforge.staging import read_documents
+
+        got.append(sorted(d.text for p in sorted((out / "documents").glob("*.jsonl*")) for d in read_documents(p)))
+    assert got[0] == got[1] == sorted(texts[30:90])
