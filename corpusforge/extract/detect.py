@@ -63,6 +63,7 @@ _EXT_KIND = {
     ".svg": "xml", ".warc": "warc", ".arc": "warc", ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx",
     ".xlsx": "xlsx", ".xlsm": "xlsx", ".doc": "legacy_office", ".xls": "legacy_office",
     ".ppt": "legacy_office", ".epub": "epub", ".odt": "odf", ".odp": "odf", ".ods": "odf",
+    ".ipynb": "notebook",
 }
 _MEDIA_EXT = {
     ".png": "image", ".jpg": "image", ".jpeg": "image", ".gif": "image", ".webp": "image",
@@ -193,7 +194,7 @@ def sniff(head: bytes, name: str, data: bytes | None = None) -> Kind:
     if stripped.startswith((b"WARC/", b"filedesc://")):
         return Kind("warc", "application/warc")
     fam = _EXT_KIND.get(ext)
-    if fam in ("jsonl", "json", "csv", "tsv", "markdown", "rst"):
+    if fam in ("jsonl", "json", "csv", "tsv", "markdown", "rst", "notebook"):
         return Kind(fam)
     if stripped.startswith(b"#!"):
         first = stripped.split(b"\n", 1)[0]

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 Format = Literal[
     "auto", "jsonl", "json", "parquet", "csv", "tsv", "text", "html", "xml", "markdown", "rst", "code", "pdf",
-    "docx", "pptx", "xlsx", "epub", "odf", "warc", "arrow",
+    "docx", "pptx", "xlsx", "epub", "odf", "warc", "arrow", "notebook",
 ]
 _RECORD_FORMATS = ("jsonl", "json", "parquet", "csv", "tsv", "text", "arrow")
 _EXT_FORMAT = {

@@ -453,3 +453,59 @@ def test_skip_and_limit_give_the_same_documents_with_one_or_two_workers(tmp_path
 
         got.append(sorted(d.text for p in sorted((out / "documents").glob("*.jsonl*")) for d in read_documents(p)))
     assert got[0] == got[1] == sorted(texts[30:90])
+
+
+# -- Jupyter notebooks -----------------------------------------------------------------------------
+
+def _python_source() -> str:
+    for line in (SHARED_DATA / "code" / "code.jsonl").read_bytes().splitlines():
+        rec = orjson.loads(line)
+        if rec["language"] == "python" and 200 < len(rec["text"]) < 4000:
+            return rec["text"].strip("\n")
+    raise AssertionError("no Python file in shared/data/code/code.jsonl")
+
+
+def _notebook(language: dict | None = None) -> dict:
+    code = _python_source()
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": language or {},
+            "cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# Coriolanus\n", "\n", PLAY[:400]]},
+                      {"cell_type": "code", "metadata": {}, "execution_count": 1, "source": code.splitlines(True),
+                       "outputs": [{"output_type": "stream", "name": "stdout", "text": ["OUTPUT-NOT-KEPT\n"]},
+                                   {"output_type": "display_data", "data": {"image/png": "iVBORw0KGgo="}}]},
+                      {"cell_type": "code", "metadata": {}, "source": [], "outputs": []},
+                      {"cell_type": "markdown", "metadata": {}, "source": "The end."}]}
+
+
+def test_notebook_is_markdown_text_and_fenced_code_without_outputs(tmp_path: Path) -> None:
+    (tmp_path / "n.ipynb").write_bytes(orjson.dumps(_notebook({"kernelspec": {"language": "python", "name": "python3"}})))
+    docs, quarantined = read_all(tmp_path / "n.ipynb", tmp_path)
+    assert [d.text for d in docs] == [f"# Coriolanus\n\n{PLAY[:400]}\n\n```python\n{_python_source()}\n```\n\nThe end."]
+    assert {k: docs[0].metadata[k] for k in ("format", "language", "markdown_cells", "code_cells")} == {
+        "format": "notebook", "language": "python", "markdown_cells": 2, "code_cells": 1}
+    assert "OUTPUT-NOT-KEPT" not in docs[0].text and quarantined == []
+
+
+def test_notebook_language_comes_from_its_metadata(tmp_path: Path) -> None:
+    (tmp_path / "r.ipynb").write_bytes(orjson.dumps(_notebook({"language_info": {"name": "R"}})))
+    docs, _ = read_all(tmp_path / "r.ipynb", tmp_path)
+    assert "```r\n" in docs[0].text and docs[0].metadata["language"] == "r"
+
+
+def test_a_broken_notebook_is_quarantined_with_the_reason(tmp_path: Path) -> None:
+    (tmp_path / "bad.ipynb").write_text('{"cells": [')
+    (tmp_path / "empty.ipynb").write_bytes(orjson.dumps({"cells": [], "metadata": {}}))
+    docs, quarantined = read_all(tmp_path, tmp_path / "q")
+    assert docs == []
+    reasons = {Path(q["location"]).name: q["reason"] for q in quarantined}
+    assert reasons["bad.ipynb"].startswith("not a readable Jupyter notebook (invalid JSON")
+    assert reasons["empty.ipynb"] == "Jupyter notebook has no text or code cells"
+
+
+def test_notebooks_through_the_cli(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "n.ipynb").write_bytes(orjson.dumps(_notebook()))
+    proc, docs = _cli_run(src, tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    assert [(uri, text) for uri, _, text in docs] == [
+        (f"{src}/n.ipynb", f"# Coriolanus\n\n{PLAY[:400]}\n\n```python\n{_python_source()}\n```\n\nThe end.")]
