@@ -14,6 +14,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 
+from corpusforge.sources.archives import is_tar_header
 from corpusforge.sources.compression import strip_compression_suffix
 
 HEAD_BYTES = 8192
@@ -62,6 +63,7 @@ _EXT_KIND = {
     ".svg": "xml", ".warc": "warc", ".arc": "warc", ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx",
     ".xlsx": "xlsx", ".xlsm": "xlsx", ".doc": "legacy_office", ".xls": "legacy_office",
     ".ppt": "legacy_office", ".epub": "epub", ".odt": "odf", ".odp": "odf", ".ods": "odf",
+    ".ipynb": "notebook",
 }
 _MEDIA_EXT = {
     ".png": "image", ".jpg": "image", ".jpeg": "image", ".gif": "image", ".webp": "image",
@@ -177,8 +179,12 @@ def sniff(head: bytes, name: str, data: bytes | None = None) -> Kind:
         return media
     if head.startswith(b"PAR1"):
         return Kind("parquet", "application/vnd.apache.parquet")
+    if head.startswith(b"ARROW1") or (head[:4] == b"\xff\xff\xff\xff" and ext in (".arrow", ".feather", ".ipc")):
+        return Kind("arrow", "application/vnd.apache.arrow.file")  # IPC file (Feather v2), or stream
     if head.lstrip(b"\r\n").startswith((b"WARC/", b"filedesc://")):  # bodies may hold NUL bytes
         return Kind("warc", "application/warc")
+    if is_tar_header(head):  # its members are read as files (sources/archives.py)
+        return Kind("tar", "application/x-tar")
     if not _looks_textual(head):
         if ext in _MEDIA_EXT:
             return Kind(_MEDIA_EXT[ext])
@@ -188,7 +194,7 @@ def sniff(head: bytes, name: str, data: bytes | None = None) -> Kind:
     if stripped.startswith((b"WARC/", b"filedesc://")):
         return Kind("warc", "application/warc")
     fam = _EXT_KIND.get(ext)
-    if fam in ("jsonl", "json", "csv", "tsv", "markdown", "rst"):
+    if fam in ("jsonl", "json", "csv", "tsv", "markdown", "rst", "notebook"):
         return Kind(fam)
     if stripped.startswith(b"#!"):
         first = stripped.split(b"\n", 1)[0]

@@ -16,7 +16,7 @@ from corpusforge.sources.compression import (
 # Families read whole and turned into one document by ``extract_document``.
 DOCUMENT_FAMILIES = frozenset(
     {"html", "xml", "markdown", "rst", "code", "pdf", "docx", "pptx", "xlsx", "epub", "odf",
-     "legacy_office", "archive", "mismatch"}
+     "legacy_office", "archive", "mismatch", "notebook"}
 )
 _LICENSE = re.compile(r"^(?:licen[cs]e|copying|unlicense)(?:[-_.].*)?$", re.I)
 
@@ -62,6 +62,10 @@ def extract_document(raw: bytes, kind: Kind, path: str, opts: ExtractOptions) ->
         stored = opts.compressed_bytes or len(raw)
         limit = expansion_limit(stored, opts.max_expansion_ratio, opts.expansion_floor_bytes)
         return getattr(office, f"extract_{fam}")(raw, limit, stored)
+    if fam == "notebook":
+        from corpusforge.extract.notebook import extract_notebook
+
+        return extract_notebook(raw)
     if fam == "legacy_office":
         from corpusforge.extract.office import legacy_office
 

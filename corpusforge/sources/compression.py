@@ -26,8 +26,9 @@ _MAGIC = {
     b"\x28\xb5\x2f\xfd": "zstd",
     b"BZh": "bz2",
     b"\xfd7zXZ\x00": "xz",
+    b"\x04\x22\x4d\x18": "lz4",  # the LZ4 frame format (lz4 package, ``[formats]`` extra)
 }
-COMPRESSED_SUFFIXES = (".gz", ".gzip", ".zst", ".zstd", ".bz2", ".xz")
+COMPRESSED_SUFFIXES = (".gz", ".gzip", ".zst", ".zstd", ".bz2", ".xz", ".lz4")
 
 # Text compresses 3-5x with gzip and up to ~10x with xz/zstd -19; repetitive logs reach 20-50x.
 # 100x leaves twice the worst of those; zero-filled bombs run at 1,000x (deflate's ceiling is
@@ -111,7 +112,7 @@ def decompressing_reader(
     """
     if compression is None:
         return raw
-    if compression not in ("gzip", "zstd", "bz2", "xz"):
+    if compression not in ("gzip", "zstd", "bz2", "xz", "lz4"):
         raise ValueError(f"unknown compression {compression!r}")
     return DecompressedStream(raw, compression, limit, name, compressed_bytes)  # type: ignore[return-value]
 
@@ -150,6 +151,8 @@ class DecompressedStream(io.BufferedIOBase):
                 self._frames, read_across_frames=True, closefd=False)
         elif self.compression == "bz2":
             self._inner = bz2.BZ2File(self.raw)
+        elif self.compression == "lz4":
+            self._inner = _lz4_frame(self.name).LZ4FrameFile(self.raw, mode="rb")
         else:
             self._inner = lzma.LZMAFile(self.raw)
 
@@ -174,6 +177,8 @@ class DecompressedStream(io.BufferedIOBase):
         """At most ``n`` (> 0) new bytes from one decompression step; b"" at the end."""
         try:
             data = self._inner.read1(n)
+        except RuntimeError as exc:  # how the lz4 library reports a damaged frame
+            raise OSError(f"lz4: {exc}") from None
         except (EOFError, OSError, zlib.error):
             if self.compression != "gzip" or self._salvaging:
                 raise
@@ -286,6 +291,15 @@ class DecompressedStream(io.BufferedIOBase):
     def _check_open(self) -> None:
         if self.closed:
             raise ValueError("I/O operation on a closed file")
+
+
+def _lz4_frame(name: str) -> Any:
+    """The lz4 frame module, or CorruptInput (a one-line quarantine of ``name``) naming the extra."""
+    try:
+        import lz4.frame
+    except ImportError:
+        raise CorruptInput(name, "an lz4 input: the lz4 package is needed to read it: pip install 'corpusforge[formats]'") from None
+    return lz4.frame
 
 
 class _ZstdFrames:

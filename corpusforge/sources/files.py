@@ -6,6 +6,7 @@ import contextlib
 import errno
 import fnmatch
 import io
+import itertools
 import os
 import posixpath
 import stat
@@ -28,7 +29,7 @@ from corpusforge.media import ingest as media_ingest
 from corpusforge.media.items import PLACEHOLDER
 from corpusforge.redact_urls import redact_url
 from corpusforge.registry import SOURCES
-from corpusforge.sources import readers
+from corpusforge.sources import archives, readers
 from corpusforge.sources.base import Part, Source, TaskInput
 from corpusforge.sources.compression import (
     COMPRESSED_SUFFIXES,
@@ -46,9 +47,9 @@ if TYPE_CHECKING:
 
 Format = Literal[
     "auto", "jsonl", "json", "parquet", "csv", "tsv", "text", "html", "xml", "markdown", "rst", "code", "pdf",
-    "docx", "pptx", "xlsx", "epub", "odf", "warc",
+    "docx", "pptx", "xlsx", "epub", "odf", "warc", "arrow", "notebook",
 ]
-_RECORD_FORMATS = ("jsonl", "json", "parquet", "csv", "tsv", "text")
+_RECORD_FORMATS = ("jsonl", "json", "parquet", "csv", "tsv", "text", "arrow")
 _EXT_FORMAT = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
@@ -57,6 +58,9 @@ _EXT_FORMAT = {
     ".pq": "parquet",
     ".csv": "csv",
     ".tsv": "tsv",
+    **dict.fromkeys((".tar", ".tgz", ".tbz", ".tbz2", ".txz", ".tzst"), "tar"),
+    ".zip": "archive",
+    **dict.fromkeys((".arrow", ".feather", ".ipc"), "arrow"),
 }
 
 
@@ -113,6 +117,11 @@ class FilesSource(Source):
         media_roots: list[str] | None = None,
         allow_external_media: bool = False,
         id_prefix: str | None = None,
+        csv_delimiter: str | None = None,
+        csv_header: bool = True,
+        csv_columns: list[str] | None = None,
+        skip: int = 0,
+        limit: int | None = None,
     ):
         self.source_name = name
         self.paths = [path] if isinstance(path, str) else list(path)
@@ -151,6 +160,13 @@ class FilesSource(Source):
         self.max_expansion_ratio, self.expansion_floor_bytes = max_expansion_ratio, expansion_floor_bytes
         self._license_cache: dict[str, str | None] = {}
         self._names_cache: dict[str, set[str]] = {}
+        if csv_delimiter is not None and len(csv_delimiter) != 1:
+            raise ValueError(f"csv_delimiter: {csv_delimiter!r} must be one character (e.g. ';' or '|')")
+        self.csv_delimiter, self.csv_header, self.csv_columns = csv_delimiter, csv_header, csv_columns
+        if skip < 0 or (limit is not None and limit < 1):
+            raise ValueError(f"skip: {skip}, limit: {limit}: skip must be 0 or more and limit 1 or more (null: no limit)")
+        self.skip, self.limit = skip, limit
+        self._members: dict[str, bytes] = {}  # archive members being read, by their path (archives.py)
 
     # -- planning --------------------------------------------------------------------------------
 
@@ -236,6 +252,8 @@ class FilesSource(Source):
                 return None
 
     def plan(self, task_bytes: int) -> list[TaskInput]:
+        if self.skip or self.limit is not None:  # one task: which documents come first must not depend on workers
+            return [TaskInput(self.source_name, tuple(part for _, part in self.discover()))]
         tasks: list[TaskInput] = []
         group: list[Part] = []
         group_bytes = 0
@@ -278,6 +296,13 @@ class FilesSource(Source):
     # -- reading ---------------------------------------------------------------------------------
 
     def read(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
+        docs = self._read_task(task, ctx)
+        if self.skip or self.limit is not None:
+            yield from itertools.islice(docs, self.skip, None if self.limit is None else self.skip + self.limit)
+            return
+        yield from docs
+
+    def _read_task(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
         for part in task.parts:
             try:
                 yield from self._read_part(part, ctx)
@@ -287,7 +312,8 @@ class FilesSource(Source):
                 ctx.quarantine(part.path, f"cannot open: {exc.strerror or exc}", None)
 
     def _open(self, part: Part) -> tuple[IO[bytes], IO[bytes], bool]:
-        raw = fsspec.open(part.path, "rb").open()
+        member = self._members.get(part.path)
+        raw = io.BytesIO(member) if member is not None else fsspec.open(part.path, "rb").open()
         head = raw.read(8)
         raw.seek(0)
         comp = sniff_compression(head)
@@ -345,6 +371,8 @@ class FilesSource(Source):
             ctx.quarantine(part.path, "binary file (NUL bytes), not text", None)
         elif kind.is_media:
             yield from self._media_document(part, kind, ctx)
+        elif fam in archives.ARCHIVE_FAMILIES:
+            yield from archives.read_archive(self, part, fam, data, ctx)
         elif fam == "warc":
             from corpusforge.extract.warc import read_warc
 
@@ -528,6 +556,11 @@ class FilesSource(Source):
         q = ctx.quarantine
         tf, tpl = self.text_field, self.text_template
         try:
+            if fmt in ("jsonl", "json") and tpl is None and "." in tf + (self.id_field or ""):
+                records = readers.read_json_nested(stream, part.path, q, tf, self.id_field, fmt == "json",
+                                                   part.start, part.end)
+                yield from self._documents(part, records, {})
+                return
             if (fmt == "jsonl" and tpl is None and not self.id_field and not self.id_prefix and not self.extra_metadata
                     and self.media != "pass"):
                 yield from readers.read_jsonl_documents(stream, redact_url(part.path), q, tf, f"{self.source_name}/{part.key}",
@@ -544,8 +577,16 @@ class FilesSource(Source):
                 except readers.STREAM_ERRORS as exc:
                     raise CorruptInput(part.path, f"compressed stream is truncated or corrupt ({exc})") from None
                 records = readers.read_parquet(seekable, part.path, q, tf, part.start, part.end, tpl)
+            elif fmt == "arrow":  # the IPC file format needs random access, as Parquet does
+                try:
+                    seekable = stream if plain else io.BytesIO(stream.read())
+                except readers.STREAM_ERRORS as exc:
+                    raise CorruptInput(part.path, f"compressed stream is truncated or corrupt ({exc})") from None
+                records = readers.read_arrow(seekable, part.path, q, tf, tpl)
             elif fmt in ("csv", "tsv"):
-                records = readers.read_csv(stream, part.path, q, tf, "\t" if fmt == "tsv" else ",", tpl)
+                delim = self.csv_delimiter or ("\t" if fmt == "tsv" else ",")
+                rows = readers.csv_with_header(stream, delim, self.csv_header, self.csv_columns)
+                records = readers.read_csv(rows, part.path, q, tf, delim, tpl)
             else:
                 records = readers.read_text(stream, part.path, q, self.text_unit, self.encoding_errors,
                                             part.start, part.end, self.encoding)

@@ -488,3 +488,149 @@ def _parquet_templated(
                 continue
             yield row + i, text, fields
         row += pf.metadata.row_group(rg).num_rows
+
+
+def read_arrow(
+    stream: IO[bytes], path: str, quarantine: Quarantine, text_field: str, template: str | None = None
+) -> Iterator[Record]:
+    """Arrow IPC records (``.arrow``/``.feather`` file format, or the ``.ipc`` stream format), like
+    Parquet: one record batch in memory at a time; rows whose text is null are quarantined.
+
+    The file format needs random access (a seekable ``stream``); the stream format is read in order.
+    """
+    import pyarrow as pa
+
+    try:
+        head = stream.read(6)
+        stream.seek(0)
+        if head == b"ARROW1":
+            reader = pa.ipc.open_file(stream)
+            schema, batches = reader.schema, (reader.get_batch(i) for i in range(reader.num_record_batches))
+        else:
+            reader = pa.ipc.open_stream(stream)
+            schema, batches = reader.schema, iter(reader)
+    except (pa.ArrowException, *_STREAM_ERRORS) as exc:
+        raise CorruptInput(path, f"not a readable Arrow IPC file ({exc})") from None
+    if template is None and text_field not in schema.names:
+        raise CorruptInput(path, f"no column {text_field!r}; columns are {', '.join(schema.names)}")
+    row = 0
+    while True:
+        try:
+            batch = next(batches, None)
+        except (pa.ArrowException, *_STREAM_ERRORS) as exc:
+            raise CorruptInput(f"{path} row {row}", f"Arrow IPC data is truncated or corrupt ({exc})") from None
+        if batch is None:
+            return
+        for i, fields in enumerate(batch.to_pylist()):
+            if template is None and not isinstance(fields.get(text_field), str):
+                quarantine(f"{path} row {row + i}", f"column {text_field!r} is null or not text", None)
+                continue
+            text, why = text_of(fields, text_field, template)
+            if text is None:
+                quarantine(f"{path} row {row + i}", why, None)
+                continue
+            yield row + i, text, fields
+        row += batch.num_rows
+
+
+def pop_dotted(obj: dict[str, Any], dotted: str) -> tuple[bool, Any]:
+    """Remove and return the value at ``dotted`` (``"content.body"``): a key spelled that way
+    first, else the nested path. A parent left empty is removed too, so metadata holds no ``{}``."""
+    if dotted in obj:
+        return True, obj.pop(dotted)
+    head, _, rest = dotted.partition(".")
+    child = obj.get(head)
+    if not rest or not isinstance(child, dict):
+        return False, None
+    found, value = pop_dotted(child, rest)
+    if found and not child:
+        del obj[head]
+    return found, value
+
+
+def read_json_nested(
+    stream: IO[bytes], path: str, quarantine: Quarantine, text_field: str, id_field: str | None,
+    array: bool, start: int = 0, end: int = -1,
+) -> Iterator[Record]:
+    """JSON Lines (or a ``.json`` array when ``array``) whose ``text_field`` or ``id_field`` is a
+    dotted path into nested objects. The id is put back under the dotted name, where the source
+    takes ids from; the rest of the object is the metadata."""
+    def record(where: str, obj: Any, raw: bytes) -> Record | None:
+        if not isinstance(obj, dict):
+            quarantine(where, f"expected a JSON object, got {type(obj).__name__}", raw)
+            return None
+        found, text = pop_dotted(obj, text_field)
+        if not found or not isinstance(text, str):
+            quarantine(where, f"field {text_field!r} is missing or not a string", raw)
+            return None
+        if id_field:
+            found, doc_id = pop_dotted(obj, id_field)
+            if found:
+                obj[id_field] = doc_id
+        return 0, text, obj
+
+    if array:
+        try:
+            items = orjson.loads(stream.read())
+        except _STREAM_ERRORS as exc:
+            raise CorruptInput(path, f"compressed stream is truncated or corrupt ({exc})") from None
+        except orjson.JSONDecodeError:
+            stream.seek(0)  # many ".json" corpora are really JSON Lines
+            yield from read_json_nested(stream, path, quarantine, text_field, id_field, False)
+            return
+        for i, obj in enumerate(items if isinstance(items, list) else [items]):
+            rec = record(f"{path} item {i}", obj, orjson.dumps(obj)[:2000])
+            if rec is not None:
+                yield i, rec[1], rec[2]
+        return
+    line_no = 0
+    for pos, lines in iter_line_blocks(stream, path, start, end):
+        for line in lines:
+            here, pos = pos, pos + len(line) + 1
+            line_no += 1
+            if not line.strip():
+                continue
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                quarantine(_where(path, start, line_no, here), _utf8_error(line) or f"malformed JSON: {exc}", line)
+                continue
+            rec = record(_where(path, start, line_no, here), obj, line)
+            if rec is not None:
+                yield here, rec[1], rec[2]
+
+
+class _Chain(io.RawIOBase):
+    """``prefix`` bytes, then the rest of ``stream``: a CSV stream with its header row replaced."""
+
+    def __init__(self, prefix: bytes, stream: IO[bytes]):
+        self._prefix, self._stream = prefix, stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        data, self._prefix = self._prefix[: len(view)], self._prefix[len(view):]
+        if not data:
+            data = getattr(self._stream, "read1", self._stream.read)(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+
+def csv_with_header(stream: IO[bytes], delimiter: str, header: bool, columns: list[str] | None) -> IO[bytes]:
+    """``stream`` as ``read_csv`` wants it, a header row first: unchanged when the file has one
+    and no ``columns`` rename it; else ``columns`` (or ``column_0``, ``column_1`` ... as many as
+    the first row has) in place of the file's header row, or before its first row."""
+    if header and not columns:
+        return stream
+    first = stream.readline()
+    while first.count(b'"') % 2 and (more := stream.readline()):  # a quoted field runs over lines
+        first += more
+    if columns is None:
+        row = next(csv.reader([first.decode("utf-8-sig", "replace")], delimiter=delimiter), [])
+        columns = [f"column_{i}" for i in range(len(row))]
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter, lineterminator="\n").writerow(columns)
+    prefix = out.getvalue().encode("utf-8") + (b"" if header else first)
+    return io.BufferedReader(_Chain(prefix, stream))  # type: ignore[return-value]

@@ -181,13 +181,13 @@ def test_documents_over_max_extract_bytes_are_quarantined_not_loaded(data, tmp_p
     assert quarantined[0]["reason"] == "file too large to extract (over 10000 bytes)"
 
 
-def test_a_zip_archive_is_quarantined_with_advice(tmp_path):
+def test_a_zip_archive_has_its_members_read_as_files(tmp_path):
     import zipfile
 
     with zipfile.ZipFile(tmp_path / "bundle.zip", "w") as zf:
         zf.writestr("a.txt", "hello")
-    _, quarantined = read_all(tmp_path / "bundle.zip", tmp_path)
-    assert quarantined[0]["reason"] == "ZIP archive: not supported; unpack it into the source folder"
+    docs, quarantined = read_all(tmp_path / "bundle.zip", tmp_path)
+    assert [(d.source, d.text) for d in docs] == [(f"{tmp_path}/bundle.zip!a.txt", "hello")] and quarantined == []
 
 
 def test_pdf_tables_keep_their_reading_order_in_auto_mode(data, tmp_path):
