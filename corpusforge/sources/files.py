@@ -352,7 +352,8 @@ class FilesSource(Source):
             raw.close()
 
     def _read_part(self, part: Part, ctx: TaskContext) -> Iterator[Document]:
-        why = _local_oddity(part) if "://" not in part.path else None
+        # An archive member is read from its archive's bytes, not from the path it is named by.
+        why = _local_oddity(part) if "://" not in part.path and part.path not in self._members else None
         if why:
             ctx.quarantine(part.path, why, None)
             return
