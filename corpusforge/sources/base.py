@@ -137,9 +137,10 @@ class Source(ABC):
     def read(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
         """Yield the task's documents; quarantine (``ctx.quarantine``) what cannot be read."""
 
-    def fingerprints(self, parts: list[Part], work: Path) -> list[dict[str, Any]]:
+    def fingerprints(self, parts: list[Part], work: Path, since: float | None = None) -> list[dict[str, Any]]:
         """A cheap JSON summary of each part's current content (row count, validators, page hash);
-        equal summaries mean unchanged content. ``work`` is this source's folder under ``_work``."""
+        equal summaries mean unchanged content. ``work`` is this source's folder under ``_work``;
+        ``since`` is when the last finished check was made (None: never)."""
         raise NotImplementedError
 
     def describe_change(self, old: dict[str, Any], new: dict[str, Any]) -> str:

@@ -83,7 +83,7 @@ class HFDatasetSource(Source):
             raise CorpusforgeError(f"source {self.source_name!r}: path {self.path!r} does not exist")
         return [TaskInput(self.source_name, (Part(self.uri, key=self.uri),))]
 
-    def fingerprints(self, parts: list[Part], work: Path) -> list[dict[str, Any]]:
+    def fingerprints(self, parts: list[Part], work: Path, since: float | None = None) -> list[dict[str, Any]]:
         return [self._fingerprint() for _ in parts]
 
     def _fingerprint(self) -> dict[str, Any]:

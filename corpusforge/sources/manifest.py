@@ -149,14 +149,16 @@ def refresh_fingerprints(output: Path, tasks: list[TaskInput], sources: Mapping[
         policy = src.refresh
         assert policy is not None
         due = [p for p in parts if policy.due(prev.get(_fp_key(name, p), {}).get("checked"), now)]
-        fresh = dict(zip((_fp_key(name, p) for p in due),
-                         src.fingerprints(due, output / "_work" / "sources" / name) if due else [], strict=True))
+        since = max((c for p in due if (c := prev.get(_fp_key(name, p), {}).get("checked")) is not None), default=None)
+        found = src.fingerprints(due, output / "_work" / "sources" / name, since) if due else []
+        checked = time.time()  # after the check: what it stored before this moment is then as old as the check
+        fresh = dict(zip((_fp_key(name, p) for p in due), found, strict=True))
         changes, unchanged, kept = [], 0, 0
         for p in parts:
             key, old = _fp_key(name, p), prev.get(_fp_key(name, p))
             if key in fresh:
                 records[key] = {"source": name, "uri": redact_url(p.path), "key": redact_text(p.key),
-                                "fingerprint": fresh[key], "checked": now}
+                                "fingerprint": fresh[key], "checked": checked}
                 if old is None:
                     continue
                 if old.get("fingerprint") == fresh[key]:

@@ -83,7 +83,7 @@ class SqlSource(Source):
     def plan(self, task_bytes: int) -> list[TaskInput]:
         return [TaskInput(self.source_name, (Part(self._display(), key=self.query),))]
 
-    def fingerprints(self, parts: list[Part], work: Path) -> list[dict[str, Any]]:
+    def fingerprints(self, parts: list[Part], work: Path, since: float | None = None) -> list[dict[str, Any]]:
         """``{"count": rows, "max": newest updated_column}`` or ``{"count", "rows_sha256"}``."""
         sa = require("sqlalchemy", "remote")
         engine = sa.create_engine(self._url())
