@@ -128,6 +128,7 @@ class Source(ABC):
     # Non-file sources set a policy and implement ``fingerprints``: their parts then get a digest of
     # the content fingerprint, so a changed database, page or dataset makes its task run again.
     refresh: RefreshPolicy | None = None
+    part_noun: str = "parts"  # what the change line counts ("2 of 30 URLs: ...")
 
     @abstractmethod
     def plan(self, task_bytes: int) -> list[TaskInput]:

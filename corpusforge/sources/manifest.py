@@ -170,7 +170,10 @@ def refresh_fingerprints(output: Path, tasks: list[TaskInput], sources: Mapping[
                                        "fingerprint": {}, "checked": None}
                 kept += old is not None
         if changes:
-            shown = "; ".join(dict.fromkeys(changes))
+            reasons = list(dict.fromkeys(changes))
+            shown = "; ".join(reasons[:3]) + (f"; {len(reasons) - 3} more" if len(reasons) > 3 else "")
+            if len(parts) > 1:
+                shown = f"{len(changes)} of {len(parts)} {src.part_noun}: {shown}"
             say(redact_text(f"source {name!r}: {shown}, re-reading"))
         elif unchanged:
             say(f"source {name!r}: unchanged since the last run, not re-read")

@@ -121,6 +121,8 @@ class UrlsSource(Source):
     with the URLs it had not finished.
     """
 
+    part_noun = "URLs"
+
     def __init__(
         self,
         name: str,
