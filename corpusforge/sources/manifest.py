@@ -154,12 +154,15 @@ def refresh_fingerprints(output: Path, tasks: list[TaskInput], sources: Mapping[
         checked = time.time()  # after the check: what it stored before this moment is then as old as the check
         fresh = dict(zip((_fp_key(name, p) for p in due), found, strict=True))
         changes, unchanged, kept = [], 0, 0
+        seen_before = any(r.get("source") == name for r in prev.values())
         for p in parts:
             key, old = _fp_key(name, p), prev.get(_fp_key(name, p))
             if key in fresh:
                 records[key] = {"source": name, "uri": redact_url(p.path), "key": redact_text(p.key),
                                 "fingerprint": fresh[key], "checked": checked}
                 if old is None:
+                    if seen_before:  # a part added since the last run (the first run says nothing)
+                        changes.append(src.describe_change({}, fresh[key]))
                     continue
                 if old.get("fingerprint") == fresh[key]:
                     unchanged += 1

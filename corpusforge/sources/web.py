@@ -215,7 +215,9 @@ class UrlsSource(Source):
             return f"now failing ({new['error']})"
         if "robots" in new:
             return "now disallowed by robots.txt"
-        if not old or "sha256" not in old:
+        if not old:
+            return "added"
+        if "sha256" not in old:
             return "now fetched"
         return f"content changed (sha256 {old['sha256'][:8]} → {new['sha256'][:8]})"
 

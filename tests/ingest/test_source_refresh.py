@@ -227,6 +227,7 @@ def test_adding_one_url_downloads_only_that_url(hosts, tmp_path, capsys):
     capsys.readouterr()
     run(_urls_recipe([f"{a.base}/p{i}" for i in range(4)]), output=str(out), workers=1, progress=False)
     assert sorted(gets) == [("/p0", 304), ("/p1", 304), ("/p2", 304), ("/p3", 200)]
+    assert "source 'web': 1 of 4 URLs: added, re-reading" in capsys.readouterr().err
     assert len(_documents(out)) == 4
 
 
@@ -325,7 +326,9 @@ def test_two_sources_on_one_host_share_its_rate_limit_and_the_stricter_rate_appl
         t.join()
     starts = _start_times(a, "/")
     assert len(starts) == 10
-    assert (len(starts) - 1) / (starts[-1] - starts[0]) <= 4.4  # 10 requests at 4/s: >= 2.25 s
+    # 10 requests at 4/s take 2.25 s; the stricter rate is known from its source's first request,
+    # so one gap may be the faster source's (each on its own: 1 s and 0.1 s).
+    assert starts[-1] - starts[0] >= 8 * 0.25 - 0.05
 
 
 def test_two_processes_on_one_host_share_its_rate_limit(hosts, tmp_path):
