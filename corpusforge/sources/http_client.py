@@ -61,9 +61,17 @@ def host_of(url: str) -> str:
 
 
 def set_min_interval(host: str, seconds: float) -> None:
-    """Make every request to ``host`` from this process at least ``seconds`` apart (Crawl-delay)."""
+    """Make every request to ``host`` from this process at least ``seconds`` apart: a source's
+    rate limit (so the strictest one configured for a host applies to all) or a Crawl-delay."""
     with _HOSTS_LOCK:
         _FLOORS[host] = max(_FLOORS.get(host, 0.0), seconds)
+
+
+def register_rate(urls: Iterable[str], rate: float) -> None:
+    """Declare that a source fetches from the hosts of ``urls`` at most ``rate`` times a second."""
+    if rate > 0:
+        for host in {host_of(u) for u in urls}:
+            set_min_interval(host, 1.0 / rate)
 
 
 def _slots_dir() -> Path | None:
@@ -78,8 +86,9 @@ def _slots_dir() -> Path | None:
 class HostRateLimiter:
     """At most ``rate`` request starts per second per host, shared by every fetcher, source, thread
     and process on this machine: the next free slot of each host lives in a small file under the
-    temporary folder, read and advanced under an exclusive ``flock``. While two sources fetch from
-    one host, the stricter rate applies to both (it is kept ``STRICT_HOLD_S`` after its last use)."""
+    temporary folder, read and advanced under an exclusive ``flock``. The strictest rate a source
+    of this process declared for a host (``register_rate``) applies to every request to it; across
+    processes the stricter rate applies while it is used (kept ``STRICT_HOLD_S`` after its last use)."""
 
     def __init__(self, rate: float):
         self.interval = 1.0 / rate if rate > 0 else 0.0

@@ -30,7 +30,14 @@ from corpusforge.extract.formats import ExtractOptions, extract_document
 from corpusforge.redact_urls import redact_text, redact_url
 from corpusforge.registry import SOURCES
 from corpusforge.sources.base import Part, Refresh, RefreshPolicy, Source, TaskInput
-from corpusforge.sources.http_client import MB, Fetcher, FetchError, HttpOptions, robots_refusal
+from corpusforge.sources.http_client import (
+    MB,
+    Fetcher,
+    FetchError,
+    HttpOptions,
+    register_rate,
+    robots_refusal,
+)
 from corpusforge.sources.manifest import fingerprint_digest
 from corpusforge.sources.readers import text_of
 
@@ -156,12 +163,14 @@ class UrlsSource(Source):
         self.extra_metadata = metadata or {}
         self.respect_robots = respect_robots
         self.refresh = RefreshPolicy.of(refresh, refresh_ttl)
+        register_rate(self.urls, rate_limit)  # hosts of url_file are declared when it is read
 
     def _all_urls(self) -> list[str]:
         urls = list(self.urls)
         if self.url_file:
             with fsspec.open(self.url_file, "rt", encoding="utf-8") as fh:
                 urls += [line.strip() for line in fh if line.strip() and not line.startswith("#")]
+            register_rate(urls, self.http.rate_limit)
         return list(dict.fromkeys(urls))
 
     def plan(self, task_bytes: int) -> list[TaskInput]:
@@ -363,6 +372,7 @@ class RestApiSource(Source):
                                   max_body_bytes, allow_private_redirects, user_agent)
         self.extra_metadata = metadata or {}
         self.refresh = RefreshPolicy.of(refresh, refresh_ttl)
+        register_rate([url], rate_limit)
 
     def plan(self, task_bytes: int) -> list[TaskInput]:
         return [TaskInput(self.source_name, (Part(self.url, key=self.url),))]
