@@ -24,6 +24,7 @@ import fsspec
 import orjson
 
 from corpusforge.document import Document, make_doc_id
+from corpusforge.errors import CorpusforgeError
 from corpusforge.extract.base import ExtractionError
 from corpusforge.extract.detect import HEAD_BYTES, Kind, sniff
 from corpusforge.extract.formats import ExtractOptions, extract_document
@@ -63,6 +64,14 @@ def _http_options(rate_limit: float, retries: int, backoff: float, timeout: floa
     if user_agent:
         opts.user_agent = user_agent
     return opts
+
+
+def _fetcher(source: str, opts: HttpOptions, seed: str) -> Fetcher:
+    """A fetcher, or one line naming the source where its credentials cannot be read."""
+    try:
+        return Fetcher(opts, seed=seed)
+    except FetchError as exc:
+        raise CorpusforgeError(f"source {source!r}: {exc}") from None
 
 
 class FetchedStore:
@@ -211,7 +220,7 @@ class UrlsSource(Source):
     def fingerprints(self, parts: list[Part], work: Path, since: float | None = None) -> list[dict[str, Any]]:
         """Fetch or re-check every URL now (into the store the tasks read), ``concurrency`` at a time."""
         store = FetchedStore(work / "fetched")
-        fetcher = Fetcher(self.http, seed=f"plan:{self.source_name}")
+        fetcher = _fetcher(self.source_name, self.http, f"plan:{self.source_name}")
         try:
             with ThreadPoolExecutor(self.concurrency) as pool:
                 metas = list(pool.map(lambda p: self._fetch(fetcher, store, p.path, since), parts))
@@ -251,7 +260,7 @@ class UrlsSource(Source):
         return {"error": "stored response is damaged and could not be fetched again"}, None
 
     def read(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
-        fetcher = Fetcher(self.http, seed=f"{ctx.seed}:{task.parts[0].key}")
+        fetcher = _fetcher(self.source_name, self.http, f"{ctx.seed}:{task.parts[0].key}")
         store = FetchedStore(ctx.workdir / "sources" / self.source_name / "fetched")
         opts = ExtractOptions(favor_precision=self.favor_precision)
         try:
@@ -382,7 +391,7 @@ class RestApiSource(Source):
         params = dict(self.params)
         if self.pagination == "page":
             params[self.page_param] = self.start_page
-        fetcher = Fetcher(self.http, seed=f"plan:{self.source_name}")
+        fetcher = _fetcher(self.source_name, self.http, f"plan:{self.source_name}")
         try:
             fp = {"first_page_sha256": hashlib.sha256(fetcher.get(self.url, params=params or None).content).hexdigest()}
         except FetchError as exc:
@@ -436,7 +445,7 @@ class RestApiSource(Source):
                 params = {}  # a next link carries its own query
 
     def read(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
-        fetcher = Fetcher(self.http, seed=f"{ctx.seed}:{self.url}")
+        fetcher = _fetcher(self.source_name, self.http, f"{ctx.seed}:{self.url}")
         count = 0
         uri = redact_url(self.url)
         try:

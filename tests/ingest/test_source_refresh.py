@@ -389,3 +389,25 @@ def test_crawl_delay_is_a_lower_bound_on_the_hosts_interval(hosts, tmp_path):
     assert len(docs) == 3
     starts = _start_times(b, "/p")
     assert min(y - x for x, y in zip(starts, starts[1:], strict=False)) >= 0.95  # Python's robotparser: whole seconds
+
+
+def test_an_unset_headers_env_variable_is_one_error_naming_the_source(hosts, tmp_path, monkeypatch):
+    from corpusforge.errors import CorpusforgeError
+
+    a, _ = hosts
+    monkeypatch.delenv("NO_SUCH_TOKEN", raising=False)
+    recipe = _urls_recipe([f"{a.base}/p0"], headers_env={"Authorization": "NO_SUCH_TOKEN"})
+    with pytest.raises(CorpusforgeError, match="source 'web': headers_env: environment variable 'NO_SUCH_TOKEN'"):
+        run(recipe, output=str(tmp_path / "out"), workers=1, progress=False)
+    assert a.httpd.seen == []
+
+
+def test_a_query_that_cannot_be_nested_is_fingerprinted_by_reading_it(tmp_path):
+    from corpusforge.sources.sql import SqlSource
+
+    db = tmp_path / "x.db"
+    _posts_db(db, range(3))
+    # A PRAGMA returns rows but cannot be wrapped in SELECT COUNT(*) FROM (...).
+    src = SqlSource(name="db", url=f"sqlite:///{db}", query="pragma table_info(posts)", text_field="name")
+    [fp] = src.fingerprints(list(src.plan(1 << 20)[0].parts), tmp_path)
+    assert fp["count"] == 3 and len(fp["rows_sha256"]) == 64
