@@ -182,7 +182,8 @@ def robots_refusal(fetcher: Fetcher, url: str) -> str | None:
         if rules is None:
             rules = fetcher.robots[host] = _fetch_robots(fetcher, url)
     if isinstance(rules, str):
-        return f"{ROBOTS_DISALLOWED} ({rules})"
+        # A host that cannot be reached at all: the URL would fail the same way, so say that.
+        return rules if rules.startswith(("connection error", "timeout")) else f"{ROBOTS_DISALLOWED} ({rules})"
     return None if rules.can_fetch(fetcher.opts.user_agent, url) else ROBOTS_DISALLOWED
 
 
@@ -193,7 +194,9 @@ def _fetch_robots(fetcher: Fetcher, url: str) -> urllib.robotparser.RobotFilePar
         resp = fetcher.get(parser.url)
     except FetchError as exc:
         why = str(exc)
-        if why.endswith(" attempts"):  # 5xx, 429, timeouts, connection errors: the host is unreachable
+        if why.startswith(("connection error", "timeout")):
+            return redact_text(why)
+        if why.endswith(" attempts"):  # 5xx or 429 after the retries
             return f"robots.txt unreachable: {redact_text(why)}"
         parser.allow_all = True
         return parser

@@ -411,3 +411,23 @@ def test_a_query_that_cannot_be_nested_is_fingerprinted_by_reading_it(tmp_path):
     src = SqlSource(name="db", url=f"sqlite:///{db}", query="pragma table_info(posts)", text_field="name")
     [fp] = src.fingerprints(list(src.plan(1 << 20)[0].parts), tmp_path)
     assert fp["count"] == 3 and len(fp["rows_sha256"]) == 64
+
+
+def test_a_robots_txt_answering_503_disallows_the_host(hosts, tmp_path):
+    a, _ = hosts
+    a.route(lambda h, p, q: (503, {}, b"") if p == "/robots.txt"
+            else (200, {"Content-Type": "text/html; charset=utf-8"}, ARTICLE.format(title=p).encode()))
+    src = UrlsSource(name="web", urls=[f"{a.base}/x"], rate_limit=200, retries=1, backoff=0)
+    ctx = TaskContext("curate", 0, tmp_path)
+    assert [d for t in src.plan(1 << 20) for d in src.read(t, ctx)] == []
+    assert ctx.quarantined[0]["reason"] == "disallowed by robots.txt (robots.txt unreachable: HTTP 503 after 2 attempts)"
+    assert "/x" not in [p for _, p, _, _ in a.httpd.seen]
+
+
+def test_a_missing_robots_txt_allows_everything(hosts, tmp_path):
+    a, _ = hosts
+    a.route(lambda h, p, q: (404, {}, b"") if p == "/robots.txt"
+            else (200, {"Content-Type": "text/html; charset=utf-8"}, ARTICLE.format(title=p).encode()))
+    src = UrlsSource(name="web", urls=[f"{a.base}/x"], rate_limit=200)
+    docs = [d for t in src.plan(1 << 20) for d in src.read(t, TaskContext("curate", 0, tmp_path))]
+    assert [d.metadata["title"] for d in docs] == ["/x"]
