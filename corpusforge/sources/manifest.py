@@ -111,7 +111,9 @@ def fingerprint_digest(fingerprint: dict[str, Any]) -> str:
 
 
 def _fp_key(source: str, part: Part) -> str:
-    return f"{source}\0{redact_url(part.path)}\0{redact_text(part.key)}"
+    """A part's record id: a hash of the real uri and key (two URLs may differ only in a secret
+    value, which the record's redacted ``uri`` no longer shows)."""
+    return hashlib.sha256(f"{source}\0{part.path}\0{part.key}".encode()).hexdigest()[:32]
 
 
 def load_fingerprints(output: Path) -> dict[str, dict[str, Any]]:
@@ -122,7 +124,7 @@ def load_fingerprints(output: Path) -> dict[str, dict[str, Any]]:
         for line in path.read_bytes().splitlines():
             try:
                 rec = orjson.loads(line)
-                entries[f"{rec['source']}\0{rec['uri']}\0{rec['key']}"] = rec
+                entries[rec["id"]] = rec
             except (orjson.JSONDecodeError, KeyError, TypeError):  # a damaged line costs one re-check
                 continue
     return entries
@@ -158,7 +160,7 @@ def refresh_fingerprints(output: Path, tasks: list[TaskInput], sources: Mapping[
         for p in parts:
             key, old = _fp_key(name, p), prev.get(_fp_key(name, p))
             if key in fresh:
-                records[key] = {"source": name, "uri": redact_url(p.path), "key": redact_text(p.key),
+                records[key] = {"id": key, "source": name, "uri": redact_url(p.path), "key": redact_text(p.key),
                                 "fingerprint": fresh[key], "checked": checked}
                 if old is None:
                     if seen_before:  # a part added since the last run (the first run says nothing)
@@ -169,8 +171,8 @@ def refresh_fingerprints(output: Path, tasks: list[TaskInput], sources: Mapping[
                 else:
                     changes.append(src.describe_change(old.get("fingerprint") or {}, fresh[key]))
             else:
-                records[key] = old or {"source": name, "uri": redact_url(p.path), "key": redact_text(p.key),
-                                       "fingerprint": {}, "checked": None}
+                records[key] = old or {"id": key, "source": name, "uri": redact_url(p.path),
+                                       "key": redact_text(p.key), "fingerprint": {}, "checked": None}
                 kept += old is not None
         if changes:
             reasons = list(dict.fromkeys(changes))
@@ -179,7 +181,7 @@ def refresh_fingerprints(output: Path, tasks: list[TaskInput], sources: Mapping[
                 shown = f"{len(changes)} of {len(parts)} {src.part_noun}: {shown}"
             say(redact_text(f"source {name!r}: {shown}, re-reading"))
         elif unchanged:
-            say(f"source {name!r}: unchanged since the last run, not re-read")
+            say(f"source {name!r}: unchanged since the last check")
         if kept and not changes and not unchanged:
             why = "refresh: never" if policy.mode == "never" else f"checked less than refresh_ttl ({policy.ttl:g} s) ago"
             say(f"source {name!r}: not checked for changes ({why}); --fresh or refresh: always re-reads it")

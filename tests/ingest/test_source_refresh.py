@@ -104,7 +104,7 @@ def test_an_unchanged_database_is_not_read_again(tmp_path, capsys):
     before = _staged_mtimes(out)
     capsys.readouterr()
     run(_sql_recipe(db), output=str(out), workers=1, progress=False)
-    assert "source 'db': unchanged since the last run, not re-read" in capsys.readouterr().err
+    assert "source 'db': unchanged since the last check" in capsys.readouterr().err
     assert _staged_mtimes(out) == before
 
 
@@ -186,7 +186,7 @@ def test_a_changed_first_page_of_an_api_is_read_again(hosts, tmp_path, capsys):
     run(recipe, output=str(out), workers=1, progress=False)
     capsys.readouterr()
     run(recipe, output=str(out), workers=1, progress=False)
-    assert "source 'api': unchanged since the last run, not re-read" in capsys.readouterr().err
+    assert "source 'api': unchanged since the last check" in capsys.readouterr().err
     records.insert(0, {"text": "a newer record of the api with more words"})
     run(recipe, output=str(out), workers=1, progress=False)
     assert "source 'api': first page changed, re-reading" in capsys.readouterr().err
@@ -431,3 +431,25 @@ def test_a_missing_robots_txt_allows_everything(hosts, tmp_path):
     src = UrlsSource(name="web", urls=[f"{a.base}/x"], rate_limit=200)
     docs = [d for t in src.plan(1 << 20) for d in src.read(t, TaskContext("curate", 0, tmp_path))]
     assert [d.metadata["title"] for d in docs] == ["/x"]
+
+
+def test_urls_that_differ_only_in_a_secret_keep_their_own_fingerprints(tmp_path):
+    from corpusforge.sources.base import Part, Source, TaskInput
+    from corpusforge.sources.manifest import fingerprint_digest, refresh_fingerprints
+
+    class Fixed(Source):
+        source_name, refresh = "s", RefreshPolicy.of("always", None)
+
+        def plan(self, task_bytes):
+            return []
+
+        def read(self, task, ctx):
+            return iter(())
+
+        def fingerprints(self, parts, work, since=None):
+            return [{"n": p.path[-1]} for p in parts]
+
+    tasks = [TaskInput("s", (Part("https://x.org/a?api_key=1"), Part("https://x.org/a?api_key=2")))]
+    [planned] = refresh_fingerprints(tmp_path, tasks, {"s": Fixed()}, say=lambda line: None)
+    assert [p.digest for p in planned.parts] == [fingerprint_digest({"n": "1"}), fingerprint_digest({"n": "2"})]
+    assert b"api_key=1" not in (tmp_path / "_state" / "fingerprints.jsonl").read_bytes()
