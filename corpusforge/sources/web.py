@@ -244,6 +244,10 @@ class UrlsSource(Source):
         damaged; body None where the URL failed or robots.txt forbids it (the meta says why). A
         stored failure is final only where the plan's check recorded it (the part's digest)."""
         url = part.path
+        if self.respect_robots and part.digest == fingerprint_digest({"robots": "disallowed"}):
+            why = robots_refusal(fetcher, url)  # the plan found it disallowed: a stored response is stale
+            if why:
+                return {"robots": why}, None
         old = store.meta(url)
         planned = old is not None and part.digest == fingerprint_digest(_fingerprint_of(old))
         for attempt in range(2):

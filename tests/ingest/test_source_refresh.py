@@ -453,3 +453,18 @@ def test_urls_that_differ_only_in_a_secret_keep_their_own_fingerprints(tmp_path)
     [planned] = refresh_fingerprints(tmp_path, tasks, {"s": Fixed()}, say=lambda line: None)
     assert [p.digest for p in planned.parts] == [fingerprint_digest({"n": "1"}), fingerprint_digest({"n": "2"})]
     assert b"api_key=1" not in (tmp_path / "_state" / "fingerprints.jsonl").read_bytes()
+
+
+def test_a_page_disallowed_since_the_last_run_is_quarantined_not_served_from_the_store(hosts, tmp_path, capsys):
+    a, _ = hosts
+    robots = {"body": b"User-agent: *\nAllow: /\n"}
+    a.route(lambda h, p, q: (200, {"Content-Type": "text/plain"}, robots["body"]) if p == "/robots.txt"
+            else (200, {"Content-Type": "text/html; charset=utf-8"}, ARTICLE.format(title=p).encode()))
+    out = tmp_path / "out"
+    recipe = _urls_recipe([f"{a.base}/p0", f"{a.base}/p1"])
+    run(recipe, output=str(out), workers=1, progress=False)
+    robots["body"] = b"User-agent: *\nDisallow: /p1\n"
+    capsys.readouterr()
+    stats = run(recipe, output=str(out), workers=1, progress=False)
+    assert "source 'web': 1 of 2 URLs: now disallowed by robots.txt, re-reading" in capsys.readouterr().err
+    assert len(_documents(out)) == 1 and stats["quarantine"] == {"disallowed by robots.txt": 1}
