@@ -5,7 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from corpusforge.document import Document
 
@@ -68,6 +69,55 @@ class TaskInput:
         return cls(d["source"], tuple(Part(**p) for p in d["parts"]))
 
 
+Refresh = Literal["always", "never", "ttl"]
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: str | float | int) -> float:
+    """Seconds from ``90``, ``"90"``, ``"90s"``, ``"15m"``, ``"6h"``, ``"2d"`` or ``"1w"``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        unit = _UNITS.get(text[-1:], None) if text else None
+        try:
+            seconds = float(text[:-1] if unit else text) * (unit or 1)
+        except ValueError:
+            raise ValueError(f"refresh_ttl {value!r} is not a duration such as 90, '15m', '6h' or '2d'") from None
+    if seconds <= 0:
+        raise ValueError("refresh_ttl must be > 0")
+    return seconds
+
+
+@dataclass(frozen=True)
+class RefreshPolicy:
+    """When a non-file source is checked for changes at plan time (see manifest.py): ``always``
+    (every run computes the content fingerprint), ``never`` (the first fingerprint is kept; only
+    ``--fresh`` re-reads), ``ttl`` (the fingerprint is re-computed once the last check is older
+    than ``ttl`` seconds)."""
+
+    mode: Refresh = "always"
+    ttl: float = 0.0
+
+    @classmethod
+    def of(cls, refresh: Refresh, refresh_ttl: str | float | None) -> RefreshPolicy:
+        if refresh not in ("always", "never", "ttl"):
+            raise ValueError(f"refresh must be always, never or ttl, not {refresh!r}")
+        if refresh == "ttl":
+            if refresh_ttl is None:
+                raise ValueError("refresh: ttl needs refresh_ttl (seconds or a duration such as '6h')")
+            return cls("ttl", parse_duration(refresh_ttl))
+        if refresh_ttl is not None:
+            raise ValueError("refresh_ttl is only used with refresh: ttl")
+        return cls(refresh)
+
+    def due(self, checked: float | None, now: float) -> bool:
+        """Whether a part last checked at ``checked`` (epoch seconds, None: never) is checked again."""
+        if checked is None:
+            return self.mode != "never"
+        return self.mode == "always" or (self.mode == "ttl" and now - checked >= self.ttl)
+
+
 class Source(ABC):
     """A registered source type; its constructor arguments are its recipe options."""
 
@@ -75,6 +125,10 @@ class Source(ABC):
     source_name: str
     # Whether parts are files whose content the manifest hashes (see manifest.py).
     hash_inputs: bool = False
+    # Non-file sources set a policy and implement ``fingerprints``: their parts then get a digest of
+    # the content fingerprint, so a changed database, page or dataset makes its task run again.
+    refresh: RefreshPolicy | None = None
+    part_noun: str = "parts"  # what the change line counts ("2 of 30 URLs: ...")
 
     @abstractmethod
     def plan(self, task_bytes: int) -> list[TaskInput]:
@@ -83,3 +137,13 @@ class Source(ABC):
     @abstractmethod
     def read(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
         """Yield the task's documents; quarantine (``ctx.quarantine``) what cannot be read."""
+
+    def fingerprints(self, parts: list[Part], work: Path, since: float | None = None) -> list[dict[str, Any]]:
+        """A cheap JSON summary of each part's current content (row count, validators, page hash);
+        equal summaries mean unchanged content. ``work`` is this source's folder under ``_work``;
+        ``since`` is when the last finished check was made (None: never)."""
+        raise NotImplementedError
+
+    def describe_change(self, old: dict[str, Any], new: dict[str, Any]) -> str:
+        """Why a part with fingerprint ``old`` is re-read now that it is ``new``, in a few words."""
+        return "content changed"

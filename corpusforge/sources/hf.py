@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from corpusforge.document import Document, make_doc_id
 from corpusforge.errors import CorpusforgeError
 from corpusforge.extract.base import require
 from corpusforge.registry import SOURCES
-from corpusforge.sources.base import Part, Source, TaskInput
+from corpusforge.sources.base import Part, Refresh, RefreshPolicy, Source, TaskInput
 from corpusforge.sources.readers import text_of
 
 if TYPE_CHECKING:
@@ -37,7 +41,11 @@ class HFDatasetSource(Source):
     """Rows of a HuggingFace dataset. ``dataset`` (hub id, with ``config``, ``split``, optional
     ``revision``) is streamed, never downloaded whole; ``path`` is a local copy: a
     ``save_to_disk`` folder or a folder of data files. Text from ``text_field`` or ``text_template``;
-    ``max_records`` stops early. Other columns become metadata."""
+    ``max_records`` stops early. Other columns become metadata.
+
+    Re-runs (``refresh``, default ``always``): a hub dataset's fingerprint is its commit sha (the
+    ``revision`` itself when it is one; else asked of the hub, or read from the local hub cache
+    offline); a local copy's is the name, size and mtime of every file under ``path``."""
 
     def __init__(
         self,
@@ -53,6 +61,8 @@ class HFDatasetSource(Source):
         max_records: int | None = None,
         streaming: bool = True,
         metadata: dict[str, Any] | None = None,
+        refresh: Refresh = "always",
+        refresh_ttl: str | float | None = None,
     ):
         if (dataset is None) == (path is None):
             raise ValueError("give exactly one of dataset (a hub id) or path (a local copy)")
@@ -64,6 +74,7 @@ class HFDatasetSource(Source):
         self.text_field, self.text_template, self.id_field = text_field, text_template, id_field
         self.max_records = max_records
         self.extra_metadata = metadata or {}
+        self.refresh = RefreshPolicy.of(refresh, refresh_ttl)
 
     @property
     def uri(self) -> str:
@@ -75,6 +86,38 @@ class HFDatasetSource(Source):
         if self.path and not Path(self.path).expanduser().exists():
             raise CorpusforgeError(f"source {self.source_name!r}: path {self.path!r} does not exist")
         return [TaskInput(self.source_name, (Part(self.uri, key=self.uri),))]
+
+    def fingerprints(self, parts: list[Part], work: Path, since: float | None = None) -> list[dict[str, Any]]:
+        return [self._fingerprint() for _ in parts]
+
+    def _fingerprint(self) -> dict[str, Any]:
+        if self.path:
+            root = Path(self.path).expanduser()
+            files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+            listing = [[p.relative_to(root).as_posix() if root.is_dir() else p.name, p.stat().st_size,
+                        p.stat().st_mtime_ns] for p in files]
+            return {"files": len(listing), "listing_sha256": hashlib.sha256(orjson.dumps(listing)).hexdigest()}
+        assert self.dataset is not None
+        if self.revision and re.fullmatch(r"[0-9a-f]{40}", self.revision):
+            return {"sha": self.revision}
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1"
+        try:
+            import huggingface_hub
+        except ImportError:
+            return {"sha": None}
+        if not offline:
+            try:
+                return {"sha": huggingface_hub.HfApi().dataset_info(self.dataset, revision=self.revision).sha}
+            except Exception:  # noqa: BLE001 - unreachable hub or unknown id: the cache decides, else read says why
+                pass
+        ref = (Path(huggingface_hub.constants.HF_HUB_CACHE) / f"datasets--{self.dataset.replace('/', '--')}"
+               / "refs" / (self.revision or "main"))
+        return {"sha": ref.read_text().strip() if ref.is_file() else None}
+
+    def describe_change(self, old: dict[str, Any], new: dict[str, Any]) -> str:
+        if "sha" in new:
+            return f"revision {str(old.get('sha'))[:12]} → {str(new.get('sha'))[:12]}"
+        return f"files under {self.path} changed ({old.get('files')} → {new.get('files')} files)"
 
     def _rows(self) -> Iterator[dict[str, Any]]:
         datasets = require("datasets", "remote")

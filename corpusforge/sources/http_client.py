@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import fcntl
+import hashlib
 import io
 import os
 import random
+import tempfile
 import threading
 import time
+import urllib.robotparser
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
+
+import orjson
 
 from corpusforge.extract.base import require
 from corpusforge.redact_urls import redact_text, redact_url
@@ -42,24 +49,90 @@ class FetchError(Exception):
         self.body = body
 
 
+# How long a host keeps the strictest interval a source asked for after that source's last request.
+STRICT_HOLD_S = 60.0
+_HOSTS_LOCK = threading.Lock()
+_FLOORS: dict[str, float] = {}  # host -> lower bound of its interval in seconds (robots.txt Crawl-delay)
+
+
+def host_of(url: str) -> str:
+    """What a rate limit and robots.txt apply to: ``host[:port]``, lower case."""
+    return urlsplit(url).netloc.lower().rsplit("@", 1)[-1]
+
+
+def set_min_interval(host: str, seconds: float) -> None:
+    """Make every request to ``host`` from this process at least ``seconds`` apart: a source's
+    rate limit (so the strictest one configured for a host applies to all) or a Crawl-delay."""
+    with _HOSTS_LOCK:
+        _FLOORS[host] = max(_FLOORS.get(host, 0.0), seconds)
+
+
+def register_rate(urls: Iterable[str], rate: float) -> None:
+    """Declare that a source fetches from the hosts of ``urls`` at most ``rate`` times a second."""
+    if rate > 0:
+        for host in {host_of(u) for u in urls}:
+            set_min_interval(host, 1.0 / rate)
+
+
+def _slots_dir() -> Path | None:
+    path = Path(tempfile.gettempdir()) / f"corpusforge-hosts-{os.getuid()}"
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+    except OSError:
+        return None
+    return path
+
+
 class HostRateLimiter:
-    """At most ``rate`` request starts per second per host, shared by every thread of a task."""
+    """At most ``rate`` request starts per second per host, shared by every fetcher, source, thread
+    and process on this machine: the next free slot of each host lives in a small file under the
+    temporary folder, read and advanced under an exclusive ``flock``. The strictest rate a source
+    of this process declared for a host (``register_rate``) applies to every request to it; across
+    processes the stricter rate applies while it is used (kept ``STRICT_HOLD_S`` after its last use)."""
 
     def __init__(self, rate: float):
         self.interval = 1.0 / rate if rate > 0 else 0.0
-        self._next: dict[str, float] = {}
-        self._lock = threading.Lock()
+        self._dir = _slots_dir()
+
+    def _reserve(self, host: str, interval: float) -> float:
+        """The wall-clock time this request may start at; advances the host's next free slot."""
+        with _HOSTS_LOCK:
+            now = time.time()
+            if self._dir is None:
+                return now
+            name = self._dir / hashlib.sha256(host.encode()).hexdigest()[:24]
+            try:
+                fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError:
+                return now
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    state = orjson.loads(os.pread(fd, 4096, 0) or b"{}")
+                except orjson.JSONDecodeError:
+                    state = {}
+                now = time.time()
+                strict, until = float(state.get("interval", 0.0)), float(state.get("until", 0.0))
+                if interval >= strict or now > until:
+                    strict, until = interval, now + STRICT_HOLD_S
+                slot = max(now, float(state.get("next", 0.0)))
+                data = orjson.dumps({"host": host, "next": slot + max(interval, strict),
+                                     "interval": strict, "until": until})
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, data, 0)
+                return slot
+            finally:
+                os.close(fd)  # also releases the flock
 
     def wait(self, url: str) -> None:
-        if not self.interval:
+        host = host_of(url)
+        interval = max(self.interval, _FLOORS.get(host, 0.0))
+        if not interval:
             return
-        host = urlsplit(url).netloc
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next.get(host, now))
-            self._next[host] = slot + self.interval
-        if slot > now:
-            time.sleep(slot - now)
+        slot = self._reserve(host, interval)
+        delay = slot - time.time()
+        if delay > 0:
+            time.sleep(delay)
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -94,6 +167,44 @@ class HttpOptions:
     # above nearly every PDF, while 8 fetch threads stay within a few GiB at worst.
     max_body_bytes: int = 256 * MB
     allow_private_redirects: bool = False
+
+
+ROBOTS_DISALLOWED = "disallowed by robots.txt"
+
+
+def robots_refusal(fetcher: Fetcher, url: str) -> str | None:
+    """Why robots.txt forbids ``url`` for the fetcher's user agent, or None. Each host's file is
+    fetched once per fetcher (RFC 9309: a 4xx, a redirect loop or an oversized file allows
+    everything; a 5xx, 429 or an unreachable host, after the retries, forbids everything); its Crawl-delay becomes a floor of the host's interval."""
+    host = host_of(url)
+    with fetcher.robots_lock:  # held while fetching: concurrent threads wait for one request
+        rules = fetcher.robots.get(host)
+        if rules is None:
+            rules = fetcher.robots[host] = _fetch_robots(fetcher, url)
+    if isinstance(rules, str):
+        # A host that cannot be reached at all: the URL would fail the same way, so say that.
+        return rules if rules.startswith(("connection error", "timeout")) else f"{ROBOTS_DISALLOWED} ({rules})"
+    return None if rules.can_fetch(fetcher.opts.user_agent, url) else ROBOTS_DISALLOWED
+
+
+def _fetch_robots(fetcher: Fetcher, url: str) -> urllib.robotparser.RobotFileParser | str:
+    parts = urlsplit(url)
+    parser = urllib.robotparser.RobotFileParser(f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}/robots.txt")
+    try:
+        resp = fetcher.get(parser.url)
+    except FetchError as exc:
+        why = str(exc)
+        if why.startswith(("connection error", "timeout")):
+            return redact_text(why)
+        if why.endswith(" attempts"):  # 5xx or 429 after the retries
+            return f"robots.txt unreachable: {redact_text(why)}"
+        parser.allow_all = True
+        return parser
+    parser.parse(resp.content.decode("utf-8", "replace").splitlines())
+    delay = parser.crawl_delay(fetcher.opts.user_agent)
+    if delay:
+        set_min_interval(host_of(url), float(delay))
+    return parser
 
 
 def headers_from_env(headers_env: dict[str, str] | None, where: str) -> dict[str, str]:
@@ -184,6 +295,9 @@ class Fetcher:
         self.client = httpx.Client(headers={"User-Agent": opts.user_agent, "Accept-Encoding": "gzip, deflate"},
                                    timeout=opts.timeout, follow_redirects=False)
         self.retried = 0  # requests sent again after a retryable failure, over every thread
+        # robots.txt rules by host, or why the host forbids everything (see robots_refusal)
+        self.robots: dict[str, urllib.robotparser.RobotFileParser | str] = {}
+        self.robots_lock = threading.Lock()
         self._count_lock = threading.Lock()
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:

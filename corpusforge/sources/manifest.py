@@ -10,14 +10,23 @@
 - tasks whose inputs are unchanged keep the index they had in the previous plan
   (``_state/plan.json``), so their completion records still match; new and changed tasks fill
   the free indices. Only those are processed again in the per-input stage.
+
+Non-file sources (SQL, ``urls``, ``rest_api``, HF datasets) have a ``refresh`` policy instead:
+each part gets a content fingerprint from its source (row count and newest ``updated_column``,
+fetched bytes, first page, dataset revision), kept in ``_state/fingerprints.jsonl`` with the time
+of the check. Its digest becomes the part's ``digest``, so a changed source runs its task again
+and an unchanged one is skipped; one line on stderr says what was re-read and why.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import stat
-from collections.abc import Mapping
+import sys
+import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -31,6 +40,7 @@ from corpusforge.sources.base import Part, Source, TaskInput
 from corpusforge.state import atomic_write_bytes
 
 MANIFEST_NAME = "manifest.jsonl"
+FINGERPRINTS_NAME = "fingerprints.jsonl"  # under _state/
 _CHUNK = 1 << 22
 
 
@@ -103,12 +113,114 @@ def _keep_slots(previous: list[dict[str, Any]], tasks: list[TaskInput]) -> list[
     return [s for s in slots if s is not None]
 
 
+def fingerprint_digest(fingerprint: dict[str, Any]) -> str:
+    """The part digest of a non-file source's fingerprint (what enters the task's identity)."""
+    return "fp:" + hashlib.sha256(orjson.dumps(fingerprint, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+
+
+def _fp_key(source: str, part: Part) -> str:
+    """A part's record id: a hash of the real uri and key (two URLs may differ only in a secret
+    value, which the record's redacted ``uri`` no longer shows)."""
+    return hashlib.sha256(f"{source}\0{part.path}\0{part.key}".encode()).hexdigest()[:32]
+
+
+def load_fingerprints(output: Path) -> dict[str, dict[str, Any]]:
+    """The last fingerprint of every part of a non-file source, by source, uri and key."""
+    path = Path(output) / "_state" / FINGERPRINTS_NAME
+    entries: dict[str, dict[str, Any]] = {}
+    if path.exists():
+        for line in path.read_bytes().splitlines():
+            try:
+                rec = orjson.loads(line)
+                entries[rec["id"]] = rec
+            except (orjson.JSONDecodeError, KeyError, TypeError):  # a damaged line costs one re-check
+                continue
+    return entries
+
+
+def refresh_fingerprints(output: Path, tasks: list[TaskInput], sources: Mapping[str, Source],
+                         say: Callable[[str], None] | None = None, now: float | None = None) -> list[TaskInput]:
+    """Give the parts of sources with a ``refresh`` policy the digest of their fingerprint (a new
+    one where the policy says a check is due, else the last one), record them, and say per
+    source what is re-read and why. Other parts pass through."""
+    output = Path(output)
+    say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+    now = time.time() if now is None else now
+    prev = load_fingerprints(output)
+    by_source: dict[str, list[Part]] = {}
+    for t in tasks:
+        if getattr(sources.get(t.source), "refresh", None) is not None:
+            by_source.setdefault(t.source, []).extend(t.parts)
+    if not by_source:
+        return tasks
+    records: dict[str, dict[str, Any]] = {}
+    for name, parts in by_source.items():
+        src = sources[name]
+        policy = src.refresh
+        assert policy is not None
+        due = [p for p in parts if policy.due(prev.get(_fp_key(name, p), {}).get("checked"), now)]
+        since = max((c for p in due if (c := prev.get(_fp_key(name, p), {}).get("checked")) is not None), default=None)
+        found = src.fingerprints(due, output / "_work" / "sources" / name, since) if due else []
+        checked = time.time()  # after the check: what it stored before this moment is then as old as the check
+        fresh = dict(zip((_fp_key(name, p) for p in due), found, strict=True))
+        changes, unchanged, kept = [], 0, 0
+        seen_before = any(r.get("source") == name for r in prev.values())
+        for p in parts:
+            key, old = _fp_key(name, p), prev.get(_fp_key(name, p))
+            if key in fresh:
+                records[key] = {"id": key, "source": name, "uri": redact_url(p.path), "key": redact_text(p.key),
+                                "fingerprint": fresh[key], "checked": checked}
+                if old is None:
+                    if seen_before:  # a part added since the last run (the first run says nothing)
+                        changes.append(src.describe_change({}, fresh[key]))
+                    continue
+                if old.get("fingerprint") == fresh[key]:
+                    unchanged += 1
+                else:
+                    changes.append(src.describe_change(old.get("fingerprint") or {}, fresh[key]))
+            else:
+                records[key] = old or {"id": key, "source": name, "uri": redact_url(p.path),
+                                       "key": redact_text(p.key), "fingerprint": {}, "checked": None}
+                kept += old is not None
+        if changes:
+            reasons = list(dict.fromkeys(changes))
+            shown = "; ".join(reasons[:3]) + (f"; {len(reasons) - 3} more" if len(reasons) > 3 else "")
+            if len(parts) > 1:
+                shown = f"{len(changes)} of {len(parts)} {src.part_noun}: {shown}"
+            say(redact_text(f"source {name!r}: {shown}, re-reading"))
+        elif unchanged:
+            say(f"source {name!r}: unchanged since the last check")
+        if kept and not changes and not unchanged:
+            why = "refresh: never" if policy.mode == "never" else f"checked less than refresh_ttl ({policy.ttl:g} s) ago"
+            say(f"source {name!r}: not checked for changes ({why}); --fresh or refresh: always re-reads it")
+    digests = {k: fingerprint_digest(r["fingerprint"]) for k, r in records.items()}
+    tasks = [TaskInput(t.source, tuple(dataclasses.replace(p, digest=digests[_fp_key(t.source, p)])
+                                       if _fp_key(t.source, p) in digests else p for p in t.parts))
+             for t in tasks]
+    keep = {k: r for k, r in prev.items() if r.get("source") not in by_source}  # sources not in this plan
+    keep.update(records)
+    lines = [orjson.dumps(r, option=orjson.OPT_SORT_KEYS) for _, r in sorted(keep.items())]
+    (output / "_state").mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(output / "_state" / FINGERPRINTS_NAME, b"\n".join(lines) + b"\n")
+    return tasks
+
+
+def _previous_plan(output: Path) -> list[dict[str, Any]]:
+    plan_path = output / "_state" / "plan.json"
+    try:
+        return orjson.loads(plan_path.read_bytes()) if plan_path.exists() else []
+    except orjson.JSONDecodeError:
+        return []
+
+
 def reconcile_with_manifest(
     output: Path, tasks: list[TaskInput], sources: Mapping[str, Source], threads: int = 8
 ) -> list[TaskInput]:
-    """Attach content hashes to the parts of sources that hash their inputs, reuse previous task
-    indices for unchanged tasks, and write the new manifest. Other sources pass through."""
+    """Attach content hashes to the parts of sources that hash their inputs and fingerprints to
+    those of sources with a refresh policy, reuse previous task indices for unchanged tasks, and
+    write the new manifest."""
     output = Path(output)
+    tasks = refresh_fingerprints(output, tasks, sources)
     prev = load_manifest(output)
     files: dict[str, tuple[str, Part]] = {}
     for t in tasks:
@@ -116,7 +228,7 @@ def reconcile_with_manifest(
             for p in t.parts:
                 files.setdefault(p.path, (t.source, p))
     if not files:
-        return tasks
+        return _keep_slots(_previous_plan(output), tasks)
     # Entries are stored under the redacted uri (the manifest is a copy in the output, like recipe.yaml).
     digests = {uri: prev[redact_url(uri)]["hash"] for uri, (_, p) in files.items()
                if _unchanged(prev.get(redact_url(uri)), p)}
@@ -129,9 +241,7 @@ def reconcile_with_manifest(
                                   for p in t.parts))
         for t in tasks
     ]
-    plan_path = output / "_state" / "plan.json"
-    previous = orjson.loads(plan_path.read_bytes()) if plan_path.exists() else []
-    tasks = _keep_slots(previous, tasks)
+    tasks = _keep_slots(_previous_plan(output), tasks)
     lines = []
     for uri in sorted(files):
         source, p = files[uri]

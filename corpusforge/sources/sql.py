@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import hashlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corpusforge.document import Document, make_doc_id
 from corpusforge.errors import CorpusforgeError
 from corpusforge.extract.base import require
 from corpusforge.registry import SOURCES
-from corpusforge.sources.base import Part, Source, TaskInput
+from corpusforge.sources.base import Part, Refresh, RefreshPolicy, Source, TaskInput
 from corpusforge.sources.readers import template_fields, text_of
 
 if TYPE_CHECKING:
@@ -27,6 +29,10 @@ class SqlSource(Source):
     in an environment variable and name it in ``url_env`` instead, or use the driver's own chain
     (``PGPASSWORD``, ``.pgpass``).
     Rows are fetched ``batch_size`` at a time with a server-side cursor where the driver has one.
+
+    Re-runs (``refresh``, default ``always``): the fingerprint is ``COUNT(*)`` over the query plus
+    ``MAX(updated_column)`` when that column is named; without it, a result of at most
+    ``fingerprint_rows`` rows is also hashed whole, so an edited row is seen too.
     """
 
     def __init__(
@@ -41,6 +47,10 @@ class SqlSource(Source):
         params: dict[str, Any] | None = None,
         batch_size: int = 1000,
         metadata: dict[str, Any] | None = None,
+        refresh: Refresh = "always",
+        refresh_ttl: str | float | None = None,
+        updated_column: str | None = None,
+        fingerprint_rows: int = 10_000,
     ):
         if (url is None) == (url_env is None):
             raise ValueError("give exactly one of url or url_env (an environment variable holding the URL)")
@@ -53,6 +63,10 @@ class SqlSource(Source):
         self.text_field, self.text_template, self.id_field = text_field, text_template, id_field
         self.params, self.batch_size = dict(params or {}), batch_size
         self.extra_metadata = metadata or {}
+        if fingerprint_rows < 0:
+            raise ValueError("fingerprint_rows must be >= 0")
+        self.refresh = RefreshPolicy.of(refresh, refresh_ttl)
+        self.updated_column, self.fingerprint_rows = updated_column, fingerprint_rows
 
     def _url(self) -> str:
         if self.url_env:
@@ -69,6 +83,54 @@ class SqlSource(Source):
 
     def plan(self, task_bytes: int) -> list[TaskInput]:
         return [TaskInput(self.source_name, (Part(self._display(), key=self.query),))]
+
+    def fingerprints(self, parts: list[Part], work: Path, since: float | None = None) -> list[dict[str, Any]]:
+        """``{"count": rows, "max": newest updated_column}`` or ``{"count", "rows_sha256"}``."""
+        sa = require("sqlalchemy", "remote")
+        engine = sa.create_engine(self._url())
+        inner = self.query.strip().rstrip(";")
+        try:
+            with engine.connect() as conn:
+                cols = "COUNT(*)"
+                if self.updated_column:
+                    cols += f", MAX({engine.dialect.identifier_preparer.quote(self.updated_column)})"
+                try:
+                    row = conn.execute(sa.text(f"SELECT {cols} FROM ({inner}) AS corpusforge_q"), self.params).one()
+                except sa.exc.SQLAlchemyError:  # a query this database cannot nest: count while hashing it all
+                    conn.rollback()
+                    return [self._streamed_fingerprint(sa, conn) for _ in parts]
+                fp: dict[str, Any] = {"count": int(row[0])}
+                if self.updated_column:
+                    fp["max"] = _plain(row[1])
+                elif fp["count"] <= self.fingerprint_rows:
+                    fp = self._streamed_fingerprint(sa, conn)
+        except sa.exc.SQLAlchemyError as exc:
+            raise CorpusforgeError(f"source {self.source_name!r}: change check failed on {self._display()}: "
+                                   f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}") from None
+        finally:
+            engine.dispose()
+        return [fp for _ in parts]
+
+    def _streamed_fingerprint(self, sa: Any, conn: Any) -> dict[str, Any]:
+        """``{"count", "rows_sha256"}`` from every row of the query."""
+        h, n = hashlib.sha256(), 0
+        result = conn.execution_options(stream_results=True, yield_per=self.batch_size).execute(
+            sa.text(self.query), self.params)
+        for r in result:
+            h.update(repr(tuple(r)).encode())
+            n += 1
+        return {"count": n, "rows_sha256": h.hexdigest()}
+
+    def describe_change(self, old: dict[str, Any], new: dict[str, Any]) -> str:
+        before, after = old.get("count"), new.get("count")
+        if before is None:
+            return f"{after} rows, not checked before"
+        if after != before:
+            delta = after - before
+            return (f"{delta} new rows" if delta > 0 else f"{-delta} fewer rows") + f" (count {before} → {after})"
+        if old.get("max") != new.get("max"):
+            return f"rows updated (max({self.updated_column}) {old.get('max')} → {new.get('max')})"
+        return f"rows changed (same count {after}, different content)"
 
     def read(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
         sa = require("sqlalchemy", "remote")

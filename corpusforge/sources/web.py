@@ -11,14 +11,18 @@ and URIs and quarantine locations are written with secret query values redacted.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 import fsspec
+import orjson
 
 from corpusforge.document import Document, make_doc_id
 from corpusforge.errors import AccessError
@@ -27,8 +31,16 @@ from corpusforge.extract.detect import HEAD_BYTES, Kind, sniff
 from corpusforge.extract.formats import ExtractOptions, extract_document
 from corpusforge.redact_urls import redact_text, redact_url
 from corpusforge.registry import SOURCES
-from corpusforge.sources.base import Part, Source, TaskInput
-from corpusforge.sources.http_client import MB, Fetcher, FetchError, HttpOptions
+from corpusforge.sources.base import Part, Refresh, RefreshPolicy, Source, TaskInput
+from corpusforge.sources.http_client import (
+    MB,
+    Fetcher,
+    FetchError,
+    HttpOptions,
+    register_rate,
+    robots_refusal,
+)
+from corpusforge.sources.manifest import fingerprint_digest
 from corpusforge.sources.readers import text_of
 
 if TYPE_CHECKING:
@@ -40,16 +52,73 @@ _CTYPE_FAMILY = {"text/html": "html", "application/xhtml+xml": "html", "applicat
 
 def _http_options(rate_limit: float, retries: int, backoff: float, timeout: float,
                   headers_env: dict[str, str] | None, max_redirects: int, max_body_bytes: int,
-                  allow_private_redirects: bool) -> HttpOptions:
+                  allow_private_redirects: bool, user_agent: str | None = None) -> HttpOptions:
     if rate_limit <= 0:
         raise ValueError("rate_limit must be > 0 requests per second per host")
     if retries < 0 or backoff < 0 or timeout <= 0:
         raise ValueError("retries and backoff must be >= 0 and timeout > 0")
     if max_redirects < 0 or max_body_bytes < 1:
         raise ValueError("max_redirects must be >= 0 and max_body_bytes >= 1")
-    return HttpOptions(rate_limit=rate_limit, retries=retries, backoff=backoff, timeout=timeout,
+    opts = HttpOptions(rate_limit=rate_limit, retries=retries, backoff=backoff, timeout=timeout,
                        headers_env=headers_env, max_redirects=max_redirects, max_body_bytes=max_body_bytes,
                        allow_private_redirects=allow_private_redirects)
+    if user_agent:
+        opts.user_agent = user_agent
+    return opts
+
+
+def _fetcher(source: str, opts: HttpOptions, seed: str) -> Fetcher:
+    """A fetcher, or one line naming the source where its credentials cannot be read."""
+    try:
+        return Fetcher(opts, seed=seed)
+    except FetchError as exc:
+        raise AccessError(f"source {source!r}: {exc}") from None
+
+
+class FetchedStore:
+    """Each URL's last response, kept under the source's ``_work`` folder once it is complete:
+    ``<key>.body`` then ``<key>.json`` (URL, final URL, content type, validators, SHA-256 of the
+    body, time of the check), both written under a temporary name and renamed. A failed fetch
+    keeps only its reason. A killed run then fetches only the URLs it had not finished."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def _path(self, url: str, ext: str) -> Path:
+        return self.root / (hashlib.sha256(url.encode()).hexdigest()[:32] + ext)
+
+    def meta(self, url: str) -> dict[str, Any] | None:
+        try:
+            meta = orjson.loads(self._path(url, ".json").read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return None
+        return meta if meta.get("url_sha256") == hashlib.sha256(url.encode()).hexdigest() else None
+
+    def body(self, url: str) -> bytes:
+        return self._path(url, ".body").read_bytes()
+
+    def put(self, url: str, meta: dict[str, Any], body: bytes | None = None) -> dict[str, Any]:
+        from corpusforge.state import atomic_write_bytes
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        # URLs and reasons as written everywhere in an output: with secret query values redacted.
+        meta = {**meta, "url": redact_url(url), "url_sha256": hashlib.sha256(url.encode()).hexdigest(),
+                "checked": time.time()}
+        if "error" in meta:
+            meta["error"] = redact_text(meta["error"])
+        if "final_url" in meta:
+            meta["final_url"] = redact_url(meta["final_url"])
+        if body is not None:
+            atomic_write_bytes(self._path(url, ".body"), body)
+        atomic_write_bytes(self._path(url, ".json"), orjson.dumps(meta))
+        return meta
+
+
+def _fingerprint_of(meta: dict[str, Any]) -> dict[str, Any]:
+    """What a fetched URL's task identity depends on: its content, not its validators."""
+    if "error" in meta:
+        return {"error": meta["error"]}
+    return {"sha256": meta["sha256"], "final_url": redact_url(meta["final_url"]), "type": meta["content_type"]}
 
 
 def _check_headers_env(source: str, headers_env: dict[str, str] | None) -> None:
@@ -66,9 +135,19 @@ class UrlsSource(Source):
     """Fetch each URL (from ``urls`` and/or a text file ``url_file``, one per line) and extract
     it like a file: HTML main text, PDF, Office, ... by content type and magic bytes.
 
-    One task per host, so the per-host rate limit holds whatever the number of workers;
-    ``concurrency`` threads fetch inside a task.
+    One task per host; ``concurrency`` threads fetch inside a task. The rate limit is per host
+    for all sources and processes on the machine (see ``HostRateLimiter``). With
+    ``respect_robots`` (default) each host's robots.txt is honoured for ``user_agent``: a
+    disallowed URL is quarantined and Crawl-delay slows the host further.
+
+    Re-runs (``refresh``, default ``always``): each URL is checked again with a conditional GET
+    (``If-None-Match``/``If-Modified-Since`` from its last response; 304 keeps the stored body)
+    and its fingerprint is the SHA-256 of the body. Every response is stored under ``_work`` as
+    soon as it arrives, so only a changed or new URL is fetched again, and a killed run resumes
+    with the URLs it had not finished.
     """
+
+    part_noun = "URLs"
 
     def __init__(
         self,
@@ -86,6 +165,10 @@ class UrlsSource(Source):
         allow_private_redirects: bool = False,
         favor_precision: bool = True,
         metadata: dict[str, Any] | None = None,
+        respect_robots: bool = True,
+        user_agent: str | None = None,
+        refresh: Refresh = "always",
+        refresh_ttl: str | float | None = None,
     ):
         if not urls and not url_file:
             raise ValueError("give urls (a list) or url_file (a file with one URL per line)")
@@ -94,9 +177,12 @@ class UrlsSource(Source):
         self.source_name = name
         self.urls, self.url_file = list(urls or []), url_file
         self.http = _http_options(rate_limit, retries, backoff, timeout, headers_env, max_redirects,
-                                  max_body_bytes, allow_private_redirects)
+                                  max_body_bytes, allow_private_redirects, user_agent)
         self.concurrency, self.favor_precision = concurrency, favor_precision
         self.extra_metadata = metadata or {}
+        self.respect_robots = respect_robots
+        self.refresh = RefreshPolicy.of(refresh, refresh_ttl)
+        register_rate(self.urls, rate_limit)  # hosts of url_file are declared when it is read
 
     def _all_urls(self) -> list[str]:
         urls = list(self.urls)
@@ -111,6 +197,7 @@ class UrlsSource(Source):
             except UnicodeDecodeError as exc:
                 raise AccessError(f"source {self.source_name!r}: url_file {redact_url(self.url_file)} is not "
                                   f"UTF-8 text (byte {exc.start})") from None
+            register_rate(urls, self.http.rate_limit)
         return list(dict.fromkeys(urls))
 
     def plan(self, task_bytes: int) -> list[TaskInput]:
@@ -120,28 +207,97 @@ class UrlsSource(Source):
             by_host.setdefault(urlsplit(url).netloc, []).append(Part(url, key=url))
         return [TaskInput(self.source_name, tuple(parts)) for _, parts in sorted(by_host.items())]
 
-    @staticmethod
-    def _fetch_one(fetcher: Fetcher, url: str) -> tuple[str, bytes | None, str]:
-        """``(final url, body, content type)``, or ``(url, None, failure reason)``."""
+    def _fetch(self, fetcher: Fetcher, store: FetchedStore, url: str, since: float | None,
+               reuse_errors: bool = False) -> dict[str, Any]:
+        """The stored response of ``url`` after checking it: reused as it is when it was fetched
+        after ``since`` (the last finished check; None: reuse any), else fetched again, conditionally
+        when it has validators. Returns its meta, ``{"robots": why}`` where robots.txt forbids it."""
+        old = store.meta(url)
+        if old is not None and ("error" not in old or reuse_errors) and (since is None or old["checked"] > since):
+            return old
+        if self.respect_robots:
+            why = robots_refusal(fetcher, url)
+            if why:
+                return {"url": url, "robots": why}
+        headers = {}
+        if old is not None and "error" not in old:
+            if old.get("etag"):
+                headers["If-None-Match"] = old["etag"]
+            if old.get("last_modified"):
+                headers["If-Modified-Since"] = old["last_modified"]
         try:
-            resp = fetcher.get(url)
+            resp = fetcher.request("GET", url, headers=headers or None)
         except FetchError as exc:
-            return url, None, str(exc)
-        return str(resp.url), resp.content, resp.headers.get("Content-Type", "")
+            return store.put(url, {"error": str(exc)})
+        if resp.status_code == 304 and old is not None and headers:
+            return store.put(url, {k: v for k, v in old.items() if k not in ("url", "url_sha256", "checked")})
+        body = resp.content
+        return store.put(url, {"final_url": str(resp.url), "content_type": resp.headers.get("Content-Type", ""),
+                               "etag": resp.headers.get("ETag", ""), "last_modified": resp.headers.get("Last-Modified", ""),
+                               "sha256": hashlib.sha256(body).hexdigest(), "status": resp.status_code}, body)
+
+    def fingerprints(self, parts: list[Part], work: Path, since: float | None = None) -> list[dict[str, Any]]:
+        """Fetch or re-check every URL now (into the store the tasks read), ``concurrency`` at a time."""
+        store = FetchedStore(work / "fetched")
+        fetcher = _fetcher(self.source_name, self.http, f"plan:{self.source_name}")
+        try:
+            with ThreadPoolExecutor(self.concurrency) as pool:
+                metas = list(pool.map(lambda p: self._fetch(fetcher, store, p.path, since), parts))
+        finally:
+            fetcher.close()
+        return [{"robots": "disallowed"} if "robots" in m else _fingerprint_of(m) for m in metas]
+
+    def describe_change(self, old: dict[str, Any], new: dict[str, Any]) -> str:
+        if "error" in new:
+            return f"now failing ({new['error']})"
+        if "robots" in new:
+            return "now disallowed by robots.txt"
+        if not old:
+            return "added"
+        if "sha256" not in old:
+            return "now fetched"
+        return f"content changed (sha256 {old['sha256'][:8]} → {new['sha256'][:8]})"
+
+    def _stored(self, fetcher: Fetcher, store: FetchedStore, part: Part) -> tuple[dict[str, Any], bytes | None]:
+        """``(meta, body)`` of the part's URL from the store, fetched now where it is missing or
+        damaged; body None where the URL failed or robots.txt forbids it (the meta says why). A
+        stored failure is final only where the plan's check recorded it (the part's digest)."""
+        url = part.path
+        if self.respect_robots and part.digest == fingerprint_digest({"robots": "disallowed"}):
+            why = robots_refusal(fetcher, url)  # the plan found it disallowed: a stored response is stale
+            if why:
+                return {"robots": why}, None
+        old = store.meta(url)
+        planned = old is not None and part.digest == fingerprint_digest(_fingerprint_of(old))
+        for attempt in range(2):
+            meta = self._fetch(fetcher, store, url, None if attempt == 0 else float("inf"),
+                               reuse_errors=planned and attempt == 0)
+            if "robots" in meta or "error" in meta:
+                return meta, None
+            try:
+                body = store.body(url)
+            except OSError:
+                continue
+            if hashlib.sha256(body).hexdigest() == meta["sha256"]:
+                return meta, body
+        return {"error": "stored response is damaged and could not be fetched again"}, None
 
     def read(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
-        fetcher = Fetcher(self.http, seed=f"{ctx.seed}:{task.parts[0].key}")
+        fetcher = _fetcher(self.source_name, self.http, f"{ctx.seed}:{task.parts[0].key}")
+        store = FetchedStore(ctx.workdir / "sources" / self.source_name / "fetched")
         opts = ExtractOptions(favor_precision=self.favor_precision)
         try:
             with ThreadPoolExecutor(self.concurrency) as pool:
-                results = pool.map(lambda p: self._fetch_one(fetcher, p.path), task.parts)
-                for part, (final_url, body, info) in zip(task.parts, results, strict=True):
+                # A response stored by the plan's check (or by a killed run) is used without a request.
+                metas = pool.map(lambda p: self._stored(fetcher, store, p), task.parts)
+                for part, (meta, body) in zip(task.parts, metas, strict=True):
                     where = redact_url(part.path)
                     if body is None:
-                        ctx.quarantine(where, redact_text(info), None)
+                        ctx.quarantine(where, redact_text(meta.get("robots") or meta.get("error") or ""), None)
                         continue
+                    final_url = meta["final_url"]
                     try:
-                        text, meta = _extract_response(body, info, final_url, opts)
+                        text, meta = _extract_response(body, meta["content_type"], final_url, opts)
                     except ExtractionError as exc:
                         ctx.quarantine(where, redact_text(str(exc)), None)
                         continue
@@ -201,6 +357,10 @@ class RestApiSource(Source):
     ``cursor_path`` and sent as ``cursor_param``), ``next_link`` (the next URL at
     ``next_path``, or the ``Link: <...>; rel="next"`` header), or ``none``. Pages are fetched in
     order in one task (a cursor is only known from the previous page).
+
+    Re-runs (``refresh``, default ``always``): the fingerprint is the SHA-256 of the first page,
+    so an API listing newest first (or giving a total or the next cursor on its first page) is
+    re-read when records arrive; see docs/ingest.md, "Re-runs and refresh".
     """
 
     def __init__(
@@ -229,6 +389,9 @@ class RestApiSource(Source):
         max_body_bytes: int = 256 * MB,
         allow_private_redirects: bool = False,
         metadata: dict[str, Any] | None = None,
+        user_agent: str | None = None,
+        refresh: Refresh = "always",
+        refresh_ttl: str | float | None = None,
     ):
         self.source_name = name
         self.url, self.records_path = url, records_path
@@ -238,12 +401,33 @@ class RestApiSource(Source):
         self.params = dict(params or {})
         self.max_pages, self.max_records = max_pages, max_records
         self.http = _http_options(rate_limit, retries, backoff, timeout, headers_env, max_redirects,
-                                  max_body_bytes, allow_private_redirects)
+                                  max_body_bytes, allow_private_redirects, user_agent)
         self.extra_metadata = metadata or {}
+        self.refresh = RefreshPolicy.of(refresh, refresh_ttl)
+        register_rate([url], rate_limit)
 
     def plan(self, task_bytes: int) -> list[TaskInput]:
         _check_headers_env(self.source_name, self.http.headers_env)
         return [TaskInput(self.source_name, (Part(self.url, key=self.url),))]
+
+    def fingerprints(self, parts: list[Part], work: Path, since: float | None = None) -> list[dict[str, Any]]:
+        """``{"first_page_sha256": ...}``, or ``{"error": why}`` when the first page fails."""
+        params = dict(self.params)
+        if self.pagination == "page":
+            params[self.page_param] = self.start_page
+        fetcher = _fetcher(self.source_name, self.http, f"plan:{self.source_name}")
+        try:
+            fp = {"first_page_sha256": hashlib.sha256(fetcher.get(self.url, params=params or None).content).hexdigest()}
+        except FetchError as exc:
+            fp = {"error": redact_text(str(exc))}
+        finally:
+            fetcher.close()
+        return [fp for _ in parts]
+
+    def describe_change(self, old: dict[str, Any], new: dict[str, Any]) -> str:
+        if "error" in new:
+            return f"first page now failing ({new['error']})"
+        return "first page changed"
 
     def _pages(self, fetcher: Fetcher, ctx: TaskContext) -> Iterator[tuple[int, list[Any]]]:
         url: str | None = self.url
@@ -285,7 +469,7 @@ class RestApiSource(Source):
                 params = {}  # a next link carries its own query
 
     def read(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
-        fetcher = Fetcher(self.http, seed=f"{ctx.seed}:{self.url}")
+        fetcher = _fetcher(self.source_name, self.http, f"{ctx.seed}:{self.url}")
         count = 0
         uri = redact_url(self.url)
         try:

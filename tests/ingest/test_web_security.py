@@ -286,7 +286,7 @@ def test_private_origins_may_lead_to_public_or_equally_private_hosts():
 def test_a_redirect_loop_stops_at_max_redirects(hosts, tmp_path):
     a, _ = hosts
     a.route(lambda h, p, q: _redirect(f"/hop/{int(p.rsplit('/', 1)[1]) + 1}"))
-    src = UrlsSource(name="web", urls=[f"{a.base}/hop/0"], rate_limit=100, max_redirects=3)
+    src = UrlsSource(name="web", urls=[f"{a.base}/hop/0"], rate_limit=100, max_redirects=3, respect_robots=False)
     _, quarantined = _read(src, tmp_path)
     assert quarantined == [{"location": f"{a.base}/hop/0", "reason": "more than max_redirects (3) redirects"}]
     assert [p for _, p, _, _ in a.httpd.seen] == ["/hop/0", "/hop/1", "/hop/2", "/hop/3"]
@@ -295,7 +295,8 @@ def test_a_redirect_loop_stops_at_max_redirects(hosts, tmp_path):
 def test_redirect_hops_are_rate_limited(hosts, tmp_path):
     a, _ = hosts
     a.route(lambda h, p, q: _redirect(p.replace("/r/", "/page/")) if p.startswith("/r/") else _page(p))
-    src = UrlsSource(name="web", urls=[f"{a.base}/r/{i}" for i in range(6)], rate_limit=5, concurrency=4)
+    src = UrlsSource(name="web", urls=[f"{a.base}/r/{i}" for i in range(6)], rate_limit=5, concurrency=4,
+                     respect_robots=False)
     docs, _ = _read(src, tmp_path)
     assert len(docs) == 6
     starts = sorted(t for t, _, _, _ in a.httpd.seen)
@@ -444,10 +445,11 @@ def test_secrets_in_recipe_urls_are_in_no_file_of_the_output(hosts, tmp_path):
     files = dict(_every_file_text(out))
     assert out / "mlflow.db" in files and out / "recipe.yaml" in files
     assert [str(p.relative_to(out)) for p, data in files.items() if b"SECRET" in data] == []
-    # The requests were sent as configured, and the redacted recipe.yaml says where they went.
+    # The requests were sent as configured, and the redacted recipe.yaml says where they went (the
+    # API's first page twice: once for its change fingerprint; robots.txt once for the urls source).
     assert sorted((p, q) for _, p, _, q in a.httpd.seen) == [
-        ("/api", "access_token=SECRET4&api_key=SECRET5"), ("/missing", "token=SECRET2"), ("/other", ""),
-        ("/page", "api_key=SECRET1")]
+        ("/api", "access_token=SECRET4&api_key=SECRET5"), ("/api", "access_token=SECRET4&api_key=SECRET5"),
+        ("/missing", "token=SECRET2"), ("/other", ""), ("/page", "api_key=SECRET1"), ("/robots.txt", "")]
     assert a.headers_at("/other")[0]["authorization"] == "Basic dXNlcjpTRUNSRVQz"  # user:SECRET3
     written = yaml.safe_load((out / "recipe.yaml").read_text())
     assert written["sources"][1]["url"] == f"{a.base}/api?access_token=REDACTED"
