@@ -161,6 +161,7 @@ class HttpOptions:
     max_backoff: float = 60.0
     timeout: float = 30.0
     headers_env: dict[str, str] | None = None
+    headers: dict[str, str] | None = None  # static, non-secret headers (Accept, API version): every request
     user_agent: str = "corpusforge (+https://github.com/corpusforge)"
     max_redirects: int = 10
     # 256 MiB: far above a web page or an API page (Common Crawl truncates records at 1 MiB) and
@@ -292,7 +293,8 @@ class Fetcher:
         self.credentials = headers_from_env(opts.headers_env, "headers_env")
         # Redirects are followed in request() so each hop is rate limited and checked; only the
         # codings _decoded_chunks bounds are asked for.
-        self.client = httpx.Client(headers={"User-Agent": opts.user_agent, "Accept-Encoding": "gzip, deflate"},
+        self.client = httpx.Client(headers={"User-Agent": opts.user_agent, "Accept-Encoding": "gzip, deflate",
+                                            **(opts.headers or {})},
                                    timeout=opts.timeout, follow_redirects=False)
         self.retried = 0  # requests sent again after a retryable failure, over every thread
         # robots.txt rules by host, or why the host forbids everything (see robots_refusal)

@@ -29,7 +29,7 @@ from corpusforge.errors import AccessError
 from corpusforge.extract.base import ExtractionError
 from corpusforge.extract.detect import HEAD_BYTES, Kind, sniff
 from corpusforge.extract.formats import ExtractOptions, extract_document
-from corpusforge.redact_urls import redact_text, redact_url
+from corpusforge.redact_urls import is_secret_name, redact_text, redact_url
 from corpusforge.registry import SOURCES
 from corpusforge.sources.base import Part, Refresh, RefreshPolicy, Source, TaskInput
 from corpusforge.sources.http_client import (
@@ -50,9 +50,27 @@ _CTYPE_FAMILY = {"text/html": "html", "application/xhtml+xml": "html", "applicat
                  "text/markdown": "markdown", "application/xml": "xml", "text/xml": "xml"}
 
 
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+def _static_headers(headers: dict[str, str] | None) -> dict[str, str] | None:
+    """``headers`` checked: plain strings, and no credential (its value would sit in the recipe and
+    in every copy of it, and go to every host a redirect reaches): those belong in ``headers_env``."""
+    if not headers:
+        return None
+    for name, value in headers.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ValueError(f"headers: {name!r}: names and values are strings")
+        if name.lower() in _CREDENTIAL_HEADERS or is_secret_name(name):
+            raise ValueError(f"headers: {name!r} looks like a credential; name the environment variable that "
+                             f"holds it in headers_env instead ({{{name}: MY_VAR}})")
+    return dict(headers)
+
+
 def _http_options(rate_limit: float, retries: int, backoff: float, timeout: float,
                   headers_env: dict[str, str] | None, max_redirects: int, max_body_bytes: int,
-                  allow_private_redirects: bool, user_agent: str | None = None) -> HttpOptions:
+                  allow_private_redirects: bool, user_agent: str | None = None,
+                  headers: dict[str, str] | None = None) -> HttpOptions:
     if rate_limit <= 0:
         raise ValueError("rate_limit must be > 0 requests per second per host")
     if retries < 0 or backoff < 0 or timeout <= 0:
@@ -61,7 +79,7 @@ def _http_options(rate_limit: float, retries: int, backoff: float, timeout: floa
         raise ValueError("max_redirects must be >= 0 and max_body_bytes >= 1")
     opts = HttpOptions(rate_limit=rate_limit, retries=retries, backoff=backoff, timeout=timeout,
                        headers_env=headers_env, max_redirects=max_redirects, max_body_bytes=max_body_bytes,
-                       allow_private_redirects=allow_private_redirects)
+                       allow_private_redirects=allow_private_redirects, headers=_static_headers(headers))
     if user_agent:
         opts.user_agent = user_agent
     return opts
@@ -160,6 +178,7 @@ class UrlsSource(Source):
         backoff: float = 0.5,
         timeout: float = 30.0,
         headers_env: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
         max_redirects: int = 10,
         max_body_bytes: int = 256 * MB,
         allow_private_redirects: bool = False,
@@ -177,7 +196,7 @@ class UrlsSource(Source):
         self.source_name = name
         self.urls, self.url_file = list(urls or []), url_file
         self.http = _http_options(rate_limit, retries, backoff, timeout, headers_env, max_redirects,
-                                  max_body_bytes, allow_private_redirects, user_agent)
+                                  max_body_bytes, allow_private_redirects, user_agent, headers)
         self.concurrency, self.favor_precision = concurrency, favor_precision
         self.extra_metadata = metadata or {}
         self.respect_robots = respect_robots
@@ -353,7 +372,9 @@ class RestApiSource(Source):
 
     ``records_path`` is the dotted path to the list of records in each response; each record's
     text is ``text_field`` or ``text_template``. Pagination: ``page`` (``page_param`` counts up
-    from ``start_page`` until a page has no records), ``cursor`` (the next cursor is read at
+    from ``start_page`` until a page has no records), ``offset`` (``offset_param`` starts at
+    ``start_offset`` and grows by the records each page held, ``limit_param`` asks for
+    ``page_size`` records, until a page has no records), ``cursor`` (the next cursor is read at
     ``cursor_path`` and sent as ``cursor_param``), ``next_link`` (the next URL at
     ``next_path``, or the ``Link: <...>; rel="next"`` header), or ``none``. Pages are fetched in
     order in one task (a cursor is only known from the previous page).
@@ -371,9 +392,13 @@ class RestApiSource(Source):
         text_field: str = "text",
         text_template: str | None = None,
         id_field: str | None = None,
-        pagination: Literal["none", "page", "cursor", "next_link"] = "none",
+        pagination: Literal["none", "page", "offset", "cursor", "next_link"] = "none",
         page_param: str = "page",
         start_page: int = 1,
+        offset_param: str = "offset",
+        limit_param: str | None = "limit",
+        page_size: int = 100,
+        start_offset: int = 0,
         cursor_param: str = "cursor",
         cursor_path: str = "next_cursor",
         next_path: str | None = None,
@@ -385,6 +410,7 @@ class RestApiSource(Source):
         backoff: float = 0.5,
         timeout: float = 30.0,
         headers_env: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
         max_redirects: int = 10,
         max_body_bytes: int = 256 * MB,
         allow_private_redirects: bool = False,
@@ -397,11 +423,15 @@ class RestApiSource(Source):
         self.url, self.records_path = url, records_path
         self.text_field, self.text_template, self.id_field = text_field, text_template, id_field
         self.pagination, self.page_param, self.start_page = pagination, page_param, start_page
+        if page_size < 1 or start_offset < 0:
+            raise ValueError("page_size must be >= 1 and start_offset >= 0")
+        self.offset_param, self.limit_param = offset_param, limit_param
+        self.page_size, self.start_offset = page_size, start_offset
         self.cursor_param, self.cursor_path, self.next_path = cursor_param, cursor_path, next_path
         self.params = dict(params or {})
         self.max_pages, self.max_records = max_pages, max_records
         self.http = _http_options(rate_limit, retries, backoff, timeout, headers_env, max_redirects,
-                                  max_body_bytes, allow_private_redirects, user_agent)
+                                  max_body_bytes, allow_private_redirects, user_agent, headers)
         self.extra_metadata = metadata or {}
         self.refresh = RefreshPolicy.of(refresh, refresh_ttl)
         register_rate([url], rate_limit)
@@ -412,9 +442,7 @@ class RestApiSource(Source):
 
     def fingerprints(self, parts: list[Part], work: Path, since: float | None = None) -> list[dict[str, Any]]:
         """``{"first_page_sha256": ...}``, or ``{"error": why}`` when the first page fails."""
-        params = dict(self.params)
-        if self.pagination == "page":
-            params[self.page_param] = self.start_page
+        params = self._first_page_params()
         fetcher = _fetcher(self.source_name, self.http, f"plan:{self.source_name}")
         try:
             fp = {"first_page_sha256": hashlib.sha256(fetcher.get(self.url, params=params or None).content).hexdigest()}
@@ -429,14 +457,27 @@ class RestApiSource(Source):
             return f"first page now failing ({new['error']})"
         return "first page changed"
 
+    def _first_page_params(self) -> dict[str, Any]:
+        """The query of the first page: the source's ``params`` and the pagination's own."""
+        params = dict(self.params)
+        if self.pagination == "page":
+            params[self.page_param] = self.start_page
+        elif self.pagination == "offset":
+            params[self.offset_param] = self.start_offset
+            if self.limit_param:
+                params[self.limit_param] = self.page_size
+        return params
+
     def _pages(self, fetcher: Fetcher, ctx: TaskContext) -> Iterator[tuple[int, list[Any]]]:
         url: str | None = self.url
-        params = dict(self.params)
-        page = self.start_page
+        params = self._first_page_params()
+        page, offset = self.start_page, self.start_offset
         n = 0
         while url is not None and (self.max_pages is None or n < self.max_pages):
             if self.pagination == "page":
                 params[self.page_param] = page
+            elif self.pagination == "offset":
+                params[self.offset_param] = offset
             where = f"{redact_url(url)} page {n + 1}"
             try:
                 # A next link is checked like a redirect, and gets the credentials only on the API's origin.
@@ -458,6 +499,9 @@ class RestApiSource(Source):
                 return
             if self.pagination == "page":
                 page += 1
+            elif self.pagination == "offset":
+                # On to an empty page, not only to a short one: an API may cap the page below page_size.
+                offset += len(records)
             elif self.pagination == "cursor":
                 cursor = json_path(body, self.cursor_path)
                 if cursor in (None, ""):

@@ -63,6 +63,9 @@ class Handler(BaseHTTPRequestHandler):
                 page = int(q.get("page", "1"))
                 chunk = ITEMS[(page - 1) * size: page * size]
                 body = {"data": {"items": chunk}}
+            elif url.path == "/api/offset":  # caps the page at 3 records, whatever limit asks for
+                start, limit = int(q.get("offset", "0")), min(int(q.get("limit", size)), size)
+                body = {"data": {"items": ITEMS[start:start + limit]}}
             elif url.path == "/api/cursor":
                 start = int(q.get("cursor", "0"))
                 nxt = start + size if start + size < len(ITEMS) else None
@@ -122,6 +125,7 @@ def test_url_source_runs_through_the_pipeline(server, tmp_path):
     "path,options",
     [
         ("/api/page", {"pagination": "page"}),
+        ("/api/offset", {"pagination": "offset", "page_size": 5}),
         ("/api/cursor", {"pagination": "cursor", "cursor_path": "next_cursor"}),
         ("/api/link", {"pagination": "next_link", "next_path": "links.next"}),
     ],
@@ -150,3 +154,27 @@ def test_retry_after_accepts_seconds_and_http_dates():
     assert retry_after_seconds("2") == 2.0
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
     assert retry_after_seconds(None) is None
+
+
+def test_static_headers_go_with_every_request_and_a_credential_there_is_refused(server, tmp_path, monkeypatch):
+    srv, base = server
+    seen = []
+    real = Handler.do_GET
+
+    def recording(self):
+        seen.append((self.path, self.headers.get("Accept"), self.headers.get("X-Api-Version")))
+        real(self)
+
+    monkeypatch.setattr(Handler, "do_GET", recording)
+    monkeypatch.setenv("API_TOKEN", "Bearer s3cret")
+    src = RestApiSource(name="api", url=base + "/api/offset", records_path="data.items", text_field="body",
+                        pagination="offset", limit_param=None, headers_env={"Authorization": "API_TOKEN"},
+                        headers={"Accept": "application/json", "X-Api-Version": "7"}, rate_limit=50, backoff=0.01)
+    docs, quarantined = _read(src, tmp_path)
+    assert [d.text for d in docs] == [f"body {i}" for i in range(7)] and quarantined == []
+    assert {(a, v) for p, a, v in seen if p.startswith("/api")} == {("application/json", "7")}
+    # With no limit sent the API's own page size (3) is used; pagination stops at the first empty page.
+    assert [p for p, _, _ in seen if p.startswith("/api")][-1].endswith("offset=7")  # 3 + 3 + 1 records, then none
+    for name in ("Authorization", "X-Api-Key", "Cookie", "refresh_token"):
+        with pytest.raises(ValueError, match="looks like a credential"):
+            RestApiSource(name="api", url=base, headers={name: "x"})
