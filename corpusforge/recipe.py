@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -324,8 +325,8 @@ def _rebased(value: Any, base_dir: Path, only_existing: bool = False) -> Any:
     if value.startswith("sqlite:///") and not value.startswith("sqlite:////"):
         rel = value[len("sqlite:///"):]
         return f"sqlite:///{base_dir / rel}" if rel and not rel.startswith(":memory:") else value
-    if "://" in value or os.path.isabs(os.path.expanduser(value)):
-        return value
+    if "://" in value or os.path.isabs(os.path.expanduser(value)) or re.match(r"[\w.-]+@[\w.-]+:", value):
+        return value  # a URL, an absolute path, or an scp-like git remote (git@host:org/repo)
     joined = base_dir / value
     return str(joined) if not only_existing or joined.exists() else value
 

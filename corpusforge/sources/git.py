@@ -1,4 +1,5 @@
-"""A local git repository at a commit: every text file, with its path, language and license.
+"""A git repository at a commit, local or at a remote URL: every text file, with its path, language
+and license.
 
 Files are read from the commit's tree (``git ls-tree`` + ``git cat-file --batch``), not from the
 working copy, so uncommitted edits never leak in and the output is a pure function of the commit.
@@ -9,6 +10,9 @@ for every document, with an SPDX guess when its text is a well-known license.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +22,7 @@ from corpusforge.document import Document, make_doc_id
 from corpusforge.errors import CorpusforgeError
 from corpusforge.extract.detect import HEAD_BYTES, sniff
 from corpusforge.extract.formats import is_license_file
+from corpusforge.redact_urls import redact_url
 from corpusforge.registry import SOURCES
 from corpusforge.sources.base import Part, Source, TaskInput
 
@@ -46,18 +51,61 @@ def guess_spdx(text: str) -> str:
     return ""
 
 
-def _git(repo: str, *args: str, data: bytes | None = None) -> bytes:
+# Transports a remote may use: git's ext:: and fd:: run commands, so they (and every other) are refused.
+_PROTOCOLS = "https:http:ssh:git:file"
+_REMOTE = re.compile(r"^(?:(https?|ssh|git|file)://|[\w.-]+@[\w.-]+:(?!//))")
+
+
+def is_remote(path: str) -> bool:
+    """Whether ``path`` names a repository to clone: an https/http/ssh/git/file URL or ``user@host:repo``."""
+    return bool(_REMOTE.match(path))
+
+
+def _git(repo: str, *args: str, data: bytes | None = None, where: str | None = None) -> bytes:
+    env = {**os.environ, "GIT_ALLOW_PROTOCOL": _PROTOCOLS, "GIT_TERMINAL_PROMPT": "0"}
     try:
-        return subprocess.run(["git", "-C", repo, *args], input=data, capture_output=True, check=True).stdout
+        return subprocess.run(["git", "-C", repo, *args], input=data, capture_output=True, check=True, env=env).stdout
     except subprocess.CalledProcessError as exc:
-        raise CorpusforgeError(f"git {' '.join(args[:2])} failed in {repo}: {exc.stderr.decode(errors='replace').strip()}") from None
+        why = exc.stderr.decode(errors="replace").strip().replace("\n", "; ")
+        cmd = list(args)
+        while cmd[:1] == ["-c"]:  # name the command, not its -c settings
+            cmd = cmd[2:]
+        raise CorpusforgeError(f"git {' '.join(cmd[:2])} failed in {where or repo}: {redact_url(why)}") from None
     except FileNotFoundError:
         raise CorpusforgeError("the git source needs the git command on PATH") from None
 
 
+def _cache_root() -> Path:
+    """Where remote repositories are cloned: ``$CORPUSFORGE_GIT_CACHE``, else the user's cache folder."""
+    override = os.environ.get("CORPUSFORGE_GIT_CACHE")
+    root = Path(override) if override else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "corpusforge" / "git"
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return root
+
+
+def mirror_remote(url: str) -> str:
+    """A bare clone of ``url`` in the cache, fetched up to date (all branches and tags); its path."""
+    where = redact_url(url)
+    if url.startswith("-"):
+        raise CorpusforgeError(f"git source: {where!r} is not a repository URL")
+    dest = _cache_root() / hashlib.sha256(url.encode()).hexdigest()[:24]
+    if not (dest / "HEAD").exists():
+        tmp = dest.with_name(dest.name + f".tmp-{os.getpid()}")
+        _git(str(_cache_root()), "-c", "protocol.ext.allow=never", "clone", "--bare", "--quiet", "--",
+             url, str(tmp), where=where)
+        os.replace(tmp, dest)
+    else:
+        _git(str(dest), "-c", "protocol.ext.allow=never", "fetch", "--quiet", "--prune", "--tags", "origin",
+             "+refs/heads/*:refs/heads/*", where=where)
+    return str(dest)
+
+
 @SOURCES.register("git")
 class GitSource(Source):
-    """Text and code files of ``path`` (a local repository) at ``rev`` (default HEAD).
+    """Text and code files of ``path`` at ``rev`` (default HEAD). ``path`` is a local repository,
+    or a remote one (``https://host/org/repo.git``, ``ssh://``, ``git@host:org/repo``, ``file://``)
+    cloned bare into the cache (``$CORPUSFORGE_GIT_CACHE`` or ``~/.cache/corpusforge/git``) and
+    fetched again at each plan, so a re-run reads the commit ``rev`` names now.
 
     ``include``/``exclude`` are globs on the path inside the repository; files over
     ``max_file_bytes`` and binary files (images, archives, NUL bytes) are skipped, not read.
@@ -76,19 +124,30 @@ class GitSource(Source):
         metadata: dict[str, Any] | None = None,
     ):
         self.source_name = name
-        self.path, self.rev = str(Path(path).expanduser()), rev
+        self.url = path if is_remote(path) else None
+        self.path, self.rev = (path if self.url else str(Path(path).expanduser())), rev
         self.include, self.exclude = include or [], exclude or []
         self.max_file_bytes = max_file_bytes
         self.extra_metadata = metadata or {}
 
+    def _repo(self) -> str:
+        """The local repository git reads: the path, or the cached clone of the URL."""
+        if self.url is None:
+            return self.path
+        cached = _cache_root() / hashlib.sha256(self.url.encode()).hexdigest()[:24]
+        return str(cached) if (cached / "HEAD").exists() else mirror_remote(self.url)
+
     def plan(self, task_bytes: int) -> list[TaskInput]:
-        commit = _git(self.path, "rev-parse", "--verify", f"{self.rev}^{{commit}}").decode().strip()
-        return [TaskInput(self.source_name, (Part(str(Path(self.path).resolve()), key=commit),))]
+        repo = mirror_remote(self.url) if self.url else self.path
+        commit = _git(repo, "rev-parse", "--verify", f"{self.rev}^{{commit}}",
+                      where=redact_url(self.url) if self.url else None).decode().strip()
+        shown = redact_url(self.url) if self.url else str(Path(self.path).resolve())
+        return [TaskInput(self.source_name, (Part(shown, key=commit),))]
 
     def _tree(self, commit: str) -> list[tuple[str, str, int]]:
         """``(blob sha, path, size)`` of every file at ``commit``."""
         out = []
-        for line in _git(self.path, "ls-tree", "-r", "-l", "-z", commit).split(b"\0"):
+        for line in _git(self._repo(), "ls-tree", "-r", "-l", "-z", commit).split(b"\0"):
             if not line:
                 continue
             meta, _, path = line.partition(b"\t")
@@ -104,7 +163,7 @@ class GitSource(Source):
         return not any(fnmatch.fnmatch(path, p) for p in self.exclude)
 
     def _blobs(self, shas: list[str]) -> Iterator[bytes]:
-        out = _git(self.path, "cat-file", "--batch", data="".join(s + "\n" for s in shas).encode())
+        out = _git(self._repo(), "cat-file", "--batch", data="".join(s + "\n" for s in shas).encode())
         pos = 0
         for _ in shas:
             header_end = out.index(b"\n", pos)
@@ -125,7 +184,7 @@ class GitSource(Source):
             if spdx:
                 license_meta["license"] = " OR ".join(dict.fromkeys(spdx))
         wanted = [(sha, p) for sha, p, size in tree if size <= self.max_file_bytes and self._wanted(p)]
-        repo = Path(task.parts[0].path).name
+        repo = Path(task.parts[0].path.rstrip("/")).name.removesuffix(".git")
         for (_, path), blob in zip(wanted, self._blobs([sha for sha, _ in wanted]), strict=True):
             kind = sniff(blob[:HEAD_BYTES], path)
             if kind.family in ("binary", "image", "audio", "video", "pdf", "archive", "legacy_office",
