@@ -16,7 +16,7 @@ from corpusforge.errors import CorpusforgeError
 from corpusforge.extract.base import require
 from corpusforge.registry import SOURCES
 from corpusforge.sources.base import Part, Refresh, RefreshPolicy, Source, TaskInput
-from corpusforge.sources.readers import text_of
+from corpusforge.sources.readers import template_fields, text_of
 
 if TYPE_CHECKING:
     from corpusforge.observe.stats import TaskContext
@@ -147,6 +147,7 @@ class HFDatasetSource(Source):
 
     def read(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
         key = f"{self.source_name}/{self.uri}"
+        used = template_fields(self.text_template) if self.text_template else frozenset()
         for i, row in enumerate(self._rows()):
             if self.max_records is not None and i >= self.max_records:
                 return
@@ -156,6 +157,8 @@ class HFDatasetSource(Source):
                 ctx.quarantine(f"{self.uri} row {i}", why, None)
                 continue
             doc_id = fields.get(self.id_field) if self.id_field else None
+            for name in used:  # already in the text
+                fields.pop(name, None)
             meta = {**self.extra_metadata, **_jsonable(fields), "source_name": self.source_name}
             yield Document(text, str(doc_id) if doc_id is not None else make_doc_id(key, i, text), self.uri, i, meta)
 

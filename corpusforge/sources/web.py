@@ -41,7 +41,7 @@ from corpusforge.sources.http_client import (
     robots_refusal,
 )
 from corpusforge.sources.manifest import fingerprint_digest
-from corpusforge.sources.readers import text_of
+from corpusforge.sources.readers import template_fields, text_of
 
 if TYPE_CHECKING:
     from corpusforge.observe.stats import TaskContext
@@ -516,6 +516,7 @@ class RestApiSource(Source):
         fetcher = _fetcher(self.source_name, self.http, f"{ctx.seed}:{self.url}")
         count = 0
         uri = redact_url(self.url)
+        used = template_fields(self.text_template) if self.text_template else frozenset()
         try:
             for page, records in self._pages(fetcher, ctx):
                 for i, rec in enumerate(records):
@@ -531,6 +532,8 @@ class RestApiSource(Source):
                         ctx.quarantine(where, why, None)
                         continue
                     doc_id = fields.get(self.id_field) if self.id_field else None
+                    for name in used:  # already in the text
+                        fields.pop(name, None)
                     offset = page * 1_000_000 + i
                     meta = {**self.extra_metadata, **fields, "source_name": self.source_name}
                     yield Document(text, str(doc_id) if doc_id is not None else

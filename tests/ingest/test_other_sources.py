@@ -33,7 +33,7 @@ def test_hf_dataset_from_a_local_copy_with_split_template_and_max_records(tmp_pa
                           max_records=2)
     docs, _ = _read(src, tmp_path)
     assert [d.text for d in docs] == ["a: one", "b: two"]
-    assert docs[0].metadata["title"] == "a"
+    assert "title" not in docs[0].metadata and "body" not in docs[0].metadata  # in the text already
 
 
 def test_hf_dataset_through_the_pipeline(tmp_path):

@@ -138,7 +138,7 @@ def test_rest_api_pagination_reads_every_record_with_auth_from_env(server, tmp_p
     docs, quarantined = _read(src, tmp_path)
     assert quarantined == []
     assert [d.text for d in docs] == [f"T{i}\nbody {i}" for i in range(7)]
-    assert docs[0].metadata["id"] == 0
+    assert docs[0].metadata["id"] == 0 and "title" not in docs[0].metadata  # the template used title and body
 
 
 def test_rest_api_without_the_token_quarantines_the_page(server, tmp_path, monkeypatch):
