@@ -103,6 +103,7 @@ class HFDatasetSource(Source):
         offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1"
         try:
             import huggingface_hub
+            import huggingface_hub.constants
         except ImportError:
             return {"sha": None}
         if not offline:

@@ -51,8 +51,9 @@ def test_bad_records_and_files_are_quarantined_and_good_ones_kept(tmp_path):
     assert by_loc["a.jsonl line 5"] == "field 'text' is missing or not a string"
     assert any(k.startswith("b.jsonl.gz") and "truncated" in v for k, v in by_loc.items())
     assert by_loc["c.jsonl"] == "empty file"
-    assert by_loc["d.txt"] == "invalid UTF-8 at byte 3"
-    assert stats["documents"]["quarantined"] == len(q) >= 6
+    assert "d.txt" not in by_loc  # latin-1 is detected and decoded (encoding: auto), not quarantined
+    assert "café au lait is latin-1, not utf-8, and this file says so loudly" in kept
+    assert stats["documents"]["quarantined"] == len(q) >= 5
     assert "empty file" in stats["quarantine"]
 
 
