@@ -145,12 +145,17 @@ def _recognised(state_names: set[str], read_text: Callable[[str], str | None]) -
         return False
 
 
+# Files that mark an empty folder (a repository keeping it, a desktop's index): a run writes beside
+# them and --fresh leaves them.
+_PLACEHOLDERS = frozenset({".gitkeep", ".keep", ".DS_Store"})
+
+
 def deletion_refusal(where: str, names: set[str], state_names: set[str],
                      read_text: Callable[[str], str | None]) -> str | None:
     """Why the folder ``where`` (top-level entries ``names``, ``_state/`` entries ``state_names``)
     must not be deleted, or None: only an empty folder, or a corpusforge output holding nothing but
     what corpusforge writes, may be. ``read_text(rel)`` reads one of its files (None if absent)."""
-    names = {n for n in names if not _is_temporary(n)}
+    names = {n for n in names if not _is_temporary(n)} - _PLACEHOLDERS  # kept by remove_output
     state_names = state_names - {Path(LOCK).name}  # a lock alone is what taking it left, not an output
     if not state_names:
         names.discard("_state")
@@ -172,7 +177,7 @@ def write_refusal(where: str, names: set[str], state_names: set[str],
     """Why a run must not write into ``where`` (top-level entries ``names``, ``_state/`` entries
     ``state_names``), or None: a folder holding someone else's files is not an output, and a run
     would overwrite a README.md there and clean up names it uses (``shard_*``, ``lineage/``...)."""
-    names = {n for n in names if not _is_temporary(n)}
+    names = {n for n in names if not _is_temporary(n)} - _PLACEHOLDERS
     if not state_names - {Path(LOCK).name}:
         names.discard("_state")
     if not names or _recognised(state_names, read_text):
@@ -226,6 +231,8 @@ def remove_output(output: Path, keep_lock: bool = False) -> None:
         shutil.rmtree(output)
         return
     for entry in output.iterdir():
+        if entry.name in _PLACEHOLDERS:
+            continue
         if entry.name == "_state" and entry.is_dir() and not entry.is_symlink():
             for sub in entry.iterdir():
                 if sub.name != Path(LOCK).name:

@@ -307,3 +307,15 @@ def test_erase_and_card_fail_while_a_run_holds_the_output_and_change_nothing(sha
             assert res.returncode == 2 and f"{out}: in use by corpusforge run (pid" in res.stderr, res.stderr
     assert (out / "version.json").read_bytes() == version
     assert _cli("card", str(out)).returncode == 0
+
+
+def test_a_folder_holding_only_a_gitkeep_is_written_into_and_fresh_keeps_the_placeholder(shared_data, tmp_path):
+    recipe = _small(tmp_path, shared_data)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".gitkeep").write_text("")
+    assert _cli("run", str(recipe), "-o", str(out), "-q", "-w", "1").returncode == 0
+    assert (out / "shard_index.json").exists()
+    res = _cli("run", str(recipe), "-o", str(out), "-q", "-w", "1", "--fresh")
+    assert res.returncode == 0, res.stderr
+    assert (out / ".gitkeep").exists() and (out / "shard_index.json").exists()
