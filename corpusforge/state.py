@@ -234,11 +234,16 @@ def remove_output(output: Path, keep_lock: bool = False) -> None:
         if entry.name in _PLACEHOLDERS:
             continue
         if entry.name == "_state" and entry.is_dir() and not entry.is_symlink():
-            for sub in entry.iterdir():
-                if sub.name != Path(LOCK).name:
-                    _remove(sub)
+            _remove_all_but(entry, Path(LOCK).name)
         else:
             _remove(entry)
+
+
+def _remove_all_but(folder: Path, keep: str) -> None:
+    """Remove every entry of ``folder`` except the one named ``keep``."""
+    for sub in folder.iterdir():
+        if sub.name != keep:
+            _remove(sub)
 
 
 def _remove(path: Path) -> None:
@@ -269,9 +274,7 @@ def retire_published(output: Path) -> list[str]:
         if entry.name not in ours:
             continue
         if entry.name == "audit" and entry.is_dir() and not entry.is_symlink():
-            for sub in entry.iterdir():
-                if sub.name != Path(ERASURES).name:
-                    _remove(sub)
+            _remove_all_but(entry, Path(ERASURES).name)
         else:
             _remove(entry)
         removed.append(entry.name)

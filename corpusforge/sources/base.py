@@ -141,8 +141,9 @@ class Source(ABC):
     def fingerprints(self, parts: list[Part], work: Path, since: float | None = None) -> list[dict[str, Any]]:
         """A cheap JSON summary of each part's current content (row count, validators, page hash);
         equal summaries mean unchanged content. ``work`` is this source's folder under ``_work``;
-        ``since`` is when the last finished check was made (None: never)."""
-        raise NotImplementedError
+        ``since`` is when the last finished check was made (None: never). Called only for a source
+        that sets ``refresh``, so one that sets it without this method is a programming error."""
+        raise NotImplementedError(f"{type(self).__name__} sets a refresh policy but defines no fingerprints()")
 
     def describe_change(self, old: dict[str, Any], new: dict[str, Any]) -> str:
         """Why a part with fingerprint ``old`` is re-read now that it is ``new``, in a few words."""

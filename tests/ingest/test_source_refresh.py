@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,18 +20,11 @@ from corpusforge import run
 from corpusforge.observe.stats import TaskContext
 from corpusforge.sources.base import RefreshPolicy, parse_duration
 from corpusforge.sources.web import UrlsSource
-from tests.ingest.test_web_security import ARTICLE, Server
+from tests.ingest.loopback import Server
+from tests.ingest.test_web_security import ARTICLE
 
 RECIPE_TAIL = {"steps": [], "tokenizer": {"vocab_size": 300}, "sharding": {"sequence_length": 32},
                "output": {"documents": "jsonl"}}
-
-
-@pytest.fixture
-def hosts() -> Iterator[tuple[Server, Server]]:
-    a, b = Server("127.0.0.1"), Server("127.0.0.2")
-    yield a, b
-    a.close()
-    b.close()
 
 
 def _documents(out: Path) -> list[str]:

@@ -9,14 +9,10 @@ import json
 import re
 import subprocess
 import sys
-import threading
-import time
 import tracemalloc
 import zlib
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
@@ -34,66 +30,6 @@ ARTICLE = ("<html><head><title>{title}</title></head><body><article><p>"
            + "</p></article></body></html>")
 CREDENTIALS = {"Authorization": "Bearer a-token", "X-Api-Key": "a-key"}
 HEADERS_ENV = {"Authorization": "A_TOKEN", "X-Api-Key": "A_KEY"}
-
-# A route answers (handler, path, query) with (status, headers, body); a body may be an iterator
-# of chunks, streamed without Content-Length (the connection closes at the end).
-Route = Callable[[BaseHTTPRequestHandler, str, dict[str, str]], tuple[int, dict[str, str], object]]
-
-
-class Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        srv = self.server
-        url = urlsplit(self.path)
-        with srv.lock:
-            srv.seen.append((time.monotonic(), url.path, dict(self.headers.items()), url.query))
-        status, headers, body = srv.route(self, url.path, {k: v[0] for k, v in parse_qs(url.query).items()})
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        if isinstance(body, bytes):
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            return
-        self.end_headers()
-        try:
-            for chunk in body:
-                self.wfile.write(chunk)
-                srv.sent += len(chunk)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-
-class Server:
-    def __init__(self, host: str):
-        self.httpd = ThreadingHTTPServer((host, 0), Handler)
-        self.httpd.lock, self.httpd.seen, self.httpd.sent = threading.Lock(), [], 0
-        self.httpd.route = lambda h, path, q: (404, {}, b"")
-        self.base = f"http://{host}:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def route(self, fn: Route) -> None:
-        self.httpd.route = fn
-
-    def headers_at(self, path: str) -> list[dict[str, str]]:
-        """The headers of every request for ``path``, lower-cased names."""
-        return [{k.lower(): v for k, v in h.items()} for _, p, h, _ in self.httpd.seen if p == path]
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def hosts() -> Iterator[tuple[Server, Server]]:
-    a, b = Server("127.0.0.1"), Server("127.0.0.2")
-    yield a, b
-    a.close()
-    b.close()
-
 
 @pytest.fixture
 def creds(monkeypatch):
