@@ -187,8 +187,8 @@ class MediaEncoder:
                     continue
                 n_item += 1
                 try:
-                    segments = media_segments(open_item(part), part.get("kind", ""), self.books, self.layout,
-                                              item_name(part))
+                    src = open_item(part)  # checked once: a local path, or bytes read once
+                    segments = media_segments(src, part.get("kind", ""), self.books, self.layout, item_name(part))
                 except (CorruptInput, ValueError) as exc:
                     self.failed += 1
                     quarantine(item_name(part), getattr(exc, "reason", str(exc)))
@@ -198,7 +198,9 @@ class MediaEncoder:
                     ids.extend(seg.tolist())
                 learned = self.learned.get(part.get("kind", ""))
                 if learned is not None:
-                    self.embeddings[learned.modality].add(learned.embed(open_item(part)), docs[i].id, n_item - 1, part)
+                    if not isinstance(src, str):
+                        src.seek(0)
+                    self.embeddings[learned.modality].add(learned.embed(src), docs[i].id, n_item - 1, part)
             if ids:
                 kept.append(i)
                 out.append(ids)
