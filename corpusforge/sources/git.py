@@ -83,15 +83,20 @@ def _cache_root() -> Path:
     return root
 
 
+def _mirror_dir(url: str) -> Path:
+    """The cached bare clone of ``url``: one folder per URL."""
+    return _cache_root() / hashlib.sha256(url.encode()).hexdigest()[:24]
+
+
 def mirror_remote(url: str) -> str:
     """A bare clone of ``url`` in the cache, fetched up to date (all branches and tags); its path."""
     where = redact_url(url)
     if url.startswith("-"):
         raise CorpusforgeError(f"git source: {where!r} is not a repository URL")
-    dest = _cache_root() / hashlib.sha256(url.encode()).hexdigest()[:24]
+    dest = _mirror_dir(url)
     if not (dest / "HEAD").exists():
         tmp = dest.with_name(dest.name + f".tmp-{os.getpid()}")
-        _git(str(_cache_root()), "-c", "protocol.ext.allow=never", "clone", "--bare", "--quiet", "--",
+        _git(str(dest.parent), "-c", "protocol.ext.allow=never", "clone", "--bare", "--quiet", "--",
              url, str(tmp), where=where)
         os.replace(tmp, dest)
     else:
@@ -134,7 +139,7 @@ class GitSource(Source):
         """The local repository git reads: the path, or the cached clone of the URL."""
         if self.url is None:
             return self.path
-        cached = _cache_root() / hashlib.sha256(self.url.encode()).hexdigest()[:24]
+        cached = _mirror_dir(self.url)
         return str(cached) if (cached / "HEAD").exists() else mirror_remote(self.url)
 
     def plan(self, task_bytes: int) -> list[TaskInput]:

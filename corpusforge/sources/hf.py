@@ -93,9 +93,11 @@ class HFDatasetSource(Source):
     def _fingerprint(self) -> dict[str, Any]:
         if self.path:
             root = Path(self.path).expanduser()
-            files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-            listing = [[p.relative_to(root).as_posix() if root.is_dir() else p.name, p.stat().st_size,
-                        p.stat().st_mtime_ns] for p in files]
+            is_dir = root.is_dir()
+            listing = []
+            for p in sorted(p for p in root.rglob("*") if p.is_file()) if is_dir else [root]:
+                st = p.stat()
+                listing.append([p.relative_to(root).as_posix() if is_dir else p.name, st.st_size, st.st_mtime_ns])
             return {"files": len(listing), "listing_sha256": hashlib.sha256(orjson.dumps(listing)).hexdigest()}
         assert self.dataset is not None
         if self.revision and re.fullmatch(r"[0-9a-f]{40}", self.revision):

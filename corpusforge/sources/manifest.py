@@ -158,15 +158,18 @@ def refresh_fingerprints(output: Path, tasks: list[TaskInput], sources: Mapping[
         src = sources[name]
         policy = src.refresh
         assert policy is not None
-        due = [p for p in parts if policy.due(prev.get(_fp_key(name, p), {}).get("checked"), now)]
-        since = max((c for p in due if (c := prev.get(_fp_key(name, p), {}).get("checked")) is not None), default=None)
+        keys = [_fp_key(name, p) for p in parts]
+        last = [prev.get(k, {}).get("checked") for k in keys]
+        due_at = [i for i, c in enumerate(last) if policy.due(c, now)]
+        due = [parts[i] for i in due_at]
+        since = max((last[i] for i in due_at if last[i] is not None), default=None)
         found = src.fingerprints(due, output / "_work" / "sources" / name, since) if due else []
         checked = time.time()  # after the check: what it stored before this moment is then as old as the check
-        fresh = dict(zip((_fp_key(name, p) for p in due), found, strict=True))
+        fresh = dict(zip((keys[i] for i in due_at), found, strict=True))
         changes, unchanged, kept = [], 0, 0
         seen_before = any(r.get("source") == name for r in prev.values())
-        for p in parts:
-            key, old = _fp_key(name, p), prev.get(_fp_key(name, p))
+        for key, p in zip(keys, parts, strict=True):
+            old = prev.get(key)
             if key in fresh:
                 records[key] = {"id": key, "source": name, "uri": redact_url(p.path), "key": redact_text(p.key),
                                 "fingerprint": fresh[key], "checked": checked}
@@ -194,8 +197,9 @@ def refresh_fingerprints(output: Path, tasks: list[TaskInput], sources: Mapping[
             why = "refresh: never" if policy.mode == "never" else f"checked less than refresh_ttl ({policy.ttl:g} s) ago"
             say(f"source {name!r}: not checked for changes ({why}); --fresh or refresh: always re-reads it")
     digests = {k: fingerprint_digest(r["fingerprint"]) for k, r in records.items()}
-    tasks = [TaskInput(t.source, tuple(dataclasses.replace(p, digest=digests[_fp_key(t.source, p)])
-                                       if _fp_key(t.source, p) in digests else p for p in t.parts))
+    tasks = [TaskInput(t.source, tuple(dataclasses.replace(p, digest=d)
+                                       if (d := digests.get(_fp_key(t.source, p))) is not None else p
+                                       for p in t.parts))
              for t in tasks]
     keep = {k: r for k, r in prev.items() if r.get("source") not in by_source}  # sources not in this plan
     keep.update(records)

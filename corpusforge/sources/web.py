@@ -12,7 +12,6 @@ and URIs and quarantine locations are written with secret query values redacted.
 from __future__ import annotations
 
 import hashlib
-import os
 import posixpath
 import time
 from collections.abc import Iterator
@@ -33,10 +32,12 @@ from corpusforge.redact_urls import is_secret_name, redact_text, redact_url
 from corpusforge.registry import SOURCES
 from corpusforge.sources.base import Part, Refresh, RefreshPolicy, Source, TaskInput
 from corpusforge.sources.http_client import (
+    CREDENTIAL_HEADERS,
     MB,
     Fetcher,
     FetchError,
     HttpOptions,
+    headers_from_env,
     register_rate,
     robots_refusal,
 )
@@ -50,9 +51,6 @@ _CTYPE_FAMILY = {"text/html": "html", "application/xhtml+xml": "html", "applicat
                  "text/markdown": "markdown", "application/xml": "xml", "text/xml": "xml"}
 
 
-_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
-
-
 def _static_headers(headers: dict[str, str] | None) -> dict[str, str] | None:
     """``headers`` checked: plain strings, and no credential (its value would sit in the recipe and
     in every copy of it, and go to every host a redirect reaches): those belong in ``headers_env``."""
@@ -61,7 +59,7 @@ def _static_headers(headers: dict[str, str] | None) -> dict[str, str] | None:
     for name, value in headers.items():
         if not isinstance(name, str) or not isinstance(value, str):
             raise ValueError(f"headers: {name!r}: names and values are strings")
-        if name.lower() in _CREDENTIAL_HEADERS or is_secret_name(name):
+        if name.lower() in CREDENTIAL_HEADERS or is_secret_name(name):
             raise ValueError(f"headers: {name!r} looks like a credential; name the environment variable that "
                              f"holds it in headers_env instead ({{{name}: MY_VAR}})")
     return dict(headers)
@@ -142,10 +140,10 @@ def _fingerprint_of(meta: dict[str, Any]) -> dict[str, Any]:
 def _check_headers_env(source: str, headers_env: dict[str, str] | None) -> None:
     """Refuse, before anything is fetched, a ``headers_env`` variable that is not set: every request
     would go without its credential and be quarantined one by one."""
-    for header, var in (headers_env or {}).items():
-        if var not in os.environ:
-            raise AccessError(f"source {source!r}: headers_env: environment variable {var!r} (for header "
-                              f"{header}) is not set")
+    try:
+        headers_from_env(headers_env, "headers_env")
+    except FetchError as exc:
+        raise AccessError(f"source {source!r}: {exc}") from None
 
 
 @SOURCES.register("urls")
@@ -312,13 +310,13 @@ class UrlsSource(Source):
                 for part, (meta, body) in zip(task.parts, metas, strict=True):
                     where = redact_url(part.path)
                     if body is None:
-                        ctx.quarantine(where, redact_text(meta.get("robots") or meta.get("error") or ""), None)
+                        ctx.quarantine(where, meta.get("robots") or meta.get("error") or "", None)
                         continue
                     final_url = meta["final_url"]
                     try:
                         text, meta = _extract_response(body, meta["content_type"], final_url, opts)
                     except ExtractionError as exc:
-                        ctx.quarantine(where, redact_text(str(exc)), None)
+                        ctx.quarantine(where, str(exc), None)
                         continue
                     meta = {**self.extra_metadata, **meta, "url": redact_url(str(meta.get("url") or final_url)),
                             "source_name": self.source_name}
@@ -484,7 +482,7 @@ class RestApiSource(Source):
                 resp = fetcher.get(url, params=params or None, configured=self.url)
                 body = resp.json()
             except FetchError as exc:
-                ctx.quarantine(where, redact_text(str(exc)), None)
+                ctx.quarantine(where, str(exc), None)
                 return
             except ValueError as exc:
                 ctx.quarantine(where, f"response is not JSON ({exc})", None)
