@@ -37,14 +37,6 @@ class ExtractOptions:
     encoding: str = "auto"
 
 
-def decode_utf8(raw: bytes, errors: str) -> str:
-    """UTF-8 (BOM dropped); invalid bytes are an ExtractionError unless ``errors == 'replace'``."""
-    try:
-        return raw.decode("utf-8-sig", "replace" if errors == "replace" else "strict")
-    except UnicodeDecodeError as exc:
-        raise ExtractionError(f"invalid UTF-8 at byte {exc.start}") from None
-
-
 def extract_document(raw: bytes, kind: Kind, path: str, opts: ExtractOptions) -> Extracted:
     """Extract one document of ``kind`` from ``raw``; ExtractionError says why not."""
     fam = kind.family

@@ -11,6 +11,7 @@ XML, a library's own) becomes an ExtractionError, which the source quarantines.
 
 from __future__ import annotations
 
+import functools
 import io
 import posixpath
 import zipfile
@@ -29,8 +30,9 @@ _OFFICE_ERRORS: tuple[type[BaseException], ...] = (
 _OOXML = ("DOCX", "PPTX", "XLSX")
 
 
+@functools.cache
 def _errors() -> tuple[type[BaseException], ...]:
-    """``_OFFICE_ERRORS`` plus lxml's and the Office libraries' base errors, those installed."""
+    """``_OFFICE_ERRORS`` plus lxml's and the Office libraries' base errors, those installed (once)."""
     extra: list[type[BaseException]] = []
     for module, name in (("lxml.etree", "LxmlError"), ("docx.opc.exceptions", "OpcError"),
                          ("pptx.exc", "PythonPptxError"), ("openpyxl.utils.exceptions", "InvalidFileException")):

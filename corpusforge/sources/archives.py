@@ -185,19 +185,19 @@ def read_archive(source: ArchiveReader, part: Part, family: str, data: bytes | N
         ctx.quarantine(part.path, f"archive nested more than {MAX_NESTING} deep inside archives: not read", None)
         return
     raw = stream = None
-    if family == "tar":
-        raw, stream, _ = source._open(part)
-        members = tar_members(stream, part.path, ctx.quarantine, source.max_extract_bytes)
-    else:
-        if data is None:
+    try:  # the handles are closed whatever fails, the zip's first read included
+        if family == "tar":
             raw, stream, _ = source._open(part)
-            try:
-                data = stream.read()
-            except STREAM_ERRORS as exc:
-                raise CorruptInput(part.path, f"compressed stream is truncated or corrupt ({exc})") from None
-        members = zip_members(data, part.path, ctx.quarantine, source._expansion_limit(part), part.size,
-                              source.max_extract_bytes)
-    try:
+            members = tar_members(stream, part.path, ctx.quarantine, source.max_extract_bytes)
+        else:
+            if data is None:
+                raw, stream, _ = source._open(part)
+                try:
+                    data = stream.read()
+                except STREAM_ERRORS as exc:
+                    raise CorruptInput(part.path, f"compressed stream is truncated or corrupt ({exc})") from None
+            members = zip_members(data, part.path, ctx.quarantine, source._expansion_limit(part), part.size,
+                                  source.max_extract_bytes)
         for name, body in members:
             member = Part(f"{part.path}!{name}", f"{part.key}!{name}", size=len(body), mtime=part.mtime)
             if source.media == "pass" and sniff(body[:HEAD_BYTES], name).is_media:

@@ -571,12 +571,13 @@ def read_json_nested(
 
     if array:
         try:
-            items = orjson.loads(stream.read())
+            raw = stream.read()
         except _STREAM_ERRORS as exc:
             raise CorruptInput(path, f"compressed stream is truncated or corrupt ({exc})") from None
-        except orjson.JSONDecodeError:
-            stream.seek(0)  # many ".json" corpora are really JSON Lines
-            yield from read_json_nested(stream, path, quarantine, text_field, id_field, False)
+        try:
+            items = orjson.loads(raw)
+        except orjson.JSONDecodeError:  # many ".json" corpora are really JSON Lines: the bytes read, again
+            yield from read_json_nested(io.BytesIO(raw), path, quarantine, text_field, id_field, False)
             return
         for i, obj in enumerate(items if isinstance(items, list) else [items]):
             rec = record(f"{path} item {i}", obj, orjson.dumps(obj)[:2000])
