@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 
 from corpusforge.errors import AccessError, CorpusforgeError
-from corpusforge.state import file_sha256
+from corpusforge.state import file_sha256, is_temporary
 
 STATE = "_state/"
 LEDGER = ".corpusforge-uploads.jsonl"
@@ -199,10 +199,6 @@ def _modified(info: dict[str, Any]) -> float | None:
     return None
 
 
-def _is_temporary(name: str) -> bool:
-    return name.startswith(".") and ".tmp-" in name
-
-
 def _not_output(rel: str) -> bool:
     """Mirror bookkeeping, never an output file: the upload ledger (and a store object of its name)."""
     return rel == LEDGER
@@ -256,12 +252,13 @@ class RemoteOutput:
             raise AccessError(f"output {self.url}: the bucket {bucket!r} does not exist (create it, or "
                               "name another with --output / output.path)")
 
-    def pull(self, skip: tuple[str, ...] = ()) -> int:
+    def pull(self, skip: tuple[str, ...] = (), files: dict[str, tuple[int, float | None]] | None = None) -> int:
         """Download what the mirror lacks, or holds at another size and older than the store's;
         returns how many files came. A newer local file is a task's output not yet uploaded (by a
-        concurrent task on this machine): it is never replaced by the store's older one."""
+        concurrent task on this machine): it is never replaced by the store's older one. ``files``:
+        a ``remote_files()`` listing just taken, so the store is not listed twice."""
         n = 0
-        for rel, (size, modified) in sorted(self.remote_files().items()):
+        for rel, (size, modified) in sorted((self.remote_files() if files is None else files).items()):
             if rel.startswith(skip) or _not_output(rel):
                 continue
             dst = self.local / rel
@@ -293,7 +290,7 @@ class RemoteOutput:
             return out
         for dirpath, _, files in os.walk(self.local):
             for f in files:
-                if _is_temporary(f) or (f == LEDGER and dirpath == str(self.local)):
+                if is_temporary(f) or (f == LEDGER and dirpath == str(self.local)):
                     continue
                 p = os.path.join(dirpath, f)
                 try:
@@ -426,7 +423,8 @@ def run_synced_task(payload: dict[str, Any]) -> dict[str, Any]:
 def local_copy(url: str, dest: str | os.PathLike[str], skip: tuple[str, ...] = ("_work/", "_state/")) -> Path:
     """Download the output at ``url`` (without its work files) into ``dest``, for validate/inspect."""
     out = RemoteOutput(url, dest)
-    if not out.remote_files():
+    files = out.remote_files()
+    if not files:
         raise CorpusforgeError(f"{url}: no such output (nothing stored under it)")
-    out.pull(skip=skip)
+    out.pull(skip=skip, files=files)
     return out.local

@@ -46,6 +46,7 @@ from corpusforge.state import (
     check_deletable,
     check_writable,
     file_sha256,
+    is_temporary,
     read_json,
     remove_output,
     retire_published,
@@ -69,7 +70,7 @@ def _remove_stale_temporaries(output: Path) -> None:
         return
     for dirpath, _, files in os.walk(output):
         for f in files:
-            if f.startswith(".") and ".tmp-" in f:
+            if is_temporary(f):
                 os.unlink(os.path.join(dirpath, f))
 
 
@@ -121,7 +122,7 @@ def run(
             files = remote.remote_files()
             why = write_refusal(remote.url, {r.split("/", 1)[0] for r in files},
                                 {r[len("_state/"):].split("/", 1)[0] for r in files if r.startswith("_state/")},
-                                lambda rel: remote.fs.cat_file(f"{remote.root}/{rel}").decode() if rel in files else None)
+                                lambda rel: remote.fs.cat_file(f"{remote.root}/{rel}").decode("utf-8", "replace") if rel in files else None)
             if why:
                 raise OutputRefused(why)
         return _run_locked(recipe, out, remote, workers, progress, console, executor, address)

@@ -117,7 +117,8 @@ class OutputRefused(CorpusforgeError):
     recipe's output, or it is not a corpusforge output. The command line exits 1 with the message."""
 
 
-def _is_temporary(name: str) -> bool:
+def is_temporary(name: str) -> bool:
+    """Whether ``name`` is a temporary of ``atomic_path`` (``.name.tmp-xxxxxxxx``): never output."""
     return name.startswith(".") and ".tmp-" in name
 
 
@@ -155,7 +156,7 @@ def deletion_refusal(where: str, names: set[str], state_names: set[str],
     """Why the folder ``where`` (top-level entries ``names``, ``_state/`` entries ``state_names``)
     must not be deleted, or None: only an empty folder, or a corpusforge output holding nothing but
     what corpusforge writes, may be. ``read_text(rel)`` reads one of its files (None if absent)."""
-    names = {n for n in names if not _is_temporary(n)} - _PLACEHOLDERS  # kept by remove_output
+    names = {n for n in names if not is_temporary(n)} - _PLACEHOLDERS  # kept by remove_output
     state_names = state_names - {Path(LOCK).name}  # a lock alone is what taking it left, not an output
     if not state_names:
         names.discard("_state")
@@ -177,10 +178,10 @@ def write_refusal(where: str, names: set[str], state_names: set[str],
     """Why a run must not write into ``where`` (top-level entries ``names``, ``_state/`` entries
     ``state_names``), or None: a folder holding someone else's files is not an output, and a run
     would overwrite a README.md there and clean up names it uses (``shard_*``, ``lineage/``...)."""
-    names = {n for n in names if not _is_temporary(n)} - _PLACEHOLDERS
+    names = {n for n in names if not is_temporary(n)} - _PLACEHOLDERS
     if not state_names - {Path(LOCK).name}:
         names.discard("_state")
-    if not names or _recognised(state_names, read_text):
+    if not names or _recognised(state_names - {Path(LOCK).name}, read_text):  # a lock alone makes no output
         return None
     return (f"{where}: not empty and not a corpusforge output (no {MARKER}), refusing to write into it; "
             "choose an empty or new folder")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from corpusforge.errors import CorpusforgeError
 from corpusforge.remote import RemoteOutput, is_url
+from corpusforge.state import is_temporary
 
 
 def _top(rel: str) -> str:
@@ -37,15 +38,14 @@ def _sync(out: RemoteOutput, only: tuple[str, ...] | None, skip: tuple[str, ...]
     def wanted(rel: str) -> bool:
         return not rel.startswith(skip) and (only is None or _top(rel) in only)
 
-    out.pull(skip=tuple(sorted({_top(rel) for rel in there if not wanted(rel)})))
+    out.pull(skip=tuple(sorted({_top(rel) for rel in there if not wanted(rel)})), files=there)
     if not out.local.is_dir():
         return
     for dirpath, _, files in os.walk(out.local):
         for f in files:
             path = Path(dirpath) / f
             rel = path.relative_to(out.local).as_posix()
-            temporary = f.startswith(".") and ".tmp-" in f  # a concurrent writer's, never published
-            if not temporary and wanted(rel) and rel not in there:
+            if not is_temporary(f) and wanted(rel) and rel not in there:  # a temporary: a concurrent writer's
                 path.unlink()
 
 

@@ -319,3 +319,14 @@ def test_a_folder_holding_only_a_gitkeep_is_written_into_and_fresh_keeps_the_pla
     res = _cli("run", str(recipe), "-o", str(out), "-q", "-w", "1", "--fresh")
     assert res.returncode == 0, res.stderr
     assert (out / ".gitkeep").exists() and (out / "shard_index.json").exists()
+
+
+def test_a_lock_file_alone_does_not_make_a_folder_of_user_files_an_output(shared_data, tmp_path):
+    recipe = _small(tmp_path, shared_data)
+    folder = _thesis(tmp_path)
+    (folder / "_state").mkdir()
+    (folder / "_state" / "lock").write_text("")
+    before = _files(folder)
+    res = _cli("run", str(recipe), "-o", str(folder), "-q", "-w", "1")
+    assert res.returncode == 1 and "not a corpusforge output" in _one_line_error(res)
+    assert _files(folder) == before
