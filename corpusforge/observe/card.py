@@ -96,23 +96,9 @@ def _lineage_splits(facts: OutputFacts, splits: list[str]) -> list[str]:
     return [s for s in splits if any((facts.output / "lineage" / s).glob("*.parquet"))]
 
 
-def default_config(facts: OutputFacts) -> str:
-    """What ``load_dataset(output)`` gives: ``shards`` (token rows, Parquet shards), else
-    ``documents`` (text rows, when ``output.documents`` wrote them), else ``lineage`` (the only
-    table of a SafeTensors/npy/Megatron output that 🤗 Datasets can read), else ``none``."""
-    splits = [s for s in split_names(facts) if facts.index["splits"][s].get("shards")]
-    if facts.index.get("format", "safetensors") in _DATASETS_FORMATS and splits:
-        return "shards"
-    if facts.document_files:
-        return "documents"
-    return "lineage" if _lineage_splits(facts, splits) else "none"
-
-
-def dataset_configs(facts: OutputFacts) -> list[dict[str, Any]]:
-    """The card's ``configs``: ``default`` (see ``default_config``), then each of ``shards``,
-    ``documents`` and ``lineage`` the output has, by name; every one names only files 🤗 Datasets
-    can read. Documents are one table (each row's split is in its ``metadata``), so they load as
-    the single split ``train``."""
+def _named_configs(facts: OutputFacts) -> dict[str, list[dict[str, str]]]:
+    """The data files of each table the output has that 🤗 Datasets can read, in the order the
+    default is chosen by: ``shards`` (Parquet shards), ``documents``, ``lineage``."""
     splits = [s for s in split_names(facts) if facts.index["splits"][s].get("shards")]
     named: dict[str, list[dict[str, str]]] = {}
     if facts.index.get("format", "safetensors") in _DATASETS_FORMATS and splits:
@@ -123,10 +109,25 @@ def dataset_configs(facts: OutputFacts) -> list[dict[str, Any]]:
     lineage = _lineage_splits(facts, splits)
     if lineage:
         named["lineage"] = [{"split": s, "path": f"lineage/{s}/*.parquet"} for s in lineage]
-    default = default_config(facts)
-    if default == "none":
+    return named
+
+
+def default_config(facts: OutputFacts) -> str:
+    """What ``load_dataset(output)`` gives: ``shards`` (token rows, Parquet shards), else
+    ``documents`` (text rows, when ``output.documents`` wrote them), else ``lineage`` (the only
+    table of a SafeTensors/npy/Megatron output that 🤗 Datasets can read), else ``none``."""
+    return next(iter(_named_configs(facts)), "none")
+
+
+def dataset_configs(facts: OutputFacts) -> list[dict[str, Any]]:
+    """The card's ``configs``: ``default`` (see ``default_config``), then each of ``shards``,
+    ``documents`` and ``lineage`` the output has, by name; every one names only files 🤗 Datasets
+    can read. Documents are one table (each row's split is in its ``metadata``), so they load as
+    the single split ``train``."""
+    named = _named_configs(facts)
+    if not named:
         return []
-    configs = [{"config_name": "default", "data_files": named[default]}]
+    configs = [{"config_name": "default", "data_files": next(iter(named.values()))}]
     return configs + [{"config_name": name, "data_files": files} for name, files in named.items()]
 
 
@@ -147,7 +148,7 @@ def front_matter(facts: OutputFacts) -> dict[str, Any]:
     configs = dataset_configs(facts)
     if configs:
         meta["configs"] = configs
-    if default_config(facts) == "shards":
+    if configs and configs[1]["config_name"] == "shards":  # the default is the first named config
         # 🤗 Datasets checks these against what it reads (features, rows per split), so they are
         # given only where the default config is the shards they describe.
         splits = [f["split"] for f in configs[0]["data_files"]]

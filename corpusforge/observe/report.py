@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def build_stats(
     pipe: Pipeline, results: dict[str, list[dict[str, Any]]], stage_seconds: dict[str, float], elapsed: float,
-    started_at: float | None = None,
+    started_at: float,
 ) -> dict[str, Any]:
     """Everything a user asks after a run: what came in, what was dropped and why, what came out.
 
@@ -32,7 +32,7 @@ def build_stats(
     earlier_total = 0.0
     for stage in pipe.stages():
         recs = results.get(stage.name, [])
-        earlier = earlier_seconds(recs, started_at) if started_at is not None else 0.0
+        earlier = earlier_seconds(recs, started_at)
         earlier_total += earlier
         entry: dict[str, Any] = {"name": stage.name, "kind": stage.kind, "tasks": stage.n_tasks,
                                  "seconds": round(stage_seconds.get(stage.name, 0.0) + earlier, 3)}
@@ -72,6 +72,7 @@ def build_stats(
     read = stages[0]["steps"][0] if stages and stages[0].get("steps") else {"docs_out": 0}
     kept = sum(s["documents"] for s in splits.values())
     total_tokens = sum(s["tokens"] for s in splits.values())
+    total = elapsed + earlier_total  # this invocation and the tasks earlier ones finished
     return {
         "recipe": pipe.recipe.name,
         "recipe_sha256": pipe.fingerprint,
@@ -90,9 +91,9 @@ def build_stats(
                     "curated": merge_histograms(r.get("lengths_curated") for r in shard_recs)},
         "languages": _sum_counts(r.get("languages", {}) for r in shard_recs),
         "licenses": _sum_counts(r.get("licenses", {}) for r in shard_recs),
-        "seconds": round(elapsed + earlier_total, 3),
+        "seconds": round(total, 3),
         "invocation_seconds": round(elapsed, 3),
-        "mb_per_s": round(input_bytes / 1e6 / (elapsed + earlier_total), 3) if elapsed + earlier_total > 0 else None,
+        "mb_per_s": round(input_bytes / 1e6 / total, 3) if total > 0 else None,
     }
 
 

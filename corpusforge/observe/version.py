@@ -33,8 +33,8 @@ def lineage_sha256(path: Path) -> str:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
-    table = table.drop_columns([c for c in ("source_uri",) if c in table.column_names]).replace_schema_metadata(None)
+    columns = [c for c in pq.read_schema(path).names if c != "source_uri"]  # not read only to be dropped
+    table = pq.read_table(path, columns=columns).replace_schema_metadata(None)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
