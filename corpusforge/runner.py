@@ -13,18 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import Progress
 
 from corpusforge.embeddings.stage import finalize_embeddings
-from corpusforge.errors import UnusableInput
+from corpusforge.errors import CorpusforgeError, UnusableInput
 from corpusforge.executors.local import LocalExecutor
 from corpusforge.media.items import text_only
 from corpusforge.observe.card import write_card
-from corpusforge.observe.lineage import LINEAGE_DIR, finalize_lineage
+from corpusforge.observe.lineage import finalize_lineage, read_lineage
 from corpusforge.observe.progress import CHARS, StageProgress, counted_texts, to_phase
 from corpusforge.observe.report import build_stats, print_report
 from corpusforge.observe.stats import TIMING, TaskContext
@@ -499,11 +497,11 @@ def _duplicate_ids(pipe: Pipeline, console: Console) -> int:
     one row per document (a document spanning rows or repeated by a mixture weight is one)."""
     if not any(getattr(src, "id_field", None) for src in pipe.sources.values()):
         return 0
-    files = sorted((pipe.output / LINEAGE_DIR).glob("*/*.parquet"))
-    if not files:
-        return 0
     cols = ["doc_id", "source_name", "source_uri", "offset"]
-    docs = pa.concat_tables([pq.read_table(f, columns=cols) for f in files]).group_by(cols).aggregate([])
+    try:
+        docs = read_lineage(pipe.output, columns=cols).group_by(cols).aggregate([])
+    except CorpusforgeError:  # no lineage tables: nothing to compare
+        return 0
     per_id = docs.group_by("doc_id").aggregate([("source_name", "count"), ("source_name", "distinct")])
     dup = per_id.filter(pc.greater(per_id["source_name_count"], 1)).sort_by("doc_id")
     if not dup.num_rows:

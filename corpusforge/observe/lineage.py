@@ -250,12 +250,14 @@ def _write_shard(pieces: list[pa.Table], shard: dict[str, Any], folder: Path) ->
     return name
 
 
-def read_lineage(output: Path, filters: list[tuple[str, str, Any]] | None = None) -> pa.Table:
-    """Every split's lineage (optionally filtered, as ``pyarrow.parquet`` filters) as one table."""
+def read_lineage(output: Path, filters: list[tuple[str, str, Any]] | None = None,
+                 columns: list[str] | None = None) -> pa.Table:
+    """Every split's lineage (optionally filtered, as ``pyarrow.parquet`` filters, and only
+    ``columns``) as one table."""
     files = sorted((Path(output) / LINEAGE_DIR).glob("*/*.parquet"))
     if not files:
         raise CorpusforgeError(f"{output}: no lineage (lineage/<split>/*.parquet); built by corpusforge run, or before lineage existed (rerun with --fresh)?")
-    return pa.concat_tables([pq.read_table(f, filters=filters) for f in files])
+    return pa.concat_tables([pq.read_table(f, filters=filters, columns=columns) for f in files])
 
 
 def trace_document(output: Path, doc_id: str) -> list[dict[str, Any]]:
