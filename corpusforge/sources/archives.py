@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from corpusforge.errors import CorruptInput
 from corpusforge.sources.compression import ExpansionLimitExceeded, expansion_reason
-from corpusforge.sources.readers import STREAM_ERRORS, Quarantine
+from corpusforge.sources.readers import STREAM_ERRORS, Quarantine, read_whole
 
 if TYPE_CHECKING:
     from corpusforge.document import Document
@@ -192,10 +192,7 @@ def read_archive(source: ArchiveReader, part: Part, family: str, data: bytes | N
         else:
             if data is None:
                 raw, stream, _ = source._open(part)
-                try:
-                    data = stream.read()
-                except STREAM_ERRORS as exc:
-                    raise CorruptInput(part.path, f"compressed stream is truncated or corrupt ({exc})") from None
+                data = read_whole(stream, part.path)
             members = zip_members(data, part.path, ctx.quarantine, source._expansion_limit(part), part.size,
                                   source.max_extract_bytes)
         for name, body in members:

@@ -393,9 +393,7 @@ class FilesSource(Source):
             if data is None:
                 raw, stream, _ = self._open(part)
                 try:
-                    data = stream.read()
-                except readers.STREAM_ERRORS as exc:
-                    raise CorruptInput(part.path, f"compressed stream is truncated or corrupt ({exc})") from None
+                    data = readers.read_whole(stream, part.path)
                 finally:
                     stream.close()
                     raw.close()
@@ -573,16 +571,10 @@ class FilesSource(Source):
                 records = readers.read_json_array(stream, part.path, q, tf, tpl)
             elif fmt == "parquet":
                 # Parquet needs random access: a compressed Parquet file is decompressed in memory.
-                try:
-                    seekable = stream if plain else io.BytesIO(stream.read())
-                except readers.STREAM_ERRORS as exc:
-                    raise CorruptInput(part.path, f"compressed stream is truncated or corrupt ({exc})") from None
+                seekable = stream if plain else io.BytesIO(readers.read_whole(stream, part.path))
                 records = readers.read_parquet(seekable, part.path, q, tf, part.start, part.end, tpl)
             elif fmt == "arrow":  # the IPC file format needs random access, as Parquet does
-                try:
-                    seekable = stream if plain else io.BytesIO(stream.read())
-                except readers.STREAM_ERRORS as exc:
-                    raise CorruptInput(part.path, f"compressed stream is truncated or corrupt ({exc})") from None
+                seekable = stream if plain else io.BytesIO(readers.read_whole(stream, part.path))
                 records = readers.read_arrow(seekable, part.path, q, tf, tpl)
             elif fmt in ("csv", "tsv"):
                 delim = self.csv_delimiter or ("\t" if fmt == "tsv" else ",")

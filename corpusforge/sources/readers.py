@@ -289,14 +289,19 @@ def _where(path: str, start: int, line_no: int, pos: int) -> str:
     return f"{path} line {line_no}" if start == 0 else f"{path} byte {pos}"
 
 
+def read_whole(stream: IO[bytes], path: str) -> bytes:
+    """All of ``stream``, or CorruptInput naming ``path`` when its compressed stream breaks."""
+    try:
+        return stream.read()
+    except _STREAM_ERRORS as exc:
+        raise CorruptInput(path, f"compressed stream is truncated or corrupt ({exc})") from None
+
+
 def read_json_array(
     stream: IO[bytes], path: str, quarantine: Quarantine, text_field: str, template: str | None = None
 ) -> Iterator[Record]:
     """A ``.json`` file holding one object or an array of objects."""
-    try:
-        raw = stream.read()
-    except _STREAM_ERRORS as exc:
-        raise CorruptInput(path, f"compressed stream is truncated or corrupt ({exc})") from None
+    raw = read_whole(stream, path)
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -338,10 +343,7 @@ def read_text(
 
     errors = "replace" if encoding_errors == "replace" else "strict"
     if unit == "file":
-        try:
-            raw = stream.read()
-        except _STREAM_ERRORS as exc:
-            raise CorruptInput(path, f"compressed stream is truncated or corrupt ({exc})") from None
+        raw = read_whole(stream, path)
         if encoding == "auto" and b"\x00" in raw[:8192] and not bom_encoding(raw):
             quarantine(path, "binary file (NUL bytes), not text", None)
             return
@@ -570,10 +572,7 @@ def read_json_nested(
         return 0, text, obj
 
     if array:
-        try:
-            raw = stream.read()
-        except _STREAM_ERRORS as exc:
-            raise CorruptInput(path, f"compressed stream is truncated or corrupt ({exc})") from None
+        raw = read_whole(stream, path)
         try:
             items = orjson.loads(raw)
         except orjson.JSONDecodeError:  # many ".json" corpora are really JSON Lines: the bytes read, again
