@@ -120,10 +120,11 @@ def main() -> None:
 @click.argument("recipe", type=click.Path(dir_okay=False))
 @click.option("--output", "-o", help="Output folder or fsspec URL, e.g. s3://bucket/run (default: the recipe's output.path).")
 @click.option("--workers", "-w", type=click.IntRange(min=1), help="Worker processes (default: all cores).")
-@click.option("--executor", type=click.Choice(["local", "ray"]), help="Where tasks run (default: the recipe's "
-              "executor.kind, else local).")
-@click.option("--address", help="Ray cluster address: auto, ray://HOST:10001 or HOST:PORT (default: the recipe's "
-              "executor.address; none starts a local Ray instance).")
+@click.option("--executor", type=click.Choice(["local", "ray", "spark"]), help="Where tasks run (default: the "
+              "recipe's executor.kind, else local).")
+@click.option("--address", help="Ray cluster address: auto, ray://HOST:10001 or HOST:PORT (none starts a local Ray "
+              "instance); with --executor spark, the Spark master: local[4], spark://HOST:7077, yarn (default: the "
+              "recipe's executor.address).")
 @click.option("--fresh", is_flag=True, help="Delete the output first instead of resuming (only a corpusforge "
               "output with nothing else in it; anything else is refused).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no report table.")
@@ -142,7 +143,8 @@ def run(recipe: str, output: str | None, workers: int | None, executor: str | No
         target = output or r.output.path
         out = target if is_url(target) else Path(target).expanduser().resolve()
         run_recipe(r, str(out), workers=workers, progress=not quiet, console=console,
-                   executor=executor or ("ray" if address else None), address=address, fresh=fresh)
+                   executor=executor or ("ray" if address and r.executor.kind == "local" else None), address=address,
+                   fresh=fresh)
     except (OutputRefused, UnusableInput, AccessError) as exc:  # one line, exit 1: not the recipe's fault
         _refuse(str(exc))
     except CorpusforgeError as exc:

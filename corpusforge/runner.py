@@ -84,8 +84,12 @@ def make_executor(cfg: ExecutorConfig, workers: int | None = None, kind: str | N
         from corpusforge.executors.ray import RayExecutor
 
         return RayExecutor(address or cfg.address, workers or cfg.workers, cfg.max_retries)
+    if kind == "spark":
+        from corpusforge.executors.spark import SparkExecutor
+
+        return SparkExecutor(address or cfg.address, workers or cfg.workers, cfg.max_retries)
     if kind != "local":
-        raise ValueError(f"executor {kind!r} is unknown; allowed: local, ray")
+        raise ValueError(f"executor {kind!r} is unknown; allowed: local, ray, spark")
     return LocalExecutor(workers or cfg.workers)
 
 
