@@ -174,3 +174,12 @@ def _task_lock(target: Target, stage: str, task: int) -> OutputLock:
     if target.remote:
         return OutputLock(target.local, "run-task", target.local.with_name(target.local.name + ".locks") / name)
     return OutputLock(target.local, "run-task", target.local / "_state" / "locks" / name)
+
+
+def stage_names(recipe: Recipe) -> list[tuple[str, str]]:
+    """``(name, kind)`` of every stage ``recipe`` runs, in order, without listing any input: the
+    names depend on the steps alone (the task counts on the input)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="corpusforge-stages-") as tmp:
+        return [(s.name, s.kind) for s in Pipeline(recipe, Path(tmp), plan=[]).stages()]
