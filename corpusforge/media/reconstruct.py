@@ -3,8 +3,8 @@
 An image span's codes name codebook centroids, which are its patches (``features.image_patches``):
 laid back in row-major order they are the image, resized and quantised. A video span is its frames
 one after another. An audio span's centroids are log-mel frames (or MFCCs, inverted to log-mel by
-the inverse DCT); the linear spectrogram is estimated through the mel filterbank's pseudo-inverse
-and a waveform found by Griffin-Lim (Griffin & Lim 1984), in NumPy (no librosa needed). The sound
+the inverse DCT); the linear spectrogram is estimated from the mel filterbank by non-negative least
+squares and a waveform found by Griffin-Lim (Griffin & Lim 1984), in NumPy (no librosa needed). The sound
 is intelligible but phasey: VQ and the mel scale both discard detail.
 """
 
@@ -110,6 +110,19 @@ def griffin_lim(magnitude: np.ndarray, n_fft: int = 400, hop: int = 160, iterati
     return x.astype(np.float32)
 
 
+def mel_to_power(mel_power: np.ndarray, basis: np.ndarray, iterations: int = 100) -> np.ndarray:
+    """The non-negative linear power spectrogram (frames, bins) whose mel projection through
+    ``basis`` (n_mels, bins) is nearest ``mel_power``: non-negative least squares by multiplicative
+    updates (Lee & Seung 2001), as librosa's ``mel_to_stft`` solves it; the pseudo-inverse rings
+    and its clipped negatives move a tone's energy to other bins."""
+    target = mel_power @ basis
+    power = np.maximum(target, 1e-12)
+    gram = basis.T @ basis
+    for _ in range(iterations):
+        power *= target / np.maximum(power @ gram, 1e-12)
+    return power
+
+
 def audio_from_codes(codes: np.ndarray, book: Codebook, iterations: int = 48) -> tuple[np.ndarray, int]:
     """An approximate mono waveform (float32 in [-1, 1]) of one audio span's codes and its rate."""
     from scipy.fft import idct
@@ -124,8 +137,7 @@ def audio_from_codes(codes: np.ndarray, book: Codebook, iterations: int = 48) ->
         rows = idct(full, type=2, axis=1, norm="ortho")  # log-mel, its fine detail above n_mfcc lost
     mel_power = np.maximum(np.exp(rows) - 1e-6, 0.0)
     basis = features.mel_filterbank(rate, n_fft, n_mels).astype(np.float64)
-    power = np.maximum(mel_power @ np.linalg.pinv(basis).T, 0.0)
-    wave_ = griffin_lim(np.sqrt(power), n_fft, hop, iterations)
+    wave_ = griffin_lim(np.sqrt(mel_to_power(mel_power, basis)), n_fft, hop, iterations)
     peak = float(np.abs(wave_).max()) if len(wave_) else 0.0
     return (wave_ / peak * 0.9 if peak > 1.0 else wave_).astype(np.float32), rate
 

@@ -200,14 +200,12 @@ class Packer:
             # whole pieces <M> codes <M_END>, the first filling the rest of this row
             if col:
                 self.filled_rows += 1
-            codes = arr[s + 1 : e]
-            while len(codes):
-                room = n - pos % n - 2
-                k = self._take(int(arr[s]), len(codes), room)
-                pieces.append(np.concatenate([[arr[s]], codes[:k], [arr[e]]]))
-                live, pos = pos + k, pos + k + 2
-                codes = codes[k:]
-                if len(codes) and pos % n:
+            codes, done = arr[s + 1 : e], 0
+            while done < len(codes):
+                k = self._take(int(arr[s]), len(codes) - done, n - pos % n - 2, done)
+                pieces.append(np.concatenate([[arr[s]], codes[done : done + k], [arr[e]]]))
+                live, pos, done = pos + k, pos + k + 2, done + k
+                if done < len(codes) and pos % n:
                     pad_row()  # a video piece cut at a frame boundary leaves a gap
             self.split_spans += 1
             changed = True
@@ -216,14 +214,17 @@ class Packer:
         pieces.append(arr[prev:])
         return np.concatenate(pieces).tolist()
 
-    def _take(self, opener: int, codes: int, room: int) -> int:
-        """How many of a span's remaining ``codes`` go in a piece with ``room`` code slots: all that
-        fit, whole video frames when at least one fits."""
-        if codes <= room:
-            return codes
+    def _take(self, opener: int, left: int, room: int, done: int) -> int:
+        """How many of a span's ``left`` codes (``done`` already placed) go in a piece with ``room``
+        code slots: all that fit; for video, up to the last frame boundary within reach when that
+        keeps at least one whole frame (else the piece fills the room)."""
+        if left <= room:
+            return left
         f = self.frame_tokens
-        if opener == VIDEO_OPEN and f and room >= f:
-            return room // f * f
+        if opener == VIDEO_OPEN and f:
+            k = (done + room) // f * f - done
+            if k >= f:
+                return k
         return room
 
     def place(self, sizes: np.ndarray) -> np.ndarray:
