@@ -79,34 +79,24 @@ def video_from_codes(codes: np.ndarray, book: Codebook) -> np.ndarray:
     return np.concatenate(frames, axis=1)
 
 
-def _stft(x: np.ndarray, n_fft: int, hop: int, window: np.ndarray) -> np.ndarray:
-    n = 1 + (len(x) - n_fft) // hop
-    idx = np.arange(n_fft)[None, :] + hop * np.arange(n)[:, None]
-    return np.fft.rfft(x[idx] * window, axis=1)
-
-
-def _istft(spec: np.ndarray, n_fft: int, hop: int, window: np.ndarray) -> np.ndarray:
-    frames = np.fft.irfft(spec, n=n_fft, axis=1) * window
-    length = n_fft + hop * (len(frames) - 1)
-    out = np.zeros(length)
-    norm = np.zeros(length)
-    for t, frame in enumerate(frames):
-        out[t * hop : t * hop + n_fft] += frame
-        norm[t * hop : t * hop + n_fft] += window**2
-    return out / np.maximum(norm, 1e-8)
-
-
 def griffin_lim(magnitude: np.ndarray, n_fft: int = 400, hop: int = 160, iterations: int = 48,
                 seed: int = 0) -> np.ndarray:
     """A waveform whose STFT magnitude (frames, n_fft//2+1) approximates ``magnitude``, phase
     found by Griffin-Lim; the framing is ``features.log_mel``'s (Hann, no centring)."""
     window = np.hanning(n_fft)
+    frames = len(magnitude)
+    idx = (np.arange(n_fft)[None, :] + hop * np.arange(frames)[:, None]).reshape(-1)
+    length = n_fft + hop * (frames - 1)
+    norm = np.maximum(np.bincount(idx, np.tile(window**2, frames), length), 1e-8)
+
+    def istft(spec: np.ndarray) -> np.ndarray:  # windowed overlap-add, one bincount
+        return np.bincount(idx, (np.fft.irfft(spec, n=n_fft, axis=1) * window).reshape(-1), length) / norm
+
     rng = np.random.default_rng(seed)
-    phase = np.exp(2j * np.pi * rng.random(magnitude.shape))
-    x = _istft(magnitude * phase, n_fft, hop, window)
+    x = istft(magnitude * np.exp(2j * np.pi * rng.random(magnitude.shape)))
     for _ in range(iterations):
-        spec = _stft(x, n_fft, hop, window)
-        x = _istft(magnitude * np.exp(1j * np.angle(spec)), n_fft, hop, window)
+        spec = np.fft.rfft(x[idx].reshape(frames, n_fft) * window, axis=1)
+        x = istft(magnitude * np.exp(1j * np.angle(spec)))
     return x.astype(np.float32)
 
 

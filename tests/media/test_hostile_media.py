@@ -228,3 +228,18 @@ def test_tokenizer_train_skips_a_bomb_and_names_it(tmp_path, hostile):
     assert res.exit_code == 0, res.output
     said = " ".join(res.output.split())  # rich wraps long lines
     assert "bomb.png: image too large" in said and "from 1 files" in said
+
+
+def test_with_loaded_codebooks_the_bombs_are_quarantined_in_the_shards_stage(hostile_run, hostile, tmp_path):
+    trained, _ = hostile_run
+    books = {m: str(trained / "codebooks" / m) for m in ("image", "audio", "video")}
+    res = _run(tmp_path, _folder(tmp_path / "in", hostile), {"codebooks": books})
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "out"
+    assert validate_output(out)[0] == []
+    stats = orjson.loads((out / "stats.json").read_bytes())
+    assert stats["media"]["decode_failures"] == {"image too large": 1, "cannot decode image": 1,
+                                                 "cannot decode audio": 1}
+    assert stats["media"]["codebook_decode_failures"] == {}  # nothing was trained
+    reasons = [q["reason"] for q in _quarantine(out) if "inner_bomb.png" in q["location"]]
+    assert len(reasons) == 1 and reasons[0].startswith("image too large")
