@@ -85,7 +85,7 @@ def decode_image(path: Source, max_frames: int = 1) -> list[np.ndarray]:
                 why = too_large(im.width, im.height, "image")
                 if why:
                     raise CorruptInput(name, why)
-                total = getattr(im, "n_frames", 1) or 1
+                total = (getattr(im, "n_frames", 1) or 1) if max_frames > 1 else 1  # a GIF counts by seeking
                 picks = sorted(set(np.linspace(0, total - 1, min(max_frames, total)).round().astype(int).tolist()))
                 frames = []
                 for i in picks:

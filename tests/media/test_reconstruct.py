@@ -111,6 +111,6 @@ def test_inspect_media_writes_a_rows_images_and_audio_back(run_out, tmp_path):
     assert any(0.9 < len(data) / 16_000 < 1.1 for data, _ in reads)  # the 1 s tone
 
 
-def test_inspect_media_names_a_row_out_of_range_and_a_text_output(run_out, tmp_path):
+def test_inspect_media_names_a_row_out_of_range(run_out, tmp_path):
     res = CliRunner().invoke(cli, ["inspect", str(run_out), "--media", "99999", "--media-out", str(tmp_path)])
     assert res.exit_code != 0 and "row 99999: split 'train' has rows 0-" in res.output
