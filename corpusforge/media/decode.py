@@ -100,17 +100,6 @@ def decode_image(path: Source, max_frames: int = 1) -> list[np.ndarray]:
     return frames
 
 
-def image_frames(path: Source) -> int:
-    """How many frames an image holds (1, or an animated GIF/WebP/PNG's count); 0 when unreadable."""
-    from PIL import Image
-
-    try:
-        with Image.open(_rewound(path)) as im:
-            return int(getattr(im, "n_frames", 1) or 1)
-    except Exception:  # noqa: BLE001 -- decode_image names the failure
-        return 0
-
-
 def resample(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
     """``wave`` (mono float32) from ``rate`` Hz to ``target`` Hz with a polyphase filter."""
     if rate == target:

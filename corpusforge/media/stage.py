@@ -254,7 +254,8 @@ class MediaEncoder:
                     segments = media_segments(src, part.get("kind", ""), self.books, self.layout, item_name(part),
                                               self.features)
                 except (CorruptInput, ValueError) as exc:
-                    reason = getattr(exc, "reason", str(exc))
+                    reason = exc.reason if isinstance(exc, CorruptInput) else str(exc).removeprefix(
+                        f"{item_name(part)}: ")  # "no video codebook to encode it with"
                     self.failed += 1
                     self.failures[reason_kind(reason)] += 1
                     quarantine(item_name(part), reason)

@@ -93,8 +93,10 @@ def test_an_animated_gif_gives_its_frames_each_an_image_segment(hostile):
     # frames 0, 2, 4 picked evenly: their red channel is 0, 80, 160
     reds = [round(float(r[0, 0]) * 255) for _, r in segs]
     assert reds == [0, 80, 160]
+    with PIL.open(MEDIA / "images" / "newtonscradle.gif") as im:
+        total = im.n_frames
     frames = decode.decode_image(MEDIA / "images" / "newtonscradle.gif", max_frames=1000)
-    assert len(frames) == decode.image_frames(MEDIA / "images" / "newtonscradle.gif") > 1
+    assert len(frames) == total > 1
 
 
 def _folder(root, hostile):
