@@ -24,6 +24,9 @@ Source = str | Path | IO[bytes]  # a path, or the bytes of inline/remote media
 # Pillow's own bomb limit (89,478,485 pixels, about 9,459 x 9,459): a larger image or video frame is
 # quarantined before its pixels are decoded (a 14000 x 14000 PNG is 190 KB on disk, 588 MB as RGB).
 MAX_PIXELS = 89_478_485
+# Audio (a file, or a video's track) over an hour is refused from its header or while decoding: decoded
+# at once, an hour is 230 MB at 16 kHz mono (1.4 GB as read at 48 kHz stereo).
+MAX_AUDIO_SECONDS = 3600
 
 
 def _name(source: Source) -> str:
@@ -116,7 +119,11 @@ def decode_audio(path: Source, sample_rate: int = 16_000) -> np.ndarray:
     import soundfile as sf
 
     try:
-        data, rate = sf.read(_rewound(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(_rewound(path)) as f:
+            _check_length(f.frames / f.samplerate if f.samplerate else 0.0, _name(path))
+            data, rate = f.read(dtype="float32", always_2d=True), f.samplerate
+    except CorruptInput:
+        raise
     except Exception:  # noqa: BLE001 -- libsndfile cannot read it: PyAV tries, and names the failure
         return np.clip(_av_audio(path, sample_rate), -1.0, 1.0)
     if not data.size:
@@ -131,18 +138,49 @@ def _av_audio(path: Source, sample_rate: int) -> np.ndarray:
         with av.open(_rewound(path)) as container:
             if not container.streams.audio:
                 raise CorruptInput(_name(path), "no audio stream")
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-            chunks = []
+            track = _Track(sample_rate, _name(path))
             for frame in container.decode(audio=0):
-                chunks.extend(r.to_ndarray().reshape(-1) for r in resampler.resample(frame))
-            chunks.extend(r.to_ndarray().reshape(-1) for r in resampler.resample(None))
+                track.add(frame)
+            wave = track.wave()
     except CorruptInput:
         raise
     except (av.error.FFmpegError, OSError, ValueError, RuntimeError) as exc:
         raise CorruptInput(_name(path), f"cannot decode audio: {exc}") from None
-    if not chunks:
+    if not len(wave):
         raise CorruptInput(_name(path), "audio has no samples")
-    return np.concatenate(chunks).astype(np.float32)
+    return wave
+
+
+class _Track:
+    """An audio stream resampled to mono float32 at ``rate`` as PyAV decodes it, refused once it
+    passes ``MAX_AUDIO_SECONDS`` (whatever its header said)."""
+
+    def __init__(self, rate: int, name: str):
+        import av
+
+        self.rate, self.name, self.samples = rate, name, 0
+        self.resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        self.chunks: list[np.ndarray] = []
+
+    def add(self, frame: Any) -> None:
+        for r in self.resampler.resample(frame):
+            self.chunks.append(r.to_ndarray().reshape(-1))
+            self.samples += len(self.chunks[-1])
+        _check_length(self.samples / self.rate, self.name)
+
+    def wave(self) -> np.ndarray:
+        """Everything decoded (the resampler flushed), clipped to [-1, 1]."""
+        self.chunks.extend(r.to_ndarray().reshape(-1) for r in self.resampler.resample(None))
+        wave = np.concatenate(self.chunks).astype(np.float32) if self.chunks else np.zeros(0, np.float32)
+        return np.clip(wave, -1.0, 1.0)
+
+
+def _check_length(seconds: float, name: str) -> None:
+    """Audio longer than ``MAX_AUDIO_SECONDS`` is refused (a tiny FLAC of hours of silence decodes
+    to gigabytes of samples)."""
+    if seconds > MAX_AUDIO_SECONDS:
+        raise CorruptInput(name, f"audio too long: {seconds:,.0f} s, over the {MAX_AUDIO_SECONDS:,} s limit "
+                           "(cut long recordings into parts)")
 
 
 def _check_frame_size(stream: Any, name: str) -> None:
@@ -216,22 +254,20 @@ def _seeking_video(source: Source, max_frames: int, sample_rate: int, sampling: 
         video = container.streams.video[0]
         _check_frame_size(video, _name(source))
         audio = container.streams.audio[0] if container.streams.audio else None
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate) if audio else None
-        chunks: list[np.ndarray] = []
+        track = _Track(sample_rate, _name(source))
         pts: list[int] = []
         keys: list[int] = []
         for packet in container.demux(*(s for s in (video, audio) if s is not None)):
             if packet.stream.type == "audio":
                 for frame in packet.decode():
-                    chunks.extend(r.to_ndarray().reshape(-1) for r in resampler.resample(frame))
+                    track.add(frame)
             elif packet.size:
                 if packet.pts is None:
                     return None
                 pts.append(packet.pts)
                 if packet.is_keyframe:
                     keys.append(packet.pts)
-        if resampler is not None:
-            chunks.extend(r.to_ndarray().reshape(-1) for r in resampler.resample(None))
+        wave = track.wave()
         pts.sort()
         keys.sort()
         if not pts or not keys or not video.time_base:
@@ -257,8 +293,7 @@ def _seeking_video(source: Source, max_frames: int, sample_rate: int, sampling: 
                     break
             else:
                 return None
-    wave = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-    return frames, np.clip(wave, -1.0, 1.0)
+    return frames, wave
 
 
 def sequential_video(source: Source, max_frames: int = 32, sample_rate: int = 16_000, sampling: str = "uniform",
@@ -273,7 +308,6 @@ def sequential_video(source: Source, max_frames: int = 32, sample_rate: int = 16
 
     name = _name(source)
     frames: list[np.ndarray] = []
-    chunks: list[np.ndarray] = []
     try:
         with av.open(_rewound(source)) as container:
             if not container.streams.video:
@@ -287,11 +321,11 @@ def sequential_video(source: Source, max_frames: int = 32, sample_rate: int = 16
             if sampling == "uniform" and total:
                 picks = sorted(set(np.linspace(0, total - 1, min(max_frames, total)).round().astype(int).tolist()))
             next_pick, next_time, seen, last = 0, 0.0, 0, None
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate) if audio else None
+            track = _Track(sample_rate, name)
             for packet in container.demux(*(s for s in (video, audio) if s is not None)):
                 for frame in packet.decode():
                     if packet.stream.type == "audio":
-                        chunks.extend(r.to_ndarray().reshape(-1) for r in resampler.resample(frame))
+                        track.add(frame)
                         continue
                     i, seen, last = seen, seen + 1, frame
                     if len(frames) >= max_frames:
@@ -307,13 +341,11 @@ def sequential_video(source: Source, max_frames: int = 32, sample_rate: int = 16
             if sampling == "uniform" and picks and next_pick < len(picks) and last is not None and seen - 1 > (
                     picks[next_pick - 1] if next_pick else -1):
                 frames.append(last.to_ndarray(format="rgb24"))
-            if resampler is not None:
-                chunks.extend(r.to_ndarray().reshape(-1) for r in resampler.resample(None))
+            wave = track.wave()
     except CorruptInput:
         raise
     except (av.error.FFmpegError, OSError, ValueError, RuntimeError) as exc:
         raise CorruptInput(name, f"cannot decode video: {exc}") from None
     if not frames:
         raise CorruptInput(name, "video has no frames")
-    wave = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-    return frames, np.clip(wave, -1.0, 1.0)
+    return frames, wave

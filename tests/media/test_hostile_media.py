@@ -245,3 +245,17 @@ def test_with_loaded_codebooks_the_bombs_are_quarantined_in_the_shards_stage(hos
     assert stats["media"]["codebook_decode_failures"] == {}  # nothing was trained
     reasons = [q["reason"] for q in _quarantine(out) if "inner_bomb.png" in q["location"]]
     assert len(reasons) == 1 and reasons[0].startswith("image too large")
+
+
+def test_audio_over_the_length_limit_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(decode, "MAX_AUDIO_SECONDS", 2)
+    sf.write(str(tmp_path / "long.flac"), np.zeros(3 * 8000, np.float32), 8000)
+    with pytest.raises(CorruptInput, match=r"long.flac: audio too long: 3 s, over the 2 s limit"):
+        decode.decode_audio(tmp_path / "long.flac")
+    tiny_video(tmp_path / "clip.mp4", frames=20)  # 20 frames at 10 fps: 2 s of audio track
+    monkeypatch.setattr(decode, "MAX_AUDIO_SECONDS", 1)
+    for seek in (True, False):
+        with pytest.raises(CorruptInput, match=r"clip.mp4: audio too long"):
+            decode.decode_video(tmp_path / "clip.mp4", seek=seek)
+    sf.write(str(tmp_path / "short.flac"), np.zeros(8000, np.float32), 8000)
+    assert len(decode.decode_audio(tmp_path / "short.flac")) == 16_000
