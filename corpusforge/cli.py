@@ -233,11 +233,24 @@ def validate(output: str) -> None:
 @click.option("--split", default="train", show_default=True)
 @click.option("--samples", "-n", default=2, show_default=True, help="How many samples to decode.")
 @click.option("--chars", default=600, show_default=True, help="Characters of each sample to print.")
-def inspect(output: str, split: str, samples: int, chars: int) -> None:
+@click.option("--media", "media_row", type=click.IntRange(min=0), default=None, metavar="ROW",
+              help="Write the media spans of row ROW of the split as PNG (images, video frame strips) and WAV "
+                   "(audio) files, decoded through the output's codebooks.")
+@click.option("--media-out", default="inspect-media", show_default=True, type=click.Path(file_okay=False),
+              help="Folder the --media files are written into.")
+def inspect(output: str, split: str, samples: int, chars: int, media_row: int | None, media_out: str) -> None:
     """Decode a few samples of OUTPUT (a folder or fsspec URL) back to text, special tokens shown."""
-    from corpusforge.inspect import decoded_samples
+    from corpusforge.inspect import decoded_samples, row_media
 
     try:
+        if media_row is not None:
+            written = row_media(output, media_row, media_out, split)
+            for path, modality, codes, whole in written:
+                console.print(f"wrote {path} ({modality}, {codes} codes{'' if whole else ', cut by the row'})",
+                              highlight=False)
+            if not written:
+                console.print(f"row {media_row} of {split} holds no media span", highlight=False)
+            return
         for shard, row, text in decoded_samples(output, split, samples):
             console.rule(f"{shard} row {row}")
             console.print(text[:chars] + (" …" if len(text) > chars else ""), markup=False, highlight=False)

@@ -112,6 +112,10 @@ def run(
     remote = RemoteOutput(target) if is_url(target) else None
     out = remote.local if remote else Path(target).expanduser().resolve()
     check_tracking(recipe)
+    if recipe.media is not None and recipe.media.codebooks:
+        from corpusforge.media.stage import check_codebooks
+
+        check_codebooks(recipe.media)  # a codebook cut for other features fails before any work
     if not remote:  # before the lock file is made in a folder that may not be an output
         (check_deletable if fresh else check_writable)(out)
     with output_lock(target):
