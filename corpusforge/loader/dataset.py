@@ -113,8 +113,11 @@ class ShardIterator:
         self.prefetch, self.return_sample_ids = prefetch, return_sample_ids
         self.epoch, self.position = 0, 0
         # Shards one block of the shuffle touches at most, kept open together (memory maps: no copy).
-        per_block = -(-self.block_size * 5 // 4 // max(1, min(self.sizes))) + 2
+        per_block = -(-self.block_size * 5 // 4 * len(self.sizes) // self.num_samples) + 2
         self.open_limit = max(4, min(len(self.shards), per_block))
+        if cache_limit is not None and self.store.root is None:  # open shards cannot be evicted
+            largest = max(int(s.get("bytes") or 1) for s in self.shards)
+            self.open_limit = max(1, min(self.open_limit, cache_limit // largest - 1))
 
     @property
     def global_batch_size(self) -> int:

@@ -44,27 +44,35 @@ class ShardStore:
 
             from corpusforge.remote import mirror_dir
 
-            self.fs, self.remote_root = fsspec.core.url_to_fs(self.url)
+            self._fs, self.remote_root = fsspec.core.url_to_fs(self.url)
             self.cache_dir = Path(cache_dir) if cache_dir else mirror_dir(self.url) / "_loader_cache"
             self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self._pid = os.getpid()
         self.pinned: set[str] = set()  # index paths this process has open or queued
         self.fetched_bytes = 0  # bytes downloaded by this process (for tests and benchmarks)
-        self._lock = threading.Lock()
+        self._lock, self._fetch_lock = threading.Lock(), threading.Lock()
         self._queue: queue.Queue[dict[str, Any] | None] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        # A DataLoader worker gets its own lock, queue and fetch thread.
-        state = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_queue", "fs")}
-        state["pinned"] = set()
+        # A DataLoader worker gets its own filesystem client, locks, queue and fetch thread.
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_fetch_lock", "_queue", "_fs")}
+        state["pinned"], state["_pid"] = set(), -1
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._lock, self._queue = threading.Lock(), None
-        if self.url is not None:
+        self._lock, self._fetch_lock, self._queue = threading.Lock(), threading.Lock(), None
+
+    @property
+    def fs(self) -> Any:
+        """The fsspec filesystem, made anew in a forked or spawned worker (clients are not fork-safe)."""
+        if self._pid != os.getpid():
             import fsspec
 
-            self.fs = fsspec.core.url_to_fs(self.url)[0]
+            self._fs = fsspec.core.url_to_fs(self.url)[0]
+            self._lock, self._fetch_lock, self._queue = threading.Lock(), threading.Lock(), None
+            self.pinned, self._pid = set(), os.getpid()
+        return self._fs
 
     def read_index(self) -> dict[str, Any]:
         if self.root is not None:
@@ -91,6 +99,7 @@ class ShardStore:
         """The local main file of shard ``info``, fetched (with its sidecars) if it is not cached."""
         if self.root is not None:
             return self.root / info["path"]
+        self.fs  # noqa: B018  (a worker's own client and locks, before they are used)
         with self._lock:
             self.pinned.add(info["path"])
         self._fetch(info)
@@ -106,6 +115,7 @@ class ShardStore:
     def ahead(self, infos: list[dict[str, Any]]) -> None:
         """Fetch these shards in the background, in order, while there is room for them."""
         if self.root is None and self.prefetch > 0:
+            self.fs  # noqa: B018
             if self._queue is None:
                 self._queue = queue.Queue()
                 threading.Thread(target=self._prefetcher, daemon=True).start()
@@ -150,6 +160,10 @@ class ShardStore:
         return used + need <= self.cache_limit
 
     def _fetch(self, info: dict[str, Any], room_only: bool = False) -> None:
+        with self._fetch_lock:  # one download at a time, so room made is room kept
+            self._fetch_locked(info, room_only)
+
+    def _fetch_locked(self, info: dict[str, Any], room_only: bool) -> None:
         names = shard_files(info)
         local = [self.cache_dir / n for n in names]  # type: ignore[operator]
         sizes = [info.get("bytes")] if len(names) == 1 else [None] * len(names)
