@@ -75,7 +75,7 @@ class ShardDataset(ShardIterator, IterableDataset):
         return full * b + max(1, q + (self.rank < extra))
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:  # type: ignore[override]
-        return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in super().__getitem__(i).items()}
+        return {k: torch.from_numpy(np.array(v)) for k, v in super().__getitem__(i).items()}  # a copy: maps are read-only
 
     def state_dict(self, batches: int | None = None) -> dict[str, Any]:
         if batches is None and self._read_by_workers.value and not self.tracked_by_loader:
