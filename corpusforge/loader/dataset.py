@@ -116,8 +116,11 @@ class ShardIterator:
         per_block = -(-self.block_size * 5 // 4 * len(self.sizes) // self.num_samples) + 2
         self.open_limit = max(4, min(len(self.shards), per_block))
         if cache_limit is not None and self.store.root is None:  # open shards cannot be evicted
-            largest = max(int(s.get("bytes") or 1) for s in self.shards)
-            self.open_limit = max(1, min(self.open_limit, cache_limit // largest - 1))
+            fit = cache_limit // max(int(s.get("bytes") or 1) for s in self.shards)
+            self.open_limit = max(1, min(self.open_limit, fit - 1))
+            if shuffle_block_size is None and shuffle_algo == "py1br":
+                # A block's shards are consecutive in the epoch's shard order: let two blocks fit the cache.
+                self.block_size = max(1, (fit - 1) // 2) * max(1, self.num_samples // len(self.sizes))
 
     @property
     def global_batch_size(self) -> int:

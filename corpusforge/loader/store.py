@@ -48,7 +48,8 @@ class ShardStore:
             self.cache_dir = Path(cache_dir) if cache_dir else mirror_dir(self.url) / "_loader_cache"
             self.cache_dir.mkdir(parents=True, exist_ok=True)
         self._pid = os.getpid()
-        self.pinned: set[str] = set()  # index paths this process has open or queued
+        self.pinned: set[str] = set()  # index paths this process has open: never evicted
+        self.queued: set[str] = set()  # index paths waiting for the prefetch thread
         self.fetched_bytes = 0  # bytes downloaded by this process (for tests and benchmarks)
         self._lock, self._fetch_lock = threading.Lock(), threading.Lock()
         self._queue: queue.Queue[dict[str, Any] | None] | None = None
@@ -56,7 +57,7 @@ class ShardStore:
     def __getstate__(self) -> dict[str, Any]:
         # A DataLoader worker gets its own filesystem client, locks, queue and fetch thread.
         state = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_fetch_lock", "_queue", "_fs")}
-        state["pinned"], state["_pid"] = set(), -1
+        state["pinned"], state["queued"], state["_pid"] = set(), set(), -1
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -71,7 +72,7 @@ class ShardStore:
 
             self._fs = fsspec.core.url_to_fs(self.url)[0]
             self._lock, self._fetch_lock, self._queue = threading.Lock(), threading.Lock(), None
-            self.pinned, self._pid = set(), os.getpid()
+            self.pinned, self.queued, self._pid = set(), set(), os.getpid()
         return self._fs
 
     def read_index(self) -> dict[str, Any]:
@@ -121,9 +122,9 @@ class ShardStore:
                 threading.Thread(target=self._prefetcher, daemon=True).start()
             for info in infos[: self.prefetch]:
                 with self._lock:
-                    if info["path"] in self.pinned:
+                    if info["path"] in self.pinned or info["path"] in self.queued:
                         continue
-                    self.pinned.add(info["path"])
+                    self.queued.add(info["path"])
                 self._queue.put(info)
 
     def _prefetcher(self) -> None:
@@ -133,6 +134,9 @@ class ShardStore:
                 self._fetch(info, room_only=True)
             except Exception:  # the reader fetches it again in the foreground and raises there
                 pass
+            finally:
+                with self._lock:
+                    self.queued.discard(info["path"])
 
     def _cached(self) -> list[tuple[float, int, Path]]:
         out = []
@@ -171,12 +175,10 @@ class ShardStore:
             return
         need = int(info.get("bytes") or 0)
         with self._lock:
-            keep = {self.cache_dir / n for pin in self.pinned for n in (pin,)}  # type: ignore[operator]
+            keep = {self.cache_dir / pin for pin in self.pinned}  # type: ignore[operator]
             keep |= {p.with_suffix(".idx") for p in keep}
         if not self._make_room(need, keep, room_only):
             if room_only:
-                with self._lock:
-                    self.pinned.discard(info["path"])
                 return  # no room ahead of time: the reader fetches it when it gets there
             raise OSError(f"{self.url}: cache_limit {self.cache_limit} bytes in {self.cache_dir} cannot hold "
                           f"{info['path']} ({need} bytes) beside the shards in use; raise cache_limit")
