@@ -15,13 +15,14 @@ import queue
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from corpusforge.loader.blend import Blend
 from corpusforge.loader.order import ALGORITHMS, DEFAULT_BLOCK, EpochOrder
 from corpusforge.loader.reader import open_shard
 from corpusforge.loader.store import INDEX_NAME, ShardStore, shard_files
@@ -52,7 +53,7 @@ class ShardIterator:
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | Path | Mapping[str | Path, float],
         split: str = "train",
         batch_size: int = 8,
         max_tokens: int | None = None,
@@ -74,14 +75,30 @@ class ShardIterator:
         cache_limit: int | None = None,
         prefetch_shards: int = 2,
     ):
-        self.store = ShardStore(path, cache_dir, cache_limit, prefetch_shards)
-        self.root = self.store.root if self.store.root is not None else Path(str(path))
-        index = self.store.read_index()
-        self.shards = [s for s in index["shards"] if s["split"] == split]
+        blended = isinstance(path, Mapping)
+        sources = list(path.items()) if isinstance(path, Mapping) else [(path, 1.0)]
+        self.stores = [ShardStore(p, cache_dir and Path(cache_dir) / str(i) if blended else cache_dir, cache_limit,
+                                  prefetch_shards) for i, (p, _) in enumerate(sources)]
+        self.store = self.stores[0]
+        self.root = self.store.root if self.store.root is not None else Path(str(sources[0][0]))
         where = self.store.describe()
-        if not self.shards:
-            have = sorted({s["split"] for s in index["shards"]})
-            raise ValueError(f"{where}: split {split!r} has no shards; splits with shards: {have}")
+        self.shards, self.shard_source, self.source_shards, index = [], [], [], {}
+        for i, store in enumerate(self.stores):
+            here = store.read_index()
+            index = index or here  # the first output's tensors and layout stand for all
+            mine = [s for s in here["shards"] if s["split"] == split]
+            if not mine:
+                have = sorted({s["split"] for s in here["shards"]})
+                raise ValueError(f"{store.describe()}: split {split!r} has no shards; splits with shards: {have}")
+            if int(here["sequence_length"]) != int(index["sequence_length"]):
+                raise ValueError(f"{store.describe()}: sequence_length {here['sequence_length']} differs from "
+                                 f"{index['sequence_length']} of {where}; blended outputs must share it")
+            self.sequence_length = int(index["sequence_length"])
+            self.source_shards.append(list(range(len(self.shards), len(self.shards) + len(mine))))
+            self.shards += mine
+            self.shard_source += [i] * len(mine)
+        self.blend_weights = [float(w) for _, w in sources] if blended else None
+        self.blend = Blend(self.blend_weights, seed) if self.blend_weights else None
         d_rank, d_world = _distributed_defaults()
         self.rank = d_rank if rank is None else rank
         self.world_size = d_world if world_size is None else world_size
@@ -106,7 +123,6 @@ class ShardIterator:
                              f"global batch of {self.global_batch_size} (batch_size {batch_size} x world_size "
                              f"{self.world_size}): drop_last would give no batches; lower batch_size or pass "
                              "drop_last=False")
-        self.sequence_length = int(index["sequence_length"])
         self.derive = tuple(k for k in ("position_ids", "document_ids") if k in index.get("dtypes", {}))
         self.media_layout = index.get("media")  # multimodal runs: modality_mask of id-only formats
         self.fields = list(fields) if fields is not None else list(self._open(0))
@@ -144,7 +160,7 @@ class ShardIterator:
             "version": STATE_VERSION, "epoch": epoch, "position": position, "seed": self.seed,
             "split": self.split, "num_samples": self.num_samples, "shuffle": self.shuffle,
             "shuffle_algo": self.algo, "shuffle_block_size": self.block_size, "max_tokens": self.max_tokens,
-            "samples_per_epoch": self.epoch_samples,
+            "samples_per_epoch": self.epoch_samples, "blend_weights": self.blend_weights,
             "global_batch_size": None if self.max_tokens else self.global_batch_size,
         }  # fmt: skip
 
@@ -152,9 +168,10 @@ class ShardIterator:
         """Continue from ``state``; the order settings must match, the worker/rank count and the
         global batch size (ramp-up) may not (token-budget batching must keep ``max_tokens``)."""
         mine = self.state_dict()
-        state = {"shuffle_algo": "shard_block", "samples_per_epoch": state.get("num_samples"), **state}  # version 1
+        state = {"shuffle_algo": "shard_block", "samples_per_epoch": state.get("num_samples"), "blend_weights": None,
+                 **state}  # written before these settings existed
         for key in ("version", "seed", "split", "num_samples", "shuffle", "shuffle_algo", "shuffle_block_size",
-                    "max_tokens", "samples_per_epoch"):
+                    "max_tokens", "samples_per_epoch", "blend_weights"):
             if state.get(key) != mine[key]:
                 raise ValueError(f"loader state does not fit this dataset: {key} is {state.get(key)!r} "
                                  f"in the state but {mine[key]!r} here")
@@ -166,30 +183,52 @@ class ShardIterator:
 
     # -- order ---------------------------------------------------------------------------------------
 
-    def order(self, data_pass: int) -> EpochOrder:
-        """The sample order of one pass over the split (an epoch is a pass unless ``samples_per_epoch``)."""
+    def order(self, data_pass: int, source: int = 0) -> EpochOrder:
+        """The sample order of one pass over a source's split (an epoch is a pass unless
+        ``samples_per_epoch`` or a blend say otherwise)."""
         cache = self.__dict__.setdefault("_order_cache", {})
-        if data_pass not in cache:
-            cache.clear()
-            cache[data_pass] = EpochOrder(self.sizes, self.seed, data_pass, self.shuffle, self.block_size, self.algo)
-        return cache[data_pass]
+        if (source, data_pass) not in cache:
+            for key in [k for k in cache if k[0] == source]:
+                del cache[key]
+            sizes = [self.sizes[k] for k in self.source_shards[source]]
+            seed = self.seed if source == 0 else self.seed + 7919 * source  # each source its own shuffle
+            cache[source, data_pass] = EpochOrder(sizes, seed, data_pass, self.shuffle, self.block_size, self.algo)
+        return cache[source, data_pass]
+
+    def _stream(self, source: int, t: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(shard, row) of indices ``[t, t + n)`` of one source's stream of passes."""
+        N = sum(self.sizes[k] for k in self.source_shards[source])
+        first = self.source_shards[source][0]
+        shards, rows = [], []
+        while n:
+            data_pass, off = divmod(t, N)
+            take = min(n, N - off)
+            sh, r = self.order(data_pass, source).locate(off, off + take)
+            shards.append(sh + first)
+            rows.append(r)
+            t, n = t + take, n - take
+        return np.concatenate(shards), np.concatenate(rows)
 
     def _locate(self, epoch: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         """(shard, row) of epoch positions ``[lo, hi)``; positions past the epoch wrap to its start."""
-        S, N = self.epoch_samples, self.num_samples
+        S = self.epoch_samples
         shards, rows = [], []
         pos = lo
         while pos < hi:
             p = pos % S
             take = min(hi - pos, S - p)
-            t = epoch * S + p  # stream index: passes of N samples laid end to end
-            while take:
-                data_pass, off = divmod(t, N)
-                n = min(take, N - off)
-                s, r = self.order(data_pass).locate(off, off + n)
-                shards.append(s)
-                rows.append(r)
-                t, take, pos = t + n, take - n, pos + n
+            t = epoch * S + p  # index in the stream: passes laid end to end (or the blend of sources)
+            if self.blend is None:
+                sh, r = self._stream(0, t, take)
+            else:
+                src, k = self.blend.assign(t, t + take)
+                sh, r = np.empty(take, np.int64), np.empty(take, np.int64)
+                for s in np.unique(src).tolist():
+                    at = np.flatnonzero(src == s)  # a source's indices run consecutively inside a range
+                    sh[at], r[at] = self._stream(s, int(k[at[0]]), len(at))
+            shards.append(sh)
+            rows.append(r)
+            pos += take
         if not shards:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         return np.concatenate(shards), np.concatenate(rows)
@@ -304,36 +343,37 @@ class ShardIterator:
             cache.move_to_end(shard)
             return cache[shard]
         info = self.shards[shard]
-        path = self.store.path(info)
+        store = self.stores[self.shard_source[shard]]
+        path = store.path(info)
         if self.verify_checksums:
-            self._verify(info, path)
+            self._verify(info, path, store.describe())
         try:
             tensors = open_shard(path, self.sequence_length, self.derive, self.media_layout)
         except FileNotFoundError:
-            raise FileNotFoundError(f"{self.store.describe()}: shard {info['path']} listed in the index is missing") from None
+            raise FileNotFoundError(f"{store.describe()}: shard {info['path']} listed in the index is missing") from None
         n = len(next(iter(tensors.values())))
         if n != info["samples"]:
             raise ValueError(f"{info['path']}: holds {n} samples but the index says {info['samples']}")
         cache[shard] = tensors
         while len(cache) > getattr(self, "open_limit", 4):
             old, _ = cache.popitem(last=False)
-            self.store.release(self.shards[old])
+            self.stores[self.shard_source[old]].release(self.shards[old])
         return tensors
 
-    def _verify(self, info: dict[str, Any], path: Path) -> None:
+    def _verify(self, info: dict[str, Any], path: Path, where: str) -> None:
         """sha256 of each of the shard's files against the index, once per process."""
         from corpusforge.state import file_sha256
 
         done = self.__dict__.setdefault("_verified_cache", set())
-        if info["path"] in done:
+        if (where, info["path"]) in done:
             return
         expected = [info.get("sha256"), *(s.get("sha256") for s in info.get("sidecars", []))]
         for name, want in zip(shard_files(info), expected, strict=True):
             local = path.parent / Path(name).name
             if want and file_sha256(local) != want:
-                raise ValueError(f"{self.store.describe()}: {name} does not match its sha256 in the index "
+                raise ValueError(f"{where}: {name} does not match its sha256 in the index "
                                  "(corrupt or changed since the run)")
-        done.add(info["path"])
+        done.add((where, info["path"]))
 
     def _read(self, epoch: int, span: Span) -> dict[str, np.ndarray]:
         shards, rows = self._locate(epoch, *span)
@@ -370,7 +410,7 @@ class ShardIterator:
                 for end, span in self.steps(epoch, start):
                     any_step, j = True, j + 1
                     if (j - 1) % num_workers == worker:
-                        if self.store.root is None:
+                        if any(store.root is None for store in self.stores):
                             self._prefetch_ahead(epoch, span)
                         yield epoch, end, self._read(epoch, span)
                 if not any_step and start == 0:
@@ -391,7 +431,8 @@ class ShardIterator:
         """Streaming: ask the store for the shards of the samples after this batch."""
         shards, _ = self._locate(epoch, span[1], span[1] + 4 * self.global_batch_size)
         _, first = np.unique(shards, return_index=True)
-        self.store.ahead([self.shards[int(s)] for s in shards[np.sort(first)]])
+        for k in shards[np.sort(first)][: self.store.prefetch].tolist():
+            self.stores[self.shard_source[k]].ahead([self.shards[k]])
 
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
         return self._iterate(0, 1, track=True)

@@ -48,7 +48,8 @@ def validate_epoch(ds: ShardIterator, epoch: int = 0, num_workers: int = 1) -> d
     if "attention_mask" in ds.fields and pad_ids:
         tokens -= sum(int(np.count_nonzero(ds[int(i)]["attention_mask"])) for i in np.concatenate(pad_ids))
     index_tokens = int(sum(s["tokens"] for s in ds.shards))
-    whole = dropped_tail == 0 and ds.epoch_samples == ds.num_samples and "attention_mask" in ds.fields
+    whole = (dropped_tail == 0 and ds.epoch_samples == ds.num_samples and ds.blend is None
+             and "attention_mask" in ds.fields)
     tokens_match = tokens == index_tokens if whole else None
     return {
         "samples": ds.num_samples, "read": int(seen.sum()), "duplicates": duplicates, "skipped": skipped,
