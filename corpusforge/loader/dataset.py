@@ -97,6 +97,7 @@ class ShardIterator:
             self.source_shards.append(list(range(len(self.shards), len(self.shards) + len(mine))))
             self.shards += mine
             self.shard_source += [i] * len(mine)
+        self.source_samples = [sum(int(self.shards[k]["samples"]) for k in ks) for ks in self.source_shards]
         self.blend_weights = [float(w) for _, w in sources] if blended else None
         self.blend = Blend(self.blend_weights, seed) if self.blend_weights else None
         d_rank, d_world = _distributed_defaults()
@@ -197,7 +198,7 @@ class ShardIterator:
 
     def _stream(self, source: int, t: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(shard, row) of indices ``[t, t + n)`` of one source's stream of passes."""
-        N = sum(self.sizes[k] for k in self.source_shards[source])
+        N = self.source_samples[source]
         first = self.source_shards[source][0]
         shards, rows = [], []
         while n:
@@ -351,6 +352,7 @@ class ShardIterator:
             tensors = open_shard(path, self.sequence_length, self.derive, self.media_layout)
         except FileNotFoundError:
             raise FileNotFoundError(f"{store.describe()}: shard {info['path']} listed in the index is missing") from None
+        tensors = {k: np.asarray(v) for k, v in tensors.items()}  # plain views: np.memmap indexing is slow
         n = len(next(iter(tensors.values())))
         if n != info["samples"]:
             raise ValueError(f"{info['path']}: holds {n} samples but the index says {info['samples']}")
