@@ -152,11 +152,14 @@ class ShardIterator:
         position, for a consumer that counts them itself (a stock ``DataLoader`` with workers).
         """
         epoch, position = self._normalized()
-        if batches:
-            for end, _ in islice(self.steps(epoch, position), batches):
-                position = end
+        left = batches or 0
+        while left:
+            for end, _ in islice(self.steps(epoch, position), left):
+                position, left = end, left - 1
             if self._epoch_done(position):
                 epoch, position = epoch + 1, 0
+            if not self.infinite:  # one iter() is one epoch: a count past its end stops there
+                break
         return {
             "version": STATE_VERSION, "epoch": epoch, "position": position, "seed": self.seed,
             "split": self.split, "num_samples": self.num_samples, "shuffle": self.shuffle,

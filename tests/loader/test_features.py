@@ -90,3 +90,10 @@ def test_a_split_smaller_than_a_global_batch_is_an_error_not_zero_batches(shards
 def test_validate_epoch_with_no_workers_reads_the_epoch(shards):
     report = validate_epoch(ShardIterator(shards, batch_size=5, drop_last=False), num_workers=0)
     assert report["ok"] and report["read"] == 1170 and report["tokens_match"]
+
+
+def test_a_consumer_count_runs_on_into_the_next_epochs_in_infinite_mode(shards):
+    ds = ShardIterator(shards, batch_size=8, seed=1, infinite=True)
+    state = ds.state_dict(batches=146 * 2 + 5)  # 146 batches an epoch
+    assert (state["epoch"], state["position"]) == (2, 40)
+    assert ShardIterator(shards, batch_size=8, seed=1).state_dict(batches=500)["epoch"] == 1

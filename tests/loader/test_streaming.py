@@ -82,3 +82,24 @@ def test_dataloader_workers_stream_from_s3_with_their_own_fetchers(s3_endpoint, 
     for a, b in zip(got, local, strict=True):
         np.testing.assert_array_equal(a["sample_id"].numpy(), b["sample_id"])
         np.testing.assert_array_equal(a["input_ids"].numpy(), b["input_ids"])
+
+
+def test_http_output_streams_like_the_local_one(shards, tmp_path):
+    from tests.ingest.loopback import Server
+
+    server = Server("127.0.0.1")
+    try:
+        def route(handler, path, query):
+            f = shards / path.lstrip("/")
+            return (200, {}, f.read_bytes()) if f.is_file() else (404, {}, b"")
+
+        server.route(route)
+        got = list(ShardIterator(f"{server.base}/", cache_dir=tmp_path / "h", **KW))
+        fetched = {p for _, p, _, _ in server.httpd.seen}
+    finally:
+        server.close()
+    local = list(ShardIterator(shards, **KW))
+    assert len(got) == len(local)
+    for a, b in zip(got, local, strict=True):
+        np.testing.assert_array_equal(a["input_ids"], b["input_ids"])
+    assert "/shard_index.json" in fetched and not [p for p in fetched if p.startswith("/val/")]
