@@ -327,6 +327,8 @@ class ShardIterator:
         """Batches this rank reads per epoch (the same on every rank)."""
         if self.max_tokens is not None:
             raise TypeError("len() of a max_tokens loader is not known before reading its epoch")
+        if self.infinite:
+            raise TypeError("an infinite loader has no len(); len() of one epoch is that of infinite=False")
         g, S = self.global_batch_size, self.epoch_samples
         return S // g if self.drop_last else -(-S // g)
 

@@ -63,7 +63,7 @@ class ShardDataset(ShardIterator, IterableDataset):
                 yield tensors
 
     def __len__(self) -> int:
-        if not self.yield_samples:
+        if not self.yield_samples or self.infinite:
             return super().__len__()
         S, g, b, W = self.epoch_samples, self.global_batch_size, self.batch_size, self.world_size
         full, tail = divmod(S, g)

@@ -22,6 +22,8 @@ def test_len_is_the_batch_count_of_each_rank(shards):
     assert len(samples) == len(list(samples)) == 83 * 7 + 4  # 1170 = 83 steps of 14 + a tail of 8, cut 4/4
     with pytest.raises(TypeError, match="max_tokens"):
         len(ShardIterator(shards, max_tokens=100))
+    with pytest.raises(TypeError, match="infinite"):
+        len(ShardDataset(shards, infinite=True, yield_samples=True))
 
 
 def test_getitem_is_the_sample_of_the_split_in_shard_order(shards):
