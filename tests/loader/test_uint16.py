@@ -1,5 +1,7 @@
 """uint16 token storage where the vocabulary fits: half the id bytes, read back as int32 everywhere."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -49,3 +51,20 @@ def test_ids_above_the_uint16_range_are_refused_naming_the_shard(tmp_path):
     writer.add(np.array([[5, 70_000, 0, 0, 0, 0, 0, 0]], dtype=np.int32))
     with pytest.raises(ValueError, match=r"t000000_0000: token id 70000 does not fit uint16 token storage"):
         writer.close()
+
+
+@pytest.mark.parametrize("fmt", ["safetensors", "npy", "megatron"])
+def test_a_uint16_run_validates_and_loads_as_the_int32_run(tmp_path, fmt):
+    from corpusforge.shards.validate import validate_output
+
+    from .conftest import make_shards
+
+    wide = make_shards(tmp_path / "wide", format=fmt)
+    narrow = make_shards(tmp_path / "narrow", format=fmt, token_dtype="uint16")
+    index = json.loads((narrow / "shard_index.json").read_text())
+    assert index["dtypes"]["input_ids"] == "uint16"
+    assert validate_output(narrow)[0] == []
+    assert index["totals"]["bytes"] < json.loads((wide / "shard_index.json").read_text())["totals"]["bytes"]
+    kw = {"batch_size": 50, "shuffle": False, "drop_last": False}  # more samples fit a shard: compare in order
+    for x, y in zip(ShardIterator(wide, **kw), ShardIterator(narrow, **kw), strict=True):
+        np.testing.assert_array_equal(x["input_ids"], y["input_ids"])
