@@ -154,8 +154,13 @@ class ShardIterator:
         epoch, position = self._normalized()
         left = batches or 0
         while left:
-            for end, _ in islice(self.steps(epoch, position), left):
-                position, left = end, left - 1
+            if self.max_tokens is None:  # fixed steps: no need to walk them
+                g, room = self.global_batch_size, self.epoch_samples - position
+                take = min(left, room // g if self.drop_last else -(-room // g))
+                position, left = min(position + take * g, self.epoch_samples), left - take
+            else:
+                for end, _ in islice(self.steps(epoch, position), left):
+                    position, left = end, left - 1
             if self._epoch_done(position):
                 epoch, position = epoch + 1, 0
             if not self.infinite:  # one iter() is one epoch: a count past its end stops there
@@ -318,7 +323,7 @@ class ShardIterator:
         if shard not in cache:
             t = self._open(shard)
             mask = t["attention_mask"] if "attention_mask" in t else t["input_ids"] != 0
-            cache[shard] = np.count_nonzero(mask, axis=1)
+            cache[shard] = np.count_nonzero(mask, axis=1).astype(np.int32)  # 4 bytes a sample, kept per shard
         return cache[shard]
 
     # -- sizes and random access -----------------------------------------------------------------

@@ -99,3 +99,14 @@ def test_a_consumer_count_runs_on_into_the_next_epochs_in_infinite_mode(shards):
     state = ds.state_dict(batches=146 * 2 + 5)  # 146 batches an epoch
     assert (state["epoch"], state["position"]) == (2, 40)
     assert ShardIterator(shards, batch_size=8, seed=1).state_dict(batches=500)["epoch"] == 1
+
+
+@pytest.mark.parametrize("drop_last", [True, False])
+def test_a_consumer_count_gives_the_position_the_iterator_itself_reaches(shards, drop_last):
+    for batches in (0, 1, 100, 146, 147, 400):
+        ds = ShardIterator(shards, batch_size=4, world_size=2, rank=1, drop_last=drop_last, infinite=True)
+        it = iter(ds)
+        for _ in range(batches):
+            next(it)
+        counted = ShardIterator(shards, batch_size=4, world_size=2, rank=1, drop_last=drop_last, infinite=True)
+        assert counted.state_dict(batches=batches) == ds.state_dict(), batches
