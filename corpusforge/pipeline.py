@@ -262,7 +262,8 @@ class Pipeline:
             layout = self.media_layout()
             meta["vocab_size"] = str(layout["vocab_size"])
         return ShardWriter(prefix, cfg.sequence_length, cfg.max_shard_bytes, meta, cfg.position_ids, cfg.document_ids,
-                           get_format(cfg.format), cfg.compression, cfg.max_tokens_per_shard, layout)
+                           get_format(cfg.format), cfg.compression, cfg.max_tokens_per_shard, layout,
+                           token_dtype=cfg.token_dtype)
 
     def media_layout(self, codebooks: dict[str, Any] | None = None) -> dict[str, Any]:
         """The joint text + media vocabulary of a multimodal run (after its tokenizer stage)."""

@@ -90,6 +90,8 @@ class ShardingConfig(_Strict):
         "truncate: one row per document, the rest counted as truncated_tokens")
     position_ids: bool = Field(False, description="write position_ids restarting at every document")
     document_ids: bool = Field(False, description="write document_ids numbering documents inside a row")
+    token_dtype: Literal["int32", "uint16"] = Field(
+        "int32", description="how input_ids are stored: uint16 halves them where every id is below 65,536")
 
     @model_validator(mode="after")
     def _compression_fits_format(self) -> ShardingConfig:

@@ -503,7 +503,7 @@ def _index_stage(
         "format": cfg.format,
         "version": 1,
         "sequence_length": cfg.sequence_length,
-        "dtypes": {"input_ids": "int32", "attention_mask": "int32", "modality_mask": "uint8", "labels": "int32"},
+        "dtypes": {"input_ids": cfg.token_dtype, "attention_mask": "int32", "modality_mask": "uint8", "labels": "int32"},
         "tokenizer": {"path": tok.get("path", HF_NAME), "sha256": tok["sha256"], "vocab_size": tok["vocab_size"],
                       "special_tokens": list(SPECIAL_TOKENS)},
         "recipe_sha256": pipe.fingerprint,
