@@ -37,6 +37,13 @@ LANGUAGE_REGIONS: dict[str, tuple[str, ...]] = {
     "hu": ("HU",), "ro": ("RO", "MD"), "el": ("GR", "CY"), "tr": ("TR",), "ru": ("RU", "UA", "BY", "KZ"),
     "uk": ("UA",), "he": ("IL",), "ar": ("SA", "AE", "EG", "MA"), "ja": ("JP",), "ko": ("KR",),
     "zh": ("CN", "TW", "HK"), "hi": ("IN",), "en": ("US", "GB", "CA", "AU", "IN", "IE", "NZ"),
+    "bg": ("BG",), "hr": ("HR",), "sr": ("RS", "BA", "ME"), "bs": ("BA",), "sl": ("SI",), "mk": ("MK",),
+    "sq": ("AL", "XK"), "lt": ("LT",), "lv": ("LV",), "et": ("EE",), "is": ("IS",), "ga": ("IE",), "mt": ("MT",),
+    "lb": ("LU",), "ca": ("ES", "AD"), "eu": ("ES",), "gl": ("ES",), "cy": ("GB",), "be": ("BY",), "kk": ("KZ",),
+    "uz": ("UZ",), "az": ("AZ",), "hy": ("AM",), "ka": ("GE",), "fa": ("IR", "AF"), "ur": ("PK", "IN"),
+    "bn": ("BD", "IN"), "ta": ("IN", "LK", "SG"), "te": ("IN",), "mr": ("IN",), "gu": ("IN",), "ne": ("NP",),
+    "si": ("LK",), "th": ("TH",), "vi": ("VN",), "id": ("ID",), "ms": ("MY", "SG", "BN"), "tl": ("PH",),
+    "fil": ("PH",), "sw": ("KE", "TZ"), "am": ("ET",), "af": ("ZA",), "zu": ("ZA",), "ha": ("NG",), "yo": ("NG",),
 }
 
 
@@ -71,11 +78,15 @@ class PIIDetector:
         jurisdictions: tuple[str, ...] | None = None,
         phone_regions: tuple[str, ...] = DEFAULT_REGIONS,
         skip_private_ips: bool = False,
+        regions: tuple[str, ...] = (),
     ):
+        """``regions``: where the corpus's documents come from (ISO 3166 codes), used for
+        national-format phone numbers of documents that carry no language."""
         self.categories = frozenset(categories)
+        self.regions = tuple(r.upper() for r in regions)
         self.schemes = frozenset(SCHEMES if jurisdictions is None else jurisdictions)
         self.skip_private_ips = skip_private_ips
-        self.numbers = NumberMatcher(self.categories, self.schemes, tuple(phone_regions))
+        self.numbers = NumberMatcher(self.categories, self.schemes, tuple(dict.fromkeys(self.regions + tuple(phone_regions))))
 
     def find(self, text: str, language: str | None = None) -> list[Span]:
         """Non-overlapping spans in text order; ``language`` (a BCP 47 tag) puts its regions first
@@ -87,6 +98,7 @@ class PIIDetector:
         """
         spans: list[Span] = []
         self.numbers.regions_now = language_regions(language, self.numbers.regions)
+        self.numbers.regions_doc = language_regions(language, ()) + self.regions if language else self.regions
         if "email" in self.categories:
             spans.extend(find_emails(text))
         for lo, hi in digit_windows(text):
