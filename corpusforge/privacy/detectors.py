@@ -213,7 +213,7 @@ _NUMBER_RUN = re.compile(
 _CHUNK = re.compile(r"\S+")
 # Shapes only phone numbers take: a trunk 0 or a bracketed area code followed by more groups, the
 # NANP's "(415) 555-0123" / "415 555 0123", and groups of two or more digits (read in the document's regions).
-_TRUNK_OR_AREA = re.compile(r"(?:0\d{1,4}|\(0?\d{1,4}\))(?:[ .\-/]|\) ?)?\d")
+_TRUNK_OR_AREA = re.compile(r"(?:0\d{1,4}|\(0?\d{1,4}\)|8 ?\(\d{3,5}\))(?:[ .\-/]|\) ?)?\d")
 _NANP_ANY = re.compile(r"(?:1[ .-])?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}")
 _GROUPED = re.compile(r"\d{2,}(?:[ .-]\d{2,})+")
 _DATE_LIKE = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{1,4}|\d{4}-\d{4}|\d{1,2}[:.]\d{2}")
@@ -390,6 +390,8 @@ class NumberMatcher:
                     return phone
             return Span(start, end, "national_id", SCHEMES[key].label, digits)
         only = _SHAPES.get(shape)
+        if only == () and raw[0] == "0":  # "06-2619345": an EIN's shape, and a Taiwanese phone's
+            return self._phone_span(text, lower, start, end, ext_end, raw, digits)
         if only is not None:  # a scheme's own printed form: that scheme or nothing
             named = own = None
             failed_named = False  # "My SSN is 989-88-6425": a failed SSN, not somebody's ITIN
@@ -426,7 +428,7 @@ class NumberMatcher:
             if fallback is None and alone_ok and not scheme.needs_context:
                 fallback = scheme
         if named_other:
-            return self._phone_span(text, lower, start, end, ext_end, raw, digits)
+            return None
         card_named = self._context(lower, start, _CARD_CONTEXT)
         if fallback is not None and self.phones and self._context(lower, start, _PHONE_CONTEXT):
             phone = self._phone_span(text, lower, start, end, ext_end, raw, digits)
@@ -449,22 +451,28 @@ class NumberMatcher:
         # A valid number counts anywhere. A merely possible one (a length the country's plan allows:
         # fictional and unassigned ranges) counts written internationally, after a phone word, with
         # a trunk 0, a bracketed area code or the NANP grouping, or grouped like a phone in the
-        # document's own regions. A bare digit string without a phone word, or a SIN-shaped number
-        # (``strict``), must be valid in the document's own regions.
+        # document's own regions. A bare digit string without a phone word must be valid in the
+        # document's own regions or, with none known, valid in the default ones and either dialled
+        # with a trunk 0 or in a mobile range ("18987789328"); ``strict`` asks for the document's regions.
         named = self._context(lower, start, _PHONE_CONTEXT)
         loose: tuple[str | None, ...] = ()
         regions: tuple[str | None, ...] | None = None
+        mobile = False
         if strict or (raw.isdigit() and not named):
             regions = self.regions_doc
+            if not regions and not strict:
+                regions, mobile = self.regions_now, raw[0] != "0"
         elif raw[0] == "+" or raw.startswith("(+"):
             loose = (None,)
         elif named or _TRUNK_OR_AREA.match(raw) or _NANP_ANY.fullmatch(raw):
             loose = self.regions_now
         elif _GROUPED.fullmatch(raw):
             loose = self.regions_doc
-        if ext_end is not None and self._is_phone(text[start:ext_end], loose, regions):
+        elif len(digits) < 9 and raw.lstrip("(")[0] != "0":
+            regions = self.regions_doc  # short and grouped: valid where the document is from
+        if ext_end is not None and self._is_phone(text[start:ext_end], loose, regions, mobile):
             return Span(start, ext_end, "phone", "PHONE", value)
-        if self._is_phone(raw, loose, regions):
+        if self._is_phone(raw, loose, regions, mobile):
             return Span(start, end, "phone", "PHONE", value)
         return None
 
@@ -478,19 +486,22 @@ class NumberMatcher:
         dots = raw.count(".")
         if (dots and "-" in raw) or _CARD_SHAPE.fullmatch(raw):
             return False
-        if raw.isdigit() and self.regions_doc and len(raw) >= 9 and not epoch_like(raw):
-            return True  # checked against the document's own regions only
+        if raw.isdigit() and 9 <= len(raw) <= 12 and not epoch_like(raw):
+            return True  # a bare digit string: _phone_span asks for a valid number (see there)
         if raw.isdigit() or dots == 1 or (_THOUSANDS.fullmatch(raw) and not _PHONE_TRIPLETS.fullmatch(raw)):
             return self._context(lower, start, _PHONE_CONTEXT)
         if any(len(g) == 1 for g in _SHAPE_DIGITS.findall(raw)[1:]):
             return self._context(lower, start, _PHONE_CONTEXT)  # "5040 5 1 17 27" is a table row
         if sum(c.isdigit() for c in raw) < 9 and raw.lstrip("(")[0] != "0":
-            return self._context(lower, start, _PHONE_CONTEXT)  # short, no trunk 0: a part or order number
+            # short, no trunk 0: a part or order number, unless grouped like a phone of the document's
+            # regions ("17 46 81 45" in a Danish text), where it must then be a valid number
+            return self._context(lower, start, _PHONE_CONTEXT) or bool(self.regions_doc and _GROUPED.fullmatch(raw))
         return True
 
     def _is_phone(self, raw: str, loose: tuple[str | None, ...] = (),
-                  regions: tuple[str | None, ...] | None = None) -> bool:
-        """Valid in one of ``regions`` (default: the text's regions), or possible in one of ``loose``."""
+                  regions: tuple[str | None, ...] | None = None, mobile: bool = False) -> bool:
+        """Valid in one of ``regions`` (default: the text's regions; a mobile number only, with
+        ``mobile``), or possible in one of ``loose``."""
         if _DATE_LIKE.fullmatch(raw) or raw.count("/") > 1 or raw.count(".") > 3:
             return False
         pn = self._pn
@@ -503,6 +514,9 @@ class NumberMatcher:
                 num = pn.parse(raw, region)
             except pn.NumberParseException:
                 continue
-            if pn.is_valid_number(num) or (region in loose and pn.is_possible_number(num)):
+            if mobile:
+                if pn.number_type(num) == pn.PhoneNumberType.MOBILE and pn.is_valid_number(num):
+                    return True
+            elif pn.is_valid_number(num) or (region in loose and pn.is_possible_number(num)):
                 return True
         return False

@@ -56,7 +56,11 @@ def language_regions(language: str | None, regions: tuple[str, ...]) -> tuple[st
     return tuple(dict.fromkeys(first + list(regions)))
 
 
-DEFAULT_REGIONS = ("US", "GB", "CA", "AU", "IN", "FR", "DE", "ES", "IT", "NL", "SE", "PL", "BR", "MX", "CN")
+# Where a national-format number of a document with no language is tried: the largest corpora's
+# countries first (a number is read in the first region where it is valid).
+DEFAULT_REGIONS = ("US", "GB", "CA", "AU", "IN", "FR", "DE", "ES", "IT", "NL", "SE", "PL", "BR", "MX", "CN",
+                   "RU", "JP", "KR", "TW", "TR", "PT", "BE", "CH", "AT", "IE", "DK", "NO", "FI", "CZ", "GR",
+                   "IL", "HU", "RO", "UA", "ZA", "NZ", "AR", "CO")
 
 
 def resolve_overlaps(spans: list[Span]) -> list[Span]:
