@@ -218,6 +218,19 @@ _NANP_ANY = re.compile(r"(?:1[ .-])?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}")
 _GROUPED = re.compile(r"\d{2,}(?:[ .-]\d{2,})+")
 _DATE_LIKE = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{1,4}|\d{4}-\d{4}|\d{1,2}[:.]\d{2}")
 _DECIMAL = re.compile(r"\d+\.\d+")
+_DATE_START = re.compile(r"(?:1[6-9]|20|00)\d\d-[01]\d-[0-3]\d |[01]?\d-[0-3]?\d-(?:19|20)\d\d ")  # "2019-11-19 05"
+_MARKUP_BEFORE = frozenset("=?&:#\"'")
+_MARKUP_AFTER = frozenset("\"'&")
+
+
+def machine_number(digits: str) -> bool:
+    """Digits no person's number has: binary literals, one digit over and over ("99999999999"),
+    mostly zeros ("(425) 000-0000"; test cards like 2200 0000 0000 0004 are longer), and values next to a power of two (2147483647, 1073741824)."""
+    if set(digits) <= {"0", "1"} or len(set(digits)) == 1 or (len(digits) <= 12 and digits.count("0") >= 0.7 * len(digits)):
+        return True
+    v = int(digits)
+    b = v.bit_length()
+    return b >= 20 and (abs(v - (1 << b)) <= 16 or abs(v - (1 << (b - 1))) <= 16)
 _NANP = re.compile(r"(?:1[-.])?\d{3}([-.])\d{3}\1\d{4}")  # 415-555-2671, 1.415.555.2671
 _DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _SHAPE_DIGITS = re.compile(r"\d+")
@@ -255,7 +268,7 @@ _NOT_PII_BEFORE = re.compile(
     r"(?<![a-z])(?:isbn(?:-1[03])?|issn|doi|arxiv|patent|order|invoice|ticket|ean|upc|gtin|barcode|serial|s/n|sku|"
     r"item|part|model|batch|lot|tracking|shipment|parcel|awb|receipt|booking|reservation|confirmation|"
     r"rechnung|bestellung|auftrag|factura|facture|commande|pedido|fattura|ordine|timestamp|epoch|unix|"
-    r"created_at|updated_at|build|version|release|checksum|hash|crc|isrc|imei|vin|asin)"
+    r"created_at|updated_at|build|version|release|checksum|hash|crc|isrc|imei|vin|asin|acn|abn|ein|siren|siret|kvk)"
     r"[\s:#=\"'.-]*(?:(?:no|nr|number|num|n°|nº|id|code)\.?[\s:#=\"'-]*)?(?:(?:is|was|of)\s+)?$")
 
 
@@ -281,8 +294,10 @@ def card_brand_ok(d: str, loose: bool = False) -> bool:
         return n == 15  # American Express
     if p4 == 6011 or p2 == 65 or 644 <= int(d[:3]) <= 649:
         return 16 <= n <= 19  # Discover
+    if 3528 <= p4 <= 3589:
+        return 16 <= n <= 19  # JCB
     if p2 == 35:
-        return 16 <= n <= 19  # JCB (3528-3589 published; generators and test cards use all of 35xx)
+        return n == 16  # the rest of 35xx: test cards and generators (faker) use it
     if p2 in (36, 38, 39) or 300 <= int(d[:3]) <= 305:
         return 14 <= n <= 19  # Diners Club
     if p2 == 62 or 8100 <= p4 <= 8171:
@@ -332,6 +347,7 @@ class NumberMatcher:
         self.regions = regions
         self.regions_now = regions  # set by PIIDetector.find for one text (the document's language first)
         self.regions_doc: tuple[str | None, ...] = ()  # the document's own regions (its language), for one text
+        self._bare_ok = True  # set by _classify for one candidate
         self._pn = None
         if self.phones:
             try:
@@ -376,6 +392,11 @@ class NumberMatcher:
             return None
         if _DOTTED_QUAD.fullmatch(raw):
             return None  # an IPv4 address (left to the IP detector, which may skip private ones)
+        if machine_number(digits):
+            return None
+        # A bare digit string glued to markup or code ('id="1013170743"', "?ver=201606013") is an
+        # identifier of the page, not of a person: it counts only after a word naming what it is.
+        self._bare_ok = not (raw.isdigit() and (text[start - 1:start] in _MARKUP_BEFORE or text[end:end + 1] in _MARKUP_AFTER))
         if _DECIMAL.fullmatch(raw):  # "3.14159265": at most a phone, after a phone word
             return self._phone_span(text, lower, start, end, ext_end, raw, digits)
         if ext_end is not None or raw[0] in "+(" or "(" in raw or _NANP.fullmatch(raw):
@@ -415,7 +436,7 @@ class NumberMatcher:
         named_other = False  # "PESEL: <digits failing PESEL>" is not some other country's ID
         # An ID counts without its name only written bare or in its own printed form (_SHAPES): grouped
         # some other way ("234 719 742 693 mm") it is a table row, and a bare Unix time is a timestamp.
-        alone_ok = raw.isdigit() and not epoch_like(digits)
+        alone_ok = raw.isdigit() and not epoch_like(digits) and self._bare_ok
         for scheme in self.ids if "." not in raw and "/" not in raw else ():  # dotted IDs are in _SHAPES
             if n not in scheme.lengths:
                 continue
@@ -458,6 +479,8 @@ class NumberMatcher:
         loose: tuple[str | None, ...] = ()
         regions: tuple[str | None, ...] | None = None
         mobile = False
+        if raw.isdigit() and not named and not self._bare_ok:
+            return None
         if strict or (raw.isdigit() and not named):
             regions = self.regions_doc
             if not regions and not strict:
@@ -502,7 +525,7 @@ class NumberMatcher:
                   regions: tuple[str | None, ...] | None = None, mobile: bool = False) -> bool:
         """Valid in one of ``regions`` (default: the text's regions; a mobile number only, with
         ``mobile``), or possible in one of ``loose``."""
-        if _DATE_LIKE.fullmatch(raw) or raw.count("/") > 1 or raw.count(".") > 3:
+        if _DATE_LIKE.fullmatch(raw) or _DATE_START.match(raw) or raw.count("/") > 1 or raw.count(".") > 3:
             return False
         pn = self._pn
         if raw[0] == "+" or raw.startswith("(+"):
