@@ -147,6 +147,9 @@ class PII(SpanRedactor):
     ``scheme_labels``); ``hash`` writes ``<EMAIL:3f2a9c1d>``, the first 8 hex of HMAC-SHA256 of the
     normalised value keyed by the environment variable ``hash_key_env``; ``drop`` drops the document.
     Per-category counts go to ``doc.metadata["pii"]`` and to the step's ``counts`` in stats.json.
+    ``regions`` (ISO 3166 codes) says where the corpus comes from, for national-format phone numbers
+    of documents without ``metadata["language"]``; ``engine: presidio`` finds the spans with
+    Presidio's pattern recognizers instead (presidio_engine.py; no addresses).
     """
 
     reason_prefix = "pii"
@@ -163,6 +166,9 @@ class PII(SpanRedactor):
         hash_key_env: str = "CORPUSFORGE_PII_KEY",
         hash_chars: int = 8,
         metadata: bool = True,
+        regions: list[str] | None = None,
+        engine: Literal["corpusforge", "presidio"] = "corpusforge",
+        presidio_min_score: float = 0.4,
     ):
         cats = tuple(categories) if categories is not None else CATEGORIES
         bad = [c for c in cats if c not in CATEGORIES]
@@ -174,14 +180,27 @@ class PII(SpanRedactor):
                 raise ValueError(f"unknown jurisdictions {bad}; allowed: {', '.join(SCHEMES)}")
         if not 4 <= hash_chars <= 64:
             raise ValueError("hash_chars must be between 4 and 64")
+        if regions is not None or phone_regions is not None:
+            import phonenumbers
+
+            bad = [r for r in (regions or []) + (phone_regions or []) if r.upper() not in phonenumbers.SUPPORTED_REGIONS]
+            if bad:
+                raise ValueError(f"unknown regions {bad}: use ISO 3166 two-letter codes phonenumbers knows (US, GB, NL...)")
         self.mode, self.scheme_labels, self.write_metadata = mode, scheme_labels, metadata
         self.hash_key_env, self.hash_chars = hash_key_env, hash_chars
-        self.detector = PIIDetector(
-            cats,
-            tuple(jurisdictions) if jurisdictions is not None else None,
-            tuple(phone_regions) if phone_regions is not None else DEFAULT_REGIONS,
-            skip_private_ips,
-        )
+        self.engine = engine
+        if engine == "presidio":
+            from corpusforge.privacy.presidio_engine import PresidioDetector
+
+            self.detector = PresidioDetector(cats, presidio_min_score)
+        else:
+            self.detector = PIIDetector(
+                cats,
+                tuple(jurisdictions) if jurisdictions is not None else None,
+                tuple(phone_regions) if phone_regions is not None else DEFAULT_REGIONS,
+                skip_private_ips,
+                tuple(regions or ()),
+            )
         self._key: bytes | None = None
 
     def setup(self, ctx: TaskContext) -> None:
