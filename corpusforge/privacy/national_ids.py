@@ -176,6 +176,7 @@ NUMERIC = ("fr_nir", "be_national_number", "br_cpf", "no_fodselsnummer", "pl_pes
 
 
 def epoch_like(digits: str) -> bool:
-    """A ten-digit Unix time between 2014 and 2030: written bare, it is read as a timestamp, not an ID.
-    (Millisecond times need no guard: the thirteen-digit schemes all carry a birth date and a check.)"""
-    return len(digits) == 10 and 1_390_000_000 <= int(digits) < 1_900_000_000
+    """A ten-digit Unix time between 2020-09 and 2030-03: written bare, it is read as a timestamp, not
+    an ID (the window is narrow because Austrian SVNRs and kennitala share the shape; millisecond
+    times need no guard: the thirteen-digit schemes all carry a birth date and a check)."""
+    return len(digits) == 10 and 1_600_000_000 <= int(digits) < 1_900_000_000

@@ -91,7 +91,8 @@ def test_strong_checksum_ids_need_no_context_word(text, label):
 
 
 @pytest.mark.parametrize("text", [
-    "timestamp=1712345678 level=info",  # a bare ten-digit Unix time is not read as an ID
+    "timestamp=1712345678 level=info",  # named: a timestamp
+    "Logged 1712345678 by the node.",  # a bare ten-digit Unix time is not read as an ID
     "Listed as 234123412347 in the file.",  # Aadhaar with a wrong Verhoeff digit
     "Table 3: 234 719 742 693 mm",  # a valid Aadhaar's digits, but not its printed grouping
     "Serial no. 36805280109 is printed under the lid.",
