@@ -92,7 +92,8 @@ def gen_ids(rng: random.Random, fakers: dict) -> dict[str, callable]:
 
     def kr() -> str:
         while True:
-            s = f"{rng.randint(50, 99):02d}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(1, 2)}" + _digits(rng, 5)
+            s = (f"{rng.randint(50, 99):02d}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(1, 2)}"
+                 f"{rng.randint(0, 96):02d}{_digits(rng, 3)}")  # place of birth 00-96 (stdnum kr.rrn)
             s += str((11 - sum(int(a) * w for a, w in zip(s, (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5), strict=False)) % 11) % 10)
             return f"{s[:6]}-{s[6:]}"
 
@@ -120,8 +121,11 @@ def gen_ids(rng: random.Random, fakers: dict) -> dict[str, callable]:
             if nid.SCHEMES['uk_nino'].validate(s):
                 return f"{s[:2]} {s[2:4]} {s[4:6]} {s[6:8]} {s[8]}" if rng.random() < 0.5 else s
 
-    def cpr() -> str:
-        return f"{rng.randint(1, 28):02d}{rng.randint(1, 12):02d}{rng.randint(0, 99):02d}-{_digits(rng, 4)}"
+    def cpr() -> str:  # the 7th digit and the year give the century: drawn until the birth date is past
+        while True:
+            s = f"{rng.randint(1, 28):02d}{rng.randint(1, 12):02d}{rng.randint(0, 99):02d}-{_digits(rng, 4)}"
+            if nid.SCHEMES["dk_cpr"].validate(s.replace("-", "")):
+                return s
 
     def my_number() -> str:
         while True:

@@ -509,8 +509,13 @@ class NumberMatcher:
         dots = raw.count(".")
         if (dots and "-" in raw) or _CARD_SHAPE.fullmatch(raw):
             return False
-        if raw.isdigit() and 9 <= len(raw) <= 12 and not epoch_like(raw):
-            return True  # a bare digit string: _phone_span asks for a valid number (see there)
+        if raw.isdigit() and 9 <= len(raw) <= 12:
+            # a bare digit string: _phone_span asks for a valid number (see there); a Unix time is not one
+            return not epoch_like(raw, since=1_300_000_000)
+        if raw[0] != "0" and ("/" in raw or (dots and not _SHAPE_DIGITS.search(raw).group()[1:])):
+            # "145636/145636" (a progress counter), "1.1046.89543" (path data): phones with a slash
+            # or dots start with a trunk 0 ("0221/12345", "06.12.34.56.78")
+            return self._context(lower, start, _PHONE_CONTEXT)
         if raw.isdigit() or dots == 1 or (_THOUSANDS.fullmatch(raw) and not _PHONE_TRIPLETS.fullmatch(raw)):
             return self._context(lower, start, _PHONE_CONTEXT)
         if any(len(g) == 1 for g in _SHAPE_DIGITS.findall(raw)[1:]):

@@ -175,8 +175,9 @@ NUMERIC = ("fr_nir", "be_national_number", "br_cpf", "no_fodselsnummer", "pl_pes
            "dk_cpr")
 
 
-def epoch_like(digits: str) -> bool:
+def epoch_like(digits: str, since: int = 1_600_000_000) -> bool:
     """A ten-digit Unix time between 2020-09 and 2030-03: written bare, it is read as a timestamp, not
     an ID (the window is narrow because Austrian SVNRs and kennitala share the shape; millisecond
-    times need no guard: the thirteen-digit schemes all carry a birth date and a check)."""
-    return len(digits) == 10 and 1_600_000_000 <= int(digits) < 1_900_000_000
+    times need no guard: the thirteen-digit schemes all carry a birth date and a check). Phones use
+    a wider window (``since`` 2011): no phone plan needs it, and crawls are full of older times."""
+    return len(digits) == 10 and since <= int(digits) < 1_900_000_000
