@@ -1,21 +1,31 @@
-"""Agreement of corpusforge's heuristic filters with datatrove's implementation of the same rules.
+"""Agreement of corpusforge's heuristic filters with datatrove 0.10's filters, paper mode and compat mode.
 
 Usage: python benchmarks/curate_agreement.py [DATA_DIR] [--datatrove-python PATH] [--per-source N]
 
-DATA_DIR defaults to ../shared/data next to the repository. Documents (seeded, held out from the
-tests): windows of 1-60 paragraphs from the Project Gutenberg books and tiny Shakespeare, WikiText-2
-articles, the Scrapinghub gold article bodies, the trafilatura and Scrapinghub HTML pages with their
-tags stripped crudely (messy web text), and source files from the code corpus. datatrove runs in
-its own virtualenv (never the project's): this script writes the documents to a temporary JSONL
-file, runs a small program under ``--datatrove-python`` and compares keep/drop decisions per filter.
+datatrove runs in its own virtualenv, never the project's:
 
-C4 is compared without the bad-words rule (datatrove's C4BadWordsFilter downloads its list) and
-without line removal (the decision only).
+    python3 -m venv /work/peer-venvs/datatrove
+    /work/peer-venvs/datatrove/bin/pip install "datatrove[processing]==0.10.*" "spacy>=3.7"
+
+(spaCy is datatrove's English word tokenizer.) This script writes the documents to a temporary
+JSONL file, runs a small program under ``--datatrove-python`` (each datatrove filter on its own,
+with its defaults) and compares keep/drop decisions per filter family with corpusforge's default
+(paper) rules and with ``compat: datatrove``.
+
+Documents come from two generators over DATA_DIR (default ../shared/data), both seeded and disjoint
+from the tests: generator A (the one the compat mode was developed against) cuts real text into
+shapes: paragraph windows, whole chapters, short excerpts, repeated paragraphs, bullet and
+numbered lists, pipe tables, code files and tag-stripped web pages; generator B (held out: written
+after compat mode was finished, never tuned on) builds other shapes from other cuts: line windows,
+sentence soups, WARC response bodies, documents with navigation boilerplate, CRLF and tab
+layouts, truncated texts, mixed prose+code, ellipsis-heavy dialogue and hashtag posts.
+C4 is compared without bad words (datatrove's C4QualityFilter has none) and without line removal.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import html
 import json
 import random
@@ -24,6 +34,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from corpusforge.curate import compat as compat_words
 from corpusforge.curate.c4 import C4Quality
 from corpusforge.curate.fineweb import FineWebQuality
 from corpusforge.curate.gopher import GopherQuality, GopherRepetition
@@ -36,26 +47,8 @@ import json, sys
 from datatrove.data import Document
 from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
                                         GopherRepetitionFilter)
-from datatrove.utils.text import PUNCTUATION_SET, split_into_words
 
-
-class GopherAlphaOverWords(GopherQualityFilter):
-    """datatrove's Gopher quality with the 80%-alphabetic rule over words, not punctuation tokens."""
-
-    def __init__(self):
-        super().__init__(max_non_alpha_words_ratio=0)
-
-    def filter(self, doc):
-        r = super().filter(doc)
-        if r is not True:
-            return r
-        words = [w for w in split_into_words(doc.text, self.language) if any(c not in PUNCTUATION_SET for c in w)]
-        if sum(any(c.isalpha() for c in w) for w in words) / len(words) < 0.8:
-            return False, "gopher_below_alpha_threshold"
-        return True
-
-
-filters = {"gopher_quality": GopherQualityFilter(), "gopher_quality_alpha_over_words": GopherAlphaOverWords(), "gopher_repetition": GopherRepetitionFilter(),
+filters = {"gopher_quality": GopherQualityFilter(), "gopher_repetition": GopherRepetitionFilter(),
            "c4_quality": C4QualityFilter(), "fineweb_quality": FineWebQualityFilter()}
 out = []
 for line in open(sys.argv[1], encoding="utf-8"):
@@ -85,62 +78,180 @@ def strip_html(raw: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
-def windows(text: str, rng: random.Random, k: int, sep: str = "\n\n") -> list[str]:
-    paras = [p for p in text.split(sep) if p.strip()]
-    out = []
-    for _ in range(k):
-        i = rng.randrange(len(paras))
-        out.append(sep.join(paras[i : i + rng.randint(1, 60)]))
-    return out
+
+FAMILIES = ("gopher_quality", "gopher_repetition", "c4_quality", "fineweb_quality")
 
 
-def build_documents(data: Path, per_source: int, seed: int = 1234) -> list[tuple[str, str]]:
-    rng = random.Random(seed)
-    docs: list[tuple[str, str]] = []
-    for p in sorted((data / "prose" / "gutenberg").glob("*.txt")):
-        text = p.read_text(encoding="utf-8-sig").replace("\r\n", "\n")
-        docs += [("gutenberg", t) for t in windows(text, rng, per_source)]
-    shakes = (data / "prose" / "tinyshakespeare.txt").read_text(encoding="utf-8")
-    docs += [("shakespeare", t) for t in windows(shakes, rng, per_source)]
-    for split in ("valid.txt", "test.txt"):
-        wiki = (data / "wikitext-2" / split).read_text(encoding="utf-8")
-        articles = re.split(r"\n (?== [^=])", wiki)
-        docs += [("wikitext", a.strip()) for a in articles if a.strip()]
-    for p in sorted((data / "html" / "scrapinghub").glob("*.gold.txt")):
-        docs.append(("gold", p.read_text(encoding="utf-8")))
-    for p in sorted((data / "html").rglob("*.html")):
-        docs.append(("html", strip_html(p.read_text(encoding="utf-8", errors="replace"))))
-    with open(data / "code" / "code.jsonl", encoding="utf-8") as f:
-        code = [json.loads(line)["text"] for line in f]
-    docs += [("code", t) for t in rng.sample(code, min(per_source, len(code)))]
-    return [(src, t) for src, t in docs if t.strip()]
+def paragraphs(text: str) -> list[str]:
+    return [p for p in re.split(r"\n\s*\n", text) if p.strip()]
 
 
-def ours() -> dict[str, object]:
+def sentences(text: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.!?])\s+", " ".join(text.split())) if len(s) > 1]
+
+
+def gutenberg(data: Path) -> dict[str, str]:
     return {
-        "gopher_quality": GopherQuality(),
-        "gopher_quality_alpha_over_words": GopherQuality(),
-        "gopher_repetition": GopherRepetition(),
-        "c4_quality": C4Quality(bad_words=None, remove_lines=False),
-        "fineweb_quality": FineWebQuality(),
+        p.stem: p.read_text(encoding="utf-8-sig").replace("\r\n", "\n")
+        for p in sorted((data / "prose" / "gutenberg").glob("*.txt"))
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("data", type=Path, nargs="?", default=REPO.parent / "shared" / "data")
-    ap.add_argument("--datatrove-python", default="/work/venvs/datatrove/bin/python")
-    ap.add_argument("--per-source", type=int, default=60, help="windows per book / code files sampled")
-    ap.add_argument("--show", type=int, default=3, help="disagreements to print per filter")
-    args = ap.parse_args()
-    docs = build_documents(args.data, args.per_source)
-    filters = ours()
-    mine = []
+def wiki_articles(data: Path) -> list[str]:
+    out = []
+    for split in ("valid.txt", "test.txt"):
+        wiki = (data / "wikitext-2" / split).read_text(encoding="utf-8")
+        out += [a.strip() for a in re.split(r"\n (?== [^=])", wiki) if a.strip()]
+    return out
+
+
+def code_files(data: Path) -> list[str]:
+    with open(data / "code" / "code.jsonl", encoding="utf-8") as f:
+        return [json.loads(line)["text"] for line in f]
+
+
+def web_pages(data: Path) -> list[str]:
+    return [strip_html(p.read_text(encoding="utf-8", errors="replace")) for p in sorted((data / "html").rglob("*.html"))]
+
+
+def generator_a(data: Path, per_source: int, seed: int = 1234) -> list[tuple[str, str]]:
+    """Shapes the compat mode was developed against."""
+    rng = random.Random(seed)
+    docs: list[tuple[str, str]] = []
+    books = gutenberg(data)
+    shakes = (data / "prose" / "tinyshakespeare.txt").read_text(encoding="utf-8")
+    for text in [*books.values(), shakes]:
+        paras = paragraphs(text)
+        for _ in range(per_source):
+            i = rng.randrange(len(paras))
+            docs.append(("paragraphs", "\n\n".join(paras[i : i + rng.randint(1, 60)])))
+        for _ in range(per_source // 6):
+            i = rng.randrange(len(paras))
+            docs.append(("excerpt", paras[i][: rng.randint(40, 600)]))
+        for _ in range(per_source // 6):
+            i = rng.randrange(len(paras))
+            block = paras[i : i + rng.randint(2, 8)]
+            reps = [rng.choice(block) for _ in range(rng.randint(1, 6))]
+            mixed = block + reps
+            rng.shuffle(mixed)
+            docs.append(("repeated_paragraphs", "\n\n".join(mixed)))
+    for text in books.values():
+        chapters = [c for c in re.split(r"\n(?=CHAPTER|Chapter|Letter \d)", text) if len(c) > 500]
+        docs += [("chapter", c.strip()) for c in rng.sample(chapters, min(4, len(chapters)))]
+    sents = [s for t in books.values() for s in sentences(t[20000:200000])]
+    for _ in range(per_source):
+        k = rng.randint(3, 40)
+        start = rng.randrange(len(sents) - k)
+        marker = rng.choice(["- ", "• ", "* ", "1. ", ""])
+        items = [(f"{j + 1}. " if marker == "1. " else marker) + s for j, s in enumerate(sents[start : start + k])]
+        docs.append(("list", "\n".join(items)))
+    wiki = wiki_articles(data)
+    docs += [("wikitext", a) for a in wiki]
+    for a in rng.sample(wiki, min(per_source, len(wiki))):
+        nums = re.findall(r"\b\d[\d,.]*\b", a)[:60] or ["0"]
+        words = [w for w in a.split() if w.isalpha()][:60] or ["x"]
+        rows = [" | ".join([rng.choice(words), rng.choice(nums), rng.choice(nums)]) for _ in range(rng.randint(3, 30))]
+        head = rng.choice(["", "Name | Value | Change\n--- | --- | ---\n"])
+        text = head + "\n".join(f"| {r} |" for r in rows)
+        if rng.random() < 0.5:
+            text = "\n\n".join(paragraphs(a)[:3]) + "\n\n" + text
+        docs.append(("table", text))
+    for p in sorted((data / "html" / "scrapinghub").glob("*.gold.txt")):
+        docs.append(("web_gold", p.read_text(encoding="utf-8")))
+    docs += [("web", t) for t in web_pages(data)]
+    docs += [("code", t) for t in rng.sample(code_files(data), min(per_source, 393))]
+    return [(s, t) for s, t in docs if t.strip()]
+
+
+def warc_bodies(data: Path) -> list[str]:
+    """Text of the HTML responses in the sample WARC files (tags stripped)."""
+    out = []
+    for p in sorted((data / "warc").rglob("*.warc*")):
+        raw = p.read_bytes()
+        if p.suffix == ".gz":
+            try:
+                raw = gzip.decompress(raw)
+            except (OSError, EOFError):
+                continue
+        for rec in raw.split(b"WARC/1.")[1:]:
+            if b"WARC-Type: response" not in rec[:2000] or b"text/html" not in rec[:4000]:
+                continue
+            text = strip_html(rec.decode("utf-8", errors="replace").split("\r\n\r\n", 2)[-1])
+            if len(text) > 200:
+                out.append(text)
+    return out
+
+
+def generator_b(data: Path, per_source: int, seed: int = 20_261_206) -> list[tuple[str, str]]:
+    """Held-out shapes (never tuned on): other cuts of the same corpora and other sources."""
+    rng = random.Random(seed)
+    docs: list[tuple[str, str]] = []
+    books = gutenberg(data)
+    shakes = (data / "prose" / "tinyshakespeare.txt").read_text(encoding="utf-8")
+    for text in [*books.values(), shakes]:
+        lines = text.splitlines()
+        for _ in range(per_source // 2):
+            i = rng.randrange(len(lines))
+            docs.append(("line_window", "\n".join(lines[i : i + rng.randint(5, 400)])))
+        for _ in range(per_source // 6):
+            i = rng.randrange(len(text))
+            docs.append(("truncated", text[i : i + rng.randint(200, 20000)]))
+    sents = [s for t in books.values() for s in sentences(t)]
+    for _ in range(per_source):
+        picked = rng.sample(sents, rng.randint(2, 80))
+        sep = rng.choice([" ", "\n", "\n\n"])
+        docs.append(("sentence_soup", sep.join(picked)))
+    for _ in range(per_source // 3):
+        lines = [rng.choice(sents) for _ in range(rng.randint(3, 30))]
+        text = "\n".join(rng.choice(["", "...", "…"]) + ln.rstrip(".!?") + rng.choice(["...", "…", ".", "?"]) for ln in lines)
+        docs.append(("ellipsis_dialogue", text))
+    for _ in range(per_source // 3):
+        words = rng.choice(sents).split()
+        tags = " ".join("#" + rng.choice(words).strip(".,;:!?\"'").lower() for _ in range(rng.randint(1, 12)))
+        docs.append(("hashtag_post", " ".join(rng.sample(sents, rng.randint(1, 6))) + "\n" + tags))
+    nav = ["Home", "About us", "Contact", "Privacy Policy", "Terms of Use", "Log in", "Subscribe", "Share this page"]
+    gold = [p.read_text(encoding="utf-8") for p in sorted((data / "html" / "scrapinghub").glob("*.gold.txt"))]
+    for g in gold:
+        top = "\n".join(rng.sample(nav, rng.randint(2, 6)))
+        bottom = "\n".join(rng.sample(nav, rng.randint(2, 6))) + "\nThis site uses cookies to improve your visit."
+        docs.append(("web_boilerplate", f"{top}\n\n{g}\n\n{bottom}"))
+        docs.append(("crlf_tabs", g.replace("\n", "\r\n").replace("  ", "\t")))
+    docs += [("warc", t) for t in warc_bodies(data)]
+    code = code_files(data)
+    wiki = wiki_articles(data)
+    for _ in range(per_source // 2):
+        a = rng.choice(wiki)
+        c = rng.choice(code)[:3000]
+        docs.append(("prose_and_code", "\n\n".join(paragraphs(a)[: rng.randint(1, 6)]) + "\n\n" + c))
+    for a in rng.sample(wiki, min(per_source, len(wiki))):
+        sec = re.split(r"\n = = ", a)
+        docs.append(("wiki_section", rng.choice(sec).strip()))
+    for p in sorted((data / "docs").rglob("*.expected.*")):
+        docs.append(("office_text", p.read_text(encoding="utf-8", errors="replace")))
+    for t in rng.sample(code, min(per_source // 2, len(code))):
+        lines = t.splitlines()
+        docs.append(("code_excerpt", "\n".join(lines[: rng.randint(3, 80)])))
+    return [(s, t) for s, t in docs if t.strip()]
+
+
+def corpusforge_filters(compat: str | None) -> dict[str, object]:
+    return {
+        "gopher_quality": GopherQuality(compat=compat),
+        "gopher_repetition": GopherRepetition(compat=compat),
+        "c4_quality": C4Quality(bad_words=None, remove_lines=False, compat=compat),
+        "fineweb_quality": FineWebQuality(compat=compat),
+    }
+
+
+def decide(docs: list[tuple[str, str]], compat: str | None) -> list[dict[str, str | None]]:
+    filters = corpusforge_filters(compat)
+    rows = []
     for i, (_, text) in enumerate(docs):
-        row = {}
-        for name, f in filters.items():
-            row[name] = f.keep(Document(text, id=str(i), source="bench"))
-        mine.append(row)
+        rows.append({name: f.keep(Document(text, id=str(i), source="bench")) for name, f in filters.items()})
+    return rows
+
+
+def run_peer(python: str, docs: list[tuple[str, str]]) -> list[dict[str, str | None]]:
     with tempfile.TemporaryDirectory() as tmp:
         inp, outp = Path(tmp) / "docs.jsonl", Path(tmp) / "out.json"
         with open(inp, "w", encoding="utf-8") as f:
@@ -148,23 +259,45 @@ def main() -> None:
                 f.write(json.dumps({"id": str(i), "text": text}) + "\n")
         prog = Path(tmp) / "peer.py"
         prog.write_text(PEER)
-        subprocess.run([args.datatrove_python, str(prog), str(inp), str(outp)], check=True)
-        peer = json.loads(outp.read_text())
-    sources = sorted({s for s, _ in docs})
-    print(f"{len(docs)} documents: " + ", ".join(f"{s} {sum(1 for x, _ in docs if x == s)}" for s in sources))
-    print(f"{'filter':32s} {'agree':>8s} {'both keep':>9s} {'both drop':>9s} {'only ours':>9s} {'only dt':>8s}")
-    for name in filters:
-        a = [(m[name] is None, p[name] is None) for m, p in zip(mine, peer, strict=True)]
-        agree = sum(x == y for x, y in a) / len(a)
-        print(
-            f"{name:32s} {agree:8.2%} {sum(x and y for x, y in a):9d} {sum(not x and not y for x, y in a):9d}"
-            f" {sum(not x and y for x, y in a):9d} {sum(x and not y for x, y in a):8d}"
-        )
-        shown = 0
-        for i, (m, p) in enumerate(zip(mine, peer, strict=True)):
-            if (m[name] is None) != (p[name] is None) and shown < args.show:
-                shown += 1
-                print(f"    doc {i} ({docs[i][0]}): ours={m[name]} datatrove={p[name]} {docs[i][1][:80]!r}")
+        subprocess.run([python, str(prog), str(inp), str(outp)], check=True)
+        return json.loads(outp.read_text())
+
+
+def report(title: str, docs: list[tuple[str, str]], peer: list[dict], show: int) -> dict[str, dict[str, float]]:
+    shapes = sorted({s for s, _ in docs})
+    print(f"\n## {title}: {len(docs)} documents (" + ", ".join(f"{s} {sum(1 for x, _ in docs if x == s)}" for s in shapes) + ")")
+    print(f"{'filter':20s} {'mode':10s} {'agree':>8s} {'both keep':>9s} {'both drop':>9s} {'only ours':>9s} {'only dt':>8s}")
+    out: dict[str, dict[str, float]] = {}
+    for compat in (None, "datatrove"):
+        mine = decide(docs, compat)
+        mode = compat or "paper"
+        for name in FAMILIES:
+            a = [(m[name] is None, p[name] is None) for m, p in zip(mine, peer, strict=True)]
+            agree = sum(x == y for x, y in a) / len(a)
+            out.setdefault(name, {})[mode] = agree
+            print(
+                f"{name:20s} {mode:10s} {agree:8.2%} {sum(x and y for x, y in a):9d} {sum(not x and not y for x, y in a):9d}"
+                f" {sum(not x and y for x, y in a):9d} {sum(x and not y for x, y in a):8d}"
+            )
+            shown = 0
+            for i, (m, p) in enumerate(zip(mine, peer, strict=True)):
+                if (m[name] is None) != (p[name] is None) and shown < show and (compat or show > 1):
+                    shown += 1
+                    print(f"    doc {i} ({docs[i][0]}): ours={m[name]} datatrove={p[name]} {docs[i][1][:70]!r}")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data", type=Path, nargs="?", default=REPO.parent / "shared" / "data")
+    ap.add_argument("--datatrove-python", default="/work/peer-venvs/datatrove/bin/python")
+    ap.add_argument("--per-source", type=int, default=60, help="documents per shape and source (about)")
+    ap.add_argument("--show", type=int, default=3, help="disagreements to print per filter")
+    args = ap.parse_args()
+    compat_words.word_spans("warm up")  # load spaCy once, outside the loops
+    for title, gen in (("generator A (developed against)", generator_a), ("generator B (held out)", generator_b)):
+        docs = gen(args.data, args.per_source)
+        report(title, docs, run_peer(args.datatrove_python, docs), args.show)
 
 
 if __name__ == "__main__":
