@@ -34,6 +34,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import yaml
+
 from corpusforge.curate import compat as compat_words
 from corpusforge.curate.c4 import C4Quality
 from corpusforge.curate.fineweb import FineWebQuality
@@ -61,6 +63,59 @@ for line in open(sys.argv[1], encoding="utf-8"):
         except ZeroDivisionError:
             r = (False, "ZeroDivisionError")
         row[name] = None if r is True else (r[1] if isinstance(r, tuple) else "dropped")
+    out.append(row)
+json.dump(out, open(sys.argv[2], "w"))
+'''
+
+NEMO_PEER = r'''
+import importlib.util, json, sys, types, warnings
+from pathlib import Path
+
+warnings.simplefilter("ignore")
+# Load NeMo Curator's filter modules without its package __init__ (which starts Ray machinery).
+root = Path(importlib.util.find_spec("nemo_curator").submodule_search_locations[0])
+for pkg in ["nemo_curator", "nemo_curator.stages", "nemo_curator.stages.text", "nemo_curator.stages.text.filters",
+            "nemo_curator.stages.text.filters.heuristic", "nemo_curator.stages.text.filters.heuristic.code",
+            "nemo_curator.stages.text.filters.heuristic.repetition", "nemo_curator.stages.text.utils"]:
+    m = types.ModuleType(pkg)
+    m.__path__ = [str(root.joinpath(*pkg.split(".")[1:]))]
+    sys.modules[pkg] = m
+from nemo_curator.stages.text.filters.heuristic import string as S
+from nemo_curator.stages.text.filters.heuristic.repetition import repetition as R
+from nemo_curator.stages.text.filters.heuristic.code import code as C
+
+TEXT = {
+    "word_count": S.WordCountFilter(), "boilerplate_string": S.BoilerPlateStringFilter(),
+    "mean_word_length": S.MeanWordLengthFilter(), "symbols_to_words": S.SymbolsToWordsFilter(),
+    "numbers": S.NumbersFilter(), "urls": S.UrlsFilter(), "bullets": S.BulletsFilter(),
+    "white_space": S.WhiteSpaceFilter(), "parentheses": S.ParenthesesFilter(), "long_word": S.LongWordFilter(),
+    "punctuation": S.PunctuationFilter(), "ellipsis": S.EllipsisFilter(),
+    "common_english_words": S.CommonEnglishWordsFilter(), "words_without_alphabets": S.WordsWithoutAlphabetsFilter(),
+    "pornographic_urls": S.PornographicUrlsFilter(), "non_alpha_numeric": S.NonAlphaNumericFilter(),
+    "substring": S.SubstringFilter("the", "any"),
+    "repeated_lines": R.RepeatedLinesFilter(), "repeated_paragraphs": R.RepeatedParagraphsFilter(),
+    "repeated_lines_by_char": R.RepeatedLinesByCharFilter(),
+    "repeated_paragraphs_by_char": R.RepeatedParagraphsByCharFilter(),
+    "repeating_top_ngrams": R.RepeatingTopNGramsFilter(), "repeating_top_4grams": R.RepeatingTopNGramsFilter(4, 0.16),
+    "repeating_duplicate_ngrams": R.RepeatingDuplicateNGramsFilter(),
+    "repeating_duplicate_5grams": R.RepeatingDuplicateNGramsFilter(5, 0.15),
+}
+CODE = {
+    "comment_ratio": C.PythonCommentToCodeFilter(), "lines_of_code": C.NumberOfLinesOfCodeFilter(),
+    "xml_header": C.XMLHeaderFilter(), "alpha": C.AlphaFilter(), "html_boilerplate": C.HTMLBoilerplateFilter(),
+}
+out = []
+for line in open(sys.argv[1], encoding="utf-8"):
+    rec = json.loads(line)
+    filters = TEXT if rec["kind"] == "text" else CODE
+    row = {}
+    for name, f in filters.items():
+        if name == "comment_ratio" and rec.get("language") != "python":
+            continue
+        try:
+            row[name] = bool(f.keep_document(f.score_document(rec["text"])))
+        except (ZeroDivisionError, ValueError):
+            row[name] = "error"
     out.append(row)
 json.dump(out, open(sys.argv[2], "w"))
 '''
@@ -287,17 +342,90 @@ def report(title: str, docs: list[tuple[str, str]], peer: list[dict], show: int)
     return out
 
 
+NEMO_STEPS: dict[str, tuple[str, dict]] = {
+    "substring": ("substring", {"substring": "the", "position": "any"}),
+    "repeating_top_4grams": ("repeating_top_ngrams", {"n": 4, "max_repeating_ngram_ratio": 0.16}),
+    "repeating_duplicate_5grams": ("repeating_duplicate_ngrams", {"n": 5, "max_repeating_duplicate_ngram_ratio": 0.15}),
+}
+
+
+def nemo_report(python: str, data: Path, per_source: int) -> None:
+    """Decisions of the NeMo Curator catalogue against NeMo Curator's own filters (each with its defaults)."""
+    from corpusforge.registry import STEPS, load_builtins
+
+    load_builtins()
+    texts = [("text", None, t) for _, t in generator_a(data, per_source) + generator_b(data, per_source)]
+    with open(data / "code" / "code.jsonl", encoding="utf-8") as f:
+        code = [("code", r["language"], r["text"]) for r in map(json.loads, f)]
+    pages = [("code", "html", p.read_text(encoding="utf-8", errors="replace")) for p in sorted((data / "html").rglob("*.html"))]
+    docs = texts + code + pages
+    with tempfile.TemporaryDirectory() as tmp:
+        inp, outp = Path(tmp) / "docs.jsonl", Path(tmp) / "out.json"
+        with open(inp, "w", encoding="utf-8") as f:
+            for kind, lang, text in docs:
+                f.write(json.dumps({"kind": kind, "language": lang, "text": text}) + "\n")
+        prog = Path(tmp) / "nemo_peer.py"
+        prog.write_text(NEMO_PEER)
+        subprocess.run([python, str(prog), str(inp), str(outp)], check=True)
+        peer = json.loads(outp.read_text())
+    print(f"\n## NeMo Curator catalogue: {len(texts)} texts (generators A and B), {len(code)} source files, {len(pages)} HTML pages")
+    print(f"{'filter':28s} {'docs':>5s} {'agree':>8s} {'only ours drop':>14s} {'only nemo drop':>14s} {'nemo raised':>11s}")
+    names = list(dict.fromkeys(k for row in peer for k in row))
+    for name in names:
+        step_name, kwargs = NEMO_STEPS.get(name, (name, {}))
+        step = STEPS.get(step_name)(**kwargs)
+        pairs, raised = [], 0
+        for (_, _, text), row in zip(docs, peer, strict=True):
+            if name not in row:
+                continue
+            ours = step.keep(Document(text, id="n", source="bench")) is None
+            if row[name] == "error":
+                raised += 1
+                pairs.append((ours, False))  # NeMo cannot score it; ours drops it as empty
+            else:
+                pairs.append((ours, row[name]))
+        agree = sum(a == b for a, b in pairs) / len(pairs)
+        print(
+            f"{name:28s} {len(pairs):5d} {agree:8.2%} {sum(not a and b for a, b in pairs):14d}"
+            f" {sum(a and not b for a, b in pairs):14d} {raised:11d}"
+        )
+
+
+def check_docs(python: str) -> None:
+    """datatrove's own decision on each documented difference must be the documented one."""
+    text = (REPO / "docs" / "curate.md").read_text(encoding="utf-8")
+    section = text[text.index("## Paper, datatrove and corpusforge: where they differ") :]
+    examples = yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))
+    peer = run_peer(python, [("docs", e["text"]) for e in examples])
+    wrong = 0
+    for e, p in zip(examples, peer, strict=True):
+        dt_keeps = p[e["filter"]] is None
+        ok = dt_keeps == (e["datatrove"] == "keep")
+        wrong += not ok
+        print(f"{'ok   ' if ok else 'WRONG'} {e['filter']:18s} datatrove={p[e['filter']]} documented={e['datatrove']}: {e['point']}")
+    print(f"{len(examples) - wrong}/{len(examples)} documented datatrove decisions confirmed")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data", type=Path, nargs="?", default=REPO.parent / "shared" / "data")
     ap.add_argument("--datatrove-python", default="/work/peer-venvs/datatrove/bin/python")
     ap.add_argument("--per-source", type=int, default=60, help="documents per shape and source (about)")
     ap.add_argument("--show", type=int, default=3, help="disagreements to print per filter")
+    ap.add_argument("--check-docs", action="store_true", help="only check docs/curate.md's examples against datatrove")
+    ap.add_argument("--nemo-python", help="also compare the NeMo Curator catalogue with NeMo Curator in this venv")
+    ap.add_argument("--skip-datatrove", action="store_true", help="skip the datatrove comparison")
     args = ap.parse_args()
     compat_words.word_spans("warm up")  # load spaCy once, outside the loops
-    for title, gen in (("generator A (developed against)", generator_a), ("generator B (held out)", generator_b)):
-        docs = gen(args.data, args.per_source)
-        report(title, docs, run_peer(args.datatrove_python, docs), args.show)
+    if args.check_docs:
+        check_docs(args.datatrove_python)
+        return
+    if not args.skip_datatrove:
+        for title, gen in (("generator A (developed against)", generator_a), ("generator B (held out)", generator_b)):
+            docs = gen(args.data, args.per_source)
+            report(title, docs, run_peer(args.datatrove_python, docs), args.show)
+    if args.nemo_python:
+        nemo_report(args.nemo_python, args.data, args.per_source)
 
 
 if __name__ == "__main__":

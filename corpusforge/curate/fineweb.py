@@ -1,7 +1,7 @@
 """FineWeb quality rules (Penedo et al. 2024, "The FineWeb Datasets", section 3.3 and appendix).
 
-With ``compat: datatrove`` the list ratio divides by datatrove's (spaCy) word count and terminal
-punctuation is datatrove's set, as its ``FineWebQualityFilter`` does with its defaults.
+With ``compat: datatrove`` the list ratio divides by datatrove's (spaCy) word count, as its
+``FineWebQualityFilter`` does with its defaults.
 """
 
 from __future__ import annotations
@@ -9,16 +9,15 @@ from __future__ import annotations
 from operator import methodcaller
 from typing import Any
 
-from corpusforge.curate.compat import TERMINAL_TUPLE as DATATROVE_TERMINAL
-from corpusforge.curate.compat import check_compat
+from corpusforge.curate.compat import TERMINAL_TUPLE, check_compat
 from corpusforge.curate.signals import Mode, SignalFilter, Verdict, ratio
 from corpusforge.curate.textstats import duplicates, stats
 from corpusforge.document import Document
 from corpusforge.registry import register
 
-# Sentence-final punctuation of the major scripts (Latin, CJK full-width, Devanagari, Arabic,
-# Armenian, Ethiopic, Myanmar, Khmer, ...). Closing quotes do not count, as in FineWeb.
-TERMINAL_PUNCTUATION = tuple(".!?。！？．｡।॥؟۔؞܀܁܂։።፧፨၊။។៕‼⁇⁈⁉‽﹒﹖﹗")
+# Sentence-final punctuation of every script (Unicode Sentence_Terminal, the set FineWeb's own
+# datatrove code uses). Closing quotes do not count, as in FineWeb.
+TERMINAL_PUNCTUATION = TERMINAL_TUPLE
 _ENDS_TERMINAL = methodcaller("endswith", TERMINAL_PUNCTUATION)
 
 
@@ -30,8 +29,7 @@ class FineWebQuality(SignalFilter):
     (``line_punct_ratio``), more than 67% are at most 30 characters (``short_line_ratio``), or
     repeated lines hold more than 1% of the characters (newlines excluded, ``char_dup_ratio``);
     and drop when there are more than 0.3 newlines per word (``list_ratio``). An empty document
-    fails with ``empty``. ``compat: datatrove``: datatrove's words (spaCy tokens) and its terminal
-    punctuation (Unicode Sentence_Terminal).
+    fails with ``empty``. ``compat: datatrove``: the list ratio over datatrove's words (spaCy tokens).
     """
 
     def __init__(
@@ -47,7 +45,6 @@ class FineWebQuality(SignalFilter):
     ):
         super().__init__(mode)
         self.compat = check_compat(compat)
-        self._ends_terminal = methodcaller("endswith", DATATROVE_TERMINAL) if self.compat else _ENDS_TERMINAL
         self.line_punct_thr, self.line_punct_exclude_zero = line_punct_thr, line_punct_exclude_zero
         self.short_line_thr, self.short_line_length = short_line_thr, short_line_length
         self.char_duplicates_ratio, self.new_line_ratio = char_duplicates_ratio, new_line_ratio
@@ -60,7 +57,7 @@ class FineWebQuality(SignalFilter):
         lines = [ln for ln in text.split("\n") if ln.strip()]
         if not lines:
             return "empty"
-        punct = sum(map(self._ends_terminal, lines)) / len(lines)
+        punct = sum(map(_ENDS_TERMINAL, lines)) / len(lines)
         sig["line_punct_ratio"] = round(punct, 4)
         if punct < self.line_punct_thr and not (punct == 0 and self.line_punct_exclude_zero):
             if fail("line_punct_ratio"):
