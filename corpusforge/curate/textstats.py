@@ -317,16 +317,38 @@ def top_ngram_chars(ts: TextStats, n: int) -> int:
 
     Ties in frequency go to the n-gram seen first, as ``Counter.most_common`` does.
     """
-    m = len(ts.ngram_hash(n))
-    if m == 0:
+    top = top_ngram(ts, n)
+    if top is None:
         return 0
+    at, best = top
+    return int(ts.ngram_chars(n, 1)[at]) * best
+
+
+def top_ngram(ts: TextStats, n: int) -> tuple[int, int] | None:
+    """(first position, count) of the most frequent word n-gram, the earliest on ties; None if none."""
+    if len(ts.ngram_hash(n)) == 0:
+        return None
     pos, first, count = ts.repeats(n)
     if len(pos) == 0:
-        best, at = 1, 0  # every n-gram is unique: the first one is "the most frequent"
-    else:
-        best = int(count.max())
-        at = int(first[count == best].min())
-    return int(ts.ngram_chars(n, 1)[at]) * best
+        return 0, 1  # every n-gram is unique: the first one is "the most frequent"
+    best = int(count.max())
+    return int(first[count == best].min()), best
+
+
+def repeated_ngram_run_chars(ts: TextStats, n: int) -> int:
+    """Characters of the words covered by n-grams that repeat an earlier one, plus one space between
+    neighbouring words of each run of overlapping repeats (NeMo Curator's duplicate n-gram count)."""
+    pos, first, _ = ts.repeats(n)
+    starts = pos[first < pos]
+    if len(starts) == 0:
+        return 0
+    ends = starts + n
+    new_run = np.r_[True, starts[1:] >= np.maximum.accumulate(ends)[:-1]]
+    at = np.flatnonzero(new_run)
+    run_start, run_end = starts[at], np.maximum.reduceat(ends, at)
+    cum = np.concatenate(([0], np.cumsum(ts.word_len)))
+    chars = int((cum[run_end] - cum[run_start]).sum())
+    return chars + int((run_end - run_start - 1).sum())
 
 
 def duplicate_ngram_chars(ts: TextStats, n: int) -> int:
