@@ -7,7 +7,13 @@ datatrove runs in its own virtualenv, never the project's:
     python3 -m venv /work/peer-venvs/datatrove
     /work/peer-venvs/datatrove/bin/pip install "datatrove[processing]==0.10.*" "spacy>=3.7"
 
-(spaCy is datatrove's English word tokenizer.) This script writes the documents to a temporary
+(spaCy is datatrove's English word tokenizer.) ``--nemo-python`` also compares the NeMo Curator
+catalogue with NeMo Curator 1.4's own filters, loaded without its Ray-based package ``__init__``:
+
+    python3 -m venv /work/peer-venvs/nemo
+    /work/peer-venvs/nemo/bin/pip install --no-deps "nemo-curator==1.4.*"
+    /work/peer-venvs/nemo/bin/pip install loguru regex beautifulsoup4 comment_parser sentencepiece numpy pandas
+ This script writes the documents to a temporary
 JSONL file, runs a small program under ``--datatrove-python`` (each datatrove filter on its own,
 with its defaults) and compares keep/drop decisions per filter family with corpusforge's default
 (paper) rules and with ``compat: datatrove``.

@@ -1,14 +1,19 @@
 """The NeMo Curator heuristic catalogue: exact scores and decisions on small documents."""
 
 import json
+import re
+from pathlib import Path
 
 import pytest
+import yaml
 
 from corpusforge.curate.textstats import repeated_ngram_run_chars, stats
 from corpusforge.document import Document
 from corpusforge.registry import STEPS
 
 from .conftest import DATA
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "curate.md"
 
 PROSE = (
     "The house stood at the end of the lane, with a garden that ran down to the river. "
@@ -170,27 +175,15 @@ def test_catalogue_in_a_recipe_run(tmp_path):
     with open(DATA / "code" / "code.jsonl", encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     code.write_text("".join(json.dumps({"text": r["text"]}) + "\n" for r in rows if r["language"] == "python"))
-    recipe = {
-        "sources": [{"path": str(DATA / "html" / "scrapinghub"), "include": ["*.gold.txt"]}],
-        "steps": [
-            {"type": "word_count"},
-            {"type": "boilerplate_string"},
-            {"type": "symbols_to_words"},
-            {"type": "urls"},
-            {"type": "punctuation"},
-            {"type": "common_english_words"},
-            {"type": "repeated_lines"},
-            {"type": "repeating_top_ngrams", "n": 3, "max_repeating_ngram_ratio": 0.18},
-            {"type": "repeating_duplicate_ngrams", "n": 5, "max_repeating_duplicate_ngram_ratio": 0.15},
-            {"type": "non_alpha_numeric"},
-        ],
-        "tokenizer": {"vocab_size": 300},
-        "sharding": {"sequence_length": 32},
-    }
+    doc = DOC.read_text(encoding="utf-8")
+    section = doc[doc.index("## The NeMo Curator heuristic catalogue") :]
+    recipe = yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))
+    recipe["sources"][0]["path"] = str(DATA / "html" / "scrapinghub")
     result = run(recipe, output=str(tmp_path / "prose"), workers=1)
     steps = {s["name"]: s for stage in result["stages"] for s in stage.get("steps", [])}
     assert steps["word_count"]["docs_in"] == 20
     assert {k: v["drops"] for k, v in steps.items() if v.get("drops")} == EXPECTED_PROSE_DROPS
+    assert steps["non_alpha_numeric"]["docs_in"] == 15  # annotate: scored, none dropped
 
     recipe = {
         "sources": [{"path": str(code)}],
