@@ -65,6 +65,13 @@ PUNCTUATION = (
 
 
 @lru_cache(maxsize=1)
+def _sentence_punct() -> frozenset[str]:
+    from spacy.pipeline import Sentencizer
+
+    return frozenset("".join(Sentencizer.default_punct_chars))
+
+
+@lru_cache(maxsize=1)
 def _nlp() -> Any:
     try:
         import spacy
@@ -96,6 +103,10 @@ def word_spans(text: str) -> tuple[np.ndarray, np.ndarray]:
 def count_sentences(line: str) -> int:
     """Sentences in ``line`` as spaCy's sentencizer finds them (datatrove's ``split_into_sentences``)."""
     if not line:
+        return 1
+    # The sentencizer only splits after a token holding one of its punctuation characters, so a
+    # line with none before its last character is one sentence: no need to run it.
+    if _sentence_punct().isdisjoint(line[:-1]):
         return 1
     nlp = _nlp()
     nlp.max_length = len(line) + 10
