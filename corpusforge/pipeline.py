@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ from corpusforge.observe.erase import erased_ids
 from corpusforge.observe.histogram import LengthHistogram
 from corpusforge.observe.lineage import TaskLineage, task_lineage_path
 from corpusforge.observe.stats import MODIFIED_BY, TIMING, StepStats, TaskContext
-from corpusforge.recipe import Recipe
+from corpusforge.recipe import Recipe, fingerprint_of
 from corpusforge.remote import access_error
 from corpusforge.shards.formats import get_format
 from corpusforge.shards.packer import Packer, gather_segments
@@ -95,6 +95,23 @@ class Pipeline:
                 self.segments.append([])
         self._plan = plan
         self.erased = erased_ids(self.output)  # documents `corpusforge erase` removed stay out of re-runs
+
+    @cached_property
+    def shards_fingerprint(self) -> str:
+        """The recipe hash the shards carry: this recipe's, except in a tokenize-only run (one
+        ``corpusforge`` source, ``steps: []``), where it is that of the one-shot recipe the run
+        equals: the curate recipe with this one's seed, tokenizer, sharding, output, media and
+        embeddings. Equal inputs then give byte-identical shards either way."""
+        (src, *more) = self.sources.values()
+        upstream = None if more or self.recipe.steps else getattr(src, "upstream_recipe", lambda: None)()
+        if upstream is None:
+            return self.fingerprint
+        mine = self.recipe.model_dump(mode="json")
+        both = {**upstream, **{k: mine[k] for k in ("seed", "tokenizer", "sharding", "output", "media", "embeddings")}}
+        try:
+            return fingerprint_of(both)
+        except (KeyError, TypeError, AttributeError):  # a recipe.yaml of another version or hand-edited
+            return self.fingerprint
 
     # -- plan ------------------------------------------------------------------------------------
 
@@ -268,8 +285,8 @@ class Pipeline:
     def shard_writer(self, prefix: Path, split: str) -> ShardWriter:
         """A writer of ``split``'s shards as the recipe's sharding section asks."""
         cfg = self.recipe.sharding
-        meta = {"format": "corpusforge", "sequence_length": str(cfg.sequence_length), "recipe_sha256": self.fingerprint,
-                "split": split}
+        meta = {"format": "corpusforge", "sequence_length": str(cfg.sequence_length),
+                "recipe_sha256": self.shards_fingerprint, "split": split}
         layout = None
         if self.recipe.media is not None:
             layout = self.media_layout()
