@@ -196,6 +196,55 @@ DOCUMENTS_INDEX = "documents_index.json"  # a curate-only output's index (its sh
 DOCUMENTS_LINEAGE = "lineage/documents"  # a curate-only output's lineage: part and row of every document
 
 
+def missing_shard_index(output: str | os.PathLike[str]) -> str:
+    """The one line a command that needs shards says where ``output`` has no ``shard_index.json``:
+    that it is a curate-only output (with where its documents are), or not an output at all."""
+    where = str(output).rstrip("/")
+    if "://" not in where and (Path(where) / DOCUMENTS_INDEX).is_file():
+        return (f"{where}: has no shards, it is a curate-only output (tokenizer: null): its documents are in "
+                f"{where}/documents/, listed in {DOCUMENTS_INDEX}; a tokenize-only run over it writes shards")
+    return f"{where}/shard_index.json: missing (is this a corpusforge output folder?)"
+
+
+def validate_documents(output: Path) -> tuple[list[str], dict[str, Any]]:
+    """``validate`` of a curate-only output: every part listed in ``documents_index.json`` exists
+    with its checksum and document count, every document has a string id and text, no part file
+    is unlisted, and the totals add up. Returns the faults and a summary."""
+    index_path = Path(output) / DOCUMENTS_INDEX
+    try:
+        index = orjson.loads(index_path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        return [f"{index_path}: not valid JSON ({exc})"], {}
+    faults: list[str] = []
+    documents = 0
+    for part in index.get("parts", []):
+        path = Path(output) / part["path"]
+        if not path.is_file():
+            faults.append(f"{path}: missing (listed in {DOCUMENTS_INDEX})")
+            continue
+        if file_sha256(path) != part["sha256"]:
+            faults.append(f"{path}: checksum differs from the index")
+            continue
+        try:
+            n = sum(1 for d in read_documents(path) if isinstance(d.id, str) and isinstance(d.text, str))
+        except Exception as exc:  # a damaged file: any reader error is the fault to report
+            faults.append(f"{path}: unreadable ({exc})")
+            continue
+        if n != part["documents"]:
+            faults.append(f"{path}: {n} documents, the index says {part['documents']}")
+        documents += n
+    listed = {p["path"] for p in index.get("parts", [])}
+    faults += [f"documents/{f.name}: part file not in the index" for f in sorted((Path(output) / "documents").glob("part_*"))
+               if f"documents/{f.name}" not in listed]
+    totals = index.get("totals", {})
+    if not faults and totals.get("documents") != documents:
+        faults.append(f"totals: index says {totals.get('documents')} documents, parts add up to {documents}")
+    if not faults and not documents:
+        faults.append(f"{index_path}: the output holds no documents; see stats.json for what was read, dropped "
+                      "and quarantined")
+    return faults, {"parts": len(listed), "documents": documents, "format": index.get("documents_format")}
+
+
 def write_documents_lineage(output: Path, task: int, columns: dict[str, list[Any]]) -> None:
     """The lineage of a curate-only task, ``lineage/documents/part_000003.parquet``, in the lineage
     schema (``observe/lineage.py``): ``shard`` is the part file, ``row`` the document's row in it,
