@@ -244,3 +244,25 @@ def test_recipe_forms_of_curate_only():
     # The new output options enter the fingerprint only when set: existing recipes keep theirs.
     assert load_recipe({"sources": src, "output": {"shards": True, "part_bytes": 256_000_000}}).fingerprint() == \
         load_recipe({"sources": src}).fingerprint()
+
+
+def test_the_documented_curate_and_tokenize_recipes_run(tmp_path, monkeypatch, shared_data):
+    datasets = pytest.importorskip("datasets")
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "recipe.md").read_text(encoding="utf-8")
+    section = text[text.index("### Curate only"):text.index("## Inputs, bad input and quarantine")]
+    curate, tokenize = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    (example,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    (tmp_path / "books").symlink_to(shared_data / "prose" / "gutenberg")
+    (tmp_path / "curate.yaml").write_text(curate)
+    (tmp_path / "tokenize.yaml").write_text(tokenize)
+    monkeypatch.chdir(tmp_path)
+    assert _cli("run", "curate.yaml", "-o", "curated", "-w", "1", "-q").returncode == 0
+    assert _cli("run", "tokenize.yaml", "-o", "tokenized", "-w", "1", "-q").returncode == 0
+    scope: dict = {}
+    exec(compile(example.replace('split="train")', f'split="train", cache_dir="{tmp_path / "hf"}")'), "recipe.md",
+                 "exec"), scope)
+    stats = orjson.loads((tmp_path / "tokenized" / "stats.json").read_bytes())
+    assert len(scope["docs"]) == stats["documents"]["read"] == stats["documents"]["kept"] > 1000
+    assert datasets is not None and _cli("validate", "tokenized").returncode == 0
