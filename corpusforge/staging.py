@@ -42,7 +42,8 @@ def _dumps(obj: Any) -> bytes:
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
 
 
-def _jsonl_suffix(name: str) -> str | None:
+def jsonl_suffix(name: str) -> str | None:
+    """The JSON Lines suffix of a documents file name (``.jsonl``, ``.jsonl.gz``, ``.jsonl.zst``), else None."""
     return next((s for s in JSONL_SUFFIXES if name.endswith(s)), None)
 
 
@@ -57,7 +58,7 @@ class _CountingSink:
         return self.fh.write(data)
 
 
-def _open_jsonl_writer(path: Path, suffix: str) -> tuple[Any, list[Any]]:
+def open_jsonl_writer(path: Path, suffix: str) -> tuple[Any, list[Any]]:
     """``(writer, handles to close in order)`` for a JSON Lines file, compressed by its suffix.
     The gzip header carries no name and no time, so the same documents give the same bytes."""
     raw = open(path, "wb")
@@ -82,7 +83,7 @@ class DocumentWriter:
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
-        suffix = _jsonl_suffix(self.path.name)
+        suffix = jsonl_suffix(self.path.name)
         self.kind = "jsonl" if suffix else "parquet"
         self._ctx = atomic_path(self.path)
         self._tmp = self._ctx.__enter__()
@@ -90,7 +91,7 @@ class DocumentWriter:
         self._bytes = 0
         self.nbytes = 0
         self.count = 0
-        self._fh, self._handles = _open_jsonl_writer(self._tmp, suffix) if suffix else (None, [])
+        self._fh, self._handles = open_jsonl_writer(self._tmp, suffix) if suffix else (None, [])
         self._sink = _CountingSink(self._fh) if self._fh is not None else None
         self._pq: pq.ParquetWriter | None = None
 
@@ -261,9 +262,9 @@ def write_documents_lineage(output: Path, task: int, columns: dict[str, list[Any
 def read_documents(path: str | os.PathLike[str]) -> Iterator[Document]:
     """Documents of a staged Parquet or a JSONL (.jsonl, .jsonl.gz, .jsonl.zst) file in row order."""
     path = Path(path)
-    suffix = _jsonl_suffix(path.name)
+    suffix = jsonl_suffix(path.name)
     if suffix:
-        with _open_jsonl_reader(path, suffix) as fh:
+        with open_jsonl_reader(path, suffix) as fh:
             for line in fh:
                 r = orjson.loads(line)
                 meta = r["metadata"]
@@ -278,7 +279,8 @@ def read_documents(path: str | os.PathLike[str]) -> Iterator[Document]:
             yield Document(t, i, s, o, meta, meta.get("media"))
 
 
-def _open_jsonl_reader(path: Path, suffix: str) -> Any:
+def open_jsonl_reader(path: Path, suffix: str) -> Any:
+    """A binary file of the lines of a documents file, decompressed by its suffix."""
     if suffix == ".jsonl.gz":
         import gzip
 

@@ -131,8 +131,9 @@ def print_report(stats: dict[str, Any], console: Console) -> None:
     d = stats["documents"]
     console.print(
         f"documents read {d['read']:,}, quarantined {d['quarantined']:,}, kept {d['kept']:,}; "
-        f"tokens {stats['tokens']:,}; shards {stats.get('shards', {}).get('shards', 0)}; "
-        f"{stats['seconds']:.1f} s ({stats['mb_per_s']} MB/s end to end)"
+        + (f"written to {parts['parts']:,} documents parts (curate-only); " if (parts := stats.get("documents_output"))
+           else f"tokens {stats['tokens']:,}; shards {stats.get('shards', {}).get('shards', 0)}; ")
+        + f"{stats['seconds']:.1f} s ({stats['mb_per_s']} MB/s end to end)"
         + (f", {inv:.1f} s of it in this resumed invocation"
            if (inv := stats.get("invocation_seconds")) is not None and stats["seconds"] - inv >= 0.05 else "")
     )

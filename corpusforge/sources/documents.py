@@ -82,10 +82,10 @@ class CorpusforgeDocuments(Source):
                 yield from self._read_jsonl(part.path, ctx)
 
     def _read_jsonl(self, path: str, ctx: TaskContext) -> Iterator[Document]:
-        from corpusforge.staging import _jsonl_suffix, _open_jsonl_reader
+        from corpusforge.staging import jsonl_suffix, open_jsonl_reader
 
         try:
-            with _open_jsonl_reader(Path(path), _jsonl_suffix(path) or ".jsonl") as fh:
+            with open_jsonl_reader(Path(path), jsonl_suffix(path) or ".jsonl") as fh:
                 for n, line in enumerate(fh, 1):
                     doc = _document(line, f"{path} line {n}", ctx)
                     if doc is not None:

@@ -266,3 +266,15 @@ def test_the_documented_curate_and_tokenize_recipes_run(tmp_path, monkeypatch, s
     stats = orjson.loads((tmp_path / "tokenized" / "stats.json").read_bytes())
     assert len(scope["docs"]) == stats["documents"]["read"] == stats["documents"]["kept"] > 1000
     assert datasets is not None and _cli("validate", "tokenized").returncode == 0
+
+
+def test_erase_removes_a_document_from_compressed_documents_files(runs, tmp_path):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(runs["shards"], out)
+    (doc_id, _), *rest = _docs(out)
+    res = _cli("erase", str(out), "--doc-id", doc_id)
+    assert res.returncode == 0, res.stderr
+    assert _docs(out) == rest  # the erased document's line is gone from documents/*.jsonl.gz, the rest kept
+    assert all(p.read_bytes()[:2] == b"\x1f\x8b" for p in (out / "documents").glob("*"))
