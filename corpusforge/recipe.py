@@ -191,7 +191,7 @@ class OutputConfig(_Strict):
     path: str = "corpusforge-output"
     documents: Literal["none", "jsonl", "jsonl.gz", "jsonl.zst", "parquet"] = Field(
         "none", description="also write the kept documents (id, text, source, offset, metadata) under documents/; "
-        "a curate-only run defaults to jsonl.gz")
+        "a curate-only run defaults to jsonl.zst")
     shards: bool = Field(True, description="false (or tokenizer: null): a curate-only run, documents and no shards")
     part_bytes: int = Field(256 * MB, ge=1000, description="a documents part file holds about this many "
                             "uncompressed bytes of records before the next one starts")
@@ -280,7 +280,7 @@ class Recipe(_Strict):
             raise ValueError("media needs a tokenizer and shards: a curate-only run (tokenizer: null or "
                              "output.shards: false) cannot take a media section")
         if self.output.documents == "none":
-            self.output.documents = "jsonl.gz"  # what a curate-only run is for
+            self.output.documents = "jsonl.zst"  # what a curate-only run is for; zstd: 4x cheaper than gzip -6
         return self
 
     @property

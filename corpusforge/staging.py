@@ -65,7 +65,8 @@ def open_jsonl_writer(path: Path, suffix: str) -> tuple[Any, list[Any]]:
     if suffix == ".jsonl.gz":
         import gzip
 
-        gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0)
+        # Level 3: 2.5x faster than 6 for 7% more bytes (prose JSONL; zstd -3 is smaller and faster still).
+        gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=3, mtime=0)
         return gz, [gz, raw]
     if suffix == ".jsonl.zst":
         import zstandard

@@ -56,9 +56,9 @@ def runs(tmp_path_factory, shared_data) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("curate_only")
     outs = {"shards": root / "shards", "gz": root / "gz", "parquet": root / "parquet", "zst": root / "zst"}
     run(_recipe(shared_data, output={"documents": "jsonl.gz"}), output=str(outs["shards"]), workers=1)
-    run(_recipe(shared_data, tokenizer=None), output=str(outs["gz"]), workers=1)
+    run(_recipe(shared_data, tokenizer=None, output={"documents": "jsonl.gz"}), output=str(outs["gz"]), workers=1)
     run(_recipe(shared_data, output={"shards": False, "documents": "parquet"}), output=str(outs["parquet"]), workers=1)
-    run(_recipe(shared_data, tokenizer=None, output={"documents": "jsonl.zst"}), output=str(outs["zst"]), workers=1)
+    run(_recipe(shared_data, tokenizer=None), output=str(outs["zst"]), workers=1)  # the default format
     return outs
 
 
@@ -117,7 +117,7 @@ def test_parts_are_cut_at_part_bytes_and_hold_the_same_documents(runs, tmp_path,
 
 def test_curate_only_outputs_are_identical_for_one_and_two_workers(runs, tmp_path, shared_data):
     out = tmp_path / "w2"
-    run(_recipe(shared_data, tokenizer=None), output=str(out), workers=2)
+    run(_recipe(shared_data, tokenizer=None, output={"documents": "jsonl.gz"}), output=str(out), workers=2)
     patterns = ("documents/*", "lineage/*/*", "documents_index.json", "version.json", "README.md")
     assert _files(out, *patterns) == _files(runs["gz"], *patterns)
     assert len(list((out / "documents").glob("*"))) > 3
@@ -233,7 +233,7 @@ def test_validate_finds_a_changed_or_missing_document_part(runs, tmp_path):
 def test_recipe_forms_of_curate_only():
     src = [{"path": "/data"}]
     assert load_recipe({"sources": src, "tokenizer": None}).curate_only
-    assert load_recipe({"sources": src, "tokenizer": None}).output.documents == "jsonl.gz"
+    assert load_recipe({"sources": src, "tokenizer": None}).output.documents == "jsonl.zst"
     r = load_recipe({"sources": src, "preset": "production", "output": {"shards": False, "documents": "parquet"}})
     assert r.curate_only and r.output.documents == "parquet"
     assert not load_recipe({"sources": src}).curate_only
