@@ -56,9 +56,22 @@ class _Strict(BaseModel):
 
 class TokenizerConfig(_Strict):
     """Train a tokenizer on the curated text, or load one from ``path`` (a local tokenizer.json,
-    SentencePiece ``.model`` or HF tokenizer directory)."""
+    SentencePiece ``.model`` or saved ``transformers`` tokenizer folder) with its own special tokens.
+
+    ``bos``/``eos``/``pad``/``unk`` name the token of each role (``auto``: the tokenizer's own; null:
+    none; no pad appends ``<|pad|>``). ``special_tokens: rtdlm`` asks for the 16 fixed special
+    tokens (the default for trained tokenizers): a loaded tokenizer lacking some gets them appended."""
 
     path: str | None = None
+    special_tokens: Literal["auto", "rtdlm"] = Field(
+        "auto", description="auto: a loaded tokenizer's own special tokens (trained ones: rtdlm); rtdlm: the 16 "
+        "fixed special tokens, appended to a loaded tokenizer that lacks them")
+    bos: str | None = Field("auto", description="the BOS token (auto: the tokenizer's; null: none, documents "
+                            "are framed doc EOS)")
+    eos: str | None = Field("auto", description="the EOS token (auto: the tokenizer's); every run needs one")
+    pad: str | None = Field("auto", description="the padding token (auto: the tokenizer's; null or one shared "
+                            "with BOS/EOS: <|pad|> is appended)")
+    unk: str | None = Field("auto", description="the unknown token (auto: the tokenizer's)")
     type: Literal["bpe", "unigram", "wordpiece", "sentencepiece_unigram", "sentencepiece_bpe"] = "bpe"
     manifest: str | None = Field(None, description="train on a multi-corpus manifest (YAML) instead of the curated text")
     vocab_size: int = Field(32_000, ge=300, le=1_000_000)
@@ -90,6 +103,9 @@ class ShardingConfig(_Strict):
         "truncate: one row per document, the rest counted as truncated_tokens")
     position_ids: bool = Field(False, description="write position_ids restarting at every document")
     document_ids: bool = Field(False, description="write document_ids numbering documents inside a row")
+    mask_special: list[str] = Field(
+        default_factory=lambda: ["bos", "pad"], description="special tokens whose labels are -100: roles (bos, "
+        "eos, pad, unk) or token strings such as <IMG>; padding always is. EOS keeps its label by default")
 
     @model_validator(mode="after")
     def _compression_fits_format(self) -> ShardingConfig:

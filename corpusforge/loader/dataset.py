@@ -23,6 +23,7 @@ from corpusforge.loader.order import EpochOrder
 from corpusforge.loader.reader import open_shard
 from corpusforge.remote import is_url
 from corpusforge.state import read_json
+from corpusforge.tokenize.special import special_of_index
 
 INDEX_NAME = "shard_index.json"
 STATE_VERSION = 1
@@ -87,6 +88,7 @@ class ShardIterator:
         self.sequence_length = int(index["sequence_length"])
         self.derive = tuple(k for k in ("position_ids", "document_ids") if k in index.get("dtypes", {}))
         self.media_layout = index.get("media")  # multimodal runs: modality_mask of id-only formats
+        self.special = special_of_index(index)  # the run's pad id and masked labels (id-only formats)
         self.fields = list(fields) if fields is not None else list(self._open(0))
         self.prefetch, self.return_sample_ids = prefetch, return_sample_ids
         self.epoch, self.position = 0, 0
@@ -186,7 +188,8 @@ class ShardIterator:
             cache.move_to_end(shard)
             return cache[shard]
         info = self.shards[shard]
-        tensors = open_shard(self.root / info["path"], self.sequence_length, self.derive, self.media_layout)
+        tensors = open_shard(self.root / info["path"], self.sequence_length, self.derive, self.media_layout,
+                             self.special)
         n = len(next(iter(tensors.values())))
         if n != info["samples"]:
             raise ValueError(f"{info['path']}: holds {n} samples but the index says {info['samples']}")

@@ -1,5 +1,8 @@
 """Pack ``[BOS] doc [EOS]`` token streams into ``sequence_length`` rows.
 
+The ids of BOS, EOS and PAD are the run's (``SpecialIds``; the RT-DLM layout by default); a
+tokenizer without a BOS of its own (GPT-2) frames documents as ``doc [EOS]``.
+
 Modes: ``concat`` (default) concatenates documents and cuts windows; ``pad`` gives every document
 rows of its own (a long one is split over several), padded; ``truncate`` keeps one row per
 document and counts the tokens cut off in ``truncated_tokens``, so nothing is lost silently.
@@ -20,16 +23,16 @@ from typing import Any
 import numpy as np
 
 from corpusforge.errors import RecipeError
-from corpusforge.tokenize.special import BOS, EOS, IGNORE_INDEX, NUM_SPECIAL, PAD
+from corpusforge.tokenize.special import IGNORE_INDEX, RTDLM, SpecialIds
 
 SPAN_OPEN = (4, 6, 8)  # <IMG>, <AUDIO>, <VIDEO> (corpusforge.media.sequence.MARKERS)
 SPAN_CLOSE = (5, 7, 9)
 
 
-def frame_documents(ids: Sequence[Sequence[int]]) -> np.ndarray:
+def frame_documents(ids: Sequence[Sequence[int]], special: SpecialIds = RTDLM) -> np.ndarray:
     """One flat int32 array: BOS, doc 0's ids, EOS, BOS, doc 1's ids, EOS, ..."""
     lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-    return frame_flat(flat_ids(ids, lengths), lengths)
+    return frame_flat(flat_ids(ids, lengths), lengths, special)
 
 
 def flat_ids(ids: Sequence[Sequence[int]], lengths: np.ndarray) -> np.ndarray:
@@ -46,15 +49,20 @@ def gather_segments(flat: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -
     return flat[np.arange(int(lengths.sum())) + np.repeat(starts - out_starts, lengths)]
 
 
-def frame_flat(tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """``tokens`` (documents of ``lengths`` back to back) framed as BOS doc EOS, vectorised."""
-    ends = np.cumsum(lengths + 2)
-    starts = ends - lengths - 2
+def frame_flat(tokens: np.ndarray, lengths: np.ndarray, special: SpecialIds = RTDLM) -> np.ndarray:
+    """``tokens`` (documents of ``lengths`` back to back) framed as BOS doc EOS (doc EOS without
+    a BOS), vectorised."""
+    f = special.framing
+    ends = np.cumsum(lengths + f)
+    starts = ends - lengths - f
     out = np.empty(int(ends[-1]) if len(ends) else 0, dtype=np.int32)
     content = np.ones(len(out), dtype=bool)
-    content[starts] = content[ends - 1] = False
+    content[ends - 1] = False
+    if special.bos is not None:
+        content[starts] = False
+        out[starts] = special.bos
     out[content] = tokens
-    out[starts], out[ends - 1] = BOS, EOS
+    out[ends - 1] = special.eos
     return out
 
 
@@ -65,7 +73,8 @@ class Packer:
     """Accumulates framed token streams; hands out full windows, pads only the very last one."""
 
     def __init__(self, sequence_length: int, mode: str = "concat", whole_spans: bool = False,
-                 split_long: bool = True):
+                 split_long: bool = True, special: SpecialIds = RTDLM):
+        self.special = special
         if mode not in PACKING_MODES:
             raise ValueError(f"packing mode {mode!r} is unknown; allowed: {', '.join(PACKING_MODES)}")
         self.length, self.mode, self.whole_spans, self.split_long = sequence_length, mode, whole_spans, split_long
@@ -90,9 +99,9 @@ class Packer:
     def add_flat(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """``add_documents`` for ids already flat: ``tokens`` holds documents of ``lengths`` back to
         back (no media spans to fit); returns where they landed (``place``)."""
-        sizes = lengths + 2
+        sizes = lengths + self.special.framing
         spans = self.place(sizes)
-        flat = frame_flat(tokens, lengths)
+        flat = frame_flat(tokens, lengths, self.special)
         if self.mode == "concat":
             self.add(flat)
             return spans
@@ -100,14 +109,14 @@ class Packer:
         offset = np.arange(len(flat), dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         if self.mode == "truncate":
             keep = offset < n
-            self.truncated_tokens += int(np.count_nonzero(flat[~keep] != PAD))  # span padding is not content
+            self.truncated_tokens += int(np.count_nonzero(flat[~keep] != self.special.pad))  # span padding is not content
             rows_per_doc = np.ones(len(sizes), dtype=np.int64)
             flat, offset, sizes_kept = flat[keep], offset[keep], np.minimum(sizes, n)
         else:
             rows_per_doc = -(-sizes // n)
             sizes_kept = sizes
         first_row = np.cumsum(rows_per_doc) - rows_per_doc
-        out = np.full((int(rows_per_doc.sum()), n), PAD, dtype=np.int32)
+        out = np.full((int(rows_per_doc.sum()), n), self.special.pad, dtype=np.int32)
         out[np.repeat(first_row, sizes_kept) + offset // n, offset % n] = flat
         self._rows.append(out)
         return spans
@@ -129,7 +138,7 @@ class Packer:
                 x = self._fit_document(arr, opens.tolist(), np.maximum(ends, opens).tolist(), at,
                                        names[d] if names is not None else f"document {d} of the batch") or x
             out.append(x)
-            at += len(x) + 2 if self.mode == "concat" else 0
+            at += len(x) + self.special.framing if self.mode == "concat" else 0
         return out
 
     def _fit_document(self, arr: np.ndarray, opens: list[int], ends: list[int], at: int, name: str
@@ -138,7 +147,7 @@ class Packer:
         or None when every span already fits where it is."""
         n = self.length
         pieces: list[Any] = []
-        pos, prev, changed = at + 1, 0, False  # pos: where the next token lands (+1: the BOS)
+        pos, prev, changed = at + self.special.framing - 1, 0, False  # pos: where the next token lands (after a BOS)
         for s, e in zip(opens, ends, strict=True):
             pieces.append(arr[prev:s])
             pos += s - prev
@@ -148,7 +157,7 @@ class Packer:
                                   f"sharding.sequence_length {n}; it needs sequence_length >= {span} "
                                   "(or media.long_spans: split, or fewer media tokens)")
             if col and col + span > n:
-                pieces.append(np.full(n - col, PAD, np.int64))
+                pieces.append(np.full(n - col, self.special.pad, np.int64))
                 self.span_padding += n - col
                 pos += n - col
                 changed = True
@@ -218,7 +227,7 @@ class Packer:
         full = self.take_full()
         if not self._size:
             return full
-        last = np.full((1, self.length), PAD, dtype=np.int32)
+        last = np.full((1, self.length), self.special.pad, dtype=np.int32)
         last[0, : self._size] = np.concatenate(self._chunks)
         self._chunks, self._size = [], 0
         return np.concatenate([full, last])
@@ -232,17 +241,19 @@ OPTIONAL_TENSORS = ("position_ids", "document_ids")
 def sample_tensors(
     input_ids: np.ndarray, position_ids: bool = False, document_ids: bool = False,
     media_layout: dict[str, Any] | None = None, names: Collection[str] | None = None,
+    special: SpecialIds = RTDLM,
 ) -> dict[str, np.ndarray]:
     """The tensors of a text shard from its (samples, sequence_length) ``input_ids``; only those in
     ``names`` when given (a streaming writer asks for one tensor at a time).
 
     ``labels`` equal ``input_ids`` (unshifted, as HuggingFace causal LMs expect) with -100 on
-    padding and on the fixed special tokens (media markers included); ``modality_mask`` is 0 (text)
+    padding and on ``special.masked`` (``sharding.mask_special``: BOS by default; EOS and the media
+    markers keep their labels, so a model learns to end a document and a span); ``modality_mask`` is 0 (text)
     everywhere, or with a multimodal run's ``media_layout`` follows from the ids (1 image, 2 audio,
     3 video: ``corpusforge.media.sequence.modality_mask_of``). Optional
     ``document_ids`` number the documents inside each row from 0 (-1 on padding) and
-    ``position_ids`` restart at 0 at each row start and each BOS (0 on padding), so a trainer can
-    keep attention inside documents.
+    ``position_ids`` restart at 0 at each row start and each document start (its BOS, or the
+    token after an EOS without one; 0 on padding), so a trainer can keep attention inside documents.
     """
     want = set(TEXT_TENSORS) | ({"position_ids"} if position_ids else set()) | (
         {"document_ids"} if document_ids else set())
@@ -253,7 +264,7 @@ def sample_tensors(
     if "input_ids" in want:
         out["input_ids"] = input_ids
     if "attention_mask" in want:
-        out["attention_mask"] = (input_ids != PAD).astype(np.int32)
+        out["attention_mask"] = (input_ids != special.pad).astype(np.int32)
     if "modality_mask" in want:
         if media_layout is not None:
             from corpusforge.media.sequence import modality_mask_of
@@ -263,11 +274,15 @@ def sample_tensors(
             out["modality_mask"] = np.zeros(input_ids.shape, dtype=np.uint8)
     if "labels" in want:
         labels = input_ids.copy()
-        labels[input_ids < NUM_SPECIAL] = IGNORE_INDEX
+        labels[np.isin(input_ids, special.masked_array())] = IGNORE_INDEX
         out["labels"] = labels
     if want & {"position_ids", "document_ids"}:
-        pad = input_ids == PAD
-        start = input_ids == BOS
+        pad = input_ids == special.pad
+        if special.bos is not None:
+            start = input_ids == special.bos
+        else:  # a document starts after the previous one's EOS
+            start = np.zeros(input_ids.shape, dtype=bool)
+            start[:, 1:] = input_ids[:, :-1] == special.eos
         start[:, :1] = True
         if "document_ids" in want:
             doc = np.cumsum(start, axis=1, dtype=np.int32) - 1
