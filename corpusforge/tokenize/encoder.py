@@ -22,6 +22,7 @@ HF_NAME, SPM_NAME = "tokenizer.json", "tokenizer.model"
 # characters keeps that near 10 MB, and on prose it encodes ~4% faster than 2 MB calls (the
 # objects stay in cache and the allocator reuses them).
 ENCODE_CHUNK_CHARS = 1 << 18
+UNREACHABLE = "\x00\ue000"  # prefixed to special pieces of a Unigram model so text cannot spell them
 
 
 class HFEncoder:
@@ -35,9 +36,10 @@ class HFEncoder:
         tok.encode_special_tokens = True
         self.vocab_size = tok.get_vocab_size()
         self.special = special or RTDLM
+        self._encoder = _text_only(tok)
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        return [e.ids for e in self.tok.encode_batch_fast(texts, add_special_tokens=False)]
+        return [e.ids for e in self._encoder.encode_batch_fast(texts, add_special_tokens=False)]
 
     def special_tokens(self) -> dict[str, int]:
         """Every special token of the vocabulary, by string."""
@@ -52,6 +54,7 @@ class HFEncoder:
 
         self.tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in tokens])
         self.vocab_size = self.tok.get_vocab_size()
+        self._encoder = _text_only(self.tok)
         return {t: self.tok.token_to_id(t) for t in tokens}
 
     def to_bytes(self) -> bytes:
@@ -60,6 +63,30 @@ class HFEncoder:
             return self.tok.to_str(pretty=True).encode()
         finally:
             self.tok.encode_special_tokens = True
+
+
+def _text_only(tok: Any) -> Any:
+    """``tok`` itself, or for a Unigram model a copy in which text cannot reach a special piece:
+    a Unigram vocabulary holds its special tokens as pieces too (score 0, the best there is), so
+    the model would pick ``<SEP>`` out of a text that spells it. The copy renames those pieces to
+    strings no text holds (ids, scores and so every other encoding unchanged)."""
+    import orjson
+    from tokenizers import Tokenizer
+
+    if tok.model.__class__.__name__ != "Unigram":
+        return tok
+    specials = {t.content for t in tok.get_added_tokens_decoder().values() if t.special}
+    data = orjson.loads(tok.to_str())
+    vocab = data["model"]["vocab"]
+    unk = data["model"].get("unk_id")
+    if not any(piece in specials for i, (piece, _) in enumerate(vocab) if i != unk):
+        return tok
+    data["model"]["vocab"] = [[UNREACHABLE + p if p in specials and i != unk else p, sc]
+                              for i, (p, sc) in enumerate(vocab)]
+    data["added_tokens"] = [t for t in data.get("added_tokens", []) if not t.get("special")]
+    out = Tokenizer.from_str(orjson.dumps(data).decode())
+    out.encode_special_tokens = True
+    return out
 
 
 def resolve_path(path: str | Path) -> Path:

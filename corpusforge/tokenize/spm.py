@@ -78,9 +78,9 @@ class SentencePieceEncoder:
         return i if self.sp.id_to_piece(i) == token else None
 
     def special_tokens(self) -> dict[str, int]:
-        """Every control and user-defined symbol, by string."""
+        """Every control symbol and the unknown piece, by string (user-defined symbols are text)."""
         sp = self.sp
-        return {sp.id_to_piece(i): i for i in range(self.vocab_size) if sp.is_control(i) or sp.is_user_defined(i)}
+        return {sp.id_to_piece(i): i for i in range(self.vocab_size) if sp.is_control(i) or sp.is_unknown(i)}
 
     def default_role(self, role: str) -> str | None:
         """The piece SentencePiece itself holds for ``role`` (None where its id is -1)."""
