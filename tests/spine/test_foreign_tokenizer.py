@@ -237,3 +237,23 @@ def test_rtdlm_on_a_foreign_tokenizer_appends_the_missing_special_tokens(tmp_pat
     _assert_own_encoding(out, lambda t: tok.encode(t, add_special_tokens=False).ids, n + 2, n + 3)
     stored = Tokenizer.from_file(str(out / "tokenizer.json"))
     assert stored.token_to_id("<EOS>") == n + 3 and stored.get_vocab_size() == n + 16
+
+
+def test_a_sentencepiece_model_without_pad_is_refused_until_one_is_named(tmp_path, shared_data):
+    import io
+
+    import sentencepiece as spm
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(_paragraphs(shared_data, "pg1342.txt")), model_writer=model,
+                                   vocab_size=800, pad_id=-1, unk_id=0, bos_id=1, eos_id=2, byte_fallback=True,
+                                   minloglevel=2)  # Llama's layout: <unk> <s> </s>, no pad
+    (tmp_path / "llama.model").write_bytes(model.getvalue())
+    sp = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    with pytest.raises(RecipeError, match=r"padding needs a token .* tokenizer: \{pad: '<unk>'\}"):
+        run(_recipe([_book(shared_data)], {"path": str(tmp_path / "llama.model")}), output=str(tmp_path / "no"))
+    out = tmp_path / "out"
+    run(_recipe([_book(shared_data)], {"path": str(tmp_path / "llama.model"), "pad": "<unk>"}), output=str(out),
+        workers=1)
+    index = _assert_own_encoding(out, lambda t: sp.encode(t), 1, 2)
+    assert (index["special_ids"]["pad"], index["special_ids"]["bos"]) == (0, 1)
