@@ -257,3 +257,21 @@ def test_a_sentencepiece_model_without_pad_is_refused_until_one_is_named(tmp_pat
         workers=1)
     index = _assert_own_encoding(out, lambda t: sp.encode(t), 1, 2)
     assert (index["special_ids"]["pad"], index["special_ids"]["bos"]) == (0, 1)
+
+
+def test_the_documented_own_tokenizer_example_runs(tmp_path, shared_data):
+    import re
+
+    from transformers import PreTrainedTokenizerFast
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "loader.md").read_text()
+    recipe = yaml.safe_load(re.search(r"#### Your own tokenizer\n\n```yaml\n(.*?)```", doc, re.S).group(1))
+    tok = _byte_bpe(_paragraphs(shared_data, "pg1342.txt"), 2000, ["<|endoftext|>"])
+    PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>").save_pretrained(str(tmp_path / "my-model"))
+    recipe["sources"][0]["path"] = str(shared_data / "prose" / "gutenberg" / "pg26184.txt")
+    recipe["tokenizer"]["path"] = str(tmp_path / "my-model")
+    run(recipe, output=str(tmp_path / "out"), workers=1)
+    index = orjson.loads((tmp_path / "out" / "shard_index.json").read_bytes())
+    n = tok.get_vocab_size()
+    assert index["special_ids"]["pad"] == n and index["special_ids"]["eos"] == tok.token_to_id("<|endoftext|>")
+    assert validate_output(tmp_path / "out")[0] == []
