@@ -147,8 +147,10 @@ class ShardingConfig(_Strict):
 
 _LATER_SHARDING_DEFAULTS: dict[str, Any] = {
     "packing": "concat", "position_ids": False, "document_ids": False, "compression": "none",
-    "max_tokens_per_shard": None, "shuffle": False, "mixture": {}, "max_records": {},
+    "max_tokens_per_shard": None, "shuffle": False, "mixture": {}, "max_records": {}, "mask_special": ["bos", "pad"],
 }  # fmt: skip
+_LATER_TOKENIZER_DEFAULTS: dict[str, Any] = {"special_tokens": "auto", "bos": "auto", "eos": "auto", "pad": "auto",
+                                             "unk": "auto"}
 
 
 class MediaConfig(_Strict):
@@ -313,6 +315,9 @@ class Recipe(_Strict):
             data.pop("embeddings", None)
         if data["tokenizer"].get("manifest") is None:
             data["tokenizer"].pop("manifest", None)
+        for key, default in _LATER_TOKENIZER_DEFAULTS.items():
+            if data["tokenizer"].get(key) == default:
+                del data["tokenizer"][key]
         if data.get("media") is None:
             data.pop("media", None)
         return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()

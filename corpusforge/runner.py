@@ -364,7 +364,7 @@ def open_tokenizer(recipe: Recipe, path: Path | None = None) -> Any:
     is still to be trained. Raises ``RecipeError`` saying what to change for one it cannot use."""
     cfg = recipe.tokenizer
     if path is None:
-        if not cfg.path:
+        if cfg is None or not cfg.path:
             return None
         path = resolve_path(cfg.path)
     trained = not cfg.path
