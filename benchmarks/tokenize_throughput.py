@@ -1,6 +1,8 @@
 """Encode throughput of the shard stage (tokenize + pack + write) vs raw ``encode_batch``.
 
     python benchmarks/tokenize_throughput.py CORPUS [--min-mb 40] [--type bpe] [--vocab 32000] [--workers N]
+    python benchmarks/tokenize_throughput.py ../shared/data/prose --min-mb 12 --foreign   # issue 18
+    python benchmarks/tokenize_throughput.py CORPUS --tokenizer path/to/tokenizer.json     # yours
 
 Runs the pipeline on CORPUS (no curation steps, one split); with ``--min-mb`` on a JSONL copy of
 its paragraphs repeated to at least that many MB, each repetition prefixed with its number (as
@@ -24,6 +26,12 @@ are amortised as on a real corpus. Then, ``--repeat`` times, interleaved (best k
   stage, stats, data card and version record (``run_vs_raw_cpu``), with one worker, in this process.
 
 ``--workers`` only sets how the corpus is curated and the tokenizer trained before the timings.
+
+A foreign tokenizer (``--tokenizer PATH``, or ``--foreign``: a GPT-2 style byte-level BPE with only
+``<|endoftext|>``, trained here on the corpus's first ``--train-mb``) is loaded as ``tokenizer.path``.
+Then ``own`` times that tokenizer's own ``Tokenizer.from_file(PATH).encode_batch`` (no special
+tokens added) and ``flat`` the run's ``encode_flat`` (the shard stage's encoding: text kept as text,
+int32 ids), in the same batches: ``flat_vs_own_encode_batch_cpu`` is issue 18's bar (>= 0.95).
 
 CPU seconds (``time.process_time``: every thread of this process) are the figures to trust on a
 shared machine; wall seconds are printed beside them. ``RAYON_NUM_THREADS=1`` measures one core.
@@ -49,7 +57,7 @@ from corpusforge import load_recipe, run  # noqa: E402
 from corpusforge.observe.stats import TaskContext  # noqa: E402
 from corpusforge.pipeline import Pipeline  # noqa: E402
 from corpusforge.staging import read_documents  # noqa: E402
-from corpusforge.tokenize.encoder import ENCODE_CHUNK_CHARS, load_encoder  # noqa: E402
+from corpusforge.tokenize.encoder import ENCODE_CHUNK_CHARS, encode_flat, load_encoder, resolve_path  # noqa: E402
 
 # VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec.
 CHILD = """
@@ -80,6 +88,28 @@ def batches(texts: list[str], batch_bytes: int) -> list[list[str]]:
     return out + ([cur] if cur else [])
 
 
+def gpt2_style(source: dict, out: Path, vocab: int, sample_chars: int) -> Path:
+    """A byte-level BPE whose only special token is ``<|endoftext|>`` (GPT-2's layout), trained on
+    the first ``sample_chars`` of ``source``, saved as ``out/gpt2/tokenizer.json``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    from corpusforge.config import build
+    from corpusforge.registry import SOURCES
+    from corpusforge.tokenize.manifest import source_texts
+
+    texts = source_texts([(build(SOURCES, {"type": "files", "name": "sample", **source}, "source"), None)], out,
+                         sample_chars)
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab, special_tokens=["<|endoftext|>"],
+                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                                       show_progress=False))
+    (out / "gpt2").mkdir()
+    tok.save(str(out / "gpt2" / "tokenizer.json"))
+    return out / "gpt2" / "tokenizer.json"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus")
@@ -93,6 +123,8 @@ def main() -> None:
     ap.add_argument("--encode-batch-bytes", type=int, default=2_000_000)
     ap.add_argument("--task-mb", type=float, default=4.0)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--tokenizer", default=None, help="a tokenizer file or folder to load (tokenizer.path)")
+    ap.add_argument("--foreign", action="store_true", help="train a GPT-2 style BPE here and load it by path")
     args = ap.parse_args()
     out = Path(tempfile.mkdtemp(prefix="cf-bench-tok-"))
     try:
@@ -108,6 +140,10 @@ def main() -> None:
                          "encode_batch_bytes": args.encode_batch_bytes},
             "executor": {"task_bytes": int(args.task_mb * 1e6)},
         }
+        if args.foreign:
+            args.tokenizer = str(gpt2_style(source, out, args.vocab, int(args.train_mb * 1e6)))
+        if args.tokenizer:
+            recipe["tokenizer"] = {"path": args.tokenizer}
         work = out / "run"
         stats = run(recipe, output=str(work), workers=args.workers, progress=False)
         texts = [d.text for p in sorted((work / "_work" / "curate").glob("task_*.parquet")) for d in read_documents(p)]
@@ -118,7 +154,12 @@ def main() -> None:
         pipe = Pipeline(load_recipe(recipe), work)
         lib = getattr(enc, "tok", None)  # the tokenizers.Tokenizer; SentencePiece has no plain/fast pair
         best = {f"{name}_{unit}": float("inf") for unit in ("s", "cpu")
-                for name in ("raw", "raw_chunk", "lib", "lib_chunk", "stage", "run")}
+                for name in ("raw", "raw_chunk", "lib", "lib_chunk", "stage", "run", "own", "flat")}
+        own = None
+        if args.tokenizer and resolve_path(args.tokenizer).suffix != ".model":
+            from tokenizers import Tokenizer
+
+            own = Tokenizer.from_file(str(resolve_path(args.tokenizer)))
 
         def keep(name: str, t0: float, c0: float) -> None:
             best[f"{name}_s"] = min(best[f"{name}_s"], time.perf_counter() - t0)
@@ -139,6 +180,15 @@ def main() -> None:
                 for chunk in cut:
                     [e.ids for e in lib.encode_batch(chunk, add_special_tokens=False)]
                 keep(name, t0, c0)
+            if own is not None:
+                t0, c0 = time.perf_counter(), time.process_time()
+                for chunk in chunks:
+                    [e.ids for e in own.encode_batch(chunk, add_special_tokens=False)]
+                keep("own", t0, c0)
+                t0, c0 = time.perf_counter(), time.process_time()
+                for chunk in chunks:
+                    encode_flat(enc, chunk)
+                keep("flat", t0, c0)
             t0, c0 = time.perf_counter(), time.process_time()
             for task in range(len(pipe.plan)):
                 ctx = TaskContext("shards", task, work, pipe.recipe.seed, pipe.recipe.output.audit)
@@ -161,6 +211,11 @@ def main() -> None:
             "stage_vs_encode_batch_cpu": round(lib_cpu / best["stage_cpu"], 3),
             "run_vs_encode_batch_cpu": round(lib_cpu / best["run_cpu"], 3),
         }
+        if own is not None:
+            against_lib.update({"tokenizer_path": args.tokenizer, "own_encode_batch_cpu_s": round(best["own_cpu"], 3),
+                                "encode_flat_cpu_s": round(best["flat_cpu"], 3),
+                                "flat_vs_own_encode_batch_cpu": round(best["own_cpu"] / best["flat_cpu"], 3),
+                                "stage_vs_own_encode_batch_cpu": round(best["own_cpu"] / best["stage_cpu"], 3)})
         print(json.dumps({
             "corpus": args.corpus, "min_mb": args.min_mb, "documents": len(texts), "text_mb": round(mb, 2),
             "tokens": stats["tokens"], "tokenizer": args.type, "vocab": args.vocab, "tasks": stats["input"]["tasks"],

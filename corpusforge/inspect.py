@@ -16,7 +16,7 @@ from corpusforge.loader.reader import read_stored
 from corpusforge.media.sequence import render_ids
 from corpusforge.remote import is_url
 from corpusforge.shards.index import INDEX_NAME
-from corpusforge.tokenize.special import PAD
+from corpusforge.tokenize.special import special_of_index
 
 
 def text_decoder(path: Path) -> Callable[[list[int]], str]:
@@ -90,6 +90,7 @@ def _decoded(output: str | os.PathLike[str], fetch: Callable[[str], Path], split
     index = orjson.loads(index_path.read_bytes())
     decode = text_decoder(fetch(index["tokenizer"]["path"]))
     shards = [s for s in index["shards"] if s["split"] == split]
+    pad = special_of_index(index).pad
     layout = index.get("media")  # multimodal: media spans shown as <IMG ×196>
     if not shards:
         splits = sorted({s["split"] for s in index["shards"]})
@@ -99,11 +100,11 @@ def _decoded(output: str | os.PathLike[str], fetch: Callable[[str], Path], split
         try:
             for side in s.get("sidecars", []):
                 fetch(side["path"])
-            ids = read_stored(fetch(s["path"]), index["sequence_length"])["input_ids"]
+            ids = read_stored(fetch(s["path"]), index["sequence_length"], pad)["input_ids"]
         except (OSError, ValueError) as exc:
             raise CorpusforgeError(f"{s['path']}: cannot read the shard ({exc}); corpusforge validate says more") from None
         for row in range(min(left, len(ids))):
-            seq = [int(i) for i in ids[row] if i != PAD]
+            seq = [int(i) for i in ids[row] if i != pad]
             yield s["path"], row, decode(seq) if layout is None else render_ids(seq, layout, decode)
         left -= min(left, len(ids))
         if left <= 0:

@@ -63,6 +63,7 @@ from corpusforge.staging import (
 from corpusforge.state import atomic_write_json, read_json
 from corpusforge.step import CorpusStep, Step, run_step, timed
 from corpusforge.tokenize.encoder import encode_flat, load_encoder, stored_name
+from corpusforge.tokenize.special import SpecialIds
 
 
 @dataclass(frozen=True)
@@ -285,15 +286,21 @@ class Pipeline:
     def shard_writer(self, prefix: Path, split: str) -> ShardWriter:
         """A writer of ``split``'s shards as the recipe's sharding section asks."""
         cfg = self.recipe.sharding
+        special = self.special_ids()
         meta = {"format": "corpusforge", "sequence_length": str(cfg.sequence_length),
-                "recipe_sha256": self.shards_fingerprint, "split": split}
+                "recipe_sha256": self.shards_fingerprint, "split": split, "pad_id": str(special.pad)}
         layout = None
         if self.recipe.media is not None:
             layout = self.media_layout()
             meta["vocab_size"] = str(layout["vocab_size"])
         return ShardWriter(prefix, cfg.sequence_length, cfg.max_shard_bytes, meta, cfg.position_ids, cfg.document_ids,
-                           get_format(cfg.format), cfg.compression, cfg.max_tokens_per_shard, layout,
+                           get_format(cfg.format), cfg.compression, cfg.max_tokens_per_shard, layout, special,
                            token_dtype=cfg.token_dtype)
+
+    def special_ids(self) -> SpecialIds:
+        """The run's special ids (after its tokenizer stage), labels masked as ``sharding.mask_special`` says."""
+        tok = cached_encoder(str(self.output / stored_name(self.recipe.tokenizer)))
+        return tok.special.with_masked(self.recipe.sharding.mask_special)
 
     def media_layout(self, codebooks: dict[str, Any] | None = None) -> dict[str, Any]:
         """The joint text + media vocabulary of a multimodal run (after its tokenizer stage)."""
@@ -334,9 +341,12 @@ class Pipeline:
         splits = list(cfg.splits)
         cuts = split_thresholds(cfg.splits)
         mcfg = self.recipe.media
+        special = self.special_ids()
+        frame = special.framing  # BOS and EOS, or EOS alone, around each document
         packers = {s: Packer(cfg.sequence_length, cfg.packing, whole_spans=mcfg is not None,
                              split_long=mcfg is None or mcfg.long_spans == "split",
-                             frame_tokens=(mcfg.image_size // mcfg.patch_size) ** 2 if mcfg else 0) for s in splits}
+                             frame_tokens=(mcfg.image_size // mcfg.patch_size) ** 2 if mcfg else 0,
+                             special=special) for s in splits}
         writers = {s: self.shard_writer(self.work / "shards" / s / f"t{task:06d}", s) for s in splits}
         lineages = {s: TaskLineage(task_lineage_path(self.work, s, task)) for s in splits}
         docs_out = None
@@ -381,8 +391,8 @@ class Pipeline:
                 per_split[split].extend([ids] * n)
                 split_docs[split].extend([doc] * n)
                 counts[split]["documents"] += n
-                counts[split]["tokens"] += n * (len(ids) + 2)
-                by_source[doc.metadata.get("source_name", "")] += n * (len(ids) + 2)
+                counts[split]["tokens"] += n * (len(ids) + frame)
+                by_source[doc.metadata.get("source_name", "")] += n * (len(ids) + frame)
                 docs_by_source[doc.metadata.get("source_name", "")] += n
                 if "language" in doc.metadata:
                     languages[str(doc.metadata["language"])] += n
@@ -424,7 +434,7 @@ class Pipeline:
                 order = np.repeat(np.flatnonzero(split_at == k), copies[split_at == k])  # into rows, copies repeated
                 if not len(order):
                     continue
-                sizes = lengths[order] + 2
+                sizes = lengths[order] + frame
                 counts[s]["documents"] += len(order)
                 counts[s]["tokens"] += int(sizes.sum())
                 meta = c.meta_index[rows[order]]
@@ -439,8 +449,8 @@ class Pipeline:
                         if "license" in m:
                             licenses[str(m["license"])] += n
                 same = len(order) == len(lengths) and bool((order == np.arange(len(order))).all())
-                flat = all_ids if same else gather_segments(all_ids, starts[order], sizes - 2)
-                spans = packers[s].add_flat(flat, sizes - 2)
+                flat = all_ids if same else gather_segments(all_ids, starts[order], sizes - frame)
+                spans = packers[s].add_flat(flat, sizes - frame)
                 spans[:, 0] = rows[order][spans[:, 0]]
                 lineages[s].add_columns(c.docs, c.metas, c.meta_index, spans)
                 writers[s].add(packers[s].take_full())

@@ -64,9 +64,22 @@ class _Strict(BaseModel):
 
 class TokenizerConfig(_Strict):
     """Train a tokenizer on the curated text, or load one from ``path`` (a local tokenizer.json,
-    SentencePiece ``.model`` or HF tokenizer directory)."""
+    SentencePiece ``.model`` or saved ``transformers`` tokenizer folder) with its own special tokens.
+
+    ``bos``/``eos``/``pad``/``unk`` name the token of each role (``auto``: the tokenizer's own; null:
+    none; no pad appends ``<|pad|>``). ``special_tokens: rtdlm`` asks for the 16 fixed special
+    tokens (the default for trained tokenizers): a loaded tokenizer lacking some gets them appended."""
 
     path: str | None = None
+    special_tokens: Literal["auto", "rtdlm"] = Field(
+        "auto", description="auto: a loaded tokenizer's own special tokens (trained ones: rtdlm); rtdlm: the 16 "
+        "fixed special tokens, appended to a loaded tokenizer that lacks them")
+    bos: str | None = Field("auto", description="the BOS token (auto: the tokenizer's; null: none, documents "
+                            "are framed doc EOS)")
+    eos: str | None = Field("auto", description="the EOS token (auto: the tokenizer's); every run needs one")
+    pad: str | None = Field("auto", description="the padding token (auto: the tokenizer's; null or one shared "
+                            "with BOS/EOS: <|pad|> is appended)")
+    unk: str | None = Field("auto", description="the unknown token (auto: the tokenizer's)")
     type: Literal["bpe", "unigram", "wordpiece", "sentencepiece_unigram", "sentencepiece_bpe"] = "bpe"
     manifest: str | None = Field(None, description="train on a multi-corpus manifest (YAML) instead of the curated text")
     vocab_size: int = Field(32_000, ge=300, le=1_000_000)
@@ -98,6 +111,9 @@ class ShardingConfig(_Strict):
         "truncate: one row per document, the rest counted as truncated_tokens")
     position_ids: bool = Field(False, description="write position_ids restarting at every document")
     document_ids: bool = Field(False, description="write document_ids numbering documents inside a row")
+    mask_special: list[str] = Field(
+        default_factory=lambda: ["bos", "pad"], description="special tokens whose labels are -100: roles (bos, "
+        "eos, pad, unk) or token strings such as <IMG>; padding always is. EOS keeps its label by default")
     token_dtype: Literal["int32", "uint16"] = Field(
         "int32", description="how input_ids are stored: uint16 halves them where every id is below 65,536")
 
@@ -142,7 +158,10 @@ class ShardingConfig(_Strict):
 _LATER_SHARDING_DEFAULTS: dict[str, Any] = {
     "packing": "concat", "position_ids": False, "document_ids": False, "compression": "none",
     "max_tokens_per_shard": None, "shuffle": False, "mixture": {}, "max_records": {}, "token_dtype": "int32",
+    "mask_special": ["bos", "pad"],
 }  # fmt: skip
+_LATER_TOKENIZER_DEFAULTS: dict[str, Any] = {"special_tokens": "auto", "bos": "auto", "eos": "auto", "pad": "auto",
+                                             "unk": "auto"}
 
 
 class MediaConfig(_Strict):
@@ -376,8 +395,12 @@ def fingerprint_of(dumped: dict[str, Any]) -> str:
             del data["sharding"][key]
     if data.get("embeddings") is None:
         data.pop("embeddings", None)
-    if data["tokenizer"] is not None and data["tokenizer"].get("manifest") is None:
-        data["tokenizer"].pop("manifest", None)
+    if data["tokenizer"] is not None:
+        if data["tokenizer"].get("manifest") is None:
+            data["tokenizer"].pop("manifest", None)
+        for key, default in _LATER_TOKENIZER_DEFAULTS.items():
+            if data["tokenizer"].get(key) == default:
+                del data["tokenizer"][key]
     if data.get("media") is None:
         data.pop("media", None)
     for key, default in _LATER_OUTPUT_DEFAULTS.items():

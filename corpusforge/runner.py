@@ -60,7 +60,8 @@ from corpusforge.tokenize.encoder import (
     train_to_bytes,
 )
 from corpusforge.tokenize.manifest import manifest_texts
-from corpusforge.tokenize.special import SPECIAL_TOKENS
+from corpusforge.tokenize.roles import CONFIG_NAME, MAP_NAME, write_hf_config
+from corpusforge.tokenize.special import ROLES
 
 
 def _remove_stale_temporaries(output: Path) -> None:
@@ -113,6 +114,7 @@ def run(
     remote = RemoteOutput(target) if is_url(target) else None
     out = remote.local if remote else Path(target).expanduser().resolve()
     check_tracking(recipe)
+    open_tokenizer(recipe)  # a tokenizer the run cannot use is refused before anything runs
     if recipe.media is not None and recipe.media.codebooks:
         from corpusforge.media.stage import check_codebooks
 
@@ -417,6 +419,21 @@ def _task_texts(pipe: Pipeline, task: int, ctx: TaskContext) -> Iterator[str]:
             yield text_only(text) if has_media[m] else text
 
 
+def open_tokenizer(recipe: Recipe, path: Path | None = None) -> Any:
+    """The encoder of the recipe's tokenizer with the run's special ids: ``tokenizer.path`` (or a
+    trained file at ``path``) with the roles and layout the recipe asks for; None when the tokenizer
+    is still to be trained. Raises ``RecipeError`` saying what to change for one it cannot use."""
+    cfg = recipe.tokenizer
+    if path is None:
+        if cfg is None or not cfg.path:
+            return None
+        path = resolve_path(cfg.path)
+    trained = not cfg.path
+    return load_encoder(path, None if trained else {r: getattr(cfg, r) for r in ROLES},
+                        "rtdlm" if trained else cfg.special_tokens, recipe.sharding.mask_special,
+                        recipe.media is not None)
+
+
 def _tokenizer_stage(
     pipe: Pipeline, records: CompletionRecords, stage: Stage, results: dict[str, list[dict[str, Any]]],
     bar: Progress,
@@ -427,7 +444,8 @@ def _tokenizer_stage(
     key = pipe.task_key(stage, 0)
     rec = records.done(0, key)
     started = time.time()
-    if rec is not None and path.exists() and file_sha256(path) == rec["sha256"]:
+    if (rec is not None and path.exists() and file_sha256(path) == rec["sha256"]
+            and (pipe.output / CONFIG_NAME).exists()):
         intact = pipe.recipe.media is None
         if not intact:
             from corpusforge.media.stage import codebooks_intact
@@ -439,8 +457,8 @@ def _tokenizer_stage(
     if cfg.path:
         bar_task = bar.add_task(stage.name, total=1)
         src = resolve_path(cfg.path)
-        load_encoder(src)  # checks the special tokens before anything is written
-        data = src.read_bytes()
+        enc = open_tokenizer(pipe.recipe, src)  # its special ids, before anything is written
+        data = enc.to_bytes() if enc.special.appended else src.read_bytes()
         source = str(Path(cfg.path).expanduser())
     else:
         # The sample's characters as they are read, then the training phase (13-30 s on big inputs).
@@ -454,8 +472,13 @@ def _tokenizer_stage(
     other = pipe.output / (SPM_NAME if name == HF_NAME else HF_NAME)
     if other.exists():
         other.unlink()  # left by an earlier run of another tokenizer kind
-    tok = load_encoder(path)
-    result = {"sha256": file_sha256(path), "vocab_size": tok.vocab_size, "source": source, "path": name}
+    for stale in (CONFIG_NAME, MAP_NAME):
+        (pipe.output / stale).unlink(missing_ok=True)  # the stored tokenizer's roles are resolved afresh
+    tok = open_tokenizer(pipe.recipe, path) if not cfg.path else enc
+    special = tok.special
+    write_hf_config(pipe.output, special, name == HF_NAME, pipe.recipe.sharding.sequence_length)
+    result = {"sha256": file_sha256(path), "vocab_size": tok.vocab_size, "source": source, "path": name,
+              "special_ids": special.to_dict()}
     if pipe.recipe.media is not None:
         to_phase(bar, bar_task, f"{stage.name} (codebooks)")
         result.update(_codebook_stage(pipe))
@@ -508,7 +531,8 @@ def _index_stage(
         "sequence_length": cfg.sequence_length,
         "dtypes": {"input_ids": cfg.token_dtype, "attention_mask": "int32", "modality_mask": "uint8", "labels": "int32"},
         "tokenizer": {"path": tok.get("path", HF_NAME), "sha256": tok["sha256"], "vocab_size": tok["vocab_size"],
-                      "special_tokens": list(SPECIAL_TOKENS)},
+                      "special_tokens": list(tok["special_ids"]["tokens"])},
+        "special_ids": tok["special_ids"],
         "recipe_sha256": pipe.fingerprint,
         "seed": pipe.recipe.seed,
         "split_ratios": cfg.splits,

@@ -42,7 +42,7 @@ TEXT_TYPES = ["bpe", "unigram", "wordpiece", "sentencepiece_unigram", "sentencep
 @click.option("--max-samples", type=click.IntRange(min=1), help="Documents taken from each of the INPUTS.")
 @click.option("--sample-bytes", type=click.IntRange(min=1), default=200_000_000, show_default=True,
               help="At most this many characters of text are used for training.")
-@click.option("--special-token", "extra", multiple=True, help="A user-defined special token (after id 15); repeatable.")
+@click.option("--special-token", "extra", multiple=True, help="An extra special token (after id 15; never produced from text); repeatable.")
 def train_text(inputs: tuple[str, ...], output: str, kind: str, vocab_size: int, min_frequency: int,
                manifest: str | None, text_unit: str, max_samples: int | None, sample_bytes: int,
                extra: tuple[str, ...]) -> None:
@@ -74,7 +74,7 @@ def train_text(inputs: tuple[str, ...], output: str, kind: str, vocab_size: int,
             data = train_to_bytes(cfg, source_texts(sources, Path(scratch), sample_bytes))
         out = Path(output)
         atomic_write_bytes(out, data)
-        enc = load_encoder(out)
+        enc = load_encoder(out, layout="rtdlm")
     except CorpusforgeError as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(2)

@@ -26,6 +26,7 @@ from corpusforge.loader.blend import Blend
 from corpusforge.loader.order import ALGORITHMS, DEFAULT_BLOCK, EpochOrder
 from corpusforge.loader.reader import open_shard
 from corpusforge.loader.store import INDEX_NAME, ShardStore, shard_files
+from corpusforge.tokenize.special import special_of_index
 
 STATE_VERSION = 1
 Span = tuple[int, int]
@@ -126,6 +127,7 @@ class ShardIterator:
                              "drop_last=False")
         self.derive = tuple(k for k in ("position_ids", "document_ids") if k in index.get("dtypes", {}))
         self.media_layout = index.get("media")  # multimodal runs: modality_mask of id-only formats
+        self.special = special_of_index(index)  # the run's pad id and masked labels (id-only formats)
         self.fields = list(fields) if fields is not None else list(self._open(0))
         self.prefetch, self.return_sample_ids = prefetch, return_sample_ids
         self.epoch, self.position = 0, 0
@@ -359,7 +361,7 @@ class ShardIterator:
         if self.verify_checksums:
             self._verify(info, path, store.describe())
         try:
-            tensors = open_shard(path, self.sequence_length, self.derive, self.media_layout)
+            tensors = open_shard(path, self.sequence_length, self.derive, self.media_layout, self.special)
         except FileNotFoundError:
             raise FileNotFoundError(f"{store.describe()}: shard {info['path']} listed in the index is missing") from None
         tensors = {k: np.asarray(v) for k, v in tensors.items()}  # plain views: np.memmap indexing is slow

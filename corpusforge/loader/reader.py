@@ -24,7 +24,7 @@ import numpy as np
 
 from corpusforge.shards.formats import MEGATRON_DTYPE_CODES, MEGATRON_HEADER
 from corpusforge.shards.packer import sample_tensors
-from corpusforge.tokenize.special import PAD
+from corpusforge.tokenize.special import PAD, RTDLM, SpecialIds
 
 _DTYPES = {
     "BOOL": np.bool_, "U8": np.uint8, "I8": np.int8, "U16": np.uint16, "I16": np.int16,
@@ -172,8 +172,9 @@ def read_megatron_index(path: str | Path) -> MegatronIndex:
     )  # fmt: skip
 
 
-def read_megatron_rows(bin_path: Path, sequence_length: int) -> np.ndarray:
-    """Rows of a Megatron ``.bin``/``.idx`` pair, right-padded with PAD to ``sequence_length``."""
+def read_megatron_rows(bin_path: Path, sequence_length: int, pad: int = PAD) -> np.ndarray:
+    """Rows of a Megatron ``.bin``/``.idx`` pair, right-padded with ``pad`` (the run's padding id)
+    to ``sequence_length``."""
     bin_path = Path(bin_path)
     index = read_megatron_index(bin_path.with_suffix(".idx"))
     if len(index.sizes) and (index.sizes.min() < 0 or index.sizes.max() > sequence_length):
@@ -182,15 +183,15 @@ def read_megatron_rows(bin_path: Path, sequence_length: int) -> np.ndarray:
     tokens = np.memmap(bin_path, dtype=index.dtype, mode="r") if bin_path.stat().st_size else np.empty(0, index.dtype)
     if len(tokens) != int(index.sizes.sum()):
         raise ValueError(f"{bin_path}: holds {len(tokens)} tokens, its .idx sizes add up to {int(index.sizes.sum())}")
-    rows = np.full((len(index.sizes), sequence_length), PAD, dtype=np.int32)
+    rows = np.full((len(index.sizes), sequence_length), pad, dtype=np.int32)
     rows[np.arange(sequence_length) < index.sizes[:, None]] = tokens
     return rows
 
 
-def read_stored(path: str | Path, sequence_length: int = 0) -> dict[str, np.ndarray]:
+def read_stored(path: str | Path, sequence_length: int = 0, pad: int = PAD) -> dict[str, np.ndarray]:
     """The tensors the shard's files hold, as stored: every tensor of SafeTensors and Parquet,
     ``input_ids`` alone of ``.npy`` (dtype as written) and Megatron (rows rebuilt from the
-    ``.bin``/``.idx`` pair, right-padded with PAD to ``sequence_length``)."""
+    ``.bin``/``.idx`` pair, right-padded with ``pad`` to ``sequence_length``)."""
     path = Path(path)
     fmt, compression = shard_kind(path)
     if fmt == "safetensors":
@@ -200,16 +201,17 @@ def read_stored(path: str | Path, sequence_length: int = 0) -> dict[str, np.ndar
     if fmt == "npy":
         source = io.BytesIO(read_decompressed(path)) if compression != "none" else path
         return {"input_ids": np.load(source, mmap_mode=None if compression != "none" else "r", allow_pickle=False)}
-    return {"input_ids": read_megatron_rows(path, sequence_length)}
+    return {"input_ids": read_megatron_rows(path, sequence_length, pad)}
 
 
 def open_shard(path: str | Path, sequence_length: int = 0, derive: tuple[str, ...] = (),
-               media_layout: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+               media_layout: dict[str, Any] | None = None, special: SpecialIds = RTDLM) -> dict[str, np.ndarray]:
     """Tensors of one shard, by the file's name: SafeTensors (optionally .zst/.gz/.lz4), .npy,
     .parquet or Megatron .bin/.idx. Formats that store only ``input_ids`` get the other tensors
     derived exactly as the writer makes them (``derive`` names the optional ones; a multimodal
-    index's ``media_layout`` gives the modality mask)."""
-    stored = read_stored(path, sequence_length)
+    index's ``media_layout`` gives the modality mask; ``special`` the index's special ids)."""
+    stored = read_stored(path, sequence_length, special.pad)
     if shard_kind(path)[0] not in IDS_ONLY:
         return stored
-    return sample_tensors(stored["input_ids"], "position_ids" in derive, "document_ids" in derive, media_layout)
+    return sample_tensors(stored["input_ids"], "position_ids" in derive, "document_ids" in derive, media_layout,
+                          special=special)

@@ -323,10 +323,10 @@ def _tokenizer_section(facts: OutputFacts) -> str:
     tok = facts.index.get("tokenizer", {})
     cfg = facts.recipe.get("tokenizer") or {}
     kind = f"loaded from `{cfg['path']}`" if cfg.get("path") else f"`{cfg.get('type', 'bpe')}`, trained on the curated text"
-    special = tok.get("special_tokens", [])
+    special = facts.index.get("special_ids", {}).get("tokens") or {t: i for i, t in enumerate(tok.get("special_tokens", []))}
     rows = [["type", kind], ["file", f"`{tok.get('path', '')}` (sha256 `{tok.get('sha256', '')[:16]}…`)"],
             ["vocabulary size", _n(tok.get("vocab_size"))],
-            ["special tokens", ", ".join(f"`{t}`={i}" for i, t in enumerate(special))]]
+            ["special tokens", ", ".join(f"`{t}`={i}" for t, i in sorted(special.items(), key=lambda kv: kv[1]))]]
     if cfg.get("extra_special_tokens"):
         rows.append(["extra special tokens", ", ".join(f"`{t}`" for t in cfg["extra_special_tokens"])])
     return _table(["", ""], rows)

@@ -35,7 +35,7 @@ from corpusforge.observe.version import VERSION_NAME, write_version
 from corpusforge.shards.edit import cut_pieces, read_input_ids, shard_files, shard_metadata, write_shard_files
 from corpusforge.shards.index import INDEX_NAME
 from corpusforge.state import atomic_write_bytes, atomic_write_json, file_sha256, read_json
-from corpusforge.tokenize.special import BOS, EOS, NUM_SPECIAL, PAD
+from corpusforge.tokenize.special import special_of_index
 
 ERASURES = Path("audit") / "erasures.jsonl"
 JOURNAL = Path("_state") / "erase" / "journal.json"
@@ -126,7 +126,8 @@ def _decoder(output: Path, index: dict[str, Any]) -> Any:
         from corpusforge.tokenize.spm import SentencePieceEncoder
 
         sp = SentencePieceEncoder.from_file(path).sp
-        return lambda ids: sp.decode([int(i) for i in ids if i >= NUM_SPECIAL])
+        specials = set(special_of_index(index).tokens.values())
+        return lambda ids: sp.decode([int(i) for i in ids if int(i) not in specials])
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(path))
@@ -137,13 +138,14 @@ def _decoded_texts(output: Path, index: dict[str, Any], pieces: pa.Table) -> dic
     """Each document's text decoded from its shard spans: the piece with BOS first, the one with EOS
     last, the others in shard and row order (exact unless a shuffled document spans four rows or more)."""
     length, decode = index["sequence_length"], _decoder(output, index)
+    special = special_of_index(index)
     position = {s["path"]: k for k, s in enumerate(index["shards"])}
     parts: dict[str, list[tuple[int, int, int, np.ndarray]]] = {}
     for shard in sorted(set(pieces["shard"].to_pylist()), key=position.__getitem__):
-        ids = read_input_ids(output / shard, length)
+        ids = read_input_ids(output / shard, length, special)
         for p in pieces.filter(pc.equal(pieces["shard"], shard)).to_pylist():
             span = ids[p["row"], p["token_start"] : p["token_end"]]
-            rank = 0 if span[0] == BOS else 2 if span[-1] == EOS else 1
+            rank = 0 if special.bos is not None and span[0] == special.bos else 2 if span[-1] == special.eos else 1
             parts.setdefault(p["doc_id"], []).append((rank, position[shard], p["row"], span))
     return {d: decode(np.concatenate([s for *_, s in sorted(ps, key=lambda x: x[:3])])) for d, ps in parts.items()}
 
@@ -274,8 +276,9 @@ def apply_erasure(output: Path, plan: ErasurePlan, selector: Selector) -> dict[s
                 continue
             main = output / entry["path"]
             lineage = pq.read_table(_lineage_path(output, entry["path"]))
-            edit = cut_pieces(read_input_ids(main, index["sequence_length"]), lineage,
-                              pc.is_in(lineage["doc_id"], chosen).to_numpy(zero_copy_only=False))
+            special = special_of_index(index)
+            edit = cut_pieces(read_input_ids(main, index["sequence_length"], special), lineage,
+                              pc.is_in(lineage["doc_id"], chosen).to_numpy(zero_copy_only=False), special)
             rows_removed += edit.rows_removed
             tokens_split[entry["split"]] += edit.tokens_removed
             tokens_source.update(edit.tokens_by_source)
@@ -293,7 +296,7 @@ def apply_erasure(output: Path, plan: ErasurePlan, selector: Selector) -> dict[s
             tmp_lineage = journal.temp(_lineage_path(output, entry["path"]))
             pq.write_table(edit.lineage.cast(SCHEMA), tmp_lineage, compression="zstd")
             paths = list(temps.values())
-            new = {**entry, "samples": int(len(edit.input_ids)), "tokens": int(np.count_nonzero(edit.input_ids != PAD)),
+            new = {**entry, "samples": int(len(edit.input_ids)), "tokens": int(np.count_nonzero(edit.input_ids != special.pad)),
                    "bytes": sum(p.stat().st_size for p in paths), "sha256": file_sha256(paths[0])}
             if len(paths) > 1:
                 new["sidecars"] = [{"path": files[s].relative_to(output).as_posix(), "sha256": file_sha256(temps[s])}

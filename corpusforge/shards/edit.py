@@ -23,7 +23,7 @@ from corpusforge.loader.reader import open_shard, shard_kind
 from corpusforge.shards.formats import COMPRESSION_SUFFIX, get_format, write_shard
 from corpusforge.shards.packer import OPTIONAL_TENSORS, TEXT_TENSORS, sample_tensors
 from corpusforge.shards.writer import TOKEN_DTYPES
-from corpusforge.tokenize.special import BOS, PAD
+from corpusforge.tokenize.special import RTDLM, SpecialIds, special_of_index
 
 # Tensors that sample_tensors re-derives; a shard holding any other cannot be rebuilt from input_ids.
 DERIVED = {*TEXT_TENSORS, *OPTIONAL_TENSORS}
@@ -55,23 +55,24 @@ def check_rebuildable(path: Path, tensors: dict[str, np.ndarray]) -> None:
         raise CorpusforgeError(f"{path}: has non-text tokens (modality_mask > 0); erase supports text shards only")
 
 
-def cut_pieces(input_ids: np.ndarray, lineage: pa.Table, cut: np.ndarray) -> ShardEdit:
+def cut_pieces(input_ids: np.ndarray, lineage: pa.Table, cut: np.ndarray, special: SpecialIds = RTDLM) -> ShardEdit:
     """Remove the lineage pieces where ``cut`` is True from ``input_ids`` (one shard's rows).
 
-    ``lineage`` is the shard's table (columns ``row``, ``token_start``, ``token_end``, ``source_name``).
+    ``lineage`` is the shard's table (columns ``row``, ``token_start``, ``token_end``, ``source_name``);
+    ``special`` the output's special ids (``special_of_index``).
     """
     rows = lineage["row"].to_numpy()
     lo = lineage["token_start"].to_numpy().astype(np.int64)
     hi = lineage["token_end"].to_numpy().astype(np.int64)
     n, length = input_ids.shape
-    keep = input_ids != PAD
+    keep = input_ids != special.pad
     # mark the cut spans with a +1/-1 difference array per row, then cumulate along the row
     delta = np.zeros((n, length + 1), dtype=np.int32)
     np.add.at(delta, (rows[cut], lo[cut]), 1)
     np.add.at(delta, (rows[cut], hi[cut]), -1)
     keep &= np.cumsum(delta[:, :length], axis=1) == 0
     counts = keep.sum(axis=1)
-    out = np.full((n, length), PAD, dtype=np.int32)
+    out = np.full((n, length), special.pad, dtype=np.int32)
     r, c = np.nonzero(keep)
     out[r, (np.cumsum(keep, axis=1) - 1)[r, c]] = input_ids[r, c]
     alive = counts > 0
@@ -91,7 +92,10 @@ def cut_pieces(input_ids: np.ndarray, lineage: pa.Table, cut: np.ndarray) -> Sha
         new_lineage = new_lineage.set_column(new_lineage.schema.get_field_index(name), name,
                                              pa.array((values - before)[kept_idx], pa.int32()))
     sources = np.asarray(lineage["source_name"].to_pylist(), dtype=object)
-    starts_doc = input_ids[rows, np.minimum(lo, length - 1)] == BOS
+    if special.bos is not None:  # one copy per piece that opens a document (its BOS), or ends one (EOS)
+        starts_doc = input_ids[rows, np.minimum(lo, length - 1)] == special.bos
+    else:
+        starts_doc = input_ids[rows, np.clip(hi - 1, 0, length - 1)] == special.eos
     copies: dict[str, int] = {}
     tokens: dict[str, int] = {}
     for k in np.flatnonzero(cut):
@@ -101,10 +105,10 @@ def cut_pieces(input_ids: np.ndarray, lineage: pa.Table, cut: np.ndarray) -> Sha
     return ShardEdit(out[alive], new_lineage, int((hi - lo)[cut].sum()), int(n - alive.sum()), copies, tokens)
 
 
-def read_input_ids(path: Path, sequence_length: int) -> np.ndarray:
+def read_input_ids(path: Path, sequence_length: int, special: SpecialIds = RTDLM) -> np.ndarray:
     """A shard's ``input_ids`` (any format), after checking that erase can rebuild its other tensors."""
     try:
-        tensors = open_shard(path, sequence_length)
+        tensors = open_shard(path, sequence_length, special=special)
     except (OSError, ValueError) as exc:
         raise CorpusforgeError(f"{path}: cannot read the shard ({exc})") from None
     check_rebuildable(path, tensors)
@@ -118,7 +122,8 @@ def shard_metadata(path: Path, split: str, index: dict[str, Any]) -> dict[str, s
             (size,) = struct.unpack("<Q", fh.read(8))
             return dict(json.loads(fh.read(size)).get("__metadata__", {}))
     return {"format": "corpusforge", "sequence_length": str(index["sequence_length"]),
-            "recipe_sha256": index["recipe_sha256"], "split": split}
+            "recipe_sha256": index["recipe_sha256"], "split": split,
+            "pad_id": str(special_of_index(index).pad)}
 
 
 def write_shard_files(
@@ -133,7 +138,9 @@ def write_shard_files(
     dtypes = index.get("dtypes", {})
     fmt.token_dtype = np.dtype(TOKEN_DTYPES[dtypes.get("input_ids", "int32")])  # as the run stored them
     pos, docs = "position_ids" in dtypes, "document_ids" in dtypes
-    write_shard(fmt, rows, lambda block, names: sample_tensors(block, pos, docs, names=names), metadata,
+    special = special_of_index(index)
+    write_shard(fmt, rows, lambda block, names: sample_tensors(block, pos, docs, names=names, special=special),
+                metadata,
                 compression, targets.__getitem__, atomic=False)
 
 

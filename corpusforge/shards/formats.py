@@ -324,16 +324,17 @@ class MegatronFormat(ShardFormat):
 
     def encode(self, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> dict[str, bytes]:
         ids = tensors["input_ids"]
-        keep = ids != PAD
+        keep = ids != int(metadata.get("pad_id", PAD))
         tokens = ids[keep].astype(self.token_dtype)  # row-major, so rows stay in order
         return {".bin": tokens.tobytes(), ".idx": self._index(keep.sum(axis=1).astype(np.int32))}
 
     def write(self, open_file: OpenFile, rows: Rows, tensors_of: TensorsOf, metadata: dict[str, str]) -> None:
         """The tokens block by block, keeping each row's length (4 bytes a sample) for the ``.idx``."""
         lengths = [np.zeros(0, np.int32)]
+        pad = int(metadata.get("pad_id", PAD))  # the run's padding id (shard metadata)
         with open_file(".bin", None) as fh:
             for lo in range(0, len(rows), BLOCK_ROWS):
-                keep = (block := rows[lo : lo + BLOCK_ROWS]) != PAD
+                keep = (block := rows[lo : lo + BLOCK_ROWS]) != pad
                 lengths.append(np.count_nonzero(keep, axis=1).astype(np.int32))
                 fh.write(np.ascontiguousarray(block[keep], dtype=self.token_dtype).data)
         idx = self._index(np.concatenate(lengths))

@@ -1,5 +1,8 @@
 """Pack ``[BOS] doc [EOS]`` token streams into ``sequence_length`` rows.
 
+The ids of BOS, EOS and PAD are the run's (``SpecialIds``; the RT-DLM layout by default); a
+tokenizer without a BOS of its own (GPT-2) frames documents as ``doc [EOS]``.
+
 Modes: ``concat`` (default) concatenates documents and cuts windows; ``pad`` gives every document
 rows of its own (a long one is split over several), padded; ``truncate`` keeps one row per
 document and counts the tokens cut off in ``truncated_tokens``, so nothing is lost silently.
@@ -25,17 +28,17 @@ from typing import Any
 import numpy as np
 
 from corpusforge.errors import RecipeError
-from corpusforge.tokenize.special import BOS, EOS, IGNORE_INDEX, NUM_SPECIAL, PAD
+from corpusforge.tokenize.special import IGNORE_INDEX, NUM_SPECIAL, PAD, RTDLM, SpecialIds
 
 SPAN_OPEN = (4, 6, 8)  # <IMG>, <AUDIO>, <VIDEO> (corpusforge.media.sequence.MARKERS)
 SPAN_CLOSE = (5, 7, 9)
 IMAGE_OPEN, VIDEO_OPEN = 4, 8
 
 
-def frame_documents(ids: Sequence[Sequence[int]]) -> np.ndarray:
+def frame_documents(ids: Sequence[Sequence[int]], special: SpecialIds = RTDLM) -> np.ndarray:
     """One flat int32 array: BOS, doc 0's ids, EOS, BOS, doc 1's ids, EOS, ..."""
     lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-    return frame_flat(flat_ids(ids, lengths), lengths)
+    return frame_flat(flat_ids(ids, lengths), lengths, special)
 
 
 def flat_ids(ids: Sequence[Sequence[int]], lengths: np.ndarray) -> np.ndarray:
@@ -52,15 +55,20 @@ def gather_segments(flat: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -
     return flat[np.arange(int(lengths.sum())) + np.repeat(starts - out_starts, lengths)]
 
 
-def frame_flat(tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """``tokens`` (documents of ``lengths`` back to back) framed as BOS doc EOS, vectorised."""
-    ends = np.cumsum(lengths + 2)
-    starts = ends - lengths - 2
+def frame_flat(tokens: np.ndarray, lengths: np.ndarray, special: SpecialIds = RTDLM) -> np.ndarray:
+    """``tokens`` (documents of ``lengths`` back to back) framed as BOS doc EOS (doc EOS without
+    a BOS), vectorised."""
+    f = special.framing
+    ends = np.cumsum(lengths + f)
+    starts = ends - lengths - f
     out = np.empty(int(ends[-1]) if len(ends) else 0, dtype=np.int32)
     content = np.ones(len(out), dtype=bool)
-    content[starts] = content[ends - 1] = False
+    content[ends - 1] = False
+    if special.bos is not None:
+        content[starts] = False
+        out[starts] = special.bos
     out[content] = tokens
-    out[starts], out[ends - 1] = BOS, EOS
+    out[ends - 1] = special.eos
     return out
 
 
@@ -71,7 +79,8 @@ class Packer:
     """Accumulates framed token streams; hands out full windows, pads only the very last one."""
 
     def __init__(self, sequence_length: int, mode: str = "concat", whole_spans: bool = False,
-                 split_long: bool = True, frame_tokens: int = 0):
+                 split_long: bool = True, frame_tokens: int = 0, special: SpecialIds = RTDLM):
+        self.special = special  # media runs keep the RT-DLM layout (their markers sit at ids 4-9)
         if mode not in PACKING_MODES:
             raise ValueError(f"packing mode {mode!r} is unknown; allowed: {', '.join(PACKING_MODES)}")
         self.length, self.mode, self.whole_spans, self.split_long = sequence_length, mode, whole_spans, split_long
@@ -99,9 +108,9 @@ class Packer:
     def add_flat(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """``add_documents`` for ids already flat: ``tokens`` holds documents of ``lengths`` back to
         back (no media spans to fit); returns where they landed (``place``)."""
-        sizes = lengths + 2
+        sizes = lengths + self.special.framing
         spans = self.place(sizes)
-        flat = frame_flat(tokens, lengths)
+        flat = frame_flat(tokens, lengths, self.special)
         if self.mode == "concat":
             self.add(flat)
             return spans
@@ -109,14 +118,14 @@ class Packer:
         offset = np.arange(len(flat), dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         if self.mode == "truncate":
             keep = offset < n
-            self.truncated_tokens += int(np.count_nonzero(flat[~keep] != PAD))  # span padding is not content
+            self.truncated_tokens += int(np.count_nonzero(flat[~keep] != self.special.pad))  # span padding is not content
             rows_per_doc = np.ones(len(sizes), dtype=np.int64)
             flat, offset, sizes_kept = flat[keep], offset[keep], np.minimum(sizes, n)
         else:
             rows_per_doc = -(-sizes // n)
             sizes_kept = sizes
         first_row = np.cumsum(rows_per_doc) - rows_per_doc
-        out = np.full((int(rows_per_doc.sum()), n), PAD, dtype=np.int32)
+        out = np.full((int(rows_per_doc.sum()), n), self.special.pad, dtype=np.int32)
         out[np.repeat(first_row, sizes_kept) + offset // n, offset % n] = flat
         self._rows.append(out)
         return spans
@@ -277,7 +286,7 @@ class Packer:
         full = self.take_full()
         if not self._size:
             return full
-        last = np.full((1, self.length), PAD, dtype=np.int32)
+        last = np.full((1, self.length), self.special.pad, dtype=np.int32)
         last[0, : self._size] = np.concatenate(self._chunks)
         self._chunks, self._size = [], 0
         return np.concatenate([full, last])
@@ -291,17 +300,19 @@ OPTIONAL_TENSORS = ("position_ids", "document_ids")
 def sample_tensors(
     input_ids: np.ndarray, position_ids: bool = False, document_ids: bool = False,
     media_layout: dict[str, Any] | None = None, names: Collection[str] | None = None,
+    special: SpecialIds = RTDLM,
 ) -> dict[str, np.ndarray]:
     """The tensors of a text shard from its (samples, sequence_length) ``input_ids``; only those in
     ``names`` when given (a streaming writer asks for one tensor at a time).
 
     ``labels`` equal ``input_ids`` (unshifted, as HuggingFace causal LMs expect) with -100 on
-    padding and on the fixed special tokens (media markers included); ``modality_mask`` is 0 (text)
+    padding and on ``special.masked`` (``sharding.mask_special``: BOS by default; EOS and the media
+    markers keep their labels, so a model learns to end a document and a span); ``modality_mask`` is 0 (text)
     everywhere, or with a multimodal run's ``media_layout`` follows from the ids (1 image, 2 audio,
     3 video: ``corpusforge.media.sequence.modality_mask_of``). Optional
     ``document_ids`` number the documents inside each row from 0 (-1 on padding) and
-    ``position_ids`` restart at 0 at each row start and each BOS (0 on padding), so a trainer can
-    keep attention inside documents.
+    ``position_ids`` restart at 0 at each row start and each document start (its BOS, or the
+    token after an EOS without one; 0 on padding), so a trainer can keep attention inside documents.
     """
     want = set(TEXT_TENSORS) | ({"position_ids"} if position_ids else set()) | (
         {"document_ids"} if document_ids else set())
@@ -312,7 +323,7 @@ def sample_tensors(
     if "input_ids" in want:
         out["input_ids"] = input_ids
     if "attention_mask" in want:
-        out["attention_mask"] = (input_ids != PAD).astype(np.int32)
+        out["attention_mask"] = (input_ids != special.pad).astype(np.int32)
     if "modality_mask" in want:
         if media_layout is not None:
             from corpusforge.media.sequence import modality_mask_of
@@ -322,11 +333,15 @@ def sample_tensors(
             out["modality_mask"] = np.zeros(input_ids.shape, dtype=np.uint8)
     if "labels" in want:
         labels = input_ids.copy()
-        labels[input_ids < NUM_SPECIAL] = IGNORE_INDEX
+        labels[np.isin(input_ids, special.masked_array())] = IGNORE_INDEX
         out["labels"] = labels
     if want & {"position_ids", "document_ids"}:
-        pad = input_ids == PAD
-        start = input_ids == BOS
+        pad = input_ids == special.pad
+        if special.bos is not None:
+            start = input_ids == special.bos
+        else:  # a document starts after the previous one's EOS
+            start = np.zeros(input_ids.shape, dtype=bool)
+            start[:, 1:] = input_ids[:, :-1] == special.eos
         start[:, :1] = True
         if "document_ids" in want:
             doc = np.cumsum(start, axis=1, dtype=np.int32) - 1

@@ -29,21 +29,22 @@ def shuffle_split(
     shutil.rmtree(unpacked, ignore_errors=True)
     unpacked.mkdir(parents=True)
     try:
-        ids = [_mapped_ids(p["part"], sequence_length, unpacked / f"{k:06d}.rows") for k, p in enumerate(parts)]
+        ids = [_mapped_ids(p["part"], sequence_length, unpacked / f"{k:06d}.rows", writer.special.pad)
+               for k, p in enumerate(parts)]
         _gather(ids, seed, sequence_length, writer, chunk)
     finally:
         shutil.rmtree(unpacked, ignore_errors=True)
     return writer.close()
 
 
-def _mapped_ids(part: str, sequence_length: int, spill: Path) -> np.ndarray:
+def _mapped_ids(part: str, sequence_length: int, spill: Path, pad: int) -> np.ndarray:
     """The ``input_ids`` of a shard part backed by a file, so the shuffle holds one part in memory at
     a time, not the split: the part itself where its format maps (uncompressed SafeTensors or npy),
-    else its rows written once, as int32, to ``spill``."""
+    else its rows written once, as int32, to ``spill`` (Megatron rows re-padded with the run's ``pad``)."""
     from corpusforge.loader.reader import read_stored, shard_kind
 
     fmt, compression = shard_kind(Path(part))
-    ids = read_stored(part, sequence_length)["input_ids"]  # as stored: no derived tensors for npy/Megatron
+    ids = read_stored(part, sequence_length, pad)["input_ids"]  # as stored: no derived tensors for npy/Megatron
     if compression == "none" and fmt in ("safetensors", "npy"):
         return ids
     np.ascontiguousarray(ids, dtype=np.int32).tofile(spill)

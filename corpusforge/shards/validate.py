@@ -23,15 +23,15 @@ from corpusforge.remote import is_url
 from corpusforge.shards.index import INDEX_NAME
 from corpusforge.shards.packer import sample_tensors
 from corpusforge.state import file_sha256
-from corpusforge.tokenize.special import PAD
+from corpusforge.tokenize.special import SpecialIds, special_of_index
 
 # The tensors of an index written before it listed its dtypes.
 REQUIRED = {"input_ids": "int32", "attention_mask": "int32", "modality_mask": "uint8", "labels": "int32"}
 ENTRY_KEYS = ("split", "path", "samples", "tokens", "bytes", "sha256")
 _DERIVED_MEANING = {
     "attention_mask": "is not 1 exactly on non-pad tokens",
-    "labels": "differ from input_ids with -100 on padding and special tokens",  # IGNORE_INDEX
-    "position_ids": "do not count from 0 at each row start and <BOS> (0 on padding)",
+    "labels": "differ from input_ids with -100 on padding and the masked special tokens",  # IGNORE_INDEX
+    "position_ids": "do not count from 0 at each row start and document start (0 on padding)",
     "document_ids": "do not number the row's documents from 0 (-1 on padding)",
 }
 
@@ -152,7 +152,7 @@ def check_shard(out: Path, entry: dict[str, Any], index: dict[str, Any], vocab: 
         if faults:
             return faults
     try:
-        stored = read_stored(path, length)
+        stored = read_stored(path, length, special_of_index(index).pad)
     except Exception as exc:  # decompressors, pyarrow and numpy raise their own error types for damaged files
         reason = str(exc).replace(f"{path}: ", "").replace(f"{out}/", "")
         return [f"{name}: not a readable {kind} shard ({reason})"]
@@ -160,7 +160,7 @@ def check_shard(out: Path, entry: dict[str, Any], index: dict[str, Any], vocab: 
     if kind == "megatron":  # rows are rebuilt as int32 from the .bin, whatever its token dtype
         expected = {"input_ids": "int32"}
     faults = _check_schema(name, stored, expected, (entry["samples"], length))
-    return faults or _check_values(name, stored, entry, vocab, index.get("media"))
+    return faults or _check_values(name, stored, entry, vocab, index.get("media"), special_of_index(index))
 
 
 def _check_megatron(bin_path: Path, entry: dict[str, Any], length: int, token_dtype: np.dtype) -> list[str]:
@@ -224,11 +224,11 @@ def _first_difference(got: np.ndarray, want: np.ndarray) -> str | None:
 
 
 def _check_values(name: str, stored: dict[str, np.ndarray], entry: dict[str, Any], vocab: int | None,
-                  layout: dict[str, Any] | None) -> list[str]:
+                  layout: dict[str, Any] | None, special: SpecialIds) -> list[str]:
     """Faults of the values: ids in range, token count, every stored derived tensor equal to its derivation."""
     faults = []
     ids = np.asarray(stored["input_ids"])
-    tokens = int(np.count_nonzero(ids != PAD))
+    tokens = int(np.count_nonzero(ids != special.pad))
     if tokens != entry["tokens"]:
         faults.append(f"{name}: {tokens} non-pad tokens, index says {entry['tokens']}")
     outside = (ids < 0) | (ids >= vocab) if vocab is not None else ids < 0
@@ -236,7 +236,7 @@ def _check_values(name: str, stored: dict[str, np.ndarray], entry: dict[str, Any
         r, c = (int(x) for x in np.argwhere(outside)[0])
         faults.append(f"{name}: input_ids outside [0, {vocab}) at {int(outside.sum())} positions "
                       f"(first: row {r}, position {c}: {ids[r, c]})")
-    want = sample_tensors(ids, "position_ids" in stored, "document_ids" in stored)
+    want = sample_tensors(ids, "position_ids" in stored, "document_ids" in stored, special=special)
     for k, meaning in _DERIVED_MEANING.items():
         diff = _first_difference(np.asarray(stored[k]), want[k]) if k in stored else None
         if diff:

@@ -11,7 +11,7 @@ import numpy as np
 
 from corpusforge.shards.formats import COMPRESSION_SUFFIX, SafeTensorsFormat, ShardFormat, write_shard
 from corpusforge.shards.packer import sample_tensors
-from corpusforge.tokenize.special import PAD
+from corpusforge.tokenize.special import RTDLM, SpecialIds
 
 # input_ids + attention_mask + labels (int32) + modality_mask (uint8), per token.
 BYTES_PER_TOKEN = 4 + 4 + 4 + 1
@@ -24,12 +24,12 @@ class SpilledRows:
     slices: a shard costs its writer no memory however large it is, and only the page cache holds it.
     """
 
-    def __init__(self, path: Path, length: int):
-        self.path, self.length = path, length
+    def __init__(self, path: Path, length: int, pad: int = RTDLM.pad):
+        self.path, self.length, self.pad = path, length, pad
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(path, "w+b", buffering=0)
         self._n = 0
-        self.tokens = 0  # non-PAD ids, counted as they arrive
+        self.tokens = 0  # non-padding ids, counted as they arrive
         self.max_id = 0
 
     def append(self, rows: np.ndarray) -> None:
@@ -38,7 +38,7 @@ class SpilledRows:
         while view.nbytes:
             view = view[self._fh.write(view) :]
         self._n += len(rows)
-        self.tokens += int(np.count_nonzero(rows != PAD))
+        self.tokens += int(np.count_nonzero(rows != self.pad))
         self.max_id = max(self.max_id, int(rows.max())) if rows.size else self.max_id
 
     def __len__(self) -> int:
@@ -82,8 +82,10 @@ class ShardWriter:
         compression: str = "none",
         max_tokens_per_shard: int | None = None,
         media_layout: dict[str, Any] | None = None,
+        special: SpecialIds = RTDLM,
         token_dtype: str = "int32",
     ):
+        self.special = special  # the run's pad id and masked labels
         self.prefix, self.length = prefix, sequence_length
         self.position_ids, self.document_ids = position_ids, document_ids
         self.media_layout = media_layout  # multimodal: modality_mask derived from ids by this layout
@@ -106,7 +108,7 @@ class ShardWriter:
         """Append (samples, sequence_length) rows; every full shard is written at once."""
         while len(rows):
             if self._spill is None:
-                self._spill = SpilledRows(self._path(len(self.shards), ".rows"), self.length)
+                self._spill = SpilledRows(self._path(len(self.shards), ".rows"), self.length, self.special.pad)
             room = self.rows_per_shard - len(self._spill)
             self._spill.append(rows[:room])
             rows = rows[room:]
@@ -122,7 +124,7 @@ class ShardWriter:
         return self.prefix.with_name(f"{self.prefix.name}_{k:04d}{suffix}")
 
     def _tensors(self, block: np.ndarray, names: Collection[str] | None = None) -> dict[str, np.ndarray]:
-        return sample_tensors(block, self.position_ids, self.document_ids, self.media_layout, names)
+        return sample_tensors(block, self.position_ids, self.document_ids, self.media_layout, names, self.special)
 
     def _flush(self) -> None:
         rows, self._spill = self._spill, None

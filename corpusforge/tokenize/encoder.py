@@ -6,6 +6,7 @@ A run stores its tokenizer as ``tokenizer.json`` (HF) or ``tokenizer.model`` (Se
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from corpusforge.errors import RecipeError
+from corpusforge.tokenize.special import DEFAULT_MASKED, RTDLM, SpecialIds
 
 HF_NAME, SPM_NAME = "tokenizer.json", "tokenizer.model"
 # Characters per encode_batch call inside encode_flat. The library builds a few dozen bytes of
@@ -20,17 +22,71 @@ HF_NAME, SPM_NAME = "tokenizer.json", "tokenizer.model"
 # characters keeps that near 10 MB, and on prose it encodes ~4% faster than 2 MB calls (the
 # objects stay in cache and the allocator reuses them).
 ENCODE_CHUNK_CHARS = 1 << 18
+UNREACHABLE = "\x00\ue000"  # prefixed to special pieces of a Unigram model so text cannot spell them
 
 
 class HFEncoder:
-    """``encode_batch`` over a ``tokenizers.Tokenizer``; special tokens are framed by the packer."""
+    """``encode_batch`` over a ``tokenizers.Tokenizer``; special tokens are framed by the packer.
 
-    def __init__(self, tok: Any):
+    ``encode_special_tokens`` is on: a document that spells ``<|endoftext|>`` or ``<PAD>`` is
+    encoded as ordinary text, so special ids enter a shard only where the packer puts them."""
+
+    def __init__(self, tok: Any, special: SpecialIds | None = None):
         self.tok = tok
+        tok.encode_special_tokens = True
         self.vocab_size = tok.get_vocab_size()
+        self.special = special or RTDLM
+        self._encoder = _text_only(tok)
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        return [e.ids for e in self.tok.encode_batch_fast(texts, add_special_tokens=False)]
+        return [e.ids for e in self._encoder.encode_batch_fast(texts, add_special_tokens=False)]
+
+    def special_tokens(self) -> dict[str, int]:
+        """Every special token of the vocabulary, by string."""
+        return {t.content: i for i, t in self.tok.get_added_tokens_decoder().items() if t.special}
+
+    def token_id(self, token: str) -> int | None:
+        return self.tok.token_to_id(token)
+
+    def append(self, tokens: list[str]) -> dict[str, int]:
+        """Add ``tokens`` as special tokens after the vocabulary; their new ids."""
+        from tokenizers import AddedToken
+
+        self.tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in tokens])
+        self.vocab_size = self.tok.get_vocab_size()
+        self._encoder = _text_only(self.tok)
+        return {t: self.tok.token_to_id(t) for t in tokens}
+
+    def to_bytes(self) -> bytes:
+        self.tok.encode_special_tokens = False  # a stored tokenizer behaves as its users expect
+        try:
+            return self.tok.to_str(pretty=True).encode()
+        finally:
+            self.tok.encode_special_tokens = True
+
+
+def _text_only(tok: Any) -> Any:
+    """``tok`` itself, or for a Unigram model a copy in which text cannot reach a special piece:
+    a Unigram vocabulary holds its special tokens as pieces too (score 0, the best there is), so
+    the model would pick ``<SEP>`` out of a text that spells it. The copy renames those pieces to
+    strings no text holds (ids, scores and so every other encoding unchanged)."""
+    import orjson
+    from tokenizers import Tokenizer
+
+    if tok.model.__class__.__name__ != "Unigram":
+        return tok
+    specials = {t.content for t in tok.get_added_tokens_decoder().values() if t.special}
+    data = orjson.loads(tok.to_str())
+    vocab = data["model"]["vocab"]
+    unk = data["model"].get("unk_id")
+    if not any(piece in specials for i, (piece, _) in enumerate(vocab) if i != unk):
+        return tok
+    data["model"]["vocab"] = [[UNREACHABLE + p if p in specials and i != unk else p, sc]
+                              for i, (p, sc) in enumerate(vocab)]
+    data["added_tokens"] = [t for t in data.get("added_tokens", []) if not t.get("special")]
+    out = Tokenizer.from_str(orjson.dumps(data).decode())
+    out.encode_special_tokens = True
+    return out
 
 
 def resolve_path(path: str | Path) -> Path:
@@ -80,21 +136,32 @@ def encode_flat(enc: Any, texts: list[str], chunk_chars: int = ENCODE_CHUNK_CHAR
     return np.concatenate(ids), np.concatenate(lengths)
 
 
-def load_encoder(path: str | Path) -> HFEncoder | Any:
-    """An encoder for a stored tokenizer file, with its special tokens checked."""
+def load_encoder(
+    path: str | Path,
+    roles: Mapping[str, str | None] | None = None,
+    layout: str = "auto",
+    masked: Iterable[str] = DEFAULT_MASKED,
+    media: bool = False,
+) -> HFEncoder | Any:
+    """An encoder for a tokenizer file with its run's special ids (``.special``): the roles the
+    recipe names (``roles``), else the ones the files beside it name, else the tokenizer's own;
+    ``layout: rtdlm`` asks for the 16 fixed special tokens (see ``roles.resolve_special``)."""
+    from corpusforge.tokenize.roles import resolve_special
+
     p = Path(path)
     if p.suffix == ".model":
-        from corpusforge.tokenize.spm import SentencePieceEncoder, check_sentencepiece
+        from corpusforge.tokenize.spm import SentencePieceEncoder
 
         try:
             enc = SentencePieceEncoder.from_file(p)
         except RuntimeError as exc:
             raise RecipeError(f"tokenizer.path: {str(p)!r} is not a SentencePiece model ({exc})") from None
-        check_sentencepiece(enc.sp, f"tokenizer.path {str(p)!r}")
-        return enc
-    from corpusforge.tokenize.text import load_tokenizer
+    else:
+        from corpusforge.tokenize.text import load_tokenizer
 
-    return HFEncoder(load_tokenizer(p))
+        enc = HFEncoder(load_tokenizer(p))
+    enc.special = resolve_special(enc, p, roles, layout, masked, media)
+    return enc
 
 
 def train_to_bytes(cfg: Any, texts: Any) -> bytes:

@@ -1,7 +1,8 @@
 """SentencePiece tokenizers (unigram or BPE) with the 16 fixed special tokens at ids 0-15.
 
-PAD/UNK/BOS/EOS take SentencePiece's own control slots 0-3 and the other twelve are
-user-defined symbols, which SentencePiece numbers next, in order. ``byte_fallback`` keeps
+PAD/UNK/BOS/EOS take SentencePiece's own control slots 0-3 and the other twelve are control
+symbols, which SentencePiece numbers next, in order. Control symbols are never produced from
+text (user-defined ones would be), so a document that spells ``<IMG>`` encodes as ordinary text. ``byte_fallback`` keeps
 unseen characters encodable without UNK. Needs the ``sentencepiece`` package (extra ``formats``).
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from corpusforge.errors import RecipeError
-from corpusforge.tokenize.special import SPECIAL_TOKENS
+from corpusforge.tokenize.special import RTDLM, SPECIAL_TOKENS, SpecialIds
 
 # SentencePiece skips longer sentences; documents are fed line by line.
 MAX_SENTENCE_BYTES = 16_384
@@ -44,7 +45,7 @@ def train_sentencepiece(
         sentence_iterator=_lines(texts), model_writer=out, vocab_size=vocab_size, model_type=model_type,
         pad_id=0, unk_id=1, bos_id=2, eos_id=3,
         pad_piece=SPECIAL_TOKENS[0], unk_piece=SPECIAL_TOKENS[1], bos_piece=SPECIAL_TOKENS[2],
-        eos_piece=SPECIAL_TOKENS[3], user_defined_symbols=[*SPECIAL_TOKENS[4:], *extra_special_tokens],
+        eos_piece=SPECIAL_TOKENS[3], control_symbols=[*SPECIAL_TOKENS[4:], *extra_special_tokens],
         byte_fallback=True, hard_vocab_limit=False, max_sentence_length=MAX_SENTENCE_BYTES,
         num_threads=1, minloglevel=2,
     )  # fmt: skip
@@ -61,11 +62,33 @@ def check_sentencepiece(sp: Any, where: str) -> None:
 
 
 class SentencePieceEncoder:
-    """``encode_batch`` over a SentencePiece model given as ``.model`` bytes."""
+    """``encode_batch`` over a SentencePiece model given as ``.model`` bytes.
 
-    def __init__(self, model: bytes):
+    A loaded model's user-defined symbols are matched in text by SentencePiece itself (it has no
+    switch for that); its control symbols, BOS/EOS/PAD among them, never are."""
+
+    def __init__(self, model: bytes, special: SpecialIds | None = None):
         self.sp = _spm().SentencePieceProcessor(model_proto=model)
         self.vocab_size = self.sp.get_piece_size()
+        self.special = special or RTDLM
+        self._model = model
+
+    def token_id(self, token: str) -> int | None:
+        i = self.sp.piece_to_id(token)
+        return i if self.sp.id_to_piece(i) == token else None
+
+    def special_tokens(self) -> dict[str, int]:
+        """Every control symbol and the unknown piece, by string (user-defined symbols are text)."""
+        sp = self.sp
+        return {sp.id_to_piece(i): i for i in range(self.vocab_size) if sp.is_control(i) or sp.is_unknown(i)}
+
+    def default_role(self, role: str) -> str | None:
+        """The piece SentencePiece itself holds for ``role`` (None where its id is -1)."""
+        i = getattr(self.sp, f"{role}_id")()
+        return self.sp.id_to_piece(i) if i >= 0 else None
+
+    def to_bytes(self) -> bytes:
+        return self._model
 
     @classmethod
     def from_file(cls, path: str | Path) -> SentencePieceEncoder:

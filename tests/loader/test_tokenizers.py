@@ -30,7 +30,8 @@ def test_every_tokenizer_type_has_the_special_tokens_at_ids_0_to_15(trained):
     assert not (out / ("tokenizer.json" if TYPES[kind] == "tokenizer.model" else "tokenizer.model")).exists()
     enc = load_encoder(out / TYPES[kind])
     assert 300 < enc.vocab_size <= 600 and index["tokenizer"]["vocab_size"] == enc.vocab_size
-    assert SPECIAL_TOKENS.index("<SEP>") in enc.encode_batch(["the <SEP> end"])[0]
+    assert [enc.token_id(t) for t in SPECIAL_TOKENS] == list(range(16))
+    assert SPECIAL_TOKENS.index("<SEP>") not in enc.encode_batch(["the <SEP> end"])[0]  # text is text
 
 
 def test_shards_hold_every_token_of_every_document(trained):
@@ -67,8 +68,9 @@ def test_an_hf_tokenizer_directory_loads_by_path(tmp_path):
     assert (second / "tokenizer.json").read_bytes() == (first / "tokenizer.json").read_bytes()
 
 
-def test_a_tokenizer_without_the_special_tokens_is_refused(tmp_path):
+def test_a_tokenizer_without_an_eos_is_refused_before_curation(tmp_path):
     path = tmp_path / "tokenizer.json"
     Tokenizer(models.WordLevel({"a": 0, "<UNK>": 1}, unk_token="<UNK>")).save(str(path))
-    with pytest.raises(RecipeError, match="ids 0-15: <PAD> is id None, must be 0; <BOS> is id None, must be 2"):
+    with pytest.raises(RecipeError, match="has no EOS token to end documents with; name one in the recipe"):
         run_recipe(tmp_path / "out", tokenizer={"path": str(path)})
+    assert not (tmp_path / "out").exists()

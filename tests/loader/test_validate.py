@@ -159,13 +159,13 @@ def test_a_label_that_is_not_ignored_on_a_special_token_fails(copy_of, fmt, comp
     tensors["labels"][row, col] = tensors["input_ids"][row, col]
     name = rewrite(out, 0, tensors)
     assert validate_output(out)[0] == [
-        f"{name}: labels differ from input_ids with -100 on padding and special tokens: wrong at 1 positions "
+        f"{name}: labels differ from input_ids with -100 on padding and the masked special tokens: wrong at 1 positions "
         f"(first: row {row}, position {col}: {tensors['input_ids'][row, col]}, expected -100)"]
 
 
 @pytest.mark.parametrize("tensor,fault", [
     ("attention_mask", "attention_mask is not 1 exactly on non-pad tokens"),
-    ("position_ids", "position_ids do not count from 0 at each row start and <BOS> (0 on padding)"),
+    ("position_ids", "position_ids do not count from 0 at each row start and document start (0 on padding)"),
     ("document_ids", "document_ids do not number the row's documents from 0 (-1 on padding)"),
     ("modality_mask", "modality_mask is not 0 everywhere, but the index has no media layout"),
 ])  # fmt: skip

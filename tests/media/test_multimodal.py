@@ -20,7 +20,7 @@ from corpusforge.media.sequence import modality_mask_of
 from corpusforge.recipe import load_recipe
 from corpusforge.shards.formats import safetensors_bytes
 from corpusforge.shards.validate import validate_output
-from corpusforge.tokenize.special import IGNORE_INDEX, NUM_SPECIAL, PAD
+from corpusforge.tokenize.special import BOS, IGNORE_INDEX, NUM_SPECIAL, PAD
 from tests.conftest import SHARED_DATA
 from tests.ingest.helpers import read_all
 from tests.media.test_media import sine, tiny_video
@@ -108,8 +108,8 @@ def test_modality_mask_and_labels_follow_the_ids(run_out):
         ids, mask, labels = t["input_ids"], t["modality_mask"], t["labels"]
         assert np.array_equal(mask, modality_mask_of(ids, layout))
         seen |= set(np.unique(mask).tolist())
-        special = ids < NUM_SPECIAL
-        assert (labels[special] == IGNORE_INDEX).all() and np.array_equal(labels[~special], ids[~special])
+        masked = np.isin(ids, [PAD, BOS])  # EOS and the media markers keep their labels
+        assert (labels[masked] == IGNORE_INDEX).all() and np.array_equal(labels[~masked], ids[~masked])
         markers = (ids >= 4) & (ids <= 9)
         assert (mask[markers] > 0).all() and (mask[ids == PAD] == 0).all()
         assert (mask[(ids >= NUM_SPECIAL) & (ids < layout["text_vocab_size"])] == 0).all()

@@ -112,8 +112,9 @@ def test_shards_have_the_documented_schema_and_load_in_torch(tmp_path, shared_da
         "input_ids": "int32", "attention_mask": "int32", "modality_mask": "uint8", "labels": "int32"}
     assert t["input_ids"].shape == (index["shards"][0]["samples"], 128)
     ids, labels = t["input_ids"], t["labels"]
-    assert np.array_equal(labels[ids >= 16], ids[ids >= 16])
-    assert (labels[ids < 16] == -100).all()
+    masked = np.isin(ids, [0, 2])  # PAD and BOS; EOS keeps its label (sharding.mask_special)
+    assert np.array_equal(labels[~masked], ids[~masked]) and (ids[~masked] == 3).any()
+    assert (labels[masked] == -100).all()
     tt = torch_load(str(first))
     assert tt["input_ids"].dtype == torch.int32 and tt["modality_mask"].dtype == torch.uint8
     assert torch.equal(tt["labels"], torch.from_numpy(labels))

@@ -49,7 +49,7 @@ def test_packer_concatenates_and_pads_only_the_last_window():
     assert p.take_full().tolist() == [[2, 20, 21, 22, 3], [2, 30, 3, 2, 40]]
     assert p.finish().tolist() == [[41, 3, 0, 0, 0]]
     t = sample_tensors(p.finish() if False else framed[:10].reshape(2, 5))
-    assert t["labels"].tolist() == [[-100, 20, 21, 22, -100], [-100, 30, -100, -100, 40]]
+    assert t["labels"].tolist() == [[-100, 20, 21, 22, 3], [-100, 30, 3, -100, 40]]  # EOS keeps its label
     assert t["attention_mask"].tolist() == [[1] * 5, [1] * 5]
 
 
@@ -63,12 +63,18 @@ def test_trained_tokenizer_has_fixed_special_tokens_and_is_deterministic(tmp_pat
     assert loaded.encode("quick brown").ids == a.encode("quick brown").ids
 
 
-def test_loading_a_tokenizer_without_the_special_tokens_is_an_error(tmp_path):
+def test_loading_a_tokenizer_without_an_eos_is_an_error_and_rtdlm_extends_it(tmp_path):
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    from corpusforge.tokenize.encoder import load_encoder
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel()
     tok.train_from_iterator(["hello world"] * 10, trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>"]))
     tok.save(str(tmp_path / "t.json"))
-    with pytest.raises(RecipeError, match="<PAD> is id None, must be 0"):
-        load_tokenizer(tmp_path / "t.json")
+    with pytest.raises(RecipeError, match="has no EOS token to end documents with"):
+        load_encoder(tmp_path / "t.json")
+    enc = load_encoder(tmp_path / "t.json", layout="rtdlm")
+    n = tok.get_vocab_size()
+    assert enc.special.appended == {t: n + i for i, t in enumerate(SPECIAL_TOKENS)}
+    assert (enc.special.bos, enc.special.eos, enc.special.pad) == (n + 2, n + 3, n)
