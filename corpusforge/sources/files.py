@@ -45,6 +45,11 @@ from corpusforge.sources.compression import (
 if TYPE_CHECKING:
     from corpusforge.observe.stats import TaskContext
 
+# The largest document read (UTF-8 bytes of its text); larger ones are quarantined with the reason.
+# Steps hold a document's words and lines at once (a few times its size as Python objects): at
+# 8 MB, a book-length text, the default steps stay under the documented 400 MB per worker.
+DEFAULT_MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
+
 Format = Literal[
     "auto", "jsonl", "json", "parquet", "csv", "tsv", "text", "html", "xml", "markdown", "rst", "code", "pdf",
     "docx", "pptx", "xlsx", "epub", "odf", "warc", "arrow", "notebook",
@@ -122,6 +127,7 @@ class FilesSource(Source):
         csv_columns: list[str] | None = None,
         skip: int = 0,
         limit: int | None = None,
+        max_document_bytes: int | None = DEFAULT_MAX_DOCUMENT_BYTES,
     ):
         self.source_name = name
         self.paths = [path] if isinstance(path, str) else list(path)
@@ -166,6 +172,9 @@ class FilesSource(Source):
         if skip < 0 or (limit is not None and limit < 1):
             raise ValueError(f"skip: {skip}, limit: {limit}: skip must be 0 or more and limit 1 or more (null: no limit)")
         self.skip, self.limit = skip, limit
+        if max_document_bytes is not None and max_document_bytes < 1:
+            raise ValueError(f"max_document_bytes: {max_document_bytes} must be 1 or more (null: no limit)")
+        self.max_document_bytes = -1 if max_document_bytes is None else max_document_bytes
         self._members: dict[str, bytes] = {}  # archive members being read, by their path (archives.py)
 
     # -- planning --------------------------------------------------------------------------------
@@ -297,10 +306,25 @@ class FilesSource(Source):
 
     def read(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
         docs = self._read_task(task, ctx)
+        if self.max_document_bytes >= 0:
+            docs = self._capped(docs, ctx)
         if self.skip or self.limit is not None:
             yield from itertools.islice(docs, self.skip, None if self.limit is None else self.skip + self.limit)
             return
         yield from docs
+
+    def _capped(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
+        """``docs`` without those over ``max_document_bytes`` of UTF-8 text, quarantined. Line and
+        whole-file readers skip such a record without holding it; this catches the other formats
+        (a Parquet row, an extracted page)."""
+        cap = self.max_document_bytes
+        for doc in docs:
+            n = len(doc.text)
+            if n > cap or (4 * n > cap and len(doc.text.encode("utf-8", "surrogatepass")) > cap):
+                ctx.quarantine(f"{doc.source} at {doc.offset}",
+                               f"document too large: over {cap:,} bytes (max_document_bytes)", None)
+                continue
+            yield doc
 
     def _read_task(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
         for part in task.parts:
@@ -557,16 +581,18 @@ class FilesSource(Source):
         try:
             if fmt in ("jsonl", "json") and tpl is None and "." in tf + (self.id_field or ""):
                 records = readers.read_json_nested(stream, part.path, q, tf, self.id_field, fmt == "json",
-                                                   part.start, part.end)
+                                                   part.start, part.end, self.max_document_bytes)
                 yield from self._documents(part, records, {})
                 return
             if (fmt == "jsonl" and tpl is None and not self.id_field and not self.id_prefix and not self.extra_metadata
                     and self.media != "pass"):
                 yield from readers.read_jsonl_documents(stream, redact_url(part.path), q, tf, f"{self.source_name}/{part.key}",
-                                                        self.source_name, part.start, part.end)
+                                                        self.source_name, part.start, part.end,
+                                                        self.max_document_bytes)
                 return
             if fmt == "jsonl":
-                records = readers.read_jsonl(stream, part.path, q, tf, part.start, part.end, tpl)
+                records = readers.read_jsonl(stream, part.path, q, tf, part.start, part.end, tpl,
+                                             self.max_document_bytes)
             elif fmt == "json":
                 records = readers.read_json_array(stream, part.path, q, tf, tpl)
             elif fmt == "parquet":
@@ -582,7 +608,7 @@ class FilesSource(Source):
                 records = readers.read_csv(rows, part.path, q, tf, delim, tpl)
             else:
                 records = readers.read_text(stream, part.path, q, self.text_unit, self.encoding_errors,
-                                            part.start, part.end, self.encoding)
+                                            part.start, part.end, self.encoding, self.max_document_bytes)
             if self.media == "pass" and fmt != "text":
                 for doc in self._documents(part, self._records_with_media(part, records, ctx), {}, tpl is not None):
                     doc.media = doc.metadata.get("media")
