@@ -239,14 +239,11 @@ class FilesSource(Source):
     def _format(self, path: str) -> str:
         return format_of(path) if self.format == "auto" else self.format
 
-    def _splittable(self, fs: fsspec.AbstractFileSystem, part: Part) -> bool:
+    def _splittable(self, part: Part) -> bool:
+        """Whether ``part`` is read line by line, so a byte range of it (of its decompressed bytes,
+        for a compressed file) is a task of its own."""
         fmt = self._format(part.path)
-        if not (fmt == "jsonl" or (fmt == "text" and self.text_unit == "line")):
-            return False
-        if part.path.lower().endswith(COMPRESSED_SUFFIXES):
-            return False
-        with fs.open(part.path, "rb") as fh:
-            return sniff_compression(fh.read(8)) is None
+        return fmt == "jsonl" or (fmt == "text" and self.text_unit == "line")
 
     def _parquet_metadata(self, fs: fsspec.AbstractFileSystem, part: Part) -> pq.FileMetaData | None:
         """The footer of a plain Parquet file, to cut it by row groups; None for a compressed or
@@ -259,6 +256,35 @@ class FilesSource(Source):
                 return pq.ParquetFile(fh).metadata
             except Exception:  # pyarrow raises several unrelated types for a damaged footer
                 return None
+
+    def _text_bytes(self, fs: fsspec.AbstractFileSystem, part: Part, task_bytes: int) -> tuple[bool, int]:
+        """Whether ``part`` is compressed, and the bytes it holds decompressed, which tasks are
+        sized by: gzip's and zstd's recorded sizes, else ``COMPRESSION_ESTIMATE`` times the file.
+        Only a file with a compression suffix or over ``task_bytes`` is opened (its first bytes
+        decide). A pure function of the file, so the plan still depends on the input only."""
+        if not part.size or (part.size <= task_bytes and not part.path.lower().endswith(COMPRESSED_SUFFIXES)):
+            return False, part.size
+        try:
+            with fs.open(part.path, "rb") as fh:
+                head = fh.read(18)
+                comp = sniff_compression(head[:8])
+                if comp is None:
+                    return False, part.size
+                if comp == "gzip" and part.size >= 18:
+                    fh.seek(part.size - 4)
+                    isize = int.from_bytes(fh.read(4), "little")  # the last member's size mod 2^32
+                    while isize < part.size:
+                        isize += 1 << 32
+                    return True, isize
+                if comp == "zstd":
+                    import zstandard
+
+                    known = zstandard.frame_content_size(head)
+                    if known > 0:
+                        return True, known
+        except (OSError, ValueError):  # unreadable or damaged here: the read says so
+            return True, part.size
+        return True, part.size * COMPRESSION_ESTIMATE
 
     def plan(self, task_bytes: int) -> list[TaskInput]:
         if self.skip or self.limit is not None:  # one task: which documents come first must not depend on workers
@@ -276,6 +302,17 @@ class FilesSource(Source):
         for fs, part in self.discover():
             fmt = self._format(part.path)
             meta = self._parquet_metadata(fs, part) if fmt == "parquet" and part.size > task_bytes else None
+            compressed, size = self._text_bytes(fs, part, task_bytes)
+            if compressed and size > task_bytes and self._splittable(part):
+                # Decompress-and-skip ranges of the decompressed bytes (offsets and ids as if read
+                # whole); ``size`` stays the compressed size, which the expansion limit is taken of.
+                flush()
+                n = min(MAX_COMPRESSED_SPLITS, -(-size // task_bytes))
+                step = -(-size // n)
+                for off in range(0, step * n, step):
+                    end = off + step if off + step < step * n else -1
+                    tasks.append(TaskInput(self.source_name, (_replace(part, off, end, part.size),)))
+                continue
             if meta is not None:
                 flush()
                 start, acc = 0, 0
@@ -286,16 +323,16 @@ class FilesSource(Source):
                         start, acc = rg + 1, 0
                 if start < meta.num_row_groups:
                     tasks.append(TaskInput(self.source_name, (_replace(part, start, -1, acc),)))
-            elif part.size > task_bytes and self._splittable(fs, part):
+            elif part.size > task_bytes and self._splittable(part):
                 flush()
                 for off in range(0, part.size, task_bytes):
                     end = min(off + task_bytes, part.size)
                     tasks.append(TaskInput(self.source_name, (_replace(part, off, end, end - off),)))
             else:
                 group.append(part)
-                group_bytes += part.size
+                group_bytes += size
                 if self.incremental:
-                    if _cut_after(part, task_bytes) or group_bytes >= 4 * task_bytes:
+                    if _cut_after(part, task_bytes, size) or group_bytes >= 4 * task_bytes:
                         flush()
                 elif group_bytes >= task_bytes:
                     flush()
@@ -665,6 +702,10 @@ def _check_template(template: str) -> None:
 
 
 _LIST_THREADS = 8
+# A compressed file is split by decompressing and skipping to each range's start, so its k ranges
+# decompress about k/2 times its bytes in all: at most this many ranges per file.
+MAX_COMPRESSED_SPLITS = 16
+COMPRESSION_ESTIMATE = 4  # decompressed bytes per compressed byte where the format records no size (text)
 _SPECIAL = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 
@@ -791,9 +832,10 @@ def _replace(part: Part, start: int, end: int, size: int) -> Part:
     return Part(part.path, part.key, start, end, size, part.mtime, etag=part.etag)
 
 
-def _cut_after(part: Part, task_bytes: int) -> bool:
-    """Content-defined task boundary: end a group after ``part`` with probability size/task_bytes,
-    decided by a hash of its key. Groups then average ``task_bytes``, and adding or changing a
-    file changes only the group it falls in, not every group after it."""
+def _cut_after(part: Part, task_bytes: int, size: int) -> bool:
+    """Content-defined task boundary: end a group after ``part`` (of ``size`` bytes decompressed)
+    with probability size/task_bytes, decided by a hash of its key. Groups then average
+    ``task_bytes``, and adding or changing a file changes only the group it falls in, not every
+    group after it."""
     u = xxhash.xxh3_64_intdigest(part.key.encode("utf-8", "surrogateescape")) / 2.0**64
-    return u < part.size / task_bytes
+    return u < size / task_bytes
