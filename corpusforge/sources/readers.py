@@ -161,14 +161,17 @@ def iter_line_blocks(
     read = getattr(stream, "read1", stream.read)
     head = b""  # bytes read past the skipped partial line, handled first
     if start > 0:
-        stream.seek(start - 1)
-        if stream.read(1) != b"\n":  # skip to the next line in chunks: the line may be huge
-            while (head := read(CHUNK)) and (cut := head.find(b"\n")) < 0:
-                pos += len(head)
-            if head:
-                pos, head = pos + cut + 1, head[cut + 1 :]
-            if 0 <= end <= pos:
-                return
+        try:  # a compressed stream decompresses up to ``start``: it may break before
+            stream.seek(start - 1)
+            if stream.read(1) != b"\n":  # skip to the next line in chunks: the line may be huge
+                while (head := read(CHUNK)) and (cut := head.find(b"\n")) < 0:
+                    pos += len(head)
+                if head:
+                    pos, head = pos + cut + 1, head[cut + 1 :]
+        except _STREAM_ERRORS as exc:
+            raise CorruptInput(f"{path} byte {start}", f"compressed stream is truncated or corrupt ({exc})") from None
+        if 0 <= end <= pos:
+            return
     buf = b""  # the unfinished last line so far
     more: list[bytes] = []  # chunks after ``buf`` that hold no newline
     held = 0  # bytes in buf and more

@@ -299,3 +299,60 @@ def test_declared_sizes_past_the_limit_are_refused_before_inflating():
         z.writestr("xl/worksheets/sheet1.xml", b"<a>" + b"0" * (20 * MB) + b"</a>")
     with pytest.raises(ExtractionError, match=r"^XLSX expands past 1048576 bytes .*; its members declare 20971527 bytes$"):
         check_container(buf.getvalue(), "XLSX", 1 * MB, len(buf.getvalue()))
+
+
+# -- empty, truncated and many small files ---------------------------------------------------------
+
+
+def test_zero_byte_compressed_files_are_quarantined_as_empty_and_the_good_file_kept(tmp_path, good_folder):
+    for name in ("zero.jsonl.gz", "zero.txt.zst", "zero.jsonl.bz2", "zero.txt.xz"):
+        (good_folder / name).write_bytes(b"")
+    done, _ = _cli_run(good_folder, tmp_path / "out")
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert _kept(tmp_path / "out") == {"good.txt.gz": [GOOD_TEXT]}
+    assert _quarantined(tmp_path / "out") == {name: ["empty file"] for name in
+                                               ("zero.jsonl.gz", "zero.txt.zst", "zero.jsonl.bz2", "zero.txt.xz")}
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".zst", ".bz2", ".xz"])
+def test_a_truncated_compressed_jsonl_split_into_tasks_keeps_every_record_before_the_cut(tmp_path, suffix):
+    """Cut in half and read as several decompress-and-skip tasks: the records before the damage
+    are kept, each once; the damage is quarantined, with no traceback from a task past it."""
+    import bz2
+    import lzma
+
+    from corpusforge.observe.stats import TaskContext
+    from corpusforge.sources.files import FilesSource
+
+    compress = {".gz": gzip.compress, ".zst": zstandard.ZstdCompressor().compress, ".bz2": bz2.compress,
+                ".xz": lzma.compress}[suffix]
+    paras = [p for p in GOOD_TEXT.split("\n\n") if p.strip()]
+    lines = [orjson.dumps({"text": f"{i} {p}"}) + b"\n" for i, p in enumerate(paras * 8)]  # bz2: 4 blocks
+    whole = compress(b"".join(lines))
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / f"cut.jsonl{suffix}").write_bytes(whole[: len(whole) // 2])
+    src = FilesSource("s", str(tmp_path / "in"))
+    tasks = src.plan(300_000)
+    assert len(tasks) > 1
+    ctx = TaskContext("curate", 0, tmp_path)
+    texts = [d.text for t in tasks for d in src.read(t, ctx)]
+    expected = [orjson.loads(line)["text"] for line in lines]
+    assert 0 < len(texts) < len(expected) and texts == expected[: len(texts)]
+    assert ctx.quarantined and all(q["reason"].startswith("compressed stream is truncated or corrupt")
+                                   for q in ctx.quarantined)
+
+
+def test_twenty_thousand_tiny_files_are_all_read_in_few_tasks(tmp_path):
+    from corpusforge import run
+
+    root = tmp_path / "in"
+    for k in range(200):
+        (root / f"d{k:03d}").mkdir(parents=True)
+        for j in range(100):
+            (root / f"d{k:03d}" / f"f{j:03d}.txt").write_text(f"tiny file {k} {j} says hello\n")
+    recipe = {"name": "tiny", "seed": 1, "sources": [{"path": str(root)}], "steps": [],
+              "tokenizer": {"vocab_size": 300}, "sharding": {"sequence_length": 64, "splits": {"train": 1.0}}}
+    stats = run(recipe, output=tmp_path / "out", workers=1, progress=False)
+    assert stats["documents"]["read"] == stats["documents"]["kept"] == 20_000
+    assert stats["documents"]["quarantined"] == 0
+    assert next(s for s in stats["stages"] if s["name"] == "curate")["tasks"] <= 2
