@@ -86,7 +86,8 @@ class FilesSource(Source):
     text. Compression (gz, zst, bz2, xz) is detected from the bytes. ``text_unit`` says what one
     document is in a text file; ``text_template`` (e.g. ``"{title}\n\n{body}"``) builds the text
     of a record from its fields instead of ``text_field`` (the fields it uses are then not metadata);
-    ``id_prefix`` (e.g. ``"{source}/"``) starts every document id of the source. Files and folders whose names start
+    ``id_prefix`` (e.g. ``"{source}/"``) starts every document id of the source;
+    ``max_document_bytes`` quarantines a larger document (a huge line is skipped, never held). Files and folders whose names start
     with a dot are skipped; ``include``/``exclude`` are globs on the path relative to the root.
     With ``media: pass``, the media a record or page names is loaded only from inside the root it
     was found under (symlinks followed) or under ``media_roots`` (folders, URL prefixes);
@@ -305,13 +306,15 @@ class FilesSource(Source):
             compressed, size = self._text_bytes(fs, part, task_bytes)
             if compressed and size > task_bytes and self._splittable(part):
                 # Decompress-and-skip ranges of the decompressed bytes (offsets and ids as if read
-                # whole); ``size`` stays the compressed size, which the expansion limit is taken of.
+                # whole); each range's ``size`` is its share of the file's bytes (``_open`` takes
+                # the expansion limit of the whole file).
                 flush()
                 n = min(MAX_COMPRESSED_SPLITS, -(-size // task_bytes))
                 step = -(-size // n)
-                for off in range(0, step * n, step):
-                    end = off + step if off + step < step * n else -1
-                    tasks.append(TaskInput(self.source_name, (_replace(part, off, end, part.size),)))
+                for i, off in enumerate(range(0, step * n, step)):
+                    end = off + step if i < n - 1 else -1
+                    share = part.size * (i + 1) // n - part.size * i // n  # the task's part of the file's bytes
+                    tasks.append(TaskInput(self.source_name, (_replace(part, off, end, share),)))
                 continue
             if meta is not None:
                 flush()
@@ -378,7 +381,11 @@ class FilesSource(Source):
         head = raw.read(8)
         raw.seek(0)
         comp = sniff_compression(head)
-        stream = decompressing_reader(raw, comp, self._expansion_limit(part), part.path, part.size)
+        size = part.size
+        if comp is not None and (part.start != 0 or part.end != -1):  # a range: its share of the file's size
+            size = fsspec.open(part.path).fs.size(part.path)
+        limit = expansion_limit(size, self.max_expansion_ratio, self.expansion_floor_bytes)
+        stream = decompressing_reader(raw, comp, limit, part.path, size)
         return raw, stream, comp is None
 
     def _expansion_limit(self, part: Part) -> int | None:

@@ -51,6 +51,7 @@ def test_a_compressed_file_is_split_by_its_decompressed_bytes_into_the_same_docu
     assert split == whole  # same ids, offsets and texts, each document read by exactly one task
     assert len(whole) == raw.count(b"\n")
     assert tasks[-1].parts[0].end == -1  # the last range reads to the end, whatever the estimate said
+    assert sum(t.nbytes for t in tasks) == (tmp_path / "in" / f"a{suffix}").stat().st_size  # input bytes in stats
 
 
 def test_eight_gzip_files_of_a_hundred_megabytes_make_at_least_sixteen_tasks_at_the_default(tmp_path):
