@@ -117,7 +117,8 @@ def test_a_bomb_past_a_small_limit_is_quarantined_and_the_good_file_kept(tmp_pat
 def test_a_gigabyte_zstd_bomb_at_the_default_limit_keeps_memory_bounded(tmp_path, good_folder):
     _zstd_bomb(good_folder / "bomb.txt.zst", 1024 * MB)  # ~33 KB on disk, 1 GiB of zeros inside
     _gzip_bomb(good_folder / "bomb2.txt.gz", 512 * MB)  # ~0.5 MB on disk
-    done, peak_mb = _cli_run(good_folder, tmp_path / "out")
+    # Without the document cap (which stops a whole-file read at 8 MiB first, see below).
+    done, peak_mb = _cli_run(good_folder, tmp_path / "out", max_document_bytes=None)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     assert _kept(tmp_path / "out") == {"good.txt.gz": [GOOD_TEXT]}
     reasons = _quarantined(tmp_path / "out")
@@ -136,7 +137,7 @@ import resource, sys
 from pathlib import Path
 from corpusforge.observe.stats import TaskContext
 from corpusforge.sources.files import FilesSource
-src = FilesSource(name="t", path=sys.argv[1], text_unit=sys.argv[2])
+src = FilesSource(name="t", path=sys.argv[1], text_unit=sys.argv[2], max_document_bytes=None)
 ctx = TaskContext("curate", 0, Path(sys.argv[3]))
 tasks = src.plan(1 << 30)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -157,6 +158,15 @@ def test_reading_a_gigabyte_bomb_holds_no_more_than_the_default_limit(tmp_path, 
     print(f"reading a 1 GiB zstd bomb, text_unit {unit}: peak RSS grew {grown_mb} MB")
     assert n_docs == "0" and reason.startswith("expands past 67108864 bytes")
     assert int(grown_mb) < 64 + 40  # the 64 MiB limit, plus the last step and the join
+
+
+def test_at_the_default_document_cap_a_bomb_read_whole_stops_at_8_mib(tmp_path, good_folder):
+    _gzip_bomb(good_folder / "bomb.txt.gz", 256 * MB)
+    done, _ = _cli_run(good_folder, tmp_path / "out")
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert _kept(tmp_path / "out") == {"good.txt.gz": [GOOD_TEXT]}
+    assert _quarantined(tmp_path / "out") == {"bomb.txt.gz": ["document too large: over 8,388,608 bytes "
+                                                              "(max_document_bytes)"]}
 
 
 def test_an_expansion_limit_below_one_is_refused_with_the_option_named(tmp_path, good_folder):
