@@ -189,9 +189,11 @@ def task_seconds(records: list[dict[str, Any]]) -> float:
 
 
 def reset_peak_rss() -> None:
-    """Start a new peak-memory window for this process: on Linux, writing 5 to clear_refs resets
-    the high-water mark (VmHWM and ru_maxrss) to the current resident size. Every task calls it
-    first, so a reused worker reports each task's own peak, not its lifetime's."""
+    """Start a new peak-memory window for this process: free heap pages go back to the system
+    (glibc ``malloc_trim``: what an earlier task or stage freed), then, on Linux, writing 5 to
+    clear_refs resets the high-water mark (VmHWM and ru_maxrss) to the current resident size.
+    Every task calls it first, so a reused worker reports each task's own peak, not its lifetime's."""
+    _trim_heap()
     try:
         with open("/proc/self/clear_refs", "w") as fh:
             fh.write("5")
@@ -202,3 +204,12 @@ def reset_peak_rss() -> None:
 def peak_rss_mb() -> float:
     """This process's peak resident memory since the last ``reset_peak_rss``, in MB."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _trim_heap() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
