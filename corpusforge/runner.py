@@ -43,7 +43,6 @@ from corpusforge.state import (
     atomic_write_json,
     check_deletable,
     check_writable,
-    disk_full,
     file_sha256,
     is_temporary,
     read_json,
@@ -124,12 +123,7 @@ def run(
                                 lambda rel: remote.fs.cat_file(f"{remote.root}/{rel}").decode("utf-8", "replace") if rel in files else None)
             if why:
                 raise OutputRefused(why)
-        try:
-            return _run_locked(recipe, out, remote, workers, progress, console, executor, address)
-        except OSError as exc:  # in the driver or raised again from a task: one line if the disk is full
-            if (full := disk_full(exc, target)) is None:
-                raise
-            raise full from None
+        return _run_locked(recipe, out, remote, workers, progress, console, executor, address)
 
 
 def output_lock(output: str | os.PathLike[str], command: str = "run", create: bool = True) -> OutputLock:

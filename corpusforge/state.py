@@ -8,7 +8,6 @@ key (a hash of its config and inputs) that the current run expects.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
 import shutil
@@ -116,27 +115,6 @@ INDEX = "shard_index.json"  # any of them in _state/: an output, even one cut sh
 class OutputRefused(CorpusforgeError):
     """An output cannot be written or deleted safely: another process holds it, it holds another
     recipe's output, or it is not a corpusforge output. The command line exits 1 with the message."""
-
-
-class DiskFull(OutputRefused):
-    """The output's filesystem is full (or over quota): the run stopped with every finished file
-    intact (writes are atomic) and resumes where it stopped once there is space."""
-
-
-_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
-
-
-def disk_full(exc: BaseException, output: str | os.PathLike[str]) -> DiskFull | None:
-    """``DiskFull`` naming ``output`` when ``exc`` is a full disk or quota (an ``OSError`` from
-    Python, or Arrow's, which carries the errno only in its message), else None."""
-    if not isinstance(exc, OSError):
-        return None
-    text = str(exc)
-    if exc.errno not in _DISK_FULL and "No space left on device" not in text and "Disk quota exceeded" not in text:
-        return None
-    where = f" writing {exc.filename}" if exc.filename else ""
-    return DiskFull(f"{output}: no space left on the device{where}; finished files are intact: free space and "
-                    "run the same command again to resume")
 
 
 def is_temporary(name: str) -> bool:
