@@ -32,8 +32,8 @@ SCHEMA = pa.schema(
     ]
 )
 _ROWS_PER_GROUP = 20_000
-# A row group is decoded whole when read: 8 MB of text per group keeps a reader and a writer of the
-# same stage (the shard stage with output.documents) under ~100 MB together; 64 MB peaked at 877 MB.
+# A row group is decoded whole when read, and a stage may read one while it fills another (the
+# shard stage with output.documents): 8 MB of text per group bounds both by the group, not 64 MB.
 _BYTES_PER_GROUP = 8 << 20
 
 
