@@ -25,7 +25,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
-import resource
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -44,7 +43,7 @@ from corpusforge.errors import CorpusforgeError
 from corpusforge.observe.erase import erased_ids
 from corpusforge.observe.histogram import LengthHistogram
 from corpusforge.observe.lineage import TaskLineage, task_lineage_path
-from corpusforge.observe.stats import MODIFIED_BY, TIMING, StepStats, TaskContext
+from corpusforge.observe.stats import MODIFIED_BY, TIMING, StepStats, TaskContext, peak_rss_mb, reset_peak_rss
 from corpusforge.recipe import Recipe, fingerprint_of
 from corpusforge.remote import access_error
 from corpusforge.shards.formats import get_format
@@ -380,7 +379,8 @@ class Pipeline:
                 batch = [d for d, c in zip(batch, copies, strict=True) if c]
                 copies = [c for c in copies if c]
             if media is None:
-                encodings = tok.encode_batch([d.text for d in batch])
+                flat, n = encode_flat(tok, [d.text for d in batch])
+                encodings = np.split(flat, np.cumsum(n)[:-1]) if len(n) else []
             else:
                 keep, encodings = media.encode(batch, ctx.quarantine)
                 batch, copies = [batch[i] for i in keep], [copies[i] for i in keep]
@@ -663,6 +663,7 @@ def run_task(payload: dict[str, Any]) -> dict[str, Any]:
     from corpusforge.recipe import Recipe
     from corpusforge.state import CompletionRecords
 
+    reset_peak_rss()  # the task's own peak: a reused worker's earlier tasks do not count
     use_system_allocator()
     output = Path(payload["output"])
     # The plan is part of the key: a re-run with the same recipe and output (incremental input)
@@ -696,8 +697,8 @@ def run_task(payload: dict[str, Any]) -> dict[str, Any]:
     else:
         raise ValueError(f"stage kind {stage.kind!r} does not run as tasks")
     ctx.flush()
-    # The peak so far of the process that ran the task (workers are reused): memory per stage in stats.json.
-    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    # The task's peak (from reset_peak_rss above, Linux; elsewhere the process's so far): memory per stage.
+    result["peak_rss_mb"] = peak_rss_mb()
     result[TIMING] = [started, time.time()]  # a resumed run adds the time of the tasks done before it
     CompletionRecords(output, stage.name).write(task, payload["key"], result)
     return result

@@ -229,7 +229,8 @@ class ExecutorConfig(_Strict):
                                 "yarn, k8s://https://host), none is spark-submit's or local[workers]")
     max_retries: int = Field(3, ge=0, description="ray, spark: re-runs of a task whose worker process or node died")
     workers: int | None = Field(None, ge=1, description="processes; default: all cores")
-    task_bytes: int = Field(64 * MB, ge=1000, description="input bytes per task (files are grouped or split)")
+    task_bytes: int = Field(4 * MB, ge=1000, description="decompressed input bytes per task (files are grouped or "
+                            "split; compressed sizes are read from gzip/zstd headers or estimated)")
 
 
 class MlflowConfig(_Strict):

@@ -25,7 +25,7 @@ from corpusforge.observe.card import write_card
 from corpusforge.observe.lineage import finalize_lineage, read_lineage
 from corpusforge.observe.progress import CHARS, StageProgress, counted_texts, to_phase
 from corpusforge.observe.report import build_stats, print_report
-from corpusforge.observe.stats import TIMING, TaskContext
+from corpusforge.observe.stats import TIMING, TaskContext, peak_rss_mb, reset_peak_rss
 from corpusforge.observe.tracking import check_tracking, track_run
 from corpusforge.observe.version import write_version
 from corpusforge.pipeline import Pipeline, Stage, run_task
@@ -454,6 +454,7 @@ def _tokenizer_stage(
         if intact:
             bar.add_task(stage.name, total=1, completed=1)
             return rec
+    reset_peak_rss()  # the stage runs in this process: its own peak, as a task's
     if cfg.path:
         bar_task = bar.add_task(stage.name, total=1)
         src = resolve_path(cfg.path)
@@ -482,6 +483,7 @@ def _tokenizer_stage(
     if pipe.recipe.media is not None:
         to_phase(bar, bar_task, f"{stage.name} (codebooks)")
         result.update(_codebook_stage(pipe))
+    result["peak_rss_mb"] = peak_rss_mb()
     result[TIMING] = [started, time.time()]
     records.write(0, key, result)
     read = next(t.completed for t in bar.tasks if t.id == bar_task) or 1

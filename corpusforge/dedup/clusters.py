@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 
 REMOVED_DTYPE = np.dtype([("task", "<u4"), ("row", "<u4"), ("of_task", "<i8"), ("of_row", "<u4"),
                           ("cluster", "<u4")])
+# A signing batch closes at ``batch_docs`` documents or this many characters: its shingle arrays
+# take tens of bytes per character (byte buffer, masks, int64 word offsets and hashes), and 2,048
+# books made one batch of a whole task. Signatures are per document, so batches change no output.
+SIGN_BATCH_CHARS = 4 << 20
 _WINDOW = 4
 
 
@@ -200,15 +204,17 @@ class ClusterDedup(CorpusStep):
             sigs.append(s)
             keys.append(k)
 
+        chars = 0
         for doc in docs:
             batch.append(doc)
+            chars += len(doc.text)
             q = doc.metadata.get(qk) if qk else None
             quality.append(float(q) if isinstance(q, (int, float)) else np.nan)
             ids.append(doc.id)
-            if len(batch) >= self.batch_docs:
+            if len(batch) >= self.batch_docs or chars >= SIGN_BATCH_CHARS:
                 flush()
                 yield from batch
-                batch = []
+                batch, chars = [], 0
         if batch:
             flush()
             yield from batch

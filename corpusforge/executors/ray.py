@@ -20,23 +20,11 @@ from corpusforge.executors.local import default_workers
 _SHARED = ("recipe", "plan", "output", "fingerprint", "remote")
 
 
-def _reset_peak_rss() -> None:
-    """Start a task's peak-RSS window: on Linux, writing 5 to clear_refs resets the process's
-    high-water mark (ru_maxrss), so a reused Ray worker reports its task's peak in ``peak_rss_mb``,
-    not that of an earlier task (local pool workers keep the process's peak so far)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        pass
-
-
 def _call(fn: Callable[[Any], Any], shared: dict[str, Any], own: Any, cwd: str) -> Any:
     # Relative paths in a recipe (a model path, index_dir) mean what they mean to the driver,
     # as with the local pool, wherever the driver's folder exists on the node.
     if os.path.isdir(cwd):
         os.chdir(cwd)
-    _reset_peak_rss()
     return fn({**shared, **own}) if shared else fn(own)
 
 

@@ -54,7 +54,7 @@ def build_stats(
             if any("cluster_sizes" in r for r in recs):
                 entry["result"]["cluster_sizes"] = _sum_counts(r.get("cluster_sizes", {}) for r in recs)
         if stage.kind in ("tokenizer", "mixture") and recs:
-            entry["result"] = {k: v for k, v in recs[0].items() if k != TIMING}
+            entry["result"] = {k: v for k, v in recs[0].items() if k not in (TIMING, "peak_rss_mb")}
         stages.append(entry)
     splits: dict[str, dict[str, int]] = {}
     by_source: Counter[str] = Counter()

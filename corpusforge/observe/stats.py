@@ -7,6 +7,7 @@ stage sums them in task order (which keeps ``stats.json`` identical whatever the
 from __future__ import annotations
 
 import random
+import resource
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,3 +186,30 @@ def earlier_seconds(records: list[dict[str, Any]], since: float) -> float:
 def task_seconds(records: list[dict[str, Any]]) -> float:
     """The summed durations of every task in ``records`` that carries its timing, all invocations."""
     return sum(r[TIMING][1] - r[TIMING][0] for r in records if TIMING in r)
+
+
+def reset_peak_rss() -> None:
+    """Start a new peak-memory window for this process: free heap pages go back to the system
+    (glibc ``malloc_trim``: what an earlier task or stage freed), then, on Linux, writing 5 to
+    clear_refs resets the high-water mark (VmHWM and ru_maxrss) to the current resident size.
+    Every task calls it first, so a reused worker reports each task's own peak, not its lifetime's."""
+    _trim_heap()
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:  # not Linux, or /proc read-only: the peak is then the process's so far
+        pass
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory since the last ``reset_peak_rss``, in MB."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _trim_heap() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass

@@ -45,6 +45,11 @@ from corpusforge.sources.compression import (
 if TYPE_CHECKING:
     from corpusforge.observe.stats import TaskContext
 
+# The largest document read (UTF-8 bytes of its text); larger ones are quarantined with the reason.
+# Steps hold a document's words and lines at once (a few times its size as Python objects): at
+# 8 MB, a book-length text, the default steps stay under the documented 400 MB per worker.
+DEFAULT_MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
+
 Format = Literal[
     "auto", "jsonl", "json", "parquet", "csv", "tsv", "text", "html", "xml", "markdown", "rst", "code", "pdf",
     "docx", "pptx", "xlsx", "epub", "odf", "warc", "arrow", "notebook",
@@ -81,7 +86,8 @@ class FilesSource(Source):
     text. Compression (gz, zst, bz2, xz) is detected from the bytes. ``text_unit`` says what one
     document is in a text file; ``text_template`` (e.g. ``"{title}\n\n{body}"``) builds the text
     of a record from its fields instead of ``text_field`` (the fields it uses are then not metadata);
-    ``id_prefix`` (e.g. ``"{source}/"``) starts every document id of the source. Files and folders whose names start
+    ``id_prefix`` (e.g. ``"{source}/"``) starts every document id of the source;
+    ``max_document_bytes`` quarantines a larger document (a huge line is skipped, never held). Files and folders whose names start
     with a dot are skipped; ``include``/``exclude`` are globs on the path relative to the root.
     With ``media: pass``, the media a record or page names is loaded only from inside the root it
     was found under (symlinks followed) or under ``media_roots`` (folders, URL prefixes);
@@ -122,6 +128,7 @@ class FilesSource(Source):
         csv_columns: list[str] | None = None,
         skip: int = 0,
         limit: int | None = None,
+        max_document_bytes: int | None = DEFAULT_MAX_DOCUMENT_BYTES,
     ):
         self.source_name = name
         self.paths = [path] if isinstance(path, str) else list(path)
@@ -166,6 +173,9 @@ class FilesSource(Source):
         if skip < 0 or (limit is not None and limit < 1):
             raise ValueError(f"skip: {skip}, limit: {limit}: skip must be 0 or more and limit 1 or more (null: no limit)")
         self.skip, self.limit = skip, limit
+        if max_document_bytes is not None and max_document_bytes < 1:
+            raise ValueError(f"max_document_bytes: {max_document_bytes} must be 1 or more (null: no limit)")
+        self.max_document_bytes = -1 if max_document_bytes is None else max_document_bytes
         self._members: dict[str, bytes] = {}  # archive members being read, by their path (archives.py)
 
     # -- planning --------------------------------------------------------------------------------
@@ -230,14 +240,11 @@ class FilesSource(Source):
     def _format(self, path: str) -> str:
         return format_of(path) if self.format == "auto" else self.format
 
-    def _splittable(self, fs: fsspec.AbstractFileSystem, part: Part) -> bool:
+    def _splittable(self, part: Part) -> bool:
+        """Whether ``part`` is read line by line, so a byte range of it (of its decompressed bytes,
+        for a compressed file) is a task of its own."""
         fmt = self._format(part.path)
-        if not (fmt == "jsonl" or (fmt == "text" and self.text_unit == "line")):
-            return False
-        if part.path.lower().endswith(COMPRESSED_SUFFIXES):
-            return False
-        with fs.open(part.path, "rb") as fh:
-            return sniff_compression(fh.read(8)) is None
+        return fmt == "jsonl" or (fmt == "text" and self.text_unit == "line")
 
     def _parquet_metadata(self, fs: fsspec.AbstractFileSystem, part: Part) -> pq.FileMetaData | None:
         """The footer of a plain Parquet file, to cut it by row groups; None for a compressed or
@@ -250,6 +257,35 @@ class FilesSource(Source):
                 return pq.ParquetFile(fh).metadata
             except Exception:  # pyarrow raises several unrelated types for a damaged footer
                 return None
+
+    def _text_bytes(self, fs: fsspec.AbstractFileSystem, part: Part, task_bytes: int) -> tuple[bool, int]:
+        """Whether ``part`` is compressed, and the bytes it holds decompressed, which tasks are
+        sized by: gzip's and zstd's recorded sizes, else ``COMPRESSION_ESTIMATE`` times the file.
+        Only a file with a compression suffix or over ``task_bytes`` is opened (its first bytes
+        decide). A pure function of the file, so the plan still depends on the input only."""
+        if not part.size or (part.size <= task_bytes and not part.path.lower().endswith(COMPRESSED_SUFFIXES)):
+            return False, part.size
+        try:
+            with fs.open(part.path, "rb") as fh:
+                head = fh.read(18)
+                comp = sniff_compression(head[:8])
+                if comp is None:
+                    return False, part.size
+                if comp == "gzip" and part.size >= 18:
+                    fh.seek(part.size - 4)
+                    isize = int.from_bytes(fh.read(4), "little")  # the last member's size mod 2^32
+                    while isize < part.size:
+                        isize += 1 << 32
+                    return True, isize
+                if comp == "zstd":
+                    import zstandard
+
+                    known = zstandard.frame_content_size(head)
+                    if known > 0:
+                        return True, known
+        except (OSError, ValueError):  # unreadable or damaged here: the read says so
+            return True, part.size
+        return True, part.size * COMPRESSION_ESTIMATE
 
     def plan(self, task_bytes: int) -> list[TaskInput]:
         if self.skip or self.limit is not None:  # one task: which documents come first must not depend on workers
@@ -267,6 +303,19 @@ class FilesSource(Source):
         for fs, part in self.discover():
             fmt = self._format(part.path)
             meta = self._parquet_metadata(fs, part) if fmt == "parquet" and part.size > task_bytes else None
+            compressed, size = self._text_bytes(fs, part, task_bytes)
+            if compressed and size > task_bytes and self._splittable(part):
+                # Decompress-and-skip ranges of the decompressed bytes (offsets and ids as if read
+                # whole); each range's ``size`` is its share of the file's bytes (``_open`` takes
+                # the expansion limit of the whole file).
+                flush()
+                n = min(MAX_COMPRESSED_SPLITS, -(-size // task_bytes))
+                step = -(-size // n)
+                for i, off in enumerate(range(0, step * n, step)):
+                    end = off + step if i < n - 1 else -1
+                    share = part.size * (i + 1) // n - part.size * i // n  # the task's part of the file's bytes
+                    tasks.append(TaskInput(self.source_name, (_replace(part, off, end, share),)))
+                continue
             if meta is not None:
                 flush()
                 start, acc = 0, 0
@@ -277,16 +326,16 @@ class FilesSource(Source):
                         start, acc = rg + 1, 0
                 if start < meta.num_row_groups:
                     tasks.append(TaskInput(self.source_name, (_replace(part, start, -1, acc),)))
-            elif part.size > task_bytes and self._splittable(fs, part):
+            elif part.size > task_bytes and self._splittable(part):
                 flush()
                 for off in range(0, part.size, task_bytes):
                     end = min(off + task_bytes, part.size)
                     tasks.append(TaskInput(self.source_name, (_replace(part, off, end, end - off),)))
             else:
                 group.append(part)
-                group_bytes += part.size
+                group_bytes += size
                 if self.incremental:
-                    if _cut_after(part, task_bytes) or group_bytes >= 4 * task_bytes:
+                    if _cut_after(part, task_bytes, size) or group_bytes >= 4 * task_bytes:
                         flush()
                 elif group_bytes >= task_bytes:
                     flush()
@@ -297,10 +346,25 @@ class FilesSource(Source):
 
     def read(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
         docs = self._read_task(task, ctx)
+        if self.max_document_bytes >= 0:
+            docs = self._capped(docs, ctx)
         if self.skip or self.limit is not None:
             yield from itertools.islice(docs, self.skip, None if self.limit is None else self.skip + self.limit)
             return
         yield from docs
+
+    def _capped(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
+        """``docs`` without those over ``max_document_bytes`` of UTF-8 text, quarantined. Line and
+        whole-file readers skip such a record without holding it; this catches the other formats
+        (a Parquet row, an extracted page)."""
+        cap = self.max_document_bytes
+        for doc in docs:
+            n = len(doc.text)
+            if n > cap or (4 * n > cap and len(doc.text.encode("utf-8", "surrogatepass")) > cap):
+                ctx.quarantine(f"{doc.source} at {doc.offset}",
+                               f"document too large: over {cap:,} bytes (max_document_bytes)", None)
+                continue
+            yield doc
 
     def _read_task(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
         for part in task.parts:
@@ -317,7 +381,11 @@ class FilesSource(Source):
         head = raw.read(8)
         raw.seek(0)
         comp = sniff_compression(head)
-        stream = decompressing_reader(raw, comp, self._expansion_limit(part), part.path, part.size)
+        size = part.size
+        if comp is not None and (part.start != 0 or part.end != -1):  # a range: its share of the file's size
+            size = fsspec.open(part.path).fs.size(part.path)
+        limit = expansion_limit(size, self.max_expansion_ratio, self.expansion_floor_bytes)
+        stream = decompressing_reader(raw, comp, limit, part.path, size)
         return raw, stream, comp is None
 
     def _expansion_limit(self, part: Part) -> int | None:
@@ -562,16 +630,18 @@ class FilesSource(Source):
         try:
             if fmt in ("jsonl", "json") and tpl is None and "." in tf + (self.id_field or ""):
                 records = readers.read_json_nested(stream, part.path, q, tf, self.id_field, fmt == "json",
-                                                   part.start, part.end)
+                                                   part.start, part.end, self.max_document_bytes)
                 yield from self._documents(part, records, {})
                 return
             if (fmt == "jsonl" and tpl is None and not self.id_field and not self.id_prefix and not self.extra_metadata
                     and self.media != "pass"):
                 yield from readers.read_jsonl_documents(stream, redact_url(part.path), q, tf, f"{self.source_name}/{part.key}",
-                                                        self.source_name, part.start, part.end)
+                                                        self.source_name, part.start, part.end,
+                                                        self.max_document_bytes)
                 return
             if fmt == "jsonl":
-                records = readers.read_jsonl(stream, part.path, q, tf, part.start, part.end, tpl)
+                records = readers.read_jsonl(stream, part.path, q, tf, part.start, part.end, tpl,
+                                             self.max_document_bytes)
             elif fmt == "json":
                 records = readers.read_json_array(stream, part.path, q, tf, tpl)
             elif fmt == "parquet":
@@ -587,7 +657,7 @@ class FilesSource(Source):
                 records = readers.read_csv(rows, part.path, q, tf, delim, tpl)
             else:
                 records = readers.read_text(stream, part.path, q, self.text_unit, self.encoding_errors,
-                                            part.start, part.end, self.encoding)
+                                            part.start, part.end, self.encoding, self.max_document_bytes)
             if self.media == "pass" and fmt != "text":
                 for doc in self._documents(part, self._records_with_media(part, records, ctx), {}, tpl is not None):
                     doc.media = doc.metadata.get("media")
@@ -644,6 +714,10 @@ def _check_template(template: str) -> None:
 
 
 _LIST_THREADS = 8
+# A compressed file is split by decompressing and skipping to each range's start, so its k ranges
+# decompress about k/2 times its bytes in all: at most this many ranges per file.
+MAX_COMPRESSED_SPLITS = 16
+COMPRESSION_ESTIMATE = 4  # decompressed bytes per compressed byte where the format records no size (text)
 _SPECIAL = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 
@@ -770,9 +844,10 @@ def _replace(part: Part, start: int, end: int, size: int) -> Part:
     return Part(part.path, part.key, start, end, size, part.mtime, etag=part.etag)
 
 
-def _cut_after(part: Part, task_bytes: int) -> bool:
-    """Content-defined task boundary: end a group after ``part`` with probability size/task_bytes,
-    decided by a hash of its key. Groups then average ``task_bytes``, and adding or changing a
-    file changes only the group it falls in, not every group after it."""
+def _cut_after(part: Part, task_bytes: int, size: int) -> bool:
+    """Content-defined task boundary: end a group after ``part`` (of ``size`` bytes decompressed)
+    with probability size/task_bytes, decided by a hash of its key. Groups then average
+    ``task_bytes``, and adding or changing a file changes only the group it falls in, not every
+    group after it."""
     u = xxhash.xxh3_64_intdigest(part.key.encode("utf-8", "surrogateescape")) / 2.0**64
-    return u < part.size / task_bytes
+    return u < size / task_bytes

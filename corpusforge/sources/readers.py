@@ -129,8 +129,20 @@ def _utf8_error(raw: bytes) -> str:
     return ""
 
 
+def too_large(path: str, quarantine: Quarantine, limit: int) -> Callable[[int, int], None] | None:
+    """The ``oversize`` callback that quarantines a record past ``limit`` bytes (None: no limit)."""
+    if limit < 0:
+        return None
+
+    def report(pos: int, n: int) -> None:
+        quarantine(f"{path} byte {pos}", f"document too large: {n:,} bytes (max_document_bytes is {limit:,})", None)
+
+    return report
+
+
 def iter_line_blocks(
-    stream: IO[bytes], path: str, start: int = 0, end: int = -1
+    stream: IO[bytes], path: str, start: int = 0, end: int = -1, max_line: int = -1,
+    oversize: Callable[[int, int], None] | None = None,
 ) -> Iterator[tuple[int, list[bytes]]]:
     """Yield ``(byte_offset_of_first_line, lines)`` per chunk of about ``CHUNK`` bytes, for every
     line that starts in [start, end).
@@ -140,21 +152,33 @@ def iter_line_blocks(
     blocks lets readers loop over lines without one generator step per line; small blocks keep
     the decompressed bytes, the lines and their parsing in the CPU cache. Chunks without a newline
     are collected and joined once, so a line far longer than ``CHUNK`` still costs linear time.
+    A line past ``max_line`` bytes (when >= 0) is never held: ``oversize(offset, length)`` is
+    called once it ends and it is handed out as an empty line (so line numbers stay right).
     """
     pos = start
-    if start > 0:
-        stream.seek(start - 1)
-        if stream.read(1) != b"\n":
-            skipped = stream.readline()
-            pos += len(skipped)
-    buf = b""  # the unfinished last line so far
-    more: list[bytes] = []  # chunks after ``buf`` that hold no newline
     # read1 returns what one decompression step yields, so a truncated stream loses no record
     # that was complete before the damage (read(n) would discard its partial result).
     read = getattr(stream, "read1", stream.read)
+    head = b""  # bytes read past the skipped partial line, handled first
+    if start > 0:
+        try:  # a compressed stream decompresses up to ``start``: it may break before
+            stream.seek(start - 1)
+            if stream.read(1) != b"\n":  # skip to the next line in chunks: the line may be huge
+                while (head := read(CHUNK)) and (cut := head.find(b"\n")) < 0:
+                    pos += len(head)
+                if head:
+                    pos, head = pos + cut + 1, head[cut + 1 :]
+        except _STREAM_ERRORS as exc:
+            raise CorruptInput(f"{path} byte {start}", f"compressed stream is truncated or corrupt ({exc})") from None
+        if 0 <= end <= pos:
+            return
+    buf = b""  # the unfinished last line so far
+    more: list[bytes] = []  # chunks after ``buf`` that hold no newline
+    held = 0  # bytes in buf and more
+    skipped = -1  # >= 0: bytes of an over-long line discarded so far
     while True:
         try:
-            chunk = read(CHUNK)
+            chunk, head = head or read(CHUNK), b""
         except _STREAM_ERRORS as exc:
             raw = b"".join((buf, *more))
             raise CorruptInput(
@@ -162,9 +186,26 @@ def iter_line_blocks(
             ) from None
         if not chunk:
             break
+        if skipped >= 0:
+            cut = chunk.find(b"\n")
+            if cut < 0:
+                skipped += len(chunk)
+                continue
+            if oversize is not None:
+                oversize(pos, skipped + cut)
+            yield pos, [b""]
+            pos += skipped + cut + 1
+            skipped, chunk = -1, chunk[cut + 1 :]
+            if 0 <= end <= pos:
+                return
         if b"\n" not in chunk:
+            held += len(chunk)
+            if 0 <= max_line < held + len(buf):
+                skipped, buf, more, held = held + len(buf), b"", [], 0
+                continue
             more.append(chunk)
             continue
+        held = 0
         if more:
             lines = b"".join((buf, *more, chunk)).split(b"\n")
             more = []
@@ -179,6 +220,10 @@ def iter_line_blocks(
         pos += sum(map(len, lines)) + len(lines)
         if 0 <= end <= pos:
             return
+    if skipped >= 0:
+        if oversize is not None:
+            oversize(pos, skipped)
+        return
     if more:
         buf = b"".join((buf, *more))
     if buf and (end < 0 or pos < end):
@@ -194,9 +239,10 @@ def _lines_before(lines: list[bytes], pos: int, end: int) -> list[bytes]:
     return lines
 
 
-def iter_lines(stream: IO[bytes], path: str, start: int = 0, end: int = -1) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(byte_offset, line)`` for every line that starts in [start, end)."""
-    for pos, lines in iter_line_blocks(stream, path, start, end):
+def iter_lines(stream: IO[bytes], path: str, start: int = 0, end: int = -1, max_line: int = -1,
+               oversize: Callable[[int, int], None] | None = None) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(byte_offset, line)`` for every line that starts in [start, end) (see ``iter_line_blocks``)."""
+    for pos, lines in iter_line_blocks(stream, path, start, end, max_line, oversize):
         for line in lines:
             yield pos, line
             pos += len(line) + 1
@@ -210,6 +256,7 @@ def read_jsonl(
     start: int = 0,
     end: int = -1,
     template: str | None = None,
+    max_bytes: int = -1,
 ) -> Iterator[Record]:
     """JSON Lines: one object per line, text in ``text_field`` (or ``template`` over the fields);
     other fields become metadata.
@@ -219,7 +266,7 @@ def read_jsonl(
     """
     loads, JSONDecodeError = orjson.loads, orjson.JSONDecodeError
     line_no = 1  # meaningful only for a range that starts at byte 0
-    for pos, lines in iter_line_blocks(stream, path, start, end):
+    for pos, lines in iter_line_blocks(stream, path, start, end, max_bytes, too_large(path, quarantine, max_bytes)):
         for line in lines:
             here, pos = pos, pos + len(line) + 1
             line_no += 1
@@ -256,6 +303,7 @@ def read_jsonl_documents(
     source_name: str,
     start: int = 0,
     end: int = -1,
+    max_bytes: int = -1,
 ) -> Iterator[Document]:
     """``read_jsonl`` and ``FilesSource._documents`` fused for the common case (no template, no
     id field, no extra metadata): Documents straight from the lines, with the same ids, texts,
@@ -264,7 +312,7 @@ def read_jsonl_documents(
     loads, JSONDecodeError = orjson.loads, orjson.JSONDecodeError
     make_id, doc = DocIdHasher(source_key), Document
     line_no = 1  # meaningful only for a range that starts at byte 0
-    for pos, lines in iter_line_blocks(stream, path, start, end):
+    for pos, lines in iter_line_blocks(stream, path, start, end, max_bytes, too_large(path, quarantine, max_bytes)):
         for line in lines:
             here, pos = pos, pos + len(line) + 1
             line_no += 1
@@ -289,12 +337,16 @@ def _where(path: str, start: int, line_no: int, pos: int) -> str:
     return f"{path} line {line_no}" if start == 0 else f"{path} byte {pos}"
 
 
-def read_whole(stream: IO[bytes], path: str) -> bytes:
-    """All of ``stream``, or CorruptInput naming ``path`` when its compressed stream breaks."""
+def read_whole(stream: IO[bytes], path: str, max_bytes: int = -1) -> bytes:
+    """All of ``stream``, or CorruptInput naming ``path`` when its compressed stream breaks or it
+    holds more than ``max_bytes`` (when >= 0; at most that much plus one byte is read)."""
     try:
-        return stream.read()
+        data = stream.read() if max_bytes < 0 else stream.read(max_bytes + 1)
     except _STREAM_ERRORS as exc:
         raise CorruptInput(path, f"compressed stream is truncated or corrupt ({exc})") from None
+    if 0 <= max_bytes < len(data):
+        raise CorruptInput(path, f"document too large: over {max_bytes:,} bytes (max_document_bytes)")
+    return data
 
 
 def read_json_array(
@@ -333,6 +385,7 @@ def read_text(
     start: int = 0,
     end: int = -1,
     encoding: str = "auto",
+    max_bytes: int = -1,
 ) -> Iterator[Record]:
     """Plain text: the whole file, each line, or each blank-line-separated paragraph is a document.
 
@@ -343,7 +396,7 @@ def read_text(
 
     errors = "replace" if encoding_errors == "replace" else "strict"
     if unit == "file":
-        raw = read_whole(stream, path)
+        raw = read_whole(stream, path, max_bytes)
         if encoding == "auto" and b"\x00" in raw[:8192] and not bom_encoding(raw):
             quarantine(path, "binary file (NUL bytes), not text", None)
             return
@@ -370,7 +423,8 @@ def read_text(
             quarantine(f"{path} byte {pos + exc.start}", f"invalid {codec} at byte {exc.start} of the record", raw)
             return None
 
-    lines = iter_lines(stream, path, start, end)
+    oversize = too_large(path, quarantine, max_bytes)
+    lines = iter_lines(stream, path, start, end, max_bytes, oversize)
     if unit == "line":
         for pos, line in lines:
             if pos == 0 and line.startswith(b"\xef\xbb\xbf"):
@@ -381,18 +435,26 @@ def read_text(
                     yield pos, text, {}
         return
     para: list[bytes] = []
-    para_pos = 0
+    para_pos = para_bytes = 0
     for pos, line in lines:
         if line.strip():
             if not para:
-                para_pos = pos
+                para_pos, para_bytes = pos, 0
+            para_bytes += len(line) + 1
+            if para_bytes > max_bytes >= 0:  # dropped whole: the rest of it up to a blank line too
+                if para != [b""] and oversize is not None:
+                    oversize(para_pos, para_bytes)
+                para = [b""]
+                continue
             para.append(line.rstrip(b"\r"))
+        elif para == [b""]:
+            para = []
         elif para:
             text = decode(para_pos, b"\n".join(para))
             para = []
             if text is not None:
                 yield para_pos, text, {}
-    if para:
+    if para and para != [b""]:
         text = decode(para_pos, b"\n".join(para))
         if text is not None:
             yield para_pos, text, {}
@@ -450,6 +512,7 @@ def read_parquet(
     start: int = 0,
     end: int = -1,
     template: str | None = None,
+    max_bytes: int = -1,
 ) -> Iterator[Record]:
     """Row groups [start, end) of a Parquet file; rows whose text is null are quarantined."""
     try:
@@ -552,7 +615,7 @@ def pop_dotted(obj: dict[str, Any], dotted: str) -> tuple[bool, Any]:
 
 def read_json_nested(
     stream: IO[bytes], path: str, quarantine: Quarantine, text_field: str, id_field: str | None,
-    array: bool, start: int = 0, end: int = -1,
+    array: bool, start: int = 0, end: int = -1, max_bytes: int = -1,
 ) -> Iterator[Record]:
     """JSON Lines (or a ``.json`` array when ``array``) whose ``text_field`` or ``id_field`` is a
     dotted path into nested objects. The id is put back under the dotted name, where the source
@@ -584,7 +647,7 @@ def read_json_nested(
                 yield i, rec[1], rec[2]
         return
     line_no = 0
-    for pos, lines in iter_line_blocks(stream, path, start, end):
+    for pos, lines in iter_line_blocks(stream, path, start, end, max_bytes, too_large(path, quarantine, max_bytes)):
         for line in lines:
             here, pos = pos, pos + len(line) + 1
             line_no += 1

@@ -6,7 +6,7 @@ A run stores its tokenizer as ``tokenizer.json`` (HF) or ``tokenizer.model`` (Se
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,12 @@ from corpusforge.errors import RecipeError
 from corpusforge.tokenize.special import DEFAULT_MASKED, RTDLM, SpecialIds
 
 HF_NAME, SPM_NAME = "tokenizer.json", "tokenizer.model"
-# Characters per encode_batch call inside encode_flat. The library builds a few dozen bytes of
-# objects per token (token strings, offsets, masks) for a whole call before returning; 256K
-# characters keeps that near 10 MB, and on prose it encodes ~4% faster than 2 MB calls (the
-# objects stay in cache and the allocator reuses them).
-ENCODE_CHUNK_CHARS = 1 << 18
+# Characters per encode_batch call inside encode_flat (and the most in one piece of a long text).
+# The library builds its per-token objects (token strings, offsets, masks, alignments) for a whole
+# call before returning, and the heap keeps what they took: encoding Gutenberg's five books grew the
+# process by 94 MB at 256K characters a call, 41 MB at 64K and 20 MB at 16K, in the same time at
+# 64K as at 256K (16K was 13% slower).
+ENCODE_CHUNK_CHARS = 1 << 16
 UNREACHABLE = "\x00\ue000"  # prefixed to special pieces of a Unigram model so text cannot spell them
 
 
@@ -112,28 +113,74 @@ def stored_name(cfg: Any) -> str:
     return SPM_NAME if cfg.type.startswith("sentencepiece") else HF_NAME
 
 
+def pieces(text: str, max_chars: int = ENCODE_CHUNK_CHARS) -> Iterator[str]:
+    """``text`` in consecutive pieces of at most ``max_chars`` characters, for bounded memory.
+
+    A piece ends just before a space that has a non-space character on both sides (``"word| next"``):
+    every built-in pre-tokenizer (GPT-2 byte-level regex, Metaspace, BERT whitespace) and
+    SentencePiece start a new pre-token at such a space, so the pieces encode to the same ids as
+    the whole text. A stretch of ``max_chars`` characters without one is cut at any whitespace,
+    else at ``max_chars``: only then may the tokens at the cut differ from an uncut encode."""
+    if len(text) <= max_chars:
+        yield text
+        return
+    lo, n = 0, len(text)
+    while n - lo > max_chars:
+        hi = lo + max_chars
+        cut = _space_cut(text, lo + max_chars // 2, hi)
+        if cut <= lo:
+            cut = max(text.rfind(ws, lo + 1, hi) for ws in (" ", "\n", "\t"))
+        if cut <= lo:
+            cut = hi
+        yield text[lo:cut]
+        lo = cut
+    yield text[lo:]
+
+
+def _space_cut(text: str, lo: int, hi: int) -> int:
+    """The last position in (lo, hi) of a space with non-space characters on both sides, or -1."""
+    at = text.rfind(" ", lo, hi)
+    while at > lo:
+        if not text[at - 1].isspace() and at + 1 < len(text) and not text[at + 1].isspace():
+            return at
+        at = text.rfind(" ", lo, at)
+    return -1
+
+
 def encode_flat(enc: Any, texts: list[str], chunk_chars: int = ENCODE_CHUNK_CHARS) -> tuple[np.ndarray, np.ndarray]:
     """The ids of ``texts`` back to back as one int32 array, and each text's number of ids.
 
-    ``enc.encode_batch`` gets ``chunk_chars`` characters at a time and each call's id lists are
-    turned into the array at once, so neither the library's per-token objects nor Python's int
-    lists exist for more than one chunk."""
-    chars = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)))
-    cuts = [0]
-    while cuts[-1] < len(texts):  # a chunk closes at the text that reaches chunk_chars
-        done = chars[cuts[-1] - 1] if cuts[-1] else 0
-        cuts.append(min(len(texts), int(np.searchsorted(chars, done + chunk_chars)) + 1))
-    ids, lengths = [], []
-    for lo, hi in zip(cuts, cuts[1:], strict=False):
-        lists = enc.encode_batch(texts[lo:hi])
+    ``enc.encode_batch`` gets about ``chunk_chars`` characters at a time and each call's id lists
+    are turned into the array at once, so neither the library's per-token objects nor Python's int
+    lists exist for more than one chunk. A longer text is encoded in ``pieces`` (same ids, see
+    there), so one huge document costs its int32 ids, not the library's objects for all of them."""
+    ids: list[np.ndarray] = []
+    counts = np.zeros(len(texts), np.int64)
+    batch: list[str] = []
+    owners: list[int] = []
+    size = 0
+
+    def encode() -> None:
+        lists = enc.encode_batch(batch)
         n = np.fromiter(map(len, lists), np.int64, len(lists))
         ids.append(np.fromiter(chain.from_iterable(lists), np.int32, int(n.sum())))
-        lengths.append(n)
+        np.add.at(counts, owners, n)
+        batch.clear()
+        owners.clear()
+
+    for i, text in enumerate(texts):
+        for piece in (text,) if len(text) <= chunk_chars else pieces(text, chunk_chars):
+            batch.append(piece)
+            owners.append(i)
+            size += len(piece)
+            if size >= chunk_chars:  # a chunk closes at the text that reaches chunk_chars
+                encode()
+                size = 0
+    if batch:
+        encode()
     if not ids:
-        return np.zeros(0, np.int32), np.zeros(0, np.int64)
-    if len(ids) == 1:
-        return ids[0], lengths[0]
-    return np.concatenate(ids), np.concatenate(lengths)
+        return np.zeros(0, np.int32), counts
+    return (ids[0] if len(ids) == 1 else np.concatenate(ids)), counts
 
 
 def load_encoder(
@@ -165,7 +212,10 @@ def load_encoder(
 
 
 def train_to_bytes(cfg: Any, texts: Any) -> bytes:
-    """Train the tokenizer ``cfg.type`` names; the bytes of its stored file."""
+    """Train the tokenizer ``cfg.type`` names; the bytes of its stored file. Texts longer than
+    ``ENCODE_CHUNK_CHARS`` reach the trainer in ``pieces``: the trainers pre-tokenize a whole text
+    at once (a 50 MB one took over 1 GB), and BPE and WordPiece count the same words either way."""
+    texts = (p for t in texts for p in ((t,) if len(t) <= ENCODE_CHUNK_CHARS else pieces(t)))
     if cfg.type.startswith("sentencepiece"):
         from corpusforge.tokenize.spm import train_sentencepiece
 

@@ -117,7 +117,8 @@ def test_a_bomb_past_a_small_limit_is_quarantined_and_the_good_file_kept(tmp_pat
 def test_a_gigabyte_zstd_bomb_at_the_default_limit_keeps_memory_bounded(tmp_path, good_folder):
     _zstd_bomb(good_folder / "bomb.txt.zst", 1024 * MB)  # ~33 KB on disk, 1 GiB of zeros inside
     _gzip_bomb(good_folder / "bomb2.txt.gz", 512 * MB)  # ~0.5 MB on disk
-    done, peak_mb = _cli_run(good_folder, tmp_path / "out")
+    # Without the document cap (which stops a whole-file read at 8 MiB first, see below).
+    done, peak_mb = _cli_run(good_folder, tmp_path / "out", max_document_bytes=None)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     assert _kept(tmp_path / "out") == {"good.txt.gz": [GOOD_TEXT]}
     reasons = _quarantined(tmp_path / "out")
@@ -136,7 +137,7 @@ import resource, sys
 from pathlib import Path
 from corpusforge.observe.stats import TaskContext
 from corpusforge.sources.files import FilesSource
-src = FilesSource(name="t", path=sys.argv[1], text_unit=sys.argv[2])
+src = FilesSource(name="t", path=sys.argv[1], text_unit=sys.argv[2], max_document_bytes=None)
 ctx = TaskContext("curate", 0, Path(sys.argv[3]))
 tasks = src.plan(1 << 30)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -157,6 +158,15 @@ def test_reading_a_gigabyte_bomb_holds_no_more_than_the_default_limit(tmp_path, 
     print(f"reading a 1 GiB zstd bomb, text_unit {unit}: peak RSS grew {grown_mb} MB")
     assert n_docs == "0" and reason.startswith("expands past 67108864 bytes")
     assert int(grown_mb) < 64 + 40  # the 64 MiB limit, plus the last step and the join
+
+
+def test_at_the_default_document_cap_a_bomb_read_whole_stops_at_8_mib(tmp_path, good_folder):
+    _gzip_bomb(good_folder / "bomb.txt.gz", 256 * MB)
+    done, _ = _cli_run(good_folder, tmp_path / "out")
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert _kept(tmp_path / "out") == {"good.txt.gz": [GOOD_TEXT]}
+    assert _quarantined(tmp_path / "out") == {"bomb.txt.gz": ["document too large: over 8,388,608 bytes "
+                                                              "(max_document_bytes)"]}
 
 
 def test_an_expansion_limit_below_one_is_refused_with_the_option_named(tmp_path, good_folder):
@@ -299,3 +309,60 @@ def test_declared_sizes_past_the_limit_are_refused_before_inflating():
         z.writestr("xl/worksheets/sheet1.xml", b"<a>" + b"0" * (20 * MB) + b"</a>")
     with pytest.raises(ExtractionError, match=r"^XLSX expands past 1048576 bytes .*; its members declare 20971527 bytes$"):
         check_container(buf.getvalue(), "XLSX", 1 * MB, len(buf.getvalue()))
+
+
+# -- empty, truncated and many small files ---------------------------------------------------------
+
+
+def test_zero_byte_compressed_files_are_quarantined_as_empty_and_the_good_file_kept(tmp_path, good_folder):
+    for name in ("zero.jsonl.gz", "zero.txt.zst", "zero.jsonl.bz2", "zero.txt.xz"):
+        (good_folder / name).write_bytes(b"")
+    done, _ = _cli_run(good_folder, tmp_path / "out")
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert _kept(tmp_path / "out") == {"good.txt.gz": [GOOD_TEXT]}
+    assert _quarantined(tmp_path / "out") == {name: ["empty file"] for name in
+                                               ("zero.jsonl.gz", "zero.txt.zst", "zero.jsonl.bz2", "zero.txt.xz")}
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".zst", ".bz2", ".xz"])
+def test_a_truncated_compressed_jsonl_split_into_tasks_keeps_every_record_before_the_cut(tmp_path, suffix):
+    """Cut in half and read as several decompress-and-skip tasks: the records before the damage
+    are kept, each once; the damage is quarantined, with no traceback from a task past it."""
+    import bz2
+    import lzma
+
+    from corpusforge.observe.stats import TaskContext
+    from corpusforge.sources.files import FilesSource
+
+    compress = {".gz": gzip.compress, ".zst": zstandard.ZstdCompressor().compress, ".bz2": bz2.compress,
+                ".xz": lzma.compress}[suffix]
+    paras = [p for p in GOOD_TEXT.split("\n\n") if p.strip()]
+    lines = [orjson.dumps({"text": f"{i} {p}"}) + b"\n" for i, p in enumerate(paras * 8)]  # bz2: 4 blocks
+    whole = compress(b"".join(lines))
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / f"cut.jsonl{suffix}").write_bytes(whole[: len(whole) // 2])
+    src = FilesSource("s", str(tmp_path / "in"))
+    tasks = src.plan(300_000)
+    assert len(tasks) > 1
+    ctx = TaskContext("curate", 0, tmp_path)
+    texts = [d.text for t in tasks for d in src.read(t, ctx)]
+    expected = [orjson.loads(line)["text"] for line in lines]
+    assert 0 < len(texts) < len(expected) and texts == expected[: len(texts)]
+    assert ctx.quarantined and all(q["reason"].startswith("compressed stream is truncated or corrupt")
+                                   for q in ctx.quarantined)
+
+
+def test_twenty_thousand_tiny_files_are_all_read_in_few_tasks(tmp_path):
+    from corpusforge import run
+
+    root = tmp_path / "in"
+    for k in range(200):
+        (root / f"d{k:03d}").mkdir(parents=True)
+        for j in range(100):
+            (root / f"d{k:03d}" / f"f{j:03d}.txt").write_text(f"tiny file {k} {j} says hello\n")
+    recipe = {"name": "tiny", "seed": 1, "sources": [{"path": str(root)}], "steps": [],
+              "tokenizer": {"vocab_size": 300}, "sharding": {"sequence_length": 64, "splits": {"train": 1.0}}}
+    stats = run(recipe, output=tmp_path / "out", workers=1, progress=False)
+    assert stats["documents"]["read"] == stats["documents"]["kept"] == 20_000
+    assert stats["documents"]["quarantined"] == 0
+    assert next(s for s in stats["stages"] if s["name"] == "curate")["tasks"] <= 2
