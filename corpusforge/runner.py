@@ -21,6 +21,7 @@ from corpusforge.embeddings.stage import finalize_embeddings
 from corpusforge.errors import CorpusforgeError, UnusableInput
 from corpusforge.executors.local import LocalExecutor
 from corpusforge.media.items import text_only
+from corpusforge.models.checks import check_models
 from corpusforge.observe.card import write_card
 from corpusforge.observe.lineage import finalize_lineage, read_lineage
 from corpusforge.observe.progress import CHARS, StageProgress, counted_texts, to_phase
@@ -108,6 +109,7 @@ def run(
     remote = RemoteOutput(target) if is_url(target) else None
     out = remote.local if remote else Path(target).expanduser().resolve()
     check_tracking(recipe)
+    check_models(recipe)  # every model path, device and credential, before any work
     if not remote:  # before the lock file is made in a folder that may not be an output
         (check_deletable if fresh else check_writable)(out)
     with output_lock(target):

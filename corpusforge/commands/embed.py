@@ -23,6 +23,7 @@ def embed_output(output: str | Path, workers: int | None = None, progress: bool 
 
     from corpusforge.config import format_validation_error
     from corpusforge.errors import RecipeError
+    from corpusforge.models.checks import check_models
     from corpusforge.pipeline import Pipeline
     from corpusforge.recipe import Recipe, load_recipe
     from corpusforge.runner import embeddings_stage
@@ -40,6 +41,7 @@ def embed_output(output: str | Path, workers: int | None = None, progress: bool 
         recipe = Recipe.model_validate(data)
     except ValidationError as err:
         raise RecipeError(format_validation_error(err, "", model=Recipe)) from None
+    check_models(recipe, steps=False)
     plan = [TaskInput.from_dict(t) for t in read_json(plan_file)]
     pipe = Pipeline(recipe, out, plan)
     last = len(pipe.boundaries) if pipe.segments[-1] or not pipe.boundaries else len(pipe.boundaries) - 1
