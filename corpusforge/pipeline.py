@@ -44,6 +44,7 @@ from corpusforge.observe.stats import TIMING, StepStats, TaskContext
 from corpusforge.recipe import Recipe
 from corpusforge.remote import access_error
 from corpusforge.shards.formats import get_format
+from corpusforge.shards.group_split import splitter
 from corpusforge.shards.packer import Packer, gather_segments
 from corpusforge.shards.writer import ShardWriter
 from corpusforge.sources.base import TaskInput
@@ -301,7 +302,7 @@ class Pipeline:
         cfg = self.recipe.sharding
         tok = cached_encoder(str(self.output / stored_name(self.recipe.tokenizer)))
         splits = list(cfg.splits)
-        cuts = split_thresholds(cfg.splits)
+        split_for = splitter(self)
         mcfg = self.recipe.media
         packers = {s: Packer(cfg.sequence_length, cfg.packing, whole_spans=mcfg is not None,
                              split_long=mcfg is None or mcfg.long_spans == "split") for s in splits}
@@ -343,7 +344,7 @@ class Pipeline:
             per_split: dict[str, list[list[int]]] = {s: [] for s in splits}
             split_docs: dict[str, list[Document]] = {s: [] for s in splits}
             for doc, ids, n in zip(batch, encodings, copies, strict=True):
-                split = split_of(doc.id, seed, splits, cuts)
+                split = split_for(doc.id, doc.metadata)
                 per_split[split].extend([ids] * n)
                 split_docs[split].extend([doc] * n)
                 counts[split]["documents"] += n
@@ -384,8 +385,8 @@ class Pipeline:
                 split_at = np.zeros(len(rows), dtype=np.int64)
             else:
                 number = {name: k for k, name in enumerate(splits)}
-                split_at = np.fromiter((number[split_of(doc_ids[r], seed, splits, cuts)] for r in rows.tolist()),
-                                       np.int64, len(rows))
+                split_at = np.fromiter((number[split_for(doc_ids[r], c.metas[c.meta_index[r]])]
+                                        for r in rows.tolist()), np.int64, len(rows))
             for k, s in enumerate(splits):
                 order = np.repeat(np.flatnonzero(split_at == k), copies[split_at == k])  # into rows, copies repeated
                 if not len(order):

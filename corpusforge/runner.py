@@ -218,7 +218,7 @@ def _run_locked(recipe: Recipe, out: Path, remote: RemoteOutput | None, workers:
                     results[stage.name] = _task_stage(pipe, records, stage, ex, bar, recipe_dict, plan_dicts,
                                                       remote.url if remote else None)
                     if stage.kind == "embeddings":
-                        finalize_embeddings(pipe, results[stage.name])
+                        finalize_embeddings(pipe, results[stage.name], console)
                     if stage.kind == "curate" and stage.segment == 0:
                         # Before the tokenizer is trained on what may be nothing.
                         stage_seconds[stage.name] = time.perf_counter() - t0
@@ -277,7 +277,8 @@ def embeddings_stage(pipe: Pipeline, workers: int | None = None, progress: bool 
     """Run only the ``embeddings`` stage of ``pipe`` over its staged documents (``corpusforge embed``)."""
     stage = Stage("embeddings", "embeddings", len(pipe.plan))
     executor = LocalExecutor(workers or pipe.recipe.executor.workers)
-    bar = StageProgress(console or Console(stderr=True), progress)
+    console = console or Console(stderr=True)
+    bar = StageProgress(console, progress)
     with OutputLock(pipe.output, "embed", create=False):
         try:
             with bar:
@@ -285,7 +286,7 @@ def embeddings_stage(pipe: Pipeline, workers: int | None = None, progress: bool 
                                   pipe.recipe.model_dump(mode="json"), [t.to_dict() for t in pipe.plan])
         finally:
             executor.close()
-        finalize_embeddings(pipe, res)
+        finalize_embeddings(pipe, res, console)
     return res
 
 

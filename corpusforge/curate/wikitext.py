@@ -103,7 +103,7 @@ class WikitextClean(Filter):
 
     ``<unk>`` tokens are removed and whitespace collapsed (one space inside a line, blank lines dropped).
     ``detokenize``: also remove the spaces WikiText put before punctuation and clitics (`` , `` → ``, ``).
-    Then a paragraph whose non-space characters are less than ``min_letter_ratio`` letters (tables of
+    ``metadata.title`` and ``section`` are cleaned the same way. Then a paragraph whose non-space characters are less than ``min_letter_ratio`` letters (tables of
     numbers, punctuation runs) is dropped. Reasons: ``heading``, ``empty``, ``mostly_punctuation_or_digits``.
     """
 
@@ -135,4 +135,8 @@ class WikitextClean(Filter):
             return "mostly_punctuation_or_digits"
         if text != doc.text:
             doc.text = text
+        for key in ("title", "section"):  # the article and section names carry the same markup
+            value = doc.metadata.get(key)
+            if isinstance(value, str) and value:
+                doc.metadata[key] = self.clean(value)
         return None
