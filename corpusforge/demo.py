@@ -205,7 +205,7 @@ tokenizer:
   vocab_size: 8000
 sharding:
   splits: {{train: 0.8, val: 0.1, test: 0.1}}
-  split_by: title                      # by article: all of an article's paragraphs in one split
+  split_by: article                    # by article (wikitext_paragraphs numbers them): all its paragraphs in one split
   sequence_length: 512
 output:
   path: {output}

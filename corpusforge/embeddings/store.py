@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from corpusforge.shards.formats import _safetensors_header
-from corpusforge.state import atomic_path, atomic_write_json
+from corpusforge.state import atomic_path, atomic_write_json, read_json
 
 EMBEDDINGS_DIR = "embeddings"
 INDEX_NAME = "index.json"
@@ -116,6 +116,10 @@ def merge_splits(root: Path, parts_dir: Path, task_parts: list[dict[str, dict[st
 
     base = Path(root) / EMBEDDINGS_DIR
     base.mkdir(parents=True, exist_ok=True)
+    try:
+        before = read_json(base / INDEX_NAME)["splits"]
+    except (OSError, ValueError, KeyError, TypeError):
+        before = {}
     out: dict[str, dict[str, Any]] = {}
     for split in splits:
         parts = [p[split] for p in task_parts if split in p]
@@ -123,6 +127,11 @@ def merge_splits(root: Path, parts_dir: Path, task_parts: list[dict[str, dict[st
         if not parts:
             for name in (matrix_name, table_name):
                 (base / name).unlink(missing_ok=True)
+            continue
+        sources = [p["sha256"] for p in parts]
+        old = (before.get(split) or {}).get("parts") or [{}]
+        if old[0].get("from") == sources and (base / matrix_name).is_file() and (base / table_name).is_file():
+            out[split] = {**old[0], "flat": True}  # the same parts merged before: nothing to rewrite
             continue
         files = [Path(parts_dir) / split / p["path"] for p in parts]
         with safe_open(str(files[0]), "np") as f:
@@ -150,7 +159,7 @@ def merge_splits(root: Path, parts_dir: Path, task_parts: list[dict[str, dict[st
             finally:
                 writer.close()
         out[split] = {"path": matrix_name, "table": table_name, "rows": rows, "sha256": digest.hexdigest(),
-                      "flat": True}
+                      "from": sources, "flat": True}
     return out
 
 
