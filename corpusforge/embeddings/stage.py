@@ -129,7 +129,11 @@ def finalize_embeddings(pipe: Pipeline, results: list[dict[str, Any]], console: 
         console.print(f"warning: {over:,} of {sum(r['documents'] for r in results):,} texts are longer than the "
                       f"embedding model's window ({model.get('max_length')} tokens): {how}",
                       highlight=False, soft_wrap=True)
+    from corpusforge.models.embeddings import default_model_path
+    from corpusforge.models.fingerprint import model_sha256
+
     header = {"format": "corpusforge-embeddings", "version": 1, "model": model_label(cfg),
+              "model_sha256": model_sha256(cfg.model or default_model_path(), pipe.work / "model_sha256.json"),
               "pooling": results[0]["model"]["pooling"] if results else cfg.pooling,
               "dim": results[0]["model"]["dim"] if results else None,
               "normalized": cfg.normalize, "dimensions": cfg.dimensions, "dtype": cfg.dtype,

@@ -24,6 +24,7 @@ from corpusforge.state import atomic_path, atomic_write_json, read_json
 EMBEDDINGS_DIR = "embeddings"
 INDEX_NAME = "index.json"
 TENSOR = "embeddings"
+MEDIA_FOLDERS = frozenset({"image", "audio", "video"})  # the media encoders' vectors (media/encoders.py)
 
 
 def _polars() -> Any:
@@ -186,7 +187,7 @@ def write_index(root: Path, header: dict[str, Any], task_parts: list[dict[str, d
                 (base / name).unlink(missing_ok=True)
     if base.is_dir():
         for d in base.iterdir():
-            if d.is_dir() and (flat or d.name not in splits):
+            if d.is_dir() and d.name not in MEDIA_FOLDERS and (flat or d.name not in splits):
                 shutil.rmtree(d)  # a split the recipe no longer has, or parts now merged
     atomic_write_json(base / INDEX_NAME, index)
     return index
