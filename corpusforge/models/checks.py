@@ -112,6 +112,10 @@ def reachable_problem(where: str, base_url: str, timeout: float = 5.0) -> str | 
 
 
 def _step_problems(i: int, spec: dict[str, Any], step: Any) -> list[str]:
+    from corpusforge.models.top_fraction import KeepTopFraction
+
+    if isinstance(step, KeepTopFraction):  # keep_top_fraction wraps the scoring step
+        step = step.scorer
     kind = spec.get("type")
     at = f"steps[{i}] ({kind})"
     out: list[str] = []
