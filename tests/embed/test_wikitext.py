@@ -191,6 +191,8 @@ def test_paragraphs_over_the_window_are_counted_in_the_index(wikitext_run):
     index = read_json(wikitext_run / "embeddings" / "index.json")
     longer = sum(int((t["token_count"] > 128).sum()) for _, t, _ in _tables(wikitext_run))  # the tiny adds no token
     assert index["over_window"] == longer > 0 and index["max_length"] == 128 and index["long_texts"] == "truncate"
+    stage = next(s for s in read_json(wikitext_run / "stats.json")["stages"] if s["name"] == "embeddings")
+    assert stage["result"]["over_window"] == longer  # counted in stats.json too
 
 
 def test_chunk_and_pool_embeds_a_long_text_window_by_window(tiny_qwen3):
