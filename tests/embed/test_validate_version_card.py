@@ -126,3 +126,32 @@ def test_the_card_describes_the_embeddings(wikitext_run, tiny_qwen3):
     assert "| pooling | `last_token`, L2-normalised |" in section and "| dimensions | 32 |" in section
     assert f"({total:,} in all)" in section and f"train {index['splits']['train']['rows']:,}" in section
     assert f"{index['over_window']:,} texts were longer (cut to it)" in section
+
+
+def test_version_json_holds_the_codebooks_media_vectors_and_the_encoder_hash(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    from corpusforge import run
+    from corpusforge.models.fingerprint import model_sha256
+    from tests.conftest import SHARED_DATA
+
+    vision = tmp_path / "clip"
+    transformers.CLIPVisionModel(transformers.CLIPVisionConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32,
+        patch_size=16)).save_pretrained(vision)
+    transformers.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
+        vision)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("camera.png", "chelsea.png"):
+        shutil.copy(SHARED_DATA / "media" / "images" / name, folder / name)
+    out = tmp_path / "out"
+    run({"preset": "multimodal", "sources": [{"path": str(folder)}], "tokenizer": {"vocab_size": 300},
+         "media": {"codebook_size": 8, "image_size": 32, "encoders": {"image": str(vision)}},
+         "sharding": {"sequence_length": 64, "splits": {"train": 1.0}}}, output=str(out), workers=1, progress=False)
+    version = read_json(out / "version.json")
+    codebooks = sorted(p.relative_to(out).as_posix() for p in (out / "codebooks").rglob("*") if p.is_file())
+    vectors = sorted(p.relative_to(out).as_posix() for p in (out / "embeddings" / "image").iterdir())
+    assert codebooks and len(vectors) == 2
+    for rel in codebooks + vectors:
+        assert version["files"][rel] == file_sha256(out / rel)
+    assert version["models"] == {"media.encoders.image": {"model": str(vision), "sha256": model_sha256(vision)}}
