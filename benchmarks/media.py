@@ -1,8 +1,9 @@
 """Media throughput on one core: ms per 224x224 image and per 32-frame video (decode + features +
 VQ encode), codebook training time, media tokens per second, and a whole ``multimodal`` run over
 the media folder (CPU seconds of the shards stage per media token: the figure that holds under load),
-and video sampling by seeking against decoding every frame (CPU seconds, best of 3) on
-``video/cockatoo.mp4`` (280 frames 1280x720) and a generated 1200-frame clip.
+video sampling by seeking against decoding every frame (CPU seconds, best of 3) on
+``video/cockatoo.mp4`` (280 frames 1280x720) and a generated 1200-frame clip, and the hostile and
+decode-back paths: refusing a decompression bomb, an animated GIF's frames, codes back to PNG / WAV.
 
 Usage: ``PYTHONPATH=. python benchmarks/media.py [MEDIA_DIR]`` (default ``../shared/data/media``). Pin one core
 with ``taskset -c 0`` for the per-core figures; bars: <= 50 ms per image, <= 200 ms per video.
@@ -114,6 +115,43 @@ def pipeline_run(media: Path, tmp: Path) -> None:
     shutil.rmtree(out)
 
 
+def hostile_and_back(media: Path, book: Codebook) -> None:
+    """ms to refuse a 14000x14000 decompression-bomb PNG (from its header), to decode an animated
+    GIF's frames, and to decode codes back to a PNG and to a WAV (Griffin-Lim) per second of audio."""
+    from PIL import Image
+
+    from corpusforge.errors import CorruptInput
+    from corpusforge.media import reconstruct
+
+    with tempfile.TemporaryDirectory() as tmp:
+        bomb = Path(tmp) / "bomb.png"
+        Image.new("1", (14_000, 14_000)).save(bomb, optimize=True)
+        size = bomb.stat().st_size
+
+        def refuse() -> None:
+            try:
+                decode.decode_image(bomb)
+            except CorruptInput:
+                return
+            raise AssertionError("the bomb was decoded")
+
+        bomb_ms = timed(refuse, 5)
+    gif = media / "images" / "newtonscradle.gif"
+    frames = len(decode.decode_image(gif, 32))
+    gif_ms = timed(lambda: decode.decode_image(gif, 32), 3)
+    codes = book.encode(features.image_patches(decode.decode_image(media / "images" / "chelsea.png")[0]))
+    png_ms = timed(lambda: reconstruct.render_span("image", codes, book), 5)
+    speech = decode.decode_audio(media / "audio" / "jfk.flac")
+    rows = features.log_mel(speech)
+    audio_book = Codebook.train("audio", rows, 256, config={})
+    audio_codes = audio_book.encode(rows)
+    wav_ms = timed(lambda: reconstruct.render_span("audio", audio_codes, audio_book), 1)
+    print(f"decompression bomb ({size:,} B PNG) refused in {bomb_ms:.2f} ms; "
+          f"animated GIF {frames} frames in {gif_ms:.1f} ms")
+    print(f"decode back: image span -> PNG {png_ms:.1f} ms; jfk.flac ({len(speech) / 16_000:.1f} s) -> WAV "
+          f"{wav_ms:.0f} ms ({wav_ms / (len(speech) / 16_000):.0f} ms per audio second, 48 Griffin-Lim iterations)")
+
+
 def main() -> None:
     media = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "shared" / "data" / "media")
     images = sorted((media / "images").iterdir())
@@ -124,7 +162,8 @@ def main() -> None:
     train_s = time.perf_counter() - t
     quality = book.reconstruction(rows)
     video_book = Codebook("video", book.centroids, cfg)
-    img_ms = np.mean([timed(lambda p=p: book.encode(media_features(p, "image", cfg)[0][1]), 5) for p in images])
+    still = {**cfg, "max_video_frames": 1}  # one frame per image: an animated GIF's others are timed below
+    img_ms = np.mean([timed(lambda p=p: book.encode(media_features(p, "image", still)[0][1]), 5) for p in images])
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "clip32.mp4"
         video_32(clip)
@@ -135,6 +174,7 @@ def main() -> None:
     print(f"image decode+patches+encode: {img_ms:.1f} ms/image (bar 50), {196 / img_ms * 1000:,.0f} tokens/s")
     print(f"32-frame 224x224 video decode+patches+encode: {vid_ms:.1f} ms (bar 200), "
           f"{32 * 196 / vid_ms * 1000:,.0f} tokens/s")
+    hostile_and_back(media, book)
     with tempfile.TemporaryDirectory() as tmp:
         video_seeking(media, Path(tmp))
     with tempfile.TemporaryDirectory() as tmp:

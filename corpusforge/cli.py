@@ -120,10 +120,11 @@ def main() -> None:
 @click.argument("recipe", type=click.Path(dir_okay=False))
 @click.option("--output", "-o", help="Output folder or fsspec URL, e.g. s3://bucket/run (default: the recipe's output.path).")
 @click.option("--workers", "-w", type=click.IntRange(min=1), help="Worker processes (default: all cores).")
-@click.option("--executor", type=click.Choice(["local", "ray"]), help="Where tasks run (default: the recipe's "
-              "executor.kind, else local).")
-@click.option("--address", help="Ray cluster address: auto, ray://HOST:10001 or HOST:PORT (default: the recipe's "
-              "executor.address; none starts a local Ray instance).")
+@click.option("--executor", type=click.Choice(["local", "ray", "spark"]), help="Where tasks run (default: the "
+              "recipe's executor.kind, else local).")
+@click.option("--address", help="Ray cluster address: auto, ray://HOST:10001 or HOST:PORT (none starts a local Ray "
+              "instance); with --executor spark, the Spark master: local[4], spark://HOST:7077, yarn (default: the "
+              "recipe's executor.address).")
 @click.option("--fresh", is_flag=True, help="Delete the output first instead of resuming (only a corpusforge "
               "output with nothing else in it; anything else is refused).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no report table.")
@@ -142,7 +143,8 @@ def run(recipe: str, output: str | None, workers: int | None, executor: str | No
         target = output or r.output.path
         out = target if is_url(target) else Path(target).expanduser().resolve()
         run_recipe(r, str(out), workers=workers, progress=not quiet, console=console,
-                   executor=executor or ("ray" if address else None), address=address, fresh=fresh)
+                   executor=executor or ("ray" if address and r.executor.kind == "local" else None), address=address,
+                   fresh=fresh)
     except (OutputRefused, UnusableInput, AccessError) as exc:  # one line, exit 1: not the recipe's fault
         _refuse(str(exc))
     except CorpusforgeError as exc:
@@ -231,11 +233,24 @@ def validate(output: str) -> None:
 @click.option("--split", default="train", show_default=True)
 @click.option("--samples", "-n", default=2, show_default=True, help="How many samples to decode.")
 @click.option("--chars", default=600, show_default=True, help="Characters of each sample to print.")
-def inspect(output: str, split: str, samples: int, chars: int) -> None:
+@click.option("--media", "media_row", type=click.IntRange(min=0), default=None, metavar="ROW",
+              help="Write the media spans of row ROW of the split as PNG (images, video frame strips) and WAV "
+                   "(audio) files, decoded through the output's codebooks.")
+@click.option("--media-out", default="inspect-media", show_default=True, type=click.Path(file_okay=False),
+              help="Folder the --media files are written into.")
+def inspect(output: str, split: str, samples: int, chars: int, media_row: int | None, media_out: str) -> None:
     """Decode a few samples of OUTPUT (a folder or fsspec URL) back to text, special tokens shown."""
-    from corpusforge.inspect import decoded_samples
+    from corpusforge.inspect import decoded_samples, row_media
 
     try:
+        if media_row is not None:
+            written = row_media(output, media_row, media_out, split)
+            for path, modality, codes, whole in written:
+                console.print(f"wrote {path} ({modality}, {codes} codes{'' if whole else ', cut by the row'})",
+                              highlight=False)
+            if not written:
+                console.print(f"row {media_row} of {split} holds no media span", highlight=False)
+            return
         for shard, row, text in decoded_samples(output, split, samples):
             console.rule(f"{shard} row {row}")
             console.print(text[:chars] + (" …" if len(text) > chars else ""), markup=False, highlight=False)

@@ -1,4 +1,5 @@
-"""Decode shard samples back to text, so a person can see what training will see."""
+"""Decode shard samples back to text, and a row's media codes back to PNG / WAV files, so a person
+can see (and hear) what training will see."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import orjson
 
 from corpusforge.errors import CorpusforgeError
@@ -104,3 +106,67 @@ def _decoded(output: str | os.PathLike[str], fetch: Callable[[str], Path], split
         left -= min(left, len(ids))
         if left <= 0:
             return
+
+
+def row_media(output: str | os.PathLike[str], row: int, folder: str | os.PathLike[str], split: str = "train"
+              ) -> list[tuple[Path, str, int, bool]]:
+    """Write every media span of row ``row`` of ``split`` (counted over the split's shards in index
+    order) into ``folder`` as ``row<row>_<k>_<modality>.png|.wav`` through the output's codebooks
+    (``corpusforge.media.reconstruct``); returns ``(file, modality, codes, whole)`` per span."""
+    from corpusforge.media.reconstruct import render_span, spans_of_row
+    from corpusforge.media.vq import Codebook
+    from corpusforge.state import atomic_write_bytes
+
+    with tempfile.TemporaryDirectory(prefix="corpusforge-inspect-") as scratch:
+        fetch = _fetcher(output, Path(scratch))
+        index = _index(output, fetch)
+        layout = index.get("media")
+        if not layout:
+            raise CorpusforgeError(f"{str(output).rstrip('/')}: not a multimodal output (its index has no media layout)")
+        ids = _row(index, fetch, split, row)
+        spans = spans_of_row(ids, layout)
+        books: dict[str, Codebook] = {}
+        out_dir = Path(folder)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = []
+        for k, (modality, codes, whole) in enumerate(spans):
+            if modality not in books:
+                files = layout["media"][modality].get("codebook", {}).get("files", {})
+                for rel in files:
+                    fetch(rel)
+                books[modality] = Codebook.load(fetch(layout["media"][modality].get("codebook", {}).get(
+                    "path", f"codebooks/{modality}")))
+            suffix, data = render_span(modality, codes, books[modality])
+            path = out_dir / f"row{row}_{k}_{modality}{suffix}"
+            atomic_write_bytes(path, data)
+            written.append((path, modality, len(codes), whole))
+        return written
+
+
+def _index(output: str | os.PathLike[str], fetch: Callable[[str], Path]) -> dict:
+    try:
+        path = fetch(INDEX_NAME)
+    except FileNotFoundError:
+        path = Path(str(output).rstrip("/")) / INDEX_NAME
+    if not path.exists():
+        raise CorpusforgeError(f"{str(output).rstrip('/')}/{INDEX_NAME}: missing (is this a corpusforge output folder?)")
+    return orjson.loads(path.read_bytes())
+
+
+def _row(index: dict, fetch: Callable[[str], Path], split: str, row: int) -> np.ndarray:
+    """Row ``row`` of ``split``'s input_ids, counted over its shards in index order."""
+    shards = [s for s in index["shards"] if s["split"] == split]
+    total = sum(s["samples"] for s in shards)
+    if not 0 <= row < total:
+        raise CorpusforgeError(f"row {row}: split {split!r} has rows 0-{total - 1}" if total else
+                               f"no shards in split {split!r}")
+    for s in shards:
+        if row < s["samples"]:
+            try:
+                for side in s.get("sidecars", []):
+                    fetch(side["path"])
+                return np.asarray(read_stored(fetch(s["path"]), index["sequence_length"])["input_ids"][row])
+            except (OSError, ValueError) as exc:
+                raise CorpusforgeError(f"{s['path']}: cannot read the shard ({exc}); corpusforge validate says more") from None
+        row -= s["samples"]
+    raise AssertionError("unreachable: the row is inside the split")

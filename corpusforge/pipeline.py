@@ -263,7 +263,8 @@ class Pipeline:
             layout = self.media_layout()
             meta["vocab_size"] = str(layout["vocab_size"])
         return ShardWriter(prefix, cfg.sequence_length, cfg.max_shard_bytes, meta, cfg.position_ids, cfg.document_ids,
-                           get_format(cfg.format), cfg.compression, cfg.max_tokens_per_shard, layout)
+                           get_format(cfg.format), cfg.compression, cfg.max_tokens_per_shard, layout,
+                           token_dtype=cfg.token_dtype)
 
     def media_layout(self, codebooks: dict[str, Any] | None = None) -> dict[str, Any]:
         """The joint text + media vocabulary of a multimodal run (after its tokenizer stage)."""
@@ -305,7 +306,8 @@ class Pipeline:
         split_for = splitter(self)
         mcfg = self.recipe.media
         packers = {s: Packer(cfg.sequence_length, cfg.packing, whole_spans=mcfg is not None,
-                             split_long=mcfg is None or mcfg.long_spans == "split") for s in splits}
+                             split_long=mcfg is None or mcfg.long_spans == "split",
+                             frame_tokens=(mcfg.image_size // mcfg.patch_size) ** 2 if mcfg else 0) for s in splits}
         writers = {s: self.shard_writer(self.work / "shards" / s / f"t{task:06d}", s) for s in splits}
         lineages = {s: TaskLineage(task_lineage_path(self.work, s, task)) for s in splits}
         docs_out = None
@@ -324,7 +326,8 @@ class Pipeline:
         if self.recipe.media is not None:
             from corpusforge.media.stage import MediaEncoder
 
-            media = MediaEncoder(tok, self.output, self.recipe.media.encoders, self.recipe.media.audio_sample_rate)
+            media = MediaEncoder(tok, self.output, self.recipe.media.encoders, self.recipe.media.audio_sample_rate,
+                                 self.recipe.media.features())
 
         def flush(batch: list[Document]) -> None:
             if max_hash:
@@ -446,10 +449,7 @@ class Pipeline:
                   "documents_by_source": dict(sorted(docs_by_source.items())), "lengths_curated": curated.counts,
                   "languages": dict(sorted(languages.items())), "licenses": dict(sorted(licenses.items()))}
         if media is not None:
-            result["media"] = {"tokens": media.media_tokens, "failed_items": media.failed,
-                               "span_padding": sum(p.span_padding for p in packers.values()),
-                               "split_spans": sum(p.split_spans for p in packers.values()),
-                               "embeddings": media.write_embeddings(self.output, task)}
+            result["media"] = media.result(packers.values(), self.output, task)
         return result
 
 

@@ -92,6 +92,8 @@ class ShardingConfig(_Strict):
         "truncate: one row per document, the rest counted as truncated_tokens")
     position_ids: bool = Field(False, description="write position_ids restarting at every document")
     document_ids: bool = Field(False, description="write document_ids numbering documents inside a row")
+    token_dtype: Literal["int32", "uint16"] = Field(
+        "int32", description="how input_ids are stored: uint16 halves them where every id is below 65,536")
 
     @model_validator(mode="after")
     def _compression_fits_format(self) -> ShardingConfig:
@@ -185,10 +187,12 @@ class OutputConfig(_Strict):
 class ExecutorConfig(_Strict):
     """Where tasks run; none of this changes the output (it is outside the fingerprint), except task_bytes."""
 
-    kind: Literal["local", "ray"] = Field("local", description="local: a process pool; ray: Ray tasks")
-    address: str | None = Field(None, description="ray: cluster address (auto, ray://host:10001, host:port); "
-                                "none starts a local Ray instance")
-    max_retries: int = Field(3, ge=0, description="ray: re-runs of a task whose worker process or node died")
+    kind: Literal["local", "ray", "spark"] = Field("local", description="local: a process pool; ray: Ray tasks; "
+                                                   "spark: Spark tasks")
+    address: str | None = Field(None, description="ray: cluster address (auto, ray://host:10001, host:port), "
+                                "none starts a local Ray instance; spark: the master (local[4], spark://host:7077, "
+                                "yarn, k8s://https://host), none is spark-submit's or local[workers]")
+    max_retries: int = Field(3, ge=0, description="ray, spark: re-runs of a task whose worker process or node died")
     workers: int | None = Field(None, ge=1, description="processes; default: all cores")
     task_bytes: int = Field(64 * MB, ge=1000, description="input bytes per task (files are grouped or split)")
 

@@ -85,8 +85,12 @@ def make_executor(cfg: ExecutorConfig, workers: int | None = None, kind: str | N
         from corpusforge.executors.ray import RayExecutor
 
         return RayExecutor(address or cfg.address, workers or cfg.workers, cfg.max_retries)
+    if kind == "spark":
+        from corpusforge.executors.spark import SparkExecutor
+
+        return SparkExecutor(address or cfg.address, workers or cfg.workers, cfg.max_retries)
     if kind != "local":
-        raise ValueError(f"executor {kind!r} is unknown; allowed: local, ray")
+        raise ValueError(f"executor {kind!r} is unknown; allowed: local, ray, spark")
     return LocalExecutor(workers or cfg.workers)
 
 
@@ -110,6 +114,10 @@ def run(
     out = remote.local if remote else Path(target).expanduser().resolve()
     check_tracking(recipe)
     check_models(recipe)  # every model path, device and credential, before any work
+    if recipe.media is not None and recipe.media.codebooks:
+        from corpusforge.media.stage import check_codebooks
+
+        check_codebooks(recipe.media)  # a codebook cut for other features fails before any work
     if not remote:  # before the lock file is made in a folder that may not be an output
         (check_deletable if fresh else check_writable)(out)
     with output_lock(target):
@@ -119,24 +127,31 @@ def run(
             else:
                 remove_output(out, keep_lock=True)
         elif remote:
-            files = remote.remote_files()
-            why = write_refusal(remote.url, {r.split("/", 1)[0] for r in files},
-                                {r[len("_state/"):].split("/", 1)[0] for r in files if r.startswith("_state/")},
-                                lambda rel: remote.fs.cat_file(f"{remote.root}/{rel}").decode("utf-8", "replace") if rel in files else None)
-            if why:
-                raise OutputRefused(why)
+            check_remote_writable(remote)
         return _run_locked(recipe, out, remote, workers, progress, console, executor, address)
 
 
-def output_lock(output: str | os.PathLike[str], command: str = "run", create: bool = True) -> OutputLock:
+def check_remote_writable(remote: RemoteOutput) -> None:
+    """Raise ``OutputRefused`` when the store's folder holds files that are not a corpusforge output's."""
+    files = remote.remote_files()
+    why = write_refusal(remote.url, {r.split("/", 1)[0] for r in files},
+                        {r[len("_state/"):].split("/", 1)[0] for r in files if r.startswith("_state/")},
+                        lambda rel: remote.fs.cat_file(f"{remote.root}/{rel}").decode("utf-8", "replace")
+                        if rel in files else None)
+    if why:
+        raise OutputRefused(why)
+
+
+def output_lock(output: str | os.PathLike[str], command: str = "run", create: bool = True,
+                shared: bool = False) -> OutputLock:
     """The lock of an output folder (in its ``_state/``) or of an fsspec URL's mirror (beside it:
     the mirror is emptied by ``--fresh``); it excludes other processes on this machine. With
     ``create=False`` (commands that change a finished output) a local folder without ``_state/``
     is not locked."""
     if is_url(output):
         mirror = mirror_dir(str(output).rstrip("/"))
-        return OutputLock(mirror, command, mirror.with_name(mirror.name + ".lock"))
-    return OutputLock(Path(output).expanduser().resolve(), command, create=create)
+        return OutputLock(mirror, command, mirror.with_name(mirror.name + ".lock"), shared=shared)
+    return OutputLock(Path(output).expanduser().resolve(), command, create=create, shared=shared)
 
 
 def _claim(out: Path, fingerprint: str, console: Console, where: str) -> bool:
@@ -170,8 +185,25 @@ def _claim(out: Path, fingerprint: str, console: Console, where: str) -> bool:
 
 def _run_locked(recipe: Recipe, out: Path, remote: RemoteOutput | None, workers: int | None, progress: bool,
                 console: Console, executor: str | None, address: str | None) -> dict[str, Any]:
-    started = time.perf_counter()
-    started_at = time.time()
+    started = (time.perf_counter(), time.time())  # planning (listing, hashing the input) counts
+    run = StageRun(prepare_output(recipe, out, remote, console), remote, console, progress, started)
+    ex = make_executor(recipe.executor, workers, executor, address)
+    if isinstance(ex, LocalExecutor) and ex.workers == 1:
+        # One worker means one core: tasks then run in this process, and the Rust thread pools of
+        # tokenizers/pyarrow (sized when first used) must not spread over the other cores.
+        os.environ.setdefault("RAYON_NUM_THREADS", "1")
+    try:
+        with run.bar:
+            for stage in run.pipe.stages():
+                run.run_stage(stage, ex)
+    finally:
+        ex.close()
+    return run.finish()
+
+
+def prepare_output(recipe: Recipe, out: Path, remote: RemoteOutput | None, console: Console) -> Pipeline:
+    """Claim ``out`` for ``recipe`` (its marker first), plan the tasks and write the plan and the recipe
+    beside the output: what every run, and ``corpusforge plan``, does before any task."""
     fingerprint = recipe.fingerprint()
     if not remote:
         _claim(out, fingerprint, console, str(out))  # first: an output cut short at once is still recognisable
@@ -185,64 +217,87 @@ def _run_locked(recipe: Recipe, out: Path, remote: RemoteOutput | None, workers:
         remote.push_missing()
     before = remote.snapshot() if remote else {}
     pipe = Pipeline(recipe, out)
-    plan = pipe.plan
     # The plan on disk is for people and `corpusforge embed`; tasks get the real one in their payload.
-    atomic_write_json(out / "_state" / "plan.json", redact_secrets([t.to_dict() for t in plan]))
+    atomic_write_json(out / "_state" / "plan.json", redact_secrets([t.to_dict() for t in pipe.plan]))
     atomic_write_bytes(out / "recipe.yaml", recipe.to_yaml().encode())
     if remote:
         remote.push(before)
-    ex = make_executor(recipe.executor, workers, executor, address)
-    if isinstance(ex, LocalExecutor) and ex.workers == 1:
-        # One worker means one core: tasks then run in this process, and the Rust thread pools of
-        # tokenizers/pyarrow (sized when first used) must not spread over the other cores.
-        os.environ.setdefault("RAYON_NUM_THREADS", "1")
-    recipe_dict = recipe.model_dump(mode="json")
-    plan_dicts = [t.to_dict() for t in plan]
-    results: dict[str, list[dict[str, Any]]] = {}
-    stage_seconds: dict[str, float] = {}
-    bar = StageProgress(console, progress)
-    try:
-        with bar:
-            for stage in pipe.stages():
-                t0 = time.perf_counter()
-                records = CompletionRecords(out, stage.name)
-                if stage.kind in _DRIVER_WRITES and remote:
-                    remote.pull()  # what tasks on other machines wrote
-                    before = remote.snapshot()
-                if stage.kind == "tokenizer":
-                    results[stage.name] = [_tokenizer_stage(pipe, records, stage, results, bar)]
-                elif stage.kind == "index":
-                    stats = build_stats(pipe, results, stage_seconds, time.perf_counter() - started, started_at)
-                    results[stage.name] = [_index_stage(pipe, records, stage, results, stats, console)]
-                else:
-                    results[stage.name] = _task_stage(pipe, records, stage, ex, bar, recipe_dict, plan_dicts,
-                                                      remote.url if remote else None)
-                    if stage.kind == "embeddings":
-                        finalize_embeddings(pipe, results[stage.name], console)
-                    if stage.kind == "curate" and stage.segment == 0:
-                        # Before the tokenizer is trained on what may be nothing.
-                        stage_seconds[stage.name] = time.perf_counter() - t0
-                        _check_quarantine(pipe, results, stage_seconds, time.perf_counter() - started, started_at,
-                                          remote.url if remote else str(out), remote)
-                if stage.kind in _DRIVER_WRITES and remote:
-                    remote.push(before)
-                stage_seconds[stage.name] = time.perf_counter() - t0
-    finally:
-        ex.close()
-    stats = read_json(out / "stats.json")
-    if stats["documents"]["read"] and not stats["documents"]["kept"]:
-        console.print(f"warning: the steps dropped all {stats['documents']['read']:,} documents read (0 kept, "
-                      "0 shards); see the drops in stats.json", highlight=False, soft_wrap=True)
-    before = remote.snapshot() if remote else {}
-    write_card(out)
-    tracked = track_run(recipe, out, stats)
-    if remote:
-        remote.push(before)
-    if progress:
-        print_report(stats, console)
-        for tracker, where in tracked.items():
-            console.print(f"{tracker}: {where}", highlight=False)
-    return stats
+    return pipe
+
+
+class StageRun:
+    """The driver's side of a run: runs stages in order (skipping finished tasks), keeps their results
+    and times, then writes the card and report. ``corpusforge run`` runs every stage through one;
+    ``corpusforge run-task`` one task, with the results of earlier stages read from their records."""
+
+    def __init__(self, pipe: Pipeline, remote: RemoteOutput | None, console: Console, progress: bool,
+                 started: tuple[float, float] | None = None):
+        self.pipe, self.remote, self.console, self.progress = pipe, remote, console, progress
+        self.started, self.started_at = started or (time.perf_counter(), time.time())
+        self.recipe_dict = pipe.recipe.model_dump(mode="json")
+        self.plan_dicts = [t.to_dict() for t in pipe.plan]
+        self.results: dict[str, list[dict[str, Any]]] = {}
+        self.stage_seconds: dict[str, float] = {}
+        self.bar = StageProgress(console, progress)
+
+    @property
+    def where(self) -> str:
+        return self.remote.url if self.remote else str(self.pipe.output)
+
+    def run_stage(self, stage: Stage, ex: Any, tasks: list[int] | None = None) -> None:
+        """Run ``stage``'s unfinished tasks (or only ``tasks`` of them) on ``ex``; a driver stage
+        (tokenizer, index) runs here."""
+        pipe, remote = self.pipe, self.remote
+        t0 = time.perf_counter()
+        records = CompletionRecords(pipe.output, stage.name)
+        before = {}
+        if stage.kind in _DRIVER_WRITES and remote:
+            remote.pull()  # what tasks on other machines wrote
+            before = remote.snapshot()
+        if stage.kind == "tokenizer":
+            self.results[stage.name] = [_tokenizer_stage(pipe, records, stage, self.results, self.bar)]
+        elif stage.kind == "index":
+            stats = build_stats(pipe, self.results, self.stage_seconds, time.perf_counter() - self.started,
+                                self.started_at)
+            self.results[stage.name] = [_index_stage(pipe, records, stage, self.results, stats, self.console)]
+        else:
+            self.results[stage.name] = _task_stage(pipe, records, stage, ex, self.bar, self.recipe_dict,
+                                                   self.plan_dicts, remote.url if remote else None, tasks)
+            if tasks is not None:
+                return  # a part of the stage: what follows needs all of it
+            self.stage_seconds[stage.name] = time.perf_counter() - t0
+            self.stage_done(stage)
+        if stage.kind in _DRIVER_WRITES and remote:
+            remote.push(before)
+        self.stage_seconds[stage.name] = time.perf_counter() - t0
+
+    def stage_done(self, stage: Stage) -> None:
+        """What the driver does once every task of ``stage`` finished: gather the embedding parts;
+        after the first curation, fail an input that was mostly quarantined (before a tokenizer is
+        trained on what may be nothing). Safe to repeat."""
+        if stage.kind == "embeddings":
+            finalize_embeddings(self.pipe, self.results[stage.name], self.console)
+        if stage.kind == "curate" and stage.segment == 0:
+            _check_quarantine(self.pipe, self.results, self.stage_seconds, time.perf_counter() - self.started,
+                              self.started_at, self.where, self.remote)
+
+    def finish(self) -> dict[str, Any]:
+        """The card, the trackers and the report of a run whose index is written; its stats."""
+        out, remote = self.pipe.output, self.remote
+        stats = read_json(out / "stats.json")
+        if stats["documents"]["read"] and not stats["documents"]["kept"]:
+            self.console.print(f"warning: the steps dropped all {stats['documents']['read']:,} documents read "
+                               "(0 kept, 0 shards); see the drops in stats.json", highlight=False, soft_wrap=True)
+        before = remote.snapshot() if remote else {}
+        write_card(out)
+        tracked = track_run(self.pipe.recipe, out, stats)
+        if remote:
+            remote.push(before)
+        if self.progress:
+            print_report(stats, self.console)
+            for tracker, where in tracked.items():
+                self.console.print(f"{tracker}: {where}", highlight=False)
+        return stats
 
 
 def _check_quarantine(pipe: Pipeline, results: dict[str, list[dict[str, Any]]], stage_seconds: dict[str, float],
@@ -303,10 +358,13 @@ def _task_stage(
     recipe_dict: dict[str, Any],
     plan_dicts: list[dict[str, Any]],
     remote: str | None = None,
+    tasks: list[int] | None = None,
 ) -> list[dict[str, Any]]:
+    """Run the unfinished tasks of ``stage`` (of ``tasks`` only, if given); the results of all its
+    finished tasks, in task order."""
     res: list[dict[str, Any] | None] = [None] * stage.n_tasks
     pending = []
-    for t in range(stage.n_tasks):
+    for t in range(stage.n_tasks) if tasks is None else tasks:
         key = pipe.task_key(stage, t)
         rec = records.done(t, key)
         if rec is None:
@@ -448,7 +506,7 @@ def _index_stage(
         "format": cfg.format,
         "version": 1,
         "sequence_length": cfg.sequence_length,
-        "dtypes": {"input_ids": "int32", "attention_mask": "int32", "modality_mask": "uint8", "labels": "int32"},
+        "dtypes": {"input_ids": cfg.token_dtype, "attention_mask": "int32", "modality_mask": "uint8", "labels": "int32"},
         "tokenizer": {"path": tok.get("path", HF_NAME), "sha256": tok["sha256"], "vocab_size": tok["vocab_size"],
                       "special_tokens": list(SPECIAL_TOKENS)},
         "recipe_sha256": pipe.fingerprint,

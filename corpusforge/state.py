@@ -294,12 +294,14 @@ _HELD: dict[str, list[Any]] = {}  # lock path -> [open file, depth]: a process m
 class OutputLock:
     """An exclusive ``flock`` on ``<output>/_state/lock`` (or ``path``), held by the driver for a whole
     run: a second run, erase, card or embed of the same output fails at once, naming the holder.
+    ``shared`` takes a shared lock instead (``run-task``: many tasks at once, but none during a run).
     The kernel drops the lock when the process ends, however it ends, so a crash leaves none behind.
     Where ``fcntl`` is missing (Windows) nothing is locked. With ``create=False`` (commands that
     change a finished output) a folder without ``_state/`` is left as it is and not locked."""
 
-    def __init__(self, output: Path, command: str = "run", path: Path | None = None, create: bool = True):
-        self.output, self.command, self.create = Path(output), command, create
+    def __init__(self, output: Path, command: str = "run", path: Path | None = None, create: bool = True,
+                 shared: bool = False):
+        self.output, self.command, self.create, self.shared = Path(output), command, create, shared
         self.path = Path(path) if path is not None else self.output / LOCK
 
     def __enter__(self) -> OutputLock:
@@ -326,7 +328,7 @@ class OutputLock:
             fcntl = None  # type: ignore[assignment]
         if fcntl is not None:
             try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fh.fileno(), (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
             except BlockingIOError:
                 fh.seek(0)
                 holder = _describe_holder(fh.read())

@@ -92,19 +92,26 @@ def _media_command(modality: str) -> click.Command:
     @click.option("--patch-size", type=click.IntRange(min=2), default=16, show_default=True)
     @click.option("--audio-sample-rate", type=click.IntRange(min=1000), default=16_000, show_default=True)
     @click.option("--n-mels", type=click.IntRange(min=8), default=80, show_default=True)
+    @click.option("--audio-features", type=click.Choice(["log_mel", "mfcc"]), default="log_mel", show_default=True,
+                  help="Audio rows: log-mel frames, or their MFCCs (as the recipe's media.audio_features).")
+    @click.option("--n-mfcc", type=click.IntRange(min=2), default=13, show_default=True,
+                  help="MFCCs kept per frame with --audio-features mfcc.")
     @click.option("--max-video-frames", type=click.IntRange(min=1), default=8, show_default=True)
     @click.option("--iterations", type=click.IntRange(min=1), default=20, show_default=True)
     @click.option("--seed", type=int, default=0, show_default=True)
     def command(inputs: tuple[str, ...], output: str, codebook_size: int, image_size: int, patch_size: int,
-                audio_sample_rate: int, n_mels: int, max_video_frames: int, iterations: int, seed: int) -> None:
+                audio_sample_rate: int, n_mels: int, audio_features: str, n_mfcc: int, max_video_frames: int,
+                iterations: int, seed: int) -> None:
         from corpusforge.media.train import train_codebook
 
         console = _console()
         cfg = {"image_size": image_size, "patch_size": patch_size, "audio_sample_rate": audio_sample_rate,
-               "n_mels": n_mels, "max_video_frames": max_video_frames}
+               "n_mels": n_mels, "audio_features": audio_features, "n_mfcc": n_mfcc,
+               "max_video_frames": max_video_frames}
         try:
-            book, files, quality = train_codebook(modality, [Path(p) for p in inputs], codebook_size, cfg,
-                                                  seed=seed, iterations=iterations)
+            book, files, quality = train_codebook(
+                modality, [Path(p) for p in inputs], codebook_size, cfg, seed=seed, iterations=iterations,
+                on_skip=lambda f, why: console.print(f"[yellow]skipped[/] {f}: {why}", highlight=False))
             book.save(output)
         except (CorpusforgeError, ValueError) as exc:
             console.print(f"[bold red]error:[/] {exc}", highlight=False)

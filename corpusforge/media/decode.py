@@ -3,7 +3,9 @@
 Images go through Pillow (every frame of an animated GIF/WebP, converted to RGB); audio through
 soundfile (wav/flac/ogg/mp3) or PyAV (m4a and anything soundfile cannot open), mixed to mono and
 resampled; video through PyAV in one demuxing pass, frames picked uniformly or at a frame rate.
-Every decoder takes a path or a binary stream (inline ``data:`` media, remote files).
+Every decoder takes a path or a binary stream (inline ``data:`` media, remote files), and every
+failure of a malformed file (random bytes, a truncated file, a decompression bomb, a codec's own
+exception) is a ``CorruptInput`` naming it, so the caller quarantines the item and goes on.
 """
 
 from __future__ import annotations
@@ -18,6 +20,13 @@ from corpusforge.errors import CorruptInput
 from corpusforge.extract.detect import HEAD_BYTES, sniff
 
 Source = str | Path | IO[bytes]  # a path, or the bytes of inline/remote media
+
+# Pillow's own bomb limit (89,478,485 pixels, about 9,459 x 9,459): a larger image or video frame is
+# quarantined before its pixels are decoded (a 14000 x 14000 PNG is 190 KB on disk, 588 MB as RGB).
+MAX_PIXELS = 89_478_485
+# Audio (a file, or a video's track) over an hour is refused from its header or while decoding: decoded
+# at once, an hour is 230 MB at 16 kHz mono (1.4 GB as read at 48 kHz stereo).
+MAX_AUDIO_SECONDS = 3600
 
 
 def _name(source: Source) -> str:
@@ -40,22 +49,57 @@ def media_kind(path: str | Path) -> str:
     kind = sniff(head, p.name)
     if not kind.is_media:
         raise CorruptInput(str(p), f"not an image, audio or video file (content looks like {kind.family})")
+    why = unsigned_image(kind.family, kind.mime)
+    if why:
+        raise CorruptInput(str(p), why)
     return kind.family
 
 
-def decode_image(path: Source, max_frames: int = 1) -> list[np.ndarray]:
-    """Up to ``max_frames`` frames of an image as (H, W, 3) uint8 RGB arrays (grayscale/RGBA converted)."""
-    from PIL import Image, ImageSequence, UnidentifiedImageError
+def unsigned_image(family: str, mime: str) -> str | None:
+    """Why a file the sniffer calls an image only by its name is not one, else None: every image
+    format Pillow reads here starts with a signature, so bytes without one (random bytes named
+    ``.jpg``) cannot be decoded."""
+    if family == "image" and not mime:
+        return "cannot decode image: no image signature in its first bytes (only the file name says image)"
+    return None
 
+
+def too_large(width: int, height: int, what: str) -> str | None:
+    """Why an image or frame of ``width`` x ``height`` is refused (over ``MAX_PIXELS``), else None."""
+    if width * height > MAX_PIXELS:
+        return (f"{what} too large: {width}x{height} = {width * height:,} pixels, over the {MAX_PIXELS:,} "
+                "pixel limit (a decompression bomb?)")
+    return None
+
+
+def decode_image(path: Source, max_frames: int = 1) -> list[np.ndarray]:
+    """Up to ``max_frames`` frames of an image as (H, W, 3) uint8 RGB arrays (grayscale/RGBA
+    converted), picked evenly from first to last for an animated GIF/WebP/PNG with more frames.
+    An image over ``MAX_PIXELS`` is refused from its header, before its pixels are decoded."""
+    import warnings
+
+    from PIL import Image
+
+    name = _name(path)
     try:
-        with Image.open(_rewound(path)) as im:
-            frames = []
-            for frame in ImageSequence.Iterator(im):
-                frames.append(np.asarray(frame.convert("RGB"), dtype=np.uint8))
-                if len(frames) >= max_frames:
-                    break
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise CorruptInput(_name(path), f"cannot decode image: {exc}") from exc
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked below
+            with Image.open(_rewound(path)) as im:
+                why = too_large(im.width, im.height, "image")
+                if why:
+                    raise CorruptInput(name, why)
+                total = (getattr(im, "n_frames", 1) or 1) if max_frames > 1 else 1  # a GIF counts by seeking
+                picks = sorted(set(np.linspace(0, total - 1, min(max_frames, total)).round().astype(int).tolist()))
+                frames = []
+                for i in picks:
+                    im.seek(i)
+                    frames.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
+    except CorruptInput:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise CorruptInput(name, f"image too large (a decompression bomb?): {exc}") from None
+    except Exception as exc:  # noqa: BLE001 -- Pillow's plugins raise many types on malformed files
+        raise CorruptInput(name, f"cannot decode image: {type(exc).__name__}: {exc}") from None
     return frames
 
 
@@ -75,9 +119,15 @@ def decode_audio(path: Source, sample_rate: int = 16_000) -> np.ndarray:
     import soundfile as sf
 
     try:
-        data, rate = sf.read(_rewound(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError):
+        with sf.SoundFile(_rewound(path)) as f:
+            _check_length(f.frames / f.samplerate if f.samplerate else 0.0, _name(path))
+            data, rate = f.read(dtype="float32", always_2d=True), f.samplerate
+    except CorruptInput:
+        raise
+    except Exception:  # noqa: BLE001 -- libsndfile cannot read it: PyAV tries, and names the failure
         return np.clip(_av_audio(path, sample_rate), -1.0, 1.0)
+    if not data.size:
+        raise CorruptInput(_name(path), "audio has no samples")
     return np.clip(resample(data.mean(axis=1), rate, sample_rate), -1.0, 1.0)
 
 
@@ -88,14 +138,56 @@ def _av_audio(path: Source, sample_rate: int) -> np.ndarray:
         with av.open(_rewound(path)) as container:
             if not container.streams.audio:
                 raise CorruptInput(_name(path), "no audio stream")
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-            chunks = []
+            track = _Track(sample_rate, _name(path))
             for frame in container.decode(audio=0):
-                chunks.extend(r.to_ndarray().reshape(-1) for r in resampler.resample(frame))
-            chunks.extend(r.to_ndarray().reshape(-1) for r in resampler.resample(None))
-    except av.error.FFmpegError as exc:
-        raise CorruptInput(_name(path), f"cannot decode audio: {exc}") from exc
-    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+                track.add(frame)
+            wave = track.wave()
+    except CorruptInput:
+        raise
+    except (av.error.FFmpegError, OSError, ValueError, RuntimeError) as exc:
+        raise CorruptInput(_name(path), f"cannot decode audio: {exc}") from None
+    if not len(wave):
+        raise CorruptInput(_name(path), "audio has no samples")
+    return wave
+
+
+class _Track:
+    """An audio stream resampled to mono float32 at ``rate`` as PyAV decodes it, refused once it
+    passes ``MAX_AUDIO_SECONDS`` (whatever its header said)."""
+
+    def __init__(self, rate: int, name: str):
+        import av
+
+        self.rate, self.name, self.samples = rate, name, 0
+        self.resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        self.chunks: list[np.ndarray] = []
+
+    def add(self, frame: Any) -> None:
+        for r in self.resampler.resample(frame):
+            self.chunks.append(r.to_ndarray().reshape(-1))
+            self.samples += len(self.chunks[-1])
+        _check_length(self.samples / self.rate, self.name)
+
+    def wave(self) -> np.ndarray:
+        """Everything decoded (the resampler flushed), clipped to [-1, 1]."""
+        self.chunks.extend(r.to_ndarray().reshape(-1) for r in self.resampler.resample(None))
+        wave = np.concatenate(self.chunks).astype(np.float32) if self.chunks else np.zeros(0, np.float32)
+        return np.clip(wave, -1.0, 1.0)
+
+
+def _check_length(seconds: float, name: str) -> None:
+    """Audio longer than ``MAX_AUDIO_SECONDS`` is refused (a tiny FLAC of hours of silence decodes
+    to gigabytes of samples)."""
+    if seconds > MAX_AUDIO_SECONDS:
+        raise CorruptInput(name, f"audio too long: {seconds:,.0f} s, over the {MAX_AUDIO_SECONDS:,} s limit "
+                           "(cut long recordings into parts)")
+
+
+def _check_frame_size(stream: Any, name: str) -> None:
+    """A video whose frames are over ``MAX_PIXELS`` is refused before a frame is decoded."""
+    why = too_large(int(stream.codec_context.width or 0), int(stream.codec_context.height or 0), "video frame")
+    if why:
+        raise CorruptInput(name, why)
 
 
 def _stream_frames(stream: Any, container: Any) -> int:
@@ -122,12 +214,12 @@ def decode_video(source: Source, max_frames: int = 32, sample_rate: int = 16_000
     the keyframe interval), not all its frames. Otherwise ``sequential_video`` decodes every frame.
     """
     if seek:
-        import av
-
         try:
             got = _seeking_video(source, max_frames, sample_rate, sampling, fps)
-        except (av.error.FFmpegError, OSError, ValueError):
-            got = None  # the sequential pass below gives the error, or copes
+        except CorruptInput:
+            raise
+        except Exception:  # noqa: BLE001 -- the sequential pass below gives the error, or copes
+            got = None
         if got is not None:
             return got
     return sequential_video(source, max_frames, sample_rate, sampling, fps)
@@ -160,23 +252,22 @@ def _seeking_video(source: Source, max_frames: int, sample_rate: int, sampling: 
         if not container.streams.video:
             return None
         video = container.streams.video[0]
+        _check_frame_size(video, _name(source))
         audio = container.streams.audio[0] if container.streams.audio else None
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate) if audio else None
-        chunks: list[np.ndarray] = []
+        track = _Track(sample_rate, _name(source))
         pts: list[int] = []
         keys: list[int] = []
         for packet in container.demux(*(s for s in (video, audio) if s is not None)):
             if packet.stream.type == "audio":
                 for frame in packet.decode():
-                    chunks.extend(r.to_ndarray().reshape(-1) for r in resampler.resample(frame))
+                    track.add(frame)
             elif packet.size:
                 if packet.pts is None:
                     return None
                 pts.append(packet.pts)
                 if packet.is_keyframe:
                     keys.append(packet.pts)
-        if resampler is not None:
-            chunks.extend(r.to_ndarray().reshape(-1) for r in resampler.resample(None))
+        wave = track.wave()
         pts.sort()
         keys.sort()
         if not pts or not keys or not video.time_base:
@@ -202,8 +293,7 @@ def _seeking_video(source: Source, max_frames: int, sample_rate: int, sampling: 
                     break
             else:
                 return None
-    wave = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-    return frames, np.clip(wave, -1.0, 1.0)
+    return frames, wave
 
 
 def sequential_video(source: Source, max_frames: int = 32, sample_rate: int = 16_000, sampling: str = "uniform",
@@ -218,12 +308,12 @@ def sequential_video(source: Source, max_frames: int = 32, sample_rate: int = 16
 
     name = _name(source)
     frames: list[np.ndarray] = []
-    chunks: list[np.ndarray] = []
     try:
         with av.open(_rewound(source)) as container:
             if not container.streams.video:
                 raise CorruptInput(name, "no video stream")
             video = container.streams.video[0]
+            _check_frame_size(video, name)
             audio = container.streams.audio[0] if container.streams.audio else None
             video.thread_type = "AUTO"
             total = _stream_frames(video, container)
@@ -231,11 +321,11 @@ def sequential_video(source: Source, max_frames: int = 32, sample_rate: int = 16
             if sampling == "uniform" and total:
                 picks = sorted(set(np.linspace(0, total - 1, min(max_frames, total)).round().astype(int).tolist()))
             next_pick, next_time, seen, last = 0, 0.0, 0, None
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate) if audio else None
+            track = _Track(sample_rate, name)
             for packet in container.demux(*(s for s in (video, audio) if s is not None)):
                 for frame in packet.decode():
                     if packet.stream.type == "audio":
-                        chunks.extend(r.to_ndarray().reshape(-1) for r in resampler.resample(frame))
+                        track.add(frame)
                         continue
                     i, seen, last = seen, seen + 1, frame
                     if len(frames) >= max_frames:
@@ -251,11 +341,11 @@ def sequential_video(source: Source, max_frames: int = 32, sample_rate: int = 16
             if sampling == "uniform" and picks and next_pick < len(picks) and last is not None and seen - 1 > (
                     picks[next_pick - 1] if next_pick else -1):
                 frames.append(last.to_ndarray(format="rgb24"))
-            if resampler is not None:
-                chunks.extend(r.to_ndarray().reshape(-1) for r in resampler.resample(None))
-    except av.error.FFmpegError as exc:
-        raise CorruptInput(name, f"cannot decode video: {exc}") from exc
+            wave = track.wave()
+    except CorruptInput:
+        raise
+    except (av.error.FFmpegError, OSError, ValueError, RuntimeError) as exc:
+        raise CorruptInput(name, f"cannot decode video: {exc}") from None
     if not frames:
         raise CorruptInput(name, "video has no frames")
-    wave = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-    return frames, np.clip(wave, -1.0, 1.0)
+    return frames, wave

@@ -23,6 +23,7 @@ import fsspec
 import orjson
 
 from corpusforge.extract.detect import HEAD_BYTES, sniff
+from corpusforge.media.decode import too_large, unsigned_image
 from corpusforge.media.items import PLACEHOLDER, media_item
 
 MEDIA_FIELDS = ("image", "audio", "video")
@@ -44,9 +45,36 @@ def read_bytes(uri: str) -> bytes:
 
 
 def kind_of(data: bytes, name: str) -> tuple[str, str] | None:
-    """``(family, mime)`` of media bytes, or None when they are not an image, audio or video."""
+    """``(family, mime)`` of media bytes, or None when they are not an image, audio or video
+    (bytes named like an image but without an image signature are not one)."""
     kind = sniff(data[:HEAD_BYTES], name)
-    return (kind.family, kind.mime) if kind.is_media else None
+    if not kind.is_media or unsigned_image(kind.family, kind.mime):
+        return None
+    return kind.family, kind.mime
+
+
+def refusal(family: str, mime: str, data: bytes) -> str | None:
+    """Why a media file is not taken at ingest, or None: an image without an image signature, or
+    whose header says it is over ``decode.MAX_PIXELS`` (read from the header alone, no pixels)."""
+    why = unsigned_image(family, mime)
+    if why or family != "image":
+        return why
+    import io
+    import warnings
+
+    try:
+        from PIL import Image
+    except ImportError:
+        return None  # decoding says so, where codebooks are trained
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                return too_large(im.width, im.height, "image")
+    except Image.DecompressionBombError as exc:
+        return f"image too large (a decompression bomb?): {exc}"
+    except Exception as exc:  # noqa: BLE001 -- Pillow's plugins raise many types on malformed headers
+        return f"cannot decode image: {type(exc).__name__}: {exc}"
 
 
 # -- where references may point -----------------------------------------------------------------------

@@ -44,12 +44,13 @@ def modality_mask_of(ids: np.ndarray, layout: dict[str, Any]) -> np.ndarray:
 
 def media_features(path: decode.Source, modality: str, cfg: dict[str, Any]) -> list[tuple[str, np.ndarray]]:
     """The feature rows of one media file (a path or a stream) per segment: [(modality, rows)];
-    a video adds its audio track."""
+    a video adds its audio track; an animated image gives one image segment per frame (at most
+    ``max_video_frames``, picked evenly)."""
     size, patch = cfg.get("image_size", 224), cfg.get("patch_size", 16)
     rate = cfg.get("audio_sample_rate", 16_000)
     if modality == "image":
-        frame = decode.decode_image(path)[0]
-        return [("image", features.image_patches(frame, size, patch))]
+        frames = decode.decode_image(path, cfg.get("max_video_frames", 8))
+        return [("image", features.image_patches(f, size, patch)) for f in frames]
     if modality == "audio":
         return [("audio", features.audio_rows(decode.decode_audio(path, rate), cfg))]
     frames, audio = decode.decode_video(path, cfg.get("max_video_frames", 8), rate,
@@ -62,14 +63,15 @@ def media_features(path: decode.Source, modality: str, cfg: dict[str, Any]) -> l
 
 
 def media_segments(source: decode.Source, modality: str, codebooks: dict[str, Codebook],
-                   layout: dict[str, Any], name: str = "") -> list[np.ndarray]:
+                   layout: dict[str, Any], name: str = "", cfg: dict[str, Any] | None = None) -> list[np.ndarray]:
     """The id segments ``<M> codes <M_END>`` of one media file (a video gives its frames, then its
-    audio track) in the joint ``layout``; a modality with no codebook is a ValueError naming it."""
+    audio track) in the joint ``layout``, its features cut as ``cfg`` says (a run's recipe; default:
+    the codebook's own options); a modality with no codebook is a ValueError naming it."""
     name = name or str(source)
     if modality not in codebooks:
         raise ValueError(f"{name}: no {modality} codebook to encode it with")
     out = []
-    for m, rows in media_features(source, modality, codebooks[modality].config):
+    for m, rows in media_features(source, modality, codebooks[modality].config if cfg is None else cfg):
         if m not in codebooks:
             raise ValueError(f"{name}: no {m} codebook to encode it with")
         start, end = MARKERS[m]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +26,7 @@ from corpusforge.media.vq import CONFIG, MODALITIES, WEIGHTS, Codebook
 from corpusforge.state import file_sha256
 
 CODEBOOK_DIR = "codebooks"
+SPAN_COUNTERS = ("span_padding", "split_spans", "filled_rows")  # the packer's (corpusforge.shards.packer)
 TRAIN_ROWS = 200_000  # feature rows per modality at most (768 floats each: ~600 MB for images)
 
 
@@ -62,17 +64,74 @@ def _spread(rows: np.ndarray, n: int) -> np.ndarray:
     return rows[np.linspace(0, len(rows) - 1, n).round().astype(int)]
 
 
+# The options that shape a codebook's feature vectors, per modality: a loaded codebook must have been
+# trained with the recipe's values (the others, video sampling, are the recipe's at encoding).
+SHAPING = {"image": ("image_size", "patch_size"), "video": ("image_size", "patch_size"),
+           "audio": ("audio_sample_rate", "audio_features", "n_mels", "n_mfcc")}
+_CLI_FLAG = {"audio_features": "--audio-features"}
+
+
+def feature_dim(modality: str, features: dict[str, Any]) -> int:
+    """The length of one feature row the options give: patch*patch*3, n_mels or n_mfcc."""
+    if modality == "audio":
+        return int(features["n_mfcc"] if features["audio_features"] == "mfcc" else features["n_mels"])
+    return int(features["patch_size"]) ** 2 * 3
+
+
+def load_checked(cfg: Any, modality: str) -> Codebook:
+    """The recipe's ``media.codebooks.<modality>``, refused with one line (which option, both
+    values, how to fix it) when it is not a codebook of that modality or was trained with other
+    feature options than the recipe's."""
+    where = f"media.codebooks.{modality}"
+    path = cfg.codebooks[modality]
+    try:
+        book = Codebook.load(path)
+    except CorruptInput as exc:
+        raise RecipeError(f"{where}: {exc}") from None
+    if book.modality != modality:
+        raise RecipeError(f"{where}: {path!r} is a {book.modality} codebook")
+    want = cfg.features()
+    defaults = type(cfg)().features()
+    for key in SHAPING[modality]:
+        if key == "n_mfcc" and want["audio_features"] != "mfcc":
+            continue
+        had = book.config.get(key, defaults[key])
+        if had != want[key]:
+            flag = _CLI_FLAG.get(key, "--" + key.replace("_", "-"))
+            raise RecipeError(f"{where}: {path!r} was trained with {key} {had!r} but the recipe has media.{key} "
+                              f"{want[key]!r}; set media.{key}: {had!r}, or train a codebook with {flag} {want[key]}")
+    dim = int(book.centroids.shape[1])
+    if dim != feature_dim(modality, want):
+        raise RecipeError(f"{where}: {path!r} holds vectors of {dim} values but the recipe's features have "
+                          f"{feature_dim(modality, want)}; train a codebook with the recipe's media options")
+    return book
+
+
+def check_codebooks(cfg: Any) -> None:
+    """Load and check every codebook the recipe names, before any work (see ``load_checked``)."""
+    for modality in cfg.codebooks:
+        load_checked(cfg, modality)
+
+
+def reason_kind(reason: str) -> str:
+    """What stats count a failure under: its reason up to the first ``:`` ("cannot decode image")."""
+    return reason.split(":")[0].split(" (")[0]
+
+
 def prepare_codebooks(cfg: Any, output: Path, docs_of_tasks: Iterable[Iterable[Document]], seed: int,
                       quarantine: Callable[[str, str], None]) -> dict[str, Any]:
     """Train (or copy) the codebooks the corpus needs into ``output/codebooks``; what was done.
 
     A modality is trained from the feature rows of its first ``train_files`` files (at most
     ``TRAIN_ROWS`` rows, taken evenly from every file); video audio tracks train the audio
-    codebook too. Files that fail to decode are quarantined, not fatal."""
+    codebook too. Files that fail to decode are quarantined, not fatal, and counted by reason in
+    ``decode_failures``."""
     features_cfg = cfg.features()
+    books = {m: load_checked(cfg, m) for m in cfg.codebooks}
     items = _training_items(docs_of_tasks, cfg.train_files)
     pools: dict[str, list[np.ndarray]] = {m: [] for m in MODALITIES}
     files: dict[str, int] = {m: 0 for m in MODALITIES}
+    failures: Counter[str] = Counter()
     for modality in MODALITIES:
         if not items[modality] or modality in cfg.codebooks:
             continue
@@ -82,6 +141,7 @@ def prepare_codebooks(cfg: Any, output: Path, docs_of_tasks: Iterable[Iterable[D
                 segments = media_features(open_item(item), modality, features_cfg)
             except CorruptInput as exc:
                 quarantine(item_name(item), exc.reason)
+                failures[reason_kind(exc.reason)] += 1
                 continue
             files[modality] += 1
             for m, rows in segments:
@@ -92,10 +152,7 @@ def prepare_codebooks(cfg: Any, output: Path, docs_of_tasks: Iterable[Iterable[D
     for modality in MODALITIES:
         folder = root / modality
         if modality in cfg.codebooks:
-            book = Codebook.load(cfg.codebooks[modality])
-            if book.modality != modality:
-                raise RecipeError(f"media.codebooks.{modality}: {cfg.codebooks[modality]!r} is a {book.modality} "
-                                  "codebook")
+            book = books[modality]
             book.save(folder)
             info: dict[str, Any] = {"source": str(cfg.codebooks[modality])}
         elif pools[modality]:
@@ -117,7 +174,10 @@ def prepare_codebooks(cfg: Any, output: Path, docs_of_tasks: Iterable[Iterable[D
             continue
         info.update(size=book.size, dim=int(book.centroids.shape[1]), files=codebook_files(output, modality))
         result[modality] = info
-    return {"codebooks": result}
+    out: dict[str, Any] = {"codebooks": result}
+    if failures:
+        out["decode_failures"] = dict(sorted(failures.items()))
+    return out
 
 
 @lru_cache(maxsize=4)
@@ -151,11 +211,14 @@ class MediaEncoder:
     media through the codebooks, in document order. A media item that cannot be decoded is
     quarantined and left out; a document left with nothing is dropped."""
 
-    def __init__(self, tok: Any, output: Path, encoders: dict[str, str] | None = None, sample_rate: int = 16_000):
+    def __init__(self, tok: Any, output: Path, encoders: dict[str, str] | None = None, sample_rate: int = 16_000,
+                 features: dict[str, Any] | None = None):
         self.tok = tok
         self.books = load_codebooks(output)
         self.layout = joint_vocabulary(tok.vocab_size, self.books)
+        self.features = features  # the recipe's feature options (None: each codebook's own)
         self.failed = 0
+        self.failures: Counter[str] = Counter()  # items left out, by reason
         self.media_tokens = 0
         self.learned: dict[str, Any] = {}
         self.embeddings: dict[str, Any] = {}
@@ -188,10 +251,14 @@ class MediaEncoder:
                 n_item += 1
                 try:
                     src = open_item(part)  # checked once: a local path, or bytes read once
-                    segments = media_segments(src, part.get("kind", ""), self.books, self.layout, item_name(part))
+                    segments = media_segments(src, part.get("kind", ""), self.books, self.layout, item_name(part),
+                                              self.features)
                 except (CorruptInput, ValueError) as exc:
+                    reason = exc.reason if isinstance(exc, CorruptInput) else str(exc).removeprefix(
+                        f"{item_name(part)}: ")  # "no video codebook to encode it with"
                     self.failed += 1
-                    quarantine(item_name(part), getattr(exc, "reason", str(exc)))
+                    self.failures[reason_kind(reason)] += 1
+                    quarantine(item_name(part), reason)
                     continue
                 for seg in segments:
                     self.media_tokens += len(seg)
@@ -205,6 +272,15 @@ class MediaEncoder:
                 kept.append(i)
                 out.append(ids)
         return kept, out
+
+    def result(self, packers: Iterable[Any], output: Path, task: int) -> dict[str, Any]:
+        """The shards task's ``media`` record: media tokens, items left out (by reason), the
+        packers' span counters, and the embeddings written."""
+        packers = list(packers)
+        return {"tokens": self.media_tokens, "failed_items": self.failed,
+                "failures": dict(sorted(self.failures.items())),
+                **{k: sum(getattr(p, k) for p in packers) for k in SPAN_COUNTERS},
+                "embeddings": self.write_embeddings(output, task)}
 
     def write_embeddings(self, output: Path, task: int) -> dict[str, Any]:
         """This task's learned embeddings beside the shards, per modality (see ``encoders.py``)."""

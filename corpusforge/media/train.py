@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +28,22 @@ def media_files(paths: Sequence[Path], modality: str) -> Iterator[Path]:
 
 
 def train_codebook(modality: str, paths: Sequence[Path], size: int, cfg: dict[str, Any], seed: int = 0,
-                   iterations: int = 20) -> tuple[Codebook, int, dict[str, float]]:
+                   iterations: int = 20, on_skip: Callable[[str, str], None] | None = None
+                   ) -> tuple[Codebook, int, dict[str, float]]:
     """The codebook, how many files fed it, and its reconstruction MSE/PSNR on the training rows.
 
-    Images and video frames are patches in [0, 1] (PSNR peak 1); audio is log-mel (peak = its range).
+    Images and video frames are patches in [0, 1] (PSNR peak 1); audio is log-mel or MFCC (peak =
+    its range). A file that fails to decode (truncated, a decompression bomb) is skipped and passed
+    to ``on_skip`` with the reason, so one bad file does not stop the training.
     """
     rows, files = [], 0
     for f in media_files(paths, modality):
-        rows.extend(r for m, r in media_features(f, modality, cfg) if m == modality)
+        try:
+            rows.extend(r for m, r in media_features(f, modality, cfg) if m == modality)
+        except CorruptInput as exc:
+            if on_skip is not None:
+                on_skip(str(f), exc.reason)
+            continue
         files += 1
     if not files:
         raise ValueError(f"no {modality} files under {', '.join(map(str, paths))}")

@@ -19,6 +19,7 @@ from corpusforge.observe.summary import (
     OutputFacts,
     dedup_rows,
     load_facts,
+    media_rows,
     ran_language_id,
     source_rows,
     split_names,
@@ -212,6 +213,13 @@ def render_card(facts: OutputFacts) -> str:
     if st.get("quarantine"):
         parts.append("Quarantined (unreadable input, set aside with its location under `quarantine/`): "
                      + ", ".join(f"{k} {v:,}" for k, v in st["quarantine"].items()) + ".")
+
+    media = media_rows(st)
+    if media:
+        parts.append("## Media")
+        parts.append("Media items that fail to decode (truncated, random bytes, decompression bombs) are set "
+                     "aside under `quarantine/` and counted here; see docs/media.md for how spans are packed.")
+        parts.append(_table(["what", "count"], [[k, _n(v)] for k, v in media]))
 
     dedup = dedup_rows(st)
     if dedup:

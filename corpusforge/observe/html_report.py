@@ -14,6 +14,7 @@ from corpusforge.observe.summary import (
     OutputFacts,
     dedup_rows,
     drop_reasons,
+    media_rows,
     ran_language_id,
     source_rows,
     split_rows,
@@ -112,6 +113,10 @@ def render_report(facts: OutputFacts) -> str:
     body.append("<h2>Tokens per split</h2>")
     splits = split_rows(facts)
     body.append(bar_chart("tokens_by_split", [(r["split"], r["tokens"]) for r in splits]))
+    media = media_rows(st)
+    if media:
+        body.append("<h2>Media</h2>")
+        body.append(_html_table(["what", "count"], [[k, v] for k, v in media]))
     dedup = dedup_rows(st)
     if dedup:
         body.append("<h2>Deduplication: cluster sizes</h2>")

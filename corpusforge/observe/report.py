@@ -89,12 +89,28 @@ def build_stats(
         "lengths": {"edges": list(LENGTH_EDGES),
                     "read": merge_histograms(r.get("lengths_read") for r in results.get("curate", [])),
                     "curated": merge_histograms(r.get("lengths_curated") for r in shard_recs)},
+        **({"media": media_stats(results, pipe)} if pipe.recipe.media is not None else {}),
         "languages": _sum_counts(r.get("languages", {}) for r in shard_recs),
         "licenses": _sum_counts(r.get("licenses", {}) for r in shard_recs),
         "seconds": round(total, 3),
         "invocation_seconds": round(elapsed, 3),
         "mb_per_s": round(input_bytes / 1e6 / total, 3) if total > 0 else None,
     }
+
+
+def media_stats(results: dict[str, list[dict[str, Any]]], pipe: Pipeline) -> dict[str, Any]:
+    """A multimodal run's media record: media tokens in the shards, items that failed to decode
+    (left out of their documents in the shards stage, and skipped where codebooks were trained) by
+    reason, and the packer's span counters (``span_padding``, ``split_spans``, ``filled_rows``)."""
+    from corpusforge.media.stage import SPAN_COUNTERS
+
+    recs = [r["media"] for r in results.get("shards", []) if "media" in r]
+    tokenizer = [r for s in pipe.stages() if s.kind == "tokenizer" for r in results.get(s.name, [])]
+    return {"tokens": sum(r.get("tokens", 0) for r in recs),
+            "failed_items": sum(r.get("failed_items", 0) for r in recs),
+            "decode_failures": _sum_counts(r.get("failures", {}) for r in recs),
+            "codebook_decode_failures": _sum_counts(r.get("decode_failures", {}) for r in tokenizer),
+            **{k: sum(r.get(k, 0) for r in recs) for k in SPAN_COUNTERS}}
 
 
 def _sum_counts(dicts: Any) -> dict[str, int]:
@@ -136,3 +152,20 @@ def print_report(stats: dict[str, Any], console: Console) -> None:
         + (f", {inv:.1f} s of it in this resumed invocation"
            if (inv := stats.get("invocation_seconds")) is not None and stats["seconds"] - inv >= 0.05 else "")
     )
+    line = media_line(stats)
+    if line:
+        console.print(line, highlight=False)
+
+
+def media_line(stats: dict[str, Any]) -> str:
+    """One line on a multimodal run's media (tokens, decode failures by reason, span packing), or ""."""
+    m = stats.get("media")
+    if not m:
+        return ""
+    failures = {**m.get("codebook_decode_failures", {})}
+    for k, v in m.get("decode_failures", {}).items():
+        failures[k] = max(failures.get(k, 0), v)  # an item failing in both stages is one file
+    why = "; ".join(f"{k} {v:,}" for k, v in sorted(failures.items(), key=lambda kv: -kv[1]))
+    return (f"media: {m.get('tokens', 0):,} tokens; {m.get('failed_items', 0):,} items left out of their "
+            f"documents (failed to decode{': ' + why if why else ''}); span padding {m.get('span_padding', 0):,}, "
+            f"split spans {m.get('split_spans', 0):,}, filled rows {m.get('filled_rows', 0):,}")

@@ -166,5 +166,21 @@ def drop_reasons(stats: dict[str, Any]) -> list[tuple[str, int]]:
     return sorted(out, key=lambda x: (-x[1], x[0]))
 
 
+def media_rows(stats: dict[str, Any]) -> list[tuple[str, int]]:
+    """A multimodal run's media facts for people: tokens, items that failed to decode by stage and
+    reason, and how spans were packed (empty for a text run)."""
+    m = stats.get("media")
+    if not m:
+        return []
+    rows = [("media tokens in the shards", m.get("tokens", 0)),
+            ("items left out of their documents (failed to decode)", m.get("failed_items", 0))]
+    rows += [(f"shards: {k}", v) for k, v in m.get("decode_failures", {}).items()]
+    rows += [(f"codebook training skipped: {k}", v) for k, v in m.get("codebook_decode_failures", {}).items()]
+    rows += [("span padding (PAD so a span starts a row)", m.get("span_padding", 0)),
+             ("spans cut into whole pieces", m.get("split_spans", 0)),
+             ("rows a span piece filled (instead of padding)", m.get("filled_rows", 0))]
+    return rows
+
+
 def ran_language_id(recipe: dict[str, Any]) -> bool:
     return any(s.get("type") == "language_id" for s in recipe.get("steps") or [])

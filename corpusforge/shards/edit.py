@@ -22,6 +22,7 @@ from corpusforge.errors import CorpusforgeError
 from corpusforge.loader.reader import open_shard, shard_kind
 from corpusforge.shards.formats import COMPRESSION_SUFFIX, get_format, write_shard
 from corpusforge.shards.packer import OPTIONAL_TENSORS, TEXT_TENSORS, sample_tensors
+from corpusforge.shards.writer import TOKEN_DTYPES
 from corpusforge.tokenize.special import BOS, PAD
 
 # Tensors that sample_tensors re-derives; a shard holding any other cannot be rebuilt from input_ids.
@@ -130,6 +131,7 @@ def write_shard_files(
     fmt = get_format(index["format"])
     compression = compression_of(main.name)
     dtypes = index.get("dtypes", {})
+    fmt.token_dtype = np.dtype(TOKEN_DTYPES[dtypes.get("input_ids", "int32")])  # as the run stored them
     pos, docs = "position_ids" in dtypes, "document_ids" in dtypes
     write_shard(fmt, rows, lambda block, names: sample_tensors(block, pos, docs, names=names), metadata,
                 compression, targets.__getitem__, atomic=False)

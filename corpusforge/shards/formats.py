@@ -151,6 +151,14 @@ class ShardFormat(ABC):
     compressible: ClassVar[bool] = True
     # Stored bytes per token slot given the tensors, used to size shards by max_shard_bytes.
     bytes_per_slot: ClassVar[int | None] = None
+    # How input_ids are stored: int32, or uint16 where the vocabulary fits (half the bytes).
+    token_dtype: np.dtype = np.dtype("<i4")
+
+    def stored(self, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``tensors`` with ``input_ids`` narrowed to uint16 storage when asked (ids were checked to fit)."""
+        if "input_ids" in tensors and self.token_dtype.itemsize == 2:
+            return {**tensors, "input_ids": tensors["input_ids"].astype(self.token_dtype)}
+        return tensors
 
     @abstractmethod
     def encode(self, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> dict[str, bytes]:
@@ -225,10 +233,11 @@ class SafeTensorsFormat(ShardFormat):
     suffixes = (".safetensors",)
 
     def encode(self, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> dict[str, bytes]:
-        return {".safetensors": safetensors_bytes(tensors, metadata)}
+        return {".safetensors": safetensors_bytes(self.stored(tensors), metadata)}
 
     def write(self, open_file: OpenFile, rows: Rows, tensors_of: TensorsOf, metadata: dict[str, str]) -> None:
-        write_safetensors_streaming(open_file, rows, tensors_of, metadata)
+        write_safetensors_streaming(open_file, rows, lambda block, names=None: self.stored(tensors_of(block, names)),
+                                    metadata)
 
 
 @SHARD_FORMATS.register("npy")
@@ -240,19 +249,19 @@ class NpyFormat(ShardFormat):
 
     def encode(self, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> dict[str, bytes]:
         buf = io.BytesIO()
-        np.save(buf, tensors["input_ids"], allow_pickle=False)
+        np.save(buf, self.stored(tensors)["input_ids"], allow_pickle=False)
         return {".npy": buf.getvalue()}
 
     def write(self, open_file: OpenFile, rows: Rows, tensors_of: TensorsOf, metadata: dict[str, str]) -> None:
         """The bytes ``np.save`` writes: its version 1.0 header for the whole shape, then the rows."""
         length = rows[:1].shape[1]
         head = io.BytesIO()
-        np.lib.format.write_array_header_1_0(head, {"descr": np.dtype("<i4").str, "fortran_order": False,
+        np.lib.format.write_array_header_1_0(head, {"descr": self.token_dtype.str, "fortran_order": False,
                                                     "shape": (len(rows), length)})
-        with open_file(".npy", head.tell() + len(rows) * length * 4) as fh:
+        with open_file(".npy", head.tell() + len(rows) * length * self.token_dtype.itemsize) as fh:
             fh.write(head.getvalue())
             for lo in range(0, len(rows), BLOCK_ROWS):
-                fh.write(np.ascontiguousarray(rows[lo : lo + BLOCK_ROWS], dtype="<i4").data)
+                fh.write(np.ascontiguousarray(rows[lo : lo + BLOCK_ROWS], dtype=self.token_dtype).data)
 
 
 @SHARD_FORMATS.register("parquet")
@@ -316,7 +325,7 @@ class MegatronFormat(ShardFormat):
     def encode(self, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> dict[str, bytes]:
         ids = tensors["input_ids"]
         keep = ids != PAD
-        tokens = ids[keep].astype(np.int32)  # row-major, so rows stay in order
+        tokens = ids[keep].astype(self.token_dtype)  # row-major, so rows stay in order
         return {".bin": tokens.tobytes(), ".idx": self._index(keep.sum(axis=1).astype(np.int32))}
 
     def write(self, open_file: OpenFile, rows: Rows, tensors_of: TensorsOf, metadata: dict[str, str]) -> None:
@@ -326,20 +335,20 @@ class MegatronFormat(ShardFormat):
             for lo in range(0, len(rows), BLOCK_ROWS):
                 keep = (block := rows[lo : lo + BLOCK_ROWS]) != PAD
                 lengths.append(np.count_nonzero(keep, axis=1).astype(np.int32))
-                fh.write(np.ascontiguousarray(block[keep], dtype="<i4").data)
+                fh.write(np.ascontiguousarray(block[keep], dtype=self.token_dtype).data)
         idx = self._index(np.concatenate(lengths))
         with open_file(".idx", len(idx)) as fh:
             fh.write(idx)
 
-    @staticmethod
-    def _index(lengths: np.ndarray) -> bytes:
-        """The ``.idx`` of int32 sequences of ``lengths``, one document each."""
-        pointers = (np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)[:-1]]) * 4).astype(np.int64)
+    def _index(self, lengths: np.ndarray) -> bytes:
+        """The ``.idx`` of sequences of ``lengths`` tokens (int32 or uint16), one document each."""
+        size = self.token_dtype.itemsize
+        pointers = (np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)[:-1]]) * size).astype(np.int64)
         doc_idx = np.arange(len(lengths) + 1, dtype=np.int64)
         return b"".join([
             MEGATRON_HEADER,
             struct.pack("<Q", 1),
-            struct.pack("<B", MEGATRON_DTYPE_CODES[np.dtype(np.int32)]),
+            struct.pack("<B", MEGATRON_DTYPE_CODES[self.token_dtype.newbyteorder("=")]),
             struct.pack("<Q", len(lengths)),
             struct.pack("<Q", len(doc_idx)),
             lengths.tobytes(), pointers.tobytes(), doc_idx.tobytes(),

@@ -8,7 +8,12 @@ With ``whole_spans`` (multimodal runs) a media span ``<IMG> codes <IMG_END>`` ne
 boundary in any mode: a span that would is moved to the next row start, the rest of the row padded
 (PAD inside the document: no label, no attention). A span longer than a row is cut into whole spans
 of one row each (``<AUDIO> codes <AUDIO_END>`` repeated; ``split_long``), or else is a ``RecipeError``
-naming the document and the sequence length it needs. Without media the packing is unchanged.
+naming the document and the sequence length it needs. No row is left without a token to train on:
+when the row so far holds only special tokens (a document's BOS, the EOS before it), a span that
+does not fit is cut instead, its first whole piece filling the row (``filled_rows``); in
+``truncate`` mode audio and video spans are cut that way too, so a document keeps the start of its
+clip rather than losing it whole. Video spans are cut at frame boundaries (``frame_tokens``) when a
+frame fits. Without media the packing is unchanged.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from corpusforge.tokenize.special import BOS, EOS, IGNORE_INDEX, NUM_SPECIAL, PA
 
 SPAN_OPEN = (4, 6, 8)  # <IMG>, <AUDIO>, <VIDEO> (corpusforge.media.sequence.MARKERS)
 SPAN_CLOSE = (5, 7, 9)
+IMAGE_OPEN, VIDEO_OPEN = 4, 8
 
 
 def frame_documents(ids: Sequence[Sequence[int]]) -> np.ndarray:
@@ -65,12 +71,15 @@ class Packer:
     """Accumulates framed token streams; hands out full windows, pads only the very last one."""
 
     def __init__(self, sequence_length: int, mode: str = "concat", whole_spans: bool = False,
-                 split_long: bool = True):
+                 split_long: bool = True, frame_tokens: int = 0):
         if mode not in PACKING_MODES:
             raise ValueError(f"packing mode {mode!r} is unknown; allowed: {', '.join(PACKING_MODES)}")
         self.length, self.mode, self.whole_spans, self.split_long = sequence_length, mode, whole_spans, split_long
+        self.frame_tokens = frame_tokens  # codes per video frame (0: unknown, cut video spans anywhere)
         self.span_padding = 0  # PAD tokens placed so that media spans start on a fresh row
-        self.split_spans = 0  # spans longer than a row, cut into whole spans
+        self.split_spans = 0  # spans cut into whole pieces (longer than a row, or filling one)
+        self.filled_rows = 0  # rows a span's first piece filled, which padding would have left untrainable
+        self._live = -1  # stream position of the last token a row can train on (concat)
         self._chunks: list[np.ndarray] = []
         self._size = 0
         self._rows: list[np.ndarray] = []
@@ -114,11 +123,12 @@ class Packer:
 
     def _fit_spans(self, ids: Sequence[Sequence[int]], names: Sequence[str] | None) -> list[Sequence[int]]:
         """``ids`` with PAD inserted before every media span that would cross a row boundary, and
-        spans longer than a row cut into whole spans (or an error, without ``split_long``).
+        spans cut into whole pieces where they must be (or an error, without ``split_long``).
 
         Documents start where ``place`` will put them: concat continues the stream, pad and
         truncate start each document on a row of its own."""
-        at = self._stream if self.mode == "concat" else 0
+        concat = self.mode == "concat"
+        at = self._stream if concat else 0
         out: list[Sequence[int]] = []
         for d, x in enumerate(ids):
             arr = np.asarray(x, dtype=np.int64)
@@ -126,47 +136,96 @@ class Packer:
             if len(opens):
                 closes = np.flatnonzero(np.isin(arr, SPAN_CLOSE))
                 ends = closes[np.minimum(np.searchsorted(closes, opens), len(closes) - 1)] if len(closes) else opens
-                x = self._fit_document(arr, opens.tolist(), np.maximum(ends, opens).tolist(), at,
-                                       names[d] if names is not None else f"document {d} of the batch") or x
+                fitted = self._fit_document(arr, opens.tolist(), np.maximum(ends, opens).tolist(), at,
+                                            names[d] if names is not None else f"document {d} of the batch",
+                                            self._live if concat else -1)
+                if fitted is not None:
+                    x, arr = fitted, np.asarray(fitted, dtype=np.int64)
+            if concat:
+                live = np.flatnonzero(arr >= NUM_SPECIAL)
+                if len(live):
+                    self._live = at + 1 + int(live[-1])
+                at += len(x) + 2
             out.append(x)
-            at += len(x) + 2 if self.mode == "concat" else 0
         return out
 
-    def _fit_document(self, arr: np.ndarray, opens: list[int], ends: list[int], at: int, name: str
-                      ) -> list[int] | None:
-        """One document's ids with its spans fitted into rows (it starts at stream position ``at``),
-        or None when every span already fits where it is."""
+    def _fit_document(self, arr: np.ndarray, opens: list[int], ends: list[int], at: int, name: str,
+                      live: int = -1) -> list[int] | None:
+        """One document's ids with its spans fitted into rows (it starts at stream position ``at``;
+        ``live``: where the last trainable token before it sits), or None when every span already
+        fits where it is."""
         n = self.length
         pieces: list[Any] = []
         pos, prev, changed = at + 1, 0, False  # pos: where the next token lands (+1: the BOS)
+
+        def pad_row() -> None:
+            nonlocal pos, changed
+            gap = n - pos % n
+            pieces.append(np.full(gap, PAD, np.int64))
+            self.span_padding += gap
+            pos += gap
+            changed = True
+
         for s, e in zip(opens, ends, strict=True):
-            pieces.append(arr[prev:s])
+            text = arr[prev:s]
+            pieces.append(text)
+            trained = np.flatnonzero(text >= NUM_SPECIAL)
+            if len(trained):
+                live = pos + int(trained[-1])
             pos += s - prev
+            prev = e + 1
             span, col = e - s + 1, pos % n
+            if span <= n - col:
+                pieces.append(arr[s : e + 1])
+                live, pos = (pos + span - 2 if span > 2 else live), pos + span
+                continue
+            dead = live < pos - col  # the row so far holds nothing to train on (BOS, EOS)
+            clip = self.mode == "truncate" and arr[s] != IMAGE_OPEN
             if span > n and not self.split_long:
                 raise RecipeError(f"{name}: a media span of {span} tokens does not fit in a row of "
                                   f"sharding.sequence_length {n}; it needs sequence_length >= {span} "
                                   "(or media.long_spans: split, or fewer media tokens)")
-            if col and col + span > n:
-                pieces.append(np.full(n - col, PAD, np.int64))
-                self.span_padding += n - col
-                pos += n - col
-                changed = True
-            if span > n:  # whole spans of one row each: <M> codes <M_END>, <M> codes <M_END>, ...
-                codes = arr[s + 1 : e]
-                for c in range(0, len(codes), n - 2):
-                    pieces.append(np.concatenate([[arr[s]], codes[c : c + n - 2], [arr[e]]]))
-                    pos += len(codes[c : c + n - 2]) + 2
-                self.split_spans += 1
-                changed = True
-            else:
-                pieces.append(arr[s : e + 1])
-                pos += span
-            prev = e + 1
+            if col and dead and not self.split_long:
+                raise RecipeError(f"{name}: a media span of {span} tokens does not fit in a row of "
+                                  f"sharding.sequence_length {n} after the {col} special tokens before it, and "
+                                  f"padding would leave that row with nothing to train on; it needs "
+                                  f"sequence_length >= {col + span} (or media.long_spans: split)")
+            if col and (n - col < 3 or not (dead or (clip and self.split_long))):
+                pad_row()
+                col = 0
+                if span <= n:
+                    pieces.append(arr[s : e + 1])
+                    live, pos = (pos + span - 2 if span > 2 else live), pos + span
+                    continue
+            # whole pieces <M> codes <M_END>, the first filling the rest of this row
+            if col:
+                self.filled_rows += 1
+            codes, done = arr[s + 1 : e], 0
+            while done < len(codes):
+                k = self._take(int(arr[s]), len(codes) - done, n - pos % n - 2, done)
+                pieces.append(np.concatenate([[arr[s]], codes[done : done + k], [arr[e]]]))
+                live, pos, done = pos + k, pos + k + 2, done + k
+                if done < len(codes) and pos % n:
+                    pad_row()  # a video piece cut at a frame boundary leaves a gap
+            self.split_spans += 1
+            changed = True
         if not changed:
             return None
         pieces.append(arr[prev:])
         return np.concatenate(pieces).tolist()
+
+    def _take(self, opener: int, left: int, room: int, done: int) -> int:
+        """How many of a span's ``left`` codes (``done`` already placed) go in a piece with ``room``
+        code slots: all that fit; for video, up to the last frame boundary within reach when that
+        keeps at least one whole frame (else the piece fills the room)."""
+        if left <= room:
+            return left
+        f = self.frame_tokens
+        if opener == VIDEO_OPEN and f:
+            k = (done + room) // f * f - done
+            if k >= f:
+                return k
+        return room
 
     def place(self, sizes: np.ndarray) -> np.ndarray:
         """Lineage of a batch of framed documents of ``sizes`` tokens: an (pieces, 4) int64 array of

@@ -145,8 +145,9 @@ def check_shard(out: Path, entry: dict[str, Any], index: dict[str, Any], vocab: 
         return [f"{name}: not a shard file name of any format ({', '.join(FORMAT_SUFFIXES)})"]
     if kind != fmt:
         return [f"{name}: a {kind} file, but the index says format {fmt!r}"]
+    dtypes = index.get("dtypes", REQUIRED)
     if kind == "megatron":
-        faults = _check_megatron(path, entry, length)
+        faults = _check_megatron(path, entry, length, np.dtype(dtypes["input_ids"]))
         if faults:
             return faults
     try:
@@ -154,15 +155,16 @@ def check_shard(out: Path, entry: dict[str, Any], index: dict[str, Any], vocab: 
     except Exception as exc:  # decompressors, pyarrow and numpy raise their own error types for damaged files
         reason = str(exc).replace(f"{path}: ", "").replace(f"{out}/", "")
         return [f"{name}: not a readable {kind} shard ({reason})"]
-    dtypes = index.get("dtypes", REQUIRED)
     expected = {"input_ids": dtypes["input_ids"]} if kind in IDS_ONLY else dtypes
+    if kind == "megatron":  # rows are rebuilt as int32 from the .bin, whatever its token dtype
+        expected = {"input_ids": "int32"}
     faults = _check_schema(name, stored, expected, (entry["samples"], length))
     return faults or _check_values(name, stored, entry, vocab, index.get("media"))
 
 
-def _check_megatron(bin_path: Path, entry: dict[str, Any], length: int) -> list[str]:
+def _check_megatron(bin_path: Path, entry: dict[str, Any], length: int, token_dtype: np.dtype) -> list[str]:
     """Faults of a Megatron pair: the ``.idx`` describes ``samples`` back-to-back sequences of at most
-    ``length`` int32 tokens filling the ``.bin``, one document each (``doc_idx`` 0..samples)."""
+    ``length`` tokens of the index's dtype filling the ``.bin``, one document each (``doc_idx`` 0..samples)."""
     name = entry["path"]
     idx_name = name[: -len(".bin")] + ".idx"
     try:
@@ -172,8 +174,8 @@ def _check_megatron(bin_path: Path, entry: dict[str, Any], length: int) -> list[
     faults = []
     if idx.version != 1:
         faults.append(f"{idx_name}: version {idx.version}, the writer writes version 1")
-    if idx.dtype != np.int32:
-        faults.append(f"{idx_name}: token dtype {idx.dtype}, expected int32")
+    if idx.dtype != token_dtype:
+        faults.append(f"{idx_name}: token dtype {idx.dtype}, expected {token_dtype}")
     n = len(idx.sizes)
     if n != entry["samples"]:
         faults.append(f"{idx_name}: {n} sequences, index says {entry['samples']} samples")

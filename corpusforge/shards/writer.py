@@ -15,6 +15,8 @@ from corpusforge.tokenize.special import PAD
 
 # input_ids + attention_mask + labels (int32) + modality_mask (uint8), per token.
 BYTES_PER_TOKEN = 4 + 4 + 4 + 1
+# Stored dtype of input_ids: uint16 halves them where every id is below 65536.
+TOKEN_DTYPES = {"int32": "<i4", "uint16": "<u2"}
 
 
 class SpilledRows:
@@ -28,6 +30,7 @@ class SpilledRows:
         self._fh = open(path, "w+b", buffering=0)
         self._n = 0
         self.tokens = 0  # non-PAD ids, counted as they arrive
+        self.max_id = 0
 
     def append(self, rows: np.ndarray) -> None:
         rows = np.ascontiguousarray(rows, dtype=np.int32)
@@ -36,6 +39,7 @@ class SpilledRows:
             view = view[self._fh.write(view) :]
         self._n += len(rows)
         self.tokens += int(np.count_nonzero(rows != PAD))
+        self.max_id = max(self.max_id, int(rows.max())) if rows.size else self.max_id
 
     def __len__(self) -> int:
         return self._n
@@ -78,13 +82,19 @@ class ShardWriter:
         compression: str = "none",
         max_tokens_per_shard: int | None = None,
         media_layout: dict[str, Any] | None = None,
+        token_dtype: str = "int32",
     ):
         self.prefix, self.length = prefix, sequence_length
         self.position_ids, self.document_ids = position_ids, document_ids
         self.media_layout = media_layout  # multimodal: modality_mask derived from ids by this layout
         self.format = shard_format or SafeTensorsFormat()
         self.compression = compression
-        per_token = self.format.bytes_per_slot or BYTES_PER_TOKEN + 4 * (position_ids + document_ids)
+        if token_dtype not in TOKEN_DTYPES:
+            raise ValueError(f"token_dtype must be one of {', '.join(TOKEN_DTYPES)}, not {token_dtype!r}")
+        self.format.token_dtype = np.dtype(TOKEN_DTYPES[token_dtype])
+        narrow = 4 - self.format.token_dtype.itemsize  # bytes each token slot saves
+        per_token = (self.format.bytes_per_slot - narrow if self.format.bytes_per_slot
+                     else BYTES_PER_TOKEN - narrow + 4 * (position_ids + document_ids))
         self.rows_per_shard = max(1, max_shard_bytes // (per_token * sequence_length))
         if max_tokens_per_shard is not None:
             self.rows_per_shard = max(1, min(self.rows_per_shard, max_tokens_per_shard // sequence_length))
@@ -119,6 +129,10 @@ class ShardWriter:
         assert rows is not None
         k, ext = len(self.shards), COMPRESSION_SUFFIX.get(self.compression, "")
         try:
+            limit = np.iinfo(self.format.token_dtype).max
+            if rows.max_id > limit:
+                raise ValueError(f"{self._path(k, '')}: token id {rows.max_id} does not fit {self.format.token_dtype.name} "
+                                 "token storage; write int32")
             paths = write_shard(self.format, rows, self._tensors, self.metadata, self.compression,
                                 lambda suffix: self._path(k, suffix + ext))
             self._record(rows, paths)

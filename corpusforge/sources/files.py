@@ -451,7 +451,12 @@ class FilesSource(Source):
             return
         if self.embedded_media == "skip" and self._embedded(part):
             return  # already a part of the page or record that embeds it
-        item = media_ingest.media_item(part.path, kind.family, kind.mime, media_ingest.read_bytes(part.path))
+        data = media_ingest.read_bytes(part.path)
+        why = media_ingest.refusal(kind.family, kind.mime, data)
+        if why:  # random bytes named .jpg, a decompression bomb: never a media document
+            ctx.quarantine(part.path, why, None)
+            return
+        item = media_ingest.media_item(part.path, kind.family, kind.mime, data)
         text, caption_meta = "", {}
         caption = media_ingest.read_caption(part.path, self._names)
         if caption is not None:

@@ -35,3 +35,12 @@ def test_the_documented_validate_and_inspect_example_runs(tmp_path, monkeypatch,
     assert [line[:28] for line in shown] == ["train/shard_00000.npy.lz4 0 ", "train/shard_00000.npy.lz4 1 "]
     texts = [t for _, _, t in decoded_samples(tmp_path / "out", "train", 20)]  # SentencePiece: specials shown
     assert sum(t.count("<BOS>") for t in texts) > 5 and all("\ufffd" not in t for t in texts)
+
+
+def test_the_documented_loader_snippets_run(shards, tmp_path, monkeypatch):
+    text = DOC.read_text()
+    (tmp_path / "out").symlink_to(shards)
+    monkeypatch.chdir(tmp_path)
+    for heading in ("### Equal work on every rank", "### Shuffle quality", "### Validation"):
+        block = re.search(re.escape(heading) + r".*?```python\n(.*?)```", text, re.S).group(1)
+        exec(compile(block, str(DOC), "exec"), {})

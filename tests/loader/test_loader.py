@@ -74,7 +74,7 @@ def test_epoch_order_is_a_permutation_fixed_by_seed_and_epoch():
 
 
 def test_shuffled_rows_stay_inside_their_block():
-    o = EpochOrder([100], seed=0, epoch=0, block_size=10)
+    o = EpochOrder([100], seed=0, epoch=0, block_size=10, algo="shard_block")
     rows = o.rows_of(0)
     assert [len(set(rows[i:i + 10] // 10)) for i in range(0, 100, 10)] == [1] * 10
     assert not np.array_equal(rows, np.arange(100))
@@ -181,10 +181,22 @@ def test_token_budget_resume_across_workers_and_ranks(shards):
     same_batches(rank_stream(shards, 1, max_tokens=100, seed=1, state=loader.state_dict()), one_rank[22:])
 
 
-def test_state_from_another_global_batch_size_is_refused(shards):
+def test_resume_with_a_larger_global_batch_continues_with_the_next_unseen_sample(shards):
+    ds = ShardIterator(shards, batch_size=8, seed=6, return_sample_ids=True)
+    head = np.concatenate([b["sample_id"] for b in take(iter(ds), 5)])
+    ramped = ShardIterator(shards, batch_size=12, seed=6, return_sample_ids=True)
+    ramped.load_state_dict(ds.state_dict())
+    rest = [b["sample_id"] for b in ramped]
+    assert [len(r) for r in rest[:2]] == [12, 12] and len(rest) == (1170 - 40) // 12
+    whole = np.concatenate([b["sample_id"] for b in ShardIterator(shards, batch_size=1170, seed=6,
+                                                                   return_sample_ids=True)])
+    np.testing.assert_array_equal(np.concatenate([head, *rest]), whole[: 40 + len(rest) * 12])
+
+
+def test_state_from_another_shuffle_is_refused(shards):
     ds = ShardIterator(shards, batch_size=8)
-    with pytest.raises(ValueError, match="global_batch_size"):
-        ShardIterator(shards, batch_size=4).load_state_dict(ds.state_dict())
+    with pytest.raises(ValueError, match="shuffle_block_size is 65536 in the state but 100 here"):
+        ShardIterator(shards, batch_size=8, shuffle_block_size=100).load_state_dict(ds.state_dict())
 
 
 def test_unknown_split_names_the_splits_that_exist(shards):

@@ -1,0 +1,1 @@
+"""Entry points for the systems teams already run corpusforge inside (Spark, Airflow)."""
