@@ -135,7 +135,8 @@ class ShardingConfig(_Strict):
 
 _LATER_SHARDING_DEFAULTS: dict[str, Any] = {
     "packing": "concat", "position_ids": False, "document_ids": False, "compression": "none",
-    "max_tokens_per_shard": None, "shuffle": False, "mixture": {}, "max_records": {}, "split_by": None,
+    "max_tokens_per_shard": None, "shuffle": False, "mixture": {}, "max_records": {}, "token_dtype": "int32",
+    "split_by": None,
 }  # fmt: skip
 
 
