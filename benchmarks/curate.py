@@ -1,7 +1,7 @@
 """Throughput of the heuristic-filter chain, in MB/s per core.
 
 Usage: python benchmarks/curate.py CORPUS_PATH [--steps gopher_repetition,gopher_quality,...]
-       [--mode filter|annotate] [--repeat 5]
+       [--mode filter|annotate] [--repeat 5] [--compat datatrove]
 
 Every ``*.txt`` file under CORPUS_PATH (or the file itself) is one document (book-length for
 Project Gutenberg texts). The chain runs in one process on one core, ``repeat`` times; the best
@@ -10,6 +10,8 @@ chain) and ``annotate`` mode measures every signal (no early exit): the worst ca
 through ``keep``, mappers (e.g. ``normalize``, ``pii``) through ``map``, corpus-wide dedup steps
 through the per-document work of the curate stage (``sign``: MinHash/SimHash signatures). The
 issue's whole chain: ``--steps gopher_repetition,gopher_quality,c4_quality,fineweb_quality,pii,minhash_dedup``.
+``--compat datatrove`` runs the steps that take it in datatrove-compatible mode (spaCy words).
+The NeMo Curator catalogue: ``--steps word_count,symbols_to_words,...`` (any registered names).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def main() -> None:
     ap.add_argument("--steps", default=CHAIN)
     ap.add_argument("--mode", default="annotate", choices=["filter", "annotate"])
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--compat", default=None, choices=["datatrove"])
     args = ap.parse_args()
     texts = load(args.corpus)
     mb = sum(len(t.encode("utf-8")) for t in texts) / 1e6
@@ -54,7 +57,10 @@ def main() -> None:
     for _ in range(args.repeat):
         steps = []
         for n in names:
-            kw = {"mode": args.mode} if "mode" in STEPS.get(n).__init__.__code__.co_varnames else {}
+            params = STEPS.get(n).__init__.__code__.co_varnames
+            kw: dict[str, object] = {"mode": args.mode} if "mode" in params else {}
+            if args.compat and "compat" in params:
+                kw["compat"] = args.compat
             if n == "c4_quality":
                 kw["remove_lines"] = False  # keep the text identical for the steps after it
             steps.append(STEPS.get(n)(**kw))
@@ -71,7 +77,7 @@ def main() -> None:
         if elapsed < best:
             best, per_step = elapsed, times
     print(f"input: {args.corpus} ({len(texts)} documents, {mb:.2f} MB)")
-    print(f"chain ({args.mode}): {' + '.join(names)}")
+    print(f"chain ({args.mode}{', compat ' + args.compat if args.compat else ''}): {' + '.join(names)}")
     for n, t in per_step.items():
         print(f"  {n:20s} {t:7.3f} s  {mb / t if t else float('inf'):8.2f} MB/s")
     print(f"total {best:.3f} s  ->  {mb / best:.2f} MB/s per core")

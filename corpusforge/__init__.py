@@ -4,12 +4,15 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from corpusforge.api import Pipeline, RunStats
 from corpusforge.document import Document
 from corpusforge.recipe import Recipe, load_recipe
 from corpusforge.registry import register
+from corpusforge.sources import create_source
 from corpusforge.step import CorpusStep, Filter, Mapper, Step
 
-__all__ = ["Document", "Recipe", "load_recipe", "register", "Step", "Filter", "Mapper", "CorpusStep", "run"]
+__all__ = ["Document", "Recipe", "load_recipe", "register", "Step", "Filter", "Mapper", "CorpusStep", "run",
+           "Pipeline", "RunStats", "create_source"]
 
 
 def run(recipe: Recipe | dict | str, output: str | None = None, workers: int | None = None, progress: bool = False,

@@ -221,6 +221,10 @@ def validate(output: str) -> None:
             console.print(f"[red]FAULT[/] {f}", highlight=False)
         console.print(f"{len(faults)} fault(s) in {output}")
         sys.exit(1)
+    if "documents" in summary:  # a curate-only output
+        console.print(f"[green]valid[/]: {summary['parts']} {summary['format']} document parts, "
+                      f"{summary['documents']:,} documents (curate-only: no shards)", highlight=False)
+        return
     console.print(
         f"[green]valid[/]: {summary['shards']} {summary['format']} shards, {summary['samples']:,} samples, "
         f"{summary['tokens']:,} tokens",

@@ -84,7 +84,9 @@ def _decoded(output: str | os.PathLike[str], fetch: Callable[[str], Path], split
     except FileNotFoundError:
         index_path = Path(str(output).rstrip("/")) / INDEX_NAME
     if not index_path.exists():
-        raise CorpusforgeError(f"{str(output).rstrip('/')}/{INDEX_NAME}: missing (is this a corpusforge output folder?)")
+        from corpusforge.staging import missing_shard_index
+
+        raise CorpusforgeError(missing_shard_index(output))
     index = orjson.loads(index_path.read_bytes())
     decode = text_decoder(fetch(index["tokenizer"]["path"]))
     shards = [s for s in index["shards"] if s["split"] == split]

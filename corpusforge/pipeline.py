@@ -12,6 +12,10 @@ Steps are cut into segments at every corpus-wide step (``CorpusStep``). Stages, 
 - ``shards``: per task, drop the last decided rows, encode, pack, write shard parts.
 - ``index``: name the shards, write ``shard_index.json`` and ``stats.json``.
 
+A curate-only recipe (``tokenizer: null`` or ``output.shards: false``) has no tokenizer and
+shards stages: ``documents`` writes each task's kept documents (``output.documents``) and their
+lineage, and ``index`` writes ``documents_index.json`` and ``stats.json``.
+
 ``run_task`` is the one function every executor calls; it is a pure function of the recipe, the
 output folder and the task, which is what makes outputs identical for any worker count.
 """
@@ -27,7 +31,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +44,8 @@ from corpusforge.errors import CorpusforgeError
 from corpusforge.observe.erase import erased_ids
 from corpusforge.observe.histogram import LengthHistogram
 from corpusforge.observe.lineage import TaskLineage, task_lineage_path
-from corpusforge.observe.stats import TIMING, StepStats, TaskContext
-from corpusforge.recipe import Recipe
+from corpusforge.observe.stats import MODIFIED_BY, TIMING, StepStats, TaskContext
+from corpusforge.recipe import Recipe, fingerprint_of
 from corpusforge.remote import access_error
 from corpusforge.shards.formats import get_format
 from corpusforge.shards.group_split import splitter
@@ -49,7 +53,14 @@ from corpusforge.shards.packer import Packer, gather_segments
 from corpusforge.shards.writer import ShardWriter
 from corpusforge.sources.base import TaskInput
 from corpusforge.sources.manifest import reconcile_with_manifest
-from corpusforge.staging import DocumentColumns, DocumentWriter, read_document_columns, read_documents
+from corpusforge.staging import (
+    DocumentColumns,
+    DocumentWriter,
+    PartedDocumentWriter,
+    read_document_columns,
+    read_documents,
+    write_documents_lineage,
+)
 from corpusforge.state import atomic_write_json, read_json
 from corpusforge.step import CorpusStep, Step, run_step, timed
 from corpusforge.tokenize.encoder import encode_flat, load_encoder, stored_name
@@ -58,7 +69,7 @@ from corpusforge.tokenize.encoder import encode_flat, load_encoder, stored_name
 @dataclass(frozen=True)
 class Stage:
     name: str
-    kind: str  # "curate" | "decide" | "finalize" | "embeddings" | "tokenizer" | "shards" | "index"
+    kind: str  # "curate" | "decide" | "finalize" | "embeddings" | "tokenizer" | "shards" | "documents" | "index"
     n_tasks: int
     segment: int = 0  # curate: which segment of steps; decide: which corpus-wide step
 
@@ -85,6 +96,23 @@ class Pipeline:
                 self.segments.append([])
         self._plan = plan
         self.erased = erased_ids(self.output)  # documents `corpusforge erase` removed stay out of re-runs
+
+    @cached_property
+    def shards_fingerprint(self) -> str:
+        """The recipe hash the shards carry: this recipe's, except in a tokenize-only run (one
+        ``corpusforge`` source, ``steps: []``), where it is that of the one-shot recipe the run
+        equals: the curate recipe with this one's seed, tokenizer, sharding, output, media and
+        embeddings. Equal inputs then give byte-identical shards either way."""
+        (src, *more) = self.sources.values()
+        upstream = None if more or self.recipe.steps else getattr(src, "upstream_recipe", lambda: None)()
+        if upstream is None:
+            return self.fingerprint
+        mine = self.recipe.model_dump(mode="json")
+        both = {**upstream, **{k: mine[k] for k in ("seed", "tokenizer", "sharding", "output", "media", "embeddings")}}
+        try:
+            return fingerprint_of(both)
+        except (KeyError, TypeError, AttributeError):  # a recipe.yaml of another version or hand-edited
+            return self.fingerprint
 
     # -- plan ------------------------------------------------------------------------------------
 
@@ -116,10 +144,12 @@ class Pipeline:
                 out.append(Stage(f"curate_{k + 1}", "curate", n, k + 1))
         if self.recipe.embeddings is not None:
             out.append(Stage("embeddings", "embeddings", n))
-        out.append(Stage("tokenizer", "tokenizer", 1))
+        if not self.recipe.curate_only:
+            out.append(Stage("tokenizer", "tokenizer", 1))
         if self.recipe.sharding.max_records:
             out.append(Stage("mixture", "mixture", 1))
-        out += [Stage("shards", "shards", n), Stage("index", "index", 1)]
+        last = "documents" if self.recipe.curate_only else "shards"
+        out += [Stage(last, last, n), Stage("index", "index", 1)]
         return out
 
     def task_key(self, stage: Stage, task: int) -> str:
@@ -256,8 +286,8 @@ class Pipeline:
     def shard_writer(self, prefix: Path, split: str) -> ShardWriter:
         """A writer of ``split``'s shards as the recipe's sharding section asks."""
         cfg = self.recipe.sharding
-        meta = {"format": "corpusforge", "sequence_length": str(cfg.sequence_length), "recipe_sha256": self.fingerprint,
-                "split": split}
+        meta = {"format": "corpusforge", "sequence_length": str(cfg.sequence_length),
+                "recipe_sha256": self.shards_fingerprint, "split": split}
         layout = None
         if self.recipe.media is not None:
             layout = self.media_layout()
@@ -312,7 +342,8 @@ class Pipeline:
         lineages = {s: TaskLineage(task_lineage_path(self.work, s, task)) for s in splits}
         docs_out = None
         if self.recipe.output.documents != "none":
-            docs_out = DocumentWriter(self.output / "documents" / f"part_{task:06d}.{self.recipe.output.documents}")
+            docs_out = PartedDocumentWriter(self.output / "documents", task, self.recipe.output.documents,
+                                            self.recipe.output.part_bytes)
         counts = {s: {"documents": 0, "tokens": 0} for s in splits}
         by_source: Counter[str] = Counter()
         docs_by_source: Counter[str] = Counter()
@@ -443,14 +474,86 @@ class Pipeline:
             if cfg.packing == "truncate":
                 counts[s]["truncated_tokens"] = packers[s].truncated_tokens
         if docs_out is not None:
-            docs_out.close()
+            result_docs = docs_out.close()
         result = {"steps": finish_stats(stats), "shards": shards, "counts": counts,
                   "tokens_by_source": dict(sorted(by_source.items())),
                   "documents_by_source": dict(sorted(docs_by_source.items())), "lengths_curated": curated.counts,
                   "languages": dict(sorted(languages.items())), "licenses": dict(sorted(licenses.items()))}
         if media is not None:
             result["media"] = media.result(packers.values(), self.output, task)
+        if docs_out is not None:
+            result["documents"] = result_docs
         return result
+
+    def _final_records(self, task: int, ctx: TaskContext
+                       ) -> tuple[Iterator[tuple[str, str, str, int, dict[str, Any]]], list[StepStats]]:
+        """``final_documents`` as ``(id, text, source, offset, metadata)`` tuples, read as column
+        batches where no document was erased (no ``Document`` per row); metadata dicts are shared
+        between rows: copy before changing one."""
+        columns = self.final_columns(task, ctx, 4 << 20)
+        if columns is None:
+            docs, stats = self.final_documents(task, ctx)
+            return ((d.id, d.text, d.source, d.offset, d.metadata) for d in docs), stats
+        batches, stats = columns
+
+        def gen() -> Iterator[tuple[str, str, str, int, dict[str, Any]]]:
+            for c in batches:
+                metas = [c.metas[j] for j in c.meta_index.tolist()]
+                yield from zip(c.docs["id"].to_pylist(), c.texts, c.docs["source"].to_pylist(),
+                               c.docs["offset"].to_pylist(), metas, strict=True)
+
+        return gen(), stats
+
+    def run_documents(self, task: int, ctx: TaskContext) -> dict[str, Any]:
+        """Curate-only: write ``task``'s kept documents to ``documents/`` parts and their lineage.
+        The documents, their order and bytes are those a shard run of the recipe writes with
+        ``output.documents``: the same ``max_records`` and ``mixture`` selection (a document once,
+        whatever its weight), and each one's split in its metadata."""
+        cfg = self.recipe.sharding
+        splits, seed, split_for = list(cfg.splits), self.recipe.seed, splitter(self)
+        max_hash = read_json(self.mixture_path())["max_hash"] if cfg.max_records else {}
+        out = self.recipe.output
+        writer = PartedDocumentWriter(self.output / "documents", task, out.documents, out.part_bytes)
+        counts = {s: {"documents": 0, "tokens": 0} for s in splits}
+        docs_by_source: Counter[str] = Counter()
+        languages: Counter[str] = Counter()
+        licenses: Counter[str] = Counter()
+        curated = LengthHistogram()
+        lineage: dict[str, list[Any]] = {k: [] for k in ("shard", "row", "doc_id", "source_name", "source_uri",
+                                                          "offset", "modified_by")}
+        records, stats = self._final_records(task, ctx)
+        try:
+            for doc_id, text, source, offset, meta in records:
+                name = meta.get("source_name", "")
+                if max_hash and sample_hash(doc_id, seed) > max_hash.get(name, _NO_CAP):
+                    continue
+                if cfg.mixture and not mixture_copies(doc_id, seed, cfg.mixture.get(name, 1.0)):
+                    continue
+                split = split_for(doc_id, meta)
+                meta = {**meta, "split": split}
+                part, row = writer.write_record(doc_id, text, source, offset, meta)
+                lineage["shard"].append(part)
+                lineage["row"].append(row)
+                counts[split]["documents"] += 1
+                docs_by_source[name] += 1
+                curated.add(len(text))
+                if "language" in meta:
+                    languages[str(meta["language"])] += 1
+                if "license" in meta:
+                    licenses[str(meta["license"])] += 1
+                lineage["doc_id"].append(doc_id)
+                lineage["source_name"].append(name)
+                lineage["source_uri"].append(source)
+                lineage["offset"].append(offset)
+                lineage["modified_by"].append(list(meta.get(MODIFIED_BY, ())))
+        except BaseException:
+            writer.abort()
+            raise
+        parts = writer.close()
+        write_documents_lineage(self.output, task, lineage)
+        return {"steps": finish_stats(stats), "documents": parts, "counts": counts, "tokens_by_source": {},
+                "documents_by_source": dict(sorted(docs_by_source.items())), "lengths_curated": curated.counts,
+                "languages": dict(sorted(languages.items())), "licenses": dict(sorted(licenses.items()))}
 
 
 def finish_stats(stats: list[StepStats]) -> list[dict[str, Any]]:
@@ -573,6 +676,8 @@ def run_task(payload: dict[str, Any]) -> dict[str, Any]:
         result = pipe.boundaries[stage.segment].finalize(len(pipe.plan))
     elif stage.kind == "shards":
         result = pipe.run_shards(task, ctx)
+    elif stage.kind == "documents":
+        result = pipe.run_documents(task, ctx)
     elif stage.kind == "mixture":
         result = pipe.run_mixture(ctx)
     elif stage.kind == "embeddings":

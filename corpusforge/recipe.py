@@ -16,7 +16,15 @@ from typing import Any, Literal
 
 import orjson
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from corpusforge.config import build, format_validation_error
 from corpusforge.embeddings.config import EmbeddingsConfig
@@ -179,9 +187,19 @@ class MediaConfig(_Strict):
                                         "n_mfcc", "video_sampling", "video_fps", "max_video_frames"})
 
 
+DOCUMENT_FORMATS = ("jsonl", "jsonl.gz", "jsonl.zst", "parquet")
+
+
 class OutputConfig(_Strict):
+    """Where the output goes and what it holds besides the shards (docs/recipe.md#output)."""
+
     path: str = "corpusforge-output"
-    documents: Literal["none", "jsonl", "parquet"] = "none"
+    documents: Literal["none", "jsonl", "jsonl.gz", "jsonl.zst", "parquet"] = Field(
+        "none", description="also write the kept documents (id, text, source, offset, metadata) under documents/; "
+        "a curate-only run defaults to jsonl.zst")
+    shards: bool = Field(True, description="false (or tokenizer: null): a curate-only run, documents and no shards")
+    part_bytes: int = Field(256 * MB, ge=1000, description="a documents part file holds about this many "
+                            "uncompressed bytes of records before the next one starts")
     audit: bool = False
 
 
@@ -230,6 +248,7 @@ class CardConfig(_Strict):
 
 
 _NOT_IN_FINGERPRINT = {"workers", "kind", "address", "max_retries"}
+_LATER_OUTPUT_DEFAULTS: dict[str, Any] = {"shards": True, "part_bytes": 256 * MB}
 
 
 class Recipe(_Strict):
@@ -238,9 +257,10 @@ class Recipe(_Strict):
     name: str = "corpusforge"
     preset: Literal["small", "production", "multimodal"] | None = None
     seed: int = 0
-    sources: list[dict[str, Any]] = Field(min_length=1)
+    sources: list[dict[str, Any]] = Field(default_factory=list)
     steps: list[dict[str, Any]] = Field(default_factory=lambda: copy.deepcopy(DEFAULT_STEPS))
-    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
+    tokenizer: TokenizerConfig | None = Field(
+        default_factory=TokenizerConfig, description="null: a curate-only run (documents, no tokenizer, no shards)")
     sharding: ShardingConfig = Field(default_factory=ShardingConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
@@ -251,6 +271,46 @@ class Recipe(_Strict):
     max_quarantine_fraction: float = Field(
         0.9, ge=0, le=1, description="a run fails after curation when more than this share of the records read "
         "was quarantined (documents lost / documents read + lost); a run that reads no document always fails")
+
+    @model_validator(mode="after")
+    def _has_sources(self, info: ValidationInfo) -> Recipe:
+        # A draft (``Recipe.from_preset``, the Python API) gets its sources later; a run needs one.
+        if not self.sources and not (info.context or {}).get("draft"):
+            raise ValueError("sources: at least one source is required, e.g. [{type: files, path: data/}]")
+        return self
+
+    @model_validator(mode="after")
+    def _curate_only_fits(self) -> Recipe:
+        if not self.curate_only:
+            return self
+        if self.media is not None:
+            raise ValueError("media needs a tokenizer and shards: a curate-only run (tokenizer: null or "
+                             "output.shards: false) cannot take a media section")
+        if self.output.documents == "none":
+            self.output.documents = "jsonl.zst"  # what a curate-only run is for; zstd: 4x cheaper than gzip -6
+        return self
+
+    @property
+    def curate_only(self) -> bool:
+        """True when the run writes the kept documents and no tokenizer or shards."""
+        return self.tokenizer is None or not self.output.shards
+
+    @classmethod
+    def from_preset(cls, preset: Literal["small", "production", "multimodal"] | None = None,
+                    **sections: Any) -> Recipe:
+        """A recipe from a preset and recipe sections as keyword arguments (``tokenizer=None``,
+        ``steps=[...]``); sources may come later (``corpusforge.Pipeline.add_source``)."""
+        return load_recipe({**({"preset": preset} if preset else {}), **sections}, draft=True)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str]) -> Recipe:
+        """The recipe in a YAML file, relative paths resolved against its folder."""
+        return load_recipe(path, draft=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        """A recipe from its dict form (as in YAML), presets merged."""
+        return load_recipe(data, draft=True)
 
     @model_validator(mode="after")
     def _components_exist(self) -> Recipe:
@@ -289,30 +349,44 @@ class Recipe(_Strict):
         """Hash of everything that determines the output (not where the input is or the output goes,
         not how many workers)."""
         # Tracking, the card's wording and the quarantine limit describe the run; they change no shard byte.
-        data = self.model_dump(mode="json", exclude={"output": {"path"}, "executor": _NOT_IN_FINGERPRINT,
-                                                     "tracking": True, "card": True, "max_quarantine_fraction": True})
-        # Where the input lives is not what it is: the same files in another folder give the same
-        # hash (and shards). Their content and root-relative layout enter the version record and
-        # every task key through the plan, so moved or changed input is still noticed.
-        data["sources"] = [{k: v for k, v in s.items() if k != "path"} for s in data["sources"]]
-        # Options added after the first release enter the hash only when set, so recipes that do
-        # not use them keep their fingerprint (and byte-identical shards, which carry it).
-        for key, default in _LATER_SHARDING_DEFAULTS.items():
-            if data["sharding"].get(key) == default:
-                del data["sharding"][key]
-        if data.get("embeddings") is None:
-            data.pop("embeddings", None)
-        if data["tokenizer"].get("manifest") is None:
-            data["tokenizer"].pop("manifest", None)
-        if data.get("media") is None:
-            data.pop("media", None)
-        return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        return fingerprint_of(self.model_dump(mode="json"))
 
     def to_yaml(self) -> str:
         """The recipe as ``recipe.yaml`` stores it: secrets in URLs redacted (``redact_urls``), so a
         copy kept beside the shards holds no API key; the fingerprint is of the real recipe."""
         data = self.model_dump(mode="json", exclude={"media"} if self.media is None else None)
         return yaml.safe_dump(redact_secrets(data), sort_keys=False)
+
+
+def fingerprint_of(dumped: dict[str, Any]) -> str:
+    """``Recipe.fingerprint`` of a recipe's ``model_dump(mode="json")``, also of one combined from
+    two (a tokenize-only run over a curate-only output names the one-shot recipe it equals)."""
+    data = copy.deepcopy(dumped)
+    data.pop("tracking", None)
+    data.pop("card", None)
+    data.pop("max_quarantine_fraction", None)
+    data["output"].pop("path", None)
+    for key in _NOT_IN_FINGERPRINT:
+        data["executor"].pop(key, None)
+    # Where the input lives is not what it is: the same files in another folder give the same
+    # hash (and shards). Their content and root-relative layout enter the version record and
+    # every task key through the plan, so moved or changed input is still noticed.
+    data["sources"] = [{k: v for k, v in s.items() if k != "path"} for s in data["sources"]]
+    # Options added after the first release enter the hash only when set, so recipes that do
+    # not use them keep their fingerprint (and byte-identical shards, which carry it).
+    for key, default in _LATER_SHARDING_DEFAULTS.items():
+        if data["sharding"].get(key) == default:
+            del data["sharding"][key]
+    if data.get("embeddings") is None:
+        data.pop("embeddings", None)
+    if data["tokenizer"] is not None and data["tokenizer"].get("manifest") is None:
+        data["tokenizer"].pop("manifest", None)
+    if data.get("media") is None:
+        data.pop("media", None)
+    for key, default in _LATER_OUTPUT_DEFAULTS.items():
+        if data["output"].get(key) == default:
+            del data["output"][key]
+    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 # Recipe keys that name a local file or folder, in sources, steps, the tokenizer and embeddings.
@@ -396,10 +470,11 @@ def _rename_aliases(data: dict[str, Any]) -> None:
             part[name] = part.pop(alias)
 
 
-def load_recipe(data: dict[str, Any] | str | os.PathLike[str], **overrides: Any) -> Recipe:
+def load_recipe(data: dict[str, Any] | str | os.PathLike[str], draft: bool = False, **overrides: Any) -> Recipe:
     """Validate a recipe given as a dict or a YAML file path; RecipeError names every bad field.
 
     Relative paths in a YAML file are resolved against the file's directory (``_resolve_relative_paths``).
+    ``draft`` accepts a recipe without sources (the Python API adds them before running).
     """
     base_dir: Path | None = None
     if not isinstance(data, dict):
@@ -427,6 +502,6 @@ def load_recipe(data: dict[str, Any] | str | os.PathLike[str], **overrides: Any)
     if base_dir is not None:
         _resolve_relative_paths(data, base_dir)
     try:
-        return Recipe.model_validate(data)
+        return Recipe.model_validate(data, context={"draft": draft})
     except ValidationError as err:
         raise RecipeError(format_validation_error(err, "", model=Recipe)) from None

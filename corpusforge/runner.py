@@ -35,6 +35,7 @@ from corpusforge.redact_urls import redact_secrets
 from corpusforge.remote import RemoteOutput, is_url, mirror_dir, run_synced_task
 from corpusforge.shards.index import INDEX_NAME, finalize_shards
 from corpusforge.shards.shuffle import shuffle_order, shuffle_shards, shuffled_prefix
+from corpusforge.staging import DOCUMENTS_INDEX
 from corpusforge.state import (
     MARKER,
     CompletionRecords,
@@ -259,7 +260,8 @@ class StageRun:
         elif stage.kind == "index":
             stats = build_stats(pipe, self.results, self.stage_seconds, time.perf_counter() - self.started,
                                 self.started_at)
-            self.results[stage.name] = [_index_stage(pipe, records, stage, self.results, stats, self.console)]
+            index_stage = _documents_index_stage if pipe.recipe.curate_only else _index_stage
+            self.results[stage.name] = [index_stage(pipe, records, stage, self.results, stats, self.console)]
         else:
             self.results[stage.name] = _task_stage(pipe, records, stage, ex, self.bar, self.recipe_dict,
                                                    self.plan_dicts, remote.url if remote else None, tasks)
@@ -286,8 +288,9 @@ class StageRun:
         out, remote = self.pipe.output, self.remote
         stats = read_json(out / "stats.json")
         if stats["documents"]["read"] and not stats["documents"]["kept"]:
+            what = "no documents written" if self.pipe.recipe.curate_only else "0 shards"
             self.console.print(f"warning: the steps dropped all {stats['documents']['read']:,} documents read "
-                               "(0 kept, 0 shards); see the drops in stats.json", highlight=False, soft_wrap=True)
+                               f"(0 kept, {what}); see the drops in stats.json", highlight=False, soft_wrap=True)
         before = remote.snapshot() if remote else {}
         write_card(out)
         tracked = track_run(self.pipe.recipe, out, stats)
@@ -547,6 +550,44 @@ def _index_stage(
     stats["ids"] = {"duplicated": _duplicate_ids(pipe, console)}
     atomic_write_json(pipe.output / "stats.json", stats)
     result = {"totals": index["totals"]}
+    records.write(0, key, result)
+    return result
+
+
+def _documents_index_stage(
+    pipe: Pipeline,
+    records: CompletionRecords,
+    stage: Stage,
+    results: dict[str, list[dict[str, Any]]],
+    stats: dict[str, Any],
+    console: Console,
+) -> dict[str, Any]:
+    """A curate-only run's index: ``documents_index.json`` (every part: path, documents, bytes,
+    sha256; totals per split), ``version.json`` and ``stats.json``; parts an earlier run of this
+    output left that are not listed are removed."""
+    key = pipe.task_key(stage, 0)
+    rec = records.done(0, key)
+    if rec is not None and (pipe.output / DOCUMENTS_INDEX).exists() and (pipe.output / "stats.json").exists():
+        return rec
+    out = pipe.recipe.output
+    parts = [p for r in results["documents"] for p in r["documents"]]
+    totals = {"parts": len(parts), "documents": sum(p["documents"] for p in parts),
+              "bytes": sum(p["bytes"] for p in parts)}
+    index = {"format": "documents", "version": 1, "documents_format": out.documents,
+             "fields": ["id", "text", "source", "offset", "metadata"], "recipe_sha256": pipe.fingerprint,
+             "seed": pipe.recipe.seed, "split_ratios": pipe.recipe.sharding.splits,
+             "splits": {s: {"documents": v["documents"]} for s, v in stats["splits"].items()},
+             "parts": parts, "totals": totals}
+    listed = {p["path"] for p in parts}
+    for f in sorted((pipe.output / "documents").glob("part_*")):
+        if f"documents/{f.name}" not in listed:
+            f.unlink()
+    atomic_write_json(pipe.output / DOCUMENTS_INDEX, index)
+    write_version(pipe.output)
+    stats["documents_output"] = totals
+    stats["ids"] = {"duplicated": _duplicate_ids(pipe, console)}
+    atomic_write_json(pipe.output / "stats.json", stats)
+    result = {"totals": totals}
     records.write(0, key, result)
     return result
 

@@ -104,7 +104,7 @@ MARKER = "_state/output.json"  # written first by every run: what makes a folder
 LOCK = "_state/lock"  # flock'ed by the process that drives a run (or erase, card, embed) of the output
 # What a run writes at the top of its output, besides one folder per split.
 OUTPUT_ENTRIES = frozenset({
-    "_state", "_work", "shard_index.json", "stats.json", "recipe.yaml", "version.json", "manifest.jsonl",
+    "_state", "_work", "shard_index.json", "documents_index.json", "stats.json", "recipe.yaml", "version.json", "manifest.jsonl",
     "tokenizer.json", "tokenizer.model", "README.md", "report.html", "quarantine", "documents", "lineage",
     "audit", "embeddings", "codebooks", "mlflow.db", "mlruns", "wandb",
 })

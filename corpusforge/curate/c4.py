@@ -4,6 +4,8 @@ The rules as the paper lists them and as TensorFlow Datasets' ``c4_utils`` imple
 lines that end in terminal punctuation (not an ellipsis) and have at least 3 words, drop lines
 mentioning javascript or cookie/terms/privacy policies, drop pages that mention "lorem ipsum",
 contain a curly brace, keep fewer than 5 sentences, or contain a word from a bad-words list.
+With ``compat: datatrove`` the page decides as datatrove 0.10's ``C4QualityFilter`` does: sentences
+counted by spaCy's sentencizer and no bad-words rule (datatrove keeps that in another filter).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from corpusforge.curate import compat as _compat
+from corpusforge.curate.compat import check_compat
 from corpusforge.curate.signals import Mode, SignalFilter, Verdict
 from corpusforge.curate.textstats import count_sentences, stats
 from corpusforge.document import Document
@@ -25,6 +29,8 @@ POLICY_SUBSTRINGS = ("terms of use", "privacy policy", "cookie policy", "uses co
 # Every policy substring contains one of these: three searches rule most lines out.
 _POLICY_HINTS = ("cookie", "policy", "terms of use")
 BAD_WORDS_EN = Path(__file__).parent / "data" / "bad_words_en.txt"
+# ``bad_words: default``: the shipped list, or none with ``compat: datatrove``.
+DEFAULT_BAD_WORDS = "default"
 
 
 _NON_WORD = re.compile(r"\W+")
@@ -67,7 +73,8 @@ class C4Quality(SignalFilter):
     ``annotate`` mode the text is never changed. ``bad_words`` is a path to a word list (one word or
     phrase per line); the default is the English list shipped in ``corpusforge/curate/data``
     (a subset of LDNOOBW, the list C4 used), ``null`` switches the rule off. Reasons:
-    ``lorem_ipsum``, ``curly_bracket``, ``bad_words``, ``too_few_sentences``.
+    ``lorem_ipsum``, ``curly_bracket``, ``bad_words``, ``too_few_sentences``. ``compat:
+    datatrove`` counts sentences with spaCy's sentencizer and leaves bad words off by default.
     """
 
     def __init__(
@@ -81,11 +88,16 @@ class C4Quality(SignalFilter):
         filter_lorem_ipsum: bool = True,
         filter_curly_bracket: bool = True,
         remove_citations: bool = True,
-        bad_words: str | None = str(BAD_WORDS_EN),
+        bad_words: str | None = DEFAULT_BAD_WORDS,
         remove_lines: bool = True,
+        compat: str | None = None,
         mode: Mode = "filter",
     ):
         super().__init__(mode)
+        self.compat = check_compat(compat)
+        self._count_sentences = _compat.count_sentences if self.compat else count_sentences
+        if bad_words == DEFAULT_BAD_WORDS:
+            bad_words = None if self.compat else str(BAD_WORDS_EN)
         self.min_sentences, self.min_words_per_line = min_sentences, min_words_per_line
         self.max_word_length = max_word_length
         self.filter_no_terminal_punct = filter_no_terminal_punct
@@ -143,7 +155,7 @@ class C4Quality(SignalFilter):
             if policy and any(h in lower for h in _POLICY_HINTS) and any(p in lower for p in POLICY_SUBSTRINGS):
                 removed["policy"] += 1
                 continue
-            n_sentences += count_sentences(line)
+            n_sentences += self._count_sentences(line)
             kept.append(line)
         sig.update(lorem_ipsum=lorem, curly_bracket=curly, sentences=n_sentences, lines_kept=len(kept))
         sig["lines_removed"] = removed

@@ -1,18 +1,23 @@
-"""FineWeb quality rules (Penedo et al. 2024, "The FineWeb Datasets", section 3.3 and appendix)."""
+"""FineWeb quality rules (Penedo et al. 2024, "The FineWeb Datasets", section 3.3 and appendix).
+
+With ``compat: datatrove`` the list ratio divides by datatrove's (spaCy) word count, as its
+``FineWebQualityFilter`` does with its defaults.
+"""
 
 from __future__ import annotations
 
 from operator import methodcaller
 from typing import Any
 
+from corpusforge.curate.compat import TERMINAL_TUPLE, check_compat
 from corpusforge.curate.signals import Mode, SignalFilter, Verdict, ratio
 from corpusforge.curate.textstats import duplicates, stats
 from corpusforge.document import Document
 from corpusforge.registry import register
 
-# Sentence-final punctuation of the major scripts (Latin, CJK full-width, Devanagari, Arabic,
-# Armenian, Ethiopic, Myanmar, Khmer, ...). Closing quotes do not count, as in FineWeb.
-TERMINAL_PUNCTUATION = tuple(".!?。！？．｡।॥؟۔؞܀܁܂։።፧፨၊။។៕‼⁇⁈⁉‽﹒﹖﹗")
+# Sentence-final punctuation of every script (Unicode Sentence_Terminal, the set FineWeb's own
+# datatrove code uses). Closing quotes do not count, as in FineWeb.
+TERMINAL_PUNCTUATION = TERMINAL_TUPLE
 _ENDS_TERMINAL = methodcaller("endswith", TERMINAL_PUNCTUATION)
 
 
@@ -24,7 +29,7 @@ class FineWebQuality(SignalFilter):
     (``line_punct_ratio``), more than 67% are at most 30 characters (``short_line_ratio``), or
     repeated lines hold more than 1% of the characters (newlines excluded, ``char_dup_ratio``);
     and drop when there are more than 0.3 newlines per word (``list_ratio``). An empty document
-    fails with ``empty``.
+    fails with ``empty``. ``compat: datatrove``: the list ratio over datatrove's words (spaCy tokens).
     """
 
     def __init__(
@@ -35,15 +40,16 @@ class FineWebQuality(SignalFilter):
         short_line_length: int = 30,
         char_duplicates_ratio: float = 0.01,
         new_line_ratio: float = 0.3,
+        compat: str | None = None,
         mode: Mode = "filter",
     ):
         super().__init__(mode)
+        self.compat = check_compat(compat)
         self.line_punct_thr, self.line_punct_exclude_zero = line_punct_thr, line_punct_exclude_zero
         self.short_line_thr, self.short_line_length = short_line_thr, short_line_length
         self.char_duplicates_ratio, self.new_line_ratio = char_duplicates_ratio, new_line_ratio
 
     def evaluate(self, doc: Document, signals: dict[str, Any] | None) -> str | None:
-        ts = stats(doc)
         text = doc.text
         verdict = Verdict(signals)
         sig, fail = verdict.sig, verdict.fail
@@ -64,7 +70,8 @@ class FineWebQuality(SignalFilter):
         sig["char_dup_ratio"] = round(dup, 4)
         if dup > self.char_duplicates_ratio and fail("char_dup_ratio"):
             return verdict.first
-        newline = ratio(text.count("\n"), ts.n_words)
+        n_words = stats(doc, "datatrove" if self.compat else "whitespace").n_words
+        newline = ratio(text.count("\n"), n_words)
         sig["list_ratio"] = round(newline, 4)
         if newline > self.new_line_ratio and fail("list_ratio"):
             return verdict.first

@@ -1,7 +1,9 @@
 """Gopher quality and repetition filters (Rae et al. 2021, "Scaling Language Models", appendix A).
 
 Thresholds are the paper's (section A.1.1 and table A1). Words are whitespace-separated tokens
-(``doc.words``), with punctuation stripped from their edges where a rule is about words.
+(``doc.words``), with punctuation stripped from their edges where a rule is about words. With
+``compat: datatrove`` both filters decide as datatrove 0.10's ``GopherQualityFilter`` and
+``GopherRepetitionFilter`` do with their defaults (spaCy words; see ``docs/curate.md``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from corpusforge.curate.compat import PUNCTUATION as DATATROVE_PUNCTUATION
+from corpusforge.curate.compat import check_compat
 from corpusforge.curate.signals import Mode, SignalFilter, Verdict, ratio
 from corpusforge.curate.textstats import duplicate_ngram_chars, duplicates, stats, top_ngram_chars
 from corpusforge.document import Document
@@ -23,6 +27,9 @@ ELLIPSES = ("...", "…")
 _STARTS_BULLET = methodcaller("startswith", BULLETS)
 _ENDS_ELLIPSIS = methodcaller("endswith", ELLIPSES)
 _LETTER = re.compile(r"[^\W\d_]")  # a word character that is not a digit or underscore: a letter
+DATATROVE_BULLETS = ("•", "-")
+_STARTS_DATATROVE_BULLET = methodcaller("startswith", DATATROVE_BULLETS)
+_LINE_RUNS = re.compile("\n+")
 
 
 @register("gopher_quality")
@@ -35,7 +42,8 @@ class GopherQuality(SignalFilter):
     the/be/to/of/and/that/have/with. Reasons: ``too_few_words``, ``too_many_words``,
     ``mean_word_length_too_short``, ``mean_word_length_too_long``, ``hash_ratio``,
     ``ellipsis_ratio``, ``bullet_lines_ratio``, ``ellipsis_lines_ratio``, ``alpha_words_ratio``,
-    ``too_few_stop_words``.
+    ``too_few_stop_words``. ``compat: datatrove``: datatrove's counting (spaCy tokens, punctuation
+    tokens in the alphabetic rule, case-sensitive stop words, bullets ``•`` and ``-`` only).
     """
 
     def __init__(
@@ -50,9 +58,11 @@ class GopherQuality(SignalFilter):
         min_alpha_words_ratio: float = 0.8,
         min_stop_words: int = 2,
         stop_words: list[str] | None = None,
+        compat: str | None = None,
         mode: Mode = "filter",
     ):
         super().__init__(mode)
+        self.compat = check_compat(compat)
         if min_words > max_words or min_mean_word_length > max_mean_word_length:
             raise ValueError("min_* must not exceed max_*")
         self.min_words, self.max_words = min_words, max_words
@@ -62,9 +72,13 @@ class GopherQuality(SignalFilter):
         self.max_ellipsis_lines_ratio = max_ellipsis_lines_ratio
         self.min_alpha_words_ratio = min_alpha_words_ratio
         self.min_stop_words = min_stop_words
-        self.stop_words = frozenset(w.lower() for w in (STOP_WORDS if stop_words is None else stop_words))
+        words = STOP_WORDS if stop_words is None else stop_words
+        # datatrove matches stop words case-sensitively; the paper's rule is about words, any case.
+        self.stop_words = frozenset(words if self.compat else (w.lower() for w in words))
 
     def evaluate(self, doc: Document, signals: dict[str, Any] | None) -> str | None:
+        if self.compat:
+            return self._evaluate_datatrove(doc, Verdict(signals))
         ts = stats(doc)
         text = doc.text
         verdict = Verdict(signals)
@@ -123,6 +137,54 @@ class GopherQuality(SignalFilter):
             return verdict.first
         return verdict.first
 
+    def _evaluate_datatrove(self, doc: Document, verdict: Verdict) -> str | None:
+        """datatrove 0.10's rules: "words" are its spaCy tokens without punctuation-only ones, but the
+        hash, ellipsis and alphabetic ratios divide by every token, punctuation included."""
+        ts = stats(doc, "datatrove")
+        text = doc.text
+        sig, fail = verdict.sig, verdict.fail
+        distinct, counts = ts.distinct_words, ts.word_counts
+        punct = DATATROVE_PUNCTUATION
+        is_word = np.fromiter((not punct.issuperset(w) for w in distinct), dtype=bool, count=len(distinct))
+        lengths = np.fromiter(map(len, distinct), dtype=np.int64, count=len(distinct))
+        n = int(counts[is_word].sum())
+        n_tokens = ts.n_words
+        sig["words"], sig["tokens"] = n, n_tokens
+        if n < self.min_words and fail("too_few_words"):
+            return verdict.first
+        if n > self.max_words and fail("too_many_words"):
+            return verdict.first
+        mean_len = ratio(int(lengths[is_word] @ counts[is_word]), n)
+        sig["mean_word_length"] = round(mean_len, 4)
+        if n and mean_len < self.min_mean_word_length and fail("mean_word_length_too_short"):
+            return verdict.first
+        if n and mean_len > self.max_mean_word_length and fail("mean_word_length_too_long"):
+            return verdict.first
+        for key, count in (("hash_ratio", text.count("#")), ("ellipsis_ratio", text.count("...") + text.count("…"))):
+            value = ratio(count, n_tokens)
+            sig[key] = round(value, 4)
+            if value > self.max_symbol_word_ratio and fail(key):
+                return verdict.first
+        lines = ts.lines
+        bullet = ratio(sum(map(_STARTS_DATATROVE_BULLET, map(str.lstrip, lines))), len(lines))
+        sig["bullet_lines_ratio"] = round(bullet, 4)
+        if bullet > self.max_bullet_lines_ratio and fail("bullet_lines_ratio"):
+            return verdict.first
+        ell_lines = ratio(sum(map(_ENDS_ELLIPSIS, map(str.rstrip, lines))), len(lines))
+        sig["ellipsis_lines_ratio"] = round(ell_lines, 4)
+        if ell_lines > self.max_ellipsis_lines_ratio and fail("ellipsis_lines_ratio"):
+            return verdict.first
+        has_alpha = np.fromiter((any(map(str.isalpha, w)) for w in distinct), dtype=bool, count=len(distinct))
+        alpha = ratio(int(counts[has_alpha].sum()), n_tokens)
+        sig["alpha_words_ratio"] = round(alpha, 4)
+        if alpha < self.min_alpha_words_ratio and fail("alpha_words_ratio"):
+            return verdict.first
+        n_stop = len(self.stop_words.intersection(distinct))
+        sig["stop_words"] = n_stop
+        if n_stop < self.min_stop_words and fail("too_few_stop_words"):
+            return verdict.first
+        return verdict.first
+
 
 _TOP_NGRAMS = {2: 0.20, 3: 0.18, 4: 0.16}
 _DUP_NGRAMS = {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
@@ -137,6 +199,8 @@ class GopherRepetition(SignalFilter):
     2/3/4-gram covers more than 20/18/16% of characters, or repeated 5..10-grams cover more than
     15/14/13/12/11/10% of characters. Reasons: ``dup_para_frac``, ``dup_para_char_frac``,
     ``dup_line_frac``, ``dup_line_char_frac``, ``top_{n}_gram``, ``duplicated_{n}_grams``.
+    ``compat: datatrove``: n-grams over spaCy tokens, lines split on runs of ``\n`` (blank lines
+    at the ends count), and an empty text fails with ``empty``.
     """
 
     def __init__(
@@ -147,9 +211,11 @@ class GopherRepetition(SignalFilter):
         dup_para_char_frac: float = 0.2,
         top_ngram_char_frac: dict[int, float] | None = None,
         dup_ngram_char_frac: dict[int, float] | None = None,
+        compat: str | None = None,
         mode: Mode = "filter",
     ):
         super().__init__(mode)
+        self.compat = check_compat(compat)
         self.dup_line_frac, self.dup_para_frac = dup_line_frac, dup_para_frac
         self.dup_line_char_frac, self.dup_para_char_frac = dup_line_char_frac, dup_para_char_frac
         self.top_ngrams = dict(sorted((_TOP_NGRAMS if top_ngram_char_frac is None else top_ngram_char_frac).items()))
@@ -158,14 +224,21 @@ class GopherRepetition(SignalFilter):
             raise ValueError("n-gram sizes must be >= 1")
 
     def evaluate(self, doc: Document, signals: dict[str, Any] | None) -> str | None:
-        ts = stats(doc)
         n_chars = len(doc.text)
         verdict = Verdict(signals)
         sig, fail = verdict.sig, verdict.fail
+        if self.compat:
+            if not n_chars:
+                return "empty"
+            ts = stats(doc, "datatrove")
+            lines = _LINE_RUNS.split(doc.text)
+        else:
+            ts = stats(doc)
+            lines = ts.nonempty_lines
 
         units = (
             ("para", ts.paragraphs, self.dup_para_frac, self.dup_para_char_frac),
-            ("line", ts.nonempty_lines, self.dup_line_frac, self.dup_line_char_frac),
+            ("line", lines, self.dup_line_frac, self.dup_line_char_frac),
         )
         for unit, items, frac_limit, char_limit in units:
             n_dup, dup_chars = duplicates(items)

@@ -34,15 +34,18 @@ _LAST_SPACE = 0x3000
 _SPACE = np.array([chr(c).isspace() for c in range(_LAST_SPACE + 1)] + [False])
 
 
-def word_spans(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The text's code points (uint8 for ASCII text, else uint32) and where each ``str.split()``
-    word starts and ends (exclusive), found in one vectorised pass."""
+def code_points(text: str) -> np.ndarray:
+    """The text's code points: uint8 for ASCII text, else uint32."""
     if text.isascii():
-        units: np.ndarray = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
-        space = _SPACE[units]
-    else:
-        units = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        space = _SPACE[np.minimum(units, _LAST_SPACE + 1)]
+        return np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def word_spans(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The text's code points (``code_points``) and where each ``str.split()`` word starts and
+    ends (exclusive), found in one vectorised pass."""
+    units = code_points(text)
+    space = _SPACE[units] if units.dtype == np.uint8 else _SPACE[np.minimum(units, _LAST_SPACE + 1)]
     pad = np.ones(1, dtype=bool)
     edges = np.flatnonzero(np.diff(np.concatenate((pad, space, pad)).view(np.int8)))
     return units, edges[0::2], edges[1::2]  # a word starts where spaces stop; the next edge ends it
@@ -54,11 +57,15 @@ class TextStats:
     __slots__ = ("text", "_words", "_lines", "_spans", "_paragraphs", "_ids", "_distinct", "_counts",
                  "_word_hash", "_ngrams", "_stripped", "_repeats", "_cum", "_vocab")
 
-    def __init__(self, text: str, lines: list[str]):
+    def __init__(self, text: str, lines: list[str], spans: tuple[np.ndarray, np.ndarray] | None = None):
         self.text = text
         self._words: list[str] | None = None
         self._lines = lines
+        # Words are str.split() words unless a tokenizer gave their (start, end) offsets.
         self._spans: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        if spans is not None:
+            self._spans = (code_points(text), *spans)
+            self._words = [text[a:b] for a, b in zip(spans[0].tolist(), spans[1].tolist(), strict=True)]
         self._paragraphs: list[str] | None = None
         self._ids: np.ndarray | None = None
         self._distinct: list[str] = []
@@ -72,7 +79,7 @@ class TextStats:
 
     @property
     def words(self) -> list[str]:
-        """The words as strings (``str.split()``); the signals themselves need only ``word_spans``."""
+        """The words as strings (``str.split()`` or the tokenizer's); the signals need only their spans."""
         if self._words is None:
             self._words = self.text.split()
         return self._words
@@ -267,22 +274,35 @@ def count_sentences(text: str) -> int:
     return n
 
 
-def stats(doc: Document) -> TextStats:
-    """The document's shared ``TextStats`` (created on first use, rebuilt when the text changes)."""
-    cached = _STATS.get(id(doc))
+def stats(doc: Document, words: str = "whitespace") -> TextStats:
+    """The document's shared ``TextStats`` (created on first use, rebuilt when the text changes).
+
+    ``words="datatrove"`` gives the statistics over datatrove's English words (spaCy tokens, see
+    ``corpusforge.curate.compat``) for the filters run with ``compat: datatrove``.
+    """
+    key = (id(doc), words)
+    cached = _STATS.get(key)
     if cached is not None and cached[0] is doc and cached[1].text is doc.text:
         return cached[1]
-    ts = TextStats(doc.text, doc.lines)
+    if words == "whitespace":
+        ts = TextStats(doc.text, doc.lines)
+    elif words == "datatrove":
+        from corpusforge.curate.compat import word_spans as datatrove_spans
+
+        ts = TextStats(doc.text, doc.lines, datatrove_spans(doc.text))
+    else:
+        raise ValueError(f"words must be 'whitespace' or 'datatrove', not {words!r}")
     if len(_STATS) >= _CACHE_SIZE:
         # Documents flow through a chain of steps one at a time (or in small batches), so a few
         # recent entries are all that is ever reused.
         _STATS.pop(next(iter(_STATS)))
-    _STATS[id(doc)] = (doc, ts)
+    _STATS[key] = (doc, ts)
     return ts
 
 
-# Document has __slots__ and JSON-only metadata, so the cache lives beside it, keyed by identity.
-_STATS: dict[int, tuple[Document, TextStats]] = {}
+# Document has __slots__ and JSON-only metadata, so the cache lives beside it, keyed by identity
+# and word splitting.
+_STATS: dict[tuple[int, str], tuple[Document, TextStats]] = {}
 _CACHE_SIZE = 4  # n-gram arrays of a book-length document take ~20 MB
 
 
@@ -297,16 +317,38 @@ def top_ngram_chars(ts: TextStats, n: int) -> int:
 
     Ties in frequency go to the n-gram seen first, as ``Counter.most_common`` does.
     """
-    m = len(ts.ngram_hash(n))
-    if m == 0:
+    top = top_ngram(ts, n)
+    if top is None:
         return 0
+    at, best = top
+    return int(ts.ngram_chars(n, 1)[at]) * best
+
+
+def top_ngram(ts: TextStats, n: int) -> tuple[int, int] | None:
+    """(first position, count) of the most frequent word n-gram, the earliest on ties; None if none."""
+    if len(ts.ngram_hash(n)) == 0:
+        return None
     pos, first, count = ts.repeats(n)
     if len(pos) == 0:
-        best, at = 1, 0  # every n-gram is unique: the first one is "the most frequent"
-    else:
-        best = int(count.max())
-        at = int(first[count == best].min())
-    return int(ts.ngram_chars(n, 1)[at]) * best
+        return 0, 1  # every n-gram is unique: the first one is "the most frequent"
+    best = int(count.max())
+    return int(first[count == best].min()), best
+
+
+def repeated_ngram_run_chars(ts: TextStats, n: int) -> int:
+    """Characters of the words covered by n-grams that repeat an earlier one, plus one space between
+    neighbouring words of each run of overlapping repeats (NeMo Curator's duplicate n-gram count)."""
+    pos, first, _ = ts.repeats(n)
+    starts = pos[first < pos]
+    if len(starts) == 0:
+        return 0
+    ends = starts + n
+    new_run = np.r_[True, starts[1:] >= np.maximum.accumulate(ends)[:-1]]
+    at = np.flatnonzero(new_run)
+    run_start, run_end = starts[at], np.maximum.reduceat(ends, at)
+    cum = np.concatenate(([0], np.cumsum(ts.word_len)))
+    chars = int((cum[run_end] - cum[run_start]).sum())
+    return chars + int((run_end - run_start - 1).sum())
 
 
 def duplicate_ngram_chars(ts: TextStats, n: int) -> int:

@@ -181,6 +181,8 @@ def _table(head: list[str], rows: list[list[Any]]) -> str:
 
 def render_card(facts: OutputFacts) -> str:
     """The whole ``README.md``: front matter, then sources, steps, dedup, tokens, tokenizer, schema, loading."""
+    if facts.index.get("format") == "documents":
+        return render_documents_card(facts)
     st, idx = facts.stats, facts.index
     card = facts.recipe.get("card") or {}
     meta = front_matter(facts)
@@ -292,6 +294,66 @@ def _embeddings_section(facts: OutputFacts) -> str | None:
     return (_table(["", ""], rows) + f"\n\nRow i of a matrix embeds row i of its table (text_id, text, token_count, "
             f"char_count, metadata), e.g. {files}. Read them with `corpusforge.embeddings.dataset.EmbeddingDataset"
             f"(\".\", split=\"{next(iter(splits), 'train')}\")`.")
+
+
+def render_documents_card(facts: OutputFacts) -> str:
+    """The card of a curate-only output: its documents (no tokenizer, no shards), sources, steps, dedup."""
+    st, idx = facts.stats, facts.index
+    card = facts.recipe.get("card") or {}
+    ids, names = card_licenses(facts)
+    meta: dict[str, Any] = {"pretty_name": card.get("pretty_name") or st.get("recipe", "corpusforge"),
+                            "license": ids[0] if len(ids) == 1 else ids}
+    if names:
+        meta["license_name"] = ", ".join(names)
+    if card_languages(facts):
+        meta["language"] = card_languages(facts)
+    meta["size_categories"] = [size_category(st["documents"]["kept"])]
+    meta["task_categories"] = ["text-generation"]
+    meta["tags"] = ["corpusforge", "pretraining", "curated-documents"]
+    fmt = idx.get("documents_format", "jsonl")
+    files = [{"split": "train", "path": f"documents/*.{fmt}"}]
+    meta["configs"] = [{"config_name": "default", "data_files": files},
+                       {"config_name": "documents", "data_files": [dict(f) for f in files]}]
+    docs, totals = st["documents"], idx.get("totals", {})
+    parts = ["---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---", f"# {meta['pretty_name']}"]
+    if card.get("description"):
+        parts.append(card["description"])
+    parts.append(
+        f"Curated by corpusforge from recipe `{st.get('recipe')}` (sha256 `{st.get('recipe_sha256', '')[:16]}…`, "
+        f"seed {idx.get('seed', 0)}), curate-only (no tokenizer, no shards): {docs['read']:,} documents read, "
+        f"{docs['quarantined']:,} quarantined, {docs['kept']:,} kept in {totals.get('parts', 0):,} `{fmt}` files "
+        f"({totals.get('bytes', 0):,} bytes). Plots: [`{REPORT_NAME}`]({REPORT_NAME}); every number: `stats.json`.")
+    parts.append("## Sources")
+    parts.append(_table(["source", "type", "location", "license", "input bytes", "documents read", "documents kept"],
+                        [[r["name"], r["type"], f"`{r['uri']}`", r["license"] or "", _n(r["bytes"]),
+                          _n(r["documents_read"]), _n(r["documents"])] for r in source_rows(facts)]))
+    parts.append("## Processing steps")
+    parts.append(_table(["step", "stage", "docs in", "docs out", "dropped", "drop rate", "reasons", "modified"],
+                        [[f"`{r['step']}`", r["stage"], _n(r["docs_in"]), _n(r["docs_out"]), _n(r["dropped"]),
+                          _pct(r["drop_rate"]), ", ".join(f"{k} {v:,}" for k, v in r["drops"].items()),
+                          _n(r["modified"])] for r in step_rows(st)]))
+    if st.get("quarantine"):
+        parts.append("Quarantined (unreadable input, set aside with its location under `quarantine/`): "
+                     + ", ".join(f"{k} {v:,}" for k, v in st["quarantine"].items()) + ".")
+    dedup = dedup_rows(st)
+    if dedup:
+        parts.append("## Deduplication")
+        parts.append(_table(["stage", "documents", "removed", "rate"],
+                            [[r["stage"], _n(r["documents"]), _n(r["removed"]), _pct(r["rate"])] for r in dedup]))
+    parts.append("## Documents")
+    splits = idx.get("splits", {})
+    order = [s for s in idx.get("split_ratios", {}) if s in splits] + sorted(set(splits) - set(idx.get("split_ratios", {})))
+    parts.append(_table(["split", "documents"], [[s, _n(splits[s]["documents"])] for s in order]))
+    parts.append("Every line (row) holds `id`, `text`, `source` (the input it was read from), `offset` (its line, "
+                 "row or byte offset there) and `metadata` (each document's split under `split`).")
+    parts.append("## How to load\n\n```python\nfrom datasets import load_dataset\n\n"
+                 f"docs = load_dataset(\"{'parquet' if fmt == 'parquet' else 'json'}\", "
+                 f"data_files=\"documents/*.{fmt}\", split=\"train\")\n```\n\n"
+                 "To tokenize them later: a recipe with a `corpusforge` source over this folder (docs/recipe.md).")
+    files_list = ["`recipe.yaml`", "`stats.json`", "`documents_index.json` (every part: documents, bytes, sha256)",
+                  "`version.json`", "`lineage/documents/` (part and row of every document: `corpusforge trace`)"]
+    parts.append("## Files\n\n" + "\n".join(f"- {f}" for f in files_list))
+    return "\n\n".join(parts) + "\n"
 
 
 def _tokenizer_section(facts: OutputFacts) -> str:

@@ -113,7 +113,9 @@ def regenerate_derived(output: Path) -> None:
 def _load_index(output: Path) -> dict[str, Any]:
     path = output / INDEX_NAME
     if not path.is_file():
-        raise CorpusforgeError(f"{path}: missing (is this a corpusforge output folder?)")
+        from corpusforge.staging import missing_shard_index
+
+        raise CorpusforgeError(missing_shard_index(output))
     return read_json(path)
 
 

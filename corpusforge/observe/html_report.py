@@ -107,12 +107,13 @@ def render_report(facts: OutputFacts) -> str:
         top = sorted(langs.items(), key=lambda x: (-x[1], x[0]))
         items = top[:20] + ([("other", sum(v for _, v in top[20:]))] if len(top) > 20 else [])
         body.append(bar_chart("languages", items))
-    body.append("<h2>Tokens per source</h2>")
     sources = source_rows(facts)
-    body.append(bar_chart("tokens_by_source", [(r["name"], r["tokens"]) for r in sources]))
-    body.append("<h2>Tokens per split</h2>")
-    splits = split_rows(facts)
-    body.append(bar_chart("tokens_by_split", [(r["split"], r["tokens"]) for r in splits]))
+    if idx.get("format") != "documents":  # a curate-only output has no tokens
+        body.append("<h2>Tokens per source</h2>")
+        body.append(bar_chart("tokens_by_source", [(r["name"], r["tokens"]) for r in sources]))
+        body.append("<h2>Tokens per split</h2>")
+        splits = split_rows(facts)
+        body.append(bar_chart("tokens_by_split", [(r["split"], r["tokens"]) for r in splits]))
     media = media_rows(st)
     if media:
         body.append("<h2>Media</h2>")

@@ -41,7 +41,7 @@ def build_stats(
         peaks = [r["peak_rss_mb"] for r in recs if "peak_rss_mb" in r]
         if peaks:
             entry["peak_rss_mb"] = max(peaks)
-        if stage.kind in ("curate", "shards"):
+        if stage.kind in ("curate", "shards", "documents"):
             entry["steps"] = merge_step_stats([r["steps"] for r in recs])
         if stage.kind == "curate":
             for r in recs:
@@ -59,7 +59,8 @@ def build_stats(
     splits: dict[str, dict[str, int]] = {}
     by_source: Counter[str] = Counter()
     docs_by_source: Counter[str] = Counter()
-    for r in results.get("shards", []):
+    shard_recs = results.get("shards") or results.get("documents", [])  # a curate-only run: its documents
+    for r in shard_recs:
         for split, c in r["counts"].items():
             agg = splits.setdefault(split, {"documents": 0, "tokens": 0})
             agg["documents"] += c["documents"]
@@ -68,7 +69,6 @@ def build_stats(
                 agg["truncated_tokens"] = agg.get("truncated_tokens", 0) + c["truncated_tokens"]
         by_source.update(r["tokens_by_source"])
         docs_by_source.update(r.get("documents_by_source", {}))
-    shard_recs = results.get("shards", [])
     read = stages[0]["steps"][0] if stages and stages[0].get("steps") else {"docs_out": 0}
     kept = sum(s["documents"] for s in splits.values())
     total_tokens = sum(s["tokens"] for s in splits.values())
@@ -82,9 +82,9 @@ def build_stats(
         "stages": stages,
         "splits": splits,
         "tokens": total_tokens,
-        "tokens_by_source": {k: {"tokens": v, "documents": docs_by_source[k],
-                                 "share": round(v / total_tokens, 6) if total_tokens else 0.0}
-                             for k, v in sorted(by_source.items())},
+        "tokens_by_source": {k: {"tokens": by_source[k], "documents": docs_by_source[k],
+                                 "share": round(by_source[k] / total_tokens, 6) if total_tokens else 0.0}
+                             for k in sorted(set(by_source) | set(docs_by_source))},
         "sources": _per_source(pipe, results.get("curate", [])),
         "lengths": {"edges": list(LENGTH_EDGES),
                     "read": merge_histograms(r.get("lengths_read") for r in results.get("curate", [])),
@@ -147,8 +147,9 @@ def print_report(stats: dict[str, Any], console: Console) -> None:
     d = stats["documents"]
     console.print(
         f"documents read {d['read']:,}, quarantined {d['quarantined']:,}, kept {d['kept']:,}; "
-        f"tokens {stats['tokens']:,}; shards {stats.get('shards', {}).get('shards', 0)}; "
-        f"{stats['seconds']:.1f} s ({stats['mb_per_s']} MB/s end to end)"
+        + (f"written to {parts['parts']:,} documents parts (curate-only); " if (parts := stats.get("documents_output"))
+           else f"tokens {stats['tokens']:,}; shards {stats.get('shards', {}).get('shards', 0)}; ")
+        + f"{stats['seconds']:.1f} s ({stats['mb_per_s']} MB/s end to end)"
         + (f", {inv:.1f} s of it in this resumed invocation"
            if (inv := stats.get("invocation_seconds")) is not None and stats["seconds"] - inv >= 0.05 else "")
     )

@@ -20,12 +20,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import zstandard
 
+from corpusforge.staging import jsonl_suffix, open_jsonl_reader, open_jsonl_writer
+
 ERASED_METADATA = orjson.dumps({"erased": True}).decode()
 
 
 def text_files(output: Path) -> list[Path]:
     """Every file under ``output`` that holds documents with their text: kept and staged documents."""
-    docs = sorted(p for p in (output / "documents").glob("*") if p.suffix in (".jsonl", ".parquet"))
+    docs = sorted(p for p in (output / "documents").glob("*") if jsonl_suffix(p.name) or p.suffix == ".parquet")
     staged = []
     for p in sorted((output / "_work").rglob("*.parquet")):
         if {"id", "text"} <= set(pq.read_schema(p).names):
@@ -39,9 +41,9 @@ def is_staging(output: Path, path: Path) -> bool:
 
 def iter_records(path: Path, columns: tuple[str, ...]) -> Iterator[dict[str, list[Any]]]:
     """Batches of ``columns`` (of ``id``, ``text``, ``source``, ``offset``, ``source_name``) of a documents file."""
-    if path.suffix == ".jsonl":
+    if suffix := jsonl_suffix(path.name):
         batch: dict[str, list[Any]] = {c: [] for c in columns}
-        with open(path, "rb") as fh:
+        with open_jsonl_reader(path, suffix) as fh:
             for line in fh:
                 rec = orjson.loads(line)
                 rec["source_name"] = rec.get("metadata", {}).get("source_name", "")
@@ -61,8 +63,9 @@ def rewrite_documents(path: Path, ids: set[str], tmp: Path, keep_rows: bool) -> 
     """Write ``path`` to ``tmp`` without the documents in ``ids`` (or, ``keep_rows``, with their text
     emptied); returns how many documents it touched."""
     touched = 0
-    if path.suffix == ".jsonl":
-        with open(path, "rb") as src, open(tmp, "wb") as dst:
+    if suffix := jsonl_suffix(path.name):  # compressed the same way (.jsonl.gz, .jsonl.zst)
+        dst, handles = open_jsonl_writer(tmp, suffix)
+        with open_jsonl_reader(path, suffix) as src:
             for line in src:
                 rec = orjson.loads(line)
                 if rec["id"] in ids:
@@ -71,6 +74,8 @@ def rewrite_documents(path: Path, ids: set[str], tmp: Path, keep_rows: bool) -> 
                         continue
                     line = orjson.dumps({**rec, "text": "", "metadata": {"erased": True}}) + b"\n"
                 dst.write(line)
+        for h in handles:
+            h.close()
         return touched
     pf = pq.ParquetFile(path)
     with pq.ParquetWriter(tmp, pf.schema_arrow, compression="zstd") as writer:

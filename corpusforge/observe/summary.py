@@ -43,8 +43,16 @@ def load_facts(output: str | Path) -> OutputFacts:
                                    "corpusforge run")
         return path
 
+    from corpusforge.staging import DOCUMENTS_INDEX
+
     stats = read_json(need("stats.json"))
-    index = read_json(need(INDEX_NAME))
+    if not (output / INDEX_NAME).is_file() and (output / DOCUMENTS_INDEX).is_file():
+        # A curate-only output: documents and no shards; the card reads its splits as zero shards.
+        index = read_json(output / DOCUMENTS_INDEX)
+        index = {**index, "shards": [], "splits": {s: {"documents": v["documents"], "shards": 0, "samples": 0,
+                                                      "tokens": 0, "bytes": 0} for s, v in index["splits"].items()}}
+    else:
+        index = read_json(need(INDEX_NAME))
     try:
         recipe = yaml.safe_load(need("recipe.yaml").read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
@@ -62,7 +70,7 @@ def step_rows(stats: dict[str, Any]) -> list[dict[str, Any]]:
     """
     rows: list[dict[str, Any]] = []
     for stage in stats["stages"]:
-        if stage["kind"] not in ("curate", "shards"):
+        if stage["kind"] not in ("curate", "shards", "documents"):
             continue
         for s in stage.get("steps", []):
             if s["name"] == "staged":

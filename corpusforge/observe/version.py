@@ -49,12 +49,17 @@ def lineage_sha256(path: Path) -> str:
 def build_version(output: Path) -> dict[str, Any]:
     """The version record of ``output`` from its index, manifest and files (not written)."""
     output = Path(output)
-    index = read_json(output / INDEX_NAME)
+    from corpusforge.staging import DOCUMENTS_INDEX
+
+    curate_only = not (output / INDEX_NAME).is_file() and (output / DOCUMENTS_INDEX).is_file()
+    index = read_json(output / (DOCUMENTS_INDEX if curate_only else INDEX_NAME))
     # Keys redacted (a key of a URL input may hold an api_key): the content hash identifies the input.
     inputs = sorted(({"source": m["source"], "key": redact_text(m["key"]), "hash": m["hash"], "size": m["size"]}
                      for m in load_manifest(output).values()), key=lambda m: (m["source"], m["key"]))
     files: dict[str, str] = {}
-    for shard in index["shards"]:
+    for part in index.get("parts", []):  # a curate-only output's documents
+        files[part["path"]] = part["sha256"]
+    for shard in index.get("shards", []):
         files[shard["path"]] = shard["sha256"]
         for side in shard.get("sidecars", []):
             files[side["path"]] = side["sha256"]

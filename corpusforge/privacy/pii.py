@@ -37,6 +37,13 @@ LANGUAGE_REGIONS: dict[str, tuple[str, ...]] = {
     "hu": ("HU",), "ro": ("RO", "MD"), "el": ("GR", "CY"), "tr": ("TR",), "ru": ("RU", "UA", "BY", "KZ"),
     "uk": ("UA",), "he": ("IL",), "ar": ("SA", "AE", "EG", "MA"), "ja": ("JP",), "ko": ("KR",),
     "zh": ("CN", "TW", "HK"), "hi": ("IN",), "en": ("US", "GB", "CA", "AU", "IN", "IE", "NZ"),
+    "bg": ("BG",), "hr": ("HR",), "sr": ("RS", "BA", "ME"), "bs": ("BA",), "sl": ("SI",), "mk": ("MK",),
+    "sq": ("AL", "XK"), "lt": ("LT",), "lv": ("LV",), "et": ("EE",), "is": ("IS",), "ga": ("IE",), "mt": ("MT",),
+    "lb": ("LU",), "ca": ("ES", "AD"), "eu": ("ES",), "gl": ("ES",), "cy": ("GB",), "be": ("BY",), "kk": ("KZ",),
+    "uz": ("UZ",), "az": ("AZ",), "hy": ("AM",), "ka": ("GE",), "fa": ("IR", "AF"), "ur": ("PK", "IN"),
+    "bn": ("BD", "IN"), "ta": ("IN", "LK", "SG"), "te": ("IN",), "mr": ("IN",), "gu": ("IN",), "ne": ("NP",),
+    "si": ("LK",), "th": ("TH",), "vi": ("VN",), "id": ("ID",), "ms": ("MY", "SG", "BN"), "tl": ("PH",),
+    "fil": ("PH",), "sw": ("KE", "TZ"), "am": ("ET",), "af": ("ZA",), "zu": ("ZA",), "ha": ("NG",), "yo": ("NG",),
 }
 
 
@@ -49,7 +56,11 @@ def language_regions(language: str | None, regions: tuple[str, ...]) -> tuple[st
     return tuple(dict.fromkeys(first + list(regions)))
 
 
-DEFAULT_REGIONS = ("US", "GB", "CA", "AU", "IN", "FR", "DE", "ES", "IT", "NL", "SE", "PL", "BR", "MX", "CN")
+# Where a national-format number of a document with no language is tried: the largest corpora's
+# countries first (a number is read in the first region where it is valid).
+DEFAULT_REGIONS = ("US", "GB", "CA", "AU", "IN", "FR", "DE", "ES", "IT", "NL", "SE", "PL", "BR", "MX", "CN",
+                   "RU", "JP", "KR", "TW", "TR", "PT", "BE", "CH", "AT", "IE", "DK", "NO", "FI", "CZ", "GR",
+                   "IL", "HU", "RO", "UA", "ZA", "NZ", "AR", "CO")
 
 
 def resolve_overlaps(spans: list[Span]) -> list[Span]:
@@ -71,11 +82,15 @@ class PIIDetector:
         jurisdictions: tuple[str, ...] | None = None,
         phone_regions: tuple[str, ...] = DEFAULT_REGIONS,
         skip_private_ips: bool = False,
+        regions: tuple[str, ...] = (),
     ):
+        """``regions``: where the corpus's documents come from (ISO 3166 codes), used for
+        national-format phone numbers of documents that carry no language."""
         self.categories = frozenset(categories)
+        self.regions = tuple(r.upper() for r in regions)
         self.schemes = frozenset(SCHEMES if jurisdictions is None else jurisdictions)
         self.skip_private_ips = skip_private_ips
-        self.numbers = NumberMatcher(self.categories, self.schemes, tuple(phone_regions))
+        self.numbers = NumberMatcher(self.categories, self.schemes, tuple(dict.fromkeys(self.regions + tuple(phone_regions))))
 
     def find(self, text: str, language: str | None = None) -> list[Span]:
         """Non-overlapping spans in text order; ``language`` (a BCP 47 tag) puts its regions first
@@ -87,6 +102,7 @@ class PIIDetector:
         """
         spans: list[Span] = []
         self.numbers.regions_now = language_regions(language, self.numbers.regions)
+        self.numbers.regions_doc = language_regions(language, ()) + self.regions if language else self.regions
         if "email" in self.categories:
             spans.extend(find_emails(text))
         for lo, hi in digit_windows(text):
@@ -131,6 +147,9 @@ class PII(SpanRedactor):
     ``scheme_labels``); ``hash`` writes ``<EMAIL:3f2a9c1d>``, the first 8 hex of HMAC-SHA256 of the
     normalised value keyed by the environment variable ``hash_key_env``; ``drop`` drops the document.
     Per-category counts go to ``doc.metadata["pii"]`` and to the step's ``counts`` in stats.json.
+    ``regions`` (ISO 3166 codes) says where the corpus comes from, for national-format phone numbers
+    of documents without ``metadata["language"]``; ``engine: presidio`` finds the spans with
+    Presidio's pattern recognizers instead (presidio_engine.py; no addresses).
     """
 
     reason_prefix = "pii"
@@ -147,6 +166,9 @@ class PII(SpanRedactor):
         hash_key_env: str = "CORPUSFORGE_PII_KEY",
         hash_chars: int = 8,
         metadata: bool = True,
+        regions: list[str] | None = None,
+        engine: Literal["corpusforge", "presidio"] = "corpusforge",
+        presidio_min_score: float = 0.4,
     ):
         cats = tuple(categories) if categories is not None else CATEGORIES
         bad = [c for c in cats if c not in CATEGORIES]
@@ -158,14 +180,27 @@ class PII(SpanRedactor):
                 raise ValueError(f"unknown jurisdictions {bad}; allowed: {', '.join(SCHEMES)}")
         if not 4 <= hash_chars <= 64:
             raise ValueError("hash_chars must be between 4 and 64")
+        if regions is not None or phone_regions is not None:
+            import phonenumbers
+
+            bad = [r for r in (regions or []) + (phone_regions or []) if r.upper() not in phonenumbers.SUPPORTED_REGIONS]
+            if bad:
+                raise ValueError(f"unknown regions {bad}: use ISO 3166 two-letter codes phonenumbers knows (US, GB, NL...)")
         self.mode, self.scheme_labels, self.write_metadata = mode, scheme_labels, metadata
         self.hash_key_env, self.hash_chars = hash_key_env, hash_chars
-        self.detector = PIIDetector(
-            cats,
-            tuple(jurisdictions) if jurisdictions is not None else None,
-            tuple(phone_regions) if phone_regions is not None else DEFAULT_REGIONS,
-            skip_private_ips,
-        )
+        self.engine = engine
+        if engine == "presidio":
+            from corpusforge.privacy.presidio_engine import PresidioDetector
+
+            self.detector = PresidioDetector(cats, presidio_min_score)
+        else:
+            self.detector = PIIDetector(
+                cats,
+                tuple(jurisdictions) if jurisdictions is not None else None,
+                tuple(phone_regions) if phone_regions is not None else DEFAULT_REGIONS,
+                skip_private_ips,
+                tuple(regions or ()),
+            )
         self._key: bytes | None = None
 
     def setup(self, ctx: TaskContext) -> None:

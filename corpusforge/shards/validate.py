@@ -63,6 +63,10 @@ def _validate_folder(out: Path) -> tuple[list[str], dict[str, Any]]:
     faults: list[str] = []
     index_path = out / INDEX_NAME
     if not index_path.exists():
+        from corpusforge.staging import DOCUMENTS_INDEX, validate_documents
+
+        if (out / DOCUMENTS_INDEX).is_file():  # a curate-only output: documents, no shards
+            return validate_documents(out)
         return [f"{index_path}: missing (is this a corpusforge output folder?)"], {}
     try:
         index = orjson.loads(index_path.read_bytes())

@@ -74,9 +74,31 @@ def test_look_alikes_are_left_unchanged(text):
 
 
 def test_weak_checksum_ids_need_a_context_word():
-    # 111222333 passes the BSN 11-proof, but nine digits alone are as likely an order number.
-    assert redact("Reference 111222333 attached.", categories=["national_id"]) == "Reference 111222333 attached."
-    assert redact("BSN 111222333 attached.", categories=["national_id"]) == "BSN <NATIONAL_ID> attached."
+    # 130692544 passes the SIN's Luhn check, but one check digit over nine digits is too weak alone.
+    assert redact("Reference 130692544 attached.", categories=["national_id"]) == "Reference 130692544 attached."
+    assert redact("SIN 130692544 attached.", categories=["national_id"]) == "SIN <NATIONAL_ID> attached."
+
+
+@pytest.mark.parametrize("text, label", [
+    ("Reference 111222333 attached.", "NL_BSN"),  # 11-proof: found without its name
+    ("Listed as 234123412346 in the file.", "IN_AADHAAR"),  # Verhoeff
+    ("Listed as 2341 2341 2346 in the file.", "IN_AADHAAR"),
+    ("Her code 36805280109, enclosed.", "EE_ISIKUKOOD"),
+    ("Holder 756.9217.0769.85 since 2010.", "CH_AHV"),
+])
+def test_strong_checksum_ids_need_no_context_word(text, label):
+    assert f"<{label}>" in redact(text, categories=["national_id"], scheme_labels=True)
+
+
+@pytest.mark.parametrize("text", [
+    "timestamp=1712345678 level=info",  # named: a timestamp
+    "Logged 1712345678 by the node.",  # a bare ten-digit Unix time is not read as an ID
+    "Listed as 234123412347 in the file.",  # Aadhaar with a wrong Verhoeff digit
+    "Table 3: 234 719 742 693 mm",  # a valid Aadhaar's digits, but not its printed grouping
+    "Serial no. 36805280109 is printed under the lid.",
+])
+def test_numbers_that_are_not_ids_stay(text):
+    assert redact(text, categories=["national_id", "phone", "credit_card"]) == text
 
 
 def test_hash_mode_writes_keyed_hmac_of_the_normalised_value(monkeypatch, tmp_path):

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import orjson
+import pytest
 import zstandard
 
 from corpusforge import run
@@ -91,3 +92,23 @@ def test_yaml_example_in_the_docs_runs(tmp_path, monkeypatch):
     assert [s for s in steps if s in ("code_license", "secrets", "pii")] == ["code_license", "secrets", "pii"]
     out = [json.loads(line) for line in (tmp_path / "out" / "documents" / "part_000000.jsonl").open()]
     assert "<IT_CODICE_FISCALE>" in out[0]["text"] and "<SECRET>" in out[2]["text"]
+
+
+def test_recipe_regions_read_national_numbers_of_documents_without_a_language(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "docs.jsonl").write_text(json.dumps({"text": "Kontor 32 15 67 89 i dag, og mere tekst her."}) + "\n",
+                                       encoding="utf-8")
+    out = {}
+    for name, regions in (("plain", None), ("dk", ["DK"])):
+        step = {"type": "pii"} if regions is None else {"type": "pii", "regions": regions}
+        run(_recipe(folder, [step]), output=str(tmp_path / name), workers=1)
+        out[name] = [json.loads(line)["text"] for line in (tmp_path / name / "documents" / "part_000000.jsonl").open()]
+    assert out == {"plain": ["Kontor 32 15 67 89 i dag, og mere tekst her."],
+                   "dk": ["Kontor <PHONE> i dag, og mere tekst her."]}
+
+
+def test_unknown_region_in_a_recipe_is_refused_with_its_name(tmp_path):
+    _write_input(tmp_path / "in")
+    with pytest.raises(Exception, match="unknown regions \\['XX'\\]"):
+        run(_recipe(tmp_path / "in", [{"type": "pii", "regions": ["XX"]}]), output=str(tmp_path / "out"), workers=1)
