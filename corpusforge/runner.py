@@ -21,6 +21,7 @@ from corpusforge.embeddings.stage import finalize_embeddings
 from corpusforge.errors import CorpusforgeError, UnusableInput
 from corpusforge.executors.local import LocalExecutor
 from corpusforge.media.items import text_only
+from corpusforge.models.checks import check_models
 from corpusforge.observe.card import write_card
 from corpusforge.observe.lineage import finalize_lineage, read_lineage
 from corpusforge.observe.progress import CHARS, StageProgress, counted_texts, to_phase
@@ -115,6 +116,7 @@ def run(
     out = remote.local if remote else Path(target).expanduser().resolve()
     check_tracking(recipe)
     open_tokenizer(recipe)  # a tokenizer the run cannot use is refused before anything runs
+    check_models(recipe)  # every model path, device and credential, before any work
     if recipe.media is not None and recipe.media.codebooks:
         from corpusforge.media.stage import check_codebooks
 
@@ -278,7 +280,7 @@ class StageRun:
         after the first curation, fail an input that was mostly quarantined (before a tokenizer is
         trained on what may be nothing). Safe to repeat."""
         if stage.kind == "embeddings":
-            finalize_embeddings(self.pipe, self.results[stage.name])
+            finalize_embeddings(self.pipe, self.results[stage.name], self.console)
         if stage.kind == "curate" and stage.segment == 0:
             _check_quarantine(self.pipe, self.results, self.stage_seconds, time.perf_counter() - self.started,
                               self.started_at, self.where, self.remote)
@@ -335,7 +337,8 @@ def embeddings_stage(pipe: Pipeline, workers: int | None = None, progress: bool 
     """Run only the ``embeddings`` stage of ``pipe`` over its staged documents (``corpusforge embed``)."""
     stage = Stage("embeddings", "embeddings", len(pipe.plan))
     executor = LocalExecutor(workers or pipe.recipe.executor.workers)
-    bar = StageProgress(console or Console(stderr=True), progress)
+    console = console or Console(stderr=True)
+    bar = StageProgress(console, progress)
     with OutputLock(pipe.output, "embed", create=False):
         try:
             with bar:
@@ -343,7 +346,7 @@ def embeddings_stage(pipe: Pipeline, workers: int | None = None, progress: bool 
                                   pipe.recipe.model_dump(mode="json"), [t.to_dict() for t in pipe.plan])
         finally:
             executor.close()
-        finalize_embeddings(pipe, res)
+        finalize_embeddings(pipe, res, console)
     return res
 
 

@@ -23,11 +23,12 @@ from rich.console import Console
 
 from corpusforge.errors import CorpusforgeError
 from corpusforge.executors.local import LocalExecutor
+from corpusforge.models.checks import check_models
 from corpusforge.observe.tracking import check_tracking
 from corpusforge.pipeline import Pipeline, Stage, _h
 from corpusforge.recipe import Recipe
 from corpusforge.remote import RemoteOutput, is_url
-from corpusforge.runner import StageRun, check_remote_writable, output_lock, prepare_output
+from corpusforge.runner import StageRun, check_remote_writable, open_tokenizer, output_lock, prepare_output
 from corpusforge.state import (
     CompletionRecords,
     OutputLock,
@@ -78,6 +79,8 @@ def plan(recipe: Recipe, output: str | os.PathLike[str] | None = None, console: 
     console = console or Console(stderr=True)
     target = Target.of(output or recipe.output.path)
     check_tracking(recipe)
+    open_tokenizer(recipe)  # as `run` does: a tokenizer, model or device the run cannot use, before any work
+    check_models(recipe)
     if not target.remote:
         check_writable(target.local)
     with output_lock(target.name, "plan"):

@@ -222,9 +222,13 @@ def check_deletable(output: Path) -> None:
         raise OutputRefused(why)
 
 
+JUDGE_CACHE_DIR = "llm_judge"  # _work/llm_judge/: the LLM judge's answers, which --fresh keeps
+
+
 def remove_output(output: Path, keep_lock: bool = False) -> None:
     """Delete the corpusforge output ``output`` (``--fresh``) after ``check_deletable``; with
-    ``keep_lock`` the folder and its lock file stay, so the run holding the lock keeps it."""
+    ``keep_lock`` the folder and its lock file stay, so the run holding the lock keeps it, and so
+    does the LLM judge's answer cache (``_work/llm_judge/``: requests paid for are not sent again)."""
     check_deletable(output)
     if not output.is_dir():
         return
@@ -236,6 +240,8 @@ def remove_output(output: Path, keep_lock: bool = False) -> None:
             continue
         if entry.name == "_state" and entry.is_dir() and not entry.is_symlink():
             _remove_all_but(entry, Path(LOCK).name)
+        elif entry.name == "_work" and (entry / JUDGE_CACHE_DIR).is_dir() and not entry.is_symlink():
+            _remove_all_but(entry, JUDGE_CACHE_DIR)  # answers paid for, keyed by model, prompt and text
         else:
             _remove(entry)
 

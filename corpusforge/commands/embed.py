@@ -23,6 +23,7 @@ def embed_output(output: str | Path, workers: int | None = None, progress: bool 
 
     from corpusforge.config import format_validation_error
     from corpusforge.errors import RecipeError
+    from corpusforge.models.checks import check_models
     from corpusforge.pipeline import Pipeline
     from corpusforge.recipe import Recipe, load_recipe
     from corpusforge.runner import embeddings_stage
@@ -40,6 +41,7 @@ def embed_output(output: str | Path, workers: int | None = None, progress: bool 
         recipe = Recipe.model_validate(data)
     except ValidationError as err:
         raise RecipeError(format_validation_error(err, "", model=Recipe)) from None
+    check_models(recipe, steps=False)
     plan = [TaskInput.from_dict(t) for t in read_json(plan_file)]
     pipe = Pipeline(recipe, out, plan)
     last = len(pipe.boundaries) if pipe.segments[-1] or not pipe.boundaries else len(pipe.boundaries) - 1
@@ -48,6 +50,12 @@ def embed_output(output: str | Path, workers: int | None = None, progress: bool 
         raise CorpusforgeError(f"{out}: the staged documents of {len(missing)} task(s) are missing (e.g. "
                                f"{pipe.staged_path(last, missing[0])}); run the recipe to the end first")
     embeddings_stage(pipe, workers=workers, progress=progress)
+    from corpusforge.observe.card import write_card
+    from corpusforge.observe.version import write_version
+
+    if (out / "version.json").is_file():  # a finished run: its version record and card now name these vectors
+        write_version(out)
+        write_card(out)
     return read_json(out / "embeddings" / "index.json")
 
 

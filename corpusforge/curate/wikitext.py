@@ -48,8 +48,10 @@ class WikitextParagraphs(Step):
 
     Works on whole files (``text_unit: file``) and on one-line rows (``Salesforce/wikitext``). A heading
     stays a paragraph of its own (``wikitext_clean`` drops it); every paragraph gets the article title
-    and section it is under as ``metadata.title`` / ``metadata.section``. Ids derive from the first
-    line's document id and line; lines are joined with ``joiner``.
+    and section it is under as ``metadata.title`` / ``metadata.section``, and ``metadata.article``, an id
+    of the article's heading line (titles repeat: WikiText has several `` = <unk> = ``), which
+    ``sharding.split_by: article`` splits by. Ids derive from the first line's document id and line;
+    lines are joined with ``joiner``.
     """
 
     def __init__(self, joiner: str = "\n"):
@@ -58,7 +60,7 @@ class WikitextParagraphs(Step):
     def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
         lines: list[str] = []
         first: tuple[Document, int] | None = None
-        title = section = ""
+        title = section = article = ""
         source: str | None = None
 
         def flush() -> Iterator[Document]:
@@ -67,14 +69,14 @@ class WikitextParagraphs(Step):
                 doc, at = first
                 text = self.joiner.join(lines)
                 meta: dict[str, Any] = {k: v for k, v in doc.metadata.items() if k != "text"}
-                meta.update(title=title, section=section)
+                meta.update(title=title, section=section, article=article)
                 yield Document(text, make_doc_id(doc.id, at, text), doc.source, doc.offset + at, meta)
             lines, first = [], None
 
         for doc in docs:
             if doc.source != source:
                 yield from flush()
-                source, title, section = doc.source, "", ""
+                source, title, section, article = doc.source, "", "", ""
             text = doc.text[:-1] if doc.text.endswith("\n") else doc.text  # a row's own line end is no blank line
             for i, line in enumerate(text.split("\n")):
                 if not line.strip():
@@ -85,7 +87,7 @@ class WikitextParagraphs(Step):
                     yield from flush()
                     level, name = head
                     if level == 1:
-                        title, section = name, ""
+                        title, section, article = name, "", make_doc_id(doc.id, i, name)
                     else:
                         section = name
                     first, lines = (doc, i), [line]
@@ -103,7 +105,7 @@ class WikitextClean(Filter):
 
     ``<unk>`` tokens are removed and whitespace collapsed (one space inside a line, blank lines dropped).
     ``detokenize``: also remove the spaces WikiText put before punctuation and clitics (`` , `` → ``, ``).
-    Then a paragraph whose non-space characters are less than ``min_letter_ratio`` letters (tables of
+    ``metadata.title`` and ``section`` are cleaned the same way. Then a paragraph whose non-space characters are less than ``min_letter_ratio`` letters (tables of
     numbers, punctuation runs) is dropped. Reasons: ``heading``, ``empty``, ``mostly_punctuation_or_digits``.
     """
 
@@ -135,4 +137,8 @@ class WikitextClean(Filter):
             return "mostly_punctuation_or_digits"
         if text != doc.text:
             doc.text = text
+        for key in ("title", "section"):  # the article and section names carry the same markup
+            value = doc.metadata.get(key)
+            if isinstance(value, str) and value:
+                doc.metadata[key] = self.clean(value)
         return None

@@ -31,6 +31,11 @@ class EmbeddingsConfig(BaseModel):
     attn_implementation: Literal["auto", "eager", "sdpa", "flash_attention_2"] = Field(
         "auto", description="auto: flash_attention_2 on GPU when installed, else sdpa")
     device: str | None = Field(None, description="cuda, cuda:1, cpu; default cuda when available")
+    long_texts: Literal["truncate", "chunk"] = Field(
+        "truncate", description="a text over max_length: cut to it, or embedded window by window and mean-pooled")
+    layout: Literal["parts", "splits"] = Field(
+        "parts", description="parts: <split>/part_NNNNN.* per task; splits: one <split>.parquet + "
+        "<split>_embeddings.safetensors per split")
 
     @field_validator("model")
     @classmethod
@@ -41,4 +46,4 @@ class EmbeddingsConfig(BaseModel):
 
     def encoder_options(self) -> dict[str, object]:
         """Keyword arguments of ``SentenceEncoder`` (everything but the stored dtype)."""
-        return {"model_path": self.model, **self.model_dump(exclude={"model", "dtype"})}
+        return {"model_path": self.model, **self.model_dump(exclude={"model", "dtype", "layout"})}

@@ -14,9 +14,19 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from corpusforge.embeddings.config import EmbeddingsConfig
-from corpusforge.embeddings.store import EMBEDDINGS_DIR, EmbeddingPartWriter, remove_part, write_index
+from corpusforge.embeddings.store import (
+    EMBEDDINGS_DIR,
+    EmbeddingPartWriter,
+    merge_splits,
+    remove_part,
+    write_index,
+)
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from rich.console import Console
+
     from corpusforge.models.embeddings import SentenceEncoder
     from corpusforge.observe.stats import TaskContext
     from corpusforge.pipeline import Pipeline
@@ -41,28 +51,31 @@ def model_label(cfg: EmbeddingsConfig) -> str:
 
 
 def run_embeddings_task(pipe: Pipeline, task: int, ctx: TaskContext) -> dict[str, Any]:
-    """Embed ``task``'s final documents into ``embeddings/<split>/part_<task>``; returns rows per split."""
-    from corpusforge.pipeline import split_of, split_thresholds
+    """Embed ``task``'s final documents into ``embeddings/<split>/part_<task>`` (``_work/embeddings/``
+    for ``layout: splits``, merged at the end); returns rows per split and how many texts were
+    longer than the model's window."""
+    from corpusforge.shards.group_split import splitter
 
     cfg = pipe.recipe.embeddings or EmbeddingsConfig()
     enc = cached_encoder(cfg)
     splits = list(pipe.recipe.sharding.splits)
-    cuts = split_thresholds(pipe.recipe.sharding.splits)
-    seed = pipe.recipe.seed
+    split_for = splitter(pipe)
     meta = {"format": "corpusforge-embeddings", "model": model_label(cfg), "pooling": enc.pooling,
             "normalized": str(cfg.normalize).lower(), "dim": str(enc.dim), "recipe_sha256": pipe.fingerprint}
-    root = pipe.output / EMBEDDINGS_DIR
+    root = parts_root(pipe, cfg)
     writers: dict[str, EmbeddingPartWriter] = {}
     model_seconds = 0.0
+    over_window = 0
 
     def flush(batch: list[Any]) -> None:
-        nonlocal model_seconds
+        nonlocal model_seconds, over_window
         texts = [d.text for d in batch]
         t0 = time.perf_counter()
         vecs = enc.encode(texts)
         model_seconds += time.perf_counter() - t0
         counts = enc.count_tokens(texts)
-        of = [split_of(d.id, seed, splits, cuts) for d in batch]
+        over_window += enc.over_window(counts)
+        of = [split_for(d.id, d.metadata) for d in batch]
         for split in splits:
             rows = [i for i, s in enumerate(of) if s == split]
             if not rows:
@@ -92,16 +105,44 @@ def run_embeddings_task(pipe: Pipeline, task: int, ctx: TaskContext) -> dict[str
             remove_part(root / split, task)
     rows = {split: parts[split]["rows"] if split in parts else 0 for split in splits}
     return {"documents": sum(rows.values()), "rows": rows, "parts": parts, "model_seconds": round(model_seconds, 3),
-            "model": {"pooling": enc.pooling, "dim": enc.dim, "batch_size": enc.batch_size}}
+            "over_window": over_window,
+            "model": {"pooling": enc.pooling, "dim": enc.dim, "batch_size": enc.batch_size,
+                      "max_length": enc.max_length, "long_texts": cfg.long_texts}}
 
 
-def finalize_embeddings(pipe: Pipeline, results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Write ``embeddings/index.json`` from the stage's task results (in task order)."""
+def parts_root(pipe: Pipeline, cfg: EmbeddingsConfig) -> Path:
+    """Where tasks write their parts: the published folder, or ``_work`` when they are merged per split."""
+    return pipe.work / EMBEDDINGS_DIR if cfg.layout == "splits" else pipe.output / EMBEDDINGS_DIR
+
+
+def finalize_embeddings(pipe: Pipeline, results: list[dict[str, Any]], console: Console | None = None
+                        ) -> dict[str, Any]:
+    """Write ``embeddings/index.json`` from the stage's task results (in task order), after merging
+    the parts into one file pair per split for ``layout: splits``; warns when texts were longer than
+    the model's window (cut to it, or chunked and pooled with ``long_texts: chunk``)."""
     cfg = pipe.recipe.embeddings or EmbeddingsConfig()
+    over = sum(int(r.get("over_window", 0)) for r in results)
+    model = results[0]["model"] if results else {}
+    if over and console is not None:
+        how = ("embedded window by window and mean-pooled (long_texts: chunk)" if cfg.long_texts == "chunk" else
+               "embedded from their first tokens only; set embeddings.long_texts: chunk to embed them whole")
+        console.print(f"warning: {over:,} of {sum(r['documents'] for r in results):,} texts are longer than the "
+                      f"embedding model's window ({model.get('max_length')} tokens): {how}",
+                      highlight=False, soft_wrap=True)
+    from corpusforge.models.embeddings import default_model_path
+    from corpusforge.models.fingerprint import model_sha256
+
     header = {"format": "corpusforge-embeddings", "version": 1, "model": model_label(cfg),
+              "model_sha256": model_sha256(cfg.model or default_model_path(), pipe.work / "model_sha256.json"),
               "pooling": results[0]["model"]["pooling"] if results else cfg.pooling,
               "dim": results[0]["model"]["dim"] if results else None,
               "normalized": cfg.normalize, "dimensions": cfg.dimensions, "dtype": cfg.dtype,
               "instruction": cfg.instruction, "prefix": cfg.prefix, "recipe_sha256": pipe.fingerprint,
-              "seed": pipe.recipe.seed, "split_ratios": pipe.recipe.sharding.splits, "tensor": "embeddings"}
-    return write_index(pipe.output, header, [r["parts"] for r in results], list(pipe.recipe.sharding.splits))
+              "seed": pipe.recipe.seed, "split_ratios": pipe.recipe.sharding.splits,
+              "split_by": pipe.recipe.sharding.split_by, "tensor": "embeddings", "layout": cfg.layout,
+              "max_length": model.get("max_length"), "long_texts": cfg.long_texts, "over_window": over}
+    splits = list(pipe.recipe.sharding.splits)
+    task_parts = [r["parts"] for r in results]
+    if cfg.layout == "splits":
+        task_parts = [merge_splits(pipe.output, parts_root(pipe, cfg), task_parts, splits)]
+    return write_index(pipe.output, header, task_parts, splits)

@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 
 from corpusforge.shards.formats import _safetensors_header
-from corpusforge.state import atomic_path, atomic_write_json
+from corpusforge.state import atomic_path, atomic_write_json, read_json
 
 EMBEDDINGS_DIR = "embeddings"
 INDEX_NAME = "index.json"
 TENSOR = "embeddings"
+MEDIA_FOLDERS = frozenset({"image", "audio", "video"})  # the media encoders' vectors (media/encoders.py)
 
 
 def _polars() -> Any:
@@ -102,25 +103,91 @@ def remove_part(folder: Path, task: int) -> None:
         (Path(folder) / f"{part_stem(task)}{suffix}").unlink(missing_ok=True)
 
 
-def write_index(root: Path, header: dict[str, Any], task_parts: list[dict[str, dict[str, Any]]],
-                splits: list[str]) -> dict[str, Any]:
-    """``embeddings/index.json`` from every task's parts, in task order; files no part names are removed."""
+def split_files(split: str) -> tuple[str, str]:
+    """The (matrix, table) names of a split merged into one pair (``layout: splits``, seed 004's layout)."""
+    return f"{split}_embeddings.safetensors", f"{split}.parquet"
+
+
+def merge_splits(root: Path, parts_dir: Path, task_parts: list[dict[str, dict[str, Any]]], splits: list[str]
+                 ) -> dict[str, dict[str, Any]]:
+    """Concatenate every task's part of each split, in task order, into ``embeddings/<split>.parquet``
+    and ``embeddings/<split>_embeddings.safetensors`` (each written atomically); returns their entries."""
+    import pyarrow.parquet as pq
+    from safetensors import safe_open
+
     base = Path(root) / EMBEDDINGS_DIR
-    index: dict[str, Any] = {**header, "splits": {}}
+    base.mkdir(parents=True, exist_ok=True)
+    try:
+        before = read_json(base / INDEX_NAME)["splits"]
+    except (OSError, ValueError, KeyError, TypeError):
+        before = {}
+    out: dict[str, dict[str, Any]] = {}
     for split in splits:
         parts = [p[split] for p in task_parts if split in p]
-        index["splits"][split] = {"rows": sum(p["rows"] for p in parts),
-                                  "parts": [{**p, "path": f"{split}/{p['path']}", "table": f"{split}/{p['table']}"}
-                                            for p in parts]}
+        matrix_name, table_name = split_files(split)
+        if not parts:
+            for name in (matrix_name, table_name):
+                (base / name).unlink(missing_ok=True)
+            continue
+        sources = [p["sha256"] for p in parts]
+        old = (before.get(split) or {}).get("parts") or [{}]
+        if old[0].get("from") == sources and (base / matrix_name).is_file() and (base / table_name).is_file():
+            out[split] = {**old[0], "flat": True}  # the same parts merged before: nothing to rewrite
+            continue
+        files = [Path(parts_dir) / split / p["path"] for p in parts]
+        with safe_open(str(files[0]), "np") as f:
+            meta, first = f.metadata() or {}, f.get_slice(TENSOR)
+            dtype, dim = first.get_dtype(), first.get_shape()[1]
+        np_dtype = np.dtype({"F32": "<f4", "F16": "<f2"}[dtype])
+        rows = sum(p["rows"] for p in parts)
+        digest = hashlib.sha256()
+        with atomic_path(base / matrix_name) as tmp, open(tmp, "wb") as sink:
+            head = _safetensors_header([(TENSOR, np_dtype, (rows, dim))], meta)
+            sink.write(head)
+            digest.update(head)
+            for f in files:
+                with open(f, "rb") as src:
+                    src.seek(8 + int.from_bytes(src.read(8), "little"))
+                    while block := src.read(1 << 22):
+                        sink.write(block)
+                        digest.update(block)
+        with atomic_path(base / table_name) as tmp:
+            tables = [pq.read_table(Path(parts_dir) / split / p["table"]) for p in parts]
+            writer = pq.ParquetWriter(tmp, tables[0].schema, compression="zstd")
+            try:
+                for t in tables:
+                    writer.write_table(t)
+            finally:
+                writer.close()
+        out[split] = {"path": matrix_name, "table": table_name, "rows": rows, "sha256": digest.hexdigest(),
+                      "from": sources, "flat": True}
+    return out
+
+
+def write_index(root: Path, header: dict[str, Any], task_parts: list[dict[str, dict[str, Any]]],
+                splits: list[str]) -> dict[str, Any]:
+    """``embeddings/index.json`` from every task's parts, in task order; files no part names are removed
+    (the per-task folders once splits are merged, the merged files once parts are kept)."""
+    base = Path(root) / EMBEDDINGS_DIR
+    index: dict[str, Any] = {**header, "splits": {}}
+    flat = any(p.get("flat") for parts in task_parts for p in parts.values())
+    for split in splits:
+        parts = [p[split] for p in task_parts if split in p]
+        index["splits"][split] = {"rows": sum(p["rows"] for p in parts), "parts": [
+            {k: v for k, v in p.items() if k != "flat"} if flat else
+            {**p, "path": f"{split}/{p['path']}", "table": f"{split}/{p['table']}"} for p in parts]}
         keep = {p["path"] for p in parts} | {p["table"] for p in parts}
         folder = base / split
-        if folder.is_dir():
+        if folder.is_dir() and not flat:
             for f in folder.iterdir():
                 if f.name.startswith("part_") and f.name not in keep:
                     f.unlink()
+        if not flat:
+            for name in split_files(split):
+                (base / name).unlink(missing_ok=True)
     if base.is_dir():
         for d in base.iterdir():
-            if d.is_dir() and d.name not in splits:
-                shutil.rmtree(d)  # a split the recipe no longer has
+            if d.is_dir() and d.name not in MEDIA_FOLDERS and (flat or d.name not in splits):
+                shutil.rmtree(d)  # a split the recipe no longer has, or parts now merged
     atomic_write_json(base / INDEX_NAME, index)
     return index

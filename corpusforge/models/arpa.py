@@ -13,6 +13,7 @@ import gzip
 import math
 import mmap
 import re
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from itertools import repeat
@@ -317,14 +318,40 @@ class ArpaModel:
         return self.perplexities([text])[0]
 
 
-def train_arpa(lines: Iterable[str], path: str | Path, order: int = 3, discount: float = 0.75) -> Path:
+SPECIAL_WORDS = frozenset({"<unk>", "<s>", "</s>"})
+_WIKITEXT_MARK = re.compile(r" @([-.,])@ ")
+_WORD = re.compile(r"\w+|[^\w\s]")
+_DIGIT = re.compile(r"\d")
+
+
+def normalize_words(text: str) -> str:
+    """CCNet-like word normalization, line by line: lower case, accents stripped, digits as 0, each
+    punctuation mark a word of its own; WikiText's `` @-@ `` markers become their symbol first."""
+    out = []
+    for line in text.splitlines():
+        line = unicodedata.normalize("NFD", _WIKITEXT_MARK.sub(r"\1", line))
+        line = _DIGIT.sub("0", "".join(c for c in line if not unicodedata.combining(c)).lower())
+        out.append(" ".join(_WORD.findall(line)))
+    return "\n".join(out)
+
+
+def train_arpa(lines: Iterable[str], path: str | Path, order: int = 3, discount: float = 0.75,
+               normalize: bool = False) -> Path:
     """Write an interpolated Kneser-Ney model of whitespace-split ``lines`` as ARPA (one discount
-    for all orders; lower orders on continuation counts, n-grams starting ``<s>`` on raw counts)."""
+    for all orders; lower orders on continuation counts, n-grams starting ``<s>`` on raw counts).
+
+    ``<unk>``, ``<s>`` and ``</s>`` in the text are white space, as KenLM's ``lmplz --skip_symbols``
+    reads them: WikiText's 15k literal ``<unk>`` would otherwise make an unknown word as likely as a
+    common one. ``<unk>`` gets only the interpolation's leftover mass. ``normalize`` applies
+    ``normalize_words`` first (score with the ``perplexity`` step's ``normalize: true`` then).
+    """
     if order < 1 or not 0 < discount < 1:
         raise ValueError("train_arpa: order must be >= 1 and 0 < discount < 1")
     counts: list[Counter[tuple[str, ...]]] = [Counter() for _ in range(order)]
     for line in lines:
-        words = line.split()
+        words = [w for w in line.split() if w not in SPECIAL_WORDS]
+        if normalize:
+            words = normalize_words(" ".join(words)).split()
         if not words:
             continue
         sent = ["<s>", *words, "</s>"]

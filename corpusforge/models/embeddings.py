@@ -93,7 +93,10 @@ class SentenceEncoder:
         device: str | None = None,
         compute_dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto",
         attn_implementation: Literal["auto", "eager", "sdpa", "flash_attention_2"] = "auto",
+        long_texts: Literal["truncate", "chunk"] = "truncate",
     ):
+        if long_texts not in ("truncate", "chunk"):
+            raise ValueError(f"long_texts must be truncate or chunk, got {long_texts!r}")
         try:
             import torch
             from transformers import AutoModel, AutoTokenizer
@@ -142,7 +145,9 @@ class SentenceEncoder:
         self.dim = dimensions or hidden
         self.normalize, self.dimensions = normalize, dimensions
         self.instruction, self.prefix = instruction, prefix
-        self.batch_size = batch_size
+        self.batch_size, self.long_texts = batch_size, long_texts
+        self._wrap = _special_wrap(self.tok)
+        self._specials = len(self._wrap[0]) + len(self._wrap[1])
         self._position_ids = "position_ids" in inspect.signature(self.model.forward).parameters
 
     def prepare(self, texts: list[str]) -> list[str]:
@@ -160,14 +165,44 @@ class SentenceEncoder:
         ids = self.tok(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
         return [len(x) for x in ids]
 
+    def over_window(self, token_counts: list[int]) -> int:
+        """How many texts of these token counts (``count_tokens``) the window cannot hold whole."""
+        return sum(n + self._specials > self.max_length for n in token_counts)
+
     def encode(self, texts: list[str]) -> np.ndarray:
-        """``(len(texts), dim)`` float32 embeddings, in the order of ``texts``."""
+        """``(len(texts), dim)`` float32 embeddings, in the order of ``texts``. A text longer than
+        the window is cut to it (``long_texts: truncate``) or, with ``chunk``, embedded window by
+        window and pooled: the chunks' vectors averaged by their token counts, then normalised."""
         if not texts:
             return np.empty((0, self.dim), np.float32)
+        if self.long_texts == "chunk":
+            return self._encode_chunked(self.prepare(list(texts)))
         ids = self.tok(self.prepare(list(texts)), truncation=True, max_length=self.max_length)["input_ids"]
+        return self._encode_ids(ids)
+
+    def _encode_chunked(self, texts: list[str]) -> np.ndarray:
+        width = max(1, self.max_length - self._specials)
+        plain = self.tok(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+        chunks: list[list[int]] = []
+        owner: list[int] = []
+        for i, ids in enumerate(plain):
+            for at in range(0, max(len(ids), 1), width):
+                chunks.append([*self._wrap[0], *ids[at : at + width], *self._wrap[1]])
+                owner.append(i)
+        vecs = self._encode_ids(chunks)
+        weights = np.array([len(c) for c in chunks], np.float64)
+        out = np.zeros((len(texts), self.dim), np.float64)
+        np.add.at(out, np.array(owner), vecs * weights[:, None])
+        out /= np.bincount(owner, weights=weights, minlength=len(texts))[:, None]
+        if self.normalize:
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out.astype(np.float32)
+
+    def _encode_ids(self, ids: list[list[int]]) -> np.ndarray:
+        """Embeddings of already tokenized rows (each at most ``max_length`` tokens)."""
         # Longest first, so a batch holds similar lengths (less padding) and an OOM shows up at once.
         order = np.argsort([-len(x) for x in ids], kind="stable")
-        out = np.empty((len(texts), self.dim), np.float32)
+        out = np.empty((len(ids), self.dim), np.float32)
         at = 0
         while at < len(order):
             take = order[at : at + self.batch_size]
@@ -198,6 +233,17 @@ class SentenceEncoder:
             if self.normalize:
                 vec = torch.nn.functional.normalize(vec, p=2, dim=1)
         return vec.cpu().numpy()
+
+
+def _special_wrap(tok: Any) -> tuple[list[int], list[int]]:
+    """The special tokens the tokenizer puts before and after a text (``[CLS]``/``[SEP]``, Qwen3's
+    end-of-text), found by tokenizing a word with and without them."""
+    inner = tok("hello", add_special_tokens=False)["input_ids"]
+    full = tok("hello")["input_ids"]
+    for at in range(len(full) - len(inner) + 1):
+        if full[at : at + len(inner)] == inner:
+            return list(full[:at]), list(full[at + len(inner) :])
+    return [], []
 
 
 def pool(hidden: Any, mask: Any, pooling: str) -> Any:

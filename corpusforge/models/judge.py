@@ -162,15 +162,22 @@ class LLMJudge(TopFraction, Step):
         self._pool: ThreadPoolExecutor | None = None
         self._cache: JudgeCache | None = None
         self._headers: dict[str, str] = {}
+        self._down: str | None = None  # why the server is unreachable, once a request failed for good on it
 
     def setup(self, ctx: TaskContext) -> None:
         if self._fetcher is None:
+            from corpusforge.models.checks import reachable_problem
+
             if self.api_key_env:
                 value = os.environ.get(self.api_key_env)
                 if not value:
                     raise ValueError(f"llm_judge: environment variable {self.api_key_env!r} (api_key_env) "
                                      "is not set")
                 self._headers = {"Authorization": f"Bearer {value}"}
+            # A server that is down fails the task in seconds, not after every document's retries.
+            self._down = reachable_problem("llm_judge: base_url", self.base_url, min(5.0, self.http.timeout))
+            if self._down and self.on_error == "fail":
+                raise JudgeFailed(self._down)
             self._fetcher = Fetcher(self.http, seed=f"{ctx.seed}:{ctx.task}")
             self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="llm_judge")
         if self._cache is None:
@@ -187,11 +194,15 @@ class LLMJudge(TopFraction, Step):
         if self.json_mode:
             body["response_format"] = {"type": "json_object"}
         url = f"{self.base_url}/chat/completions"
+        if self._down is not None:  # no request more to a server that stopped answering: the task fails now
+            return f"{url}: not sent, the server stopped answering ({self._down})"
         try:
             reply = self._fetcher.request("POST", url, json=body, headers=self._headers).json()
             content = reply["choices"][0]["message"]["content"] or ""
             usage = reply.get("usage") or {}
         except FetchError as e:
+            if str(e).endswith(" attempts"):  # retried to the end (unreachable, timing out, 5xx): stop asking
+                self._down = str(e)
             return f"{url}: {e}{': ' + e.body if e.body else ''}"
         except (ValueError, KeyError, IndexError, TypeError) as e:
             return f"{url}: not a chat completion reply ({type(e).__name__}: {e})"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from corpusforge.document import Document
-from corpusforge.models.arpa import BACKENDS, NGRAM_SUFFIXES, load_ngram
+from corpusforge.models.arpa import BACKENDS, NGRAM_SUFFIXES, load_ngram, normalize_words
 from corpusforge.models.top_fraction import TopFraction, check_fraction
 from corpusforge.registry import register
 from corpusforge.step import ScoringFilter
@@ -106,6 +106,7 @@ class Perplexity(TopFraction, ScoringFilter):
         drop: bool = True,
         keep_top_fraction: float | None = None,
         ngram_backend: Literal["auto", "kenlm", "python"] = "auto",
+        normalize: bool = False,
     ):
         if ngram_backend not in BACKENDS:
             raise ValueError(f"ngram_backend must be one of {', '.join(BACKENDS)}; got {ngram_backend!r}")
@@ -116,7 +117,7 @@ class Perplexity(TopFraction, ScoringFilter):
             raise ValueError("min_perplexity must be <= max_perplexity")
         self.model_path, self.max_perplexity, self.min_perplexity = model_path, max_perplexity, min_perplexity
         self.max_length, self.batch_size, self.key, self.device, self.drop = max_length, batch_size, key, device, drop
-        self.ngram_backend = ngram_backend
+        self.ngram_backend, self.normalize = ngram_backend, normalize
         self._score: Callable[[list[str]], list[float]] | None = None
 
     def is_ngram(self) -> bool:
@@ -135,7 +136,8 @@ class Perplexity(TopFraction, ScoringFilter):
         """Perplexity of each document (batched model calls)."""
         self.setup(None)
         assert self._score is not None
-        return self._score([d.text for d in docs])
+        texts = [d.text for d in docs]
+        return self._score([normalize_words(t) for t in texts] if self.normalize else texts)
 
     def record(self, doc: Document, ppl: float) -> None:
         doc.metadata[self.key] = round(ppl, 4) if math.isfinite(ppl) else None

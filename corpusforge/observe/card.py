@@ -27,7 +27,7 @@ from corpusforge.observe.summary import (
     step_rows,
     tensor_dtypes,
 )
-from corpusforge.state import atomic_write_bytes
+from corpusforge.state import atomic_write_bytes, read_json
 
 CARD_NAME = "README.md"
 
@@ -243,6 +243,10 @@ def render_card(facts: OutputFacts) -> str:
                             [[k, _n(v), _pct(v / max(1, sum(langs.values())))]
                              for k, v in sorted(langs.items(), key=lambda x: (-x[1], x[0]))[:30]]))
 
+    embeddings = _embeddings_section(facts)
+    if embeddings:
+        parts.append("## Embeddings")
+        parts.append(embeddings)
     parts.append("## Tokenizer")
     parts.append(_tokenizer_section(facts))
     parts.append("## Shard schema")
@@ -255,8 +259,41 @@ def render_card(facts: OutputFacts) -> str:
         files.append("`lineage/` (which documents each shard row holds: `corpusforge trace`)")
     if facts.document_files:
         files.append(f"`documents/` ({len(facts.document_files)} files: the curated documents with their split)")
+    if (facts.output / "embeddings" / "index.json").is_file():
+        files.append("`embeddings/` (a vector per curated document, per split, with its text: `index.json` lists them)")
     parts.append("## Files\n\n" + "\n".join(f"- {f}" for f in files))
     return "\n\n".join(parts) + "\n"
+
+
+def _embeddings_section(facts: OutputFacts) -> str | None:
+    """What the sentence embeddings are: model and its hash, pooling, dim, dtype, count per split, files."""
+    path = facts.output / "embeddings" / "index.json"
+    if not path.is_file():
+        return None
+    idx = read_json(path)
+    splits = idx.get("splits", {})
+    rows = [["model", f"`{idx.get('model')}`" + (f" (content sha256 `{idx['model_sha256'][:16]}…`)"
+                                                 if idx.get("model_sha256") else "")],
+            ["pooling", f"`{idx.get('pooling')}`" + (", L2-normalised" if idx.get("normalized") else ", not normalised")],
+            ["dimensions", _n(idx.get("dim")) + (" (Matryoshka truncation)" if idx.get("dimensions") else "")],
+            ["stored dtype", f"`{idx.get('dtype')}`"],
+            ["vectors", ", ".join(f"{s} {_n(e.get('rows', 0))}" for s, e in splits.items())
+             + f" ({_n(sum(e.get('rows', 0) for e in splits.values()))} in all)"]]
+    if idx.get("max_length"):
+        over = idx.get("over_window") or 0
+        how = "embedded window by window and mean-pooled" if idx.get("long_texts") == "chunk" else "cut to it"
+        rows.append(["window", f"{_n(idx['max_length'])} tokens; {_n(over)} texts were longer ({how})"])
+    if idx.get("instruction") or idx.get("prefix"):
+        rows.append(["input", f"instruction `{idx.get('instruction')}`" if idx.get("instruction")
+                     else f"prefix `{idx.get('prefix')}`"])
+    if idx.get("split_by"):
+        rows.append(["splits", f"by `{idx['split_by']}` (a group's documents in one split), ratios "
+                     + ", ".join(f"{k} {v:g}" for k, v in (idx.get("split_ratios") or {}).items())])
+    first = next(iter(splits.values()), {}).get("parts", [{}])
+    files = f"`embeddings/{first[0].get('table', '')}` + `embeddings/{first[0].get('path', '')}`" if first else ""
+    return (_table(["", ""], rows) + f"\n\nRow i of a matrix embeds row i of its table (text_id, text, token_count, "
+            f"char_count, metadata), e.g. {files}. Read them with `corpusforge.embeddings.dataset.EmbeddingDataset"
+            f"(\".\", split=\"{next(iter(splits), 'train')}\")`.")
 
 
 def render_documents_card(facts: OutputFacts) -> str:

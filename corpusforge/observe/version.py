@@ -2,9 +2,12 @@
 
 ``version.json`` holds the recipe hash, the input manifest (source, key, content hash, size of
 every input file), the sha256 of every output file a consumer reads (shards and sidecars,
-``tokenizer.json``; lineage tables without their absolute ``source_uri``) and the totals per
-split; ``version`` is the sha256 of all of that, so two outputs with equal versions hold the same
-bytes from the same recipe and inputs, wherever those inputs were read from.
+``tokenizer.json``; lineage tables without their absolute ``source_uri``; sentence embeddings and
+their tables, media encoders' vectors, VQ codebooks), what the embeddings are (model and its
+content hash, pooling, dim, dtype, rows per split), the content hashes of the models that made
+them (``models``: the embedding model, media encoders), and the totals per split; ``version`` is
+the sha256 of all of that, so two outputs with equal versions hold the same bytes from the same
+recipe and inputs, wherever those inputs were read from.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from typing import Any
 
 import orjson
 
+from corpusforge.embeddings.store import EMBEDDINGS_DIR, MEDIA_FOLDERS
+from corpusforge.embeddings.store import INDEX_NAME as EMBEDDINGS_INDEX
 from corpusforge.errors import CorpusforgeError
 from corpusforge.observe.lineage import LINEAGE_DIR
 from corpusforge.redact_urls import redact_text
@@ -63,9 +68,56 @@ def build_version(output: Path) -> dict[str, Any]:
         files["tokenizer.json"] = file_sha256(tok)
     for table in sorted((output / LINEAGE_DIR).glob("*/*.parquet")):
         files[table.relative_to(output).as_posix()] = lineage_sha256(table)
+    embeddings = _embedding_files(output, files)
+    for folder in ("codebooks", *(f"{EMBEDDINGS_DIR}/{m}" for m in MEDIA_FOLDERS)):
+        for f in sorted((output / folder).rglob("*")) if (output / folder).is_dir() else []:
+            if f.is_file() and not f.name.startswith("."):
+                files[f.relative_to(output).as_posix()] = file_sha256(f)
     record = {"recipe_sha256": index["recipe_sha256"], "inputs": inputs, "files": dict(sorted(files.items())),
               "splits": index["splits"]}
+    models = _model_hashes(output, embeddings)
+    if embeddings:
+        record["embeddings"] = embeddings
+    if models:
+        record["models"] = models
     return {"version": hashlib.sha256(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest(), **record}
+
+
+def _embedding_files(output: Path, files: dict[str, str]) -> dict[str, Any] | None:
+    """Add the sentence embeddings' files to ``files``; what they are, from ``embeddings/index.json``."""
+    path = output / EMBEDDINGS_DIR / EMBEDDINGS_INDEX
+    if not path.is_file():
+        return None
+    index = read_json(path)
+    for entry in index.get("splits", {}).values():
+        for part in entry.get("parts", []):
+            files[f"{EMBEDDINGS_DIR}/{part['path']}"] = part["sha256"]
+            table = output / EMBEDDINGS_DIR / part["table"]
+            files[f"{EMBEDDINGS_DIR}/{part['table']}"] = file_sha256(table) if table.is_file() else "missing"
+    keys = ("model", "model_sha256", "pooling", "normalized", "dim", "dimensions", "dtype", "instruction", "prefix",
+            "max_length", "long_texts", "layout", "split_by")
+    return {**{k: index.get(k) for k in keys},
+            "rows": {s: e.get("rows", 0) for s, e in index.get("splits", {}).items()}}
+
+
+def _model_hashes(output: Path, embeddings: dict[str, Any] | None) -> dict[str, Any]:
+    """Content hashes of the models behind the output's vectors: the embedding model, media encoders."""
+    import yaml
+
+    from corpusforge.models.fingerprint import model_sha256
+
+    out: dict[str, Any] = {}
+    if embeddings and embeddings.get("model_sha256"):
+        out["embeddings.model"] = {"model": embeddings["model"], "sha256": embeddings["model_sha256"]}
+    try:
+        recipe = yaml.safe_load((output / "recipe.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        recipe = {}
+    media = recipe.get("media") if isinstance(recipe, dict) else None
+    for modality, path in sorted(((media or {}).get("encoders") or {}).items()):
+        out[f"media.encoders.{modality}"] = {"model": path,
+                                             "sha256": model_sha256(path, output / "_work" / "model_sha256.json")}
+    return out
 
 
 def write_version(output: Path) -> dict[str, Any]:
@@ -106,7 +158,14 @@ def diff_versions(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         "files": {"added": sorted(fb.keys() - fa.keys()), "removed": sorted(fa.keys() - fb.keys()),
                   "changed": sorted(k for k in fa.keys() & fb.keys() if fa[k] != fb[k])},
         "splits": splits,
+        "embeddings": _changed(a.get("embeddings") or {}, b.get("embeddings") or {}),
+        "models": _changed(a.get("models") or {}, b.get("models") or {}),
     }
+
+
+def _changed(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[Any]]:
+    """Keys whose value differs between ``a`` and ``b``: key -> [before, after] (None where absent)."""
+    return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 
 def format_diff(d: dict[str, Any]) -> str:
@@ -123,4 +182,16 @@ def format_diff(d: dict[str, Any]) -> str:
                              + (" ..." if len(d[area][kind]) > 10 else ""))
     for split, delta in d["splits"].items():
         lines.append(f"{split}: " + ", ".join(f"{k} {v:+,}" for k, v in delta.items()))
+    for area in ("embeddings", "models"):
+        for key, (before, after) in (d.get(area) or {}).items():
+            lines.append(f"{area} {key}: {_short(before)} -> {_short(after)}")
     return "\n".join(lines)
+
+
+def _short(v: Any) -> str:
+    """A value for a diff line: hashes cut to 16 characters, dicts as compact JSON."""
+    if isinstance(v, dict):
+        return orjson.dumps({k: (x[:16] if k == "sha256" and isinstance(x, str) else x) for k, x in v.items()}).decode()
+    if isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v):
+        return v[:16]
+    return str(v)

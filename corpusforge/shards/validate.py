@@ -113,6 +113,9 @@ def _validate_folder(out: Path) -> tuple[list[str], dict[str, Any]]:
         for f in sorted((out / split).glob("shard_*")):
             if f"{split}/{f.name}" not in listed:
                 faults.append(f"{split}/{f.name}: shard file not in the index")
+    from corpusforge.embeddings.check import check_embeddings
+
+    faults += check_embeddings(out)
     if not totals["samples"]:
         # An output with nothing to train on is not a valid dataset, however consistent its index.
         faults.append(f"{index_path}: the output holds no samples ({totals['shards']} shards); "

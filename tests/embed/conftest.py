@@ -68,16 +68,26 @@ def wikitext_slice(path: Path, chars: int) -> Path:
     return path
 
 
+def shipped_recipe(data: Path, model: Path) -> dict:
+    """recipes/wikitext2-embeddings.yaml as shipped, reading ``data`` and embedding with the local ``model``
+    (where the recipe names its Qwen3-Embedding copy); nothing else changed."""
+    import yaml
+
+    recipe = yaml.safe_load(RECIPE.read_text(encoding="utf-8"))
+    assert recipe["embeddings"]["model"] == recipe["steps"][2]["tokenizer"] == "../models/Qwen3-Embedding-0.6B"
+    recipe["sources"][0]["path"] = str(data)
+    recipe["embeddings"]["model"] = recipe["steps"][2]["tokenizer"] = str(model)
+    return recipe
+
+
 @pytest.fixture(scope="session")
-def wikitext_run(tmp_path_factory) -> Path:
-    """recipes/wikitext2-embeddings.yaml run on a 40 kB slice of WikiText-2 (embedding max_length 128 for speed)."""
+def wikitext_run(tmp_path_factory, tiny_qwen3) -> Path:
+    """recipes/wikitext2-embeddings.yaml run on the whole shared WikiText-2 (valid.txt and test.txt) with a tiny
+    random Qwen3 as the local embedding model (window 128 tokens) and a 1000-token BPE for the shards."""
     from corpusforge import run
-    from corpusforge.recipe import load_recipe
 
     base = tmp_path_factory.mktemp("wikitext")
-    data = load_recipe(RECIPE).model_dump(mode="json")
-    data["sources"][0]["path"] = str(wikitext_slice(base / "data", 40_000))
-    data["embeddings"]["max_length"] = 128
+    data = shipped_recipe(SHARED_DATA / "wikitext-2", tiny_qwen3)
     data["tokenizer"]["vocab_size"] = 1000
     run(data, output=str(base / "out"), workers=1, progress=False)
     return base / "out"

@@ -31,7 +31,7 @@ def test_the_python_examples_run_against_a_recipe_output(wikitext_run, capsys):
     exec(blocks[0].replace('"wt2"', repr(str(wikitext_run))), {})
     exec(blocks[1], {})
     out = capsys.readouterr().out.splitlines()
-    assert out[-1].startswith("(3, 384) 0.") and re.match(r"torch.Size\(\[\d+, 384\]\)", out[-2])
+    assert out[-1].startswith("(3, 384) 0.") and re.match(r"torch.Size\(\[\d+, 32\]\)", out[-2])
 
 
 def test_every_documented_embed_option_exists():

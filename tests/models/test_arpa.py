@@ -197,3 +197,19 @@ def test_a_bad_ngram_backend_in_a_recipe_names_the_field(arpa):
     with pytest.raises(RecipeError, match=r"steps\[0\]\.ngram_backend: value 'srilm' is invalid"):
         Recipe.model_validate({"sources": [{"path": "."}], "steps": [
             {"type": "perplexity", "model_path": str(arpa), "ngram_backend": "srilm"}]})
+
+
+def test_unk_in_training_text_is_white_space_as_lmplz_skip_symbols_reads_it(tmp_path):
+    with_unk = train_arpa(["the <unk> cat sat", "<s> the cat </s> ran <unk>"], tmp_path / "a.arpa", order=2)
+    without = train_arpa(["the cat sat", "the cat ran"], tmp_path / "b.arpa", order=2)
+    assert with_unk.read_bytes() == without.read_bytes()
+    lm = ArpaModel(with_unk)
+    unk, seen = lm.conditional_log10([], ["<unk>", "sat"])
+    assert unk < seen  # an unknown word costs more than a word seen once (only the leftover mass)
+
+
+def test_wikitext_unk_no_longer_makes_random_letters_likely(wiki_arpa):
+    path, paras = wiki_arpa
+    lm = ArpaModel(path)
+    letters = " ".join(["xq", "zvbk", "wrtp", "ggh", "qqz", "pfft"] * 10)
+    assert lm.perplexity(letters) > 10 * max(lm.perplexities(paras))  # was 6.8 with <unk> counted as a word

@@ -153,3 +153,73 @@ def test_top_fraction_ranks_scored_documents_only_and_unscored_follow_the_option
     toxic = judge(server, tmp_path, criterion="toxicity", keep_top_fraction=0.25)  # the least toxic quarter
     removed = run_corpus_step(toxic, [[Document(t, f"d{i}", "m") for i, t in enumerate(texts)]], tmp_path / "tox")
     assert sorted(set(range(5)) - set(removed[0])) == [2, 4]  # the unscored one is kept, e scores 0
+
+
+def _down_url() -> str:
+    """A loopback URL nothing listens on (a port just given back by the kernel)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+def test_a_down_server_fails_the_run_at_its_start_in_one_line(tmp_path):
+    import time
+
+    from click.testing import CliRunner
+
+    from corpusforge.cli import main
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.txt").write_text("Some text to judge, long enough to keep.\n", encoding="utf-8")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(orjson.dumps({"sources": [{"path": str(tmp_path / "data")}],
+                                    "steps": [{"type": "llm_judge", "base_url": _down_url(), "model": "m"}]}).decode())
+    t0 = time.monotonic()
+    res = CliRunner().invoke(main, ["run", str(recipe), "-o", str(tmp_path / "out"), "-q"])
+    assert res.exit_code == 2 and time.monotonic() - t0 < 10
+    line = res.output.strip()
+    assert "\n" not in line and "steps[0] (llm_judge).base_url: cannot connect to 127.0.0.1:" in line
+    assert "connection refused" in line and not (tmp_path / "out" / "_work").exists()  # no work was done
+
+
+def test_a_server_that_stops_answering_fails_the_task_after_one_requests_retries(tmp_path):
+    import time
+
+    with ChatServer() as srv:
+        step = judge(srv, tmp_path, concurrency=1, retries=3, backoff=0.05)
+        ctx = TaskContext("curate", 0, tmp_path / "out")
+        step.setup(ctx)  # the server answers the start check
+    t0 = time.monotonic()
+    with pytest.raises(JudgeFailed, match=r"40 request\(s\) failed; the first: .*connection error.* after 4 attempts"):
+        list(step(iter([Document(f"doc {i}", id=f"d{i}", source="mem") for i in range(40)]), ctx))
+    assert time.monotonic() - t0 < 5  # one request retried (~0.3 s of backoff), 39 not sent: not 40 x retries
+    assert next(iter(ctx.step_stats.values())).counts["retries"] == 3
+
+
+def test_with_on_error_unscored_a_down_server_leaves_documents_unscored_at_once(tmp_path):
+    step = LLMJudge(base_url=_down_url(), model="m", cache_path=str(tmp_path / "c.sqlite"), on_error="unscored")
+    kept, ctx = run_step(step, ["a", "b", "c"], tmp_path)
+    assert [d.metadata["judge_educational_value"] for d in kept] == [None, None, None]
+    assert next(iter(ctx.step_stats.values())).counts["failed"] == 3
+
+
+def test_fresh_keeps_the_judge_cache_so_paid_requests_are_not_sent_again(tmp_path):
+    from corpusforge.recipe import load_recipe
+    from corpusforge.runner import run as run_recipe
+
+    (tmp_path / "data").mkdir()
+    for i in range(3):
+        (tmp_path / "data" / f"{i}.txt").write_text(f"[score {i + 2}] document number {i}\n", encoding="utf-8")
+    with ChatServer() as srv:
+        recipe = load_recipe({"sources": [{"path": str(tmp_path / "data")}],
+                              "steps": [{"type": "llm_judge", "base_url": srv.base_url, "model": "judge-test"}],
+                              "tokenizer": {"vocab_size": 300}, "sharding": {"sequence_length": 16}})
+        first = run_recipe(recipe, tmp_path / "out", workers=1, progress=False)
+        again = run_recipe(recipe, tmp_path / "out", workers=1, progress=False, fresh=True)
+        assert len(srv.log) == 3
+    counts = [s["stages"][0]["steps"][1]["counts"] for s in (first, again)]
+    assert counts[0]["requests"] == 3 and counts[1]["requests"] == 0 and counts[1]["cache_hits"] == 3
+    assert (tmp_path / "out" / "_work" / "llm_judge" / "cache.sqlite").is_file()
