@@ -530,13 +530,14 @@ def _index_stage(
         return rec
     cfg = pipe.recipe.sharding
     tok = results["tokenizer"][0]
+    tokens = tok["special_ids"]["tokens"]  # by id: a record read back from JSON has its keys sorted
     header = {
         "format": cfg.format,
         "version": 1,
         "sequence_length": cfg.sequence_length,
         "dtypes": {"input_ids": cfg.token_dtype, "attention_mask": "int32", "modality_mask": "uint8", "labels": "int32"},
         "tokenizer": {"path": tok.get("path", HF_NAME), "sha256": tok["sha256"], "vocab_size": tok["vocab_size"],
-                      "special_tokens": list(tok["special_ids"]["tokens"])},
+                      "special_tokens": sorted(tokens, key=lambda t: (tokens[t], t))},
         "special_ids": tok["special_ids"],
         "recipe_sha256": pipe.fingerprint,
         "seed": pipe.recipe.seed,

@@ -105,7 +105,8 @@ LOCK = "_state/lock"  # flock'ed by the process that drives a run (or erase, car
 # What a run writes at the top of its output, besides one folder per split.
 OUTPUT_ENTRIES = frozenset({
     "_state", "_work", "shard_index.json", "documents_index.json", "stats.json", "recipe.yaml", "version.json", "manifest.jsonl",
-    "tokenizer.json", "tokenizer.model", "README.md", "report.html", "quarantine", "documents", "lineage",
+    "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "README.md",
+    "report.html", "quarantine", "documents", "lineage",
     "audit", "embeddings", "codebooks", "mlflow.db", "mlruns", "wandb",
 })
 _STATE_MARKERS = ("output.json", "plan.json", "lock")
