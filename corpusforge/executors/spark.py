@@ -43,9 +43,9 @@ def _call(fn: Callable[[Any], Any], shared: Any, cwd: str, env: dict[str, str], 
     os.environ.update(env)
     if os.path.isdir(cwd):  # relative paths in a recipe mean what they mean to the driver
         os.chdir(cwd)
-    from corpusforge.executors.ray import _reset_peak_rss
+    from corpusforge.observe.stats import reset_peak_rss
 
-    _reset_peak_rss()
+    reset_peak_rss()
     i, own = item
     try:
         return i, fn({**shared.value, **own})

@@ -168,8 +168,10 @@ def iter_line_blocks(
                     pos += len(head)
                 if head:
                     pos, head = pos + cut + 1, head[cut + 1 :]
-        except _STREAM_ERRORS as exc:
-            raise CorruptInput(f"{path} byte {start}", f"compressed stream is truncated or corrupt ({exc})") from None
+        except _STREAM_ERRORS:
+            # The stream breaks before this range's first line: the range that holds the break
+            # reads up to it and quarantines the file once; no line of this range survives.
+            return
         if 0 <= end <= pos:
             return
     buf = b""  # the unfinished last line so far

@@ -20,7 +20,7 @@ def test_executor_kind_address_and_retries_leave_the_fingerprint_unchanged():
 
 def test_an_unknown_executor_kind_is_a_recipe_error_naming_the_field():
     with pytest.raises(CorpusforgeError, match="executor.kind"):
-        load_recipe({"sources": [{"path": "."}], "executor": {"kind": "spark"}})
+        load_recipe({"sources": [{"path": "."}], "executor": {"kind": "dask"}})
 
 
 def test_executor_ray_without_ray_installed_says_which_extra_to_install(monkeypatch):
