@@ -205,16 +205,8 @@ def render_card(facts: OutputFacts) -> str:
                           _n(r["documents_read"]), _n(r["documents"]), _n(r["tokens"]), _pct(r["share"])]
                          for r in source_rows(facts)]))
 
-    parts.append("## Processing steps")
-    parts.append("Documents into and out of every step in order; a deduplication step is counted where its "
-                 "removals happen.")
-    parts.append(_table(["step", "stage", "docs in", "docs out", "dropped", "drop rate", "reasons", "modified"],
-                        [[f"`{r['step']}`", r["stage"], _n(r["docs_in"]), _n(r["docs_out"]), _n(r["dropped"]),
-                          _pct(r["drop_rate"]), ", ".join(f"{k} {v:,}" for k, v in r["drops"].items()),
-                          _n(r["modified"])] for r in step_rows(st)]))
-    if st.get("quarantine"):
-        parts.append("Quarantined (unreadable input, set aside with its location under `quarantine/`): "
-                     + ", ".join(f"{k} {v:,}" for k, v in st["quarantine"].items()) + ".")
+    parts.extend(_steps_section(st, "Documents into and out of every step in order; a deduplication step is "
+                                "counted where its removals happen."))
 
     media = media_rows(st)
     if media:
@@ -327,14 +319,7 @@ def render_documents_card(facts: OutputFacts) -> str:
     parts.append(_table(["source", "type", "location", "license", "input bytes", "documents read", "documents kept"],
                         [[r["name"], r["type"], f"`{r['uri']}`", r["license"] or "", _n(r["bytes"]),
                           _n(r["documents_read"]), _n(r["documents"])] for r in source_rows(facts)]))
-    parts.append("## Processing steps")
-    parts.append(_table(["step", "stage", "docs in", "docs out", "dropped", "drop rate", "reasons", "modified"],
-                        [[f"`{r['step']}`", r["stage"], _n(r["docs_in"]), _n(r["docs_out"]), _n(r["dropped"]),
-                          _pct(r["drop_rate"]), ", ".join(f"{k} {v:,}" for k, v in r["drops"].items()),
-                          _n(r["modified"])] for r in step_rows(st)]))
-    if st.get("quarantine"):
-        parts.append("Quarantined (unreadable input, set aside with its location under `quarantine/`): "
-                     + ", ".join(f"{k} {v:,}" for k, v in st["quarantine"].items()) + ".")
+    parts.extend(_steps_section(st))
     dedup = dedup_rows(st)
     if dedup:
         parts.append("## Deduplication")
@@ -422,3 +407,16 @@ def write_card(output_dir: str | Path) -> Path:
     _write_if_changed(path, render_card(facts).encode("utf-8"))
     _write_if_changed(Path(output_dir) / REPORT_NAME, render_report(facts).encode("utf-8"))
     return path
+
+
+def _steps_section(st: dict[str, Any], intro: str | None = None) -> list[str]:
+    """The card's "Processing steps": every step's documents in and out, then what was quarantined."""
+    parts = ["## Processing steps", *([intro] if intro else [])]
+    parts.append(_table(["step", "stage", "docs in", "docs out", "dropped", "drop rate", "reasons", "modified"],
+                        [[f"`{r['step']}`", r["stage"], _n(r["docs_in"]), _n(r["docs_out"]), _n(r["dropped"]),
+                          _pct(r["drop_rate"]), ", ".join(f"{k} {v:,}" for k, v in r["drops"].items()),
+                          _n(r["modified"])] for r in step_rows(st)]))
+    if st.get("quarantine"):
+        parts.append("Quarantined (unreadable input, set aside with its location under `quarantine/`): "
+                     + ", ".join(f"{k} {v:,}" for k, v in st["quarantine"].items()) + ".")
+    return parts
