@@ -184,6 +184,8 @@ def test_every_stage_stays_under_400_mb_per_worker_on_books_with_minhash_and_doc
     assert stats["documents"]["kept"] > 0
     peaks = {s["name"]: s["peak_rss_mb"] for s in stats["stages"] if "peak_rss_mb" in s}
     assert {"curate", "exact_dedup_0", "curate_1", "minhash_dedup_1", "tokenizer", "shards"} <= set(peaks)
-    # The documented bound is 400 MB per worker. Issue 19's 300 MB per stage is not met yet: alone
-    # this run stays under it, but in a full CI run the shards stage reached 372 MB.
-    assert max(peaks.values()) <= 400, peaks
+    # Worker stages only: the tokenizer and index stages run in the driver, which is this test
+    # process (2.4 GB into a full CI session), so their peak is the session's, not the stage's.
+    # The documented bound is 400 MB per worker; issue 19's 300 MB per stage is still open.
+    workers = {k: v for k, v in peaks.items() if k not in ("tokenizer", "index")}
+    assert max(workers.values()) <= 400, peaks
