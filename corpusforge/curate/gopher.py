@@ -46,6 +46,17 @@ class GopherQuality(SignalFilter):
     tokens in the alphabetic rule, case-sensitive stop words, bullets ``•`` and ``-`` only).
     """
 
+
+    def _line_rules(self, lines: list[str], starts_bullet: Any, sig: dict[str, Any], fail: Any) -> bool:
+        """The bullet-lines and ellipsis-lines rules (``starts_bullet`` says what a bullet is in
+        this mode); True when one fails the document."""
+        bullet = ratio(sum(map(starts_bullet, map(str.lstrip, lines))), len(lines))
+        sig["bullet_lines_ratio"] = round(bullet, 4)
+        if bullet > self.max_bullet_lines_ratio and fail("bullet_lines_ratio"):
+            return True
+        ell_lines = ratio(sum(map(_ENDS_ELLIPSIS, map(str.rstrip, lines))), len(lines))
+        sig["ellipsis_lines_ratio"] = round(ell_lines, 4)
+        return bool(ell_lines > self.max_ellipsis_lines_ratio and fail("ellipsis_lines_ratio"))
     def __init__(
         self,
         min_words: int = 50,
@@ -110,14 +121,7 @@ class GopherQuality(SignalFilter):
         sig["ellipsis_ratio"] = round(ellipsis_ratio, 4)
         if ellipsis_ratio > self.max_symbol_word_ratio and fail("ellipsis_ratio"):
             return verdict.first
-        lines = ts.lines
-        bullet = ratio(sum(map(_STARTS_BULLET, map(str.lstrip, lines))), len(lines))
-        sig["bullet_lines_ratio"] = round(bullet, 4)
-        if bullet > self.max_bullet_lines_ratio and fail("bullet_lines_ratio"):
-            return verdict.first
-        ell_lines = ratio(sum(map(_ENDS_ELLIPSIS, map(str.rstrip, lines))), len(lines))
-        sig["ellipsis_lines_ratio"] = round(ell_lines, 4)
-        if ell_lines > self.max_ellipsis_lines_ratio and fail("ellipsis_lines_ratio"):
+        if self._line_rules(ts.lines, _STARTS_BULLET, sig, fail):
             return verdict.first
         # Over words (punctuation-only tokens are not words): "1999" or "$5" has no letter. Words
         # made of letters only are settled by one C-level pass; only the others are inspected.
@@ -165,14 +169,7 @@ class GopherQuality(SignalFilter):
             sig[key] = round(value, 4)
             if value > self.max_symbol_word_ratio and fail(key):
                 return verdict.first
-        lines = ts.lines
-        bullet = ratio(sum(map(_STARTS_DATATROVE_BULLET, map(str.lstrip, lines))), len(lines))
-        sig["bullet_lines_ratio"] = round(bullet, 4)
-        if bullet > self.max_bullet_lines_ratio and fail("bullet_lines_ratio"):
-            return verdict.first
-        ell_lines = ratio(sum(map(_ENDS_ELLIPSIS, map(str.rstrip, lines))), len(lines))
-        sig["ellipsis_lines_ratio"] = round(ell_lines, 4)
-        if ell_lines > self.max_ellipsis_lines_ratio and fail("ellipsis_lines_ratio"):
+        if self._line_rules(ts.lines, _STARTS_DATATROVE_BULLET, sig, fail):
             return verdict.first
         has_alpha = np.fromiter((any(map(str.isalpha, w)) for w in distinct), dtype=bool, count=len(distinct))
         alpha = ratio(int(counts[has_alpha].sum()), n_tokens)

@@ -264,7 +264,8 @@ class _LineFilter(ScoreFilter):
     empty_reason = "empty"
 
     def line_ok(self, line: str) -> bool:
-        raise NotImplementedError
+        """Whether ``line`` counts toward the ratio; every line filter defines it."""
+        raise NotImplementedError(f"{type(self).__name__} defines no line_ok")
 
     def score(self, doc: Document) -> float | None:
         lines = lf_lines(doc)
