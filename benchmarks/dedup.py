@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from corpusforge.dedup.minhash import MinHashDedup  # noqa: E402
 from corpusforge.dedup.shingles import normalize_words  # noqa: E402
 from corpusforge.document import Document  # noqa: E402
-from corpusforge.observe.stats import TaskContext  # noqa: E402
+from corpusforge.observe.stats import TaskContext, peak_rss_mb  # noqa: E402
 
 
 def dedup_in_process(step, tasks: list[list[str]], stage_dir: Path) -> dict[int, dict[int, str]]:
@@ -118,16 +117,6 @@ def whole_dedup(texts: list[str], label: str) -> dict:
         s = time.perf_counter() - t0
     return {"docs": label, "whole_minhash_dedup_mb_per_s": round(mb / s, 2), "seconds": round(s, 2),
             "removed": sum(len(r) for r in removed.values())}
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory: VmHWM (fresh at exec), else ru_maxrss (inherits at fork)."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def scale_sign(n: int, folder: Path) -> dict:

@@ -191,7 +191,7 @@ def task_seconds(records: list[dict[str, Any]]) -> float:
 def reset_peak_rss() -> None:
     """Start a new peak-memory window for this process: free heap pages go back to the system
     (glibc ``malloc_trim``: what an earlier task or stage freed), then, on Linux, writing 5 to
-    clear_refs resets the high-water mark (VmHWM and ru_maxrss) to the current resident size.
+    clear_refs resets the high-water mark (VmHWM) to the current resident size.
     Every task calls it first, so a reused worker reports each task's own peak, not its lifetime's."""
     _trim_heap()
     try:
@@ -202,7 +202,18 @@ def reset_peak_rss() -> None:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory since the last ``reset_peak_rss``, in MB."""
+    """This process's peak resident memory since the last ``reset_peak_rss``, in MB.
+
+    On Linux this is VmHWM from /proc/self/status, not ``ru_maxrss``: the kernel carries a forked
+    child's pre-exec size into ``ru_maxrss`` (a run started by a 2.4 GB test or notebook process
+    reported 2.4 GB for every driver stage), and ``clear_refs`` does not reset it."""
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 

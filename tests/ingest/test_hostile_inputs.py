@@ -133,17 +133,17 @@ def test_a_gigabyte_zstd_bomb_at_the_default_limit_keeps_memory_bounded(tmp_path
 
 
 _READ_BOMB = """
-import resource, sys
+import sys
 from pathlib import Path
-from corpusforge.observe.stats import TaskContext
+from corpusforge.observe.stats import TaskContext, peak_rss_mb
 from corpusforge.sources.files import FilesSource
 src = FilesSource(name="t", path=sys.argv[1], text_unit=sys.argv[2], max_document_bytes=None)
 ctx = TaskContext("curate", 0, Path(sys.argv[3]))
 tasks = src.plan(1 << 30)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_rss_mb()
 docs = [d for task in tasks for d in src.read(task, ctx)]
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(len(docs), (after - before) // 1024, ctx.quarantined[0]["reason"])
+after = peak_rss_mb()
+print(len(docs), int(after - before), ctx.quarantined[0]["reason"])
 """
 
 
