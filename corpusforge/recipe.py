@@ -30,7 +30,7 @@ from corpusforge.config import build, format_validation_error
 from corpusforge.embeddings.config import EmbeddingsConfig
 from corpusforge.errors import RecipeError
 from corpusforge.redact_urls import redact_secrets
-from corpusforge.registry import SOURCES, STEPS
+from corpusforge.registry import SHARD_FORMATS, SOURCES, STEPS
 
 MB = 1_000_000
 
@@ -91,9 +91,11 @@ class TokenizerConfig(_Strict):
 class ShardingConfig(_Strict):
     """How token sequences are packed and written."""
 
-    format: Literal["safetensors", "npy", "parquet", "megatron"] = "safetensors"
+    format: str = Field("safetensors", description="a registered shard format (SHARD_FORMATS): safetensors, npy, "
+                        "parquet, megatron, webdataset, or one a module or plugin registers")
     compression: Literal["none", "zstd", "gzip", "lz4"] = Field(
-        "none", description="whole-file compression of safetensors/npy shards; the loader reads it back")
+        "none", description="whole-file compression of the formats that take it (safetensors, npy); the loader "
+        "reads it back")
     max_tokens_per_shard: int | None = Field(None, ge=1, description="token slots (padding included) per shard")
     shuffle: bool = Field(False, description="rewrite each split's rows in one seeded global order at index time")
     mixture: dict[str, float] = Field(
@@ -119,11 +121,21 @@ class ShardingConfig(_Strict):
     token_dtype: Literal["int32", "uint16"] = Field(
         "int32", description="how input_ids are stored: uint16 halves them where every id is below 65,536")
 
+    @field_validator("format")
+    @classmethod
+    def _format_registered(cls, v: str) -> str:
+        if v not in SHARD_FORMATS:
+            raise ValueError(f"unknown shard format; registered: {', '.join(map(repr, SHARD_FORMATS.names()))}")
+        return v
+
     @model_validator(mode="after")
     def _compression_fits_format(self) -> ShardingConfig:
-        if self.compression != "none" and self.format in ("parquet", "megatron"):
+        fmt = SHARD_FORMATS.get(self.format, where="sharding.format")
+        if self.compression != "none" and not fmt.compressible:
+            takes = [n for n in SHARD_FORMATS.names() if SHARD_FORMATS.get(n).compressible]
             raise ValueError(f"compression {self.compression!r} does not apply to format {self.format!r}: "
-                             "parquet compresses internally and Megatron reads .bin files memory-mapped")
+                             f"{fmt.no_compression_reason or 'its files are not compressible'}; formats that take "
+                             f"it: {', '.join(takes)}")
         return self
 
     @field_validator("mixture")

@@ -19,9 +19,9 @@ import numpy as np
 import pyarrow as pa
 
 from corpusforge.errors import CorpusforgeError
-from corpusforge.loader.reader import open_shard, shard_kind
-from corpusforge.shards.formats import COMPRESSION_SUFFIX, get_format, write_shard
+from corpusforge.shards.formats import COMPRESSION_SUFFIX, get_format, shard_kind, write_shard
 from corpusforge.shards.packer import OPTIONAL_TENSORS, TEXT_TENSORS, sample_tensors
+from corpusforge.shards.reader import open_shard
 from corpusforge.shards.writer import TOKEN_DTYPES
 from corpusforge.tokenize.special import RTDLM, SpecialIds, special_of_index
 

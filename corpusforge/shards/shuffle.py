@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from corpusforge.shards.formats import format_class, shard_kind
+from corpusforge.shards.reader import read_stored
 from corpusforge.shards.writer import ShardWriter
 
 
@@ -39,13 +41,11 @@ def shuffle_split(
 
 def _mapped_ids(part: str, sequence_length: int, spill: Path, pad: int) -> np.ndarray:
     """The ``input_ids`` of a shard part backed by a file, so the shuffle holds one part in memory at
-    a time, not the split: the part itself where its format maps (uncompressed SafeTensors or npy),
+    a time, not the split: the part itself where its format maps (``random_access``, uncompressed),
     else its rows written once, as int32, to ``spill`` (Megatron rows re-padded with the run's ``pad``)."""
-    from corpusforge.loader.reader import read_stored, shard_kind
-
     fmt, compression = shard_kind(Path(part))
     ids = read_stored(part, sequence_length, pad)["input_ids"]  # as stored: no derived tensors for npy/Megatron
-    if compression == "none" and fmt in ("safetensors", "npy"):
+    if compression == "none" and format_class(fmt).random_access:
         return ids
     np.ascontiguousarray(ids, dtype=np.int32).tofile(spill)
     shape = (len(ids), sequence_length)

@@ -1,9 +1,9 @@
 """Check an output folder against its own index, for every shard format and compression.
 
 Per shard: its files (the main one and any sidecar, like Megatron's ``.idx``) exist with the
-index's bytes and sha256; each file keeps its format's rules (read by ``corpusforge.loader.reader``,
-the one reader the loader uses too; for Megatron also the ``.idx`` sizes, pointers and ``doc_idx``
-against the ``.bin``); the stored tensors are the index's ``dtypes`` with (samples,
+index's bytes and sha256; each file keeps its format's rules (the format's ``check``, then its
+``read`` through ``corpusforge.shards.reader``, the one reader the loader uses too: for Megatron
+also the ``.idx`` sizes, pointers and ``doc_idx`` against the ``.bin``); the stored tensors are the index's ``dtypes`` with (samples,
 sequence_length) shapes; and their values agree with ``input_ids``: ids inside the vocabulary,
 ``attention_mask``, ``labels``, ``position_ids``, ``document_ids`` and ``modality_mask`` as the
 writer derives them, non-pad tokens as the index counts them. Then the split and total counts.
@@ -18,10 +18,11 @@ import numpy as np
 import orjson
 
 from corpusforge.errors import CorpusforgeError
-from corpusforge.loader.reader import FORMAT_SUFFIXES, IDS_ONLY, read_megatron_index, read_stored, shard_kind
 from corpusforge.remote import is_url
+from corpusforge.shards.formats import format_class, format_names, shard_kind
 from corpusforge.shards.index import INDEX_NAME
 from corpusforge.shards.packer import sample_tensors
+from corpusforge.shards.reader import read_stored
 from corpusforge.state import file_sha256
 from corpusforge.tokenize.special import SpecialIds, special_of_index
 
@@ -73,8 +74,8 @@ def _validate_folder(out: Path) -> tuple[list[str], dict[str, Any]]:
     except orjson.JSONDecodeError as exc:
         return [f"{index_path}: not valid JSON ({exc})"], {}
     fmt = index.get("format", "safetensors")
-    if fmt not in FORMAT_SUFFIXES.values():
-        return [f"{index_path}: format {fmt!r} is unknown; known: {', '.join(FORMAT_SUFFIXES.values())}"], {}
+    if fmt not in format_names():
+        return [f"{index_path}: format {fmt!r} is unknown; known: {', '.join(format_names())}"], {}
     tok = index.get("tokenizer", {})
     vocab = tok.get("vocab_size")
     tok_path = out / tok.get("path", "tokenizer.json")
@@ -146,58 +147,22 @@ def check_shard(out: Path, entry: dict[str, Any], index: dict[str, Any], vocab: 
     try:
         kind, _ = shard_kind(path)
     except ValueError:
-        return [f"{name}: not a shard file name of any format ({', '.join(FORMAT_SUFFIXES)})"]
+        return [f"{name}: not a shard file name of any format ({', '.join(format_names())})"]
     if kind != fmt:
         return [f"{name}: a {kind} file, but the index says format {fmt!r}"]
     dtypes = index.get("dtypes", REQUIRED)
-    if kind == "megatron":
-        faults = _check_megatron(path, entry, length, np.dtype(dtypes["input_ids"]))
-        if faults:
-            return faults
+    contract = format_class(kind)
+    faults = contract.check(path, entry, length, np.dtype(dtypes["input_ids"]))
+    if faults:
+        return faults
     try:
         stored = read_stored(path, length, special_of_index(index).pad)
     except Exception as exc:  # decompressors, pyarrow and numpy raise their own error types for damaged files
         reason = str(exc).replace(f"{path}: ", "").replace(f"{out}/", "")
         return [f"{name}: not a readable {kind} shard ({reason})"]
-    expected = {"input_ids": dtypes["input_ids"]} if kind in IDS_ONLY else dtypes
-    if kind == "megatron":  # rows are rebuilt as int32 from the .bin, whatever its token dtype
-        expected = {"input_ids": "int32"}
+    expected = contract.stored_dtypes(dtypes)
     faults = _check_schema(name, stored, expected, (entry["samples"], length))
     return faults or _check_values(name, stored, entry, vocab, index.get("media"), special_of_index(index))
-
-
-def _check_megatron(bin_path: Path, entry: dict[str, Any], length: int, token_dtype: np.dtype) -> list[str]:
-    """Faults of a Megatron pair: the ``.idx`` describes ``samples`` back-to-back sequences of at most
-    ``length`` tokens of the index's dtype filling the ``.bin``, one document each (``doc_idx`` 0..samples)."""
-    name = entry["path"]
-    idx_name = name[: -len(".bin")] + ".idx"
-    try:
-        idx = read_megatron_index(bin_path.with_suffix(".idx"))
-    except ValueError as exc:
-        return [f"{idx_name}: {str(exc).split(': ', 1)[-1]}"]
-    faults = []
-    if idx.version != 1:
-        faults.append(f"{idx_name}: version {idx.version}, the writer writes version 1")
-    if idx.dtype != token_dtype:
-        faults.append(f"{idx_name}: token dtype {idx.dtype}, expected {token_dtype}")
-    n = len(idx.sizes)
-    if n != entry["samples"]:
-        faults.append(f"{idx_name}: {n} sequences, index says {entry['samples']} samples")
-    bad = np.flatnonzero((idx.sizes < 1) | (idx.sizes > length))
-    if len(bad):
-        faults.append(f"{idx_name}: {len(bad)} sequence sizes outside 1-{length} (first: sequence {bad[0]}, "
-                      f"size {idx.sizes[bad[0]]})")
-    want = (np.cumsum(idx.sizes, dtype=np.int64) - idx.sizes) * idx.dtype.itemsize
-    bad = np.flatnonzero(idx.pointers != want)
-    if len(bad):
-        faults.append(f"{idx_name}: {len(bad)} pointers off (first: sequence {bad[0]} at byte {idx.pointers[bad[0]]}, "
-                      f"expected {want[bad[0]]}: sequences lie back to back)")
-    if not np.array_equal(idx.doc_idx, np.arange(n + 1)):
-        faults.append(f"{idx_name}: doc_idx is not 0..{n} (one document per sequence)")
-    need = int(idx.sizes.sum(dtype=np.int64)) * idx.dtype.itemsize
-    if bin_path.stat().st_size != need:
-        faults.append(f"{name}: {bin_path.stat().st_size} bytes, the .idx sizes need {need}")
-    return faults
 
 
 def _check_schema(name: str, stored: dict[str, np.ndarray], expected: dict[str, str],
