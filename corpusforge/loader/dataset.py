@@ -26,6 +26,7 @@ from corpusforge.loader.blend import Blend
 from corpusforge.loader.order import ALGORITHMS, DEFAULT_BLOCK, EpochOrder
 from corpusforge.loader.reader import open_shard
 from corpusforge.loader.store import INDEX_NAME, ShardStore, shard_files
+from corpusforge.shards.formats import format_class, format_names
 from corpusforge.tokenize.special import special_of_index
 
 STATE_VERSION = 1
@@ -87,6 +88,11 @@ class ShardIterator:
         for i, store in enumerate(self.stores):
             here = store.read_index()
             index = index or here  # the first output's tensors and layout stand for all
+            fmt = format_class(here.get("format", "safetensors"))
+            if not fmt.loader_readable:  # a write-only format: fail here, not in a worker mid-epoch
+                readable = [n for n in format_names() if format_class(n).loader_readable]
+                raise ValueError(f"{store.describe()}: shard format {fmt.name!r} is write-only (loader_readable is "
+                                 f"False); the loader reads {', '.join(readable)}")
             mine = [s for s in here["shards"] if s["split"] == split]
             if not mine:
                 have = sorted({s["split"] for s in here["shards"]})
