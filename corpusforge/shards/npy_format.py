@@ -8,7 +8,15 @@ from pathlib import Path
 import numpy as np
 
 from corpusforge.registry import SHARD_FORMATS
-from corpusforge.shards.contract import BLOCK_ROWS, OpenFile, Rows, ShardFormat, TensorsOf, read_decompressed
+from corpusforge.shards.contract import (
+    BLOCK_ROWS,
+    OpenFile,
+    Rows,
+    ShardFormat,
+    TensorsOf,
+    read_decompressed,
+    split_compression,
+)
 
 
 @SHARD_FORMATS.register("npy")
@@ -39,6 +47,6 @@ class NpyFormat(ShardFormat):
     @classmethod
     def read(cls, path: Path, sequence_length: int, pad: int) -> dict[str, np.ndarray]:
         """``input_ids`` as written (its dtype kept): memory-mapped, or decompressed into memory."""
-        if path.name.endswith(".npy"):
+        if split_compression(path)[1] == "none":
             return {"input_ids": np.load(path, mmap_mode="r", allow_pickle=False)}
         return {"input_ids": np.load(io.BytesIO(read_decompressed(path)), allow_pickle=False)}

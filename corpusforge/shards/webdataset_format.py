@@ -27,6 +27,7 @@ from corpusforge.shards.contract import (
     ShardFormat,
     TensorsOf,
     read_decompressed,
+    split_compression,
 )
 
 KEY_DIGITS = 8
@@ -78,7 +79,7 @@ class WebDatasetFormat(ShardFormat):
     @classmethod
     def read(cls, path: Path, sequence_length: int, pad: int) -> dict[str, np.ndarray]:
         """Every tensor as (samples, sequence_length), stacked from the members in tar order."""
-        source = io.BytesIO(read_decompressed(path)) if not path.name.endswith(".tar") else None
+        source = io.BytesIO(read_decompressed(path)) if split_compression(path)[1] != "none" else None
         try:
             tar = tarfile.open(path if source is None else None, mode="r:", fileobj=source)
         except tarfile.TarError as exc:
