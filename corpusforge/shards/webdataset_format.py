@@ -84,25 +84,11 @@ class WebDatasetFormat(ShardFormat):
             tar = tarfile.open(path if source is None else None, mode="r:", fileobj=source)
         except tarfile.TarError as exc:
             raise ValueError(f"{path}: not a tar file ({exc})") from None
-        columns: dict[str, list[np.ndarray]] = {}
-        keys: list[str] = []
-        with tar:
-            for member in tar:
-                key, _, field = member.name.partition(".")
-                if not member.isfile() or "/" in member.name or not field.endswith(".npy"):
-                    raise ValueError(f"{path}: member {member.name!r} is not a <key>.<tensor>.npy file")
-                if not keys or key != keys[-1]:
-                    if keys and key < keys[-1]:  # keys rise, so a sample's members lie together
-                        raise ValueError(f"{path}: member {member.name!r} is out of order (after sample {keys[-1]})")
-                    keys.append(key)
-                name = field[: -len(".npy")]
-                column = columns.setdefault(name, [])
-                if len(column) != len(keys) - 1:
-                    raise ValueError(f"{path}: sample {key} holds {name} twice, or an earlier sample lacks it")
-                try:
-                    column.append(np.load(io.BytesIO(tar.extractfile(member).read()), allow_pickle=False))  # type: ignore[union-attr]
-                except ValueError as exc:
-                    raise ValueError(f"{path}: member {member.name!r} is not a .npy array ({exc})") from None
+        try:
+            with tar:
+                columns, keys = cls._columns(path, tar)
+        except (tarfile.TarError, EOFError) as exc:  # a tar cut short or damaged past its first header
+            raise ValueError(f"{path}: not a readable tar ({exc})") from None
         if not keys:
             return {"input_ids": np.zeros((0, sequence_length), np.int32)}
         out = {}
@@ -114,3 +100,28 @@ class WebDatasetFormat(ShardFormat):
                 raise ValueError(f"{path}: {name} rows are not 1-D of one length (shapes {sorted(shapes)[:3]})")
             out[name] = np.stack(column)
         return out
+
+    @staticmethod
+    def _columns(path: Path, tar: tarfile.TarFile) -> tuple[dict[str, list[np.ndarray]], list[str]]:
+        """Each tensor's rows in sample order, and the sample keys; ``ValueError`` where the members
+        break the layout (a member of no sample, samples interleaved, a tensor twice or missing)."""
+        columns: dict[str, list[np.ndarray]] = {}
+        keys: list[str] = []
+        for member in tar:
+            key, _, field = member.name.partition(".")
+            if not member.isfile() or "/" in member.name or not field.endswith(".npy"):
+                raise ValueError(f"{path}: member {member.name!r} is not a <key>.<tensor>.npy file")
+            if not keys or key != keys[-1]:
+                if keys and key < keys[-1]:  # keys rise, so a sample's members lie together
+                    raise ValueError(f"{path}: member {member.name!r} is out of order (after sample {keys[-1]})")
+                keys.append(key)
+            name = field[: -len(".npy")]
+            column = columns.setdefault(name, [])
+            if len(column) != len(keys) - 1:
+                raise ValueError(f"{path}: sample {key} holds {name} twice, or an earlier sample lacks it")
+            data = tar.extractfile(member).read()  # type: ignore[union-attr]
+            try:
+                column.append(np.load(io.BytesIO(data), allow_pickle=False))
+            except (ValueError, EOFError) as exc:
+                raise ValueError(f"{path}: member {member.name!r} is not a .npy array ({exc})") from None
+        return columns, keys

@@ -108,6 +108,11 @@ def test_validate_accepts_the_output_and_names_a_tar_missing_a_member(tar_out, t
                 dst.addfile(member, src.extractfile(member))
     with pytest.raises(ValueError, match=r"shard_00000.tar: sample 00000002 holds labels twice, or an earlier sample"):
         read_stored(broken, 32)
+    cut = tmp_path / "cut" / "shard_00000.tar"
+    cut.parent.mkdir()
+    cut.write_bytes(shard.read_bytes()[:3000])
+    with pytest.raises(ValueError, match=r"cut/shard_00000.tar: not a readable tar \("):
+        read_stored(cut, 32)
 
 
 def test_rerun_gives_byte_identical_tars(tar_out, tmp_path):
