@@ -48,7 +48,7 @@ class ShardStore:
             self.cache_dir = Path(cache_dir) if cache_dir else mirror_dir(self.url) / "_loader_cache"
             self.cache_dir.mkdir(parents=True, exist_ok=True)
         self._pid = os.getpid()
-        self.pinned: set[str] = set()  # index paths this process has open: never evicted
+        self.pinned: set[str] = set()  # index paths of the files (sidecars too) this process has open: never evicted
         self.queued: set[str] = set()  # index paths waiting for the prefetch thread
         self.fetched_bytes = 0  # bytes downloaded by this process (for tests and benchmarks)
         self._lock, self._fetch_lock = threading.Lock(), threading.Lock()
@@ -102,7 +102,7 @@ class ShardStore:
             return self.root / info["path"]
         self.fs  # noqa: B018  (a worker's own client and locks, before they are used)
         with self._lock:
-            self.pinned.add(info["path"])
+            self.pinned.update(shard_files(info))
         self._fetch(info)
         local = self.cache_dir / info["path"]  # type: ignore[operator]
         os.utime(local)  # least recently used is evicted first
@@ -111,7 +111,7 @@ class ShardStore:
     def release(self, info: dict[str, Any]) -> None:
         """Shard ``info`` is no longer open here: the cache may evict it."""
         with self._lock:
-            self.pinned.discard(info["path"])
+            self.pinned.difference_update(shard_files(info))
 
     def ahead(self, infos: list[dict[str, Any]]) -> None:
         """Fetch these shards in the background, in order, while there is room for them."""
@@ -176,7 +176,6 @@ class ShardStore:
         need = int(info.get("bytes") or 0)
         with self._lock:
             keep = {self.cache_dir / pin for pin in self.pinned}  # type: ignore[operator]
-            keep |= {p.with_suffix(".idx") for p in keep}
         if not self._make_room(need, keep, room_only):
             if room_only:
                 return  # no room ahead of time: the reader fetches it when it gets there

@@ -14,6 +14,7 @@ from corpusforge.recipe import load_recipe
 from corpusforge.registry import SHARD_FORMATS
 from corpusforge.shards.formats import ShardFormat, format_class, format_names, shard_kind
 from corpusforge.shards.validate import validate_output
+from tests.ingest.test_s3 import s3_endpoint  # noqa: F401  (the moto server fixture)
 
 from .conftest import DATA, make_shards
 
@@ -120,6 +121,28 @@ def test_a_write_only_format_is_written_but_refused_by_the_loader_and_validate(r
     assert faults and all(re.fullmatch(r"(train|val)/shard_\d{5}\.w32: not a readable raw_write_only shard \(shard "
                                        r"format 'raw_write_only' is write-only \(loader_readable is False\)\)", f)
                           for f in faults), faults[:2]
+
+
+def test_a_format_with_sidecars_streams_from_s3_through_a_cache_smaller_than_the_split(s3_endpoint, tmp_path):  # noqa: F811
+    """The store pins and fetches every file an index entry lists (Megatron's .idx beside its .bin)."""
+    import s3fs
+
+    out = make_shards(tmp_path / "out", format="megatron", max_tokens_per_shard=320, max_shard_bytes=1_000_000)
+    fs = s3fs.S3FileSystem()
+    fs.mkdir("formats")
+    fs.put(str(out) + "/", "formats/out/", recursive=True)
+    kw = {"batch_size": 8, "seed": 5, "shuffle_block_size": 48}
+    train_bytes = sum(s["bytes"] for s in ShardIterator(out).shards)
+    remote = ShardIterator("s3://formats/out", cache_dir=tmp_path / "cache", cache_limit=train_bytes // 4, **kw)
+    got, want = list(remote), list(ShardIterator(out, **kw))
+    assert len(got) == len(want) > 0
+    for a, b in zip(got, want, strict=True):
+        for k in b:
+            np.testing.assert_array_equal(a[k], b[k])
+    assert remote.store.fetched_bytes >= train_bytes
+    pinned = remote.store.pinned  # the shards still open: each with its .idx, both in the cache
+    assert pinned and {p[:-4] for p in pinned if p.endswith(".bin")} == {p[:-4] for p in pinned if p.endswith(".idx")}
+    assert all((tmp_path / "cache" / p).is_file() for p in pinned)
 
 
 def test_shards_never_import_the_loader():
