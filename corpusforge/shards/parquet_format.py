@@ -45,7 +45,7 @@ class ParquetFormat(ShardFormat):
         import pyarrow.parquet as pq
 
         buf = io.BytesIO()
-        pq.write_table(self._table(tensors, metadata), buf, compression="zstd", row_group_size=self.ROW_GROUP)
+        pq.write_table(self._table(self.stored(tensors), metadata), buf, compression="zstd", row_group_size=self.ROW_GROUP)
         return {".parquet": buf.getvalue()}
 
     def write(self, open_file: OpenFile, rows: Rows, tensors_of: TensorsOf, metadata: dict[str, str]) -> None:
@@ -55,7 +55,7 @@ class ParquetFormat(ShardFormat):
         with open_file(".parquet", None) as fh:
             writer = None
             for lo in range(0, max(len(rows), 1), self.ROW_GROUP):  # an empty shard: one empty table
-                table = self._table(tensors_of(rows[lo : lo + self.ROW_GROUP], None), metadata)
+                table = self._table(self.stored(tensors_of(rows[lo : lo + self.ROW_GROUP], None)), metadata)
                 if writer is None:
                     writer = pq.ParquetWriter(RawWriter(fh.write), table.schema, compression="zstd")
                 writer.write_table(table, row_group_size=self.ROW_GROUP)

@@ -149,3 +149,17 @@ def test_shards_never_import_the_loader():
     shards = Path(__file__).resolve().parents[2] / "corpusforge" / "shards"
     offenders = [p.name for p in shards.glob("*.py") if "corpusforge.loader" in p.read_text()]
     assert offenders == []
+
+
+def test_parquet_with_uint16_ids_stores_uint16_and_validates_with_the_tokens_of_int32(tmp_path):
+    import pyarrow.parquet as pq
+
+    wide = make_shards(tmp_path / "i32", format="parquet")
+    narrow = make_shards(tmp_path / "u16", format="parquet", token_dtype="uint16")
+    first = sorted((narrow / "train").glob("*.parquet"))[0]
+    assert str(pq.read_schema(first).field("input_ids").type) == "list<element: uint16>"
+    assert validate_output(narrow)[0] == []
+    def ids(out: Path) -> np.ndarray:  # all rows in order: shards cut by bytes hold more uint16 rows
+        return np.concatenate([open_shard(p, 32)["input_ids"] for p in sorted((out / "train").glob("*.parquet"))])
+
+    np.testing.assert_array_equal(ids(wide), ids(narrow))
