@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -118,11 +119,36 @@ class RefreshPolicy:
         return self.mode == "always" or (self.mode == "ttl" and now - checked >= self.ttl)
 
 
+ReadMethod = Callable[["Source", TaskInput, "TaskContext"], Iterator[Document]]
+
+
+def _stamping(read: ReadMethod) -> ReadMethod:
+    """``read`` with ``source_name`` put into every document's metadata (mixtures, caps per
+    source and erasure go by it): the one place it is done, for every source."""
+    @functools.wraps(read)
+    def stamped(self: Source, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
+        name = self.source_name
+        for doc in read(self, task, ctx):
+            doc.metadata["source_name"] = name
+            yield doc
+
+    stamped.stamps_source_name = True  # type: ignore[attr-defined]
+    return stamped
+
+
 class Source(ABC):
-    """A registered source type; its constructor arguments are its recipe options."""
+    """A registered source type; its constructor arguments are its recipe options.
+
+    A source implements ``plan`` and ``read``; the base class stamps ``source_name`` into the
+    metadata of every document ``read`` yields (a subclass's ``read`` is wrapped when the class
+    is made), and ``documents`` is what the pipeline takes: ``read`` with the checks every
+    source shares. A subclass may not override ``documents``."""
 
     name: ClassVar[str] = "source"
     source_name: str
+    # False for a source whose documents already carry the name they were first read under
+    # (``documents``: an earlier corpusforge output), which must survive a re-read.
+    stamps_source_name: ClassVar[bool] = True
     # Whether parts are files whose content the manifest hashes (see manifest.py).
     hash_inputs: bool = False
     # Non-file sources set a policy and implement ``fingerprints``: their parts then get a digest of
@@ -134,9 +160,23 @@ class Source(ABC):
     def plan(self, task_bytes: int) -> list[TaskInput]:
         """Cut the input into tasks of about ``task_bytes`` each, in a deterministic order."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "documents" in cls.__dict__:
+            raise TypeError(f"{cls.__name__} overrides Source.documents(); implement read() instead "
+                            "(documents() applies what every source shares)")
+        read = cls.__dict__.get("read")
+        if cls.stamps_source_name and read is not None and not getattr(read, "stamps_source_name", False):
+            cls.read = _stamping(read)  # type: ignore[method-assign]
+
     @abstractmethod
     def read(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
-        """Yield the task's documents; quarantine (``ctx.quarantine``) what cannot be read."""
+        """Yield the task's documents; quarantine (``ctx.quarantine``) what cannot be read.
+        ``source_name`` need not be set: the base class stamps it."""
+
+    def documents(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
+        """The task's documents as the pipeline takes them: ``read``'s, stamped with ``source_name``."""
+        return self.read(task, ctx)
 
     def fingerprints(self, parts: list[Part], work: Path, since: float | None = None) -> list[dict[str, Any]]:
         """A cheap JSON summary of each part's current content (row count, validators, page hash);

@@ -32,6 +32,8 @@ class CorpusforgeDocuments(Source):
     """The documents of an earlier corpusforge output (``path``: the output folder or its
     ``documents/``), ids and metadata kept, one task per task of the run that wrote them."""
 
+    stamps_source_name = False  # a document keeps the source_name of the run that first read it
+
     hash_inputs = True
 
     def __init__(self, name: str, path: str):

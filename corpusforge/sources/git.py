@@ -201,7 +201,6 @@ class GitSource(Source):
                 ctx.quarantine(f"{task.parts[0].path}@{commit[:12]}:{path}", f"invalid UTF-8 at byte {exc.start}", None)
                 continue
             meta = {**self.extra_metadata, "repo": repo, "commit": commit, "path": path, **license_meta,
-                    "language": kind.language or ("license" if is_license_file(path) else kind.family),
-                    "source_name": self.source_name}
+                    "language": kind.language or ("license" if is_license_file(path) else kind.family)}
             yield Document(text, make_doc_id(f"{self.source_name}/{path}", 0, text),
                            f"{task.parts[0].path}/{path}", 0, meta)

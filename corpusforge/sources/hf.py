@@ -162,7 +162,7 @@ class HFDatasetSource(Source):
             doc_id = fields.get(self.id_field) if self.id_field else None
             for name in used:  # already in the text
                 fields.pop(name, None)
-            meta = {**self.extra_metadata, **_jsonable(fields), "source_name": self.source_name}
+            meta = {**self.extra_metadata, **_jsonable(fields)}
             yield Document(text, str(doc_id) if doc_id is not None else make_doc_id(key, i, text), self.uri, i, meta)
 
 

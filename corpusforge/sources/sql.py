@@ -154,7 +154,7 @@ class SqlSource(Source):
                             doc_id = fields.get(self.id_field) if self.id_field else None
                             for key in used:  # already in the text
                                 fields.pop(key, None)
-                            meta = {**self.extra_metadata, **fields, "source_name": self.source_name}
+                            meta = {**self.extra_metadata, **fields}
                             yield Document(text, str(doc_id) if doc_id is not None else
                                            make_doc_id(f"{self.source_name}/{self.query}", row_no, text),
                                            where, row_no, meta)

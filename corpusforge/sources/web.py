@@ -318,8 +318,7 @@ class UrlsSource(Source):
                     except ExtractionError as exc:
                         ctx.quarantine(where, str(exc), None)
                         continue
-                    meta = {**self.extra_metadata, **meta, "url": redact_url(str(meta.get("url") or final_url)),
-                            "source_name": self.source_name}
+                    meta = {**self.extra_metadata, **meta, "url": redact_url(str(meta.get("url") or final_url))}
                     yield Document(text, make_doc_id(f"{self.source_name}/{part.key}", 0, text), where, 0, meta)
         finally:
             fetcher.close()
@@ -533,7 +532,7 @@ class RestApiSource(Source):
                     for name in used:  # already in the text
                         fields.pop(name, None)
                     offset = page * 1_000_000 + i
-                    meta = {**self.extra_metadata, **fields, "source_name": self.source_name}
+                    meta = {**self.extra_metadata, **fields}
                     yield Document(text, str(doc_id) if doc_id is not None else
                                    make_doc_id(f"{self.source_name}/{self.url}", offset, text), uri, offset, meta)
                     count += 1
