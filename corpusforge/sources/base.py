@@ -119,36 +119,68 @@ class RefreshPolicy:
         return self.mode == "always" or (self.mode == "ttl" and now - checked >= self.ttl)
 
 
+# The largest document a source yields (UTF-8 bytes of its text); larger ones are quarantined with
+# the reason. Steps hold a document's words and lines at once (a few times its size as Python
+# objects): at 8 MB, a book-length text, the default steps stay under the documented 400 MB per worker.
+DEFAULT_MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
+
 ReadMethod = Callable[["Source", TaskInput, "TaskContext"], Iterator[Document]]
 
 
-def _stamping(read: ReadMethod) -> ReadMethod:
-    """``read`` with ``source_name`` put into every document's metadata (mixtures, caps per
-    source and erasure go by it): the one place it is done, for every source."""
+def check_max_document_bytes(value: int | None) -> int:
+    """The ``max_document_bytes`` option as a cap in bytes, -1 for ``null`` (no cap)."""
+    if value is not None and value < 1:
+        raise ValueError(f"max_document_bytes: {value} must be 1 or more (null: no limit)")
+    return -1 if value is None else value
+
+
+def capped(docs: Iterator[Document], cap: int, ctx: TaskContext) -> Iterator[Document]:
+    """``docs`` without those over ``cap`` bytes of UTF-8 text, quarantined with the reason."""
+    for doc in docs:
+        n = len(doc.text)
+        if n > cap or (4 * n > cap and len(doc.text.encode("utf-8", "surrogatepass")) > cap):
+            ctx.quarantine(f"{doc.source} at {doc.offset}",
+                           f"document too large: over {cap:,} bytes (max_document_bytes)", None)
+            continue
+        yield doc
+
+
+def _checked(read: ReadMethod) -> ReadMethod:
+    """``read`` with what every source shares: a document over the source's ``max_document_bytes``
+    is quarantined, and ``source_name`` is put into every document's metadata (mixtures, caps per
+    source and erasure go by it). The one place both are done, for every source."""
     @functools.wraps(read)
-    def stamped(self: Source, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
+    def checked(self: Source, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
+        docs = read(self, task, ctx)
+        if self.max_document_bytes >= 0:
+            docs = capped(docs, self.max_document_bytes, ctx)
+        if not self.stamps_source_name:
+            yield from docs
+            return
         name = self.source_name
-        for doc in read(self, task, ctx):
+        for doc in docs:
             doc.metadata["source_name"] = name
             yield doc
 
-    stamped.stamps_source_name = True  # type: ignore[attr-defined]
-    return stamped
+    checked.shared_checks = True  # type: ignore[attr-defined]
+    return checked
 
 
 class Source(ABC):
     """A registered source type; its constructor arguments are its recipe options.
 
-    A source implements ``plan`` and ``read``; the base class stamps ``source_name`` into the
-    metadata of every document ``read`` yields (a subclass's ``read`` is wrapped when the class
-    is made), and ``documents`` is what the pipeline takes: ``read`` with the checks every
-    source shares. A subclass may not override ``documents``."""
+    A source implements ``plan`` and ``read``. The base class wraps a subclass's ``read`` when the
+    class is made (``_checked``): documents over ``max_document_bytes`` are quarantined and
+    ``source_name`` is stamped into the metadata of every other one, so no source has to
+    remember either. ``documents`` is what the pipeline takes; a subclass may not override it."""
 
     name: ClassVar[str] = "source"
     source_name: str
     # False for a source whose documents already carry the name they were first read under
     # (``documents``: an earlier corpusforge output), which must survive a re-read.
     stamps_source_name: ClassVar[bool] = True
+    # The cap on a document's UTF-8 bytes (-1: none); sources with the option set it per instance.
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
     # Whether parts are files whose content the manifest hashes (see manifest.py).
     hash_inputs: bool = False
     # Non-file sources set a policy and implement ``fingerprints``: their parts then get a digest of
@@ -166,16 +198,17 @@ class Source(ABC):
             raise TypeError(f"{cls.__name__} overrides Source.documents(); implement read() instead "
                             "(documents() applies what every source shares)")
         read = cls.__dict__.get("read")
-        if cls.stamps_source_name and read is not None and not getattr(read, "stamps_source_name", False):
-            cls.read = _stamping(read)  # type: ignore[method-assign]
+        if read is not None and not getattr(read, "shared_checks", False):
+            cls.read = _checked(read)  # type: ignore[method-assign]
 
     @abstractmethod
     def read(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
         """Yield the task's documents; quarantine (``ctx.quarantine``) what cannot be read.
-        ``source_name`` need not be set: the base class stamps it."""
+        ``source_name`` and ``max_document_bytes`` need no code here: the base class applies them."""
 
     def documents(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
-        """The task's documents as the pipeline takes them: ``read``'s, stamped with ``source_name``."""
+        """The task's documents as the pipeline takes them: ``read``'s, each stamped with
+        ``source_name``, none over ``max_document_bytes``."""
         return self.read(task, ctx)
 
     def fingerprints(self, parts: list[Part], work: Path, since: float | None = None) -> list[dict[str, Any]]:

@@ -32,7 +32,14 @@ from corpusforge.media.reader import MediaOptions, MediaReading
 from corpusforge.redact_urls import redact_url
 from corpusforge.registry import SOURCES
 from corpusforge.sources import readers
-from corpusforge.sources.base import Part, Source, TaskInput
+from corpusforge.sources.base import (
+    DEFAULT_MAX_DOCUMENT_BYTES,
+    Part,
+    Source,
+    TaskInput,
+    capped,
+    check_max_document_bytes,
+)
 from corpusforge.sources.compression import (
     COMPRESSED_SUFFIXES,
     DEFAULT_EXPANSION_FLOOR_BYTES,
@@ -47,10 +54,6 @@ from corpusforge.sources.record_formats import CsvOptions
 if TYPE_CHECKING:
     from corpusforge.observe.stats import TaskContext
 
-# The largest document read (UTF-8 bytes of its text); larger ones are quarantined with the reason.
-# Steps hold a document's words and lines at once (a few times its size as Python objects): at
-# 8 MB, a book-length text, the default steps stay under the documented 400 MB per worker.
-DEFAULT_MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
 
 
 
@@ -152,9 +155,7 @@ class FilesSource(Source):
         if skip < 0 or (limit is not None and limit < 1):
             raise ValueError(f"skip: {skip}, limit: {limit}: skip must be 0 or more and limit 1 or more (null: no limit)")
         self.skip, self.limit = skip, limit
-        if max_document_bytes is not None and max_document_bytes < 1:
-            raise ValueError(f"max_document_bytes: {max_document_bytes} must be 1 or more (null: no limit)")
-        self.max_document_bytes = -1 if max_document_bytes is None else max_document_bytes
+        self.max_document_bytes = check_max_document_bytes(max_document_bytes)
         self.members: dict[str, bytes] = {}  # archive members being read, by their path (archives.py)
 
     @property
@@ -329,25 +330,15 @@ class FilesSource(Source):
 
     def read(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
         docs = self._read_task(task, ctx)
-        if self.max_document_bytes >= 0:
-            docs = self._capped(docs, ctx)
         if self.skip or self.limit is not None:
+            # Documents over the cap do not count towards skip and limit (the base class caps
+            # every source's documents, but after read). Line and whole-file readers skip such a
+            # record without holding it; the cap catches the other formats (an extracted page).
+            if self.max_document_bytes >= 0:
+                docs = capped(docs, self.max_document_bytes, ctx)
             yield from itertools.islice(docs, self.skip, None if self.limit is None else self.skip + self.limit)
             return
         yield from docs
-
-    def _capped(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
-        """``docs`` without those over ``max_document_bytes`` of UTF-8 text, quarantined. Line and
-        whole-file readers skip such a record without holding it; this catches the other formats
-        (a Parquet row, an extracted page)."""
-        cap = self.max_document_bytes
-        for doc in docs:
-            n = len(doc.text)
-            if n > cap or (4 * n > cap and len(doc.text.encode("utf-8", "surrogatepass")) > cap):
-                ctx.quarantine(f"{doc.source} at {doc.offset}",
-                               f"document too large: over {cap:,} bytes (max_document_bytes)", None)
-                continue
-            yield doc
 
     def _read_task(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
         for part in task.parts:

@@ -24,7 +24,13 @@ from corpusforge.extract.detect import HEAD_BYTES, sniff
 from corpusforge.extract.formats import is_license_file
 from corpusforge.redact_urls import redact_url
 from corpusforge.registry import SOURCES
-from corpusforge.sources.base import Part, Source, TaskInput
+from corpusforge.sources.base import (
+    DEFAULT_MAX_DOCUMENT_BYTES,
+    Part,
+    Source,
+    TaskInput,
+    check_max_document_bytes,
+)
 
 if TYPE_CHECKING:
     from corpusforge.observe.stats import TaskContext
@@ -127,8 +133,10 @@ class GitSource(Source):
         exclude: list[str] | None = None,
         max_file_bytes: int = 1_000_000,
         metadata: dict[str, Any] | None = None,
+        max_document_bytes: int | None = DEFAULT_MAX_DOCUMENT_BYTES,
     ):
         self.source_name = name
+        self.max_document_bytes = check_max_document_bytes(max_document_bytes)
         self.url = path if is_remote(path) else None
         self.path, self.rev = (path if self.url else str(Path(path).expanduser())), rev
         self.include, self.exclude = include or [], exclude or []

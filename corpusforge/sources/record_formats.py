@@ -126,7 +126,7 @@ class ParquetFormat(RecordFormat):
     def records(self, source: FilesSource, part: Part, stream: IO[bytes], plain: bool, ctx: TaskContext
                 ) -> Iterator[readers.Record]:
         return readers.read_parquet(_seekable(stream, plain, part.path), part.path, ctx.quarantine, source.text_field,
-                                    part.start, part.end, source.text_template)
+                                    part.start, part.end, source.text_template, source.max_document_bytes)
 
 
 @INPUT_FORMATS.register("arrow")
