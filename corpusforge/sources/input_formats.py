@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from corpusforge.registry import Registry
+from corpusforge.registry import Registry, load_builtins
 
 if TYPE_CHECKING:
     from corpusforge.document import Document
@@ -110,9 +110,9 @@ _cache: dict[str, Any] = {"n": -1}
 
 def _tables() -> dict[str, Any]:
     """Lookup tables derived from the registry, rebuilt when a format is registered."""
-    names = INPUT_FORMATS.names()  # loads the built-in formats first
-    if _cache["n"] != len(names):
-        classes = {n: INPUT_FORMATS.get(n) for n in names}
+    load_builtins()
+    if _cache["n"] != len(INPUT_FORMATS._items):  # checked per file: no sorting of names here
+        classes = {n: INPUT_FORMATS.get(n) for n in INPUT_FORMATS.names()}
         by_detect: dict[str, dict[str, str]] = {}
         planned: dict[str, str] = {}
         for n, cls in classes.items():
@@ -121,7 +121,7 @@ def _tables() -> dict[str, Any]:
                     by_detect.setdefault(cls.detect, {}).setdefault(ext, n)
                 if cls.planned:
                     planned.setdefault(ext, n)
-        _cache.update(n=len(names), readers={n: cls() for n, cls in classes.items()}, by_detect=by_detect,
+        _cache.update(n=len(classes), readers={n: cls() for n, cls in classes.items()}, by_detect=by_detect,
                       planned=planned, detected={e: n for t in by_detect.values() for e, n in t.items()})
     return _cache
 
