@@ -1,8 +1,9 @@
 """What a file is: its content type from magic bytes first, its extension second.
 
 ``sniff(head, name)`` looks at the first bytes (after decompression) and the file name and
-returns a ``Kind``: the reader family (``pdf``, ``docx``, ``html``, ``code``, ``image`` ...) and,
-for code, the language. Extensions only decide between formats the bytes cannot tell apart
+returns a ``Kind``: the input format (``pdf``, ``docx``, ``html``, ``code``, ``image`` ...) and,
+for code, the language. Which extensions mean which format comes from the registered formats
+(``sources/input_formats.py``; each one's ``detect`` says how far its name is trusted). Extensions only decide between formats the bytes cannot tell apart
 (JSON Lines vs plain text, Python vs Go); a PNG named ``notes.txt`` is still an image.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from corpusforge.sources.archives import is_tar_header
 from corpusforge.sources.compression import strip_compression_suffix
+from corpusforge.sources.input_formats import extension_kinds
 
 HEAD_BYTES = 8192
 
@@ -56,21 +58,6 @@ _SHEBANG = [
     (re.compile(rb"node|deno"), "javascript"), (re.compile(rb"ruby"), "ruby"), (re.compile(rb"perl"), "perl"),
     (re.compile(rb"php"), "php"), (re.compile(rb"lua"), "lua"), (re.compile(rb"Rscript"), "r"),
 ]
-_EXT_KIND = {
-    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet", ".pq": "parquet",
-    ".csv": "csv", ".tsv": "tsv", ".md": "markdown", ".markdown": "markdown", ".mdx": "markdown",
-    ".rst": "rst", ".rest": "rst", ".html": "html", ".htm": "html", ".xhtml": "html", ".xml": "xml",
-    ".svg": "xml", ".warc": "warc", ".arc": "warc", ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx",
-    ".xlsx": "xlsx", ".xlsm": "xlsx", ".doc": "legacy_office", ".xls": "legacy_office",
-    ".ppt": "legacy_office", ".epub": "epub", ".odt": "odf", ".odp": "odf", ".ods": "odf",
-    ".ipynb": "notebook",
-}
-_MEDIA_EXT = {
-    ".png": "image", ".jpg": "image", ".jpeg": "image", ".gif": "image", ".webp": "image",
-    ".bmp": "image", ".tif": "image", ".tiff": "image", ".heic": "image",
-    ".wav": "audio", ".mp3": "audio", ".flac": "audio", ".ogg": "audio", ".opus": "audio", ".m4a": "audio",
-    ".mp4": "video", ".mov": "video", ".mkv": "video", ".webm": "video", ".avi": "video",
-}
 _LEGACY_NAMES = {".doc": "DOC", ".xls": "XLS", ".ppt": "PPT"}
 
 
@@ -146,8 +133,8 @@ def _zip_kind(head: bytes, data: bytes | None, ext: str) -> Kind:
         return Kind("epub", "application/epub+zip")
     if "content.xml" in joined:
         return Kind("odf", "application/vnd.oasis.opendocument")
-    fam = _EXT_KIND.get(ext)
-    if fam in ("docx", "pptx", "xlsx", "epub", "odf"):
+    fam = extension_kinds("zip").get(ext)
+    if fam is not None:
         return Kind(fam)
     return Kind("archive", "application/zip")
 
@@ -185,17 +172,17 @@ def sniff(head: bytes, name: str, data: bytes | None = None) -> Kind:
         return Kind("warc", "application/warc")
     if is_tar_header(head):  # its members are read as files (sources/archives.py)
         return Kind("tar", "application/x-tar")
+    media_ext = extension_kinds("media")
     if not _looks_textual(head):
-        if ext in _MEDIA_EXT:
-            return Kind(_MEDIA_EXT[ext])
+        if ext in media_ext:
+            return Kind(media_ext[ext])
         return Kind("binary", "application/octet-stream")
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     lower = stripped[:1024].lower()
     if stripped.startswith((b"WARC/", b"filedesc://")):
         return Kind("warc", "application/warc")
-    fam = _EXT_KIND.get(ext)
-    if fam in ("jsonl", "json", "csv", "tsv", "markdown", "rst", "notebook"):
-        return Kind(fam)
+    if ext in extension_kinds("name"):
+        return Kind(extension_kinds("name")[ext])
     if stripped.startswith(b"#!"):
         first = stripped.split(b"\n", 1)[0]
         for pattern, lang in _SHEBANG:
@@ -212,11 +199,9 @@ def sniff(head: bytes, name: str, data: bytes | None = None) -> Kind:
         return Kind("html", "text/html")
     if lower.startswith(b"<?xml"):
         return Kind("html", "text/html") if b"<html" in lower else Kind("xml", "application/xml")
-    if fam in ("html", "xml", "warc"):
-        return Kind(fam)
-    if fam in ("pdf", "docx", "pptx", "xlsx", "legacy_office", "epub", "odf", "parquet"):
-        # The name promises a binary format the bytes do not carry.
-        return Kind("mismatch", "", fam)
-    if ext in _MEDIA_EXT:
-        return Kind("mismatch", "", _MEDIA_EXT[ext])
+    if ext in extension_kinds("content"):
+        return Kind(extension_kinds("content")[ext])
+    promised = extension_kinds("magic").get(ext) or extension_kinds("zip").get(ext) or media_ext.get(ext)
+    if promised is not None:  # the name promises a binary format the bytes do not carry
+        return Kind("mismatch", "", promised)
     return Kind("text", "text/plain")

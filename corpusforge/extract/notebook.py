@@ -4,16 +4,22 @@ Markdown and raw cells are kept as they are written; code cells become fenced bl
 notebook's language (```` ```python ```` ... ```` ``` ````), from ``metadata.kernelspec.language``
 or ``metadata.language_info.name`` (``python`` when neither is set). Outputs (results, plots,
 tracebacks) are dropped: they are generated, often huge (base64 images), and not what the author
-wrote. Cells are separated by a blank line; empty cells are left out.
+wrote. Cells are separated by a blank line; empty cells are left out. Registered as the ``notebook``
+input format, picked for ``.ipynb`` files: this module is all there is to it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
 from corpusforge.extract.base import Extracted, ExtractionError
+from corpusforge.sources.input_formats import INPUT_FORMATS, Detect, DocumentFormat
+
+if TYPE_CHECKING:
+    from corpusforge.extract.detect import Kind
+    from corpusforge.extract.formats import ExtractOptions
 
 
 def _source(cell: dict[str, Any]) -> str:
@@ -65,3 +71,14 @@ def extract_notebook(raw: bytes) -> Extracted:
         raise ExtractionError("Jupyter notebook has no text or code cells")
     return Extracted("\n\n".join(pieces), {"format": "notebook", "language": lang,
                                            "markdown_cells": counts["markdown"], "code_cells": counts["code"]})
+
+
+@INPUT_FORMATS.register("notebook")
+class NotebookFormat(DocumentFormat):
+    """Jupyter notebooks: one document of their markdown and code cells (``extract_notebook``)."""
+
+    extensions = (".ipynb",)
+    detect: ClassVar[Detect] = "name"  # JSON bytes: only the name tells a notebook apart
+
+    def extract(self, raw: bytes, kind: Kind, path: str, opts: ExtractOptions) -> Extracted:
+        return extract_notebook(raw)

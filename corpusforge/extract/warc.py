@@ -14,13 +14,21 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from corpusforge.errors import CorruptInput
 from corpusforge.extract.base import ExtractionError, require
 from corpusforge.extract.html import extract_html
-from corpusforge.sources.compression import ExpansionLimitExceeded, expansion_reason
+from corpusforge.sources.compression import ExpansionLimitExceeded, expansion_reason, gzip_is_per_record
+from corpusforge.sources.input_formats import INPUT_FORMATS, Detect, InputFormat
 from corpusforge.sources.readers import Quarantine, Record
+
+if TYPE_CHECKING:
+    from corpusforge.document import Document
+    from corpusforge.extract.detect import Kind
+    from corpusforge.observe.stats import TaskContext
+    from corpusforge.sources.base import Part
+    from corpusforge.sources.files import FilesSource
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _CONTENT_RECORDS = ("response", "resource", "conversion")
@@ -115,3 +123,26 @@ def read_warc(
             yield offset, page.text, page.metadata
     except (ArchiveLoadFailed, EOFError, OSError, zlib.error, ValueError) as exc:
         raise CorruptInput(f"{path} byte {offset}", f"damaged WARC/ARC archive ({type(exc).__name__}: {exc})") from None
+
+
+@INPUT_FORMATS.register("warc")
+class WarcFormat(InputFormat):
+    """WARC/ARC web archives: each HTML response record one document (``read_warc``)."""
+
+    extensions = (".warc", ".arc")
+    detect: ClassVar[Detect] = "content"
+
+    def read(self, source: FilesSource, part: Part, kind: Kind, data: bytes | None, ctx: TaskContext
+             ) -> Iterator[Document]:
+        raw, stream, plain = source.open(part)
+        try:
+            # warcio reads gzip per record itself, so offsets are those of the compressed file;
+            # zstd, bz2 and xz archives are read decompressed (offsets of the decompressed bytes).
+            per_record = plain or (getattr(stream, "compression", "") == "gzip" and gzip_is_per_record(raw))
+            records = read_warc(raw if per_record else stream, part.path, ctx.quarantine,
+                                source.favor_precision, source.expansion_limit(part), part.size,
+                                lambda why: ctx.count(source, f"warc records skipped: {why}"))
+            yield from source.documents_of(part, records, {"format": "warc"})
+        finally:
+            stream.close()
+            raw.close()

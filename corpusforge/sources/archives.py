@@ -28,15 +28,19 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from corpusforge.errors import CorruptInput
+from corpusforge.extract.base import Extracted, ExtractionError
 from corpusforge.sources.compression import ExpansionLimitExceeded, expansion_reason
+from corpusforge.sources.input_formats import INPUT_FORMATS, DocumentFormat, InputFormat
 from corpusforge.sources.readers import STREAM_ERRORS, Quarantine, read_whole
 
 if TYPE_CHECKING:
     from corpusforge.document import Document
+    from corpusforge.extract.detect import Kind
+    from corpusforge.extract.formats import ExtractOptions
+    from corpusforge.media.reader import MediaReading
     from corpusforge.observe.stats import TaskContext
     from corpusforge.sources.base import Part
 
-ARCHIVE_FAMILIES = ("tar", "archive")  # ``archive`` is detect.py's family for a zip that is no Office file
 MAX_NESTING = 2  # an archive inside an archive is read; one level deeper is quarantined (quine bombs)
 _CHUNK = 1 << 16
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError,
@@ -46,13 +50,13 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, O
 class ArchiveReader(Protocol):
     """What ``read_archive`` needs of the files source."""
 
-    media: str
+    media_reading: MediaReading
     max_extract_bytes: int
-    _members: dict[str, bytes]
+    members: dict[str, bytes]
 
-    def _open(self, part: Part) -> tuple[io.IOBase, io.IOBase, bool]: ...
-    def _expansion_limit(self, part: Part) -> int | None: ...
-    def _read_part(self, part: Part, ctx: TaskContext) -> Iterator[Document]: ...
+    def open(self, part: Part) -> tuple[io.IOBase, io.IOBase, bool]: ...
+    def expansion_limit(self, part: Part) -> int | None: ...
+    def read_part(self, part: Part, ctx: TaskContext) -> Iterator[Document]: ...
 
 
 def is_tar_header(head: bytes) -> bool:
@@ -175,40 +179,79 @@ def zip_members(data: bytes, path: str, quarantine: Quarantine, limit: int | Non
         yield _clean(name), b"".join(pieces)
 
 
-def read_archive(source: ArchiveReader, part: Part, family: str, data: bytes | None, ctx: TaskContext
+def read_archive(source: ArchiveReader, part: Part, members: Iterator[tuple[str, bytes]], ctx: TaskContext
                  ) -> Iterator[Document]:
-    """Every member of the archive ``part`` as the document(s) that file would give in a folder."""
+    """Every member of the archive ``part`` (``members``: its names and bytes, opened on the first
+    one) as the document(s) that file would give in a folder."""
     from corpusforge.extract.detect import HEAD_BYTES, sniff
     from corpusforge.sources.base import Part
 
-    if len(source._members) >= MAX_NESTING:
+    if len(source.members) >= MAX_NESTING:
         ctx.quarantine(part.path, f"archive nested more than {MAX_NESTING} deep inside archives: not read", None)
         return
-    raw = stream = None
-    try:  # the handles are closed whatever fails, the zip's first read included
-        if family == "tar":
-            raw, stream, _ = source._open(part)
-            members = tar_members(stream, part.path, ctx.quarantine, source.max_extract_bytes)
-        else:
-            if data is None:
-                raw, stream, _ = source._open(part)
-                data = read_whole(stream, part.path)
-            members = zip_members(data, part.path, ctx.quarantine, source._expansion_limit(part), part.size,
-                                  source.max_extract_bytes)
+    try:
         for name, body in members:
             member = Part(f"{part.path}!{name}", f"{part.key}!{name}", size=len(body), mtime=part.mtime)
-            if source.media == "pass" and sniff(body[:HEAD_BYTES], name).is_media:
+            if source.media_reading.enabled and sniff(body[:HEAD_BYTES], name).is_media:
                 ctx.quarantine(member.path, "media file inside an archive: not read (unpack it to use its media)", None)
                 continue
-            source._members[member.path] = body
+            source.members[member.path] = body
             try:
-                yield from source._read_part(member, ctx)
+                yield from source.read_part(member, ctx)
             except CorruptInput as exc:
                 ctx.quarantine(exc.location, exc.reason, exc.raw)
             finally:
-                del source._members[member.path]
+                del source.members[member.path]
     finally:
-        if stream is not None:
+        members.close()  # type: ignore[attr-defined]
+
+
+@INPUT_FORMATS.register("tar")
+class TarFormat(InputFormat):
+    """tar archives, plain or compressed: each member read as the file it names."""
+
+    extensions = (".tar", ".tgz", ".tbz", ".tbz2", ".txz", ".tzst")
+    planned = True
+    forceable = False
+
+    def read(self, source: ArchiveReader, part: Part, kind: Kind, data: bytes | None,  # type: ignore[override]
+             ctx: TaskContext) -> Iterator[Document]:
+        return read_archive(source, part, self._members(source, part, ctx), ctx)
+
+    @staticmethod
+    def _members(source: ArchiveReader, part: Part, ctx: TaskContext) -> Iterator[tuple[str, bytes]]:
+        raw, stream, _ = source.open(part)
+        try:  # the handles are closed whatever fails
+            yield from tar_members(stream, part.path, ctx.quarantine, source.max_extract_bytes)
+        finally:
             stream.close()
-        if raw is not None:
             raw.close()
+
+
+@INPUT_FORMATS.register("archive")
+class ZipFormat(DocumentFormat):
+    """zip archives that are no Office, EPUB or ODF file: each member read as the file it names."""
+
+    extensions = (".zip",)
+    planned = True
+    forceable = False
+
+    def extract(self, raw: bytes, kind: Kind, path: str, opts: ExtractOptions) -> Extracted:
+        raise ExtractionError("ZIP archive: not supported; unpack it into the source folder")
+
+    def read(self, source: ArchiveReader, part: Part, kind: Kind, data: bytes | None,  # type: ignore[override]
+             ctx: TaskContext) -> Iterator[Document]:
+        return read_archive(source, part, self._members(source, part, data, ctx), ctx)
+
+    @staticmethod
+    def _members(source: ArchiveReader, part: Part, data: bytes | None, ctx: TaskContext
+                 ) -> Iterator[tuple[str, bytes]]:
+        if data is None:
+            raw, stream, _ = source.open(part)
+            try:
+                data = read_whole(stream, part.path)
+            finally:
+                stream.close()
+                raw.close()
+        yield from zip_members(data, part.path, ctx.quarantine, source.expansion_limit(part), part.size,
+                               source.max_extract_bytes)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -118,11 +119,68 @@ class RefreshPolicy:
         return self.mode == "always" or (self.mode == "ttl" and now - checked >= self.ttl)
 
 
+# The largest document a source yields (UTF-8 bytes of its text); larger ones are quarantined with
+# the reason. Steps hold a document's words and lines at once (a few times its size as Python
+# objects): at 8 MB, a book-length text, the default steps stay under the documented 400 MB per worker.
+DEFAULT_MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
+
+ReadMethod = Callable[["Source", TaskInput, "TaskContext"], Iterator[Document]]
+
+
+def check_max_document_bytes(value: int | None) -> int:
+    """The ``max_document_bytes`` option as a cap in bytes, -1 for ``null`` (no cap)."""
+    if value is not None and value < 1:
+        raise ValueError(f"max_document_bytes: {value} must be 1 or more (null: no limit)")
+    return -1 if value is None else value
+
+
+def capped(docs: Iterator[Document], cap: int, ctx: TaskContext) -> Iterator[Document]:
+    """``docs`` without those over ``cap`` bytes of UTF-8 text, quarantined with the reason."""
+    for doc in docs:
+        n = len(doc.text)
+        if n > cap or (4 * n > cap and len(doc.text.encode("utf-8", "surrogatepass")) > cap):
+            ctx.quarantine(f"{doc.source} at {doc.offset}",
+                           f"document too large: over {cap:,} bytes (max_document_bytes)", None)
+            continue
+        yield doc
+
+
+def _checked(read: ReadMethod) -> ReadMethod:
+    """``read`` with what every source shares: a document over the source's ``max_document_bytes``
+    is quarantined, and ``source_name`` is put into every document's metadata (mixtures, caps per
+    source and erasure go by it). The one place both are done, for every source."""
+    @functools.wraps(read)
+    def checked(self: Source, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
+        docs = read(self, task, ctx)
+        if self.max_document_bytes >= 0:
+            docs = capped(docs, self.max_document_bytes, ctx)
+        if not self.stamps_source_name:
+            yield from docs
+            return
+        name = self.source_name
+        for doc in docs:
+            doc.metadata["source_name"] = name
+            yield doc
+
+    checked.shared_checks = True  # type: ignore[attr-defined]
+    return checked
+
+
 class Source(ABC):
-    """A registered source type; its constructor arguments are its recipe options."""
+    """A registered source type; its constructor arguments are its recipe options.
+
+    A source implements ``plan`` and ``read``. The base class wraps a subclass's ``read`` when the
+    class is made (``_checked``): documents over ``max_document_bytes`` are quarantined and
+    ``source_name`` is stamped into the metadata of every other one, so no source has to
+    remember either. ``documents`` is what the pipeline takes; a subclass may not override it."""
 
     name: ClassVar[str] = "source"
     source_name: str
+    # False for a source whose documents already carry the name they were first read under
+    # (``documents``: an earlier corpusforge output), which must survive a re-read.
+    stamps_source_name: ClassVar[bool] = True
+    # The cap on a document's UTF-8 bytes (-1: none); sources with the option set it per instance.
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
     # Whether parts are files whose content the manifest hashes (see manifest.py).
     hash_inputs: bool = False
     # Non-file sources set a policy and implement ``fingerprints``: their parts then get a digest of
@@ -134,9 +192,24 @@ class Source(ABC):
     def plan(self, task_bytes: int) -> list[TaskInput]:
         """Cut the input into tasks of about ``task_bytes`` each, in a deterministic order."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "documents" in cls.__dict__:
+            raise TypeError(f"{cls.__name__} overrides Source.documents(); implement read() instead "
+                            "(documents() applies what every source shares)")
+        read = cls.__dict__.get("read")
+        if read is not None and not getattr(read, "shared_checks", False):
+            cls.read = _checked(read)  # type: ignore[method-assign]
+
     @abstractmethod
     def read(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
-        """Yield the task's documents; quarantine (``ctx.quarantine``) what cannot be read."""
+        """Yield the task's documents; quarantine (``ctx.quarantine``) what cannot be read.
+        ``source_name`` and ``max_document_bytes`` need no code here: the base class applies them."""
+
+    def documents(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
+        """The task's documents as the pipeline takes them: ``read``'s, each stamped with
+        ``source_name``, none over ``max_document_bytes``."""
+        return self.read(task, ctx)
 
     def fingerprints(self, parts: list[Part], work: Path, since: float | None = None) -> list[dict[str, Any]]:
         """A cheap JSON summary of each part's current content (row count, validators, page hash);

@@ -18,7 +18,13 @@ import orjson
 from corpusforge.document import Document
 from corpusforge.errors import CorpusforgeError
 from corpusforge.registry import SOURCES
-from corpusforge.sources.base import Part, Source, TaskInput
+from corpusforge.sources.base import (
+    DEFAULT_MAX_DOCUMENT_BYTES,
+    Part,
+    Source,
+    TaskInput,
+    check_max_document_bytes,
+)
 
 if TYPE_CHECKING:
     from corpusforge.observe.stats import TaskContext
@@ -32,10 +38,13 @@ class CorpusforgeDocuments(Source):
     """The documents of an earlier corpusforge output (``path``: the output folder or its
     ``documents/``), ids and metadata kept, one task per task of the run that wrote them."""
 
+    stamps_source_name = False  # a document keeps the source_name of the run that first read it
+
     hash_inputs = True
 
-    def __init__(self, name: str, path: str):
+    def __init__(self, name: str, path: str, max_document_bytes: int | None = DEFAULT_MAX_DOCUMENT_BYTES):
         self.source_name = name
+        self.max_document_bytes = check_max_document_bytes(max_document_bytes)
         folder = Path(path).expanduser()
         self.output = folder.parent if folder.name == "documents" else folder
         self.paths = [str(self.output)]

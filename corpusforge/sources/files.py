@@ -1,4 +1,8 @@
-"""The ``files`` source: local paths, folders and globs, or any fsspec URL, in any known format."""
+"""The ``files`` source: local paths, folders and globs, or any fsspec URL, in any known format.
+
+The source lists, filters and plans files; each file is read by the input format registered for
+its detected kind (``input_formats.py``: records formats, documents, archives, media).
+"""
 
 from __future__ import annotations
 
@@ -20,59 +24,42 @@ import pyarrow.parquet as pq
 import xxhash
 from fsspec.core import url_to_fs
 
-from corpusforge.document import DocIdHasher, Document, make_doc_id
+from corpusforge.document import DocIdHasher, Document
 from corpusforge.errors import CorpusforgeError, CorruptInput
-from corpusforge.extract.base import ExtractionError
-from corpusforge.extract.detect import CODE_EXTENSIONS, HEAD_BYTES, Kind, extension, sniff
-from corpusforge.extract.formats import DOCUMENT_FAMILIES, ExtractOptions, extract_document, is_license_file
-from corpusforge.media import ingest as media_ingest
-from corpusforge.media.items import PLACEHOLDER
+from corpusforge.extract.detect import HEAD_BYTES, Kind, extension, sniff
+from corpusforge.extract.formats import ExtractOptions, is_license_file
+from corpusforge.media.reader import MediaOptions, MediaReading
 from corpusforge.redact_urls import redact_url
 from corpusforge.registry import SOURCES
-from corpusforge.sources import archives, readers
-from corpusforge.sources.base import Part, Source, TaskInput
+from corpusforge.sources import readers
+from corpusforge.sources.base import (
+    DEFAULT_MAX_DOCUMENT_BYTES,
+    Part,
+    Source,
+    TaskInput,
+    capped,
+    check_max_document_bytes,
+)
 from corpusforge.sources.compression import (
     COMPRESSED_SUFFIXES,
     DEFAULT_EXPANSION_FLOOR_BYTES,
     DEFAULT_MAX_EXPANSION_RATIO,
     decompressing_reader,
     expansion_limit,
-    gzip_is_per_record,
     sniff_compression,
-    strip_compression_suffix,
 )
+from corpusforge.sources.input_formats import forceable_formats, planned_format, reader
+from corpusforge.sources.record_formats import CsvOptions
 
 if TYPE_CHECKING:
     from corpusforge.observe.stats import TaskContext
 
-# The largest document read (UTF-8 bytes of its text); larger ones are quarantined with the reason.
-# Steps hold a document's words and lines at once (a few times its size as Python objects): at
-# 8 MB, a book-length text, the default steps stay under the documented 400 MB per worker.
-DEFAULT_MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
 
-Format = Literal[
-    "auto", "jsonl", "json", "parquet", "csv", "tsv", "text", "html", "xml", "markdown", "rst", "code", "pdf",
-    "docx", "pptx", "xlsx", "epub", "odf", "warc", "arrow", "notebook",
-]
-_RECORD_FORMATS = ("jsonl", "json", "parquet", "csv", "tsv", "text", "arrow")
-_EXT_FORMAT = {
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "json",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".csv": "csv",
-    ".tsv": "tsv",
-    **dict.fromkeys((".tar", ".tgz", ".tbz", ".tbz2", ".txz", ".tzst"), "tar"),
-    ".zip": "archive",
-    **dict.fromkeys((".arrow", ".feather", ".ipc"), "arrow"),
-}
 
 
 def format_of(path: str) -> str:
-    """The reader a file needs, from its name with any compression suffix removed."""
-    ext = posixpath.splitext(strip_compression_suffix(path).lower())[1]
-    return _EXT_FORMAT.get(ext, "text")
+    """The input format a file is planned as, from its name with any compression suffix removed."""
+    return planned_format(extension(path))
 
 
 @SOURCES.register("files")
@@ -99,7 +86,7 @@ class FilesSource(Source):
         self,
         name: str,
         path: str | list[str],
-        format: Format = "auto",
+        format: str = "auto",
         text_field: str = "text",
         id_field: str | None = None,
         text_unit: Literal["file", "line", "paragraph"] = "file",
@@ -134,6 +121,9 @@ class FilesSource(Source):
         self.paths = [path] if isinstance(path, str) else list(path)
         if not self.paths:
             raise ValueError("path: at least one path is required")
+        if format != "auto" and format not in forceable_formats():
+            raise ValueError(f"format: {format!r} is not an input format; allowed: auto, "
+                             f"{', '.join(sorted(forceable_formats()))}")
         self.format = format
         self.text_field, self.id_field = text_field, id_field
         self.id_prefix = _check_id_prefix(id_prefix)
@@ -150,14 +140,9 @@ class FilesSource(Source):
             raise ValueError("pdf_password and pdf_password_env: give one, not both")
         self.text_template = text_template
         self.pdf_password, self.pdf_password_env, self.pdf_mode = pdf_password, pdf_password_env, pdf_mode
-        self.media, self.favor_precision = media, favor_precision
-        self.embedded_media = embedded_media
-        self._refs_cache: dict[str, set[str]] = {}
-        if any(not isinstance(r, str) or not r.strip() for r in media_roots or []):
-            raise ValueError("media_roots: every entry must be a folder or a URL prefix (a non-empty string)")
-        self.media_roots = [r.strip() for r in media_roots or []]
-        self.allow_external_media = allow_external_media
-        self._scopes: dict[str, media_ingest.MediaScope] = {}
+        self.favor_precision = favor_precision
+        self.media_reading = MediaReading(MediaOptions.of(media, embedded_media, media_roots, allow_external_media),
+                                          name, self.extra_metadata)
         self.max_extract_bytes = max_extract_bytes
         self.hash_inputs, self.incremental = content_hash, incremental
         if max_expansion_ratio is not None and max_expansion_ratio < 1:
@@ -166,17 +151,17 @@ class FilesSource(Source):
             raise ValueError(f"expansion_floor_bytes: {expansion_floor_bytes} is negative")
         self.max_expansion_ratio, self.expansion_floor_bytes = max_expansion_ratio, expansion_floor_bytes
         self._license_cache: dict[str, str | None] = {}
-        self._names_cache: dict[str, set[str]] = {}
-        if csv_delimiter is not None and len(csv_delimiter) != 1:
-            raise ValueError(f"csv_delimiter: {csv_delimiter!r} must be one character (e.g. ';' or '|')")
-        self.csv_delimiter, self.csv_header, self.csv_columns = csv_delimiter, csv_header, csv_columns
+        self.csv = CsvOptions(csv_delimiter, csv_header, csv_columns)
         if skip < 0 or (limit is not None and limit < 1):
             raise ValueError(f"skip: {skip}, limit: {limit}: skip must be 0 or more and limit 1 or more (null: no limit)")
         self.skip, self.limit = skip, limit
-        if max_document_bytes is not None and max_document_bytes < 1:
-            raise ValueError(f"max_document_bytes: {max_document_bytes} must be 1 or more (null: no limit)")
-        self.max_document_bytes = -1 if max_document_bytes is None else max_document_bytes
-        self._members: dict[str, bytes] = {}  # archive members being read, by their path (archives.py)
+        self.max_document_bytes = check_max_document_bytes(max_document_bytes)
+        self.members: dict[str, bytes] = {}  # archive members being read, by their path (archives.py)
+
+    @property
+    def media(self) -> str:
+        """The ``media`` option: ``pass`` reads media, ``quarantine`` sets media files aside."""
+        return self.media_reading.options.media
 
     # -- planning --------------------------------------------------------------------------------
 
@@ -243,8 +228,7 @@ class FilesSource(Source):
     def _splittable(self, part: Part) -> bool:
         """Whether ``part`` is read line by line, so a byte range of it (of its decompressed bytes,
         for a compressed file) is a task of its own."""
-        fmt = self._format(part.path)
-        return fmt == "jsonl" or (fmt == "text" and self.text_unit == "line")
+        return reader(self._format(part.path)).splittable(self)
 
     def _parquet_metadata(self, fs: fsspec.AbstractFileSystem, part: Part) -> pq.FileMetaData | None:
         """The footer of a plain Parquet file, to cut it by row groups; None for a compressed or
@@ -301,8 +285,8 @@ class FilesSource(Source):
             group, group_bytes = [], 0
 
         for fs, part in self.discover():
-            fmt = self._format(part.path)
-            meta = self._parquet_metadata(fs, part) if fmt == "parquet" and part.size > task_bytes else None
+            by_row_groups = reader(self._format(part.path)).split == "row_groups"
+            meta = self._parquet_metadata(fs, part) if by_row_groups and part.size > task_bytes else None
             compressed, size = self._text_bytes(fs, part, task_bytes)
             if compressed and size > task_bytes and self._splittable(part):
                 # Decompress-and-skip ranges of the decompressed bytes (offsets and ids as if read
@@ -346,37 +330,29 @@ class FilesSource(Source):
 
     def read(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
         docs = self._read_task(task, ctx)
-        if self.max_document_bytes >= 0:
-            docs = self._capped(docs, ctx)
         if self.skip or self.limit is not None:
+            # Documents over the cap do not count towards skip and limit (the base class caps
+            # every source's documents, but after read). Line and whole-file readers skip such a
+            # record without holding it; the cap catches the other formats (an extracted page).
+            if self.max_document_bytes >= 0:
+                docs = capped(docs, self.max_document_bytes, ctx)
             yield from itertools.islice(docs, self.skip, None if self.limit is None else self.skip + self.limit)
             return
         yield from docs
 
-    def _capped(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
-        """``docs`` without those over ``max_document_bytes`` of UTF-8 text, quarantined. Line and
-        whole-file readers skip such a record without holding it; this catches the other formats
-        (a Parquet row, an extracted page)."""
-        cap = self.max_document_bytes
-        for doc in docs:
-            n = len(doc.text)
-            if n > cap or (4 * n > cap and len(doc.text.encode("utf-8", "surrogatepass")) > cap):
-                ctx.quarantine(f"{doc.source} at {doc.offset}",
-                               f"document too large: over {cap:,} bytes (max_document_bytes)", None)
-                continue
-            yield doc
-
     def _read_task(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
         for part in task.parts:
             try:
-                yield from self._read_part(part, ctx)
+                yield from self.read_part(part, ctx)
             except CorruptInput as exc:
                 ctx.quarantine(exc.location, exc.reason, exc.raw)
             except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
                 ctx.quarantine(part.path, f"cannot open: {exc.strerror or exc}", None)
 
-    def _open(self, part: Part) -> tuple[IO[bytes], IO[bytes], bool]:
-        member = self._members.get(part.path)
+    def open(self, part: Part) -> tuple[IO[bytes], IO[bytes], bool]:
+        """``(raw, stream, plain)`` for ``part``: the file (or archive member) as stored, its bytes
+        decompressed within the expansion limit, and whether it is not compressed at all."""
+        member = self.members.get(part.path)
         raw = io.BytesIO(member) if member is not None else fsspec.open(part.path, "rb").open()
         head = raw.read(8)
         raw.seek(0)
@@ -388,23 +364,35 @@ class FilesSource(Source):
         stream = decompressing_reader(raw, comp, limit, part.path, size)
         return raw, stream, comp is None
 
-    def _expansion_limit(self, part: Part) -> int | None:
+    def read_bytes(self, part: Part) -> bytes:
+        """The whole (decompressed) content of ``part``."""
+        raw, stream, _ = self.open(part)
+        try:
+            return readers.read_whole(stream, part.path)
+        finally:
+            stream.close()
+            raw.close()
+
+    def expansion_limit(self, part: Part) -> int | None:
         """The most bytes this part's compressed stream or ZIP container may expand to."""
         return expansion_limit(part.size, self.max_expansion_ratio, self.expansion_floor_bytes)
+
+    def extract_options(self, part: Part) -> ExtractOptions:
+        """How the document formats extract ``part`` (PDF password and mode, precision, limits)."""
+        return ExtractOptions(self._pdf_password(), self.favor_precision, self.pdf_mode, self.encoding_errors,
+                              self.max_expansion_ratio, self.expansion_floor_bytes, part.size, self.encoding)
 
     def _kind(self, part: Part) -> tuple[Kind, bytes | None]:
         """The part's kind and, for whole-file formats, its (decompressed) bytes."""
         if self.format != "auto":
-            fmt = self.format
-            lang = CODE_EXTENSIONS.get(extension(part.path), "") if fmt == "code" else ""
-            return Kind(fmt, language=lang), None
+            return reader(self.format).forced_kind(part.path), None
         if part.start != 0 or part.end != -1:  # a split of a line-based file, decided at planning
             return Kind(format_of(part.path)), None
-        raw, stream, _ = self._open(part)
+        raw, stream, _ = self.open(part)
         try:
             head = stream.read(HEAD_BYTES)
             kind = sniff(head, part.path)
-            if kind.family not in DOCUMENT_FAMILIES:
+            if not reader(kind.family).whole_file:
                 return kind, None
             data = head + stream.read(max(0, self.max_extract_bytes - len(head) + 1))
             if len(data) > self.max_extract_bytes:
@@ -419,73 +407,22 @@ class FilesSource(Source):
             stream.close()
             raw.close()
 
-    def _read_part(self, part: Part, ctx: TaskContext) -> Iterator[Document]:
+    def read_part(self, part: Part, ctx: TaskContext) -> Iterator[Document]:
+        """The documents of one part, by the input format registered for its kind."""
         # An archive member is read from its archive's bytes, not from the path it is named by.
-        why = _local_oddity(part) if "://" not in part.path and part.path not in self._members else None
+        why = _local_oddity(part) if "://" not in part.path and part.path not in self.members else None
         if why:
             ctx.quarantine(part.path, why, None)
             return
         if part.size == 0 and part.start == 0:
             ctx.quarantine(part.path, "empty file", None)
             return
-        if self.media == "pass" and media_ingest.is_caption(part.path, self._names):
+        if self.media_reading.is_caption(part.path):
             return  # the caption of the media file beside it, read with that file
         kind, data = self._kind(part)
-        fam = kind.family
-        if fam == "binary" and self.encoding != "auto":  # NUL bytes are text in UTF-16/32 without a BOM
-            fam = "text"
-        if fam in _RECORD_FORMATS:
-            yield from self._read_records(part, fam, ctx)
-        elif fam == "binary":
-            ctx.quarantine(part.path, "binary file (NUL bytes), not text", None)
-        elif kind.is_media:
-            yield from self._media_document(part, kind, ctx)
-        elif fam in archives.ARCHIVE_FAMILIES:
-            yield from archives.read_archive(self, part, fam, data, ctx)
-        elif fam == "warc":
-            from corpusforge.extract.warc import read_warc
+        yield from reader(kind.family).read(self, part, kind, data, ctx)
 
-            raw, stream, plain = self._open(part)
-            try:
-                # warcio reads gzip per record itself, so offsets are those of the compressed file;
-                # zstd, bz2 and xz archives are read decompressed (offsets of the decompressed bytes).
-                per_record = plain or (getattr(stream, "compression", "") == "gzip" and gzip_is_per_record(raw))
-                records = read_warc(raw if per_record else stream, part.path, ctx.quarantine,
-                                    self.favor_precision, self._expansion_limit(part), part.size,
-                                    lambda why: ctx.count(self, f"warc records skipped: {why}"))
-                yield from self._documents(part, records, {"format": "warc"})
-            finally:
-                stream.close()
-                raw.close()
-        else:
-            if data is None:
-                raw, stream, _ = self._open(part)
-                try:
-                    data = readers.read_whole(stream, part.path)
-                finally:
-                    stream.close()
-                    raw.close()
-            if fam == "html" and self.media == "pass" and media_ingest.has_media_tags(data):
-                yield from self._html_with_media(part, data, ctx)
-                return
-            opts = ExtractOptions(self._pdf_password(), self.favor_precision, self.pdf_mode, self.encoding_errors,
-                                  self.max_expansion_ratio, self.expansion_floor_bytes, part.size, self.encoding)
-            try:
-                out = extract_document(data, kind, part.path, opts)
-            except ExtractionError as exc:
-                ctx.quarantine(part.path, str(exc), None)
-                return
-            meta = {"format": fam, **out.metadata}
-            if kind.mime:
-                meta.setdefault("content_type", kind.mime)
-            if fam == "code":
-                meta["path"] = part.key
-                license_file = self._license_file(part)
-                if license_file:
-                    meta["license_file"] = license_file
-            yield from self._documents(part, iter([(0, out.text, meta)]), {})
-
-    def _license_file(self, part: Part) -> str | None:
+    def license_file(self, part: Part) -> str | None:
         """The nearest LICENSE/COPYING file in the code file's folder or an ancestor up to the
         source root, as a path relative to the root (folder listings cached per source)."""
         if not part.path.endswith(part.key):
@@ -512,165 +449,10 @@ class FilesSource(Source):
             return os.environ.get(self.pdf_password_env) or None
         return self.pdf_password
 
-    def _media_document(self, part: Part, kind: Kind, ctx: TaskContext) -> Iterator[Document]:
-        if self.media == "quarantine":
-            what = kind.mime or kind.family
-            ctx.quarantine(part.path, f"media file: enable the multimodal stage (source option media: pass; {what})", None)
-            return
-        if self.embedded_media == "skip" and self._embedded(part):
-            return  # already a part of the page or record that embeds it
-        data = media_ingest.read_bytes(part.path)
-        why = media_ingest.refusal(kind.family, kind.mime, data)
-        if why:  # random bytes named .jpg, a decompression bomb: never a media document
-            ctx.quarantine(part.path, why, None)
-            return
-        item = media_ingest.media_item(part.path, kind.family, kind.mime, data)
-        text, caption_meta = "", {}
-        caption = media_ingest.read_caption(part.path, self._names)
-        if caption is not None:
-            text, caption_meta = PLACEHOLDER + caption[0], caption[1]
-        meta = {**self.extra_metadata, **caption_meta, "media": [item], "source_name": self.source_name}
-        key = f"{self.source_name}/{part.key}"
-        yield Document(text, make_doc_id(key, 0, part.key), redact_url(part.path), 0, meta, [item])
-
-    def _media_scope(self, part: Part) -> media_ingest.MediaScope:
-        """Where the media that ``part`` names may be: the root it was found under, ``media_roots``."""
-        root = part.path[: len(part.path) - len(part.key)] if part.path.endswith(part.key) else None
-        root = (root.rstrip("/") or "/") if root else posixpath.dirname(part.path)
-        if root not in self._scopes:
-            self._scopes[root] = media_ingest.MediaScope(root, self.media_roots, self.allow_external_media)
-        return self._scopes[root]
-
-    def _html_with_media(self, part: Part, data: bytes, ctx: TaskContext) -> Iterator[Document]:
-        """An HTML page with its images, video and audio in document order (``media: pass``)."""
-        def refused(why: str) -> None:
-            ctx.quarantine(part.path, f"media reference refused: {why}", kept=True)
-
-        text, meta, items = media_ingest.interleaved_html(data, part.path, self._media_scope(part), refused)
-        if not text.strip(PLACEHOLDER + " \n"):
-            if not items:
-                raise CorruptInput(part.path, "HTML has no main text")
-        meta = {**self.extra_metadata, **meta, "content_type": "text/html", "media": items,
-                "source_name": self.source_name}
-        key = f"{self.source_name}/{part.key}"
-        yield Document(text, make_doc_id(key, 0, text), redact_url(part.path), 0, meta, items or None)
-
-    def _records_with_media(self, part: Part, records: Iterator[readers.Record], ctx: TaskContext
-                            ) -> Iterator[readers.Record]:
-        """Records whose ``image``/``audio``/``video`` fields name media files: the media first,
-        then the record's text (its caption) after a placeholder each. A refused reference is
-        quarantined and left out; the record keeps its text and its other media."""
-        scope = self._media_scope(part)
-        for offset, text, fields in records:
-            try:
-                items, refused = media_ingest.record_media(fields, part.path, scope)
-            except (OSError, ValueError) as exc:
-                ctx.quarantine(f"{part.path} at {offset}", f"record media: {exc}", None)
-                continue
-            for why in refused:
-                ctx.quarantine(f"{part.path} at {offset}", f"media reference refused: {why}", kept=True)
-            if refused:
-                fields["media_refused"] = len(refused)
-            if items:
-                fields["media"] = items
-                text = PLACEHOLDER * len(items) + text
-            yield offset, text, fields
-
-    def _embedded(self, part: Part) -> bool:
-        """Whether an HTML page or a JSON/JSONL records file in the media file's folder, or a folder
-        above it up to the source root, embeds it (``<img src>``, an ``image``/``audio``/``video``
-        field), so it is in that document already (``embedded_media: skip``)."""
-        target = posixpath.normpath(part.path)
-        folder = posixpath.dirname(part.path)
-        root = part.path[: len(part.path) - len(part.key)].rstrip("/") if part.path.endswith(part.key) else folder
-        while True:
-            if folder not in self._refs_cache:
-                self._refs_cache[folder] = self._references(folder)
-            if target in self._refs_cache[folder]:
-                return True
-            if len(folder) <= len(root) or posixpath.dirname(folder) == folder:
-                return False
-            folder = posixpath.dirname(folder)
-
-    def _references(self, folder: str) -> set[str]:
-        """Normalized uris of the media that the pages and records files directly in ``folder`` name."""
-        refs: set[str] = set()
-        for name in sorted(self._names(folder)):
-            uri = f"{folder}/{name}"
-            low = name.lower()
-            try:
-                if low.endswith((".html", ".htm", ".xhtml")):
-                    found = media_ingest.html_media_refs(media_ingest.read_bytes(uri))
-                elif low.endswith((".jsonl", ".ndjson", ".json")) and not media_ingest.is_caption(uri, self._names):
-                    found = media_ingest.record_media_refs(media_ingest.read_bytes(uri))
-                else:
-                    continue
-            except (OSError, ValueError):
-                continue  # unreadable here: the read of that file reports it
-            for ref in found:
-                resolved = media_ingest.resolve_ref(ref, uri)
-                if resolved is not None and not resolved.startswith("data:"):
-                    refs.add(posixpath.normpath(resolved))
-        return refs
-
-    def _names(self, folder: str) -> set[str]:
-        """File names in ``folder`` (cached per source), to find captions beside media files."""
-        if folder not in self._names_cache:
-            try:
-                fs, path = url_to_fs(folder)
-                self._names_cache[folder] = {posixpath.basename(n) for n in fs.ls(path, detail=False)}
-            except (FileNotFoundError, NotADirectoryError, PermissionError):
-                self._names_cache[folder] = set()
-        return self._names_cache[folder]
-
-    def _read_records(self, part: Part, fmt: str, ctx: TaskContext) -> Iterator[Document]:
-        raw, stream, plain = self._open(part)
-        q = ctx.quarantine
-        tf, tpl = self.text_field, self.text_template
-        try:
-            if fmt in ("jsonl", "json") and tpl is None and "." in tf + (self.id_field or ""):
-                records = readers.read_json_nested(stream, part.path, q, tf, self.id_field, fmt == "json",
-                                                   part.start, part.end, self.max_document_bytes)
-                yield from self._documents(part, records, {})
-                return
-            if (fmt == "jsonl" and tpl is None and not self.id_field and not self.id_prefix and not self.extra_metadata
-                    and self.media != "pass"):
-                yield from readers.read_jsonl_documents(stream, redact_url(part.path), q, tf, f"{self.source_name}/{part.key}",
-                                                        self.source_name, part.start, part.end,
-                                                        self.max_document_bytes)
-                return
-            if fmt == "jsonl":
-                records = readers.read_jsonl(stream, part.path, q, tf, part.start, part.end, tpl,
-                                             self.max_document_bytes)
-            elif fmt == "json":
-                records = readers.read_json_array(stream, part.path, q, tf, tpl)
-            elif fmt == "parquet":
-                # Parquet needs random access: a compressed Parquet file is decompressed in memory.
-                seekable = stream if plain else io.BytesIO(readers.read_whole(stream, part.path))
-                records = readers.read_parquet(seekable, part.path, q, tf, part.start, part.end, tpl)
-            elif fmt == "arrow":  # the IPC file format needs random access, as Parquet does
-                seekable = stream if plain else io.BytesIO(readers.read_whole(stream, part.path))
-                records = readers.read_arrow(seekable, part.path, q, tf, tpl)
-            elif fmt in ("csv", "tsv"):
-                delim = self.csv_delimiter or ("\t" if fmt == "tsv" else ",")
-                rows = readers.csv_with_header(stream, delim, self.csv_header, self.csv_columns)
-                records = readers.read_csv(rows, part.path, q, tf, delim, tpl)
-            else:
-                records = readers.read_text(stream, part.path, q, self.text_unit, self.encoding_errors,
-                                            part.start, part.end, self.encoding, self.max_document_bytes)
-            if self.media == "pass" and fmt != "text":
-                for doc in self._documents(part, self._records_with_media(part, records, ctx), {}, tpl is not None):
-                    doc.media = doc.metadata.get("media")
-                    yield doc
-                return
-            yield from self._documents(part, records, {}, tpl is not None and fmt != "text")
-        finally:
-            stream.close()
-            raw.close()
-
-    def _documents(self, part: Part, records: Iterator[readers.Record], base: dict[str, Any],
-                   templated: bool = False) -> Iterator[Document]:
-        """Documents from ``records`` (``templated``: their text was filled from ``text_template``)."""
+    def documents_of(self, part: Part, records: Iterator[readers.Record], base: dict[str, Any],
+                     templated: bool = False) -> Iterator[Document]:
+        """Documents from ``records`` (``templated``: their text was filled from ``text_template``):
+        ids from ``id_field`` or the content, ``metadata`` and ``base`` under the record's fields."""
         make_id = DocIdHasher(f"{self.source_name}/{part.key}")
         id_field, name, path = self.id_field, self.source_name, redact_url(part.path)
         extra = {**self.extra_metadata, **base}
@@ -679,7 +461,6 @@ class FilesSource(Source):
         prefix = self.id_prefix.format(source=name) if self.id_prefix else ""
         if not id_field and not extra and not used and not prefix:  # the common case, fewest operations per record
             for offset, text, fields in records:
-                fields["source_name"] = name
                 yield Document(text, make_id(offset, text), path, offset, fields)
             return
         for offset, text, fields in records:
@@ -688,7 +469,6 @@ class FilesSource(Source):
                 fields.pop(key, None)
             if extra:
                 fields = {**extra, **fields}
-            fields["source_name"] = name
             doc_id = str(doc_id) if doc_id is not None else make_id(offset, text)
             yield Document(text, prefix + doc_id, path, offset, fields)
 

@@ -24,7 +24,13 @@ from corpusforge.extract.detect import HEAD_BYTES, sniff
 from corpusforge.extract.formats import is_license_file
 from corpusforge.redact_urls import redact_url
 from corpusforge.registry import SOURCES
-from corpusforge.sources.base import Part, Source, TaskInput
+from corpusforge.sources.base import (
+    DEFAULT_MAX_DOCUMENT_BYTES,
+    Part,
+    Source,
+    TaskInput,
+    check_max_document_bytes,
+)
 
 if TYPE_CHECKING:
     from corpusforge.observe.stats import TaskContext
@@ -127,8 +133,10 @@ class GitSource(Source):
         exclude: list[str] | None = None,
         max_file_bytes: int = 1_000_000,
         metadata: dict[str, Any] | None = None,
+        max_document_bytes: int | None = DEFAULT_MAX_DOCUMENT_BYTES,
     ):
         self.source_name = name
+        self.max_document_bytes = check_max_document_bytes(max_document_bytes)
         self.url = path if is_remote(path) else None
         self.path, self.rev = (path if self.url else str(Path(path).expanduser())), rev
         self.include, self.exclude = include or [], exclude or []
@@ -201,7 +209,6 @@ class GitSource(Source):
                 ctx.quarantine(f"{task.parts[0].path}@{commit[:12]}:{path}", f"invalid UTF-8 at byte {exc.start}", None)
                 continue
             meta = {**self.extra_metadata, "repo": repo, "commit": commit, "path": path, **license_meta,
-                    "language": kind.language or ("license" if is_license_file(path) else kind.family),
-                    "source_name": self.source_name}
+                    "language": kind.language or ("license" if is_license_file(path) else kind.family)}
             yield Document(text, make_doc_id(f"{self.source_name}/{path}", 0, text),
                            f"{task.parts[0].path}/{path}", 0, meta)

@@ -15,7 +15,15 @@ from corpusforge.document import Document, make_doc_id
 from corpusforge.errors import CorpusforgeError
 from corpusforge.extract.base import require
 from corpusforge.registry import SOURCES
-from corpusforge.sources.base import Part, Refresh, RefreshPolicy, Source, TaskInput
+from corpusforge.sources.base import (
+    DEFAULT_MAX_DOCUMENT_BYTES,
+    Part,
+    Refresh,
+    RefreshPolicy,
+    Source,
+    TaskInput,
+    check_max_document_bytes,
+)
 from corpusforge.sources.readers import template_fields, text_of
 
 if TYPE_CHECKING:
@@ -63,12 +71,14 @@ class HFDatasetSource(Source):
         metadata: dict[str, Any] | None = None,
         refresh: Refresh = "always",
         refresh_ttl: str | float | None = None,
+        max_document_bytes: int | None = DEFAULT_MAX_DOCUMENT_BYTES,
     ):
         if (dataset is None) == (path is None):
             raise ValueError("give exactly one of dataset (a hub id) or path (a local copy)")
         if max_records is not None and max_records < 1:
             raise ValueError("max_records must be >= 1")
         self.source_name = name
+        self.max_document_bytes = check_max_document_bytes(max_document_bytes)
         self.dataset, self.path, self.config, self.split = dataset, path, config, split
         self.revision, self.streaming = revision, streaming
         self.text_field, self.text_template, self.id_field = text_field, text_template, id_field
@@ -162,7 +172,7 @@ class HFDatasetSource(Source):
             doc_id = fields.get(self.id_field) if self.id_field else None
             for name in used:  # already in the text
                 fields.pop(name, None)
-            meta = {**self.extra_metadata, **_jsonable(fields), "source_name": self.source_name}
+            meta = {**self.extra_metadata, **_jsonable(fields)}
             yield Document(text, str(doc_id) if doc_id is not None else make_doc_id(key, i, text), self.uri, i, meta)
 
 

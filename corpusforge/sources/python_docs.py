@@ -42,5 +42,5 @@ class PythonDocsSource(Source):
 
     def read(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
         for i, (topic, text) in enumerate(sorted(_topics().items())):
-            meta = {"topic": topic, "source_name": self.source_name}
+            meta = {"topic": topic}
             yield Document(text, make_doc_id(f"{self.source_name}/topics", i, text), URI, i, meta)

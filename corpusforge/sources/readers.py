@@ -27,6 +27,7 @@ import zstandard
 
 from corpusforge.document import DocIdHasher, Document
 from corpusforge.errors import CorruptInput
+from corpusforge.redact_urls import redact_url
 
 Record = tuple[int, str, dict[str, Any]]
 Quarantine = Callable[[str, str, "bytes | str | None"], None]
@@ -516,7 +517,9 @@ def read_parquet(
     template: str | None = None,
     max_bytes: int = -1,
 ) -> Iterator[Record]:
-    """Row groups [start, end) of a Parquet file; rows whose text is null are quarantined."""
+    """Row groups [start, end) of a Parquet file; rows whose text is null are quarantined. A
+    one-row group whose text column the footer says is over ``max_bytes`` is quarantined as the
+    cap would quarantine its document, without reading it (``_refused_unread``)."""
     try:
         pf = pq.ParquetFile(stream)
     except Exception as exc:  # pyarrow raises several unrelated types for a damaged footer
@@ -530,6 +533,11 @@ def read_parquet(
     stop = n_groups if end < 0 else min(end, n_groups)
     row = sum(pf.metadata.row_group(i).num_rows for i in range(start))
     for rg in range(start, stop):
+        if _refused_unread(pf.metadata.row_group(rg), text_field, max_bytes):
+            quarantine(f"{redact_url(path)} at {row}", f"document too large: over {max_bytes:,} bytes (max_document_bytes)",
+                       None)
+            row += 1
+            continue
         table = pf.read_row_group(rg)
         texts = table.column(text_field).to_pylist()
         others = {name: table.column(name).to_pylist() for name in table.column_names if name != text_field}
@@ -539,6 +547,23 @@ def read_parquet(
                 continue
             yield row + i, text, {k: v[i] for k, v in others.items()}
         row += len(texts)
+
+
+# What a column chunk holds besides its values' bytes (page headers, statistics, length prefixes):
+# a one-value chunk over the cap by more than this has a value over the cap.
+_CHUNK_OVERHEAD = 64 * 1024
+
+
+def _refused_unread(group: pq.RowGroupMetaData, column: str, max_bytes: int) -> bool:
+    """Whether a one-row group's ``column`` is over ``max_bytes`` by its footer alone, so the row
+    is refused without materializing a value of any size (a 200 MB text costs no memory)."""
+    if max_bytes < 0 or group.num_rows != 1:
+        return False
+    for j in range(group.num_columns):
+        chunk = group.column(j)
+        if chunk.path_in_schema == column:
+            return chunk.total_uncompressed_size > max_bytes + _CHUNK_OVERHEAD
+    return False
 
 
 def _parquet_templated(

@@ -14,7 +14,15 @@ from corpusforge.document import Document, make_doc_id
 from corpusforge.errors import CorpusforgeError
 from corpusforge.extract.base import require
 from corpusforge.registry import SOURCES
-from corpusforge.sources.base import Part, Refresh, RefreshPolicy, Source, TaskInput
+from corpusforge.sources.base import (
+    DEFAULT_MAX_DOCUMENT_BYTES,
+    Part,
+    Refresh,
+    RefreshPolicy,
+    Source,
+    TaskInput,
+    check_max_document_bytes,
+)
 from corpusforge.sources.readers import template_fields, text_of
 
 if TYPE_CHECKING:
@@ -51,6 +59,7 @@ class SqlSource(Source):
         refresh_ttl: str | float | None = None,
         updated_column: str | None = None,
         fingerprint_rows: int = 10_000,
+        max_document_bytes: int | None = DEFAULT_MAX_DOCUMENT_BYTES,
     ):
         if (url is None) == (url_env is None):
             raise ValueError("give exactly one of url or url_env (an environment variable holding the URL)")
@@ -59,6 +68,7 @@ class SqlSource(Source):
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self.source_name = name
+        self.max_document_bytes = check_max_document_bytes(max_document_bytes)
         self.query, self.url, self.url_env = query, url, url_env
         self.text_field, self.text_template, self.id_field = text_field, text_template, id_field
         self.params, self.batch_size = dict(params or {}), batch_size
@@ -154,7 +164,7 @@ class SqlSource(Source):
                             doc_id = fields.get(self.id_field) if self.id_field else None
                             for key in used:  # already in the text
                                 fields.pop(key, None)
-                            meta = {**self.extra_metadata, **fields, "source_name": self.source_name}
+                            meta = {**self.extra_metadata, **fields}
                             yield Document(text, str(doc_id) if doc_id is not None else
                                            make_doc_id(f"{self.source_name}/{self.query}", row_no, text),
                                            where, row_no, meta)

@@ -30,7 +30,15 @@ from corpusforge.extract.detect import HEAD_BYTES, Kind, sniff
 from corpusforge.extract.formats import ExtractOptions, extract_document
 from corpusforge.redact_urls import is_secret_name, redact_text, redact_url
 from corpusforge.registry import SOURCES
-from corpusforge.sources.base import Part, Refresh, RefreshPolicy, Source, TaskInput
+from corpusforge.sources.base import (
+    DEFAULT_MAX_DOCUMENT_BYTES,
+    Part,
+    Refresh,
+    RefreshPolicy,
+    Source,
+    TaskInput,
+    check_max_document_bytes,
+)
 from corpusforge.sources.http_client import (
     CREDENTIAL_HEADERS,
     MB,
@@ -186,12 +194,14 @@ class UrlsSource(Source):
         user_agent: str | None = None,
         refresh: Refresh = "always",
         refresh_ttl: str | float | None = None,
+        max_document_bytes: int | None = DEFAULT_MAX_DOCUMENT_BYTES,
     ):
         if not urls and not url_file:
             raise ValueError("give urls (a list) or url_file (a file with one URL per line)")
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
         self.source_name = name
+        self.max_document_bytes = check_max_document_bytes(max_document_bytes)
         self.urls, self.url_file = list(urls or []), url_file
         self.http = _http_options(rate_limit, retries, backoff, timeout, headers_env, max_redirects,
                                   max_body_bytes, allow_private_redirects, user_agent, headers)
@@ -318,8 +328,7 @@ class UrlsSource(Source):
                     except ExtractionError as exc:
                         ctx.quarantine(where, str(exc), None)
                         continue
-                    meta = {**self.extra_metadata, **meta, "url": redact_url(str(meta.get("url") or final_url)),
-                            "source_name": self.source_name}
+                    meta = {**self.extra_metadata, **meta, "url": redact_url(str(meta.get("url") or final_url))}
                     yield Document(text, make_doc_id(f"{self.source_name}/{part.key}", 0, text), where, 0, meta)
         finally:
             fetcher.close()
@@ -416,8 +425,10 @@ class RestApiSource(Source):
         user_agent: str | None = None,
         refresh: Refresh = "always",
         refresh_ttl: str | float | None = None,
+        max_document_bytes: int | None = DEFAULT_MAX_DOCUMENT_BYTES,
     ):
         self.source_name = name
+        self.max_document_bytes = check_max_document_bytes(max_document_bytes)
         self.url, self.records_path = url, records_path
         self.text_field, self.text_template, self.id_field = text_field, text_template, id_field
         self.pagination, self.page_param, self.start_page = pagination, page_param, start_page
@@ -533,7 +544,7 @@ class RestApiSource(Source):
                     for name in used:  # already in the text
                         fields.pop(name, None)
                     offset = page * 1_000_000 + i
-                    meta = {**self.extra_metadata, **fields, "source_name": self.source_name}
+                    meta = {**self.extra_metadata, **fields}
                     yield Document(text, str(doc_id) if doc_id is not None else
                                    make_doc_id(f"{self.source_name}/{self.url}", offset, text), uri, offset, meta)
                     count += 1
