@@ -2,7 +2,8 @@
 
 Each response record with a 2xx status and an HTML (or plain-text) body becomes one document;
 its byte offset in the archive is the document offset, and the target URI, HTTP status,
-content type, WARC date and record id go into metadata. A ``conversion`` record (Common Crawl
+content type, WARC date and record id go into metadata (ARC records have no id: warcio invents a
+random one when it converts them, which would make the output differ between runs, so none is kept). A ``conversion`` record (Common Crawl
 WET: the page's text, UTF-8 by the WET format) is one document with its text as it is. Other
 records (warcinfo, requests, metadata, revisits, images, redirects) are skipped, each counted by
 ``skipped(reason)``. A damaged archive yields every record before the damage and
@@ -12,6 +13,7 @@ then raises CorruptInput, which the source turns into a quarantine entry; a reco
 
 from __future__ import annotations
 
+import io
 import zlib
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any, ClassVar
@@ -45,6 +47,39 @@ def _charset(content_type: str) -> str | None:
     return None
 
 
+def _peek_arc(stream: IO[bytes]) -> tuple[IO[bytes], bool]:
+    """``stream`` unchanged for reading, and whether it is an ARC file (``filedesc://`` first, gzip or not)."""
+    head = stream.read(4096)
+    chained = io.BufferedReader(_Prepend(head, stream))
+    text = head
+    if head[:2] == b"\x1f\x8b":
+        try:
+            text = zlib.decompressobj(31).decompress(head, 64)
+        except zlib.error:
+            text = b""
+    return chained, text.lstrip().startswith(b"filedesc://")
+
+
+class _Prepend(io.RawIOBase):
+    """``head`` then the rest of ``stream``: the bytes a peek took, given back."""
+
+    def __init__(self, head: bytes, stream: IO[bytes]):
+        self.head, self.stream = memoryview(head), stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        if self.head:
+            n = min(len(buf), len(self.head))
+            buf[:n] = self.head[:n]
+            self.head = self.head[n:]
+            return n
+        data = self.stream.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+
 def read_warc(
     stream: IO[bytes], path: str, quarantine: Quarantine, favor_precision: bool = True,
     max_body_bytes: int | None = None, compressed_bytes: int = 0,
@@ -61,6 +96,7 @@ def read_warc(
     from warcio.exceptions import ArchiveLoadFailed
 
     skip = skipped or (lambda reason: None)
+    stream, arc = _peek_arc(stream)
     it = ArchiveIterator(stream, arc2warc=True)
     offset = 0
     try:
@@ -72,7 +108,7 @@ def read_warc(
             meta: dict[str, Any] = {"url": uri, "warc_type": record.rec_type}
             for header, key in _WARC_META:
                 value = record.rec_headers.get_header(header)
-                if value:
+                if value and not (arc and header == "WARC-Record-ID"):
                     meta[key] = value
             if record.http_headers is not None and record.rec_type == "response":
                 status = record.http_headers.get_statuscode()

@@ -23,6 +23,14 @@ def test_arc_and_uncompressed_warc_are_read_alike(data, tmp_path):
     assert arc.metadata["url"] == warc.metadata["url"] == "http://example.com/"
     assert arc.text == warc.text
     assert "This domain is established to be used for illustrative examples" in arc.text
+    assert "warc_record_id" in warc.metadata and "warc_record_id" not in arc.metadata
+
+
+def test_an_arc_archive_reads_to_the_same_documents_every_time(data, tmp_path):
+    # warcio invents a random WARC-Record-ID for each converted ARC record: none may reach the output.
+    first, _ = read_all(data / "warc" / "warcio" / "example.arc.gz", tmp_path / "a")
+    again, _ = read_all(data / "warc" / "warcio" / "example.arc.gz", tmp_path / "b")
+    assert [(d.id, d.text, d.metadata) for d in first] == [(d.id, d.text, d.metadata) for d in again]
 
 
 def test_charset_comes_from_the_http_header(data, tmp_path):
