@@ -50,8 +50,8 @@ def embed_output(output: str | Path, workers: int | None = None, progress: bool 
         raise CorpusforgeError(f"{out}: the staged documents of {len(missing)} task(s) are missing (e.g. "
                                f"{pipe.staged_path(last, missing[0])}); run the recipe to the end first")
     embeddings_stage(pipe, workers=workers, progress=progress)
+    from corpusforge.maintain.version import write_version
     from corpusforge.observe.card import write_card
-    from corpusforge.observe.version import write_version
 
     if (out / "version.json").is_file():  # a finished run: its version record and card now name these vectors
         write_version(out)

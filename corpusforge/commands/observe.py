@@ -53,7 +53,7 @@ def trace(output: str, doc_id: str | None, shard: str | None, row: int | None, a
 def diff(a: str, b: str, as_json: bool) -> None:
     """Say what changed between two outputs (recipe, inputs, files, totals); exit 1 if they differ.
     A and B are folders or fsspec URLs (s3://bucket/run)."""
-    from corpusforge.observe.version import diff_versions, format_diff, load_version
+    from corpusforge.maintain.version import diff_versions, format_diff, load_version
 
     def version(output: str) -> dict:
         with output_folder(output, only=("version.json",)) as folder:
