@@ -27,20 +27,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from corpusforge import layout as names
 from corpusforge.errors import CorpusforgeError
+from corpusforge.layout import OutputLayout, is_journal_temporary
 from corpusforge.maintain import scrub
 from corpusforge.maintain.journal import Journal, apply_journal
-from corpusforge.maintain.version import VERSION_NAME, write_version
-from corpusforge.observe.lineage import LINEAGE_DIR, SCHEMA, read_lineage
+from corpusforge.maintain.version import write_version
+from corpusforge.observe.lineage import SCHEMA, read_lineage
 from corpusforge.shards.edit import cut_pieces, read_input_ids, shard_files, shard_metadata, write_shard_files
-from corpusforge.shards.index import INDEX_NAME
 from corpusforge.state import atomic_write_bytes, atomic_write_json, file_sha256, read_json
 from corpusforge.tokenize.special import special_of_index
 
-ERASURES = Path("audit") / "erasures.jsonl"
-JOURNAL = Path("_state") / "erase" / "journal.json"
-# Shard-stage intermediates that copy the old tokens; a later run rebuilds them (see docs/observe.md).
-STALE = ["_work/shards", "_work/shuffled", "_work/lineage", "_state/shards", "_state/index"]
+ERASURES = Path(names.ERASURES)
+JOURNAL = Path(names.ERASE_JOURNAL)
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,7 @@ class ErasurePlan:
 
 def erased_ids(output: Path) -> frozenset[str]:
     """Every document id an erasure removed from ``output``; a later run leaves them out."""
-    path = Path(output) / ERASURES
+    path = OutputLayout(output).erasures
     if not path.is_file():
         return frozenset()
     return frozenset(i for line in path.read_bytes().splitlines() if line for i in orjson.loads(line)["documents"])
@@ -111,7 +110,7 @@ def regenerate_derived(output: Path) -> None:
 
 
 def _load_index(output: Path) -> dict[str, Any]:
-    path = output / INDEX_NAME
+    path = OutputLayout(output).index
     if not path.is_file():
         from corpusforge.staging import missing_shard_index
 
@@ -229,17 +228,18 @@ def _quarantine_picker(regex: re.Pattern[str] | None, uris: set[str]) -> Any:
 
 def finish_journal(output: Path) -> dict[str, Any]:
     """Apply a written journal (again, after a crash, is safe); returns the erasure's audit record."""
+    layout = OutputLayout(output)
     j = apply_journal(output, JOURNAL)
-    atomic_write_json(output / INDEX_NAME, j["index"])
+    atomic_write_json(layout.index, j["index"])
     if j["stats"] is not None:
-        atomic_write_json(output / "stats.json", j["stats"])
+        atomic_write_json(layout.stats, j["stats"])
     regenerate_derived(output)
-    record = {**j["record"], "version_after": read_json(output / VERSION_NAME)["version"]}
-    log = output / ERASURES
+    record = {**j["record"], "version_after": read_json(layout.version)["version"]}
+    log = layout.erasures
     old = log.read_bytes() if log.is_file() else b""
     if not any(line and orjson.loads(line)["erasure"] == record["erasure"] for line in old.splitlines()):
         atomic_write_bytes(log, old + orjson.dumps(record) + b"\n")
-    (output / JOURNAL).unlink()
+    layout.erase_journal.unlink()
     return record
 
 
@@ -247,13 +247,13 @@ def _remove_unjournaled_temporaries(output: Path) -> None:
     """Files an erasure cut off before its journal left under temporary names: never part of the output."""
     for dirpath, _, files in os.walk(output):
         for f in files:
-            if f.startswith(".") and ".erase-" in f:
+            if is_journal_temporary(f):
                 os.unlink(os.path.join(dirpath, f))
 
 
 def _lineage_path(output: Path, shard: str) -> Path:
     split, name = shard.split("/", 1)
-    return output / LINEAGE_DIR / split / f"{Path(name).name.split('.')[0]}.parquet"
+    return OutputLayout(output).lineage_table(split, name)
 
 
 
@@ -316,11 +316,11 @@ def apply_erasure(output: Path, plan: ErasurePlan, selector: Selector) -> dict[s
             scrub.rewrite_quarantine(path, pick, journal.temp(path))
             scrubbed.append(path)
         if plan.shards:
-            for rel in STALE:
-                journal.delete(output / rel)
+            for path in OutputLayout(output).shard_intermediates():
+                journal.delete(path)
         new_index = _reindex(index, entries, tokens_source, copies_source)
         stats = _restat(output, new_index, tokens_split, copies_split, tokens_source, copies_source)
-        version = output / VERSION_NAME
+        version = OutputLayout(output).version
         record = {
             "erasure": journal.token + uuid.uuid4().hex[:8],
             "at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -369,7 +369,7 @@ def _restat(
     tokens_source: Counter[str], copies_source: Counter[str],
 ) -> dict[str, Any] | None:
     """``stats.json`` with the erased documents and tokens taken out of its output counts."""
-    path = output / "stats.json"
+    path = OutputLayout(output).stats
     if not path.is_file():
         return None
     stats = read_json(path)
@@ -392,9 +392,10 @@ def erase(output: str | os.PathLike[str], selector: Selector, dry_run: bool = Fa
     """Plan and (unless ``dry_run``) carry out an erasure; the plan and the audit record (None when
     dry or when nothing matched)."""
     out = Path(output)
-    if (out / JOURNAL).is_file():
+    journal = OutputLayout(out).erase_journal
+    if journal.is_file():
         if dry_run:
-            raise CorpusforgeError(f"{out / JOURNAL}: an earlier erasure is unfinished; run erase without --dry-run")
+            raise CorpusforgeError(f"{journal}: an earlier erasure is unfinished; run erase without --dry-run")
         finish_journal(out)
     elif not dry_run:
         _remove_unjournaled_temporaries(out)

@@ -18,16 +18,15 @@ from typing import Any
 
 import orjson
 
-from corpusforge.embeddings.store import EMBEDDINGS_DIR, MEDIA_FOLDERS
-from corpusforge.embeddings.store import INDEX_NAME as EMBEDDINGS_INDEX
+from corpusforge import layout as names
+from corpusforge.embeddings.store import MEDIA_FOLDERS
 from corpusforge.errors import CorpusforgeError
-from corpusforge.observe.lineage import LINEAGE_DIR
+from corpusforge.layout import OutputLayout
 from corpusforge.redact_urls import redact_text
-from corpusforge.shards.index import INDEX_NAME
 from corpusforge.sources.manifest import load_manifest
 from corpusforge.state import atomic_write_json, file_sha256, read_json
 
-VERSION_NAME = "version.json"
+VERSION_NAME = names.VERSION
 
 
 
@@ -49,10 +48,9 @@ def lineage_sha256(path: Path) -> str:
 def build_version(output: Path) -> dict[str, Any]:
     """The version record of ``output`` from its index, manifest and files (not written)."""
     output = Path(output)
-    from corpusforge.staging import DOCUMENTS_INDEX
-
-    curate_only = not (output / INDEX_NAME).is_file() and (output / DOCUMENTS_INDEX).is_file()
-    index = read_json(output / (DOCUMENTS_INDEX if curate_only else INDEX_NAME))
+    layout = OutputLayout(output)
+    curate_only = not layout.index.is_file() and layout.documents_index.is_file()
+    index = read_json(layout.documents_index if curate_only else layout.index)
     # Keys redacted (a key of a URL input may hold an api_key): the content hash identifies the input.
     inputs = sorted(({"source": m["source"], "key": redact_text(m["key"]), "hash": m["hash"], "size": m["size"]}
                      for m in load_manifest(output).values()), key=lambda m: (m["source"], m["key"]))
@@ -63,16 +61,16 @@ def build_version(output: Path) -> dict[str, Any]:
         files[shard["path"]] = shard["sha256"]
         for side in shard.get("sidecars", []):
             files[side["path"]] = side["sha256"]
-    tok = output / "tokenizer.json"
+    tok = layout.tokenizer(names.TOKENIZER_HF)
     if tok.is_file():
-        files["tokenizer.json"] = file_sha256(tok)
-    for table in sorted((output / LINEAGE_DIR).glob("*/*.parquet")):
-        files[table.relative_to(output).as_posix()] = lineage_sha256(table)
+        files[layout.rel(tok)] = file_sha256(tok)
+    for table in sorted(layout.lineage.glob("*/*.parquet")):
+        files[layout.rel(table)] = lineage_sha256(table)
     embeddings = _embedding_files(output, files)
-    for folder in ("codebooks", *(f"{EMBEDDINGS_DIR}/{m}" for m in MEDIA_FOLDERS)):
-        for f in sorted((output / folder).rglob("*")) if (output / folder).is_dir() else []:
+    for folder in (layout.codebooks, *(layout.media_embeddings(m) for m in MEDIA_FOLDERS)):
+        for f in sorted(folder.rglob("*")) if folder.is_dir() else []:
             if f.is_file() and not f.name.startswith("."):
-                files[f.relative_to(output).as_posix()] = file_sha256(f)
+                files[layout.rel(f)] = file_sha256(f)
     record = {"recipe_sha256": index["recipe_sha256"], "inputs": inputs, "files": dict(sorted(files.items())),
               "splits": index["splits"]}
     models = _model_hashes(output, embeddings)
@@ -85,15 +83,15 @@ def build_version(output: Path) -> dict[str, Any]:
 
 def _embedding_files(output: Path, files: dict[str, str]) -> dict[str, Any] | None:
     """Add the sentence embeddings' files to ``files``; what they are, from ``embeddings/index.json``."""
-    path = output / EMBEDDINGS_DIR / EMBEDDINGS_INDEX
-    if not path.is_file():
+    layout = OutputLayout(output)
+    if not layout.embeddings_index.is_file():
         return None
-    index = read_json(path)
+    index = read_json(layout.embeddings_index)
     for entry in index.get("splits", {}).values():
         for part in entry.get("parts", []):
-            files[f"{EMBEDDINGS_DIR}/{part['path']}"] = part["sha256"]
-            table = output / EMBEDDINGS_DIR / part["table"]
-            files[f"{EMBEDDINGS_DIR}/{part['table']}"] = file_sha256(table) if table.is_file() else "missing"
+            files[layout.rel(layout.embeddings / part["path"])] = part["sha256"]
+            table = layout.embeddings / part["table"]
+            files[layout.rel(table)] = file_sha256(table) if table.is_file() else "missing"
     keys = ("model", "model_sha256", "pooling", "normalized", "dim", "dimensions", "dtype", "instruction", "prefix",
             "max_length", "long_texts", "layout", "split_by")
     return {**{k: index.get(k) for k in keys},
@@ -110,25 +108,25 @@ def _model_hashes(output: Path, embeddings: dict[str, Any] | None) -> dict[str, 
     if embeddings and embeddings.get("model_sha256"):
         out["embeddings.model"] = {"model": embeddings["model"], "sha256": embeddings["model_sha256"]}
     try:
-        recipe = yaml.safe_load((output / "recipe.yaml").read_text(encoding="utf-8")) or {}
+        recipe = yaml.safe_load(OutputLayout(output).recipe.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         recipe = {}
     media = recipe.get("media") if isinstance(recipe, dict) else None
     for modality, path in sorted(((media or {}).get("encoders") or {}).items()):
         out[f"media.encoders.{modality}"] = {"model": path,
-                                             "sha256": model_sha256(path, output / "_work" / "model_sha256.json")}
+                                             "sha256": model_sha256(path, OutputLayout(output).model_hashes)}
     return out
 
 
 def write_version(output: Path) -> dict[str, Any]:
     """Build and write ``version.json``; returns the record."""
     record = build_version(output)
-    atomic_write_json(Path(output) / VERSION_NAME, record)
+    atomic_write_json(OutputLayout(output).version, record)
     return record
 
 
 def load_version(output: Path) -> dict[str, Any]:
-    path = Path(output) / VERSION_NAME
+    path = OutputLayout(output).version
     if not path.is_file():
         raise CorpusforgeError(f"{path}: missing; only outputs of corpusforge run have a version record")
     return read_json(path)
