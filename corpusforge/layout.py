@@ -45,6 +45,7 @@ TOKENIZER_CONFIG, SPECIAL_TOKENS_MAP = "tokenizer_config.json", "special_tokens_
 TRACKERS = ("mlflow.db", "mlruns", "wandb")  # experiment trackers' local stores, when tracking writes here
 JUDGE_CACHE = "llm_judge"  # _work/llm_judge/: the LLM judge's answers, which --fresh keeps
 MODEL_HASHES = "model_sha256.json"  # _work/model_sha256.json: content hashes of model folders, cached
+UPLOAD_LEDGER = ".corpusforge-uploads.jsonl"  # in the local mirror of a remote output: objects published
 
 # What a run writes at the top of its output, besides one folder per split.
 OUTPUT_ENTRIES = frozenset({
@@ -62,6 +63,12 @@ def staged_stage(segment: int) -> str:
 def task_file(task: int, suffix: str) -> str:
     """``task_NNNNNN<suffix>``: a per-task file of a stage (staged documents, signatures, quarantine)."""
     return f"task_{task:06d}{suffix}"
+
+
+def document_part_name(task: int, part: int, fmt: str) -> str:
+    """``part_000003.jsonl.gz`` for a task's first part, ``part_000003_0001.jsonl.gz`` after it:
+    sorted names are document order, and a run whose tasks fit one part keeps the old names."""
+    return f"part_{task:06d}.{fmt}" if part == 0 else f"part_{task:06d}_{part:04d}.{fmt}"
 
 
 def is_temporary(name: str) -> bool:
@@ -200,6 +207,11 @@ class OutputLayout:
         """``_work/shards/<split>/tNNNNNN``: the prefix of task ``task``'s parts (``_0000.safetensors``...)."""
         return self.task_shards / split / f"t{task:06d}"
 
+    def task_shard_part(self, split: str, task: int, k: int, suffix: str) -> Path:
+        """``_work/shards/<split>/tNNNNNN_KKKK<suffix>``: the ``k``-th part task ``task`` wrote to ``split``."""
+        prefix = self.task_shard_prefix(split, task)
+        return prefix.with_name(f"{prefix.name}_{k:04d}{suffix}")
+
     @property
     def shuffled(self) -> Path:
         """``_work/shuffled/``: globally shuffled shards, by split (``sharding.shuffle: global``)."""
@@ -208,6 +220,10 @@ class OutputLayout:
     def shuffled_prefix(self, split: str) -> Path:
         """``_work/shuffled/<split>/s000000``: the prefix of a split's globally shuffled parts."""
         return self.shuffled / split / "s000000"
+
+    def shuffle_unpacked(self, split: str) -> Path:
+        """``_work/shuffled/<split>/.unpacked/``: the task parts' rows unpacked while a split is shuffled."""
+        return self.shuffled_prefix(split).parent / ".unpacked"
 
     @property
     def task_lineage_dir(self) -> Path:
@@ -218,9 +234,14 @@ class OutputLayout:
         """``_work/lineage/<split>/tNNNNNN.parquet``: the rows of task ``task``'s parts in ``split``."""
         return self.task_lineage_dir / split / f"t{task:06d}.parquet"
 
+    @property
+    def lineage_spills(self) -> Path:
+        """``_work/lineage_spill/``: shuffled lineage bucketed by final shard, deleted when done."""
+        return self.work / "lineage_spill"
+
     def lineage_spill(self, split: str) -> Path:
-        """``_work/lineage_spill/<split>/``: shuffled lineage bucketed by final shard, deleted when done."""
-        return self.work / "lineage_spill" / split
+        """``_work/lineage_spill/<split>/``: one split's spilled lineage buckets."""
+        return self.lineage_spills / split
 
     def group_split(self, split_by: str, key: str) -> Path:
         """``_work/splits/<split_by>_<key>.json``: the split of each group (``sharding.split_by``)."""
@@ -322,6 +343,10 @@ class OutputLayout:
         """``documents/``: the kept documents' parts (``output.documents``)."""
         return self.root / DOCUMENTS
 
+    def documents_part(self, task: int, part: int, fmt: str) -> Path:
+        """``documents/part_NNNNNN[_KKKK].<fmt>``: the ``part``-th documents part of task ``task``."""
+        return self.documents / document_part_name(task, part, fmt)
+
     @property
     def documents_lineage(self) -> Path:
         """``lineage/documents/``: a curate-only output's lineage, one table per task."""
@@ -396,6 +421,11 @@ class OutputLayout:
         if name not in TRACKERS:
             raise ValueError(f"unknown tracker store {name!r}; one of {', '.join(TRACKERS)}")
         return self.root / name
+
+    @property
+    def upload_ledger(self) -> Path:
+        """``.corpusforge-uploads.jsonl``: in the local mirror of a remote output, the objects already published."""
+        return self.root / UPLOAD_LEDGER
 
     # -- names ----------------------------------------------------------------------------------
     def rel(self, path: Path) -> str:

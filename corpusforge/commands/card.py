@@ -6,11 +6,13 @@ import sys
 
 import click
 
+from corpusforge import layout as names
 from corpusforge.commands.output_folder import output_folder
 from corpusforge.errors import CorpusforgeError
 
 # What a card is built from and what it writes: all an fsspec output's copy needs (no shards, no _work).
-CARD_INPUTS = ("stats.json", "shard_index.json", "documents_index.json", "recipe.yaml", "documents/", "lineage/", "README.md", "report.html")
+CARD_INPUTS = (names.STATS, names.INDEX, names.DOCUMENTS_INDEX, names.RECIPE, f"{names.DOCUMENTS}/", f"{names.LINEAGE}/",
+               names.CARD, names.REPORT)
 
 
 @click.command()
