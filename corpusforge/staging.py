@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from corpusforge import layout as names
+from corpusforge import layout as layout_names
 from corpusforge.document import Document
 from corpusforge.layout import OutputLayout, document_part_name
 from corpusforge.state import atomic_path, file_sha256
@@ -192,8 +192,8 @@ class PartedDocumentWriter:
         self._writer.abort()
 
 
-DOCUMENTS_INDEX = names.DOCUMENTS_INDEX  # a curate-only output's index (its shard_index.json)
-DOCUMENTS_LINEAGE = names.DOCUMENTS_LINEAGE  # a curate-only output's lineage: part and row of every document
+DOCUMENTS_INDEX = layout_names.DOCUMENTS_INDEX  # a curate-only output's index (its shard_index.json)
+DOCUMENTS_LINEAGE = layout_names.DOCUMENTS_LINEAGE  # a curate-only output's lineage: part and row of every document
 
 
 def missing_shard_index(output: str | os.PathLike[str]) -> str:
@@ -202,8 +202,8 @@ def missing_shard_index(output: str | os.PathLike[str]) -> str:
     where = str(output).rstrip("/")
     if "://" not in where and OutputLayout(where).documents_index.is_file():
         return (f"{where}: has no shards, it is a curate-only output (tokenizer: null): its documents are in "
-                f"{where}/{names.DOCUMENTS}/, listed in {DOCUMENTS_INDEX}; a tokenize-only run over it writes shards")
-    return f"{where}/{names.INDEX}: missing (is this a corpusforge output folder?)"
+                f"{where}/{layout_names.DOCUMENTS}/, listed in {DOCUMENTS_INDEX}; a tokenize-only run over it writes shards")
+    return f"{where}/{layout_names.INDEX}: missing (is this a corpusforge output folder?)"
 
 
 def validate_documents(output: Path) -> tuple[list[str], dict[str, Any]]:
@@ -241,7 +241,7 @@ def validate_documents(output: Path) -> tuple[list[str], dict[str, Any]]:
     if not faults and totals.get("documents") != documents:
         faults.append(f"totals: index says {totals.get('documents')} documents, parts add up to {documents}")
     if not faults and not documents:
-        faults.append(f"{index_path}: the output holds no documents; see {names.STATS} for what was read, dropped "
+        faults.append(f"{index_path}: the output holds no documents; see {layout_names.STATS} for what was read, dropped "
                       "and quarantined")
     return faults, {"parts": len(listed), "documents": documents, "format": index.get("documents_format")}
 

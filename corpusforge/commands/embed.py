@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from corpusforge import layout as names
+from corpusforge import layout as layout_names
 from corpusforge.errors import CorpusforgeError
 from corpusforge.layout import OutputLayout
 
@@ -36,7 +36,7 @@ def embed_output(output: str | Path, workers: int | None = None, progress: bool 
     layout = OutputLayout(out)
     recipe_file, plan_file = layout.recipe, layout.plan
     if not recipe_file.is_file() or not plan_file.is_file():
-        raise CorpusforgeError(f"{out}: not a corpusforge output (no {names.RECIPE} or {names.PLAN}); "
+        raise CorpusforgeError(f"{out}: not a corpusforge output (no {layout_names.RECIPE} or {layout_names.PLAN}); "
                                "run a recipe into it first")
     data = load_recipe(recipe_file).model_dump(mode="json")
     data["embeddings"] = {**(data.get("embeddings") or {}), **{k: v for k, v in options.items() if v is not None}}

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from corpusforge import layout as names
+from corpusforge import layout as layout_names
 from corpusforge.layout import OutputLayout
 from corpusforge.shards.formats import _safetensors_header
 from corpusforge.state import atomic_path, atomic_write_json, read_json
 
-EMBEDDINGS_DIR = names.EMBEDDINGS
-INDEX_NAME = Path(names.EMBEDDINGS_INDEX).name  # inside EMBEDDINGS_DIR
+EMBEDDINGS_DIR = layout_names.EMBEDDINGS
+INDEX_NAME = Path(layout_names.EMBEDDINGS_INDEX).name  # inside EMBEDDINGS_DIR
 TENSOR = "embeddings"
 MEDIA_FOLDERS = frozenset({"image", "audio", "video"})  # the media encoders' vectors (media/encoders.py)
 

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from corpusforge import layout as names
+from corpusforge import layout as layout_names
 from corpusforge.errors import CorpusforgeError
 from corpusforge.layout import OutputLayout, is_journal_temporary
 from corpusforge.maintain import scrub
@@ -38,8 +38,8 @@ from corpusforge.shards.edit import cut_pieces, read_input_ids, shard_files, sha
 from corpusforge.state import atomic_write_bytes, atomic_write_json, file_sha256, read_json
 from corpusforge.tokenize.special import special_of_index
 
-ERASURES = Path(names.ERASURES)
-JOURNAL = Path(names.ERASE_JOURNAL)
+ERASURES = Path(layout_names.ERASURES)
+JOURNAL = Path(layout_names.ERASE_JOURNAL)
 
 
 @dataclass(frozen=True)

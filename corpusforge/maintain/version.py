@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from corpusforge import layout as names
+from corpusforge import layout as layout_names
 from corpusforge.embeddings.store import MEDIA_FOLDERS
 from corpusforge.errors import CorpusforgeError
 from corpusforge.layout import OutputLayout
@@ -26,7 +26,7 @@ from corpusforge.redact_urls import redact_text
 from corpusforge.sources.manifest import load_manifest
 from corpusforge.state import atomic_write_json, file_sha256, read_json
 
-VERSION_NAME = names.VERSION
+VERSION_NAME = layout_names.VERSION
 
 
 
@@ -61,7 +61,7 @@ def build_version(output: Path) -> dict[str, Any]:
         files[shard["path"]] = shard["sha256"]
         for side in shard.get("sidecars", []):
             files[side["path"]] = side["sha256"]
-    tok = layout.tokenizer(names.TOKENIZER_HF)
+    tok = layout.tokenizer(layout_names.TOKENIZER_HF)
     if tok.is_file():
         files[layout.rel(tok)] = file_sha256(tok)
     for table in sorted(layout.lineage.glob("*/*.parquet")):

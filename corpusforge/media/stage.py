@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from corpusforge import layout as names
+from corpusforge import layout as layout_names
 from corpusforge.document import Document
 from corpusforge.errors import CorruptInput, RecipeError
 from corpusforge.layout import OutputLayout
@@ -27,7 +27,7 @@ from corpusforge.media.sequence import MARKERS, MASK, joint_vocabulary, media_fe
 from corpusforge.media.vq import CONFIG, MODALITIES, WEIGHTS, Codebook
 from corpusforge.state import file_sha256
 
-CODEBOOK_DIR = names.CODEBOOKS
+CODEBOOK_DIR = layout_names.CODEBOOKS
 SPAN_COUNTERS = ("span_padding", "split_spans", "filled_rows")  # the packer's (corpusforge.shards.packer)
 TRAIN_ROWS = 200_000  # feature rows per modality at most (768 floats each: ~600 MB for images)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from corpusforge import layout as names
+from corpusforge import layout as layout_names
 from corpusforge.layout import OutputLayout
 from corpusforge.observe.html_report import REPORT_NAME, render_report
 from corpusforge.observe.summary import (
@@ -31,7 +31,7 @@ from corpusforge.observe.summary import (
 )
 from corpusforge.state import atomic_write_bytes, read_json
 
-CARD_NAME = names.CARD
+CARD_NAME = layout_names.CARD
 
 # License ids the Hugging Face Hub accepts in ``license:``; anything else is ``other`` + ``license_name``.
 HF_LICENSES = frozenset("""
@@ -108,10 +108,10 @@ def _named_configs(facts: OutputFacts) -> dict[str, list[dict[str, str]]]:
         named["shards"] = [{"split": s, "path": _shard_glob(facts, s)} for s in splits]
     if facts.document_files:
         suffix = Path(facts.document_files[0]).suffix
-        named["documents"] = [{"split": "train", "path": f"{names.DOCUMENTS}/*{suffix}"}]
+        named["documents"] = [{"split": "train", "path": f"{layout_names.DOCUMENTS}/*{suffix}"}]
     lineage = _lineage_splits(facts, splits)
     if lineage:
-        named["lineage"] = [{"split": s, "path": f"{names.LINEAGE}/{s}/*.parquet"} for s in lineage]
+        named["lineage"] = [{"split": s, "path": f"{layout_names.LINEAGE}/{s}/*.parquet"} for s in lineage]
     return named
 
 
@@ -198,7 +198,7 @@ def render_card(facts: OutputFacts) -> str:
         f"(sha256 `{st.get('recipe_sha256', '')[:16]}…`, seed {idx.get('seed', 0)}): {docs['read']:,} documents "
         f"read, {docs['quarantined']:,} quarantined, {docs['kept']:,} kept; {totals.get('tokens', 0):,} tokens in "
         f"{totals.get('samples', 0):,} samples of {idx.get('sequence_length')} tokens, {totals.get('shards', 0):,} "
-        f"{idx.get('format')} shards. Plots: [`{REPORT_NAME}`]({REPORT_NAME}); every number: `{names.STATS}`.")
+        f"{idx.get('format')} shards. Plots: [`{REPORT_NAME}`]({REPORT_NAME}); every number: `{layout_names.STATS}`.")
 
     parts.append("## Sources")
     parts.append(_table(["source", "type", "location", "license", "input bytes", "documents read",
@@ -247,8 +247,8 @@ def render_card(facts: OutputFacts) -> str:
     parts.append(_schema_section(facts))
     parts.append("## How to load")
     parts.append(_load_section(facts))
-    files = [f"`{names.RECIPE}` (the recipe, to rerun: `corpusforge run {names.RECIPE}`)", f"`{names.STATS}`",
-             f"`{names.INDEX}` (every shard: split, path, samples, tokens, sha256)", f"`{names.VERSION}`"]
+    files = [f"`{layout_names.RECIPE}` (the recipe, to rerun: `corpusforge run {layout_names.RECIPE}`)", f"`{layout_names.STATS}`",
+             f"`{layout_names.INDEX}` (every shard: split, path, samples, tokens, sha256)", f"`{layout_names.VERSION}`"]
     if facts.has_lineage:
         files.append("`lineage/` (which documents each shard row holds: `corpusforge trace`)")
     if facts.document_files:
@@ -305,7 +305,7 @@ def render_documents_card(facts: OutputFacts) -> str:
     meta["task_categories"] = ["text-generation"]
     meta["tags"] = ["corpusforge", "pretraining", "curated-documents"]
     fmt = idx.get("documents_format", "jsonl")
-    files = [{"split": "train", "path": f"{names.DOCUMENTS}/*.{fmt}"}]
+    files = [{"split": "train", "path": f"{layout_names.DOCUMENTS}/*.{fmt}"}]
     meta["configs"] = [{"config_name": "default", "data_files": files},
                        {"config_name": "documents", "data_files": [dict(f) for f in files]}]
     docs, totals = st["documents"], idx.get("totals", {})
@@ -316,7 +316,7 @@ def render_documents_card(facts: OutputFacts) -> str:
         f"Curated by corpusforge from recipe `{st.get('recipe')}` (sha256 `{st.get('recipe_sha256', '')[:16]}…`, "
         f"seed {idx.get('seed', 0)}), curate-only (no tokenizer, no shards): {docs['read']:,} documents read, "
         f"{docs['quarantined']:,} quarantined, {docs['kept']:,} kept in {totals.get('parts', 0):,} `{fmt}` files "
-        f"({totals.get('bytes', 0):,} bytes). Plots: [`{REPORT_NAME}`]({REPORT_NAME}); every number: `{names.STATS}`.")
+        f"({totals.get('bytes', 0):,} bytes). Plots: [`{REPORT_NAME}`]({REPORT_NAME}); every number: `{layout_names.STATS}`.")
     parts.append("## Sources")
     parts.append(_table(["source", "type", "location", "license", "input bytes", "documents read", "documents kept"],
                         [[r["name"], r["type"], f"`{r['uri']}`", r["license"] or "", _n(r["bytes"]),
@@ -335,11 +335,11 @@ def render_documents_card(facts: OutputFacts) -> str:
                  "row or byte offset there) and `metadata` (each document's split under `split`).")
     parts.append("## How to load\n\n```python\nfrom datasets import load_dataset\n\n"
                  f"docs = load_dataset(\"{'parquet' if fmt == 'parquet' else 'json'}\", "
-                 f"data_files=\"{names.DOCUMENTS}/*.{fmt}\", split=\"train\")\n```\n\n"
+                 f"data_files=\"{layout_names.DOCUMENTS}/*.{fmt}\", split=\"train\")\n```\n\n"
                  "To tokenize them later: a recipe with a `corpusforge` source over this folder (docs/recipe.md).")
-    files_list = [f"`{names.RECIPE}`", f"`{names.STATS}`",
-                  f"`{names.DOCUMENTS_INDEX}` (every part: documents, bytes, sha256)", f"`{names.VERSION}`",
-                  f"`{names.DOCUMENTS_LINEAGE}/` (part and row of every document: `corpusforge trace`)"]
+    files_list = [f"`{layout_names.RECIPE}`", f"`{layout_names.STATS}`",
+                  f"`{layout_names.DOCUMENTS_INDEX}` (every part: documents, bytes, sha256)", f"`{layout_names.VERSION}`",
+                  f"`{layout_names.DOCUMENTS_LINEAGE}/` (part and row of every document: `corpusforge trace`)"]
     parts.append("## Files\n\n" + "\n".join(f"- {f}" for f in files_list))
     return "\n\n".join(parts) + "\n"
 

@@ -21,14 +21,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from corpusforge import layout as names
+from corpusforge import layout as layout_names
 from corpusforge.document import Document
 from corpusforge.errors import CorpusforgeError
 from corpusforge.layout import OutputLayout
 from corpusforge.observe.stats import MODIFIED_BY
 from corpusforge.state import atomic_path
 
-LINEAGE_DIR = names.LINEAGE
+LINEAGE_DIR = layout_names.LINEAGE
 
 SCHEMA = pa.schema([
     ("shard", pa.string()),
@@ -272,5 +272,5 @@ def trace_row(output: Path, shard: str, row: int) -> list[dict[str, Any]]:
     """The documents in row ``row`` of ``shard`` (its index path, e.g. ``train/shard_00000.safetensors``)."""
     found = read_lineage(output, [("shard", "=", shard), ("row", "=", row)]).sort_by("token_start").to_pylist()
     if not found:
-        raise CorpusforgeError(f"{output}: no row {row} in shard {shard!r} (see {names.INDEX} for the shard paths)")
+        raise CorpusforgeError(f"{output}: no row {row} in shard {shard!r} (see {layout_names.INDEX} for the shard paths)")
     return found

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from corpusforge import layout as names
+from corpusforge import layout as layout_names
 from corpusforge.errors import CorpusforgeError
 from corpusforge.layout import OutputLayout
 from corpusforge.observe.summary import dedup_rows, step_rows
@@ -27,9 +27,9 @@ from corpusforge.redact_urls import redact_secrets, redact_text
 from corpusforge.state import atomic_write_json, read_json
 
 _INSTALL = "pip install 'corpusforge[tracking]'"
-ARTIFACTS = (names.CARD, names.REPORT, names.STATS, names.INDEX)
+ARTIFACTS = (layout_names.CARD, layout_names.REPORT, layout_names.STATS, layout_names.INDEX)
 _MAX_PARAM = 6000  # MLflow's limit on a param value's length
-TRACKED_NAME = names.TRACKING  # the runs logged for this output, per tracker
+TRACKED_NAME = layout_names.TRACKING  # the runs logged for this output, per tracker
 
 
 def check_tracking(recipe: Recipe) -> None:
