@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from corpusforge.errors import AccessError, CorpusforgeError, UnusableInput
+from corpusforge.layout import OutputLayout
 
 console = Console(stderr=True)
 
@@ -176,11 +177,12 @@ def demo(output: str, workers: int | None, quiet: bool) -> None:
     faults, _ = validate_output(out)
     if faults:
         _fail("demo output failed validation:\n" + "\n".join(faults))
+    layout = OutputLayout(out)
     console.print(
         f"[bold green]demo done[/]: {stats['documents']['kept']:,} documents, {stats['tokens']:,} tokens in "
         f"{stats['shards']['shards']} shards, validated.\noutput: {out}\n"
-        f"  shard index: {out / 'shard_index.json'}\n  statistics:  {out / 'stats.json'}\n"
-        f"  data card:   {out / 'README.md'}\n  report:      {out / 'report.html'} (opens offline in a browser)\n"
+        f"  shard index: {layout.index}\n  statistics:  {layout.stats}\n"
+        f"  data card:   {layout.card}\n  report:      {layout.report} (opens offline in a browser)\n"
         f"  look inside: corpusforge inspect {out}",
         highlight=False,
     )

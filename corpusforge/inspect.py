@@ -12,10 +12,11 @@ import numpy as np
 import orjson
 
 from corpusforge.errors import CorpusforgeError
+from corpusforge.layout import CODEBOOKS, OutputLayout
+from corpusforge.layout import INDEX as INDEX_NAME
 from corpusforge.loader.reader import read_stored
 from corpusforge.media.sequence import render_ids
 from corpusforge.remote import is_url
-from corpusforge.shards.index import INDEX_NAME
 from corpusforge.tokenize.special import special_of_index
 
 
@@ -82,7 +83,7 @@ def _decoded(output: str | os.PathLike[str], fetch: Callable[[str], Path], split
     try:
         index_path = fetch(INDEX_NAME)
     except FileNotFoundError:
-        index_path = Path(str(output).rstrip("/")) / INDEX_NAME
+        index_path = OutputLayout(str(output).rstrip("/")).index
     if not index_path.exists():
         from corpusforge.staging import missing_shard_index
 
@@ -138,7 +139,7 @@ def row_media(output: str | os.PathLike[str], row: int, folder: str | os.PathLik
                 for rel in files:
                     fetch(rel)
                 books[modality] = Codebook.load(fetch(layout["media"][modality].get("codebook", {}).get(
-                    "path", f"codebooks/{modality}")))
+                    "path", f"{CODEBOOKS}/{modality}")))
             suffix, data = render_span(modality, codes, books[modality])
             path = out_dir / f"row{row}_{k}_{modality}{suffix}"
             atomic_write_bytes(path, data)
@@ -150,7 +151,7 @@ def _index(output: str | os.PathLike[str], fetch: Callable[[str], Path]) -> dict
     try:
         path = fetch(INDEX_NAME)
     except FileNotFoundError:
-        path = Path(str(output).rstrip("/")) / INDEX_NAME
+        path = OutputLayout(str(output).rstrip("/")).index
     if not path.exists():
         raise CorpusforgeError(f"{str(output).rstrip('/')}/{INDEX_NAME}: missing (is this a corpusforge output folder?)")
     return orjson.loads(path.read_bytes())

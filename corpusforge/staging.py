@@ -19,7 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from corpusforge import layout as layout_names
 from corpusforge.document import Document
+from corpusforge.layout import OutputLayout, document_part_name
 from corpusforge.state import atomic_path, file_sha256
 
 SCHEMA = pa.schema(
@@ -148,12 +150,6 @@ class DocumentWriter:
         self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
 
 
-def document_part_name(task: int, part: int, fmt: str) -> str:
-    """``part_000003.jsonl.gz`` for a task's first part, ``part_000003_0001.jsonl.gz`` after it:
-    sorted names are document order, and a run whose tasks fit one part keeps the old names."""
-    return f"part_{task:06d}.{fmt}" if part == 0 else f"part_{task:06d}_{part:04d}.{fmt}"
-
-
 class PartedDocumentWriter:
     """A task's documents as parts of about ``part_bytes`` uncompressed bytes each, in
     ``folder`` (``documents/``); every part is written atomically. ``parts`` lists what
@@ -196,25 +192,26 @@ class PartedDocumentWriter:
         self._writer.abort()
 
 
-DOCUMENTS_INDEX = "documents_index.json"  # a curate-only output's index (its shard_index.json)
-DOCUMENTS_LINEAGE = "lineage/documents"  # a curate-only output's lineage: part and row of every document
+DOCUMENTS_INDEX = layout_names.DOCUMENTS_INDEX  # a curate-only output's index (its shard_index.json)
+DOCUMENTS_LINEAGE = layout_names.DOCUMENTS_LINEAGE  # a curate-only output's lineage: part and row of every document
 
 
 def missing_shard_index(output: str | os.PathLike[str]) -> str:
     """The one line a command that needs shards says where ``output`` has no ``shard_index.json``:
     that it is a curate-only output (with where its documents are), or not an output at all."""
     where = str(output).rstrip("/")
-    if "://" not in where and (Path(where) / DOCUMENTS_INDEX).is_file():
+    if "://" not in where and OutputLayout(where).documents_index.is_file():
         return (f"{where}: has no shards, it is a curate-only output (tokenizer: null): its documents are in "
-                f"{where}/documents/, listed in {DOCUMENTS_INDEX}; a tokenize-only run over it writes shards")
-    return f"{where}/shard_index.json: missing (is this a corpusforge output folder?)"
+                f"{where}/{layout_names.DOCUMENTS}/, listed in {DOCUMENTS_INDEX}; a tokenize-only run over it writes shards")
+    return f"{where}/{layout_names.INDEX}: missing (is this a corpusforge output folder?)"
 
 
 def validate_documents(output: Path) -> tuple[list[str], dict[str, Any]]:
     """``validate`` of a curate-only output: every part listed in ``documents_index.json`` exists
     with its checksum and document count, every document has a string id and text, no part file
     is unlisted, and the totals add up. Returns the faults and a summary."""
-    index_path = Path(output) / DOCUMENTS_INDEX
+    layout = OutputLayout(output)
+    index_path = layout.documents_index
     try:
         index = orjson.loads(index_path.read_bytes())
     except orjson.JSONDecodeError as exc:
@@ -238,13 +235,13 @@ def validate_documents(output: Path) -> tuple[list[str], dict[str, Any]]:
             faults.append(f"{path}: {n} documents, the index says {part['documents']}")
         documents += n
     listed = {p["path"] for p in index.get("parts", [])}
-    faults += [f"documents/{f.name}: part file not in the index" for f in sorted((Path(output) / "documents").glob("part_*"))
-               if f"documents/{f.name}" not in listed]
+    faults += [f"{layout.rel(f)}: part file not in the index" for f in sorted(layout.documents.glob("part_*"))
+               if layout.rel(f) not in listed]
     totals = index.get("totals", {})
     if not faults and totals.get("documents") != documents:
         faults.append(f"totals: index says {totals.get('documents')} documents, parts add up to {documents}")
     if not faults and not documents:
-        faults.append(f"{index_path}: the output holds no documents; see stats.json for what was read, dropped "
+        faults.append(f"{index_path}: the output holds no documents; see {layout_names.STATS} for what was read, dropped "
                       "and quarantined")
     return faults, {"parts": len(listed), "documents": documents, "format": index.get("documents_format")}
 
@@ -258,7 +255,7 @@ def write_documents_lineage(output: Path, task: int, columns: dict[str, list[Any
     n = len(columns["doc_id"])
     table = pa.table({**columns, "token_start": np.zeros(n, np.int32), "token_end": np.zeros(n, np.int32)})
     table = table.select(LINEAGE_SCHEMA.names).cast(LINEAGE_SCHEMA)
-    with atomic_path(Path(output) / DOCUMENTS_LINEAGE / f"part_{task:06d}.parquet") as tmp:
+    with atomic_path(OutputLayout(output).documents_lineage_part(task)) as tmp:
         pq.write_table(table, tmp, compression="zstd")
 
 

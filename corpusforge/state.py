@@ -13,14 +13,15 @@ import os
 import shutil
 import socket
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from corpusforge import layout
 from corpusforge.errors import CorpusforgeError
+from corpusforge.layout import ERASURES, LOCK, MARKER, OUTPUT_ENTRIES, OutputLayout, is_temporary
 
 
 @contextlib.contextmanager
@@ -28,7 +29,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp = layout.temporary(final)
     try:
         yield tmp
         if tmp.exists():
@@ -57,10 +58,11 @@ class CompletionRecords:
     """``<output>/_state/<stage>/<task>.json``: one record per finished task, with its key and stats."""
 
     def __init__(self, root: Path, stage: str):
-        self.dir = root / "_state" / stage
+        self.layout, self.stage = OutputLayout(root), stage
+        self.dir = self.layout.records(stage)
 
     def path(self, task: int) -> Path:
-        return self.dir / f"{task:06d}.json"
+        return self.layout.record(self.stage, task)
 
     def done(self, task: int, key: str) -> dict[str, Any] | None:
         """The record of ``task`` if it finished with this ``key``, else None."""
@@ -100,27 +102,14 @@ def file_sha256(path: str | Path) -> str:
 
 # -- whose output is this, and who is writing it ------------------------------------------------
 
-MARKER = "_state/output.json"  # written first by every run: what makes a folder a corpusforge output
-LOCK = "_state/lock"  # flock'ed by the process that drives a run (or erase, card, embed) of the output
-# What a run writes at the top of its output, besides one folder per split.
-OUTPUT_ENTRIES = frozenset({
-    "_state", "_work", "shard_index.json", "documents_index.json", "stats.json", "recipe.yaml", "version.json", "manifest.jsonl",
-    "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "README.md",
-    "report.html", "quarantine", "documents", "lineage",
-    "audit", "embeddings", "codebooks", "mlflow.db", "mlruns", "wandb",
-})
-_STATE_MARKERS = ("output.json", "plan.json", "lock")
-INDEX = "shard_index.json"  # any of them in _state/: an output, even one cut short
+# MARKER, LOCK and OUTPUT_ENTRIES (what a run writes at the top of its output) live in layout.py.
+_STATE_MARKERS = tuple(Path(p).name for p in (MARKER, layout.PLAN, LOCK))  # any of them in _state/: an output
+INDEX = layout.INDEX  # ... or, its _state/ deleted, an index naming its recipe's hash
 
 
 class OutputRefused(CorpusforgeError):
     """An output cannot be written or deleted safely: another process holds it, it holds another
     recipe's output, or it is not a corpusforge output. The command line exits 1 with the message."""
-
-
-def is_temporary(name: str) -> bool:
-    """Whether ``name`` is a temporary of ``atomic_path`` (``.name.tmp-xxxxxxxx``): never output."""
-    return name.startswith(".") and ".tmp-" in name
 
 
 def _splits_named(read_text: Callable[[str], str | None]) -> set[str]:
@@ -132,7 +121,7 @@ def _splits_named(read_text: Callable[[str], str | None]) -> set[str]:
         index = orjson.loads(read_text(INDEX) or "{}")
         names |= set(index.get("splits") or {}) | set(index.get("split_ratios") or {})
     with contextlib.suppress(Exception):
-        recipe = yaml.safe_load(read_text("recipe.yaml") or "") or {}
+        recipe = yaml.safe_load(read_text(layout.RECIPE) or "") or {}
         names |= set((recipe.get("sharding") or {}).get("splits") or {"train": 1, "val": 1, "test": 1})
     return {n for n in names if isinstance(n, str)}
 
@@ -160,7 +149,7 @@ def deletion_refusal(where: str, names: set[str], state_names: set[str],
     names = {n for n in names if not is_temporary(n)} - _PLACEHOLDERS  # kept by remove_output
     state_names = state_names - {Path(LOCK).name}  # a lock alone is what taking it left, not an output
     if not state_names:
-        names.discard("_state")
+        names.discard(layout.STATE)
     if not names:
         return None
     if not _recognised(state_names, read_text):
@@ -181,7 +170,7 @@ def write_refusal(where: str, names: set[str], state_names: set[str],
     would overwrite a README.md there and clean up names it uses (``shard_*``, ``lineage/``...)."""
     names = {n for n in names if not is_temporary(n)} - _PLACEHOLDERS
     if not state_names - {Path(LOCK).name}:
-        names.discard("_state")
+        names.discard(layout.STATE)
     if not names or _recognised(state_names - {Path(LOCK).name}, read_text):  # a lock alone makes no output
         return None
     return (f"{where}: not empty and not a corpusforge output (no {MARKER}), refusing to write into it; "
@@ -192,7 +181,7 @@ def check_writable(output: Path) -> None:
     """Raise ``OutputRefused`` if a run must not write into the folder ``output`` (``write_refusal``)."""
     if not output.is_dir():
         return
-    state = output / "_state"
+    state = OutputLayout(output).state
     state_names = {p.name for p in state.iterdir()} if state.is_dir() else set()
     why = write_refusal(str(output), {p.name for p in output.iterdir()}, state_names, _read_text(output))
     if why:
@@ -216,14 +205,14 @@ def check_deletable(output: Path) -> None:
     if not output.is_dir():
         raise OutputRefused(f"{output}: not a folder, refusing to delete it")
     names = {p.name for p in output.iterdir()}
-    state = output / "_state"
+    state = OutputLayout(output).state
     state_names = {p.name for p in state.iterdir()} if state.is_dir() else set()
     why = deletion_refusal(str(output), names, state_names, _read_text(output))
     if why:
         raise OutputRefused(why)
 
 
-JUDGE_CACHE_DIR = "llm_judge"  # _work/llm_judge/: the LLM judge's answers, which --fresh keeps
+JUDGE_CACHE_DIR = layout.JUDGE_CACHE  # _work/llm_judge/: the LLM judge's answers, which --fresh keeps
 
 
 def remove_output(output: Path, keep_lock: bool = False) -> None:
@@ -239,9 +228,9 @@ def remove_output(output: Path, keep_lock: bool = False) -> None:
     for entry in output.iterdir():
         if entry.name in _PLACEHOLDERS:
             continue
-        if entry.name == "_state" and entry.is_dir() and not entry.is_symlink():
+        if entry.name == layout.STATE and entry.is_dir() and not entry.is_symlink():
             _remove_all_but(entry, Path(LOCK).name)
-        elif entry.name == "_work" and (entry / JUDGE_CACHE_DIR).is_dir() and not entry.is_symlink():
+        elif entry.name == layout.WORK and (entry / JUDGE_CACHE_DIR).is_dir() and not entry.is_symlink():
             _remove_all_but(entry, JUDGE_CACHE_DIR)  # answers paid for, keyed by model, prompt and text
         else:
             _remove(entry)
@@ -265,8 +254,7 @@ def _remove(path: Path) -> None:
 # Kept when another recipe takes an output over: task records and work files are keyed by the
 # recipe (so never reused wrongly) and hold caches worth keeping; the input manifest; the tracking
 # history; the erasure record (erased documents stay out of every later run).
-_KEPT_ON_RECIPE_CHANGE = frozenset({"_state", "_work", "manifest.jsonl", "mlflow.db", "mlruns", "wandb"})
-ERASURES = "audit/erasures.jsonl"
+_KEPT_ON_RECIPE_CHANGE = frozenset({layout.STATE, layout.WORK, layout.MANIFEST, *layout.TRACKERS})
 
 
 def retire_published(output: Path) -> list[str]:
@@ -281,7 +269,7 @@ def retire_published(output: Path) -> list[str]:
     for entry in sorted(output.iterdir()):
         if entry.name not in ours:
             continue
-        if entry.name == "audit" and entry.is_dir() and not entry.is_symlink():
+        if entry.name == layout.AUDIT and entry.is_dir() and not entry.is_symlink():
             _remove_all_but(entry, Path(ERASURES).name)
         else:
             _remove(entry)
@@ -303,7 +291,7 @@ class OutputLock:
     def __init__(self, output: Path, command: str = "run", path: Path | None = None, create: bool = True,
                  shared: bool = False):
         self.output, self.command, self.create, self.shared = Path(output), command, create, shared
-        self.path = Path(path) if path is not None else self.output / LOCK
+        self.path = Path(path) if path is not None else OutputLayout(self.output).lock
 
     def __enter__(self) -> OutputLock:
         self.acquire()

@@ -6,11 +6,13 @@ import sys
 
 import click
 
+from corpusforge import layout as layout_names
 from corpusforge.commands.output_folder import output_folder
 from corpusforge.errors import CorpusforgeError
 
 # What a card is built from and what it writes: all an fsspec output's copy needs (no shards, no _work).
-CARD_INPUTS = ("stats.json", "shard_index.json", "documents_index.json", "recipe.yaml", "documents/", "lineage/", "README.md", "report.html")
+CARD_INPUTS = (layout_names.STATS, layout_names.INDEX, layout_names.DOCUMENTS_INDEX, layout_names.RECIPE, f"{layout_names.DOCUMENTS}/", f"{layout_names.LINEAGE}/",
+               layout_names.CARD, layout_names.REPORT)
 
 
 @click.command()

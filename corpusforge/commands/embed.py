@@ -13,7 +13,9 @@ from typing import Any
 
 import click
 
+from corpusforge import layout as layout_names
 from corpusforge.errors import CorpusforgeError
+from corpusforge.layout import OutputLayout
 
 
 def embed_output(output: str | Path, workers: int | None = None, progress: bool = False,
@@ -31,9 +33,10 @@ def embed_output(output: str | Path, workers: int | None = None, progress: bool 
     from corpusforge.state import read_json
 
     out = Path(output).expanduser().resolve()
-    recipe_file, plan_file = out / "recipe.yaml", out / "_state" / "plan.json"
+    layout = OutputLayout(out)
+    recipe_file, plan_file = layout.recipe, layout.plan
     if not recipe_file.is_file() or not plan_file.is_file():
-        raise CorpusforgeError(f"{out}: not a corpusforge output (no recipe.yaml or _state/plan.json); "
+        raise CorpusforgeError(f"{out}: not a corpusforge output (no {layout_names.RECIPE} or {layout_names.PLAN}); "
                                "run a recipe into it first")
     data = load_recipe(recipe_file).model_dump(mode="json")
     data["embeddings"] = {**(data.get("embeddings") or {}), **{k: v for k, v in options.items() if v is not None}}
@@ -50,13 +53,13 @@ def embed_output(output: str | Path, workers: int | None = None, progress: bool 
         raise CorpusforgeError(f"{out}: the staged documents of {len(missing)} task(s) are missing (e.g. "
                                f"{pipe.staged_path(last, missing[0])}); run the recipe to the end first")
     embeddings_stage(pipe, workers=workers, progress=progress)
+    from corpusforge.maintain.version import write_version
     from corpusforge.observe.card import write_card
-    from corpusforge.observe.version import write_version
 
-    if (out / "version.json").is_file():  # a finished run: its version record and card now name these vectors
+    if layout.version.is_file():  # a finished run: its version record and card now name these vectors
         write_version(out)
         write_card(out)
-    return read_json(out / "embeddings" / "index.json")
+    return read_json(layout.embeddings_index)
 
 
 @click.command()

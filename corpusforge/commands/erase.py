@@ -25,8 +25,8 @@ def erase(output: str, doc_ids: tuple[str, ...], sources: tuple[str, ...], match
     and every changed or removed file is published to the store."""
     from rich.console import Console
 
-    from corpusforge.observe.erase import Selector
-    from corpusforge.observe.erase import erase as run_erase
+    from corpusforge.maintain.erase import Selector
+    from corpusforge.maintain.erase import erase as run_erase
     from corpusforge.runner import output_lock
 
     err = Console(stderr=True)

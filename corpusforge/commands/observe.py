@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from corpusforge import layout as layout_names
 from corpusforge.commands.output_folder import output_folder
 from corpusforge.errors import CorpusforgeError
 
@@ -27,7 +28,7 @@ def trace(output: str, doc_id: str | None, shard: str | None, row: int | None, a
     if (doc_id is None) == (shard is None) or (shard is None) != (row is None):
         raise click.UsageError("give either --doc-id ID, or --shard S with --row R")
     try:
-        with output_folder(output, only=("lineage/",)) as folder:
+        with output_folder(output, only=(f"{layout_names.LINEAGE}/",)) as folder:
             found = trace_document(folder, doc_id) if doc_id is not None else trace_row(folder, shard, row)
     except CorpusforgeError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
@@ -53,10 +54,10 @@ def trace(output: str, doc_id: str | None, shard: str | None, row: int | None, a
 def diff(a: str, b: str, as_json: bool) -> None:
     """Say what changed between two outputs (recipe, inputs, files, totals); exit 1 if they differ.
     A and B are folders or fsspec URLs (s3://bucket/run)."""
-    from corpusforge.observe.version import diff_versions, format_diff, load_version
+    from corpusforge.maintain.version import diff_versions, format_diff, load_version
 
     def version(output: str) -> dict:
-        with output_folder(output, only=("version.json",)) as folder:
+        with output_folder(output, only=(layout_names.VERSION,)) as folder:
             return load_version(folder)
 
     try:

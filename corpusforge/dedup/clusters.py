@@ -35,6 +35,7 @@ import numpy as np
 import orjson
 
 from corpusforge.document import Document
+from corpusforge.layout import OutputLayout
 from corpusforge.state import atomic_save_npy as _save
 from corpusforge.state import atomic_write_bytes, atomic_write_json, read_json
 from corpusforge.step import CorpusStep
@@ -286,20 +287,19 @@ class ClusterDedup(CorpusStep):
     def staged_texts(self, src: Sources, nodes: np.ndarray) -> dict[int, str]:
         """Texts of this run's documents ``nodes`` (global numbers), re-read from the staged Parquet.
 
-        The staged file of the segment this step ends holds exactly the rows it signed:
-        ``<output>/_work/curate[_k]/task_NNNNNN.parquet`` next to this step's ``<name>_<k>`` folder.
-        Only one task's text column is in memory at a time, plus the requested rows.
+        The staged file of the segment this step ends holds exactly the rows it signed
+        (``OutputLayout.staged_of_step``). Only one task's text column is in memory at a time, plus
+        the requested rows.
         """
         import pyarrow.parquet as pq
 
-        k = int(self.stage_dir.name.rsplit("_", 1)[1])
-        staged = self.stage_dir.parent / ("curate" if k == 0 else f"curate_{k}")
+        layout = OutputLayout.of_step(self.stage_dir)
         out: dict[int, str] = {}
         source = np.searchsorted(src.offsets, nodes, side="right") - 1
         for s in np.unique(source):
             t = int(s) - src.n_index_sources
             rows = nodes[source == s] - src.offsets[s]
-            col = pq.read_table(staged / f"task_{t:06d}.parquet", columns=["text"]).column("text")
+            col = pq.read_table(layout.staged_of_step(self.stage_dir, t), columns=["text"]).column("text")
             for g, text in zip(nodes[source == s], col.take(rows).to_pylist(), strict=True):
                 out[int(g)] = text
         return out

@@ -15,6 +15,7 @@ import numpy as np
 import yaml
 
 from corpusforge.embeddings.store import EMBEDDINGS_DIR, INDEX_NAME, TENSOR
+from corpusforge.layout import OutputLayout
 from corpusforge.state import file_sha256, read_json
 
 _NORM_TOLERANCE = {"float32": 1e-3, "float16": 1e-2}  # float16 keeps ~3 decimal digits per component
@@ -22,7 +23,7 @@ _NORM_TOLERANCE = {"float32": 1e-3, "float16": 1e-2}  # float16 keeps ~3 decimal
 
 def _recipe_embeds(out: Path) -> bool:
     try:
-        recipe = yaml.safe_load((out / "recipe.yaml").read_text(encoding="utf-8")) or {}
+        recipe = yaml.safe_load(OutputLayout(out).recipe.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         return False
     return isinstance(recipe, dict) and recipe.get("embeddings") is not None
@@ -30,7 +31,8 @@ def _recipe_embeds(out: Path) -> bool:
 
 def check_embeddings(out: Path) -> list[str]:
     """Every fault of ``out``'s sentence embeddings (none when it has none and its recipe asks for none)."""
-    index_path = out / EMBEDDINGS_DIR / INDEX_NAME
+    layout = OutputLayout(out)
+    index_path = layout.embeddings_index
     if not index_path.is_file():
         return [f"{index_path}: missing, but the recipe has an embeddings section"] if _recipe_embeds(out) else []
     try:
@@ -46,7 +48,7 @@ def check_embeddings(out: Path) -> list[str]:
         if total != entry.get("rows"):
             faults.append(f"{index_path}: split {split} says {entry.get('rows')} rows, its parts add up to {total}")
         for part in parts:
-            faults += _check_part(out / EMBEDDINGS_DIR, part, dim, dtype, bool(index.get("normalized")))
+            faults += _check_part(layout.embeddings, part, dim, dtype, bool(index.get("normalized")))
     return faults
 
 

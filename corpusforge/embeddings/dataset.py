@@ -16,6 +16,7 @@ import orjson
 
 from corpusforge.embeddings.store import EMBEDDINGS_DIR, INDEX_NAME, TENSOR, _polars
 from corpusforge.errors import CorpusforgeError
+from corpusforge.layout import OutputLayout
 from corpusforge.state import read_json
 
 
@@ -28,7 +29,8 @@ class EmbeddingDataset:
 
     def __init__(self, root: str | os.PathLike[str], split: str = "train"):
         root = Path(root)
-        self.root = root / EMBEDDINGS_DIR if (root / EMBEDDINGS_DIR / INDEX_NAME).exists() else root
+        layout = OutputLayout(root)
+        self.root = layout.embeddings if layout.embeddings_index.exists() else root
         if not (self.root / INDEX_NAME).exists():
             raise CorpusforgeError(f"{root}: no {EMBEDDINGS_DIR}/{INDEX_NAME} (run a recipe with an embeddings "
                                    "section, or corpusforge embed OUTPUT)")

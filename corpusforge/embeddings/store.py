@@ -18,11 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from corpusforge import layout as layout_names
+from corpusforge.layout import OutputLayout
 from corpusforge.shards.formats import _safetensors_header
 from corpusforge.state import atomic_path, atomic_write_json, read_json
 
-EMBEDDINGS_DIR = "embeddings"
-INDEX_NAME = "index.json"
+EMBEDDINGS_DIR = layout_names.EMBEDDINGS
+INDEX_NAME = Path(layout_names.EMBEDDINGS_INDEX).name  # inside EMBEDDINGS_DIR
 TENSOR = "embeddings"
 MEDIA_FOLDERS = frozenset({"image", "audio", "video"})  # the media encoders' vectors (media/encoders.py)
 
@@ -115,10 +117,11 @@ def merge_splits(root: Path, parts_dir: Path, task_parts: list[dict[str, dict[st
     import pyarrow.parquet as pq
     from safetensors import safe_open
 
-    base = Path(root) / EMBEDDINGS_DIR
+    layout = OutputLayout(root)
+    base = layout.embeddings
     base.mkdir(parents=True, exist_ok=True)
     try:
-        before = read_json(base / INDEX_NAME)["splits"]
+        before = read_json(layout.embeddings_index)["splits"]
     except (OSError, ValueError, KeyError, TypeError):
         before = {}
     out: dict[str, dict[str, Any]] = {}
@@ -168,7 +171,8 @@ def write_index(root: Path, header: dict[str, Any], task_parts: list[dict[str, d
                 splits: list[str]) -> dict[str, Any]:
     """``embeddings/index.json`` from every task's parts, in task order; files no part names are removed
     (the per-task folders once splits are merged, the merged files once parts are kept)."""
-    base = Path(root) / EMBEDDINGS_DIR
+    layout = OutputLayout(root)
+    base = layout.embeddings
     index: dict[str, Any] = {**header, "splits": {}}
     flat = any(p.get("flat") for parts in task_parts for p in parts.values())
     for split in splits:
@@ -189,5 +193,5 @@ def write_index(root: Path, header: dict[str, Any], task_parts: list[dict[str, d
         for d in base.iterdir():
             if d.is_dir() and d.name not in MEDIA_FOLDERS and (flat or d.name not in splits):
                 shutil.rmtree(d)  # a split the recipe no longer has, or parts now merged
-    atomic_write_json(base / INDEX_NAME, index)
+    atomic_write_json(layout.embeddings_index, index)
     return index

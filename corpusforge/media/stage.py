@@ -18,22 +18,25 @@ from typing import Any
 
 import numpy as np
 
+from corpusforge import layout as layout_names
 from corpusforge.document import Document
 from corpusforge.errors import CorruptInput, RecipeError
+from corpusforge.layout import OutputLayout
 from corpusforge.media.items import item_name, media_of, open_item, parts_of
 from corpusforge.media.sequence import MARKERS, MASK, joint_vocabulary, media_features, media_segments
 from corpusforge.media.vq import CONFIG, MODALITIES, WEIGHTS, Codebook
 from corpusforge.state import file_sha256
 
-CODEBOOK_DIR = "codebooks"
+CODEBOOK_DIR = layout_names.CODEBOOKS
 SPAN_COUNTERS = ("span_padding", "split_spans", "filled_rows")  # the packer's (corpusforge.shards.packer)
 TRAIN_ROWS = 200_000  # feature rows per modality at most (768 floats each: ~600 MB for images)
 
 
 def codebook_files(output: Path, modality: str) -> dict[str, str]:
     """``{relative path: sha256}`` of one stored codebook."""
-    folder = output / CODEBOOK_DIR / modality
-    return {f"{CODEBOOK_DIR}/{modality}/{n}": file_sha256(folder / n) for n in (CONFIG, WEIGHTS)}
+    layout = OutputLayout(output)
+    folder = layout.codebook(modality)
+    return {layout.rel(folder / n): file_sha256(folder / n) for n in (CONFIG, WEIGHTS)}
 
 
 def codebooks_intact(output: Path, result: dict[str, Any]) -> bool:
@@ -148,9 +151,9 @@ def prepare_codebooks(cfg: Any, output: Path, docs_of_tasks: Iterable[Iterable[D
                 if m not in cfg.codebooks:
                     pools[m].append(_spread(rows, per_file))
     result: dict[str, Any] = {}
-    root = output / CODEBOOK_DIR
+    layout = OutputLayout(output)
     for modality in MODALITIES:
-        folder = root / modality
+        folder = layout.codebook(modality)
         if modality in cfg.codebooks:
             book = books[modality]
             book.save(folder)
@@ -182,14 +185,14 @@ def prepare_codebooks(cfg: Any, output: Path, docs_of_tasks: Iterable[Iterable[D
 
 @lru_cache(maxsize=4)
 def _load_books(output: str, stamp: tuple[Any, ...]) -> dict[str, Codebook]:
-    root = Path(output) / CODEBOOK_DIR
-    return {m: Codebook.load(root / m) for m in MODALITIES if (root / m / WEIGHTS).exists()}
+    layout = OutputLayout(output)
+    return {m: Codebook.load(layout.codebook(m)) for m in MODALITIES if (layout.codebook(m) / WEIGHTS).exists()}
 
 
 def load_codebooks(output: Path) -> dict[str, Codebook]:
     """The run's stored codebooks (cached per process while their files are unchanged)."""
-    root = output / CODEBOOK_DIR
-    stamp = tuple((m, (root / m / WEIGHTS).stat().st_mtime_ns) for m in MODALITIES if (root / m / WEIGHTS).exists())
+    books = {m: OutputLayout(output).codebook(m) / WEIGHTS for m in MODALITIES}
+    stamp = tuple((m, w.stat().st_mtime_ns) for m, w in books.items() if w.exists())
     return _load_books(str(output), stamp)
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from corpusforge import layout as layout_names
+from corpusforge.layout import OutputLayout
 from corpusforge.observe.html_report import REPORT_NAME, render_report
 from corpusforge.observe.summary import (
     OutputFacts,
@@ -29,7 +31,7 @@ from corpusforge.observe.summary import (
 )
 from corpusforge.state import atomic_write_bytes, read_json
 
-CARD_NAME = "README.md"
+CARD_NAME = layout_names.CARD
 
 # License ids the Hugging Face Hub accepts in ``license:``; anything else is ``other`` + ``license_name``.
 HF_LICENSES = frozenset("""
@@ -94,7 +96,7 @@ _DATASETS_FORMATS = ("parquet",)
 
 
 def _lineage_splits(facts: OutputFacts, splits: list[str]) -> list[str]:
-    return [s for s in splits if any((facts.output / "lineage" / s).glob("*.parquet"))]
+    return [s for s in splits if any(OutputLayout(facts.output).lineage_split(s).glob("*.parquet"))]
 
 
 def _named_configs(facts: OutputFacts) -> dict[str, list[dict[str, str]]]:
@@ -106,10 +108,10 @@ def _named_configs(facts: OutputFacts) -> dict[str, list[dict[str, str]]]:
         named["shards"] = [{"split": s, "path": _shard_glob(facts, s)} for s in splits]
     if facts.document_files:
         suffix = Path(facts.document_files[0]).suffix
-        named["documents"] = [{"split": "train", "path": f"documents/*{suffix}"}]
+        named["documents"] = [{"split": "train", "path": f"{layout_names.DOCUMENTS}/*{suffix}"}]
     lineage = _lineage_splits(facts, splits)
     if lineage:
-        named["lineage"] = [{"split": s, "path": f"lineage/{s}/*.parquet"} for s in lineage]
+        named["lineage"] = [{"split": s, "path": f"{layout_names.LINEAGE}/{s}/*.parquet"} for s in lineage]
     return named
 
 
@@ -196,7 +198,7 @@ def render_card(facts: OutputFacts) -> str:
         f"(sha256 `{st.get('recipe_sha256', '')[:16]}…`, seed {idx.get('seed', 0)}): {docs['read']:,} documents "
         f"read, {docs['quarantined']:,} quarantined, {docs['kept']:,} kept; {totals.get('tokens', 0):,} tokens in "
         f"{totals.get('samples', 0):,} samples of {idx.get('sequence_length')} tokens, {totals.get('shards', 0):,} "
-        f"{idx.get('format')} shards. Plots: [`{REPORT_NAME}`]({REPORT_NAME}); every number: `stats.json`.")
+        f"{idx.get('format')} shards. Plots: [`{REPORT_NAME}`]({REPORT_NAME}); every number: `{layout_names.STATS}`.")
 
     parts.append("## Sources")
     parts.append(_table(["source", "type", "location", "license", "input bytes", "documents read",
@@ -245,13 +247,13 @@ def render_card(facts: OutputFacts) -> str:
     parts.append(_schema_section(facts))
     parts.append("## How to load")
     parts.append(_load_section(facts))
-    files = ["`recipe.yaml` (the recipe, to rerun: `corpusforge run recipe.yaml`)", "`stats.json`",
-             "`shard_index.json` (every shard: split, path, samples, tokens, sha256)", "`version.json`"]
+    files = [f"`{layout_names.RECIPE}` (the recipe, to rerun: `corpusforge run {layout_names.RECIPE}`)", f"`{layout_names.STATS}`",
+             f"`{layout_names.INDEX}` (every shard: split, path, samples, tokens, sha256)", f"`{layout_names.VERSION}`"]
     if facts.has_lineage:
         files.append("`lineage/` (which documents each shard row holds: `corpusforge trace`)")
     if facts.document_files:
         files.append(f"`documents/` ({len(facts.document_files)} files: the curated documents with their split)")
-    if (facts.output / "embeddings" / "index.json").is_file():
+    if OutputLayout(facts.output).embeddings_index.is_file():
         files.append("`embeddings/` (a vector per curated document, per split, with its text: `index.json` lists them)")
     parts.append("## Files\n\n" + "\n".join(f"- {f}" for f in files))
     return "\n\n".join(parts) + "\n"
@@ -259,7 +261,7 @@ def render_card(facts: OutputFacts) -> str:
 
 def _embeddings_section(facts: OutputFacts) -> str | None:
     """What the sentence embeddings are: model and its hash, pooling, dim, dtype, count per split, files."""
-    path = facts.output / "embeddings" / "index.json"
+    path = OutputLayout(facts.output).embeddings_index
     if not path.is_file():
         return None
     idx = read_json(path)
@@ -303,7 +305,7 @@ def render_documents_card(facts: OutputFacts) -> str:
     meta["task_categories"] = ["text-generation"]
     meta["tags"] = ["corpusforge", "pretraining", "curated-documents"]
     fmt = idx.get("documents_format", "jsonl")
-    files = [{"split": "train", "path": f"documents/*.{fmt}"}]
+    files = [{"split": "train", "path": f"{layout_names.DOCUMENTS}/*.{fmt}"}]
     meta["configs"] = [{"config_name": "default", "data_files": files},
                        {"config_name": "documents", "data_files": [dict(f) for f in files]}]
     docs, totals = st["documents"], idx.get("totals", {})
@@ -314,7 +316,7 @@ def render_documents_card(facts: OutputFacts) -> str:
         f"Curated by corpusforge from recipe `{st.get('recipe')}` (sha256 `{st.get('recipe_sha256', '')[:16]}…`, "
         f"seed {idx.get('seed', 0)}), curate-only (no tokenizer, no shards): {docs['read']:,} documents read, "
         f"{docs['quarantined']:,} quarantined, {docs['kept']:,} kept in {totals.get('parts', 0):,} `{fmt}` files "
-        f"({totals.get('bytes', 0):,} bytes). Plots: [`{REPORT_NAME}`]({REPORT_NAME}); every number: `stats.json`.")
+        f"({totals.get('bytes', 0):,} bytes). Plots: [`{REPORT_NAME}`]({REPORT_NAME}); every number: `{layout_names.STATS}`.")
     parts.append("## Sources")
     parts.append(_table(["source", "type", "location", "license", "input bytes", "documents read", "documents kept"],
                         [[r["name"], r["type"], f"`{r['uri']}`", r["license"] or "", _n(r["bytes"]),
@@ -333,10 +335,11 @@ def render_documents_card(facts: OutputFacts) -> str:
                  "row or byte offset there) and `metadata` (each document's split under `split`).")
     parts.append("## How to load\n\n```python\nfrom datasets import load_dataset\n\n"
                  f"docs = load_dataset(\"{'parquet' if fmt == 'parquet' else 'json'}\", "
-                 f"data_files=\"documents/*.{fmt}\", split=\"train\")\n```\n\n"
+                 f"data_files=\"{layout_names.DOCUMENTS}/*.{fmt}\", split=\"train\")\n```\n\n"
                  "To tokenize them later: a recipe with a `corpusforge` source over this folder (docs/recipe.md).")
-    files_list = ["`recipe.yaml`", "`stats.json`", "`documents_index.json` (every part: documents, bytes, sha256)",
-                  "`version.json`", "`lineage/documents/` (part and row of every document: `corpusforge trace`)"]
+    files_list = [f"`{layout_names.RECIPE}`", f"`{layout_names.STATS}`",
+                  f"`{layout_names.DOCUMENTS_INDEX}` (every part: documents, bytes, sha256)", f"`{layout_names.VERSION}`",
+                  f"`{layout_names.DOCUMENTS_LINEAGE}/` (part and row of every document: `corpusforge trace`)"]
     parts.append("## Files\n\n" + "\n".join(f"- {f}" for f in files_list))
     return "\n\n".join(parts) + "\n"
 
@@ -403,9 +406,10 @@ def _write_if_changed(path: Path, data: bytes) -> None:
 def write_card(output_dir: str | Path) -> Path:
     """Write ``README.md`` and ``report.html`` of a finished output from its files; returns the card's path."""
     facts = load_facts(output_dir)
-    path = Path(output_dir) / CARD_NAME
+    layout = OutputLayout(output_dir)
+    path = layout.card
     _write_if_changed(path, render_card(facts).encode("utf-8"))
-    _write_if_changed(Path(output_dir) / REPORT_NAME, render_report(facts).encode("utf-8"))
+    _write_if_changed(layout.report, render_report(facts).encode("utf-8"))
     return path
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from corpusforge.layout import INDEX, REPORT, STATS
 from corpusforge.observe.histogram import LENGTH_EDGES, bin_label
 from corpusforge.observe.summary import (
     OutputFacts,
@@ -22,7 +23,7 @@ from corpusforge.observe.summary import (
 )
 from corpusforge.observe.svg import bar_chart, column_chart
 
-REPORT_NAME = "report.html"
+REPORT_NAME = REPORT
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1140px;color:#222;line-height:1.4}
@@ -58,7 +59,7 @@ def length_chart(stats: dict[str, Any]) -> str:
     lengths = stats.get("lengths") or {}
     before, after = lengths.get("read") or [], lengths.get("curated") or []
     if list(lengths.get("edges", [])) != list(LENGTH_EDGES) or not (any(before) or any(after)):
-        return '<p class="muted">No length histogram in stats.json (an output from before they were counted).</p>'
+        return f'<p class="muted">No length histogram in {STATS} (an output from before they were counted).</p>'
     used = [i for i in range(len(LENGTH_EDGES)) if before[i] or after[i]]
     lo, hi = used[0], used[-1] + 1
     labels = [bin_label(i) for i in range(lo, hi)]
@@ -87,8 +88,8 @@ def render_report(facts: OutputFacts) -> str:
              ("seconds", st.get("seconds", 0))]
     body = [f"<h1>{escape(name)}</h1>",
             f'<p class="muted">corpusforge output of recipe <code>{escape(str(st.get("recipe")))}</code>, sha256 '
-            f'<code>{escape(st.get("recipe_sha256", "")[:16])}</code>; the numbers come from stats.json and '
-            "shard_index.json beside this file.</p>",
+            f'<code>{escape(st.get("recipe_sha256", "")[:16])}</code>; the numbers come from {STATS} and '
+            f"{INDEX} beside this file.</p>",
             '<div class="tiles">' + "".join(f'<div class="tile" data-tile="{escape(k)}"><b>{_num(v)}</b>{escape(k)}</div>'
                                             for k, v in tiles) + "</div>"]
     body.append("<h2>Document lengths (characters) before and after curation</h2>")

@@ -21,12 +21,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from corpusforge import layout as layout_names
 from corpusforge.document import Document
 from corpusforge.errors import CorpusforgeError
+from corpusforge.layout import OutputLayout
 from corpusforge.observe.stats import MODIFIED_BY
 from corpusforge.state import atomic_path
 
-LINEAGE_DIR = "lineage"
+LINEAGE_DIR = layout_names.LINEAGE
 
 SCHEMA = pa.schema([
     ("shard", pa.string()),
@@ -43,7 +45,6 @@ _TASK_SCHEMA = pa.schema([f for f in SCHEMA if f.name != "shard"])
 
 
 ROW_GROUP_ROWS = 1 << 16  # lineage rows a shard task holds before writing them out as one row group
-SPILL_DIR = "lineage_spill"  # under _work: shuffled lineage bucketed by final shard, deleted when done
 
 
 def _write(table: pa.Table, path: Path) -> None:
@@ -111,7 +112,8 @@ class TaskLineage:
 
 
 def task_lineage_path(work: Path, split: str, task: int) -> Path:
-    return work / LINEAGE_DIR / split / f"t{task:06d}.parquet"
+    """``OutputLayout.task_lineage`` of the output whose ``_work/`` is ``work`` (the pipeline passes its work folder)."""
+    return OutputLayout(Path(work).parent).task_lineage(split, task)
 
 
 def finalize_lineage(
@@ -126,18 +128,19 @@ def finalize_lineage(
     tables are read in order and cut at shard ends; shuffled, each task's rows are first bucketed by
     final shard into a spill file under ``work``, then every shard reads its buckets back.
     """
+    layout, work_layout = OutputLayout(output), OutputLayout(Path(work).parent)
     for split, rows_per_task in task_rows.items():
-        paths = [task_lineage_path(work, split, task) for task in range(n_tasks)]
+        paths = [work_layout.task_lineage(split, task) for task in range(n_tasks)]
         if not all(p.is_file() for p in paths):
             # shard tasks finished by a corpusforge without lineage (resumed output): none rather than a partial one
-            shutil.rmtree(output / LINEAGE_DIR / split, ignore_errors=True)
+            shutil.rmtree(layout.lineage_split(split), ignore_errors=True)
             continue
         shards = [s for s in index["shards"] if s["split"] == split]
         first = np.cumsum([0] + [s["samples"] for s in shards])
         base = np.cumsum([0] + list(rows_per_task))
-        folder = output / LINEAGE_DIR / split
+        folder = layout.lineage_split(split)
         if order is not None and split in order:
-            keep = _write_shuffled(paths, base, first, shards, order[split], folder, work / SPILL_DIR / split)
+            keep = _write_shuffled(paths, base, first, shards, order[split], folder, work_layout.lineage_spill(split))
         else:
             keep = _write_in_order(paths, base, first, shards, folder)
         if folder.is_dir():
@@ -254,7 +257,7 @@ def read_lineage(output: Path, filters: list[tuple[str, str, Any]] | None = None
                  columns: list[str] | None = None) -> pa.Table:
     """Every split's lineage (optionally filtered, as ``pyarrow.parquet`` filters, and only
     ``columns``) as one table."""
-    files = sorted((Path(output) / LINEAGE_DIR).glob("*/*.parquet"))
+    files = sorted(OutputLayout(output).lineage.glob("*/*.parquet"))
     if not files:
         raise CorpusforgeError(f"{output}: no lineage (lineage/<split>/*.parquet); built by corpusforge run, or before lineage existed (rerun with --fresh)?")
     return pa.concat_tables([pq.read_table(f, filters=filters, columns=columns) for f in files])
@@ -269,5 +272,5 @@ def trace_row(output: Path, shard: str, row: int) -> list[dict[str, Any]]:
     """The documents in row ``row`` of ``shard`` (its index path, e.g. ``train/shard_00000.safetensors``)."""
     found = read_lineage(output, [("shard", "=", shard), ("row", "=", row)]).sort_by("token_start").to_pylist()
     if not found:
-        raise CorpusforgeError(f"{output}: no row {row} in shard {shard!r} (see shard_index.json for the shard paths)")
+        raise CorpusforgeError(f"{output}: no row {row} in shard {shard!r} (see {layout_names.INDEX} for the shard paths)")
     return found

@@ -17,6 +17,7 @@ import orjson
 import zstandard
 
 from corpusforge.document import Document
+from corpusforge.layout import OutputLayout
 from corpusforge.redact_urls import redact_text
 from corpusforge.state import atomic_path
 
@@ -89,7 +90,8 @@ class TaskContext:
         audit: bool = False,
     ):
         self.stage, self.task, self.output, self.seed = stage, task, output, seed
-        self.workdir = output / "_work"
+        self.layout = OutputLayout(output)
+        self.workdir = self.layout.work
         self.audit_enabled = audit
         self.step_stats: dict[int, StepStats] = {}
         self.quarantined: list[dict[str, Any]] = []
@@ -154,11 +156,11 @@ class TaskContext:
     def flush(self) -> None:
         """Write this task's quarantine and audit records (atomically, one file each)."""
         if self.quarantined:
-            path = self.output / "quarantine" / self.stage / f"task_{self.task:06d}.jsonl"
+            path = self.layout.quarantine_file(self.stage, self.task)
             with atomic_path(path) as tmp:
                 tmp.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in self.quarantined))
         if self._audit:
-            path = self.output / "audit" / self.stage / f"task_{self.task:06d}.jsonl.zst"
+            path = self.layout.audit_file(self.stage, self.task)
             with atomic_path(path) as tmp:
                 tmp.write_bytes(zstandard.ZstdCompressor(level=3).compress(b"\n".join(self._audit) + b"\n"))
 

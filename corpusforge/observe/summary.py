@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from corpusforge.errors import CorpusforgeError
-from corpusforge.shards.index import INDEX_NAME
+from corpusforge.layout import OutputLayout
 from corpusforge.state import read_json
 
 # Where each source type keeps its location, in the order they are looked up.
@@ -35,31 +35,28 @@ class OutputFacts:
 def load_facts(output: str | Path) -> OutputFacts:
     """Read the files a card is built from; a missing or unreadable one is an error naming it."""
     output = Path(output)
+    layout = OutputLayout(output)
 
-    def need(name: str) -> Path:
-        path = output / name
+    def need(path: Path) -> Path:
         if not path.is_file():
             raise CorpusforgeError(f"{path}: missing; a data card is written for the output of a finished "
                                    "corpusforge run")
         return path
 
-    from corpusforge.staging import DOCUMENTS_INDEX
-
-    stats = read_json(need("stats.json"))
-    if not (output / INDEX_NAME).is_file() and (output / DOCUMENTS_INDEX).is_file():
+    stats = read_json(need(layout.stats))
+    if not layout.index.is_file() and layout.documents_index.is_file():
         # A curate-only output: documents and no shards; the card reads its splits as zero shards.
-        index = read_json(output / DOCUMENTS_INDEX)
+        index = read_json(layout.documents_index)
         index = {**index, "shards": [], "splits": {s: {"documents": v["documents"], "shards": 0, "samples": 0,
                                                       "tokens": 0, "bytes": 0} for s, v in index["splits"].items()}}
     else:
-        index = read_json(need(INDEX_NAME))
+        index = read_json(need(layout.index))
     try:
-        recipe = yaml.safe_load(need("recipe.yaml").read_text(encoding="utf-8")) or {}
+        recipe = yaml.safe_load(need(layout.recipe).read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise CorpusforgeError(f"{output / 'recipe.yaml'}: not valid YAML: {exc}") from None
-    docs = sorted(p.relative_to(output).as_posix() for p in (output / "documents").glob("part_*")) \
-        if (output / "documents").is_dir() else []
-    return OutputFacts(output, stats, index, recipe, docs, any((output / "lineage").glob("*/*.parquet")))
+        raise CorpusforgeError(f"{layout.recipe}: not valid YAML: {exc}") from None
+    docs = sorted(layout.rel(p) for p in layout.documents.glob("part_*")) if layout.documents.is_dir() else []
+    return OutputFacts(output, stats, index, recipe, docs, any(layout.lineage.glob("*/*.parquet")))
 
 
 def step_rows(stats: dict[str, Any]) -> list[dict[str, Any]]:

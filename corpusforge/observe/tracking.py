@@ -18,16 +18,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from corpusforge import layout as layout_names
 from corpusforge.errors import CorpusforgeError
+from corpusforge.layout import OutputLayout
 from corpusforge.observe.summary import dedup_rows, step_rows
 from corpusforge.recipe import MlflowConfig, Recipe, WandbConfig
 from corpusforge.redact_urls import redact_secrets, redact_text
 from corpusforge.state import atomic_write_json, read_json
 
 _INSTALL = "pip install 'corpusforge[tracking]'"
-ARTIFACTS = ("README.md", "report.html", "stats.json", "shard_index.json")
+ARTIFACTS = (layout_names.CARD, layout_names.REPORT, layout_names.STATS, layout_names.INDEX)
 _MAX_PARAM = 6000  # MLflow's limit on a param value's length
-TRACKED_NAME = "_state/tracking.json"  # the runs logged for this output, per tracker
+TRACKED_NAME = layout_names.TRACKING  # the runs logged for this output, per tracker
 
 
 def check_tracking(recipe: Recipe) -> None:
@@ -91,7 +93,7 @@ def _artifacts(output: Path) -> list[Path]:
 
 def mlflow_uri(cfg: MlflowConfig, output: Path) -> str:
     """The tracking URI a run logs to: the recipe's, else a sqlite store inside the output."""
-    return cfg.tracking_uri or f"sqlite:///{output / 'mlflow.db'}"
+    return cfg.tracking_uri or f"sqlite:///{OutputLayout(output).tracker('mlflow.db')}"
 
 
 def log_mlflow(cfg: MlflowConfig, recipe: Recipe, output: Path, stats: dict[str, Any]) -> str:
@@ -164,7 +166,7 @@ def _mlflow_run_exists(uri: str, run_id: str) -> bool:
 
 def _output_version(output: Path) -> str | None:
     try:
-        return read_json(output / "version.json")["version"]
+        return read_json(OutputLayout(output).version)["version"]
     except (OSError, ValueError, KeyError):
         return None
 
@@ -178,7 +180,7 @@ def track_run(recipe: Recipe, output: str | os.PathLike[str], stats: dict[str, A
     """
     output = Path(output)
     version = _output_version(output)
-    record_path = output / TRACKED_NAME
+    record_path = OutputLayout(output).tracking
     try:
         record: dict[str, Any] = read_json(record_path)
     except (OSError, ValueError):

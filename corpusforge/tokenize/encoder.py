@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from corpusforge import layout
 from corpusforge.errors import RecipeError
 from corpusforge.tokenize.special import DEFAULT_MASKED, RTDLM, SpecialIds
 
-HF_NAME, SPM_NAME = "tokenizer.json", "tokenizer.model"
+HF_NAME, SPM_NAME = layout.TOKENIZER_HF, layout.TOKENIZER_SPM
 # Characters per encode_batch call inside encode_flat (and the most in one piece of a long text).
 # The library builds its per-token objects (token strings, offsets, masks, alignments) for a whole
 # call before returning, and the heap keeps what they took: encoding Gutenberg's five books grew the

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from corpusforge import layout
 from corpusforge.errors import RecipeError
 from corpusforge.state import atomic_write_bytes
 from corpusforge.tokenize.special import (
@@ -27,7 +28,7 @@ from corpusforge.tokenize.special import (
 )
 
 AUTO = "auto"  # a role the recipe leaves to the tokenizer
-CONFIG_NAME, MAP_NAME = "tokenizer_config.json", "special_tokens_map.json"
+CONFIG_NAME, MAP_NAME = layout.TOKENIZER_CONFIG, layout.SPECIAL_TOKENS_MAP
 # Names tried, in order, when nothing else names a role (RT-DLM/peer, SentencePiece/Llama, GPT-2/Llama 3).
 WELL_KNOWN = {
     "bos": ("<BOS>", "<s>", "<|begin_of_text|>", "<|startoftext|>", "[BOS]"),

@@ -12,6 +12,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from corpusforge.errors import RecipeError
+from corpusforge.layout import TOKENIZER_HF
 from corpusforge.tokenize.special import SPECIAL_TOKENS, UNK
 
 
@@ -93,7 +94,7 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     """Load a local tokenizer.json (or a directory holding one); any special tokens."""
     p = Path(path).expanduser()
     if p.is_dir():
-        p = p / "tokenizer.json"
+        p = p / TOKENIZER_HF
     if not p.exists():
         raise RecipeError(f"tokenizer.path: {str(path)!r} does not exist (expected a tokenizer.json)")
     try:

@@ -18,6 +18,7 @@ from tokenizers import Tokenizer
 
 from corpusforge import run
 from corpusforge.cli import main as cli
+from corpusforge.layout import OutputLayout
 from corpusforge.loader.reader import open_shard
 from corpusforge.observe import lineage
 from corpusforge.observe.lineage import trace_document, trace_row
@@ -87,7 +88,7 @@ def test_lineage_of_many_tasks_over_many_shards_covers_every_token_once(many_tas
         tasks = sorted((out / "_work" / "lineage" / split).glob("*.parquet"))
         assert len(tasks) > 1 and sum(s["split"] == split for s in index["shards"]) > 1
     assert max(pq.ParquetFile(t).metadata.num_row_groups for t in tasks) > 1
-    assert not (out / "_work" / lineage.SPILL_DIR).exists()
+    assert not OutputLayout(out).lineage_spills.exists()
     _assert_lineage_covers_every_token_once(out)
 
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from corpusforge import run
 from corpusforge.cli import main as cli
-from corpusforge.observe.version import build_version, load_version
+from corpusforge.maintain.version import build_version, load_version
 from tests.conftest import small_recipe
 
 

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import zstandard
 
+from corpusforge.layout import OutputLayout
 from corpusforge.staging import jsonl_suffix, open_jsonl_reader, open_jsonl_writer
 
 ERASED_METADATA = orjson.dumps({"erased": True}).decode()
@@ -27,16 +28,18 @@ ERASED_METADATA = orjson.dumps({"erased": True}).decode()
 
 def text_files(output: Path) -> list[Path]:
     """Every file under ``output`` that holds documents with their text: kept and staged documents."""
-    docs = sorted(p for p in (output / "documents").glob("*") if jsonl_suffix(p.name) or p.suffix == ".parquet")
+    layout = OutputLayout(output)
+    docs = sorted(p for p in layout.documents.glob("*") if jsonl_suffix(p.name) or p.suffix == ".parquet")
     staged = []
-    for p in sorted((output / "_work").rglob("*.parquet")):
+    for p in sorted(layout.work.rglob("*.parquet")):
         if {"id", "text"} <= set(pq.read_schema(p).names):
             staged.append(p)
     return docs + staged
 
 
 def is_staging(output: Path, path: Path) -> bool:
-    return path.is_relative_to(output / "_work")
+    """Whether ``path`` is a staged file under ``_work/`` (its rows stay, emptied) rather than kept documents."""
+    return OutputLayout(output).is_work(path)
 
 
 def iter_records(path: Path, columns: tuple[str, ...]) -> Iterator[dict[str, list[Any]]]:
@@ -97,7 +100,7 @@ def rewrite_documents(path: Path, ids: set[str], tmp: Path, keep_rows: bool) -> 
 
 def audit_logs(output: Path) -> list[Path]:
     """The per-task audit logs of the run (not the erasure log beside them)."""
-    return sorted((output / "audit").glob("*/task_*.jsonl.zst"))
+    return sorted(OutputLayout(output).audit.glob("*/task_*.jsonl.zst"))
 
 
 def rewrite_audit_log(path: Path, ids: set[str], tmp: Path) -> int:
@@ -116,7 +119,8 @@ def audit_log_mentions(path: Path, ids: set[str]) -> bool:
 
 
 def quarantine_files(output: Path) -> list[Path]:
-    return sorted((output / "quarantine").glob("*/*.jsonl"))
+    """Every task's quarantine file (``quarantine/<stage>/task_*.jsonl``)."""
+    return sorted(OutputLayout(output).quarantine.glob("*/*.jsonl"))
 
 
 def quarantine_hits(path: Path, pick: Callable[[dict[str, Any]], bool]) -> int:

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from corpusforge.layout import journal_temporary
 from corpusforge.state import atomic_write_json, read_json
 
 
@@ -27,7 +28,7 @@ class Journal:
     def temp(self, final: Path) -> Path:
         """A temporary path (``.<name>.erase-<token>``) that becomes ``final`` when the journal is applied."""
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(f".{final.name}.erase-{self.token}")
+        tmp = journal_temporary(final, self.token)
         self.renames.append((self._rel(tmp), self._rel(final)))
         return tmp
 

@@ -23,10 +23,10 @@ from tokenizers import Tokenizer
 from corpusforge import run
 from corpusforge.cli import main as cli
 from corpusforge.loader.reader import open_shard
-from corpusforge.observe import erase as erase_mod
-from corpusforge.observe.erase import ERASURES, JOURNAL, Selector, erase
+from corpusforge.maintain import erase as erase_mod
+from corpusforge.maintain.erase import ERASURES, JOURNAL, Selector, erase
+from corpusforge.maintain.version import build_version, load_version
 from corpusforge.observe.lineage import read_lineage
-from corpusforge.observe.version import build_version, load_version
 from corpusforge.shards.edit import cut_pieces
 from corpusforge.shards.packer import sample_tensors
 from corpusforge.shards.validate import validate_output

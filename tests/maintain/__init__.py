@@ -1,0 +1,1 @@
+"""Erasure and version records: the commands that edit a finished output."""
