@@ -42,7 +42,7 @@ EMBEDDINGS_INDEX = "embeddings/index.json"
 CODEBOOKS = "codebooks"  # codebooks/<modality>/: the VQ codebooks the media shards were encoded with
 TOKENIZER_HF, TOKENIZER_SPM = "tokenizer.json", "tokenizer.model"  # the stored tokenizer (one of them)
 TOKENIZER_CONFIG, SPECIAL_TOKENS_MAP = "tokenizer_config.json", "special_tokens_map.json"
-TRACKERS = ("mlflow.db", "mlruns", "wandb")  # experiment trackers' local stores, when tracking writes here
+TRACKERS = ("mlflow.db", "mlartifacts", "mlruns", "wandb")  # experiment trackers' local stores, when tracking writes here
 JUDGE_CACHE = "llm_judge"  # _work/llm_judge/: the LLM judge's answers, which --fresh keeps
 MODEL_HASHES = "model_sha256.json"  # _work/model_sha256.json: content hashes of model folders, cached
 UPLOAD_LEDGER = ".corpusforge-uploads.jsonl"  # in the local mirror of a remote output: objects published
@@ -417,7 +417,7 @@ class OutputLayout:
         return self.codebooks / modality
 
     def tracker(self, name: str) -> Path:
-        """``mlflow.db``, ``mlruns/`` or ``wandb/``: a tracker's local store, when it writes into the output."""
+        """``mlflow.db`` (its files in ``mlartifacts/``), ``mlruns/`` or ``wandb/``: a tracker's local store, when it writes into the output."""
         if name not in TRACKERS:
             raise ValueError(f"unknown tracker store {name!r}; one of {', '.join(TRACKERS)}")
         return self.root / name

@@ -85,6 +85,14 @@ def test_mlflow_run_holds_params_metrics_and_the_card(tracked):
     assert (out / "mlartifacts").is_dir()  # beside the database, not in the working directory
 
 
+def test_a_tracked_output_is_one_fresh_may_delete(tracked):
+    from corpusforge.state import check_deletable
+
+    out, _ = tracked
+    assert {"mlflow.db", "mlartifacts", "wandb"} <= {p.name for p in out.iterdir()}
+    check_deletable(out)  # the trackers' own stores are part of the output, not someone else's files
+
+
 def test_wandb_offline_run_folder_holds_the_metrics_config_and_files(tracked):
     out, stats = tracked
     (run_dir,) = (out / "wandb").glob("offline-run-*")
