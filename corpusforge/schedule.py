@@ -129,13 +129,8 @@ def run_task(recipe: Recipe, output: str | os.PathLike[str] | None, stage_name: 
             raise OutputRefused(f"{target.name}: the input changed since `corpusforge plan` ran (the tasks it "
                                 "listed are not the input's now); run `corpusforge plan` again")
         stages = pipe.stages()
-        names = [s.name for s in stages]
-        if stage_name not in names:
-            raise CorpusforgeError(f"{target.name}: no stage {stage_name!r}; the stages are {', '.join(names)}")
-        at = names.index(stage_name)
+        at = _stage_at(target, stages, stage_name, task)
         stage = stages[at]
-        if not 0 <= task < stage.n_tasks:
-            raise CorpusforgeError(f"stage {stage.name!r} has tasks 0-{stage.n_tasks - 1}; there is no task {task}")
         key = pipe.task_key(stage, task)
         records = CompletionRecords(target.local, stage.name)
         in_driver = stage_kind(stage.kind).in_driver  # one task that reads the whole corpus
@@ -159,6 +154,17 @@ def run_task(recipe: Recipe, output: str | os.PathLike[str] | None, stage_name: 
             with run.bar:
                 run.run_stage(stage, LocalExecutor(1), tasks=[task])
     return "ran"
+
+
+def _stage_at(target: Target, stages: list[Stage], stage_name: str, task: int) -> int:
+    """The position of stage ``stage_name``, or an error naming the stages or the task ids there are."""
+    names = [s.name for s in stages]
+    if stage_name not in names:
+        raise CorpusforgeError(f"{target.name}: no stage {stage_name!r}; the stages are {', '.join(names)}")
+    stage = stages[names.index(stage_name)]
+    if not 0 <= task < stage.n_tasks:
+        raise CorpusforgeError(f"stage {stage.name!r} has tasks 0-{stage.n_tasks - 1}; there is no task {task}")
+    return names.index(stage_name)
 
 
 def _finished(pipe: Pipeline, stage: Stage) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ part's table in memory; the parts of every task are listed in ``embeddings/index
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -118,15 +119,9 @@ def run_embeddings_task(pipe: Pipeline, task: int, ctx: TaskContext) -> Embeddin
             writers[split].add(vecs[rows], [batch[i].id for i in rows], [texts[i] for i in rows],
                                [counts[i] for i in rows], [orjson.dumps(batch[i].metadata).decode() for i in rows])
 
-    docs, stats = pipe.final_documents(task, ctx)
-    batch: list[Document] = []
+    docs, _ = pipe.final_documents(task, ctx)
     try:
-        for doc in docs:
-            batch.append(doc)
-            if len(batch) >= _DOCS_PER_CALL:
-                flush(batch)
-                batch = []
-        if batch:
+        for batch in _batches(docs, _DOCS_PER_CALL):
             flush(batch)
         parts = {split: w.close() for split, w in writers.items()}
     except BaseException:
@@ -140,6 +135,18 @@ def run_embeddings_task(pipe: Pipeline, task: int, ctx: TaskContext) -> Embeddin
     return EmbeddingsResult(sum(rows.values()), rows, parts, round(model_seconds, 3), over_window,
                             {"pooling": enc.pooling, "dim": enc.dim, "batch_size": enc.batch_size,
                              "max_length": enc.max_length, "long_texts": cfg.long_texts})
+
+
+def _batches(docs: Iterator[Document], n: int) -> Iterator[list[Document]]:
+    """``docs`` in lists of ``n`` (the last one shorter)."""
+    batch: list[Document] = []
+    for doc in docs:
+        batch.append(doc)
+        if len(batch) >= n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def parts_root(pipe: Pipeline, cfg: EmbeddingsConfig) -> Path:

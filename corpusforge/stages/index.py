@@ -62,6 +62,29 @@ def shards_index(
     if rec is not None and (pipe.output / INDEX_NAME).exists() and (pipe.output / "stats.json").exists():
         return rec
     cfg = pipe.recipe.sharding
+    header = shard_header(pipe, results, stats)
+    per_task = [r["shards"] for r in results["shards"]]
+    task_rows = {s: [sum(p["samples"] for p in t.get(s, [])) for t in per_task] for s in cfg.splits}
+    if cfg.shuffle:
+        per_task = shuffle_shards(per_task, list(cfg.splits), pipe.recipe.seed, cfg.sequence_length,
+                                  lambda split: pipe.shard_writer(shuffled_prefix(pipe.work, split), split))
+        header["shuffled"] = True
+    index = finalize_shards(pipe.output, per_task, list(cfg.splits), header)
+    order = {s: shuffle_order(pipe.recipe.seed, sum(n)) for s, n in task_rows.items()} if cfg.shuffle else None
+    finalize_lineage(pipe.output, pipe.work, len(results["shards"]), task_rows, index, order)
+    write_version(pipe.output)
+    stats["shards"] = index["totals"]
+    stats["ids"] = {"duplicated": duplicate_ids(pipe, console)}
+    atomic_write_json(pipe.output / "stats.json", stats)
+    result = IndexResult(index["totals"]).to_record()
+    records.write(0, key, result)
+    return result
+
+
+def shard_header(pipe: Pipeline, results: dict[str, list[dict[str, Any]]], stats: dict[str, Any]) -> dict[str, Any]:
+    """What ``shard_index.json`` says of every shard: format, dtypes, tokenizer, special ids, the
+    recipe's hash and seed, splits, and the media, packing and mixture settings in use."""
+    cfg = pipe.recipe.sharding
     tok = results["tokenizer"][0]
     tokens = tok["special_ids"]["tokens"]  # by id: a record read back from JSON has its keys sorted
     header = {
@@ -80,14 +103,7 @@ def shards_index(
         if getattr(cfg, extra):
             header["dtypes"][extra] = "int32"
     if pipe.recipe.media is not None:
-        header["media"] = pipe.media_layout(tok.get("codebooks"))
-        embeddings: dict[str, Any] = {}
-        for r in results["shards"]:
-            for m, part in r.get("media", {}).get("embeddings", {}).items():
-                embeddings.setdefault(m, {"model": part["model"], "dim": part["dim"], "parts": []})["parts"].append(
-                    {k: part[k] for k in ("embeddings", "ids", "rows")})
-        if embeddings:
-            header["media"]["embeddings"] = embeddings
+        header["media"] = media_header(pipe, tok, results["shards"])
     if cfg.packing != "concat":
         header["packing"] = cfg.packing
     if cfg.mixture:
@@ -96,22 +112,20 @@ def shards_index(
         header["max_records"] = cfg.max_records
     if cfg.mixture or cfg.max_records:
         header["tokens_by_source"] = stats["tokens_by_source"]
-    per_task = [r["shards"] for r in results["shards"]]
-    task_rows = {s: [sum(p["samples"] for p in t.get(s, [])) for t in per_task] for s in cfg.splits}
-    if cfg.shuffle:
-        per_task = shuffle_shards(per_task, list(cfg.splits), pipe.recipe.seed, cfg.sequence_length,
-                                  lambda split: pipe.shard_writer(shuffled_prefix(pipe.work, split), split))
-        header["shuffled"] = True
-    index = finalize_shards(pipe.output, per_task, list(cfg.splits), header)
-    order = {s: shuffle_order(pipe.recipe.seed, sum(n)) for s, n in task_rows.items()} if cfg.shuffle else None
-    finalize_lineage(pipe.output, pipe.work, len(results["shards"]), task_rows, index, order)
-    write_version(pipe.output)
-    stats["shards"] = index["totals"]
-    stats["ids"] = {"duplicated": duplicate_ids(pipe, console)}
-    atomic_write_json(pipe.output / "stats.json", stats)
-    result = IndexResult(index["totals"]).to_record()
-    records.write(0, key, result)
-    return result
+    return header
+
+
+def media_header(pipe: Pipeline, tok: dict[str, Any], shards: list[dict[str, Any]]) -> dict[str, Any]:
+    """A multimodal run's joint vocabulary and the learned embedding parts its shard tasks wrote."""
+    media = pipe.media_layout(tok.get("codebooks"))
+    embeddings: dict[str, Any] = {}
+    for r in shards:
+        for m, part in r.get("media", {}).get("embeddings", {}).items():
+            embeddings.setdefault(m, {"model": part["model"], "dim": part["dim"], "parts": []})["parts"].append(
+                {k: part[k] for k in ("embeddings", "ids", "rows")})
+    if embeddings:
+        media["embeddings"] = embeddings
+    return media
 
 
 def documents_index(
