@@ -56,8 +56,9 @@ class DocumentsStage(PerInputStage):
                 ids, sources, offsets = (c.docs[k].to_pylist() for k in ("id", "source", "offset"))
                 rows, _ = selected(ids, c, max_hash, cfg.mixture, seed)
                 curated.add_lengths(c.chars[rows])
-                for r, k in zip(rows.tolist(), split_numbers(ids, rows, c, splits, split_for).tolist(), strict=True):
-                    meta = {**c.metas[c.meta_index[r]], "split": splits[k]}
+                for r, m, k in zip(rows.tolist(), c.meta_index[rows].tolist(),
+                                   split_numbers(ids, rows, c, splits, split_for).tolist(), strict=True):
+                    meta = {**c.metas[m], "split": splits[k]}
                     name = meta.get("source_name", "")
                     part, row = writer.write_record(ids[r], c.texts[r], sources[r], offsets[r], meta)
                     counts[splits[k]]["documents"] += 1

@@ -86,8 +86,8 @@ def mixture_counts(ids: list[str], rows: np.ndarray, c: DocumentColumns, mixture
                    seed: int) -> np.ndarray:
     """How many copies of each row of ``rows`` the mixture weights of their sources ask for."""
     weights = [mixture.get(name, 1.0) for name in source_names(c)]
-    return np.fromiter((mixture_copies(ids[r], seed, weights[c.meta_index[r]]) for r in rows.tolist()),
-                       np.int64, len(rows))
+    return np.fromiter((mixture_copies(ids[r], seed, weights[m]) for r, m in
+                        zip(rows.tolist(), c.meta_index[rows].tolist(), strict=True)), np.int64, len(rows))
 
 
 def selected(ids: list[str], c: DocumentColumns, max_hash: dict[str, int], mixture: dict[str, float],
@@ -110,8 +110,8 @@ def split_numbers(ids: list[str], rows: np.ndarray, c: DocumentColumns, splits: 
     if len(splits) == 1:
         return np.zeros(len(rows), dtype=np.int64)
     number = {name: k for k, name in enumerate(splits)}
-    return np.fromiter((number[split_for(ids[r], c.metas[c.meta_index[r]])] for r in rows.tolist()),
-                       np.int64, len(rows))
+    return np.fromiter((number[split_for(ids[r], c.metas[m])] for r, m in
+                        zip(rows.tolist(), c.meta_index[rows].tolist(), strict=True)), np.int64, len(rows))
 
 
 def columns_of(docs: list[Document]) -> DocumentColumns:
@@ -262,9 +262,8 @@ class ShardTask:
     def _write_documents(self, c: DocumentColumns, ids: list[str], rows: np.ndarray, split_at: np.ndarray) -> None:
         """``output.documents``: each selected row once, its split in its metadata."""
         sources, offsets = c.docs["source"].to_pylist(), c.docs["offset"].to_pylist()
-        for r, k in zip(rows.tolist(), split_at.tolist(), strict=True):
-            meta = {**c.metas[c.meta_index[r]], "split": self.splits[k]}
-            self.docs_out.write_record(ids[r], c.texts[r], sources[r], offsets[r], meta)
+        for r, m, k in zip(rows.tolist(), c.meta_index[rows].tolist(), split_at.tolist(), strict=True):
+            self.docs_out.write_record(ids[r], c.texts[r], sources[r], offsets[r], {**c.metas[m], "split": self.splits[k]})
 
     def finish(self, pipe: Pipeline, task: int, stats: list[StepStats], curated: LengthHistogram) -> ShardsResult:
         """Write what the packers hold, close every file; the task's result."""
