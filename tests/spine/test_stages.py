@@ -8,13 +8,16 @@ import hashlib
 import orjson
 import pytest
 
-from corpusforge import run
+from corpusforge import Document, run
 from corpusforge.errors import CorpusforgeError, RecipeError
 from corpusforge.observe.stats import TaskContext
 from corpusforge.pipeline import Pipeline, run_task
 from corpusforge.recipe import load_recipe
+from corpusforge.splits import mixture_copies, sample_hash, split_of, split_thresholds
 from corpusforge.stages import STAGE_KINDS, Stage, stage_kind
 from corpusforge.stages.base import StageBase
+from corpusforge.stages.shards import columns_of, selected, split_numbers
+from corpusforge.staging import DocumentWriter, read_document_columns
 from corpusforge.state import CompletionRecords
 from tests.conftest import small_recipe
 
@@ -119,3 +122,35 @@ def test_completion_records_keep_their_fields_and_a_finished_run_resumes_from_th
     assert _output_hashes(out) == before
     assert again["splits"] == stats["splits"] and again["documents"] == stats["documents"]
     assert again["tokens_by_source"] == stats["tokens_by_source"] and again["shards"] == stats["shards"]
+
+
+def test_document_batches_become_the_columns_a_staged_file_read_gives(tmp_path):
+    docs = [Document(f"text {i} " * (i + 1), f"id{i}", f"src{i % 2}", i, {"source_name": f"s{i % 3}"})
+            for i in range(7)]
+    w = DocumentWriter(tmp_path / "staged.parquet")
+    for d in docs:
+        w.write(d)
+    w.close()
+    (read,) = read_document_columns(tmp_path / "staged.parquet", 10**9)
+    built = columns_of(docs)
+    assert built.texts == read.texts and built.chars.tolist() == read.chars.tolist()
+    assert built.docs.to_pylist() == read.docs.to_pylist() and built.docs.schema == read.docs.schema
+    assert [built.metas[m] for m in built.meta_index] == [read.metas[m] for m in read.meta_index]
+
+
+def test_caps_mixture_and_splits_over_a_batch_are_the_per_document_rules():
+    docs = [Document(f"d{i}", f"doc-{i}", "x", i, {"source_name": "web" if i % 2 else "books"}) for i in range(400)]
+    c, ids, seed = columns_of(docs), [d.id for d in docs], 11
+    web_hashes = sorted(sample_hash(d.id, seed) for d in docs if d.metadata["source_name"] == "web")
+    max_hash = {"web": web_hashes[49]}  # max_records: web 50
+    rows, copies = selected(ids, c, max_hash, {"books": 1.5}, seed)
+    expected = [(r, mixture_copies(ids[r], seed, 1.5) if docs[r].metadata["source_name"] == "books" else 1)
+                for r in range(len(docs))
+                if docs[r].metadata["source_name"] == "books" or sample_hash(ids[r], seed) <= max_hash["web"]]
+    expected = [(r, n) for r, n in expected if n]
+    assert list(zip(rows.tolist(), copies.tolist(), strict=True)) == expected
+    assert sum(docs[r].metadata["source_name"] == "web" for r in rows.tolist()) == 50
+    assert set(copies.tolist()) == {1, 2}
+    names, cuts = ["train", "val"], split_thresholds({"train": 0.9, "val": 0.1})
+    at = split_numbers(ids, rows, c, names, lambda i, meta: split_of(i, seed, names, cuts))
+    assert [names[k] for k in at.tolist()] == [split_of(ids[r], seed, names, cuts) for r in rows.tolist()]
