@@ -93,8 +93,9 @@ def pipeline_run(media: Path, tmp: Path) -> None:
     """``corpusforge run`` with the multimodal preset over ``media`` (one worker, in this process),
     then its shards stage once more alone under the CPU clock: media tokens per CPU-second."""
     from corpusforge.observe.stats import TaskContext
-    from corpusforge.pipeline import Pipeline
+    from corpusforge.pipeline import Pipeline, Stage
     from corpusforge.recipe import load_recipe
+    from corpusforge.stages.shards import ShardsStage
 
     out = tmp / "out"
     recipe = load_recipe({"preset": "multimodal", "name": "bench", "sources": [{"name": "media", "path": str(media)}],
@@ -106,7 +107,8 @@ def pipeline_run(media: Path, tmp: Path) -> None:
     pipe = Pipeline(recipe, out)
     shard_wall, shard_cpu, tokens = time.perf_counter(), cpu_seconds(), 0
     for task in range(len(pipe.plan)):
-        tokens += pipe.run_shards(task, TaskContext("shards", task, out))["media"]["tokens"]
+        result = ShardsStage().run_task(pipe, Stage("shards", "shards", len(pipe.plan)), task, TaskContext("shards", task, out))
+        tokens += result.media["tokens"]
     shard_wall, shard_cpu = time.perf_counter() - shard_wall, cpu_seconds() - shard_cpu
     print(f"multimodal run over {media}: {stats['tokens']:,} tokens in {wall:.1f} s wall, {cpu:.1f} CPU-s "
           "(codebook training included)")

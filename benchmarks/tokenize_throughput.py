@@ -19,7 +19,7 @@ are amortised as on a real corpus. Then, ``--repeat`` times, interleaved (best k
   ``Tokenizer.encode_batch`` (offsets computed), the call a user or a peer pipeline makes and the
   one issue 6's bar names: ``stage_vs_encode_batch_cpu``. The ``encode_batch_fast`` ratio is the
   stricter of the two and is printed beside it;
-- ``stage``: the shard stage's own work, ``Pipeline.run_shards`` of every task in this process
+- ``stage``: the shard stage's own work, ``ShardsStage.run_task`` of every task in this process
   (read staged documents, encode, pack, write shards and lineage); ``stage_vs_raw_cpu`` is the
   stricter form of the issue-6 bar (>= 0.95);
 - ``run``: a whole ``run()`` with only the shard and index stages left to do, so it adds the index
@@ -55,7 +55,8 @@ from pipeline import make_gzip_jsonl  # noqa: E402
 
 from corpusforge import load_recipe, run  # noqa: E402
 from corpusforge.observe.stats import TaskContext  # noqa: E402
-from corpusforge.pipeline import Pipeline  # noqa: E402
+from corpusforge.pipeline import Pipeline, Stage  # noqa: E402
+from corpusforge.stages.shards import ShardsStage  # noqa: E402
 from corpusforge.staging import read_documents  # noqa: E402
 from corpusforge.tokenize.encoder import ENCODE_CHUNK_CHARS, encode_flat, load_encoder, resolve_path  # noqa: E402
 
@@ -192,7 +193,7 @@ def main() -> None:
             t0, c0 = time.perf_counter(), time.process_time()
             for task in range(len(pipe.plan)):
                 ctx = TaskContext("shards", task, work, pipe.recipe.seed, pipe.recipe.output.audit)
-                pipe.run_shards(task, ctx)
+                ShardsStage().run_task(pipe, Stage("shards", "shards", len(pipe.plan)), task, ctx)
                 ctx.flush()
             keep("stage", t0, c0)
             clear_shard_stage(work)

@@ -14,6 +14,7 @@ runs, so the output is byte for byte the same.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,9 @@ from corpusforge.observe.tracking import check_tracking
 from corpusforge.pipeline import Pipeline, Stage, _h
 from corpusforge.recipe import Recipe
 from corpusforge.remote import RemoteOutput, is_url
-from corpusforge.runner import StageRun, check_remote_writable, open_tokenizer, output_lock, prepare_output
+from corpusforge.runner import StageRun, check_remote_writable, output_lock, prepare_output
+from corpusforge.stages import stage_kind
+from corpusforge.stages.tokenizer import open_tokenizer
 from corpusforge.state import (
     CompletionRecords,
     OutputLock,
@@ -39,7 +42,6 @@ from corpusforge.state import (
 )
 
 SCHEDULE = "_state/schedule.json"
-DRIVER_KINDS = ("tokenizer", "index")  # one task that reads the whole corpus; the others are per input
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def describe(pipe: Pipeline, output: str) -> dict[str, Any]:
     for stage in pipe.stages():
         stages.append({"name": stage.name, "kind": stage.kind, "tasks": stage.n_tasks, "after": after,
                        "task_ids": list(range(stage.n_tasks)),
-                       "runs": "driver" if stage.kind in DRIVER_KINDS else "worker"})
+                       "runs": "driver" if stage_kind(stage.kind).in_driver else "worker"})
         after = [stage.name]
     return {"version": 1, "output": output, "recipe_sha256": pipe.fingerprint,
             "plan_sha256": _h([t.to_dict() for t in pipe.plan]), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -127,16 +129,12 @@ def run_task(recipe: Recipe, output: str | os.PathLike[str] | None, stage_name: 
             raise OutputRefused(f"{target.name}: the input changed since `corpusforge plan` ran (the tasks it "
                                 "listed are not the input's now); run `corpusforge plan` again")
         stages = pipe.stages()
-        names = [s.name for s in stages]
-        if stage_name not in names:
-            raise CorpusforgeError(f"{target.name}: no stage {stage_name!r}; the stages are {', '.join(names)}")
-        at = names.index(stage_name)
+        at = _stage_at(target, stages, stage_name, task)
         stage = stages[at]
-        if not 0 <= task < stage.n_tasks:
-            raise CorpusforgeError(f"stage {stage.name!r} has tasks 0-{stage.n_tasks - 1}; there is no task {task}")
         key = pipe.task_key(stage, task)
         records = CompletionRecords(target.local, stage.name)
-        if records.done(task, key) is not None and stage.kind not in DRIVER_KINDS:
+        in_driver = stage_kind(stage.kind).in_driver  # one task that reads the whole corpus
+        if records.done(task, key) is not None and not in_driver:
             return "done"
         run = StageRun(pipe, target.remote, console, progress)
         for earlier in stages[:at]:
@@ -144,18 +142,29 @@ def run_task(recipe: Recipe, output: str | os.PathLike[str] | None, stage_name: 
         if at:
             run.stage_done(stages[at - 1])
         with _task_lock(target, stage.name, task):
-            if records.done(task, key) is not None and stage.kind not in DRIVER_KINDS:
+            if records.done(task, key) is not None and not in_driver:
                 return "done"  # finished by another process between the first look and the lock
-            if stage.kind in DRIVER_KINDS:
+            if in_driver:
                 was_done = records.done(0, key) is not None
                 with run.bar:
                     run.run_stage(stage, None)
-                if stage.kind == "index":
+                if at == len(stages) - 1:  # the index: the run is complete
                     run.finish()
                 return "done" if was_done else "ran"
             with run.bar:
                 run.run_stage(stage, LocalExecutor(1), tasks=[task])
     return "ran"
+
+
+def _stage_at(target: Target, stages: list[Stage], stage_name: str, task: int) -> int:
+    """The position of stage ``stage_name``, or an error naming the stages or the task ids there are."""
+    names = [s.name for s in stages]
+    if stage_name not in names:
+        raise CorpusforgeError(f"{target.name}: no stage {stage_name!r}; the stages are {', '.join(names)}")
+    stage = stages[names.index(stage_name)]
+    if not 0 <= task < stage.n_tasks:
+        raise CorpusforgeError(f"stage {stage.name!r} has tasks 0-{stage.n_tasks - 1}; there is no task {task}")
+    return names.index(stage_name)
 
 
 def _finished(pipe: Pipeline, stage: Stage) -> list[dict[str, Any]]:
@@ -182,7 +191,5 @@ def _task_lock(target: Target, stage: str, task: int) -> OutputLock:
 def stage_names(recipe: Recipe) -> list[tuple[str, str]]:
     """``(name, kind)`` of every stage ``recipe`` runs, in order, without listing any input: the
     names depend on the steps alone (the task counts on the input)."""
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="corpusforge-stages-") as tmp:
         return [(s.name, s.kind) for s in Pipeline(recipe, Path(tmp), plan=[]).stages()]

@@ -3,18 +3,20 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 import orjson
 
 from corpusforge.errors import AccessError, CorpusforgeError, UnusableInput
+from corpusforge.state import OutputRefused
+
+# The recipe and schedule modules are imported in the commands: `corpusforge --help` stays fast.
 
 
 def _exit(exc: Exception) -> None:
     """One line; exit 1 for an output or input that cannot be used now, 2 for a wrong command."""
-    from corpusforge.state import OutputRefused
-
     click.echo(f"error: {exc}", err=True)
     sys.exit(1 if isinstance(exc, (OutputRefused, UnusableInput, AccessError)) else 2)
 
@@ -55,8 +57,6 @@ def plan_command(recipe: str, output: str | None, as_json: bool) -> None:
 def run_task_command(recipe: str, output: str | None, stage: str, task: int | None, quiet: bool) -> None:
     """Run one task of one stage of a planned output, in this process. A task already finished is
     not run again (exit 0); a task whose earlier stages are unfinished is refused (exit 2)."""
-    import os
-
     from corpusforge.recipe import load_recipe
     from corpusforge.schedule import run_task
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -30,8 +31,6 @@ def _call(fn: Callable[[Any], Any], shared: dict[str, Any], own: Any, cwd: str) 
 
 def _check_reachable(address: str) -> None:
     """Fail at once on a ``host:port`` nobody listens on (Ray itself retries for minutes)."""
-    import socket
-
     if "://" in address or address in ("auto", "local"):
         return
     host, _, port = address.rpartition(":")

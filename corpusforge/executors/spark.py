@@ -20,6 +20,7 @@ from typing import Any
 
 from corpusforge.errors import CorpusforgeError
 from corpusforge.executors.local import default_workers
+from corpusforge.observe.stats import reset_peak_rss
 
 _SHARED = ("recipe", "plan", "output", "fingerprint", "remote")  # as in executors.ray
 _LOCAL = re.compile(r"^local\[(\d+|\*)\]$")
@@ -43,8 +44,6 @@ def _call(fn: Callable[[Any], Any], shared: Any, cwd: str, env: dict[str, str], 
     os.environ.update(env)
     if os.path.isdir(cwd):  # relative paths in a recipe mean what they mean to the driver
         os.chdir(cwd)
-    from corpusforge.observe.stats import reset_peak_rss
-
     reset_peak_rss()
     i, own = item
     try:

@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from corpusforge.observe.histogram import LENGTH_EDGES, merge_histograms
-from corpusforge.observe.stats import TIMING, earlier_seconds, merge_step_stats, task_seconds
+from corpusforge.observe.stats import TIMING, earlier_seconds, task_seconds
+from corpusforge.stages import stage_kind
 
 if TYPE_CHECKING:
     from corpusforge.pipeline import Pipeline
@@ -41,20 +42,11 @@ def build_stats(
         peaks = [r["peak_rss_mb"] for r in recs if "peak_rss_mb" in r]
         if peaks:
             entry["peak_rss_mb"] = max(peaks)
-        if stage.kind in ("curate", "shards", "documents"):
-            entry["steps"] = merge_step_stats([r["steps"] for r in recs])
+        entry.update(stage_kind(stage.kind).summarize(recs))  # per-step counts, or the stage's own figures
         if stage.kind == "curate":
             for r in recs:
                 quarantine.update(r.get("quarantine_reasons", {}))
                 lost += r.get("quarantined", sum(r.get("quarantine_reasons", {}).values()))
-        if stage.kind in ("decide", "finalize", "embeddings"):
-            numeric = [k for k, v in (recs[0] if recs else {}).items()
-                       if isinstance(v, (int, float)) and k != "peak_rss_mb"]
-            entry["result"] = {k: sum(r[k] for r in recs) for k in numeric}
-            if any("cluster_sizes" in r for r in recs):
-                entry["result"]["cluster_sizes"] = _sum_counts(r.get("cluster_sizes", {}) for r in recs)
-        if stage.kind in ("tokenizer", "mixture") and recs:
-            entry["result"] = {k: v for k, v in recs[0].items() if k not in (TIMING, "peak_rss_mb")}
         stages.append(entry)
     splits: dict[str, dict[str, int]] = {}
     by_source: Counter[str] = Counter()

