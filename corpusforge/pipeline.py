@@ -37,8 +37,9 @@ import pyarrow as pa
 
 from corpusforge.document import Document
 from corpusforge.errors import CorpusforgeError
+from corpusforge.layout import OutputLayout
+from corpusforge.maintain.erase import erased_ids
 from corpusforge.media.stage import media_layout
-from corpusforge.observe.erase import erased_ids
 from corpusforge.observe.stats import TIMING, StepStats, TaskContext, peak_rss_mb, reset_peak_rss
 from corpusforge.recipe import Recipe, fingerprint_of
 from corpusforge.remote import access_error
@@ -68,7 +69,8 @@ class Pipeline:
 
     def __init__(self, recipe: Recipe, output: Path, plan: list[TaskInput] | None = None):
         self.recipe, self.output = recipe, Path(output)
-        self.work = self.output / "_work"
+        self.layout = OutputLayout(self.output)
+        self.work = self.layout.work
         self.fingerprint = recipe.fingerprint()
         self.sources = {s.source_name: s for s in recipe.build_sources()}
         self.segments: list[list[Step]] = [[]]
@@ -76,7 +78,7 @@ class Pipeline:
         for step in recipe.build_steps():
             self.segments[-1].append(step)
             if isinstance(step, CorpusStep):
-                step.bind(self.work / f"{step.name}_{len(self.boundaries)}")
+                step.bind(self.layout.step_dir(step.name, len(self.boundaries)))
                 self.boundaries.append(step)
                 self.segments.append([])
         self._plan = plan
@@ -148,8 +150,7 @@ class Pipeline:
         return _h(self.fingerprint, stage.name, [t.identity() for t in self.plan])
 
     def staged_path(self, segment: int, task: int) -> Path:
-        name = "curate" if segment == 0 else f"curate_{segment}"
-        return self.work / name / f"task_{task:06d}.parquet"
+        return self.layout.staged(segment, task)
 
     # -- documents flowing into a task ------------------------------------------------------------
 
@@ -262,16 +263,16 @@ class Pipeline:
 
     def special_ids(self) -> SpecialIds:
         """The run's special ids (after its tokenizer stage), labels masked as ``sharding.mask_special`` says."""
-        tok = cached_encoder(str(self.output / stored_name(self.recipe.tokenizer)))
+        tok = cached_encoder(str(self.layout.tokenizer(stored_name(self.recipe.tokenizer))))
         return tok.special.with_masked(self.recipe.sharding.mask_special)
 
     def media_layout(self, codebooks: dict[str, Any] | None = None) -> dict[str, Any]:
         """The joint text + media vocabulary of a multimodal run (after its tokenizer stage)."""
-        tok = cached_encoder(str(self.output / stored_name(self.recipe.tokenizer)))
+        tok = cached_encoder(str(self.layout.tokenizer(stored_name(self.recipe.tokenizer))))
         return media_layout(self.output, tok.vocab_size, codebooks)
 
     def mixture_path(self) -> Path:
-        return self.work / "mixture.json"
+        return self.layout.mixture
 
 
 _PIPELINES: dict[tuple[str, str, str], Pipeline] = {}

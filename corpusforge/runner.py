@@ -17,6 +17,7 @@ from rich.progress import Progress
 
 import corpusforge
 from corpusforge.executors.local import LocalExecutor
+from corpusforge.layout import OutputLayout
 from corpusforge.media.stage import check_codebooks
 from corpusforge.models.checks import check_models
 from corpusforge.observe.card import write_card
@@ -27,7 +28,6 @@ from corpusforge.pipeline import Pipeline, Stage, run_task
 from corpusforge.recipe import ExecutorConfig, Recipe
 from corpusforge.redact_urls import redact_secrets
 from corpusforge.remote import RemoteOutput, is_url, mirror_dir, run_synced_task
-from corpusforge.shards.index import INDEX_NAME
 from corpusforge.stages import stage_kind
 from corpusforge.stages.embeddings import finalize_embeddings
 from corpusforge.stages.tokenizer import open_tokenizer
@@ -144,14 +144,14 @@ def _claim(out: Path, fingerprint: str, console: Console, where: str) -> bool:
     another recipe wrote first loses what it published (``state.retire_published``): a re-run with
     a changed recipe is supported (work files and caches such as the judge's are reused), but its
     results must not sit beside the old recipe's. Returns whether the marker was written now."""
-    marker = out / MARKER
+    marker = OutputLayout(out).marker
     try:
         theirs = read_json(marker).get("fingerprint")
     except (OSError, ValueError, AttributeError):
         theirs = None
     if theirs is None:  # an output from before markers existed names its recipe in its index
         try:
-            theirs = read_json(out / INDEX_NAME).get("recipe_sha256")
+            theirs = read_json(OutputLayout(out).index).get("recipe_sha256")
         except (OSError, ValueError, AttributeError):
             theirs = None
     if theirs == fingerprint and marker.exists():
@@ -195,14 +195,14 @@ def prepare_output(recipe: Recipe, out: Path, remote: RemoteOutput | None, conso
         remote.pull()
         pulled = remote.snapshot()
         if _claim(out, fingerprint, console, remote.url):
-            remote.fs.put_file(str(out / MARKER), f"{remote.root}/{MARKER}")  # before any other object
+            remote.fs.put_file(str(OutputLayout(out).marker), f"{remote.root}/{MARKER}")  # before any other object
             remote.push(pulled)  # and what another recipe published goes from the store too
         remote.push_missing()
     before = remote.snapshot() if remote else {}
     pipe = Pipeline(recipe, out)
     # The plan on disk is for people and `corpusforge embed`; tasks get the real one in their payload.
-    atomic_write_json(out / "_state" / "plan.json", redact_secrets([t.to_dict() for t in pipe.plan]))
-    atomic_write_bytes(out / "recipe.yaml", recipe.to_yaml().encode())
+    atomic_write_json(pipe.layout.plan, redact_secrets([t.to_dict() for t in pipe.plan]))
+    atomic_write_bytes(pipe.layout.recipe, recipe.to_yaml().encode())
     if remote:
         remote.push(before)
     return pipe
@@ -265,7 +265,7 @@ class StageRun:
     def finish(self) -> dict[str, Any]:
         """The card, the trackers and the report of a run whose index is written; its stats."""
         out, remote = self.pipe.output, self.remote
-        stats = read_json(out / "stats.json")
+        stats = read_json(self.pipe.layout.stats)
         if stats["documents"]["read"] and not stats["documents"]["kept"]:
             what = "no documents written" if self.pipe.recipe.curate_only else "0 shards"
             self.console.print(f"warning: the steps dropped all {stats['documents']['read']:,} documents read "

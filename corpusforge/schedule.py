@@ -24,6 +24,7 @@ from rich.console import Console
 
 from corpusforge.errors import CorpusforgeError
 from corpusforge.executors.local import LocalExecutor
+from corpusforge.layout import OutputLayout
 from corpusforge.models.checks import check_models
 from corpusforge.observe.tracking import check_tracking
 from corpusforge.pipeline import Pipeline, Stage, _h
@@ -185,7 +186,7 @@ def _task_lock(target: Target, stage: str, task: int) -> OutputLock:
     name = f"{stage}-{task:06d}.lock"
     if target.remote:
         return OutputLock(target.local, "run-task", target.local.with_name(target.local.name + ".locks") / name)
-    return OutputLock(target.local, "run-task", target.local / "_state" / "locks" / name)
+    return OutputLock(target.local, "run-task", OutputLayout(target.local).task_lock(name))
 
 
 def stage_names(recipe: Recipe) -> list[tuple[str, str]]:

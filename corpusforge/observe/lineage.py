@@ -111,11 +111,6 @@ class TaskLineage:
         self._parts, self._rows = [], 0
 
 
-def task_lineage_path(work: Path, split: str, task: int) -> Path:
-    """``OutputLayout.task_lineage`` of the output whose ``_work/`` is ``work`` (the pipeline passes its work folder)."""
-    return OutputLayout(Path(work).parent).task_lineage(split, task)
-
-
 def finalize_lineage(
     output: Path, work: Path, n_tasks: int, task_rows: dict[str, list[int]], index: dict[str, Any],
     order: dict[str, np.ndarray] | None = None,

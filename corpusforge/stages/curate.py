@@ -46,7 +46,7 @@ class CurateStage(PerInputStage):
         lengths = LengthHistogram()
         if seg == 0:
             ti = pipe.plan[task]
-            read = lengths.counting(pipe.without_erased(pipe.sources[ti.source].read(ti, ctx)))
+            read = lengths.counting(pipe.without_erased(pipe.sources[ti.source].documents(ti, ctx)))
             docs, stats = pipe.through(pipe.segments[0], read, ctx, "read")
         else:
             boundary = pipe.boundaries[seg - 1]
@@ -102,7 +102,7 @@ def check_quarantine(run: DriverRun) -> None:
         reasons.update(r.get("quarantine_reasons", {}))
     top = ", ".join(f"{why}: {n:,}" for why, n in reasons.most_common(3))
     before = remote.snapshot() if remote else {}
-    atomic_write_json(pipe.output / "stats.json", run.stats())
+    atomic_write_json(pipe.layout.stats, run.stats())
     if remote:
         remote.push(before)
     see = f"; see {run.where.rstrip('/')}/quarantine/"

@@ -42,7 +42,7 @@ class DocumentsStage(PerInputStage):
         splits, seed, split_for = list(cfg.splits), pipe.recipe.seed, splitter(pipe)
         max_hash = read_json(pipe.mixture_path())["max_hash"] if cfg.max_records else {}
         out = pipe.recipe.output
-        writer = PartedDocumentWriter(pipe.output / "documents", task, out.documents, out.part_bytes)
+        writer = PartedDocumentWriter(pipe.layout.documents, task, out.documents, out.part_bytes)
         counts = {s: {"documents": 0, "tokens": 0} for s in splits}
         docs_by_source: Counter[str] = Counter()
         languages: Counter[str] = Counter()

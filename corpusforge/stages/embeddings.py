@@ -20,7 +20,6 @@ from rich.console import Console
 from corpusforge.document import Document
 from corpusforge.embeddings.config import EmbeddingsConfig
 from corpusforge.embeddings.store import (
-    EMBEDDINGS_DIR,
     EmbeddingPartWriter,
     merge_splits,
     remove_part,
@@ -151,7 +150,7 @@ def _batches(docs: Iterator[Document], n: int) -> Iterator[list[Document]]:
 
 def parts_root(pipe: Pipeline, cfg: EmbeddingsConfig) -> Path:
     """Where tasks write their parts: the published folder, or ``_work`` when they are merged per split."""
-    return pipe.work / EMBEDDINGS_DIR if cfg.layout == "splits" else pipe.output / EMBEDDINGS_DIR
+    return pipe.layout.work_embeddings if cfg.layout == "splits" else pipe.layout.embeddings
 
 
 def finalize_embeddings(pipe: Pipeline, results: list[dict[str, Any]], console: Console | None = None
@@ -169,7 +168,7 @@ def finalize_embeddings(pipe: Pipeline, results: list[dict[str, Any]], console: 
                       f"embedding model's window ({model.get('max_length')} tokens): {how}",
                       highlight=False, soft_wrap=True)
     header = {"format": "corpusforge-embeddings", "version": 1, "model": model_label(cfg),
-              "model_sha256": model_sha256(cfg.model or default_model_path(), pipe.work / "model_sha256.json"),
+              "model_sha256": model_sha256(cfg.model or default_model_path(), pipe.layout.model_hashes),
               "pooling": results[0]["model"]["pooling"] if results else cfg.pooling,
               "dim": results[0]["model"]["dim"] if results else None,
               "normalized": cfg.normalize, "dimensions": cfg.dimensions, "dtype": cfg.dtype,

@@ -10,12 +10,11 @@ import pyarrow.compute as pc
 from rich.console import Console
 
 from corpusforge.errors import CorpusforgeError
+from corpusforge.maintain.version import write_version
 from corpusforge.observe.lineage import finalize_lineage, read_lineage
-from corpusforge.observe.version import write_version
-from corpusforge.shards.index import INDEX_NAME, finalize_shards
+from corpusforge.shards.index import finalize_shards
 from corpusforge.shards.shuffle import shuffle_order, shuffle_shards, shuffled_prefix
 from corpusforge.stages.base import DriverRun, Stage, StageBase, register_stage
-from corpusforge.staging import DOCUMENTS_INDEX
 from corpusforge.state import CompletionRecords, atomic_write_json
 from corpusforge.tokenize.encoder import HF_NAME
 
@@ -59,7 +58,7 @@ def shards_index(
     recipe asks), the final lineage, ``version.json`` and ``stats.json``."""
     key = pipe.task_key(stage, 0)
     rec = records.done(0, key)
-    if rec is not None and (pipe.output / INDEX_NAME).exists() and (pipe.output / "stats.json").exists():
+    if rec is not None and pipe.layout.index.exists() and pipe.layout.stats.exists():
         return rec
     cfg = pipe.recipe.sharding
     header = shard_header(pipe, results, stats)
@@ -75,7 +74,7 @@ def shards_index(
     write_version(pipe.output)
     stats["shards"] = index["totals"]
     stats["ids"] = {"duplicated": duplicate_ids(pipe, console)}
-    atomic_write_json(pipe.output / "stats.json", stats)
+    atomic_write_json(pipe.layout.stats, stats)
     result = IndexResult(index["totals"]).to_record()
     records.write(0, key, result)
     return result
@@ -141,7 +140,7 @@ def documents_index(
     output left that are not listed are removed."""
     key = pipe.task_key(stage, 0)
     rec = records.done(0, key)
-    if rec is not None and (pipe.output / DOCUMENTS_INDEX).exists() and (pipe.output / "stats.json").exists():
+    if rec is not None and pipe.layout.documents_index.exists() and pipe.layout.stats.exists():
         return rec
     out = pipe.recipe.output
     parts = [p for r in results["documents"] for p in r["documents"]]
@@ -153,14 +152,14 @@ def documents_index(
              "splits": {s: {"documents": v["documents"]} for s, v in stats["splits"].items()},
              "parts": parts, "totals": totals}
     listed = {p["path"] for p in parts}
-    for f in sorted((pipe.output / "documents").glob("part_*")):
+    for f in sorted(pipe.layout.documents.glob("part_*")):
         if f"documents/{f.name}" not in listed:
             f.unlink()
-    atomic_write_json(pipe.output / DOCUMENTS_INDEX, index)
+    atomic_write_json(pipe.layout.documents_index, index)
     write_version(pipe.output)
     stats["documents_output"] = totals
     stats["ids"] = {"duplicated": duplicate_ids(pipe, console)}
-    atomic_write_json(pipe.output / "stats.json", stats)
+    atomic_write_json(pipe.layout.stats, stats)
     result = IndexResult(totals).to_record()
     records.write(0, key, result)
     return result

@@ -22,7 +22,7 @@ import pyarrow as pa
 from corpusforge.document import Document
 from corpusforge.media.stage import MediaEncoder
 from corpusforge.observe.histogram import LengthHistogram
-from corpusforge.observe.lineage import TaskLineage, task_lineage_path
+from corpusforge.observe.lineage import TaskLineage
 from corpusforge.observe.stats import StepStats, TaskContext
 from corpusforge.shards.group_split import splitter
 from corpusforge.shards.packer import Packer, gather_segments
@@ -196,7 +196,7 @@ class ShardTask:
     def __init__(self, pipe: Pipeline, task: int, ctx: TaskContext):
         cfg, mcfg = pipe.recipe.sharding, pipe.recipe.media
         self.cfg, self.ctx, self.seed = cfg, ctx, pipe.recipe.seed
-        self.tok = cached_encoder(str(pipe.output / stored_name(pipe.recipe.tokenizer)))
+        self.tok = cached_encoder(str(pipe.layout.tokenizer(stored_name(pipe.recipe.tokenizer))))
         self.splits = list(cfg.splits)
         self.split_for = splitter(pipe)
         special = pipe.special_ids()
@@ -205,10 +205,10 @@ class ShardTask:
                                   split_long=mcfg is None or mcfg.long_spans == "split",
                                   frame_tokens=(mcfg.image_size // mcfg.patch_size) ** 2 if mcfg else 0,
                                   special=special) for s in self.splits}
-        self.writers = {s: pipe.shard_writer(pipe.work / "shards" / s / f"t{task:06d}", s) for s in self.splits}
-        self.lineages = {s: TaskLineage(task_lineage_path(pipe.work, s, task)) for s in self.splits}
+        self.writers = {s: pipe.shard_writer(pipe.layout.task_shard_prefix(s, task), s) for s in self.splits}
+        self.lineages = {s: TaskLineage(pipe.layout.task_lineage(s, task)) for s in self.splits}
         out = pipe.recipe.output
-        self.docs_out = (PartedDocumentWriter(pipe.output / "documents", task, out.documents, out.part_bytes)
+        self.docs_out = (PartedDocumentWriter(pipe.layout.documents, task, out.documents, out.part_bytes)
                          if out.documents != "none" else None)
         self.tally = Tally.of(self.splits)
         self.max_hash = read_json(pipe.mixture_path())["max_hash"] if cfg.max_records else {}

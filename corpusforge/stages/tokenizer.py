@@ -25,7 +25,7 @@ from corpusforge.tokenize.encoder import (
     train_to_bytes,
 )
 from corpusforge.tokenize.manifest import manifest_texts
-from corpusforge.tokenize.roles import CONFIG_NAME, MAP_NAME, write_hf_config
+from corpusforge.tokenize.roles import write_hf_config
 from corpusforge.tokenize.special import ROLES
 
 if TYPE_CHECKING:
@@ -77,12 +77,12 @@ class TokenizerStage(StageBase):
         pipe, bar = run.pipe, run.bar
         cfg = pipe.recipe.tokenizer
         name = stored_name(cfg)
-        path = pipe.output / name
+        path = pipe.layout.tokenizer(name)
         key = pipe.task_key(stage, 0)
         rec = records.done(0, key)
         started = time.time()
         if (rec is not None and path.exists() and file_sha256(path) == rec["sha256"]
-                and (pipe.output / CONFIG_NAME).exists()
+                and pipe.layout.tokenizer_config.exists()
                 and (pipe.recipe.media is None or codebooks_intact(pipe.output, rec))):
             bar.add_task(stage.name, total=1, completed=1)
             return rec
@@ -103,11 +103,11 @@ class TokenizerStage(StageBase):
             data = train_to_bytes(cfg, counted_texts(texts, bar, bar_task, f"{stage.name} (training)"))
             source = "trained"
         atomic_write_bytes(path, data)
-        other = pipe.output / (SPM_NAME if name == HF_NAME else HF_NAME)
+        other = pipe.layout.tokenizer(SPM_NAME if name == HF_NAME else HF_NAME)
         if other.exists():
             other.unlink()  # left by an earlier run of another tokenizer kind
-        for stale in (CONFIG_NAME, MAP_NAME):
-            (pipe.output / stale).unlink(missing_ok=True)  # the stored tokenizer's roles are resolved afresh
+        for stale in (pipe.layout.tokenizer_config, pipe.layout.special_tokens_map):
+            stale.unlink(missing_ok=True)  # the stored tokenizer's roles are resolved afresh
         tok = open_tokenizer(pipe.recipe, path) if not cfg.path else enc
         special = tok.special
         write_hf_config(pipe.output, special, name == HF_NAME, pipe.recipe.sharding.sequence_length)
