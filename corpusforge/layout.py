@@ -46,6 +46,7 @@ TRACKERS = ("mlflow.db", "mlartifacts", "mlruns", "wandb")  # experiment tracker
 JUDGE_CACHE = "llm_judge"  # _work/llm_judge/: the LLM judge's answers, which --fresh keeps
 MODEL_HASHES = "model_sha256.json"  # _work/model_sha256.json: content hashes of model folders, cached
 UPLOAD_LEDGER = ".corpusforge-uploads.jsonl"  # in the local mirror of a remote output: objects published
+LOADER_CACHE = "_loader_cache"  # in the local mirror of a remote output: shards the loader fetched
 
 # What a run writes at the top of its output, besides one folder per split.
 OUTPUT_ENTRIES = frozenset({
@@ -209,7 +210,11 @@ class OutputLayout:
 
     def task_shard_part(self, split: str, task: int, k: int, suffix: str) -> Path:
         """``_work/shards/<split>/tNNNNNN_KKKK<suffix>``: the ``k``-th part task ``task`` wrote to ``split``."""
-        prefix = self.task_shard_prefix(split, task)
+        return self.prefix_part(self.task_shard_prefix(split, task), k, suffix)
+
+    @staticmethod
+    def prefix_part(prefix: Path, k: int, suffix: str) -> Path:
+        """``<prefix>_KKKK<suffix>``: the ``k``-th part a shard writer with ``prefix`` writes (task or shuffled)."""
         return prefix.with_name(f"{prefix.name}_{k:04d}{suffix}")
 
     @property
@@ -223,7 +228,12 @@ class OutputLayout:
 
     def shuffle_unpacked(self, split: str) -> Path:
         """``_work/shuffled/<split>/.unpacked/``: the task parts' rows unpacked while a split is shuffled."""
-        return self.shuffled_prefix(split).parent / ".unpacked"
+        return self.unpacked_beside(self.shuffled_prefix(split))
+
+    @staticmethod
+    def unpacked_beside(prefix: Path) -> Path:
+        """``<prefix's folder>/.unpacked/``: where a shuffle writing parts at ``prefix`` unpacks its input rows."""
+        return Path(prefix).parent / ".unpacked"
 
     @property
     def task_lineage_dir(self) -> Path:
@@ -426,6 +436,11 @@ class OutputLayout:
     def upload_ledger(self) -> Path:
         """``.corpusforge-uploads.jsonl``: in the local mirror of a remote output, the objects already published."""
         return self.root / UPLOAD_LEDGER
+
+    @property
+    def loader_cache(self) -> Path:
+        """``_loader_cache/``: in the local mirror of a remote output, the shard files the loader fetched."""
+        return self.root / LOADER_CACHE
 
     # -- names ----------------------------------------------------------------------------------
     def rel(self, path: Path) -> str:
