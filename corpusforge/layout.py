@@ -61,6 +61,11 @@ def staged_stage(segment: int) -> str:
     return "curate" if segment == 0 else f"curate_{segment}"
 
 
+def record_name(stage: str, task: int) -> str:
+    """``_state/<stage>/NNNNNN.json``: a task's completion record relative to the output (a remote key)."""
+    return f"{STATE}/{stage}/{task:06d}.json"
+
+
 def task_file(task: int, suffix: str) -> str:
     """``task_NNNNNN<suffix>``: a per-task file of a stage (staged documents, signatures, quarantine)."""
     return f"task_{task:06d}{suffix}"
@@ -120,7 +125,7 @@ class OutputLayout:
 
     def record(self, stage: str, task: int) -> Path:
         """``_state/<stage>/NNNNNN.json``: the completion record of one task (its key and result)."""
-        return self.records(stage) / f"{task:06d}.json"
+        return self.root / record_name(stage, task)
 
     @property
     def marker(self) -> Path:
