@@ -422,6 +422,10 @@ class OutputLayout:
         """``embeddings/<modality>/``: one media encoder's vectors (``media.encoders``)."""
         return self.embeddings / modality
 
+    def media_embeddings_part(self, modality: str, task: int, suffix: str) -> Path:
+        """``embeddings/<modality>/part_NNNNNN<suffix>``: task ``task``'s vectors (``.safetensors``) or their ids (``.parquet``)."""
+        return self.media_embeddings(modality) / f"part_{task:06d}{suffix}"
+
     @property
     def codebooks(self) -> Path:
         """``codebooks/``: the VQ codebooks of a multimodal run."""
