@@ -51,12 +51,12 @@ def finalize_shards(
         for task_shards in per_task:
             for part in task_shards.get(split, []):
                 rel = layout.shard_name(split, n, _suffix(part["part"]))
-                _place(Path(part["part"]), output / rel)
+                _place(Path(part["part"]), layout.shard(split, n, _suffix(part["part"])))
                 keep.add(rel)
                 entry = {"split": split, "path": rel, **{k: v for k, v in part.items() if k not in ("part", "sidecars")}}
                 for side in part.get("sidecars", []):
                     side_rel = layout.shard_name(split, n, _suffix(side["part"]))
-                    _place(Path(side["part"]), output / side_rel)
+                    _place(Path(side["part"]), layout.shard(split, n, _suffix(side["part"])))
                     keep.add(side_rel)
                     entry.setdefault("sidecars", []).append({"path": side_rel, "sha256": side["sha256"]})
                 shards.append(entry)
