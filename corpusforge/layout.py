@@ -46,6 +46,7 @@ TRACKERS = ("mlflow.db", "mlartifacts", "mlruns", "wandb")  # experiment tracker
 JUDGE_CACHE = "llm_judge"  # _work/llm_judge/: the LLM judge's answers, which --fresh keeps
 MODEL_HASHES = "model_sha256.json"  # _work/model_sha256.json: content hashes of model folders, cached
 UPLOAD_LEDGER = ".corpusforge-uploads.jsonl"  # in the local mirror of a remote output: objects published
+LOADER_CACHE = "_loader_cache"  # in the local mirror of a remote output: shards the loader fetched
 
 # What a run writes at the top of its output, besides one folder per split.
 OUTPUT_ENTRIES = frozenset({
@@ -58,6 +59,11 @@ OUTPUT_ENTRIES = frozenset({
 def staged_stage(segment: int) -> str:
     """The name of the curate stage of ``segment`` (``curate``, ``curate_1``...): its staging folder and records."""
     return "curate" if segment == 0 else f"curate_{segment}"
+
+
+def record_name(stage: str, task: int) -> str:
+    """``_state/<stage>/NNNNNN.json``: a task's completion record relative to the output (a remote key)."""
+    return f"{STATE}/{stage}/{task:06d}.json"
 
 
 def task_file(task: int, suffix: str) -> str:
@@ -119,7 +125,7 @@ class OutputLayout:
 
     def record(self, stage: str, task: int) -> Path:
         """``_state/<stage>/NNNNNN.json``: the completion record of one task (its key and result)."""
-        return self.records(stage) / f"{task:06d}.json"
+        return self.root / record_name(stage, task)
 
     @property
     def marker(self) -> Path:
@@ -209,7 +215,11 @@ class OutputLayout:
 
     def task_shard_part(self, split: str, task: int, k: int, suffix: str) -> Path:
         """``_work/shards/<split>/tNNNNNN_KKKK<suffix>``: the ``k``-th part task ``task`` wrote to ``split``."""
-        prefix = self.task_shard_prefix(split, task)
+        return self.prefix_part(self.task_shard_prefix(split, task), k, suffix)
+
+    @staticmethod
+    def prefix_part(prefix: Path, k: int, suffix: str) -> Path:
+        """``<prefix>_KKKK<suffix>``: the ``k``-th part a shard writer with ``prefix`` writes (task or shuffled)."""
         return prefix.with_name(f"{prefix.name}_{k:04d}{suffix}")
 
     @property
@@ -223,7 +233,12 @@ class OutputLayout:
 
     def shuffle_unpacked(self, split: str) -> Path:
         """``_work/shuffled/<split>/.unpacked/``: the task parts' rows unpacked while a split is shuffled."""
-        return self.shuffled_prefix(split).parent / ".unpacked"
+        return self.unpacked_beside(self.shuffled_prefix(split))
+
+    @staticmethod
+    def unpacked_beside(prefix: Path) -> Path:
+        """``<prefix's folder>/.unpacked/``: where a shuffle writing parts at ``prefix`` unpacks its input rows."""
+        return Path(prefix).parent / ".unpacked"
 
     @property
     def task_lineage_dir(self) -> Path:
@@ -407,6 +422,10 @@ class OutputLayout:
         """``embeddings/<modality>/``: one media encoder's vectors (``media.encoders``)."""
         return self.embeddings / modality
 
+    def media_embeddings_part(self, modality: str, task: int, suffix: str) -> Path:
+        """``embeddings/<modality>/part_NNNNNN<suffix>``: task ``task``'s vectors (``.safetensors``) or their ids (``.parquet``)."""
+        return self.media_embeddings(modality) / f"part_{task:06d}{suffix}"
+
     @property
     def codebooks(self) -> Path:
         """``codebooks/``: the VQ codebooks of a multimodal run."""
@@ -426,6 +445,11 @@ class OutputLayout:
     def upload_ledger(self) -> Path:
         """``.corpusforge-uploads.jsonl``: in the local mirror of a remote output, the objects already published."""
         return self.root / UPLOAD_LEDGER
+
+    @property
+    def loader_cache(self) -> Path:
+        """``_loader_cache/``: in the local mirror of a remote output, the shard files the loader fetched."""
+        return self.root / LOADER_CACHE
 
     # -- names ----------------------------------------------------------------------------------
     def rel(self, path: Path) -> str:

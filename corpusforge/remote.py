@@ -26,18 +26,19 @@ import os
 import shutil
 import stat
 import tempfile
-import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from corpusforge import layout as layout_names
 from corpusforge.errors import AccessError, CorpusforgeError
+from corpusforge.layout import OutputLayout, record_name, temporary
 from corpusforge.state import file_sha256, is_temporary
 
-STATE = "_state/"
-LEDGER = ".corpusforge-uploads.jsonl"
+STATE = f"{layout_names.STATE}/"  # the prefix of the keys of records, marker and lock
+LEDGER = layout_names.UPLOAD_LEDGER
 MIRROR_ENV = "CORPUSFORGE_MIRROR_DIR"
 log = logging.getLogger(__name__)
 
@@ -275,7 +276,7 @@ class RemoteOutput:
     def _download(self, rel: str) -> None:
         dst = self.local / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(f".{dst.name}.tmp-{uuid.uuid4().hex[:8]}")
+        tmp = temporary(dst)
         try:
             self.fs.get_file(f"{self.root}/{rel}", str(tmp))
             os.replace(tmp, dst)
@@ -331,7 +332,7 @@ class RemoteOutput:
         ``push_missing`` may complete. One ``write`` per line, so concurrent tasks never interleave."""
         path = self.local / rel
         line = orjson.dumps({"path": rel, "size": path.stat().st_size, "sha256": file_sha256(path)}) + b"\n"
-        fd = os.open(self.local / LEDGER, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        fd = os.open(OutputLayout(self.local).upload_ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
             os.write(fd, line)
         finally:
@@ -341,7 +342,7 @@ class RemoteOutput:
         """Relative path -> every (size, sha256) the upload ledger holds for it."""
         out: dict[str, set[tuple[int, str]]] = {}
         try:
-            fd = os.open(self.local / LEDGER, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = os.open(OutputLayout(self.local).upload_ledger, os.O_RDONLY | os.O_NOFOLLOW)
         except FileNotFoundError:
             return out
         with os.fdopen(fd, "rb") as fh:
@@ -416,11 +417,12 @@ def run_synced_task(payload: dict[str, Any]) -> dict[str, Any]:
         out.pull()  # the first curate stage reads only its sources: no listing of the store for it
     before = out.snapshot()
     result = run_task(payload)
-    out.push(before, records={f"{STATE}{stage['name']}/{payload['task']:06d}.json"})
+    out.push(before, records={record_name(stage["name"], payload["task"])})
     return result
 
 
-def local_copy(url: str, dest: str | os.PathLike[str], skip: tuple[str, ...] = ("_work/", "_state/")) -> Path:
+def local_copy(url: str, dest: str | os.PathLike[str],
+               skip: tuple[str, ...] = (f"{layout_names.WORK}/", f"{layout_names.STATE}/")) -> Path:
     """Download the output at ``url`` (without its work files) into ``dest``, for validate/inspect."""
     out = RemoteOutput(url, dest)
     files = out.remote_files()

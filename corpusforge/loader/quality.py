@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from corpusforge.layout import OutputLayout
 from corpusforge.loader.dataset import ShardIterator
 
 
@@ -25,7 +26,8 @@ def sample_sources(ds: ShardIterator, by: str = "source") -> np.ndarray:
     shard_of = np.repeat(np.arange(len(ds.sizes)), ds.sizes)
     if by == "shard":
         return shard_of
-    lineage = ds.root / "lineage" / ds.split
+    lay = OutputLayout(ds.root)
+    lineage = lay.lineage_split(ds.split)
     if by != "source" or ds.store.root is None or not lineage.is_dir():
         raise ValueError(f"{ds.root}: no lineage/{ds.split} to find sources in; measure by='shard'")
     import pyarrow.parquet as pq
@@ -33,7 +35,7 @@ def sample_sources(ds: ShardIterator, by: str = "source") -> np.ndarray:
     out = np.full(ds.num_samples, -1, np.int64)
     names: dict[str, int] = {}
     for k, info in enumerate(ds.shards):
-        path = lineage / (info["path"].split("/", 1)[1].split(".", 1)[0] + ".parquet")
+        path = lay.lineage_table(ds.split, info["path"])
         table = pq.read_table(path, columns=["row", "token_start", "source_uri"]).to_pydict()
         first: dict[int, tuple[int, str]] = {}
         for row, start, uri in zip(table["row"], table["token_start"], table["source_uri"], strict=True):

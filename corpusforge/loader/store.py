@@ -19,7 +19,8 @@ from typing import Any
 
 import orjson
 
-INDEX_NAME = "shard_index.json"
+from corpusforge.layout import INDEX as INDEX_NAME
+from corpusforge.layout import OutputLayout, temporary
 
 
 def shard_files(info: dict[str, Any]) -> list[str]:
@@ -45,7 +46,7 @@ class ShardStore:
             from corpusforge.remote import mirror_dir
 
             self._fs, self.remote_root = fsspec.core.url_to_fs(self.url)
-            self.cache_dir = Path(cache_dir) if cache_dir else mirror_dir(self.url) / "_loader_cache"
+            self.cache_dir = Path(cache_dir) if cache_dir else OutputLayout(mirror_dir(self.url)).loader_cache
             self.cache_dir.mkdir(parents=True, exist_ok=True)
         self._pid = os.getpid()
         self.pinned: set[str] = set()  # index paths of the files (sidecars too) this process has open: never evicted
@@ -79,7 +80,7 @@ class ShardStore:
         if self.root is not None:
             from corpusforge.state import read_json
 
-            return read_json(self.root / INDEX_NAME)
+            return read_json(OutputLayout(self.root).index)
         where = f"{self.url.rstrip('/')}/{INDEX_NAME}"
         try:
             return orjson.loads(self.fs.cat_file(f"{self.remote_root.rstrip('/')}/{INDEX_NAME}"))
@@ -185,7 +186,7 @@ class ShardStore:
             if dest.exists():
                 continue
             dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}")
+            tmp = temporary(dest, f"{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}")
             remote = f"{self.remote_root.rstrip('/')}/{name}"
             try:
                 self.fs.get_file(remote, str(tmp))

@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 
 from corpusforge.errors import RecipeError
+from corpusforge.layout import OutputLayout
 from corpusforge.media import decode
-
-EMBEDDINGS_DIR = "embeddings"
 
 
 class LearnedEncoder:
@@ -80,13 +79,13 @@ class EmbeddingRows:
 
         from corpusforge.state import atomic_path, atomic_write_bytes
 
-        folder = output / EMBEDDINGS_DIR / self.modality
-        folder.mkdir(parents=True, exist_ok=True)
-        stem = f"part_{task:06d}"
+        lay = OutputLayout(output)
+        lay.media_embeddings(self.modality).mkdir(parents=True, exist_ok=True)
+        vectors = lay.media_embeddings_part(self.modality, task, ".safetensors")
+        ids = lay.media_embeddings_part(self.modality, task, ".parquet")
         matrix = np.stack(self.vectors).astype(np.float32)
-        atomic_write_bytes(folder / f"{stem}.safetensors", save({"embeddings": matrix}, {"model": self.model}))
-        with atomic_path(folder / f"{stem}.parquet") as tmp:
+        atomic_write_bytes(vectors, save({"embeddings": matrix}, {"model": self.model}))
+        with atomic_path(ids) as tmp:
             pq.write_table(pa.table(self.ids), tmp)
-        rel = f"{EMBEDDINGS_DIR}/{self.modality}/{stem}"
-        return {"embeddings": f"{rel}.safetensors", "ids": f"{rel}.parquet", "rows": len(matrix),
+        return {"embeddings": lay.rel(vectors), "ids": lay.rel(ids), "rows": len(matrix),
                 "dim": int(matrix.shape[1])}

@@ -181,7 +181,7 @@ class LLMJudge(TopFraction, Step):
             self._fetcher = Fetcher(self.http, seed=f"{ctx.seed}:{ctx.task}")
             self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="llm_judge")
         if self._cache is None:
-            self._cache = JudgeCache(self.cache_path or ctx.workdir / "llm_judge" / "cache.sqlite")
+            self._cache = JudgeCache(self.cache_path or ctx.layout.judge_cache / "cache.sqlite")
 
     def _ask(self, text: str) -> Judgement | str:
         """One chat completion: the judgement, or the failure as a string."""

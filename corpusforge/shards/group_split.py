@@ -19,6 +19,7 @@ import orjson
 import pyarrow.parquet as pq
 import xxhash
 
+from corpusforge.layout import OutputLayout
 from corpusforge.state import atomic_write_json, read_json
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def group_assignment(pipe: Pipeline) -> dict[str, str]:
                          ).hexdigest()[:24]
     if key in _CACHE:
         return _CACHE[key]
-    path = pipe.work / "splits" / f"{cfg.split_by}_{key}.json"
+    path = OutputLayout(pipe.output).group_split(str(cfg.split_by), key)
     try:
         assignment = read_json(path)["groups"]
     except (OSError, ValueError, KeyError, TypeError):

@@ -12,9 +12,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from corpusforge.layout import INDEX as INDEX_NAME
+from corpusforge.layout import OutputLayout
 from corpusforge.state import atomic_path, atomic_write_json
 
-INDEX_NAME = "shard_index.json"
+__all__ = ["INDEX_NAME", "finalize_shards"]
 
 
 def _place(src: Path, dst: Path) -> None:
@@ -40,6 +42,7 @@ def finalize_shards(
     header: dict[str, Any],
 ) -> dict[str, Any]:
     """Place every part under its final name (task order) and write the index; returns it."""
+    layout = OutputLayout(output)
     shards: list[dict[str, Any]] = []
     totals_by_split: dict[str, dict[str, int]] = {}
     for split in splits:
@@ -47,18 +50,18 @@ def finalize_shards(
         keep: set[str] = set()
         for task_shards in per_task:
             for part in task_shards.get(split, []):
-                rel = f"{split}/shard_{n:05d}{_suffix(part['part'])}"
-                _place(Path(part["part"]), output / rel)
+                rel = layout.shard_name(split, n, _suffix(part["part"]))
+                _place(Path(part["part"]), layout.shard(split, n, _suffix(part["part"])))
                 keep.add(rel)
                 entry = {"split": split, "path": rel, **{k: v for k, v in part.items() if k not in ("part", "sidecars")}}
                 for side in part.get("sidecars", []):
-                    side_rel = f"{split}/shard_{n:05d}{_suffix(side['part'])}"
-                    _place(Path(side["part"]), output / side_rel)
+                    side_rel = layout.shard_name(split, n, _suffix(side["part"]))
+                    _place(Path(side["part"]), layout.shard(split, n, _suffix(side["part"])))
                     keep.add(side_rel)
                     entry.setdefault("sidecars", []).append({"path": side_rel, "sha256": side["sha256"]})
                 shards.append(entry)
                 n += 1
-        split_dir = output / split
+        split_dir = layout.split_dir(split)
         if split_dir.is_dir():
             for f in split_dir.glob("shard_*"):
                 if f"{split}/{f.name}" not in keep:
@@ -76,5 +79,5 @@ def finalize_shards(
         "totals": {k: sum(t[k] for t in totals_by_split.values()) for k in ("shards", "samples", "tokens", "bytes")},
         "shards": shards,
     }
-    atomic_write_json(output / INDEX_NAME, index)
+    atomic_write_json(layout.index, index)
     return index

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from corpusforge.layout import OutputLayout
 from corpusforge.shards.formats import format_class, shard_kind
 from corpusforge.shards.reader import read_stored
 from corpusforge.shards.writer import ShardWriter
@@ -27,7 +28,7 @@ def shuffle_split(
     if not parts:
         return writer.close()
     chunk = max(1, chunk_bytes // (sequence_length * np.dtype(np.int32).itemsize))
-    unpacked = writer.prefix.parent / ".unpacked"  # one name, so a killed run's files go on the next
+    unpacked = OutputLayout.unpacked_beside(writer.prefix)  # one name, so a killed run's files go on the next
     shutil.rmtree(unpacked, ignore_errors=True)
     unpacked.mkdir(parents=True)
     try:
@@ -90,4 +91,5 @@ def shuffle_shards(
 
 
 def shuffled_prefix(work: Path, split: str) -> Path:
-    return work / "shuffled" / split / "s000000"
+    """The prefix of ``split``'s shuffled parts in the output whose ``_work/`` is ``work``."""
+    return OutputLayout(Path(work).parent).shuffled_prefix(split)

@@ -18,9 +18,9 @@ import numpy as np
 import orjson
 
 from corpusforge.errors import CorpusforgeError
+from corpusforge.layout import TOKENIZER_HF, OutputLayout
 from corpusforge.remote import is_url
 from corpusforge.shards.formats import format_class, format_names, shard_kind
-from corpusforge.shards.index import INDEX_NAME
 from corpusforge.shards.packer import sample_tensors
 from corpusforge.shards.reader import read_stored
 from corpusforge.state import file_sha256
@@ -62,11 +62,12 @@ def validate_output(output: str | Path) -> tuple[list[str], dict[str, Any]]:
 
 def _validate_folder(out: Path) -> tuple[list[str], dict[str, Any]]:
     faults: list[str] = []
-    index_path = out / INDEX_NAME
+    lay = OutputLayout(out)
+    index_path = lay.index
     if not index_path.exists():
-        from corpusforge.staging import DOCUMENTS_INDEX, validate_documents
+        from corpusforge.staging import validate_documents
 
-        if (out / DOCUMENTS_INDEX).is_file():  # a curate-only output: documents, no shards
+        if lay.documents_index.is_file():  # a curate-only output: documents, no shards
             return validate_documents(out)
         return [f"{index_path}: missing (is this a corpusforge output folder?)"], {}
     try:
@@ -78,7 +79,7 @@ def _validate_folder(out: Path) -> tuple[list[str], dict[str, Any]]:
         return [f"{index_path}: format {fmt!r} is unknown; known: {', '.join(format_names())}"], {}
     tok = index.get("tokenizer", {})
     vocab = tok.get("vocab_size")
-    tok_path = out / tok.get("path", "tokenizer.json")
+    tok_path = lay.tokenizer(tok.get("path", TOKENIZER_HF))
     if not tok_path.exists():
         faults.append(f"{tok_path}: tokenizer missing")
     elif tok.get("sha256") and file_sha256(tok_path) != tok["sha256"]:
@@ -111,7 +112,7 @@ def _validate_folder(out: Path) -> tuple[list[str], dict[str, Any]]:
     if index.get("totals") != totals:
         faults.append(f"totals: index says {index.get('totals')}, shards add up to {totals}")
     for split in per_split:
-        for f in sorted((out / split).glob("shard_*")):
+        for f in sorted(lay.split_dir(split).glob("shard_*")):
             if f"{split}/{f.name}" not in listed:
                 faults.append(f"{split}/{f.name}: shard file not in the index")
     from corpusforge.embeddings.check import check_embeddings

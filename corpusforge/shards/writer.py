@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from corpusforge.layout import OutputLayout
 from corpusforge.shards.formats import COMPRESSION_SUFFIX, SafeTensorsFormat, ShardFormat, write_shard
 from corpusforge.shards.packer import sample_tensors
 from corpusforge.tokenize.special import RTDLM, SpecialIds
@@ -121,7 +122,7 @@ class ShardWriter:
         return self.shards
 
     def _path(self, k: int, suffix: str) -> Path:
-        return self.prefix.with_name(f"{self.prefix.name}_{k:04d}{suffix}")
+        return OutputLayout.prefix_part(self.prefix, k, suffix)
 
     def _tensors(self, block: np.ndarray, names: Collection[str] | None = None) -> dict[str, np.ndarray]:
         return sample_tensors(block, self.position_ids, self.document_ids, self.media_layout, names, self.special)

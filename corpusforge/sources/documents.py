@@ -17,6 +17,7 @@ import orjson
 
 from corpusforge.document import Document
 from corpusforge.errors import CorpusforgeError
+from corpusforge.layout import OutputLayout
 from corpusforge.registry import SOURCES
 from corpusforge.sources.base import (
     DEFAULT_MAX_DOCUMENT_BYTES,
@@ -50,7 +51,7 @@ class CorpusforgeDocuments(Source):
         self.paths = [str(self.output)]
 
     def _parts(self) -> list[Path]:
-        folder = self.output / "documents"
+        folder = OutputLayout(self.output).documents
         files = sorted(p for p in folder.glob("part_*") if _PART.match(p.name)) if folder.is_dir() else []
         if not files:
             raise CorpusforgeError(f"{folder}: no documents (part_*.jsonl[.gz|.zst] or .parquet); the corpusforge "
@@ -76,7 +77,7 @@ class CorpusforgeDocuments(Source):
         """The recipe that wrote the documents (its ``recipe.yaml``), or None where there is none."""
         import yaml
 
-        path = self.output / "recipe.yaml"
+        path = OutputLayout(self.output).recipe
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError):

@@ -35,12 +35,11 @@ import fsspec
 import orjson
 import xxhash
 
+from corpusforge.layout import OutputLayout
 from corpusforge.redact_urls import redact_secrets, redact_text, redact_url
 from corpusforge.sources.base import Part, Source, TaskInput
 from corpusforge.state import atomic_write_bytes
 
-MANIFEST_NAME = "manifest.jsonl"
-FINGERPRINTS_NAME = "fingerprints.jsonl"  # under _state/
 _CHUNK = 1 << 22
 
 
@@ -60,7 +59,7 @@ def content_hash(uri: str) -> str:
 
 
 def load_manifest(output: Path) -> dict[str, dict[str, Any]]:
-    path = Path(output) / MANIFEST_NAME
+    path = OutputLayout(output).manifest
     if not path.exists():
         return {}
     entries = {}
@@ -126,7 +125,7 @@ def _fp_key(source: str, part: Part) -> str:
 
 def load_fingerprints(output: Path) -> dict[str, dict[str, Any]]:
     """The last fingerprint of every part of a non-file source, by source, uri and key."""
-    path = Path(output) / "_state" / FINGERPRINTS_NAME
+    path = OutputLayout(output).fingerprints
     entries: dict[str, dict[str, Any]] = {}
     if path.exists():
         for line in path.read_bytes().splitlines():
@@ -163,7 +162,7 @@ def refresh_fingerprints(output: Path, tasks: list[TaskInput], sources: Mapping[
         due_at = [i for i, c in enumerate(last) if policy.due(c, now)]
         due = [parts[i] for i in due_at]
         since = max((last[i] for i in due_at if last[i] is not None), default=None)
-        found = src.fingerprints(due, output / "_work" / "sources" / name, since) if due else []
+        found = src.fingerprints(due, OutputLayout(output).source_work(name), since) if due else []
         checked = time.time()  # after the check: what it stored before this moment is then as old as the check
         fresh = dict(zip((keys[i] for i in due_at), found, strict=True))
         changes, unchanged, kept = [], 0, 0
@@ -204,13 +203,14 @@ def refresh_fingerprints(output: Path, tasks: list[TaskInput], sources: Mapping[
     keep = {k: r for k, r in prev.items() if r.get("source") not in by_source}  # sources not in this plan
     keep.update(records)
     lines = [orjson.dumps(r, option=orjson.OPT_SORT_KEYS) for _, r in sorted(keep.items())]
-    (output / "_state").mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(output / "_state" / FINGERPRINTS_NAME, b"\n".join(lines) + b"\n")
+    lay = OutputLayout(output)
+    lay.state.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(lay.fingerprints, b"\n".join(lines) + b"\n")
     return tasks
 
 
 def _previous_plan(output: Path) -> list[dict[str, Any]]:
-    plan_path = output / "_state" / "plan.json"
+    plan_path = OutputLayout(output).plan
     try:
         return orjson.loads(plan_path.read_bytes()) if plan_path.exists() else []
     except orjson.JSONDecodeError:
@@ -252,5 +252,5 @@ def reconcile_with_manifest(
         rec = {"uri": redact_url(uri), "source": source, "key": redact_text(p.key), "size": p.size, "mtime": p.mtime, "etag": p.etag,
                "hash": digests[uri]}
         lines.append(orjson.dumps(rec))
-    atomic_write_bytes(output / MANIFEST_NAME, b"\n".join(lines) + b"\n")
+    atomic_write_bytes(OutputLayout(output).manifest, b"\n".join(lines) + b"\n")
     return tasks

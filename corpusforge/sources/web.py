@@ -311,7 +311,7 @@ class UrlsSource(Source):
 
     def read(self, task: TaskInput, ctx: TaskContext) -> Iterator[Document]:
         fetcher = _fetcher(self.source_name, self.http, f"{ctx.seed}:{task.parts[0].key}")
-        store = FetchedStore(ctx.workdir / "sources" / self.source_name / "fetched")
+        store = FetchedStore(ctx.layout.source_work(self.source_name) / "fetched")
         opts = ExtractOptions(favor_precision=self.favor_precision)
         try:
             with ThreadPoolExecutor(self.concurrency) as pool:

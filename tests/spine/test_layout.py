@@ -130,6 +130,21 @@ def test_relative_names_are_the_paths_under_the_root(tmp_path):
         lay.tracker("neptune")
 
 
+def test_members_for_writers_mirrors_and_remote_keys_agree_with_the_output_paths(tmp_path):
+    lay = OutputLayout(tmp_path)
+    prefix = lay.task_shard_prefix("train", 4)
+    assert OutputLayout.prefix_part(prefix, 2, ".bin") == lay.task_shard_part("train", 4, 2, ".bin") == \
+        tmp_path / "_work" / "shards" / "train" / "t000004_0002.bin"
+    assert lay.rel(OutputLayout.prefix_part(lay.shuffled_prefix("val"), 0, ".npy")) == "_work/shuffled/val/s000000_0000.npy"
+    assert lay.shuffle_unpacked("val") == OutputLayout.unpacked_beside(lay.shuffled_prefix("val")) == \
+        tmp_path / "_work" / "shuffled" / "val" / ".unpacked"
+    assert names.record_name("shards", 7) == lay.rel(lay.record("shards", 7)) == "_state/shards/000007.json"
+    assert lay.rel(lay.media_embeddings_part("image", 3, ".parquet")) == "embeddings/image/part_000003.parquet"
+    assert lay.rel(lay.upload_ledger) == names.UPLOAD_LEDGER and lay.rel(lay.loader_cache) == "_loader_cache"
+    assert lay.rel(lay.group_split("title", "ab12")) == "_work/splits/title_ab12.json"
+    assert lay.rel(lay.source_work("web")) == "_work/sources/web" and lay.rel(lay.judge_cache) == "_work/llm_judge"
+
+
 def test_documented_layout_example_runs_and_prints_what_it_says(capsys):
     doc = (Path(__file__).resolve().parents[2] / "docs" / "layout.md").read_text(encoding="utf-8")
     code = re.search(r"```python\n(.*?)```", doc, re.S).group(1)
