@@ -47,7 +47,6 @@ from corpusforge.shards.formats import get_format
 from corpusforge.shards.writer import ShardWriter
 from corpusforge.sources.base import TaskInput
 from corpusforge.sources.manifest import reconcile_with_manifest
-from corpusforge.splits import split_of, split_thresholds
 from corpusforge.stages import stage_kind
 from corpusforge.stages.base import Stage, cached_encoder
 from corpusforge.staging import DocumentColumns, read_document_columns, read_documents
@@ -57,7 +56,7 @@ from corpusforge.tokenize.encoder import stored_name
 from corpusforge.tokenize.special import SpecialIds
 
 # ``shards/group_split.py`` reads the split helpers from here (they live in ``splits.py``).
-__all__ = ["Pipeline", "Stage", "run_task", "split_of", "split_thresholds"]
+__all__ = ["Pipeline", "Stage", "run_task"]
 
 
 def _h(*parts: Any) -> str:

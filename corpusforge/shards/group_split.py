@@ -98,7 +98,7 @@ def group_assignment(pipe: Pipeline) -> dict[str, str]:
 
 def splitter(pipe: Pipeline) -> Splitter:
     """``(doc_id, metadata) -> split`` as the recipe asks: by ``sharding.split_by`` group, else by id."""
-    from corpusforge.pipeline import split_of, split_thresholds
+    from corpusforge.splits import split_of, split_thresholds
 
     cfg = pipe.recipe.sharding
     names = list(cfg.splits)

@@ -88,8 +88,3 @@ def shuffle_shards(
         parts = [p for task in per_task for p in task.get(split, [])]
         out[split] = shuffle_split(parts, seed, sequence_length, make_writer(split))
     return [out]
-
-
-def shuffled_prefix(work: Path, split: str) -> Path:
-    """The prefix of ``split``'s shuffled parts in the output whose ``_work/`` is ``work``."""
-    return OutputLayout(Path(work).parent).shuffled_prefix(split)

@@ -13,7 +13,7 @@ from corpusforge.errors import CorpusforgeError
 from corpusforge.maintain.version import write_version
 from corpusforge.observe.lineage import finalize_lineage, read_lineage
 from corpusforge.shards.index import finalize_shards
-from corpusforge.shards.shuffle import shuffle_order, shuffle_shards, shuffled_prefix
+from corpusforge.shards.shuffle import shuffle_order, shuffle_shards
 from corpusforge.stages.base import DriverRun, Stage, StageBase, register_stage
 from corpusforge.state import CompletionRecords, atomic_write_json
 from corpusforge.tokenize.encoder import HF_NAME
@@ -66,7 +66,7 @@ def shards_index(
     task_rows = {s: [sum(p["samples"] for p in t.get(s, [])) for t in per_task] for s in cfg.splits}
     if cfg.shuffle:
         per_task = shuffle_shards(per_task, list(cfg.splits), pipe.recipe.seed, cfg.sequence_length,
-                                  lambda split: pipe.shard_writer(shuffled_prefix(pipe.work, split), split))
+                                  lambda split: pipe.shard_writer(pipe.layout.shuffled_prefix(split), split))
         header["shuffled"] = True
     index = finalize_shards(pipe.output, per_task, list(cfg.splits), header)
     order = {s: shuffle_order(pipe.recipe.seed, sum(n)) for s, n in task_rows.items()} if cfg.shuffle else None
