@@ -177,7 +177,7 @@ def test_a_child_of_a_big_process_reports_its_own_peak_not_the_parents():
     assert float(done.stdout) < 300, done.stdout  # ru_maxrss would say 600+ here: it keeps the fork's size
 
 
-def test_every_stage_stays_under_400_mb_per_worker_on_books_with_minhash_and_documents(shared_data, tmp_path):
+def test_every_stage_stays_under_300_mb_on_books_with_minhash_and_documents(shared_data, tmp_path):
     lines = []
     for k, path in enumerate(sorted((shared_data / "prose" / "gutenberg").glob("*.txt")) * 4):
         text = path.read_text("utf-8")
@@ -193,5 +193,6 @@ def test_every_stage_stays_under_400_mb_per_worker_on_books_with_minhash_and_doc
     assert stats["documents"]["kept"] > 0
     peaks = {s["name"]: s["peak_rss_mb"] for s in stats["stages"] if "peak_rss_mb" in s}
     assert {"curate", "exact_dedup_0", "curate_1", "minhash_dedup_1", "tokenizer", "shards"} <= set(peaks)
-    # Every stage, the driver's (tokenizer, finalize) included: the driver is a fresh process here.
-    assert max(peaks.values()) <= 400, peaks
+    # Issue 19's bar, every stage with MinHash signing included, the driver's (tokenizer, finalize)
+    # too: the driver is a fresh process here. Measured 114-239 MB (curate_1 the largest).
+    assert max(peaks.values()) <= 300, peaks
