@@ -34,7 +34,7 @@ class RecordFormat(InputFormat):
     def records(self, source: FilesSource, part: Part, stream: IO[bytes], plain: bool, ctx: TaskContext
                 ) -> Iterator[readers.Record]:
         """The part's records; ``plain``: ``stream`` is the file itself, not a decompression."""
-        raise NotImplementedError
+        raise NotImplementedError(f"record format {self.name!r} defines no records()")
 
     def direct(self, source: FilesSource, part: Part, stream: IO[bytes], ctx: TaskContext
                ) -> Iterator[Document] | None:
